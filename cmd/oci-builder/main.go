@@ -1,0 +1,142 @@
+// Command oci-builder builds OCI runtime bundles from Nix store closures.
+//
+// As the builder of a derivation made by nix/oci-tools.nix it reads the
+// structured attributes Nix provides and writes the bundle to $out:
+//
+//	oci-builder nix-builder
+//
+// Run `oci-builder help` for every command.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// usageError marks errors in how the command was called.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// env is what a command may use of its process: arguments aside, the
+// environment and the output streams.
+type env struct {
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	usage   string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{
+			name:    "nix-builder",
+			summary: "build the bundle of a derivation made by nix/oci-tools.nix (the derivation's builder)",
+			usage: `Usage: oci-builder nix-builder
+
+Runs as the builder of a derivation with __structuredAttrs = true, as written
+by nix/oci-tools.nix. It reads .attrs.json ($NIX_ATTRS_JSON_FILE, else
+$NIX_BUILD_TOP/.attrs.json, else ./.attrs.json), the closure graph under the
+keys of exportReferencesGraph and the container options under "container",
+and writes the bundle (config.json and rootfs/) to outputs.out.
+NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
+			run: runNixBuilder,
+		},
+		{
+			name:    "version",
+			summary: "print the version",
+			usage:   "Usage: oci-builder version",
+			run: func(_ context.Context, e env, args []string) error {
+				if len(args) > 0 {
+					return &usageError{"version takes no arguments"}
+				}
+				fmt.Fprintf(e.stdout, "oci-builder %s\n", version)
+				return nil
+			},
+		},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: oci-builder COMMAND [OPTIONS]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Builds OCI runtime bundles (config.json + rootfs/) from Nix store closures.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "  help         show help for a command")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Exit status: 0 on success, 1 on error, 2 on a usage error.")
+}
+
+func run(ctx context.Context, args []string, e env) int {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	if name == "help" || name == "--help" || name == "-h" {
+		if len(rest) == 0 {
+			usage(e.stdout)
+			return exitOK
+		}
+		name, rest = rest[0], []string{"--help"}
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		if len(rest) == 1 && (rest[0] == "--help" || rest[0] == "-h") {
+			fmt.Fprintln(e.stdout, c.usage)
+			return exitOK
+		}
+		err := c.run(ctx, e, rest)
+		if err == nil {
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "oci-builder: error: %s\n", oneLine(err.Error()))
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitError
+	}
+	fmt.Fprintf(e.stderr, "oci-builder: error: unknown command %q (see oci-builder help)\n", name)
+	return exitUsage
+}
+
+// oneLine keeps an error message on one line whatever names it quotes.
+func oneLine(s string) string {
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(s)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr})
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/nixbuild"
+	"github.com/oci-builder/oci-builder/pkg/rootfs"
+)
+
+// runNixBuilder is the derivation builder: .attrs.json in, bundle out.
+func runNixBuilder(ctx context.Context, e env, args []string) error {
+	if len(args) > 0 {
+		return &usageError{"nix-builder takes no arguments"}
+	}
+	attrsPath, err := nixbuild.FindAttrs(e.getenv)
+	if err != nil {
+		return err
+	}
+	attrs, err := nixbuild.ReadAttrs(attrsPath)
+	if err != nil {
+		return err
+	}
+	out, err := attrs.Output("out")
+	if err != nil {
+		return err
+	}
+	raw, ok := attrs.Raw("container")
+	if !ok {
+		return fmt.Errorf("%s has no \"container\" attribute: use nix/oci-tools.nix to make the derivation", nixbuild.AttrsFile)
+	}
+	opts, err := bundle.DecodeOptions(raw)
+	if err != nil {
+		return err
+	}
+	storeDir, err := attrs.String("storeDir")
+	if err != nil {
+		return err
+	}
+	if storeDir == "" {
+		storeDir = e.getenv("NIX_STORE")
+	}
+	graph, err := attrs.Graph(storeDir)
+	if err != nil {
+		return err
+	}
+	workers, err := nixbuild.Cores(e.getenv)
+	if err != nil {
+		return err
+	}
+	plan, err := bundle.NewPlan(graph, opts)
+	if err != nil {
+		return err
+	}
+	return writeBundle(ctx, e.stderr, out, plan, workers)
+}
+
+// writeBundle writes the plan to out, reporting progress on log.
+func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Plan, workers int) error {
+	var total uint64
+	for _, info := range plan.Closure {
+		total += info.NarSize
+	}
+	fmt.Fprintf(log, "oci-builder: copying %d store paths (%s) into %s/rootfs with %d workers\n",
+		len(plan.Closure), sizeOrUnknown(total), out, workers)
+	stats, err := bundle.Write(ctx, out, plan, rootfs.Options{
+		Workers:  workers,
+		Progress: func(s rootfs.Stats) { fmt.Fprintln(log, "oci-builder: "+progressLine(s, len(plan.Closure), total)) },
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "oci-builder: done: mode copy, %d paths, %d files, %d directories, %d symlinks, %s in %.2f s\n",
+		stats.Paths, stats.Files, stats.Dirs, stats.Symlinks, humanBytes(uint64(stats.Bytes)), stats.Elapsed.Seconds())
+	return nil
+}
+
+func progressLine(s rootfs.Stats, paths int, total uint64) string {
+	rate := 0.0
+	if secs := s.Elapsed.Seconds(); secs > 0 {
+		rate = float64(s.Bytes) / secs
+	}
+	return fmt.Sprintf("%d/%d paths, %d files, %s of %s, %s/s",
+		s.Paths, paths, s.Files, humanBytes(uint64(s.Bytes)), sizeOrUnknown(total), humanBytes(uint64(rate)))
+}
+
+func sizeOrUnknown(n uint64) string {
+	if n == 0 {
+		return "size unknown"
+	}
+	return "~" + humanBytes(n)
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,181 @@
+// Package nixbuild implements the Nix side of the builder contract: finding
+// the structured attributes (.attrs.json) that Nix hands a derivation's
+// builder, reading the outputs and the exportReferencesGraph closures from
+// them, and the build environment's settings.
+package nixbuild
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+
+	"github.com/oci-builder/oci-builder/pkg/store"
+)
+
+// AttrsFile is the name of the structured attributes file in the build
+// directory.
+const AttrsFile = ".attrs.json"
+
+// FindAttrs returns the path of .attrs.json: $NIX_ATTRS_JSON_FILE when that
+// file exists, else $NIX_BUILD_TOP/.attrs.json, else ./.attrs.json. Nix 2.4
+// to 2.14 set NIX_ATTRS_JSON_FILE to a host path that does not exist inside
+// the sandbox, hence the fallbacks; Nix 2.3 does not set it at all.
+func FindAttrs(getenv func(string) string) (string, error) {
+	var tried []string
+	if p := getenv("NIX_ATTRS_JSON_FILE"); p != "" {
+		tried = append(tried, p)
+		if isFile(p) {
+			return p, nil
+		}
+	}
+	if top := getenv("NIX_BUILD_TOP"); top != "" {
+		p := filepath.Join(top, AttrsFile)
+		tried = append(tried, p)
+		if isFile(p) {
+			return p, nil
+		}
+	}
+	p := "./" + AttrsFile
+	tried = append(tried, p)
+	if isFile(p) {
+		return p, nil
+	}
+	return "", fmt.Errorf("no %s found (tried %v): oci-builder must be the builder of a derivation with __structuredAttrs = true", AttrsFile, tried)
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// Attrs are a derivation's structured attributes.
+type Attrs struct {
+	raw map[string]json.RawMessage
+}
+
+// ReadAttrs reads and parses the structured attributes file at p.
+func ReadAttrs(p string) (*Attrs, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("read structured attributes: %w", err)
+	}
+	return ParseAttrs(data)
+}
+
+// ParseAttrs parses structured attributes, which must be a JSON object.
+func ParseAttrs(data []byte) (*Attrs, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
+		if err == nil {
+			err = errors.New("not a JSON object")
+		}
+		return nil, fmt.Errorf("parse %s: %w", AttrsFile, err)
+	}
+	return &Attrs{raw: raw}, nil
+}
+
+// Raw returns the JSON of the attribute name, if present.
+func (a *Attrs) Raw(name string) (json.RawMessage, bool) {
+	v, ok := a.raw[name]
+	if ok && bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		return nil, false
+	}
+	return v, ok
+}
+
+// String returns the string attribute name, or "" when it is absent.
+func (a *Attrs) String(name string) (string, error) {
+	v, ok := a.Raw(name)
+	if !ok {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", fmt.Errorf("%s attribute %q: not a string", AttrsFile, name)
+	}
+	return s, nil
+}
+
+// Output returns the path where the builder must write the output name.
+// Under structured attributes there is no $out: outputs come from the
+// "outputs" object.
+func (a *Attrs) Output(name string) (string, error) {
+	v, ok := a.Raw("outputs")
+	if !ok {
+		return "", fmt.Errorf("%s has no \"outputs\"", AttrsFile)
+	}
+	var outputs map[string]string
+	if err := json.Unmarshal(v, &outputs); err != nil {
+		return "", fmt.Errorf("%s: \"outputs\" is not an object of strings", AttrsFile)
+	}
+	p, ok := outputs[name]
+	if !ok || p == "" {
+		return "", fmt.Errorf("%s: no output %q", AttrsFile, name)
+	}
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("%s: output %q is not an absolute path: %q", AttrsFile, name, p)
+	}
+	return p, nil
+}
+
+// Graph returns the union of the closure graphs that exportReferencesGraph
+// asked for, with storeDir as the store directory (inferred from the graph
+// when empty).
+func (a *Attrs) Graph(storeDir string) (*store.Graph, error) {
+	v, ok := a.Raw("exportReferencesGraph")
+	if !ok {
+		return nil, fmt.Errorf("%s has no \"exportReferencesGraph\"", AttrsFile)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(v, &keys); err != nil {
+		return nil, fmt.Errorf("%s: \"exportReferencesGraph\" is not an object", AttrsFile)
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var infos []store.PathInfo
+	seen := map[string]bool{}
+	for _, k := range names {
+		data, ok := a.Raw(k)
+		if !ok {
+			return nil, fmt.Errorf("%s: no closure graph under %q", AttrsFile, k)
+		}
+		g, err := store.ParseJSON(data, storeDir)
+		if err != nil {
+			return nil, fmt.Errorf("%s key %q: %w", AttrsFile, k, err)
+		}
+		for _, p := range g.Paths() {
+			if !seen[p] {
+				seen[p] = true
+				info, _ := g.Lookup(p)
+				infos = append(infos, *info)
+			}
+		}
+	}
+	return store.NewGraph(infos, storeDir)
+}
+
+// Cores returns the number of parallel jobs the build may use: the value of
+// NIX_BUILD_CORES, where 0 (or nothing) means every CPU.
+func Cores(getenv func(string) string) (int, error) {
+	v := getenv("NIX_BUILD_CORES")
+	if v == "" {
+		return runtime.NumCPU(), nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("NIX_BUILD_CORES=%q is not a non-negative number", v)
+	}
+	if n == 0 {
+		return runtime.NumCPU(), nil
+	}
+	return n, nil
+}

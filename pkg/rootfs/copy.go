@@ -1,0 +1,431 @@
+// Package rootfs puts store paths into a container's root filesystem.
+//
+// Trees are walked and written through directory file descriptors (openat,
+// mkdirat, symlinkat, getdents), never through joined paths, so depth is not
+// limited by PATH_MAX and a symlink is never followed. One goroutine walks the
+// sources, creating directories and symlinks; a pool of workers copies the
+// regular files. A directory's final mode is set by whichever goroutine
+// finishes its last child, so fixing modes never waits for the whole copy.
+package rootfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options tune a copy.
+type Options struct {
+	// Workers is the number of goroutines copying file contents; 0 or less
+	// means one per CPU.
+	Workers int
+	// Progress, when set, is called about once a second with the counts so
+	// far, from a goroutine of its own.
+	Progress func(Stats)
+	// ProgressInterval overrides the one second between Progress calls.
+	ProgressInterval time.Duration
+}
+
+// Stats counts what a copy wrote.
+type Stats struct {
+	// Paths is the number of sources completely copied.
+	Paths int64
+	// Files, Dirs and Symlinks count the entries created.
+	Files, Dirs, Symlinks int64
+	// Bytes is the total size of the regular files copied.
+	Bytes int64
+	// Elapsed is the time since the copy started.
+	Elapsed time.Duration
+}
+
+type counters struct {
+	paths, files, dirs, symlinks, bytes atomic.Int64
+}
+
+func (c *counters) snapshot(start time.Time) Stats {
+	return Stats{
+		Paths:    c.paths.Load(),
+		Files:    c.files.Load(),
+		Dirs:     c.dirs.Load(),
+		Symlinks: c.symlinks.Load(),
+		Bytes:    c.bytes.Load(),
+		Elapsed:  time.Since(start),
+	}
+}
+
+// dirNode is a directory being copied. pending counts what still has to
+// finish before its mode can be fixed and its descriptors closed: the walker
+// itself while it lists the directory, each queued file, each subdirectory.
+type dirNode struct {
+	src, dst int
+	perm     uint32
+	display  string
+	parent   *dirNode
+	pending  atomic.Int64
+}
+
+type fileJob struct {
+	dir  *dirNode
+	name string
+}
+
+type copier struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	jobs   chan fileJob
+	count  counters
+}
+
+// Copy copies each source (an absolute path to a directory, regular file or
+// symlink) into the directory dst, under the source's base name. Contents,
+// executable bits, empty directories and symlinks (verbatim, never followed)
+// are preserved; write permission is dropped, as in a Nix store. Any other
+// file type is an error. Entries must not already exist in dst.
+func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (Stats, error) {
+	start := time.Now()
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c := &copier{ctx: ctx, cancel: cancel, jobs: make(chan fileJob, 4096)}
+
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.work()
+		}()
+	}
+	stopProgress := c.startProgress(opts, start)
+
+	dstFd := int(dst.Fd())
+	for _, src := range sources {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := c.copyTop(dstFd, src); err != nil {
+			c.cancel(err)
+			break
+		}
+	}
+	close(c.jobs)
+	wg.Wait()
+	stopProgress()
+	stats := c.count.snapshot(start)
+	if err := context.Cause(ctx); err != nil {
+		return stats, err
+	}
+	return stats, nil
+}
+
+func (c *copier) startProgress(opts Options, start time.Time) func() {
+	if opts.Progress == nil {
+		return func() {}
+	}
+	interval := opts.ProgressInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				opts.Progress(c.count.snapshot(start))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+func (c *copier) failed() bool { return c.ctx.Err() != nil }
+
+func (c *copier) work() {
+	for job := range c.jobs {
+		if !c.failed() {
+			if err := c.copyFile(job.dir, job.name); err != nil {
+				c.cancel(err)
+			}
+		}
+		c.release(job.dir)
+	}
+}
+
+// copyTop copies one source into the directory dstFd.
+func (c *copier) copyTop(dstFd int, src string) error {
+	name := path.Base(src)
+	var st unix.Stat_t
+	if err := unix.Lstat(src, &st); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		fd, err := unix.Open(src, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", src, err)
+		}
+		return c.copyDir(fd, st.Mode, dstFd, name, nil, src)
+	case unix.S_IFLNK:
+		target, err := readlinkat(unix.AT_FDCWD, src)
+		if err != nil {
+			return fmt.Errorf("copy %s: readlink: %w", src, err)
+		}
+		if err := unix.Symlinkat(target, dstFd, name); err != nil {
+			return fmt.Errorf("copy %s: symlink: %w", src, err)
+		}
+		c.count.symlinks.Add(1)
+	case unix.S_IFREG:
+		dirFd, err := unix.Open(path.Dir(src), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", src, err)
+		}
+		defer unix.Close(dirFd)
+		if err := c.copyFileAt(dirFd, dstFd, name, src); err != nil {
+			return err
+		}
+	default:
+		return unsupported(src, st.Mode)
+	}
+	c.count.paths.Add(1)
+	return nil
+}
+
+func unsupported(p string, mode uint32) error {
+	return fmt.Errorf("copy %s: is a %s; only regular files, directories and symlinks can be copied", p, kindName(mode))
+}
+
+// copyDir copies the directory open at srcFd (which it takes ownership of)
+// to dstParent/name. Files are queued for the workers; subdirectories are
+// copied recursively on this goroutine.
+func (c *copier) copyDir(srcFd int, mode uint32, dstParent int, name string, parent *dirNode, display string) error {
+	if err := unix.Mkdirat(dstParent, name, 0o755); err != nil {
+		unix.Close(srcFd)
+		return fmt.Errorf("copy %s: mkdir: %w", display, err)
+	}
+	dstFd, err := unix.Openat(dstParent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(srcFd)
+		return fmt.Errorf("copy %s: open new directory: %w", display, err)
+	}
+	c.count.dirs.Add(1)
+	node := &dirNode{src: srcFd, dst: dstFd, perm: mode & 0o555, display: display, parent: parent}
+	node.pending.Store(1)
+	if parent != nil {
+		parent.pending.Add(1)
+	}
+	defer c.release(node)
+
+	entries, err := readDir(srcFd)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", display, err)
+	}
+	for _, e := range entries {
+		if c.failed() {
+			return nil
+		}
+		child := display + "/" + e.name
+		switch e.kind {
+		case unix.S_IFDIR:
+			fd, err := unix.Openat(srcFd, e.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("copy %s: %w", child, err)
+			}
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err != nil {
+				unix.Close(fd)
+				return fmt.Errorf("copy %s: %w", child, err)
+			}
+			if err := c.copyDir(fd, st.Mode, dstFd, e.name, node, child); err != nil {
+				return err
+			}
+		case unix.S_IFLNK:
+			target, err := readlinkat(srcFd, e.name)
+			if err != nil {
+				return fmt.Errorf("copy %s: readlink: %w", child, err)
+			}
+			if err := unix.Symlinkat(target, dstFd, e.name); err != nil {
+				return fmt.Errorf("copy %s: symlink: %w", child, err)
+			}
+			c.count.symlinks.Add(1)
+		case unix.S_IFREG:
+			node.pending.Add(1)
+			select {
+			case c.jobs <- fileJob{dir: node, name: e.name}:
+			case <-c.ctx.Done():
+				node.pending.Add(-1)
+				return nil
+			}
+		default:
+			return unsupported(child, e.kind)
+		}
+	}
+	return nil
+}
+
+// release drops one reference to n; the last one fixes the directory's mode,
+// closes its descriptors and releases the parent.
+func (c *copier) release(n *dirNode) {
+	for n != nil && n.pending.Add(-1) == 0 {
+		if !c.failed() {
+			if err := unix.Fchmod(n.dst, n.perm); err != nil {
+				c.cancel(fmt.Errorf("copy %s: chmod: %w", n.display, err))
+			}
+		}
+		unix.Close(n.src)
+		unix.Close(n.dst)
+		if n.parent == nil {
+			c.count.paths.Add(1)
+		}
+		n = n.parent
+	}
+}
+
+func (c *copier) copyFile(dir *dirNode, name string) error {
+	return c.copyFileAt(dir.src, dir.dst, name, dir.display+"/"+name)
+}
+
+// copyFileAt copies the regular file srcDir/name to dstDir/name.
+func (c *copier) copyFileAt(srcDir, dstDir int, name, display string) error {
+	src, err := unix.Openat(srcDir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", display, err)
+	}
+	defer unix.Close(src)
+	var st unix.Stat_t
+	if err := unix.Fstat(src, &st); err != nil {
+		return fmt.Errorf("copy %s: %w", display, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return unsupported(display, st.Mode)
+	}
+	dst, err := unix.Openat(dstDir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, st.Mode&0o555)
+	if err != nil {
+		return fmt.Errorf("copy %s: create: %w", display, err)
+	}
+	sparse := st.Size > 0 && st.Blocks*512 < st.Size
+	err = copyData(dst, src, st.Size, sparse)
+	if cerr := unix.Close(dst); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", display, err)
+	}
+	c.count.files.Add(1)
+	c.count.bytes.Add(st.Size)
+	return nil
+}
+
+// copyData copies size bytes from src to dst. A sparse source is copied
+// extent by extent (SEEK_DATA/SEEK_HOLE) so that holes stay holes.
+func copyData(dst, src int, size int64, sparse bool) error {
+	if size == 0 {
+		return nil
+	}
+	if !sparse {
+		return copyRange(dst, src, 0, size)
+	}
+	for off := int64(0); off < size; {
+		data, err := unix.Seek(src, off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			break
+		}
+		if err != nil {
+			// No SEEK_DATA support: copy everything.
+			return copyRange(dst, src, off, size)
+		}
+		hole, err := unix.Seek(src, data, unix.SEEK_HOLE)
+		if err != nil {
+			return fmt.Errorf("seek hole: %w", err)
+		}
+		if hole > size {
+			hole = size
+		}
+		if err := copyRange(dst, src, data, hole); err != nil {
+			return err
+		}
+		off = hole
+	}
+	if err := unix.Ftruncate(dst, size); err != nil {
+		return fmt.Errorf("truncate: %w", err)
+	}
+	return nil
+}
+
+// copyRange copies bytes [off, end) with copy_file_range, falling back to
+// pread/pwrite where the kernel or filesystem cannot.
+func copyRange(dst, src int, off, end int64) error {
+	for off < end {
+		soff, doff := off, off
+		n, err := unix.CopyFileRange(src, &soff, dst, &doff, int(min(end-off, 1<<30)), 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			if fallbackErr(err) {
+				return readWrite(dst, src, off, end)
+			}
+			return fmt.Errorf("copy_file_range: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("file shrank while being copied")
+		}
+		off += int64(n)
+	}
+	return nil
+}
+
+func fallbackErr(err error) bool {
+	switch err {
+	case unix.EXDEV, unix.ENOSYS, unix.EINVAL, unix.EOPNOTSUPP, unix.EPERM, unix.EBADF:
+		return true
+	}
+	return false
+}
+
+func readWrite(dst, src int, off, end int64) error {
+	buf := make([]byte, min(end-off, 1<<20))
+	for off < end {
+		n, err := unix.Pread(src, buf[:min(int64(len(buf)), end-off)], off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("file shrank while being copied")
+		}
+		for w := 0; w < n; {
+			m, err := unix.Pwrite(dst, buf[w:n], off+int64(w))
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+			w += m
+		}
+		off += int64(n)
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// MakeDirs creates the absolute path p (as seen inside the rootfs) under the
+// directory root, component by component, with mode 0755, and returns it
+// open. Existing directories are reused; a component that exists but is not
+// a directory, a symlink included, is an error: nothing outside root can be
+// reached through it.
+func MakeDirs(root *os.File, p string) (*os.File, error) {
+	fd, err := unix.Dup(int(root.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", p, err)
+	}
+	for _, part := range strings.Split(strings.Trim(p, "/"), "/") {
+		if part == "" {
+			continue
+		}
+		if part == "." || part == ".." {
+			unix.Close(fd)
+			return nil, fmt.Errorf("create %s: path contains %q", p, part)
+		}
+		if err := unix.Mkdirat(fd, part, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			unix.Close(fd)
+			return nil, fmt.Errorf("create %s: mkdir %s: %w", p, part, err)
+		}
+		next, err := unix.Openat(fd, part, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %s is not a directory: %w", p, part, err)
+		}
+		fd = next
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// MakeMountpoint creates the mountpoint p (absolute, inside the rootfs)
+// under root: a directory, or an empty file when isFile is set. Parent
+// directories are created as needed. An existing entry of the right type is
+// kept.
+func MakeMountpoint(root *os.File, p string, isFile bool) error {
+	if !isFile {
+		d, err := MakeDirs(root, p)
+		if err != nil {
+			return fmt.Errorf("mountpoint: %w", err)
+		}
+		return d.Close()
+	}
+	i := strings.LastIndexByte(p, '/')
+	parent, name := p[:i], p[i+1:]
+	if name == "" || name == "." || name == ".." {
+		return fmt.Errorf("mountpoint %s: not a file name", p)
+	}
+	d, err := MakeDirs(root, parent)
+	if err != nil {
+		return fmt.Errorf("mountpoint: %w", err)
+	}
+	defer d.Close()
+	fd, err := unix.Openat(int(d.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
+	if errors.Is(err, unix.EEXIST) {
+		var st unix.Stat_t
+		if err := unix.Fstatat(int(d.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return fmt.Errorf("mountpoint %s: exists and is not a regular file", p)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: %w", p, err)
+	}
+	return unix.Close(fd)
+}

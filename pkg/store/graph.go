@@ -1,0 +1,276 @@
+// Package store models Nix store paths and the closure graphs that Nix
+// exports to builders through exportReferencesGraph.
+//
+// A Graph holds one entry per store path (its references and, when Nix
+// provided them, its NAR hash and size). Graphs come from either of the two
+// formats Nix writes: the JSON array placed in .attrs.json under structured
+// attributes (ParseJSON) and the text registration format written for
+// non-structured derivations (ParseRegistration). The store directory is taken
+// from the data itself, never assumed.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/nix-community/go-nix/pkg/nixbase32"
+	"github.com/nix-community/go-nix/pkg/storepath"
+)
+
+// maxNameLen is the longest store path name Nix accepts.
+const maxNameLen = 211
+
+// hashLen is the length of the nix-base32 hash part of a store path's base name.
+const hashLen = 32
+
+// PathInfo is one entry of a closure graph: a store path and what Nix knows
+// about it. Only Path and References are always present; the text format
+// carries nothing else.
+type PathInfo struct {
+	// Path is the absolute store path, e.g. /nix/store/<hash>-hello-2.12.
+	Path string `json:"path"`
+	// NarHash is the SHA-256 of the path's NAR serialisation as Nix writes it
+	// ("sha256:" followed by nix-base32), or empty when unknown.
+	NarHash string `json:"narHash,omitempty"`
+	// NarSize is the size of the NAR serialisation in bytes, or 0 when unknown.
+	NarSize uint64 `json:"narSize,omitempty"`
+	// References are the absolute store paths this path refers to; they may
+	// include Path itself.
+	References []string `json:"references"`
+	// ClosureSize is the sum of the NAR sizes of this path's closure.
+	ClosureSize uint64 `json:"closureSize,omitempty"`
+	// CA is the content address of content-addressed paths.
+	CA string `json:"ca,omitempty"`
+	// Valid is written by Nix 2.15 and later; it is always true there.
+	Valid *bool `json:"valid,omitempty"`
+}
+
+// Name returns the name part of the store path (after "<hash>-").
+func (p *PathInfo) Name() string {
+	return path.Base(p.Path)[hashLen+1:]
+}
+
+// Graph is a set of store paths and their references, all in one store
+// directory. It is immutable once built.
+type Graph struct {
+	storeDir string
+	infos    map[string]*PathInfo
+	byHash   map[string]*PathInfo
+}
+
+// NewGraph checks infos and indexes them. storeDir may be empty, in which case
+// it is taken from the entries; every entry and reference must lie directly in
+// the same store directory. Duplicate entries and invalid store paths are
+// errors. References to paths missing from the graph are allowed here and
+// reported by Closure, which is where they matter.
+func NewGraph(infos []PathInfo, storeDir string) (*Graph, error) {
+	if storeDir != "" {
+		if err := checkStoreDir(storeDir); err != nil {
+			return nil, err
+		}
+	}
+	g := &Graph{
+		storeDir: storeDir,
+		infos:    make(map[string]*PathInfo, len(infos)),
+		byHash:   make(map[string]*PathInfo, len(infos)),
+	}
+	for i := range infos {
+		info := infos[i]
+		dir, err := g.checkPath(info.Path)
+		if err != nil {
+			return nil, fmt.Errorf("graph entry %d: %w", i, err)
+		}
+		if g.storeDir == "" {
+			if err := checkStoreDir(dir); err != nil {
+				return nil, fmt.Errorf("graph entry %d: %w", i, err)
+			}
+			g.storeDir = dir
+		}
+		if info.Valid != nil && !*info.Valid {
+			return nil, fmt.Errorf("graph entry %s: marked as not valid", info.Path)
+		}
+		if _, dup := g.infos[info.Path]; dup {
+			return nil, fmt.Errorf("graph entry %s: appears twice", info.Path)
+		}
+		refs := make([]string, 0, len(info.References))
+		seen := make(map[string]bool, len(info.References))
+		for _, r := range info.References {
+			if _, err := g.checkPath(r); err != nil {
+				return nil, fmt.Errorf("graph entry %s: reference: %w", info.Path, err)
+			}
+			if !seen[r] {
+				seen[r] = true
+				refs = append(refs, r)
+			}
+		}
+		sort.Strings(refs)
+		info.References = refs
+		g.infos[info.Path] = &info
+		g.byHash[hashPart(info.Path)] = &info
+	}
+	return g, nil
+}
+
+// checkPath validates an absolute store path and returns its directory. When
+// the graph's store directory is known, the path must lie in it.
+func (g *Graph) checkPath(p string) (string, error) {
+	dir, base := path.Split(p)
+	dir = strings.TrimSuffix(dir, "/")
+	if g.storeDir != "" && dir != g.storeDir {
+		return "", fmt.Errorf("store path %q is not in the store directory %s", p, g.storeDir)
+	}
+	if err := ValidateBaseName(base); err != nil {
+		return "", fmt.Errorf("store path %q: %w", p, err)
+	}
+	return dir, nil
+}
+
+// ValidateBaseName checks that base is a valid store path base name,
+// "<32 nix-base32 characters>-<name>", using go-nix's rules plus Nix's limit
+// on the name's length.
+func ValidateBaseName(base string) error {
+	if _, err := storepath.FromString(base); err != nil {
+		return errors.New("not a valid store path name")
+	}
+	if len(base)-hashLen-1 > maxNameLen {
+		return fmt.Errorf("name longer than %d characters", maxNameLen)
+	}
+	return nil
+}
+
+func checkStoreDir(dir string) error {
+	if dir == "" || dir[0] != '/' || path.Clean(dir) != dir || dir == "/" {
+		return fmt.Errorf("store directory %q is not a clean absolute path", dir)
+	}
+	return nil
+}
+
+func hashPart(p string) string {
+	return path.Base(p)[:hashLen]
+}
+
+// StoreDir returns the store directory of the graph's paths, e.g. /nix/store.
+// It is empty for an empty graph built without an explicit store directory.
+func (g *Graph) StoreDir() string { return g.storeDir }
+
+// Len returns the number of entries in the graph.
+func (g *Graph) Len() int { return len(g.infos) }
+
+// Lookup returns the entry for the absolute store path p.
+func (g *Graph) Lookup(p string) (*PathInfo, bool) {
+	info, ok := g.infos[p]
+	return info, ok
+}
+
+// Paths returns every store path in the graph, sorted.
+func (g *Graph) Paths() []string {
+	out := make([]string, 0, len(g.infos))
+	for p := range g.infos {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Closure returns the entries reachable from roots (the roots included),
+// sorted by path. It fails when a root is not in the graph or when a path in
+// the closure refers to a path the graph lacks, since a rootfs built from
+// such a closure would be missing files.
+func (g *Graph) Closure(roots []string) ([]*PathInfo, error) {
+	visited := make(map[string]*PathInfo, len(g.infos))
+	stack := make([]string, 0, len(roots))
+	for _, r := range roots {
+		if _, ok := g.infos[r]; !ok {
+			return nil, fmt.Errorf("store path %s is not in the closure graph", r)
+		}
+		stack = append(stack, r)
+	}
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if _, done := visited[p]; done {
+			continue
+		}
+		info := g.infos[p]
+		visited[p] = info
+		for _, r := range info.References {
+			if _, ok := g.infos[r]; !ok {
+				return nil, fmt.Errorf("closure is not closed: %s refers to %s, which is not in the graph", p, r)
+			}
+			if _, done := visited[r]; !done {
+				stack = append(stack, r)
+			}
+		}
+	}
+	out := make([]*PathInfo, 0, len(visited))
+	for _, info := range visited {
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// FindReferences returns the store paths of the graph that s mentions, in
+// order of first appearance and without duplicates. s may embed paths
+// anywhere ("exec /nix/store/<hash>-foo/bin/foo --flag"). A mention of a
+// store path that the graph lacks is an error naming it, because the
+// container would not contain it.
+func (g *Graph) FindReferences(s string) ([]string, error) {
+	if g.storeDir == "" {
+		return nil, nil
+	}
+	prefix := g.storeDir + "/"
+	var out []string
+	seen := map[string]bool{}
+	for i := 0; ; {
+		j := strings.Index(s[i:], prefix)
+		if j < 0 {
+			return out, nil
+		}
+		start := i + j + len(prefix)
+		i = start
+		if !looksLikeHash(s[start:]) {
+			continue
+		}
+		hash := s[start : start+hashLen]
+		info, ok := g.byHash[hash]
+		if !ok || !strings.HasPrefix(s[start:], path.Base(info.Path)) {
+			return nil, fmt.Errorf("%s is not in the closure graph", prefix+mentionedBaseName(s[start:]))
+		}
+		if !seen[info.Path] {
+			seen[info.Path] = true
+			out = append(out, info.Path)
+		}
+	}
+}
+
+// looksLikeHash reports whether s starts with "<32 nix-base32 chars>-".
+func looksLikeHash(s string) bool {
+	if len(s) < hashLen+1 || s[hashLen] != '-' {
+		return false
+	}
+	for k := 0; k < hashLen; k++ {
+		if !nixbase32.Is(s[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// mentionedBaseName returns the longest prefix of s made of characters that
+// store path names may contain, for error messages.
+func mentionedBaseName(s string) string {
+	end := 0
+	for end < len(s) && isNameChar(s[end]) {
+		end++
+	}
+	return s[:end]
+}
+
+func isNameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("+-._?=", c) >= 0
+}

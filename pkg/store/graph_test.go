@@ -1,0 +1,181 @@
+package store_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/oci-builder/oci-builder/pkg/store"
+)
+
+// sp returns a syntactically valid store path whose hash is c repeated.
+func sp(dir string, c byte, name string) string {
+	return dir + "/" + strings.Repeat(string(c), 32) + "-" + name
+}
+
+var (
+	hello = sp("/nix/store", 'h', "hello-2.12")
+	glibc = sp("/nix/store", 'g', "glibc-2.40")
+	extra = sp("/nix/store", 'x', "extra")
+	other = sp("/nix/store", 'z', "other")
+)
+
+func sampleGraph(t *testing.T) *store.Graph {
+	t.Helper()
+	g, err := store.NewGraph([]store.PathInfo{
+		{Path: hello, References: []string{glibc, hello}},
+		{Path: glibc, References: []string{glibc}},
+		{Path: extra, References: nil},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestNewGraphErrors(t *testing.T) {
+	f := false
+	tests := []struct {
+		name     string
+		infos    []store.PathInfo
+		storeDir string
+		want     string
+	}{
+		{"bad hash", []store.PathInfo{{Path: "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x"}}, "", "not a valid store path name"},
+		{"short", []store.PathInfo{{Path: "/nix/store/abc"}}, "", "not a valid store path name"},
+		{"sub path", []store.PathInfo{{Path: hello + "/bin/hello"}}, "", "not a valid store path name"},
+		{"dot dot", []store.PathInfo{{Path: "/nix/store/../" + strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
+		{"relative", []store.PathInfo{{Path: strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
+		{"other dir", []store.PathInfo{{Path: hello}, {Path: sp("/opt/store", 'a', "x")}}, "", "not in the store directory /nix/store"},
+		{"wrong explicit dir", []store.PathInfo{{Path: hello}}, "/opt/store", "not in the store directory /opt/store"},
+		{"bad name char", []store.PathInfo{{Path: sp("/nix/store", 'a', "a b")}}, "", "not a valid store path name"},
+		{"long name", []store.PathInfo{{Path: sp("/nix/store", 'a', strings.Repeat("n", 212))}}, "", "name longer than 211"},
+		{"duplicate", []store.PathInfo{{Path: hello}, {Path: hello}}, "", "appears twice"},
+		{"bad reference", []store.PathInfo{{Path: hello, References: []string{"/etc/passwd"}}}, "", "reference"},
+		{"not valid", []store.PathInfo{{Path: hello, Valid: &f}}, "", "marked as not valid"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := store.NewGraph(tc.infos, tc.storeDir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestGraphStoreDirFromData(t *testing.T) {
+	p := sp("/opt/nix/store", 'a', "thing")
+	g, err := store.NewGraph([]store.PathInfo{{Path: p}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.StoreDir() != "/opt/nix/store" {
+		t.Fatalf("store dir %q", g.StoreDir())
+	}
+	refs, err := g.FindReferences("exec " + p + "/bin/x")
+	if err != nil || !reflect.DeepEqual(refs, []string{p}) {
+		t.Fatalf("refs %v, err %v", refs, err)
+	}
+}
+
+func TestClosure(t *testing.T) {
+	g := sampleGraph(t)
+	tests := []struct {
+		name  string
+		roots []string
+		want  []string
+		err   string
+	}{
+		{"with self references", []string{hello}, []string{glibc, hello}, ""},
+		{"two roots, duplicates", []string{extra, hello, extra}, []string{glibc, hello, extra}, ""},
+		{"no roots", nil, []string{}, ""},
+		{"unknown root", []string{other}, nil, other + " is not in the closure graph"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := g.Closure(tc.roots)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			paths := []string{}
+			for _, info := range got {
+				paths = append(paths, info.Path)
+			}
+			if !reflect.DeepEqual(paths, tc.want) {
+				t.Fatalf("closure %v, want %v", paths, tc.want)
+			}
+		})
+	}
+}
+
+func TestClosureNotClosed(t *testing.T) {
+	g, err := store.NewGraph([]store.PathInfo{{Path: hello, References: []string{glibc}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.Closure([]string{hello})
+	want := "closure is not closed: " + hello + " refers to " + glibc + ", which is not in the graph"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+}
+
+func TestFindReferences(t *testing.T) {
+	g := sampleGraph(t)
+	tests := []struct {
+		name string
+		s    string
+		want []string
+		err  string
+	}{
+		{"plain path", hello, []string{hello}, ""},
+		{"sub path", hello + "/bin/hello", []string{hello}, ""},
+		{"embedded twice", "exec " + extra + "/bin/x " + hello + "/a " + extra, []string{extra, hello}, ""},
+		{"followed by a dot", hello + ".", []string{hello}, ""},
+		{"store dir alone", "ls /nix/store /nix/store/.links", nil, ""},
+		{"no paths", "--flag", nil, ""},
+		{"unknown path", "run " + other + "/bin/x", nil, other + " is not in the closure graph"},
+		{"known hash, other name", strings.Replace(hello, "hello-2.12", "evil", 1), nil, "-evil is not in the closure graph"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := g.FindReferences(tc.s)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPathsSortedAndLookup(t *testing.T) {
+	g := sampleGraph(t)
+	if got, want := g.Paths(), []string{glibc, hello, extra}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("paths %v, want %v", got, want)
+	}
+	info, ok := g.Lookup(hello)
+	if !ok || info.Name() != "hello-2.12" {
+		t.Fatalf("lookup %v %v", info, ok)
+	}
+	if !reflect.DeepEqual(info.References, []string{glibc, hello}) {
+		t.Fatalf("references not sorted: %v", info.References)
+	}
+	if g.Len() != 3 {
+		t.Fatalf("len %d", g.Len())
+	}
+}

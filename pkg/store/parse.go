@@ -1,0 +1,130 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// ParseJSON parses the JSON array that Nix writes into .attrs.json for a key
+// of exportReferencesGraph under structured attributes (every Nix version
+// from 2.3 on, and Lix). Fields Nix may add later are ignored; path and
+// references are required.
+func ParseJSON(data []byte, storeDir string) (*Graph, error) {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("closure graph: %w", jsonError(data, err))
+	}
+	infos := make([]PathInfo, len(raw))
+	for i, entry := range raw {
+		var info PathInfo
+		if err := json.Unmarshal(entry, &info); err != nil {
+			return nil, fmt.Errorf("closure graph entry %d: %w", i, jsonError(entry, err))
+		}
+		if info.Path == "" {
+			return nil, fmt.Errorf("closure graph entry %d: no \"path\"", i)
+		}
+		// encoding/json leaves the slice nil only when the key is absent or
+		// null; an empty array gives an empty slice.
+		if info.References == nil {
+			return nil, fmt.Errorf("closure graph entry %d (%s): no \"references\"", i, info.Path)
+		}
+		infos[i] = info
+	}
+	return NewGraph(infos, storeDir)
+}
+
+// jsonError makes encoding/json's errors name the offending offset.
+func jsonError(data []byte, err error) error {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Errorf("invalid JSON at byte %d: %w", syn.Offset, err)
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		if typ.Field != "" {
+			return fmt.Errorf("field %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
+		}
+		return fmt.Errorf("expected %s, got JSON %s", typ.Type, typ.Value)
+	}
+	return err
+}
+
+// ParseRegistration parses the text format that Nix writes for
+// exportReferencesGraph without structured attributes (the input format of
+// `nix-store --register-validity` without hashes): for each path, a line with
+// the path, a deriver line (empty in practice), a line with the number of
+// references, then one line per reference. Entries may come in any order and
+// a path may refer to itself. A missing final newline is tolerated.
+func ParseRegistration(r io.Reader, storeDir string) (*Graph, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	line := 0
+	next := func() (string, bool) {
+		if !sc.Scan() {
+			return "", false
+		}
+		line++
+		return sc.Text(), true
+	}
+	var infos []PathInfo
+	for {
+		p, ok := next()
+		if !ok {
+			break
+		}
+		if p == "" {
+			// Only blank lines may follow the last entry.
+			for {
+				rest, ok := next()
+				if !ok {
+					break
+				}
+				if strings.TrimSpace(rest) != "" {
+					return nil, fmt.Errorf("closure graph line %d: expected a store path, got an empty line", line-1)
+				}
+			}
+			break
+		}
+		if _, ok := next(); !ok {
+			return nil, fmt.Errorf("closure graph line %d: %s: missing deriver line", line, p)
+		}
+		countLine, ok := next()
+		if !ok {
+			return nil, fmt.Errorf("closure graph line %d: %s: missing reference count", line, p)
+		}
+		n, err := strconv.ParseUint(countLine, 10, 31)
+		if err != nil {
+			return nil, fmt.Errorf("closure graph line %d: %s: reference count %q is not a number", line, p, countLine)
+		}
+		refs := make([]string, 0, min(n, 1024))
+		for k := uint64(0); k < n; k++ {
+			ref, ok := next()
+			if !ok {
+				return nil, fmt.Errorf("closure graph line %d: %s: expected %d references, found %d", line, p, n, k)
+			}
+			refs = append(refs, ref)
+		}
+		infos = append(infos, PathInfo{Path: p, References: refs})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("closure graph line %d: %w", line+1, err)
+	}
+	return NewGraph(infos, storeDir)
+}
+
+// Parse reads a closure graph in either format, telling them apart by the
+// first non-blank byte: '[' starts the JSON array, anything else is the text
+// registration format.
+func Parse(data []byte, storeDir string) (*Graph, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		return ParseJSON(data, storeDir)
+	}
+	return ParseRegistration(bytes.NewReader(data), storeDir)
+}

@@ -1,0 +1,60 @@
+package strictjson_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/oci-builder/oci-builder/pkg/strictjson"
+)
+
+type inner struct {
+	Name string `json:"name"`
+}
+
+type embedded struct {
+	Extra int `json:"extra,omitempty"`
+}
+
+type outer struct {
+	embedded
+	Flag   bool             `json:"flag"`
+	Items  []inner          `json:"items"`
+	ByName map[string]inner `json:"byName"`
+	Ptr    *inner           `json:"ptr,omitempty"`
+	Skip   string           `json:"-"`
+	NoTag  string
+}
+
+func TestUnmarshal(t *testing.T) {
+	tests := []struct {
+		name, json, want string
+	}{
+		{"valid", `{"flag":true,"items":[{"name":"a"}],"byName":{"x":{"name":"b"}},"ptr":{"name":"c"},"extra":1,"NoTag":"n"}`, ""},
+		{"case differs", `{"Flag":true}`, `unknown field "Flag" (known: NoTag, byName, extra, flag, items, ptr)`},
+		{"nested in slice", `{"items":[{"name":"a"},{"nmae":"b"}]}`, `unknown field "nmae" in /items/1 (known: name)`},
+		{"nested in map", `{"byName":{"a/b":{"Name":"b"}}}`, `unknown field "Name" in /byName/a~1b`},
+		{"through pointer", `{"ptr":{"x":1}}`, `unknown field "x" in /ptr`},
+		{"skipped field", `{"Skip":"x"}`, `unknown field "Skip"`},
+		{"type error", `{"flag":"yes"}`, "cannot unmarshal string"},
+		{"trailing", `{} []`, "trailing data"},
+		{"syntax", `{"flag":}`, "invalid character"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var v outer
+			err := strictjson.Unmarshal([]byte(tc.json), &v)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !v.Flag || v.Items[0].Name != "a" || v.ByName["x"].Name != "b" || v.Ptr.Name != "c" || v.Extra != 1 {
+					t.Fatalf("decoded %+v", v)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
