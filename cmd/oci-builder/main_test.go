@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeStore makes a store directory with a program and the library it
+// references, and returns the store dir and the two paths.
+func fakeStore(t *testing.T) (string, string, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "store")
+	prog := dir + "/" + strings.Repeat("a", 32) + "-prog"
+	lib := dir + "/" + strings.Repeat("b", 32) + "-lib"
+	for _, p := range []string{prog + "/bin", lib} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(prog+"/bin/prog", []byte("#!"+lib+"/sh"), 0o555)
+	os.WriteFile(lib+"/sh", []byte("shell"), 0o555)
+	return dir, prog, lib
+}
+
+type builderCase struct {
+	storeDir  string
+	graph     any
+	container any
+	outputs   any
+	extra     map[string]any
+}
+
+// attrs writes an .attrs.json as Nix would for nix/oci-tools.nix and returns
+// the build directory and the output path.
+func (c builderCase) write(t *testing.T) (string, string) {
+	t.Helper()
+	top := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
+	attrs := map[string]any{
+		"builder":               "/nix/store/x-oci-builder/bin/oci-builder",
+		"args":                  []string{"nix-builder"},
+		"exportReferencesGraph": map[string]any{"closure": []string{}},
+		"closure":               c.graph,
+		"container":             c.container,
+		"storeDir":              c.storeDir,
+		"outputs":               map[string]string{"out": out},
+	}
+	if c.outputs != nil {
+		attrs["outputs"] = c.outputs
+	}
+	for k, v := range c.extra {
+		attrs[k] = v
+	}
+	data, err := json.Marshal(attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(top, ".attrs.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return top, out
+}
+
+func runWith(t *testing.T, vars map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, env{
+		getenv: func(k string) string { return vars[k] },
+		stdout: &stdout,
+		stderr: &stderr,
+	})
+	return code, stdout.String(), stderr.String()
+}
+
+func TestNixBuilderBuildsBundle(t *testing.T) {
+	dir, prog, lib := fakeStore(t)
+	top, out := builderCase{
+		storeDir: dir,
+		graph: []map[string]any{
+			{"path": prog, "references": []string{lib, prog}, "narHash": "sha256:x", "narSize": 100, "valid": true},
+			{"path": lib, "references": []string{}, "narSize": 50},
+		},
+		container: map[string]any{"args": []string{prog + "/bin/prog", "--flag"}, "readonly": true},
+	}.write(t)
+	code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top, "NIX_BUILD_CORES": "0"}, "nix-builder")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	t.Cleanup(func() { filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil }) })
+	if !strings.Contains(stderr, "oci-builder: done: mode copy, 2 paths, 2 files") {
+		t.Fatalf("summary missing: %s", stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "rootfs", lib, "sh"))
+	if err != nil || string(data) != "shell" {
+		t.Fatalf("copied file: %q %v", data, err)
+	}
+	config, _ := os.ReadFile(filepath.Join(out, "config.json"))
+	if !bytes.Contains(config, []byte(`"readonly": true`)) || !bytes.Contains(config, []byte(`"--flag"`)) {
+		t.Fatalf("config: %s", config)
+	}
+}
+
+// TestNixBuilderErrors checks that each bad input ends in one error line
+// naming the culprit and exit status 1.
+func TestNixBuilderErrors(t *testing.T) {
+	dir, prog, lib := fakeStore(t)
+	goodGraph := []map[string]any{
+		{"path": prog, "references": []string{lib}},
+		{"path": lib, "references": []string{}},
+	}
+	good := map[string]any{"args": []string{prog + "/bin/prog"}}
+	outside := dir + "/" + strings.Repeat("c", 32) + "-elsewhere"
+	withMount := func(m map[string]any) map[string]any {
+		return map[string]any{"args": []string{prog + "/bin/prog"}, "mounts": []any{m}}
+	}
+	tests := []struct {
+		name string
+		c    builderCase
+		want string
+	}{
+		{"malformed graph", builderCase{graph: []map[string]any{{"path": dir + "/short", "references": []string{}}}, container: good}, `store path "` + dir + `/short": not a valid store path name`},
+		{"graph not an array", builderCase{graph: "x", container: good}, `.attrs.json key "closure": closure graph: expected []json.RawMessage`},
+		{"reference missing", builderCase{graph: goodGraph[:1], container: good}, "closure is not closed: " + prog + " refers to " + lib + ", which is not in the graph"},
+		{"args path outside closure", builderCase{graph: goodGraph, container: map[string]any{"args": []string{prog + "/bin/prog", outside + "/x"}}}, "args[1]: " + outside + " is not in the closure graph"},
+		{"empty args", builderCase{graph: goodGraph, container: map[string]any{"args": []string{}}}, "args is empty"},
+		{"no container", builderCase{graph: goodGraph}, `.attrs.json has no "container" attribute`},
+		{"unknown option", builderCase{graph: goodGraph, container: map[string]any{"args": []string{"/bin/sh"}, "readOnly": true}}, `unknown option "readOnly"`},
+		{"relative mount", builderCase{graph: goodGraph, container: withMount(map[string]any{"destination": "data", "source": "/srv"})}, `mount destination "data" is not an absolute path`},
+		{"dot-dot mount", builderCase{graph: goodGraph, container: withMount(map[string]any{"destination": "/data/../../etc", "source": "/srv"})}, `mount destination "/data/../../etc" contains ".."`},
+		{"mount without source", builderCase{graph: goodGraph, container: withMount(map[string]any{"destination": "/data"})}, "mount /data: a bind mount needs a source"},
+		{"bad arch", builderCase{graph: goodGraph, container: map[string]any{"args": []string{"/bin/sh"}, "arch": "pdp11"}}, `arch "pdp11" is not a known architecture`},
+		{"bad os", builderCase{graph: goodGraph, container: map[string]any{"args": []string{"/bin/sh"}, "os": "darwin"}}, `os "darwin" is not supported`},
+		{"path missing on disk", builderCase{graph: []map[string]any{{"path": outside, "references": []string{}}}, container: map[string]any{"args": []string{outside}}}, "copy " + outside + ": no such file or directory"},
+		{"no outputs", builderCase{graph: goodGraph, container: good, outputs: map[string]string{}}, `no output "out"`},
+		{"store dir mismatch", builderCase{storeDir: "/gnu/store", graph: goodGraph, container: good}, "is not in the store directory /gnu/store"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.c.storeDir == "" {
+				tc.c.storeDir = dir
+			}
+			top, out := tc.c.write(t)
+			t.Cleanup(func() { filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil }) })
+			code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-builder")
+			checkOneErrorLine(t, code, stderr, tc.want)
+		})
+	}
+}
+
+func checkOneErrorLine(t *testing.T, code int, stderr, want string) {
+	t.Helper()
+	var errLines []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if strings.HasPrefix(l, "oci-builder: error: ") {
+			errLines = append(errLines, l)
+		}
+	}
+	if code != 1 || len(errLines) != 1 || !strings.Contains(errLines[0], want) {
+		t.Fatalf("exit %d, stderr:\n%s\nwant one error line containing %q", code, stderr, want)
+	}
+}
+
+func TestNixBuilderAttrsProblems(t *testing.T) {
+	t.Run("no attrs file", func(t *testing.T) {
+		old, _ := os.Getwd()
+		os.Chdir(t.TempDir())
+		defer os.Chdir(old)
+		code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": t.TempDir()}, "nix-builder")
+		checkOneErrorLine(t, code, stderr, "no .attrs.json found")
+	})
+	t.Run("malformed attrs file", func(t *testing.T) {
+		top := t.TempDir()
+		os.WriteFile(filepath.Join(top, ".attrs.json"), []byte(`{"outputs":`), 0o644)
+		code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-builder")
+		checkOneErrorLine(t, code, stderr, "parse .attrs.json: unexpected end of JSON input")
+	})
+	t.Run("output exists", func(t *testing.T) {
+		dir, prog, lib := fakeStore(t)
+		top, out := builderCase{storeDir: dir, graph: []map[string]any{
+			{"path": prog, "references": []string{lib}}, {"path": lib, "references": []string{}},
+		}, container: map[string]any{"args": []string{prog}}}.write(t)
+		os.Mkdir(out, 0o755)
+		code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-builder")
+		checkOneErrorLine(t, code, stderr, "output directory "+out+" already exists")
+	})
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{nil, 2, "", "Usage: oci-builder COMMAND"},
+		{[]string{"help"}, 0, "nix-builder", ""},
+		{[]string{"nix-builder", "--help"}, 0, "Usage: oci-builder nix-builder", ""},
+		{[]string{"help", "version"}, 0, "Usage: oci-builder version", ""},
+		{[]string{"version"}, 0, "oci-builder dev", ""},
+		{[]string{"version", "x"}, 2, "", "oci-builder: error: version takes no arguments"},
+		{[]string{"frobnicate"}, 2, "", `oci-builder: error: unknown command "frobnicate"`},
+		{[]string{"nix-builder", "x"}, 2, "", "nix-builder takes no arguments"},
+	}
+	for _, tc := range tests {
+		code, stdout, stderr := runWith(t, nil, tc.args...)
+		if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, stdout, stderr)
+		}
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 30: "5.0 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

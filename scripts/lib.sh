@@ -1,0 +1,34 @@
+# Shared by scripts/demo and scripts/test: make sure this Debian 12 machine
+# has what the project needs. Sourced, not run.
+
+# Go lives in /usr/local/go on the project's machines.
+case ":$PATH:" in
+*:/usr/local/go/bin:*) ;;
+*) PATH="$PATH:/usr/local/go/bin" ;;
+esac
+export PATH
+
+# ensure_packages installs the Debian packages whose commands are missing
+# (apt-get update once, only when something must be installed).
+ensure_packages() {
+	local missing=()
+	command -v nix-build >/dev/null || missing+=(nix-bin)
+	command -v runc >/dev/null || missing+=(runc)
+	[ -x /bin/busybox ] || missing+=(busybox-static)
+	if [ ${#missing[@]} -gt 0 ]; then
+		if [ "$(id -u)" != 0 ]; then
+			echo "missing ${missing[*]}: run as root to install them" >&2
+			return 1
+		fi
+		echo "installing ${missing[*]}" >&2
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	fi
+	if ! command -v go >/dev/null; then
+		echo "go not found (expected in /usr/local/go/bin)" >&2
+		return 1
+	fi
+}
+
+# nix_offline: options for builds on machines without a binary cache.
+NIX_OFFLINE=(--option substituters '')
