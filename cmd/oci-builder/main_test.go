@@ -91,7 +91,9 @@ func TestNixBuilderBuildsBundle(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	t.Cleanup(func() { filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil }) })
+	t.Cleanup(func() {
+		filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+	})
 	if !strings.Contains(stderr, "oci-builder: done: mode copy, 2 paths, 2 files") {
 		t.Fatalf("summary missing: %s", stderr)
 	}
@@ -145,7 +147,9 @@ func TestNixBuilderErrors(t *testing.T) {
 				tc.c.storeDir = dir
 			}
 			top, out := tc.c.write(t)
-			t.Cleanup(func() { filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil }) })
+			t.Cleanup(func() {
+				filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+			})
 			code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-builder")
 			checkOneErrorLine(t, code, stderr, tc.want)
 		})

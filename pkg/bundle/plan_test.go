@@ -127,7 +127,9 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil }) })
+	t.Cleanup(func() {
+		filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+	})
 	if stats.Paths != 3 || stats.Files != 2 {
 		t.Fatalf("stats %+v", stats)
 	}
