@@ -31,7 +31,7 @@ func TestBusyboxScript(t *testing.T) {
 	for _, sandbox := range []bool{true, false} {
 		t.Run(fmt.Sprintf("sandbox=%v", sandbox), func(t *testing.T) {
 			t.Parallel()
-			bundle := mustBuild(t, fmt.Sprintf(`
+			file := writeExpr(t, fmt.Sprintf(`
 let
   script = builtins.toFile "hello.sh" ''
     echo "hello from the container"
@@ -42,7 +42,16 @@ in
 ociTools.buildContainer {
   name = "script-%v-${nonce}";
   args = [ "${busybox}/bin/sh" script ];
-}`, sandbox), sandbox)
+}`, sandbox))
+			r0 := nixBuildFile(t, file, sandbox)
+			if r0.err != nil {
+				t.Fatal(r0)
+			}
+			bundle := r0.out
+			// A rebuild must give the same bytes.
+			if r := nixBuildFile(t, file, sandbox, "--check"); r.err != nil {
+				t.Fatal(r)
+			}
 			validate(t, bundle)
 			r := runc(t, bundle)
 			if r.code != 7 || !strings.Contains(r.stdout, "hello from the container\n") {

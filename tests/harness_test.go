@@ -174,7 +174,13 @@ func runNix(t *testing.T, tool string, args ...string) nixResult {
 // off and no substituters; extra arguments go to nix-build.
 func nixBuild(t *testing.T, expr string, sandbox bool, extra ...string) nixResult {
 	t.Helper()
-	args := append([]string{writeExpr(t, expr), "--no-out-link", "--option", "substituters", "", "--option", "sandbox", fmt.Sprint(sandbox)}, extra...)
+	return nixBuildFile(t, writeExpr(t, expr), sandbox, extra...)
+}
+
+// nixBuildFile builds the expression in file; see nixBuild.
+func nixBuildFile(t *testing.T, file string, sandbox bool, extra ...string) nixResult {
+	t.Helper()
+	args := append([]string{file, "--no-out-link", "--option", "substituters", "", "--option", "sandbox", fmt.Sprint(sandbox)}, extra...)
 	return runNix(t, "nix-build", args...)
 }
 
