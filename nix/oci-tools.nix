@@ -129,6 +129,135 @@ let
     fn: arg: pred: what: v:
     if pred v then v else fail fn "'${arg}' must be ${what}, got ${describe v}";
 
+  # Checkers for option values: each takes the function name, the argument's
+  # name (for messages) and the value, and returns the value to pass on.
+  str = fn: arg: checkType fn arg isString "a string";
+  bool = fn: arg: checkType fn arg isBool "a boolean";
+  int = fn: arg: checkType fn arg builtins.isInt "an integer";
+  number = fn: arg: checkType fn arg (v: builtins.isInt v || builtins.isFloat v) "a number";
+  intOrString = fn: arg: checkType fn arg (v: builtins.isInt v || isString v) "a name or a number";
+  oneOf =
+    values: fn: arg: v:
+    if builtins.elem v values then
+      v
+    else
+      fail fn "'${arg}' must be one of ${concatStringsSep ", " (map (x: "\"${x}\"") values)}, got ${
+        if isString v then "\"${v}\"" else describe v
+      }";
+  # An environment value: a string, path, derivation or number.
+  envValue =
+    fn: arg: v:
+    if isStringLike v then
+      toStr v
+    else if builtins.isInt v then
+      toString v
+    else
+      fail fn "'${arg}' must be a string, got ${describe v}";
+  listOf =
+    check: fn: arg: v:
+    if isList v then
+      genList (i: check fn "${arg}[${toString i}]" (elemAt v i)) (length v)
+    else
+      fail fn "'${arg}' must be a list, got ${describe v}";
+  attrsOf =
+    check: fn: arg: v:
+    if isAttrs v && !(v ? outPath) then
+      builtins.mapAttrs (k: check fn "${arg}.${k}") v
+    else
+      fail fn "'${arg}' must be an attribute set, got ${describe v}";
+  # An attribute set with known fields; required ones must be present.
+  record =
+    required: fields: fn: arg: v:
+    let
+      known = attrNames fields;
+      unknown = filter (k: !(builtins.elem k known)) (attrNames v);
+      missing = filter (k: !(v ? ${k})) required;
+    in
+    if !(isAttrs v) || v ? outPath then
+      fail fn "'${arg}' must be an attribute set, got ${describe v}"
+    else if unknown != [ ] then
+      fail fn "'${arg}' has unknown attribute '${builtins.head unknown}' (known: ${concatStringsSep ", " known})"
+    else if missing != [ ] then
+      fail fn "'${arg}' needs '${builtins.head missing}'"
+    else
+      builtins.mapAttrs (k: fields.${k} fn "${arg}.${k}") v;
+  either =
+    a: b: what: fn: arg: v:
+    let
+      tryA = builtins.tryEval (builtins.deepSeq (a fn arg v) true);
+    in
+    if tryA.success then a fn arg v else if (builtins.tryEval (builtins.deepSeq (b fn arg v) true)).success then b fn arg v else fail fn "'${arg}' must be ${what}, got ${describe v}";
+  anyAttrs = fn: arg: checkType fn arg (v: isAttrs v && !(v ? outPath)) "an attribute set";
+
+  capabilitySets = listOf str;
+
+  # The options every container takes besides args/cmd, mounts and name,
+  # with their checkers. Each is passed to the builder only when set.
+  containerOptions = {
+    readonly = bool;
+    os = str;
+    arch = str;
+    env = attrsOf envValue;
+    workingDir = str;
+    hostname = str;
+    terminal = bool;
+    user = intOrString;
+    group = intOrString;
+    extraUsers = attrsOf (
+      record [ "uid" ] {
+        uid = int;
+        gid = int;
+        home = str;
+        shell = str;
+      }
+    );
+    extraGroups = attrsOf (
+      record [ "gid" ] {
+        gid = int;
+        members = listOf str;
+      }
+    );
+    capabilities = either capabilitySets (record [ ] {
+      bounding = capabilitySets;
+      effective = capabilitySets;
+      inheritable = capabilitySets;
+      permitted = capabilitySets;
+      ambient = capabilitySets;
+    }) "a list of capability names or an attribute set of capability sets";
+    noNewPrivileges = bool;
+    rlimits = attrsOf (
+      either int (record [ "soft" "hard" ] {
+        soft = int;
+        hard = int;
+      }) "a number or { soft; hard; }"
+    );
+    tmp = bool;
+    network = oneOf [
+      "private"
+      "host"
+    ];
+    resources = record [ ] {
+      memory = intOrString;
+      cpu = number;
+      pids = int;
+    };
+    annotations = attrsOf str;
+    extraConfig = anyAttrs;
+    rootless =
+      let
+        range = record [ "start" "count" ] {
+          start = int;
+          count = int;
+        };
+      in
+      record [ "uid" "gid" ] {
+        uid = int;
+        gid = int;
+        subUids = range;
+        subGids = range;
+      };
+  };
+
   mountFields = [
     "type"
     "source"
@@ -165,7 +294,24 @@ let
       arch ? "x86_64",
       readonly ? false,
       name ? null,
-    }:
+      env ? null,
+      workingDir ? null,
+      hostname ? null,
+      terminal ? null,
+      user ? null,
+      group ? null,
+      extraUsers ? null,
+      extraGroups ? null,
+      capabilities ? null,
+      noNewPrivileges ? null,
+      rlimits ? null,
+      tmp ? null,
+      network ? null,
+      resources ? null,
+      annotations ? null,
+      extraConfig ? null,
+      rootless ? null,
+    }@given:
     let
       fn = "buildContainer";
       processArgs =
@@ -183,7 +329,31 @@ let
       checkedMounts = map (dest: checkMount fn dest mounts.${dest}) (
         attrNames (checkType fn "mounts" isAttrs "an attribute set of mounts" mounts)
       );
-      roots = rootsOf processArgs;
+      # nixpkgs' defaults, which the function's formals set but `given` lacks.
+      withDefaults = { inherit os arch readonly; } // given;
+      options = builtins.listToAttrs (
+        concatLists (
+          map (
+            k:
+            if withDefaults ? ${k} && withDefaults.${k} != null then
+              [
+                {
+                  name = k;
+                  value = containerOptions.${k} fn k withDefaults.${k};
+                }
+              ]
+            else
+              [ ]
+          ) (attrNames containerOptions)
+        )
+      );
+      # Strings of the process: their store paths go into the rootfs.
+      processStrings =
+        processArgs
+        ++ builtins.attrValues (options.env or { })
+        ++ (if options ? workingDir then [ options.workingDir ] else [ ])
+        ++ (if options ? extraConfig then [ (builtins.toJSON (options.extraConfig.process or { })) ] else [ ]);
+      roots = rootsOf processStrings;
       drvName =
         if name != null then
           checkType fn "name" isString "a string" name
@@ -200,12 +370,9 @@ let
       __structuredAttrs = true;
       exportReferencesGraph.closure = roots;
       storeDir = builtins.storeDir;
-      container = {
+      container = options // {
         args = processArgs;
         mounts = checkedMounts;
-        readonly = checkType fn "readonly" isBool "a boolean" readonly;
-        os = checkType fn "os" isString "a string" os;
-        arch = checkType fn "arch" isString "a string" arch;
       };
     };
 in

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,7 +58,7 @@ func TestMain(m *testing.M) {
 // setup prepares the harness. It returns -1 to go on running tests.
 func setup() (int, error) {
 	var missing []string
-	for _, tool := range []string{"nix-build", "nix-instantiate", "runc", "go"} {
+	for _, tool := range []string{"nix-build", "nix-instantiate", "runc", "go", "runuser", "useradd", "newuidmap"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
@@ -82,6 +83,10 @@ func setup() (int, error) {
 	h.repo = repo
 	h.work, err = os.MkdirTemp("", "oci-builder-e2e-")
 	if err != nil {
+		return 0, err
+	}
+	// Unprivileged users run the builder in the rootless tests.
+	if err := os.Chmod(h.work, 0o755); err != nil {
 		return 0, err
 	}
 	var b [6]byte
@@ -237,10 +242,38 @@ func validate(t *testing.T, bundle string) []byte {
 	if err := h.validator.Validate(data); err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(data, []byte("null")) || bytes.Contains(data, []byte(`"platform"`)) {
-		t.Fatalf("config.json has null or platform:\n%s", data)
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if path := findNull(doc, ""); path != "" {
+		t.Fatalf("config.json has null at %s:\n%s", path, data)
+	}
+	if m, ok := doc.(map[string]any); ok && m["platform"] != nil {
+		t.Fatalf("config.json has platform:\n%s", data)
 	}
 	return data
+}
+
+// findNull returns the location of a null in a decoded JSON document.
+func findNull(v any, at string) string {
+	switch x := v.(type) {
+	case nil:
+		return at + "/"
+	case map[string]any:
+		for k, sub := range x {
+			if p := findNull(sub, at+"/"+k); p != "" {
+				return p
+			}
+		}
+	case []any:
+		for i, sub := range x {
+			if p := findNull(sub, fmt.Sprintf("%s/%d", at, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // errorLine finds oci-builder's error line in a build log.

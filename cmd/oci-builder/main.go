@@ -65,6 +65,12 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 			run: runNixBuilder,
 		},
 		{
+			name:    "rootless",
+			summary: "write a variant of a bundle that an unprivileged user can run",
+			usage:   rootlessUsage,
+			run:     runRootless,
+		},
+		{
 			name:    "version",
 			summary: "print the version",
 			usage:   "Usage: oci-builder version",

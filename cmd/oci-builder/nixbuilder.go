@@ -50,9 +50,12 @@ func runNixBuilder(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	plan, err := bundle.NewPlan(graph, opts)
+	plan, err := bundle.NewPlan(graph, opts, bundle.HostStore{})
 	if err != nil {
 		return err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
 	return writeBundle(ctx, e.stderr, out, plan, workers)
 }

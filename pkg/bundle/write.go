@@ -61,6 +61,23 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 			return stats, err
 		}
 	}
+	for _, d := range plan.Dirs {
+		dir, err := rootfs.MakeDirs(root, d)
+		if err != nil {
+			return stats, err
+		}
+		dir.Close()
+	}
+	for _, f := range plan.Files {
+		if err := rootfs.WriteFile(root, f.Path, f.Data, 0o444); err != nil {
+			return stats, err
+		}
+	}
+	for _, l := range plan.Symlinks {
+		if err := rootfs.Symlink(root, l.Path, l.Target); err != nil {
+			return stats, err
+		}
+	}
 	if len(plan.Closure) > 0 {
 		storeDir, err := rootfs.MakeDirs(root, plan.StoreDir)
 		if err != nil {
