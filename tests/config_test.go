@@ -345,3 +345,23 @@ func TestOptionEvaluationErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestTerminalAndNoTmp(t *testing.T) {
+	need(t)
+	t.Parallel()
+	bundle := shellContainer(t, "tty", `terminal = true; tmp = false; arch = "aarch64";`,
+		"busybox tty; echo TERM=$TERM; busybox ls -d /tmp 2>&1; exit 0", true)
+	config := validate(t, bundle)
+	if !strings.Contains(string(config), `"org.opencontainers.image.architecture": "arm64"`) {
+		t.Fatalf("arch annotation missing:\n%s", config)
+	}
+	// runc needs a terminal to give the container one: script(1) makes it.
+	id := "tty-" + h.nonce
+	cmd := exec.Command("script", "--quiet", "--return", "--command", "runc run --bundle "+bundle+" "+id, "/dev/null")
+	out, err := cmd.CombinedOutput()
+	exec.Command("runc", "delete", "--force", id).Run()
+	text := strings.ReplaceAll(string(out), "\r", "")
+	if err != nil || !strings.Contains(text, "/dev/pts/0\nTERM=xterm\nls: /tmp: No such file or directory\n") {
+		t.Fatalf("%v\n%q", err, text)
+	}
+}
