@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	validatepkg "github.com/oci-builder/oci-builder/pkg/validate"
 )
 
 // harness is what every end-to-end test shares: the builder and busybox
@@ -29,14 +30,13 @@ import (
 // derivations new, so that builds really run even when the store already
 // has a previous run's outputs.
 type harness struct {
-	repo      string
-	work      string
-	builder   string // directory holding bin/oci-builder
-	busybox   string // directory holding bin/busybox and bin/sh
-	nonce     string
-	skip      string
-	validator *schema.Validator
-	runcSeq   atomic.Int64
+	repo    string
+	work    string
+	builder string // directory holding bin/oci-builder
+	busybox string // directory holding bin/busybox and bin/sh
+	nonce   string
+	skip    string
+	runcSeq atomic.Int64
 }
 
 var h harness
@@ -113,10 +113,6 @@ func setup() (int, error) {
 		return 0, err
 	}
 	if err := os.Symlink("busybox", filepath.Join(h.busybox, "bin", "sh")); err != nil {
-		return 0, err
-	}
-	h.validator, err = schema.New()
-	if err != nil {
 		return 0, err
 	}
 	return -1, nil
@@ -231,16 +227,17 @@ func runc(t *testing.T, bundle string) runcResult {
 	return runcResult{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 
-// validate checks a bundle's config.json against the runtime-spec schema and
-// the mistakes of nixpkgs' config (platform, null).
+// validate checks a bundle as `oci-builder validate` does (the runtime-spec
+// schema, rootfs, program, mountpoints, id mappings) and for the mistakes of
+// nixpkgs' config (platform, null).
 func validate(t *testing.T, bundle string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.validator.Validate(data); err != nil {
-		t.Fatal(err)
+	if r := validatepkg.Bundle(bundle); !r.Valid() || r.SchemaVersion != schema.Version {
+		t.Fatalf("%s is not valid (schema %s):\n%s", bundle, r.SchemaVersion, strings.Join(r.Problems, "\n"))
 	}
 	var doc any
 	if err := json.Unmarshal(data, &doc); err != nil {

@@ -71,6 +71,12 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 			run:     runRootless,
 		},
 		{
+			name:    "validate",
+			summary: "check a bundle as a runtime would, reporting every problem",
+			usage:   validateUsage,
+			run:     runValidate,
+		},
+		{
 			name:    "version",
 			summary: "print the version",
 			usage:   "Usage: oci-builder version",
