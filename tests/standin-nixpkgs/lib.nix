@@ -1,0 +1,73 @@
+# The pieces of nixpkgs' lib that flake.nix and nix/*.nix use, with the
+# same meaning (and error on a missing file, as lib.fileset does).
+let
+  inherit (builtins)
+    any
+    listToAttrs
+    map
+    pathExists
+    substring
+    stringLength
+    toString
+    ;
+
+  hasPrefix = prefix: s: substring 0 (stringLength prefix) s == prefix;
+in
+rec {
+  fix =
+    f:
+    let
+      x = f x;
+    in
+    x;
+
+  inherit (builtins) foldl';
+
+  genAttrs =
+    names: f:
+    listToAttrs (
+      map (name: {
+        inherit name;
+        value = f name;
+      }) names
+    );
+
+  platforms.linux = [
+    "x86_64-linux"
+    "aarch64-linux"
+  ];
+
+  # A file set is the list of the paths it holds, whole directories included.
+  fileset = {
+    unions =
+      paths:
+      map (
+        p:
+        if pathExists p then
+          toString p
+        else
+          throw "lib.fileset.unions: element ${toString p} is a path that does not exist"
+      ) paths;
+
+    # The files of the set, under root, as a store path named "source" (the
+    # name lib.fileset gives), with the directories leading to them.
+    toSource =
+      { root, fileset }:
+      let
+        rootStr = toString root;
+        inSet =
+          path: type:
+          any (
+            f: path == f || hasPrefix "${f}/" path || (type == "directory" && hasPrefix "${path}/" f)
+          ) fileset;
+      in
+      if any (f: !(f == rootStr || hasPrefix "${rootStr}/" f)) fileset then
+        throw "lib.fileset.toSource: the file set has paths outside root ${rootStr}"
+      else
+        builtins.path {
+          name = "source";
+          path = root;
+          filter = inSet;
+        };
+  };
+}
