@@ -1,12 +1,15 @@
 # For users without flakes: oci-builder built with your nixpkgs.
 #
 #   let
-#     inherit (import ./path/to/oci-builder { pkgs = import <nixpkgs> { }; }) ociTools;
+#     pkgs = import <nixpkgs> { };
+#     inherit (import ./path/to/oci-builder { inherit pkgs; }) ociTools;
 #   in
 #   ociTools.buildContainer { args = [ "${pkgs.hello}/bin/hello" ]; }
 #
 #   nix-build -A oci-builder     # the command
 #   nix-build -A example         # the example container (pkgs.hello)
+#
+# overlay is nix/overlay.nix, for import <nixpkgs> { overlays = [ ... ]; }.
 {
   pkgs ? import <nixpkgs> { },
 }:

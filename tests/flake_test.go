@@ -157,7 +157,8 @@ func prepareStandin() error {
 
 // compileFor builds the package's programs as buildGoModule's build phase
 // would, into prebuilt/SYSTEM/bin of the stand-in, checks that they are
-// static executables for the system and records the arguments.
+// static executables for the system, compiles their tests as its check
+// phase would, into prebuilt/SYSTEM/tests, and records the arguments.
 func compileFor(system string, machine elf.Machine, b goBuild, src string) error {
 	dir := filepath.Join(standin.dir, "prebuilt", system)
 	env := []string{
@@ -174,6 +175,19 @@ func compileFor(system string, machine elf.Machine, b goBuild, src string) error
 			return err
 		}
 		if err := checkStatic(bin, machine); err != nil {
+			return err
+		}
+		// buildGoModule's checkPhase runs `go test` on subPackages, with
+		// the same flags but -trimpath.
+		var testFlags []string
+		for _, f := range b.GOFLAGS {
+			if f != "-trimpath" {
+				testFlags = append(testFlags, f)
+			}
+		}
+		testEnv := append(env, "GOFLAGS="+strings.Join(testFlags, " "))
+		test := filepath.Join(dir, "tests", filepath.Base(sub)+".test")
+		if _, err := command(src, testEnv, "go", "test", "-c", "-vet=off", "-ldflags="+strings.Join(b.Ldflags, " "), "-o", test, "./"+sub); err != nil {
 			return err
 		}
 	}
@@ -326,7 +340,8 @@ func TestFlakeExample(t *testing.T) {
 }
 
 // TestFlakePackage builds packages.SYSTEM.oci-builder and default, with the
-// sandbox and again without it, and runs the command.
+// sandbox and without it (the stand-in's check phase runs the tests of
+// cmd/oci-builder as the build user there), and runs the command.
 func TestFlakePackage(t *testing.T) {
 	needStandin(t)
 	t.Parallel()
@@ -336,8 +351,13 @@ func TestFlakePackage(t *testing.T) {
 	if len(paths) != 2 || paths[0] != paths[1] {
 		t.Fatalf("oci-builder and default are %v, want one package", paths)
 	}
-	if r := nixFlake(t, standin.dir, false, []string{"build"}, "--no-link", "--rebuild", refs[0]); r.err != nil {
-		t.Fatal(r)
+	// The package does not change between runs: rebuild it, so that the
+	// build and its tests really run, in the sandbox and out of it, and
+	// give the same bytes.
+	for _, sandbox := range []bool{true, false} {
+		if r := nixFlake(t, standin.dir, sandbox, []string{"build"}, "--no-link", "--rebuild", refs[0]); r.err != nil {
+			t.Fatal(r)
+		}
 	}
 	want := "oci-builder " + standin.pkgs[system].Version + "\n"
 	out, err := command(h.work, nil, filepath.Join(paths[0], "bin", "oci-builder"), "version")

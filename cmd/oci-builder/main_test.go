@@ -248,6 +248,9 @@ func TestValidateCommand(t *testing.T) {
 
 	// Break it twice: both problems are listed, then one error line.
 	os.Chmod(filepath.Join(out, "rootfs", dir), 0o755)
+	// Its directories are read-only: as a user other than root (nixpkgs'
+	// checkPhase runs as a build user) they must be made writable first.
+	filepath.Walk(filepath.Join(out, "rootfs", prog), func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
 	os.RemoveAll(filepath.Join(out, "rootfs", prog))
 	os.Chmod(filepath.Join(out, "rootfs"), 0o755)
 	os.Remove(filepath.Join(out, "rootfs", "sys"))

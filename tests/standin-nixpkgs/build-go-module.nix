@@ -2,8 +2,10 @@
 # buildGoModule would use them, computes the environment buildGoModule gives
 # `go install` (GOFLAGS, ldflags, CGO_ENABLED, GOOS, GOARCH), and packages
 # the programs the test compiled with exactly that environment from the
-# same src (prebuilt/SYSTEM, see default.nix): build.json there must match,
-# or evaluation fails.
+# same src (prebuilt/SYSTEM/bin, see default.nix): build.json there must
+# match, or evaluation fails. Like buildGoModule's checkPhase, the build runs
+# the tests of subPackages (prebuilt/SYSTEM/tests/NAME.test, compiled as
+# `go test` compiles them there) as the build user.
 #
 # Any argument it does not implement is an error, so that a change to
 # nix/package.nix cannot go unnoticed by the tests.
@@ -119,6 +121,11 @@ else
           ${busybox}/bin/busybox mkdir -p $out/bin
           for p in $subPackages; do
             ${busybox}/bin/busybox cp $prebuilt/bin/''${p##*/} $out/bin/
+          done
+          # checkPhase: the tests of subPackages, in their directory, as the
+          # build user, in the sandbox when there is one.
+          for p in $subPackages; do
+            (cd $src/$p && $prebuilt/tests/''${p##*/}.test -test.timeout=10m)
           done
         ''
       ];

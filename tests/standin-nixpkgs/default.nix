@@ -6,6 +6,7 @@
 #
 #   busybox/bin/busybox, busybox/bin/sh   static busybox, the builder of hello
 #   prebuilt/SYSTEM/bin/*                  the Go programs the test compiled
+#   prebuilt/SYSTEM/tests/*.test           and their tests (go test -c)
 #   prebuilt/SYSTEM/build.json             the arguments it compiled them with
 #   nonce                                  makes hello, so every container, new
 #   broken-hello                           if present, hello's script names a
