@@ -16,17 +16,7 @@
 }:
 fnOrAttrs:
 let
-  inherit (builtins)
-    all
-    attrNames
-    concatStringsSep
-    filter
-    isList
-    isString
-    match
-    pathExists
-    toJSON
-    ;
+  inherit (builtins) all attrNames concatStringsSep filter isList isString match pathExists toJSON;
 
   args = if builtins.isFunction fnOrAttrs then lib.fix fnOrAttrs else fnOrAttrs;
 

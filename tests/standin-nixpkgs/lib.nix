@@ -1,15 +1,7 @@
 # The pieces of nixpkgs' lib that flake.nix and nix/*.nix use, with the
 # same meaning (and error on a missing file, as lib.fileset does).
 let
-  inherit (builtins)
-    any
-    listToAttrs
-    map
-    pathExists
-    substring
-    stringLength
-    toString
-    ;
+  inherit (builtins) any listToAttrs map pathExists substring stringLength toString;
 
   hasPrefix = prefix: s: substring 0 (stringLength prefix) s == prefix;
 in
