@@ -234,7 +234,9 @@ func TestValidateCommand(t *testing.T) {
 	if code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-builder"); code != 0 {
 		t.Fatalf("build: %s", stderr)
 	}
-	t.Cleanup(func() { filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil }) })
+	t.Cleanup(func() {
+		filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+	})
 
 	report := filepath.Join(t.TempDir(), "report")
 	code, stdout, stderr := runWith(t, nil, "validate", "--report", report, out)
