@@ -78,7 +78,9 @@ func TestBundleCommand(t *testing.T) {
 	if code != 0 || stdout != out+"\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	t.Cleanup(func() { filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil }) })
+	t.Cleanup(func() {
+		filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+	})
 	var spec specs.Spec
 	data, _ := os.ReadFile(filepath.Join(out, "config.json"))
 	if err := json.Unmarshal(data, &spec); err != nil {
