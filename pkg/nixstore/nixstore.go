@@ -14,39 +14,20 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nix-community/go-nix/pkg/nixbase32"
-
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
-// hashLen is the length of a store path's hash part.
-const hashLen = 32
-
 // Mentions returns the store paths under storeDir that s mentions, each
-// once, in order: "<storeDir>/<32 nix-base32 characters>-<name>" where the
-// name is the longest that exists on disk (names may contain dots, so
-// "${p}." could be read either way). Mentions of paths that do not exist are
-// returned apart, as written.
+// once, in order, with the longest name that exists on disk (names may
+// contain dots, so "${p}." could be read either way). Mentions of paths
+// that do not exist are returned apart, as written.
 func Mentions(s, storeDir string) (found, missing []string) {
-	prefix := storeDir + "/"
 	seen := map[string]bool{}
-	for i := 0; ; {
-		j := strings.Index(s[i:], prefix)
-		if j < 0 {
-			return found, missing
-		}
-		start := i + j + len(prefix)
-		i = start
-		if len(s) < start+hashLen+2 || s[start+hashLen] != '-' || !isHash(s[start:start+hashLen]) {
-			continue
-		}
-		end := start + hashLen + 1
-		for end < len(s) && isNameChar(s[end]) {
-			end++
-		}
+	for _, m := range store.Mentions(s, storeDir) {
 		exists := false
-		for k := end; k > start+hashLen+1 && !exists; k-- {
-			p := s[i-len(prefix) : k]
+		// The shortest candidate is "<storeDir>/<hash>-" plus one character.
+		for end := m.End; end > m.Start+len(storeDir)+35 && !exists; end-- {
+			p := s[m.Start:end]
 			if _, err := os.Lstat(p); err == nil {
 				exists = true
 				if !seen[p] {
@@ -56,23 +37,10 @@ func Mentions(s, storeDir string) (found, missing []string) {
 			}
 		}
 		if !exists {
-			missing = append(missing, s[i-len(prefix):end])
+			missing = append(missing, s[m.Start:m.End])
 		}
 	}
-}
-
-func isHash(s string) bool {
-	for k := 0; k < len(s); k++ {
-		if !nixbase32.Is(s[k]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isNameChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		strings.IndexByte("+-._?=", c) >= 0
+	return found, missing
 }
 
 // Closure asks `nix path-info --json --recursive` for the closure of roots
