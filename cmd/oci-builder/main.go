@@ -65,6 +65,12 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 			run: runNixBuilder,
 		},
 		{
+			name:    "bundle",
+			summary: "build a bundle from store paths outside a Nix build",
+			usage:   bundleUsage,
+			run:     runBundle,
+		},
+		{
 			name:    "rootless",
 			summary: "write a variant of a bundle that an unprivileged user can run",
 			usage:   rootlessUsage,

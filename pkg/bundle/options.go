@@ -300,7 +300,10 @@ func DecodeOptions(data []byte) (Options, error) {
 
 func describeJSONError(err error) error {
 	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
+	if errors.As(err, &typ) {
+		if typ.Field == "" {
+			return fmt.Errorf("expected a JSON object, got JSON %s", typ.Value)
+		}
 		return fmt.Errorf("option %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
 	}
 	var unknown *strictjson.UnknownFieldError
