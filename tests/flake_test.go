@@ -16,19 +16,34 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 )
 
-// flakeSystems are the systems flake.nix has outputs for, with the ELF
-// machine of their executables.
+// flakeSystems are the systems flake.nix has outputs for, with their GOARCH
+// and the ELF machine of their executables.
 var flakeSystems = []struct {
 	system  string
+	goarch  string
 	machine elf.Machine
 }{
-	{"x86_64-linux", elf.EM_X86_64},
-	{"aarch64-linux", elf.EM_AARCH64},
+	{"x86_64-linux", "amd64", elf.EM_X86_64},
+	{"aarch64-linux", "arm64", elf.EM_AARCH64},
+}
+
+// hostSystem is the Nix system of this machine, whose outputs the tests
+// build; the others' are only evaluated.
+func hostSystem(t *testing.T) string {
+	t.Helper()
+	for _, s := range flakeSystems {
+		if s.goarch == runtime.GOARCH {
+			return s.system
+		}
+	}
+	t.Fatalf("flake.nix has no outputs for this machine (GOARCH %s)", runtime.GOARCH)
+	return ""
 }
 
 // goBuild is the environment the stand-in's buildGoModule gives `go
@@ -97,16 +112,19 @@ func flakeRef(attr string) string {
 	return h.repo + "#" + attr
 }
 
+// prepareStandin copies the stand-in with busybox and the nonce, evaluates
+// the package's build arguments through it, vendors and hashes the package's
+// dependencies and compiles its programs for every system.
 func prepareStandin() error {
 	standin.dir = filepath.Join(h.work, "standin-nixpkgs")
 	if err := copyTree(filepath.Join(h.repo, "tests", "standin-nixpkgs"), standin.dir); err != nil {
-		return err
+		return fmt.Errorf("copy the stand-in: %w", err)
 	}
 	if err := copyTree(h.busybox, filepath.Join(standin.dir, "busybox")); err != nil {
-		return err
+		return fmt.Errorf("add busybox: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(standin.dir, "nonce"), []byte(h.nonce), 0o644); err != nil {
-		return err
+		return fmt.Errorf("add the nonce: %w", err)
 	}
 
 	// What the package asks buildGoModule for, on every system.
@@ -128,7 +146,7 @@ func prepareStandin() error {
 	first := evaluated[flakeSystems[0].system]
 	src := filepath.Join(h.work, "go-src")
 	if err := copyTree(first.Src, src); err != nil {
-		return err
+		return fmt.Errorf("copy src: %w", err)
 	}
 	goEnv := []string{"GOFLAGS=", "GO111MODULE=on", "GOTOOLCHAIN=local"}
 	if _, err := command(src, goEnv, "go", "mod", "vendor"); err != nil {
@@ -149,7 +167,7 @@ func prepareStandin() error {
 			return fmt.Errorf("src differs between systems: %s and %s", p.Src, first.Src)
 		}
 		if err := compileFor(s.system, s.machine, p.goBuild, src); err != nil {
-			return err
+			return fmt.Errorf("compile for %s: %w", s.system, err)
 		}
 	}
 	return nil
@@ -193,9 +211,12 @@ func compileFor(system string, machine elf.Machine, b goBuild, src string) error
 	}
 	data, err := json.Marshal(b)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode build.json: %w", err)
 	}
-	return os.WriteFile(filepath.Join(dir, "build.json"), data, 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "build.json"), data, 0o644); err != nil {
+		return fmt.Errorf("write build.json: %w", err)
+	}
+	return nil
 }
 
 // checkStatic fails unless file is an executable for machine that needs no
@@ -316,7 +337,7 @@ func TestFlakeVendorHash(t *testing.T) {
 func TestFlakeExample(t *testing.T) {
 	needStandin(t)
 	t.Parallel()
-	system := flakeSystems[0].system
+	system := hostSystem(t)
 	ref := flakeRef("packages." + system + ".example")
 	bundle := builtPaths(t, nixFlake(t, standin.dir, true, []string{"build"}, "--no-link", "--json", ref))[0]
 	if r := nixFlake(t, standin.dir, false, []string{"build"}, "--no-link", "--rebuild", ref); r.err != nil {
@@ -334,7 +355,7 @@ func TestFlakeExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(config), `"org.opencontainers.image.architecture": "amd64"`) {
+	if !strings.Contains(string(config), `"org.opencontainers.image.architecture": "`+runtime.GOARCH+`"`) {
 		t.Errorf("the example is not built for %s:\n%s", system, config)
 	}
 }
@@ -345,7 +366,7 @@ func TestFlakeExample(t *testing.T) {
 func TestFlakePackage(t *testing.T) {
 	needStandin(t)
 	t.Parallel()
-	system := flakeSystems[0].system
+	system := hostSystem(t)
 	refs := []string{flakeRef("packages." + system + ".oci-builder"), flakeRef("packages." + system + ".default")}
 	paths := builtPaths(t, nixFlake(t, standin.dir, true, []string{"build"}, append([]string{"--no-link", "--json"}, refs...)...))
 	if len(paths) != 2 || paths[0] != paths[1] {
@@ -374,7 +395,7 @@ func TestFlakePackage(t *testing.T) {
 func TestFlakeCheck(t *testing.T) {
 	needStandin(t)
 	t.Parallel()
-	system := flakeSystems[0].system
+	system := hostSystem(t)
 	if r := nixFlake(t, standin.dir, true, []string{"flake", "check"}, h.repo); r.err != nil {
 		t.Fatal(r)
 	}

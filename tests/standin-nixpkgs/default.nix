@@ -12,9 +12,9 @@
 #   broken-hello                           if present, hello's script names a
 #                                          shell outside its closure
 #
-# The derivations of aarch64-linux are only evaluated here (nix flake check
-# builds the current system's checks): their hello would run busybox of the
-# machine, so it builds nowhere else.
+# The derivations of systems other than the machine's are only evaluated
+# (nix flake check builds the current system's checks only): their hello
+# would run the machine's busybox, so it builds nowhere else.
 {
   system,
   overlays ? [ ],
