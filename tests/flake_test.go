@@ -433,16 +433,17 @@ func TestNonFlake(t *testing.T) {
 	pkgs := fmt.Sprintf(`import %s { system = builtins.currentSystem; }`, standin.dir)
 	overlaid := fmt.Sprintf(`import %s { system = builtins.currentSystem; overlays = [ (import %s/nix/overlay.nix) ]; }`, standin.dir, h.repo)
 	for _, c := range []struct {
-		name string
-		args []string
+		name    string
+		sandbox bool
+		args    []string
 	}{
-		{"default.nix", []string{filepath.Join(h.repo, "default.nix"), "--arg", "pkgs", pkgs, "-A", "example"}},
-		{"callPackage", []string{"-E", fmt.Sprintf(`let pkgs = %s; in pkgs.callPackage %s/examples/hello.nix { ociTools = pkgs.callPackage %s/nix/oci-tools.nix { oci-builder = pkgs.callPackage %s/nix/package.nix { }; }; }`, pkgs, h.repo, h.repo, h.repo)}},
-		{"overlay", []string{"-E", fmt.Sprintf(`let pkgs = %s; in pkgs.ociTools.buildContainer { name = "overlay"; args = [ "${pkgs.hello}/bin/hello" ]; }`, overlaid)}},
+		{"default.nix", true, []string{filepath.Join(h.repo, "default.nix"), "--arg", "pkgs", pkgs, "-A", "example"}},
+		{"callPackage", false, []string{"-E", fmt.Sprintf(`let pkgs = %s; in pkgs.callPackage %s/examples/hello.nix { ociTools = pkgs.callPackage %s/nix/oci-tools.nix { oci-builder = pkgs.callPackage %s/nix/package.nix { }; }; }`, pkgs, h.repo, h.repo, h.repo)}},
+		{"overlay", true, []string{"-E", fmt.Sprintf(`let pkgs = %s; in pkgs.ociTools.buildContainer { name = "overlay"; args = [ "${pkgs.hello}/bin/hello" ]; }`, overlaid)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			r := runNix(t, "nix-build", append([]string{"--no-out-link", "--option", "substituters", ""}, c.args...)...)
+			r := runNix(t, "nix-build", append([]string{"--no-out-link", "--option", "substituters", "", "--option", "sandbox", fmt.Sprint(c.sandbox)}, c.args...)...)
 			if r.err != nil {
 				t.Fatal(r)
 			}
