@@ -461,3 +461,42 @@ func TestNonFlake(t *testing.T) {
 		t.Fatalf("oci-builder version: %q, %v", out, err)
 	}
 }
+
+// TestStandinBuildGoModule shows that the stand-in's buildGoModule is no
+// rubber stamp: given the arguments nix/package.nix gives it with one
+// changed, evaluation fails and says why.
+func TestStandinBuildGoModule(t *testing.T) {
+	needStandin(t)
+	t.Parallel()
+	system := hostSystem(t)
+	// The package's own arguments, caught by a buildGoModule that returns them.
+	prefix := fmt.Sprintf(`let
+  pkgs = import %s { system = %q; };
+  base = pkgs.lib.fix (pkgs.callPackage %s/nix/package.nix { buildGoModule = f: f; });
+in
+(pkgs.buildGoModule (base // `, standin.dir, system, h.repo)
+	for _, c := range []struct {
+		name, change, want string
+	}{
+		{"unchanged", `{ }`, ""},
+		{"vendorHash", `{ vendorHash = "sha256-AAAA"; }`, "vendorHash must be an SRI SHA-256 hash"},
+		{"CGO_ENABLED", `{ env.CGO_ENABLED = 1; }`, "env.CGO_ENABLED must be 0"},
+		{"subPackages", `{ subPackages = [ "./cmd/oci-builder" ]; }`, "subPackages must be a non-empty list of directories of src"},
+		{"missing subPackage", `{ subPackages = [ "cmd/nothing" ]; }`, "subPackages must be a non-empty list of directories of src"},
+		{"unknown argument", `{ tags = [ "netgo" ]; }`, "argument tags is not implemented"},
+		{"other ldflags", `{ ldflags = [ "-X main.version=other" ]; }`, "prebuilt/" + system + " was compiled with"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := runNix(t, "nix-instantiate", "--eval", "--strict", "-E", prefix+c.change+")).drvPath")
+			if c.want == "" {
+				if r.err != nil || !strings.Contains(r.out, "-oci-builder-") {
+					t.Fatalf("want a derivation: %v", r)
+				}
+				return
+			}
+			if r.err == nil || !strings.Contains(r.log, "stand-in buildGoModule: "+c.want) {
+				t.Fatalf("want the error %q: %v", c.want, r)
+			}
+		})
+	}
+}

@@ -40,13 +40,13 @@ let
   };
 
   # vendorHash: what buildGoModule's goModules derivation takes as outputHash.
-  vendorHashOk = isString args.vendorHash && match "sha256-[A-Za-z0-9+/]{43}=" args.vendorHash != null;
+  vendorHashOk = isString (args.vendorHash or null) && match "sha256-[A-Za-z0-9+/]{43}=" args.vendorHash != null;
 
   envOk = all (k: k == "CGO_ENABLED") (attrNames (args.env or { }));
   cgo = toString (args.env.CGO_ENABLED or 1);
 
   subPackagesOk =
-    isList args.subPackages
+    isList (args.subPackages or null)
     && args.subPackages != [ ]
     && all (
       p: isString p && match "\\./.*|/.*|.*\\.\\..*" p == null && pathExists "${args.src}/${p}"
@@ -59,7 +59,7 @@ let
       "-mod=vendor"
       "-trimpath"
     ];
-    ldflags = args.ldflags ++ [ "-buildid=" ];
+    ldflags = (args.ldflags or [ ]) ++ [ "-buildid=" ];
     CGO_ENABLED = cgo;
     GOOS = "linux";
     GOARCH = goarchs.${system};
@@ -81,19 +81,19 @@ let
 in
 if unknown != [ ] then
   fail "argument ${builtins.head unknown} is not implemented (known: ${concatStringsSep ", " known})"
-else if !(isString args.pname && isString args.version) then
+else if !(isString (args.pname or null) && isString (args.version or null)) then
   fail "pname and version must be strings"
-else if !(pathExists "${args.src}/go.mod" && pathExists "${args.src}/go.sum") then
-  fail "src ${args.src} has no go.mod and go.sum"
+else if !(args ? src && pathExists "${args.src}/go.mod" && pathExists "${args.src}/go.sum") then
+  fail "src must be a directory with go.mod and go.sum"
 else if !vendorHashOk then
-  fail "vendorHash must be an SRI SHA-256 hash (sha256-<44 base64 characters>), got ${toJSON args.vendorHash}"
+  fail "vendorHash must be an SRI SHA-256 hash (sha256-<44 base64 characters>), got ${toJSON (args.vendorHash or null)}"
 else if !envOk then
   fail "env may only set CGO_ENABLED here, got ${toJSON (attrNames args.env)}"
 else if cgo != "0" then
   fail "env.CGO_ENABLED must be 0: a builder has nothing from the store at run time, so it must be static"
 else if !subPackagesOk then
-  fail "subPackages must be a non-empty list of directories of src, relative and without ./, got ${toJSON args.subPackages}"
-else if !(isList args.ldflags && all isString args.ldflags) then
+  fail "subPackages must be a non-empty list of directories of src, relative and without ./, got ${toJSON (args.subPackages or null)}"
+else if !(isList (args.ldflags or [ ]) && all isString (args.ldflags or [ ])) then
   fail "ldflags must be a list of strings"
 else
   derivation (
