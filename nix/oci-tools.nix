@@ -3,6 +3,9 @@
 # Takes nixpkgs' ociTools.buildContainer arguments (and more) and returns a
 # derivation whose builder is the static oci-builder executable; its output
 # is an OCI runtime bundle (config.json + rootfs/) for `runc run -b`.
+# buildImage takes the same command line and image settings and makes an
+# OCI image layout of the same closure, for registries, podman and
+# Kubernetes.
 #
 # Only builtins are used, so this works from nixpkgs (callPackage supplies
 # oci-builder) and with no nixpkgs at all:
@@ -39,6 +42,9 @@ let
     ;
 
   fail = fn: msg: throw "ociTools.${fn}: ${msg}";
+
+  # The system images are built for, and the builder's.
+  system = oci-builder.system or builtins.currentSystem;
 
   describe = v: if isAttrs v && v ? outPath then "a derivation" else "a ${typeOf v}";
 
@@ -156,6 +162,31 @@ let
       // (if m ? options then { options = checkStringList fn "${arg}.options" m.options; } else { })
       // (if m ? isFile then { isFile = checkType fn "${arg}.isFile" isBool "a boolean" m.isFile; } else { });
 
+  # The process's command line from 'args' or 'cmd', checked.
+  commandLine =
+    fn: args: cmd:
+    if cmd != null && args != null then
+      fail fn "give either 'cmd' or 'args', not both"
+    else if cmd != null then
+      [ (toStr (checkType fn "cmd" isStringLike "a program (a string, path or derivation)" cmd)) ]
+    else if args == null then
+      fail fn "'args' (or 'cmd') is required: the program to run and its arguments"
+    else
+      let
+        checked = checkStringList fn "args" args;
+      in
+      if checked == [ ] then fail fn "'args' must not be empty: the container needs a program to run" else checked;
+
+  # The derivation's name: 'name', or the first store path's name and a suffix.
+  derivationName =
+    fn: name: roots: suffix:
+    if name != null then
+      checkType fn "name" isString "a string" name
+    else if roots != [ ] then
+      "${unsafeDiscardStringContext (nameOf (builtins.head roots))}-${suffix}"
+    else
+      suffix;
+
   buildContainer =
     {
       args ? null,
@@ -168,33 +199,15 @@ let
     }:
     let
       fn = "buildContainer";
-      processArgs =
-        if cmd != null && args != null then
-          fail fn "give either 'cmd' or 'args', not both"
-        else if cmd != null then
-          [ (toStr (checkType fn "cmd" isStringLike "a program (a string, path or derivation)" cmd)) ]
-        else if args == null then
-          fail fn "'args' (or 'cmd') is required: the program to run and its arguments"
-        else
-          let
-            checked = checkStringList fn "args" args;
-          in
-          if checked == [ ] then fail fn "'args' must not be empty: the container needs a program to run" else checked;
+      processArgs = commandLine fn args cmd;
       checkedMounts = map (dest: checkMount fn dest mounts.${dest}) (
         attrNames (checkType fn "mounts" isAttrs "an attribute set of mounts" mounts)
       );
       roots = rootsOf processArgs;
-      drvName =
-        if name != null then
-          checkType fn "name" isString "a string" name
-        else if roots != [ ] then
-          "${unsafeDiscardStringContext (nameOf (builtins.head roots))}-container"
-        else
-          "container";
     in
     derivation {
-      name = drvName;
-      system = oci-builder.system or builtins.currentSystem;
+      name = derivationName fn name roots "container";
+      inherit system;
       builder = "${oci-builder}/bin/oci-builder";
       args = [ "nix-builder" ];
       __structuredAttrs = true;
@@ -208,7 +221,88 @@ let
         arch = checkType fn "arch" isString "a string" arch;
       };
     };
+
+  # An OCI image layout (oci-layout, index.json, blobs/sha256/) of the
+  # closure of 'args', one layer per store path up to 'maxLayers'.
+  buildImage =
+    {
+      args ? null,
+      cmd ? null,
+      name ? null,
+      tag ? "latest",
+      os ? "linux",
+      # The CPU of the system the image is built for: "x86_64-linux" gives
+      # "x86_64" (amd64).
+      arch ? builtins.head (split "-" system),
+      maxLayers ? 100,
+      compression ? "gzip",
+      created ? "1970-01-01T00:00:01Z",
+      exposedPorts ? [ ],
+      labels ? { },
+      volumes ? [ ],
+      # Not image settings: refused with a message rather than dropped.
+      mounts ? null,
+      readonly ? null,
+    }:
+    let
+      fn = "buildImage";
+      processArgs = commandLine fn args cmd;
+      roots = rootsOf processArgs;
+      checkPort =
+        p:
+        if builtins.isInt p then
+          toString p
+        else if isString p then
+          p
+        else
+          fail fn "'exposedPorts' must be a list of ports (8080 or \"53/udp\"), got an element that is ${describe p}";
+      checkLabels =
+        v:
+        let
+          attrs = checkType fn "labels" isAttrs "an attribute set of strings" v;
+        in
+        listToAttrs (
+          map (k: {
+            name = k;
+            value = checkType fn "labels.${k}" isString "a string" attrs.${k};
+          }) (attrNames attrs)
+        );
+    in
+    if mounts != null then
+      fail fn "'mounts' cannot be part of an image: whoever runs it chooses the mounts (declare mountpoints with 'volumes')"
+    else if readonly != null then
+      fail fn "'readonly' cannot be part of an image: whoever runs it chooses (podman run --read-only, Kubernetes readOnlyRootFilesystem)"
+    else
+      derivation {
+        name = derivationName fn name roots "image";
+        inherit system;
+        builder = "${oci-builder}/bin/oci-builder";
+        args = [ "nix-image-builder" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = roots;
+        storeDir = builtins.storeDir;
+        container = {
+          args = processArgs;
+          os = checkType fn "os" isString "a string" os;
+          arch = checkType fn "arch" isString "a string" arch;
+        };
+        image = {
+          tag = checkType fn "tag" isString "a string" tag;
+          maxLayers = checkType fn "maxLayers" builtins.isInt "an integer" maxLayers;
+          compression =
+            if compression == "gzip" || compression == "zstd" then
+              compression
+            else
+              fail fn "'compression' must be \"gzip\" or \"zstd\", got ${
+                if isString compression then "\"${compression}\"" else describe compression
+              }";
+          created = checkType fn "created" isString "a string" created;
+          exposedPorts = map checkPort (checkType fn "exposedPorts" isList "a list of ports" exposedPorts);
+          labels = checkLabels labels;
+          volumes = checkStringList fn "volumes" volumes;
+        };
+      };
 in
 {
-  inherit buildContainer;
+  inherit buildContainer buildImage;
 }
