@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -76,7 +77,9 @@ func Write(ctx context.Context, w io.Writer, storeDir string, paths []string, c 
 			return Layer{}, fmt.Errorf("gzip: %w", err)
 		}
 		// No name, no mtime, "unknown" OS: the header says nothing about
-		// the machine that wrote it.
+		// the machine that wrote it. (klauspost's writer stores the zero
+		// time.Time as a bogus date; the epoch gives the field 0.)
+		gw.Header.ModTime = time.Unix(0, 0)
 		gw.Header.OS = 255
 		zw = gw
 	case Zstd:
