@@ -61,7 +61,9 @@ func fakeStore(t *testing.T) (string, []string) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { filepath.Walk(store, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil }) })
+	t.Cleanup(func() {
+		filepath.Walk(store, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+	})
 	return store, []string{pkg, file, link}
 }
 
