@@ -288,7 +288,13 @@ let
         };
         image = {
           tag = checkType fn "tag" isString "a string" tag;
-          maxLayers = checkType fn "maxLayers" builtins.isInt "an integer" maxLayers;
+          maxLayers =
+            if !(builtins.isInt maxLayers) then
+              fail fn "'maxLayers' must be an integer, got ${describe maxLayers}"
+            else if maxLayers < 1 then
+              fail fn "'maxLayers' must be at least 1, got ${toString maxLayers}"
+            else
+              maxLayers;
           compression =
             if compression == "gzip" || compression == "zstd" then
               compression
