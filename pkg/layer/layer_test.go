@@ -339,3 +339,46 @@ func TestLongNames(t *testing.T) {
 		t.Fatalf("last entry %q, want %q", last.name, want)
 	}
 }
+
+// TestHostileNames: names with newlines, backslashes, non-UTF-8 bytes and
+// 255 bytes, and symlinks whatever their targets, come out as they are.
+func TestHostileNames(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "s")
+	p := store + "/" + strings.Repeat("a", 32) + "-hostile"
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"new\nline", "back\\slash", "bad\xff\xfeutf8", strings.Repeat("n", 255), " space", "-dash"}
+	for _, n := range names {
+		if err := os.WriteFile(p+"/"+n, []byte(n), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	targets := map[string]string{"abs": "/nix/store/elsewhere", "dangling": "missing", "loop": "loop", "long": strings.Repeat("x/", 2000)}
+	for n, target := range targets {
+		if err := os.Symlink(target, p+"/"+n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := layer.WriteTar(context.Background(), &buf, store, []string{p}, nil); err != nil {
+		t.Fatal(err)
+	}
+	prefix := strings.TrimPrefix(p, "/") + "/"
+	got := map[string]entry{}
+	for _, e := range readTar(t, &buf) {
+		if strings.HasPrefix(e.name, prefix) {
+			got[strings.TrimPrefix(e.name, prefix)] = e
+		}
+	}
+	for _, n := range names {
+		if e, ok := got[n]; !ok || e.typ != tar.TypeReg || e.size != int64(len(n)) {
+			t.Errorf("file %q: %+v", n, e)
+		}
+	}
+	for n, target := range targets {
+		if e := got[n]; e.typ != tar.TypeSymlink || e.link != target {
+			t.Errorf("symlink %q: %+v", n, e)
+		}
+	}
+}
