@@ -159,3 +159,22 @@ func TestDecodeOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryContainerOptionIsDecided fails when bundle.Options gains a field
+// that ImageConfig neither maps to the image nor refuses: each new container
+// option needs that decision (and a line here).
+func TestEveryContainerOptionIsDecided(t *testing.T) {
+	decided := map[string]string{
+		"Args":     "Entrypoint and Cmd",
+		"OS":       "platform",
+		"Arch":     "platform",
+		"Mounts":   "refused",
+		"Readonly": "refused",
+	}
+	typ := reflect.TypeOf(bundle.Options{})
+	for i := 0; i < typ.NumField(); i++ {
+		if name := typ.Field(i).Name; decided[name] == "" {
+			t.Errorf("bundle.Options.%s is not decided for images: map it in image.ImageConfig or refuse it there, then list it here", name)
+		}
+	}
+}
