@@ -3,9 +3,9 @@
 # Takes nixpkgs' ociTools.buildContainer arguments (and more) and returns a
 # derivation whose builder is the static oci-builder executable; its output
 # is an OCI runtime bundle (config.json + rootfs/) for `runc run -b`.
-# buildImage takes the same command line and image settings and makes an
-# OCI image layout of the same closure, for registries, podman and
-# Kubernetes.
+# buildImage takes the same command line, the container options an image can
+# carry and image settings, and makes an OCI image layout of the same
+# closure, for registries, podman and Kubernetes.
 #
 # Only builtins are used, so this works from nixpkgs (callPackage supplies
 # oci-builder) and with no nixpkgs at all:
@@ -43,7 +43,7 @@ let
 
   fail = fn: msg: throw "ociTools.${fn}: ${msg}";
 
-  # The system images are built for, and the builder's.
+  # The system the derivations are built for.
   system = oci-builder.system or builtins.currentSystem;
 
   describe = v: if isAttrs v && v ? outPath then "a derivation" else "a ${typeOf v}";
@@ -135,6 +135,135 @@ let
     fn: arg: pred: what: v:
     if pred v then v else fail fn "'${arg}' must be ${what}, got ${describe v}";
 
+  # Checkers for option values: each takes the function name, the argument's
+  # name (for messages) and the value, and returns the value to pass on.
+  str = fn: arg: checkType fn arg isString "a string";
+  bool = fn: arg: checkType fn arg isBool "a boolean";
+  int = fn: arg: checkType fn arg builtins.isInt "an integer";
+  number = fn: arg: checkType fn arg (v: builtins.isInt v || builtins.isFloat v) "a number";
+  intOrString = fn: arg: checkType fn arg (v: builtins.isInt v || isString v) "a name or a number";
+  oneOf =
+    values: fn: arg: v:
+    if builtins.elem v values then
+      v
+    else
+      fail fn "'${arg}' must be one of ${concatStringsSep ", " (map (x: "\"${x}\"") values)}, got ${
+        if isString v then "\"${v}\"" else describe v
+      }";
+  # An environment value: a string, path, derivation or number.
+  envValue =
+    fn: arg: v:
+    if isStringLike v then
+      toStr v
+    else if builtins.isInt v then
+      toString v
+    else
+      fail fn "'${arg}' must be a string, got ${describe v}";
+  listOf =
+    check: fn: arg: v:
+    if isList v then
+      genList (i: check fn "${arg}[${toString i}]" (elemAt v i)) (length v)
+    else
+      fail fn "'${arg}' must be a list, got ${describe v}";
+  attrsOf =
+    check: fn: arg: v:
+    if isAttrs v && !(v ? outPath) then
+      builtins.mapAttrs (k: check fn "${arg}.${k}") v
+    else
+      fail fn "'${arg}' must be an attribute set, got ${describe v}";
+  # An attribute set with known fields; required ones must be present.
+  record =
+    required: fields: fn: arg: v:
+    let
+      known = attrNames fields;
+      unknown = filter (k: !(builtins.elem k known)) (attrNames v);
+      missing = filter (k: !(v ? ${k})) required;
+    in
+    if !(isAttrs v) || v ? outPath then
+      fail fn "'${arg}' must be an attribute set, got ${describe v}"
+    else if unknown != [ ] then
+      fail fn "'${arg}' has unknown attribute '${builtins.head unknown}' (known: ${concatStringsSep ", " known})"
+    else if missing != [ ] then
+      fail fn "'${arg}' needs '${builtins.head missing}'"
+    else
+      builtins.mapAttrs (k: fields.${k} fn "${arg}.${k}") v;
+  either =
+    a: b: what: fn: arg: v:
+    let
+      tryA = builtins.tryEval (builtins.deepSeq (a fn arg v) true);
+    in
+    if tryA.success then a fn arg v else if (builtins.tryEval (builtins.deepSeq (b fn arg v) true)).success then b fn arg v else fail fn "'${arg}' must be ${what}, got ${describe v}";
+  anyAttrs = fn: arg: checkType fn arg (v: isAttrs v && !(v ? outPath)) "an attribute set";
+
+  capabilitySets = listOf str;
+
+  # The options every container takes besides args/cmd, mounts and name,
+  # with their checkers. Each is passed to the builder only when set.
+  containerOptions = {
+    readonly = bool;
+    os = str;
+    arch = str;
+    env = attrsOf envValue;
+    workingDir = str;
+    hostname = str;
+    terminal = bool;
+    user = intOrString;
+    group = intOrString;
+    extraUsers = attrsOf (
+      record [ "uid" ] {
+        uid = int;
+        gid = int;
+        home = str;
+        shell = str;
+      }
+    );
+    extraGroups = attrsOf (
+      record [ "gid" ] {
+        gid = int;
+        members = listOf str;
+      }
+    );
+    capabilities = either capabilitySets (record [ ] {
+      bounding = capabilitySets;
+      effective = capabilitySets;
+      inheritable = capabilitySets;
+      permitted = capabilitySets;
+      ambient = capabilitySets;
+    }) "a list of capability names or an attribute set of capability sets";
+    noNewPrivileges = bool;
+    rlimits = attrsOf (
+      either int (record [ "soft" "hard" ] {
+        soft = int;
+        hard = int;
+      }) "a number or { soft; hard; }"
+    );
+    tmp = bool;
+    network = oneOf [
+      "private"
+      "host"
+    ];
+    resources = record [ ] {
+      memory = intOrString;
+      cpu = number;
+      pids = int;
+    };
+    annotations = attrsOf str;
+    extraConfig = anyAttrs;
+    rootless =
+      let
+        range = record [ "start" "count" ] {
+          start = int;
+          count = int;
+        };
+      in
+      record [ "uid" "gid" ] {
+        uid = int;
+        gid = int;
+        subUids = range;
+        subGids = range;
+      };
+  };
+
   mountFields = [
     "type"
     "source"
@@ -177,6 +306,37 @@ let
       in
       if checked == [ ] then fail fn "'args' must not be empty: the container needs a program to run" else checked;
 
+  # The container options among the arguments, checked, without the unset ones.
+  checkOptions =
+    fn: given:
+    builtins.listToAttrs (
+      concatLists (
+        map (
+          k:
+          if given ? ${k} && given.${k} != null then
+            [
+              {
+                name = k;
+                value = containerOptions.${k} fn k given.${k};
+              }
+            ]
+          else
+            [ ]
+        ) (attrNames containerOptions)
+      )
+    );
+
+  # The store paths the process mentions (its arguments, environment and
+  # working directory): they and their closure go into the rootfs.
+  processRoots =
+    processArgs: options:
+    rootsOf (
+      processArgs
+      ++ builtins.attrValues (options.env or { })
+      ++ (if options ? workingDir then [ options.workingDir ] else [ ])
+      ++ (if options ? extraConfig then [ (builtins.toJSON (options.extraConfig.process or { })) ] else [ ])
+    );
+
   # The derivation's name: 'name', or the first store path's name and a suffix.
   derivationName =
     fn: name: roots: suffix:
@@ -196,14 +356,33 @@ let
       arch ? "x86_64",
       readonly ? false,
       name ? null,
-    }:
+      env ? null,
+      workingDir ? null,
+      hostname ? null,
+      terminal ? null,
+      user ? null,
+      group ? null,
+      extraUsers ? null,
+      extraGroups ? null,
+      capabilities ? null,
+      noNewPrivileges ? null,
+      rlimits ? null,
+      tmp ? null,
+      network ? null,
+      resources ? null,
+      annotations ? null,
+      extraConfig ? null,
+      rootless ? null,
+    }@given:
     let
       fn = "buildContainer";
       processArgs = commandLine fn args cmd;
       checkedMounts = map (dest: checkMount fn dest mounts.${dest}) (
         attrNames (checkType fn "mounts" isAttrs "an attribute set of mounts" mounts)
       );
-      roots = rootsOf processArgs;
+      # nixpkgs' defaults, which the function's formals set but `given` lacks.
+      options = checkOptions fn ({ inherit os arch readonly; } // given);
+      roots = processRoots processArgs options;
     in
     derivation {
       name = derivationName fn name roots "container";
@@ -213,17 +392,31 @@ let
       __structuredAttrs = true;
       exportReferencesGraph.closure = roots;
       storeDir = builtins.storeDir;
-      container = {
+      container = options // {
         args = processArgs;
         mounts = checkedMounts;
-        readonly = checkType fn "readonly" isBool "a boolean" readonly;
-        os = checkType fn "os" isString "a string" os;
-        arch = checkType fn "arch" isString "a string" arch;
       };
     };
+  # Container options an image cannot carry, with what decides them instead:
+  # whoever runs the image.
+  runtimeOnly = {
+    mounts = "podman run -v or a Kubernetes volume decide mounts; declare mountpoints with 'volumes'";
+    readonly = "podman run --read-only or Kubernetes' readOnlyRootFilesystem decide it";
+    hostname = "podman run --hostname or Kubernetes' hostname decide it";
+    terminal = "podman run -t decides it";
+    capabilities = "podman run --cap-add/--cap-drop or Kubernetes' securityContext decide them";
+    noNewPrivileges = "podman run --security-opt no-new-privileges or Kubernetes' allowPrivilegeEscalation decide it";
+    rlimits = "podman run --ulimit decides them";
+    network = "podman run --network or the pod decides it";
+    resources = "podman run --memory/--cpus/--pids-limit or Kubernetes' resources decide them";
+    extraConfig = "an image has no runtime configuration to merge into";
+    rootless = "rootless runtimes map users themselves";
+  };
 
   # An OCI image layout (oci-layout, index.json, blobs/sha256/) of the
-  # closure of 'args', one layer per store path up to 'maxLayers'.
+  # closure of what the process mentions, one layer per store path up to
+  # 'maxLayers', plus a layer with /etc/passwd, /etc/group, the home and
+  # working directories and /tmp.
   buildImage =
     {
       args ? null,
@@ -240,14 +433,34 @@ let
       exposedPorts ? [ ],
       labels ? { },
       volumes ? [ ],
-      # Not image settings: refused with a message rather than dropped.
+      # Container options that the image carries.
+      env ? null,
+      workingDir ? null,
+      user ? null,
+      group ? null,
+      extraUsers ? null,
+      extraGroups ? null,
+      tmp ? null,
+      annotations ? null,
+      # Refused, see runtimeOnly.
       mounts ? null,
       readonly ? null,
-    }:
+      hostname ? null,
+      terminal ? null,
+      capabilities ? null,
+      noNewPrivileges ? null,
+      rlimits ? null,
+      network ? null,
+      resources ? null,
+      extraConfig ? null,
+      rootless ? null,
+    }@given:
     let
       fn = "buildImage";
+      refused = filter (k: given ? ${k} && given.${k} != null) (attrNames runtimeOnly);
       processArgs = commandLine fn args cmd;
-      roots = rootsOf processArgs;
+      options = checkOptions fn ({ inherit os arch; } // given);
+      roots = processRoots processArgs options;
       checkPort =
         p:
         if builtins.isInt p then
@@ -268,10 +481,11 @@ let
           }) (attrNames attrs)
         );
     in
-    if mounts != null then
-      fail fn "'mounts' cannot be part of an image: whoever runs it chooses the mounts (declare mountpoints with 'volumes')"
-    else if readonly != null then
-      fail fn "'readonly' cannot be part of an image: whoever runs it chooses (podman run --read-only, Kubernetes readOnlyRootFilesystem)"
+    if refused != [ ] then
+      let
+        k = builtins.head refused;
+      in
+      fail fn "'${k}' cannot be part of an image: ${runtimeOnly.${k}}"
     else
       derivation {
         name = derivationName fn name roots "image";
@@ -281,18 +495,16 @@ let
         __structuredAttrs = true;
         exportReferencesGraph.closure = roots;
         storeDir = builtins.storeDir;
-        container = {
+        container = options // {
           args = processArgs;
-          os = checkType fn "os" isString "a string" os;
-          arch = checkType fn "arch" isString "a string" arch;
         };
         image = {
           tag = checkType fn "tag" isString "a string" tag;
           maxLayers =
             if !(builtins.isInt maxLayers) then
               fail fn "'maxLayers' must be an integer, got ${describe maxLayers}"
-            else if maxLayers < 1 then
-              fail fn "'maxLayers' must be at least 1, got ${toString maxLayers}"
+            else if maxLayers < 2 then
+              fail fn "'maxLayers' must be at least 2 (the closure's layers and the /etc layer), got ${toString maxLayers}"
             else
               maxLayers;
           compression =

@@ -15,6 +15,7 @@ ensure_packages() {
 	command -v nix-build >/dev/null || missing+=(nix-bin)
 	command -v runc >/dev/null || missing+=(runc)
 	[ -x /bin/busybox ] || missing+=(busybox-static)
+	command -v newuidmap >/dev/null || missing+=(uidmap)
 	# Image interoperability tests: inspect, copy, unpack, check zstd layers.
 	command -v skopeo >/dev/null || missing+=(skopeo)
 	command -v umoci >/dev/null || missing+=(umoci)

@@ -192,7 +192,7 @@ func TestEvaluationErrors(t *testing.T) {
 		{"readonly", `args = [ "x" ]; readonly = "yes";`, "'readonly' must be a boolean, got a string"},
 		{"arch", `args = [ "x" ]; arch = 64;`, "'arch' must be a string, got a int"},
 		{"name", `args = [ "x" ]; name = 1;`, "'name' must be a string, got a int"},
-		{"unknown argument", `args = [ "x" ]; user = "nobody";`, "called with unexpected argument 'user'"},
+		{"unknown argument", `args = [ "x" ]; usr = "nobody";`, "called with unexpected argument 'usr'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

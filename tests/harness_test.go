@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	validatepkg "github.com/oci-builder/oci-builder/pkg/validate"
 )
 
 // harness is what every end-to-end test shares: the builder and busybox
@@ -28,14 +30,13 @@ import (
 // derivations new, so that builds really run even when the store already
 // has a previous run's outputs.
 type harness struct {
-	repo      string
-	work      string
-	builder   string // directory holding bin/oci-builder
-	busybox   string // directory holding bin/busybox and bin/sh
-	nonce     string
-	skip      string
-	validator *schema.Validator
-	runcSeq   atomic.Int64
+	repo    string
+	work    string
+	builder string // directory holding bin/oci-builder
+	busybox string // directory holding bin/busybox and bin/sh
+	nonce   string
+	skip    string
+	runcSeq atomic.Int64
 }
 
 var h harness
@@ -57,7 +58,7 @@ func TestMain(m *testing.M) {
 // setup prepares the harness. It returns -1 to go on running tests.
 func setup() (int, error) {
 	var missing []string
-	for _, tool := range []string{"nix-build", "nix-instantiate", "runc", "go"} {
+	for _, tool := range []string{"nix-build", "nix-instantiate", "runc", "go", "runuser", "useradd", "newuidmap"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
@@ -84,6 +85,10 @@ func setup() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Unprivileged users run the builder in the rootless tests.
+	if err := os.Chmod(h.work, 0o755); err != nil {
+		return 0, err
+	}
 	var b [6]byte
 	rand.Read(b[:])
 	h.nonce = hex.EncodeToString(b[:])
@@ -108,10 +113,6 @@ func setup() (int, error) {
 		return 0, err
 	}
 	if err := os.Symlink("busybox", filepath.Join(h.busybox, "bin", "sh")); err != nil {
-		return 0, err
-	}
-	h.validator, err = schema.New()
-	if err != nil {
 		return 0, err
 	}
 	return -1, nil
@@ -226,21 +227,50 @@ func runc(t *testing.T, bundle string) runcResult {
 	return runcResult{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 
-// validate checks a bundle's config.json against the runtime-spec schema and
-// the mistakes of nixpkgs' config (platform, null).
+// validate checks a bundle as `oci-builder validate` does (the runtime-spec
+// schema, rootfs, program, mountpoints, id mappings) and for the mistakes of
+// nixpkgs' config (platform, null).
 func validate(t *testing.T, bundle string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.validator.Validate(data); err != nil {
+	if r := validatepkg.Bundle(bundle); !r.Valid() || r.SchemaVersion != schema.Version {
+		t.Fatalf("%s is not valid (schema %s):\n%s", bundle, r.SchemaVersion, strings.Join(r.Problems, "\n"))
+	}
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(data, []byte("null")) || bytes.Contains(data, []byte(`"platform"`)) {
-		t.Fatalf("config.json has null or platform:\n%s", data)
+	if path := findNull(doc, ""); path != "" {
+		t.Fatalf("config.json has null at %s:\n%s", path, data)
+	}
+	if m, ok := doc.(map[string]any); ok && m["platform"] != nil {
+		t.Fatalf("config.json has platform:\n%s", data)
 	}
 	return data
+}
+
+// findNull returns the location of a null in a decoded JSON document.
+func findNull(v any, at string) string {
+	switch x := v.(type) {
+	case nil:
+		return at + "/"
+	case map[string]any:
+		for k, sub := range x {
+			if p := findNull(sub, at+"/"+k); p != "" {
+				return p
+			}
+		}
+	case []any:
+		for i, sub := range x {
+			if p := findNull(sub, fmt.Sprintf("%s/%d", at, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // errorLine finds oci-builder's error line in a build log.

@@ -186,12 +186,13 @@ ociTools.buildImage {
 				t.Fatal(r)
 			}
 			digest, manifest := readLayout(t, img)
-			if len(manifest.Layers) != 3 {
-				t.Fatalf("%d layers, want 3 (busybox, lib, app)", len(manifest.Layers))
+			if len(manifest.Layers) != 4 {
+				t.Fatalf("%d layers, want 4 (/etc, busybox, lib, app)", len(manifest.Layers))
 			}
 			// Compressed layers do not refer to the closure; only the
-			// configuration names the program.
-			if refs := references(t, img); strings.Join(refs, ",") != "app-"+h.nonce {
+			// configuration names store paths: the program, and the bin
+			// directories of the default PATH (lib has none).
+			if refs := references(t, img); strings.Join(refs, ",") != "app-"+h.nonce+",busybox" {
 				t.Fatalf("the image refers to %v", refs)
 			}
 
@@ -206,7 +207,7 @@ ociTools.buildImage {
 				t.Fatal(err)
 			}
 			if inspect.Digest != digest || inspect.Architecture != runtime.GOARCH || inspect.Os != "linux" ||
-				inspect.Labels["org.example.answer"] != "42" || len(inspect.Layers) != 3 {
+				inspect.Labels["org.example.answer"] != "42" || len(inspect.Layers) != 4 {
 				t.Fatalf("skopeo inspect: %+v (manifest %s)", inspect, digest)
 			}
 			var config struct {
@@ -235,7 +236,7 @@ ociTools.buildImage {
 
 			archive := filepath.Join(t.TempDir(), "image.tar")
 			tool(t, "skopeo", "--insecure-policy", "copy", "oci:"+img+":v1", "docker-archive:"+archive+":example/app:v1")
-			checkDockerArchive(t, archive, "docker.io/example/app:v1", 3)
+			checkDockerArchive(t, archive, "docker.io/example/app:v1", 4)
 		})
 	}
 }
@@ -337,7 +338,7 @@ ociTools.buildImage {
 // blobs, with every path in its own layer and with grouped layers.
 func TestImageDependencyLayersReused(t *testing.T) {
 	needTools(t)
-	for _, maxLayers := range []int{100, 2} {
+	for _, maxLayers := range []int{100, 3} {
 		t.Run(fmt.Sprintf("maxLayers=%d", maxLayers), func(t *testing.T) {
 			t.Parallel()
 			var manifests []ociManifest
@@ -357,7 +358,7 @@ ociTools.buildImage {
 				}
 			}
 			a, b := manifests[0].Layers, manifests[1].Layers
-			want := map[int]int{100: 3, 2: 2}[maxLayers]
+			want := map[int]int{100: 4, 3: 3}[maxLayers]
 			if len(a) != want || len(b) != want || digests[0] == digests[1] {
 				t.Fatalf("layers %d and %d, want %d; manifests %v", len(a), len(b), want, digests)
 			}
@@ -413,12 +414,15 @@ func TestImageEvaluationErrors(t *testing.T) {
 	tests := []struct {
 		name, args, want string
 	}{
-		{"mounts", `mounts."/d" = { source = "/x"; };`, "ociTools.buildImage: 'mounts' cannot be part of an image"},
+		{"mounts", `mounts."/d" = { source = "/x"; };`, "ociTools.buildImage: 'mounts' cannot be part of an image: podman run -v"},
 		{"readonly", `readonly = true;`, "ociTools.buildImage: 'readonly' cannot be part of an image"},
 		{"compression", `compression = "xz";`, `'compression' must be "gzip" or "zstd", got "xz"`},
 		{"compression type", `compression = 1;`, `'compression' must be "gzip" or "zstd", got a int`},
 		{"maxLayers type", `maxLayers = "3";`, "'maxLayers' must be an integer, got a string"},
-		{"maxLayers zero", `maxLayers = 0;`, "'maxLayers' must be at least 1, got 0"},
+		{"maxLayers one", `maxLayers = 1;`, "'maxLayers' must be at least 2 (the closure's layers and the /etc layer), got 1"},
+		{"hostname", `hostname = "web";`, "'hostname' cannot be part of an image: podman run --hostname"},
+		{"capabilities", `capabilities = [ ];`, "'capabilities' cannot be part of an image"},
+		{"env type", `env = [ ];`, "'env'"},
 		{"port", `exposedPorts = [ true ];`, "'exposedPorts' must be a list of ports (8080 or \"53/udp\"), got an element that is a bool"},
 		{"ports not a list", `exposedPorts = 80;`, "'exposedPorts' must be a list of ports, got a int"},
 		{"label", `labels.a = 1;`, "'labels.a' must be a string, got a int"},
@@ -454,7 +458,7 @@ func TestImageBuilderErrors(t *testing.T) {
 		{"created", `created = "yesterday";`, `oci-builder: error: created "yesterday" is not an RFC 3339 date and time`},
 		{"port", `exposedPorts = [ "http" ];`, `oci-builder: error: exposed port "http": "http" is not a port number`},
 		{"volume", `volumes = [ "data" ];`, `oci-builder: error: volume: mount destination "data" is not an absolute path`},
-		{"maxLayers", `maxLayers = 200;`, "oci-builder: error: maxLayers 200 is out of range (1 to 125)"},
+		{"maxLayers", `maxLayers = 200;`, "oci-builder: error: maxLayers 200 is out of range (2 to 125"},
 		{"arch", `arch = "vax";`, `oci-builder: error: arch "vax" is not a known architecture`},
 		{"no store path", `args = [ "/bin/sh" ];`, "oci-builder: error: args mention no store path"},
 	}
@@ -473,5 +477,48 @@ func TestImageBuilderErrors(t *testing.T) {
 				t.Fatalf("error line %q, want %q\n%s", line, tc.want, r.log)
 			}
 		})
+	}
+}
+
+// TestImageUserEnvWorkdir: the container options an image carries reach the
+// process: a non-root user known to /etc/passwd, the environment with a
+// default PATH, the working directory, a writable /tmp and home.
+func TestImageUserEnvWorkdir(t *testing.T) {
+	needTools(t)
+	t.Parallel()
+	img := mustBuild(t, `ociTools.buildImage {
+  name = "user-${nonce}";
+  args = [ "${busybox}/bin/sh" "-c" ''
+    echo "user $(id -un) $(id -u):$(id -g)"
+    echo "greeting $GREETING"
+    echo "pwd $(pwd)"
+    echo "home $HOME"
+    touch /tmp/x && echo "tmp writable"
+    touch "$HOME/y" && echo "home writable"
+  '' ];
+  user = "app";
+  env.GREETING = "hello";
+  workingDir = "/srv/app";
+}`, true)
+	_, m := readLayout(t, img)
+	var cfg struct {
+		Config struct {
+			User       string
+			Env        []string
+			WorkingDir string
+		} `json:"config"`
+	}
+	readJSONFile(t, blobPath(img, m.Config.Digest), &cfg)
+	c := cfg.Config
+	if c.WorkingDir != "/srv/app" || !strings.Contains(strings.Join(c.Env, "\n"), "GREETING=hello") || !strings.Contains(c.User, ":") {
+		t.Fatalf("image config %+v", c)
+	}
+	res := unpackAndRun(t, img+":latest")
+	want := "user app " + c.User + "\ngreeting hello\npwd /srv/app\nhome /home/app\ntmp writable\nhome writable\n"
+	if res.code != 0 || res.stdout != want {
+		t.Fatalf("runc: exit %d, stdout\n%s\nwant\n%s\nstderr %q", res.code, res.stdout, want, res.stderr)
+	}
+	if c.User == "0:0" {
+		t.Fatalf("user app runs as root")
 	}
 }

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -19,52 +17,57 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/image"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
-	"github.com/oci-builder/oci-builder/pkg/store"
+	"github.com/oci-builder/oci-builder/pkg/nixstore"
 )
 
 const imageUsage = `Usage: oci-builder image --out DIR [OPTIONS] [--] PROGRAM [ARGS...]
 
 Writes an OCI image layout (oci-layout, index.json, blobs/sha256/) to DIR:
-the closure of every store path that PROGRAM and ARGS mention, one layer per
-store path (up to --max-layers), with Entrypoint PROGRAM and Cmd ARGS. The
-image is written beside DIR and renamed into place when complete; on an
-error or an interrupt nothing is left behind. The manifest's digest is
+the closure of every store path that PROGRAM, ARGS, --env values and
+--workdir mention, one layer per store path (up to --max-layers), a layer
+with /etc/passwd, /etc/group, the home and working directories and /tmp,
+and Entrypoint PROGRAM, Cmd ARGS. The closure comes from the local store
+(nix path-info --json --recursive) or from --graph. DIR must not exist: the
+image is written beside it and renamed into place when complete; on an
+error or SIGINT/SIGTERM nothing is left behind. The manifest's digest is
 printed on stdout.
 
-Options:
-  --out DIR              the image layout to create; it must not exist
-  --graph FILE           the closure graph: the JSON array of
-                         exportReferencesGraph or 'nix path-info --json', or
-                         the text registration format; without it the local
-                         store is asked ('nix path-info --json --recursive')
-  --tag TAG              reference name in index.json (default "latest")
-  --max-layers N         at most N layers, 1 to 125 (default 100)
-  --compression NAME     gzip (default) or zstd
-  --created TIME         creation time, RFC 3339 (default 1970-01-01T00:00:01Z)
-  --expose PORT[/PROTO]  exposed port, tcp (default), udp or sctp; repeatable
-  --label NAME=VALUE     label; repeatable
-  --volume PATH          volume mountpoint; repeatable
-  --os OS                operating system (default linux)
-  --arch ARCH            GOARCH or Nix name (default: this machine's)
-  --jobs N               layers written at once (default: the number of CPUs)
+Image options:
+  --tag TAG                 reference name in index.json (default "latest")
+  --max-layers N            at most N layers, 2 to 125 (default 100)
+  --compression NAME        gzip (default) or zstd
+  --created TIME            creation time, RFC 3339 (default 1970-01-01T00:00:01Z)
+  --expose PORT[/PROTO]     exposed port, tcp (default), udp or sctp (repeatable)
+  --label NAME=VALUE        label (repeatable)
+  --volume PATH             volume mountpoint (repeatable)
+
+Container options an image carries (as for oci-builder bundle; the others
+are decided by whoever runs the image):
+  --options FILE            container options as JSON (flags override it)
+  --env NAME=VALUE          environment variable (repeatable); PATH defaults
+                            to the closure's bin directories
+  --workdir DIR             working directory
+  --user NAME|UID           process user (default root)
+  --group NAME|GID          process group (default: the user's)
+  --extra-user NAME=UID[:GID[:HOME]]     an /etc/passwd entry (repeatable)
+  --extra-group NAME=GID[:MEMBER,...]    an /etc/group entry (repeatable)
+  --no-tmp                  no /tmp
+  --annotation KEY=VALUE    manifest annotation (repeatable)
+  --os OS, --arch ARCH      platform (default linux and this machine's)
+
+Other options:
+  --out DIR                 the image layout to create (required)
+  --graph FILE              closure graph: the JSON array of exportReferencesGraph
+                            or nix path-info --json, or the text registration format
+  --store-dir DIR           store directory (default: $NIX_STORE_DIR, $NIX_STORE, /nix/store)
+  --jobs N                  layers written at once (default: one per CPU)
 
 Examples:
-  oci-builder image --out hello-image -- /nix/store/...-hello-2.12/bin/hello
-  skopeo copy oci:hello-image:latest docker://registry.example/hello:latest`
+  oci-builder image --out hello-image --tag 2.12 -- /nix/store/...-hello-2.12/bin/hello
+  skopeo copy oci:hello-image:2.12 docker://registry.example.org/hello:2.12
 
-// imageFlags are the command line of `oci-builder image`.
-type imageFlags struct {
-	out, graph string
-	jobs       int
-	container  bundle.Options
-	image      image.Options
-}
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+Exit status: 0 on success, 1 on an error (interrupted included), 2 on a
+usage error.`
 
 // labelFlag is a repeatable NAME=VALUE flag.
 type labelFlag map[string]string
@@ -79,41 +82,74 @@ func (l labelFlag) Set(v string) error {
 	return nil
 }
 
+// imageFlags are the command line of `oci-builder image`.
+type imageFlags struct {
+	out, graph, storeDir string
+	jobs                 int
+	container            bundle.Options
+	image                image.Options
+}
+
 func parseImageFlags(args []string) (imageFlags, error) {
 	var f imageFlags
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.out, "out", "", "")
 	fs.StringVar(&f.graph, "graph", "", "")
+	fs.StringVar(&f.storeDir, "store-dir", "", "")
+	fs.IntVar(&f.jobs, "jobs", 0, "")
 	fs.StringVar(&f.image.Tag, "tag", "", "")
 	fs.IntVar(&f.image.MaxLayers, "max-layers", image.DefaultMaxLayers, "")
 	fs.StringVar(&f.image.Compression, "compression", "", "")
 	fs.StringVar(&f.image.Created, "created", "", "")
-	fs.Var((*stringList)(&f.image.ExposedPorts), "expose", "")
+	fs.Var((*listFlag)(&f.image.ExposedPorts), "expose", "")
 	labels := labelFlag{}
 	fs.Var(labels, "label", "")
-	fs.Var((*stringList)(&f.image.Volumes), "volume", "")
-	fs.StringVar(&f.container.OS, "os", "", "")
-	fs.StringVar(&f.container.Arch, "arch", "", "")
-	fs.IntVar(&f.jobs, "jobs", 0, "")
+	fs.Var((*listFlag)(&f.image.Volumes), "volume", "")
+	var (
+		optionsFile, workdir, user, group, osName, arch = fs.String("options", "", ""), fs.String("workdir", "", ""), fs.String("user", "", ""), fs.String("group", "", ""), fs.String("os", "", ""), fs.String("arch", "", "")
+		noTmp                                           = fs.Bool("no-tmp", false, "")
+		envs, annots, extraUsers, extraGroups           listFlag
+	)
+	fs.Var(&envs, "env", "")
+	fs.Var(&annots, "annotation", "")
+	fs.Var(&extraUsers, "extra-user", "")
+	fs.Var(&extraGroups, "extra-group", "")
 	if err := fs.Parse(args); err != nil {
 		return f, &usageError{"image: " + err.Error()}
+	}
+	if f.out == "" {
+		return f, &usageError{"image: --out DIR is required"}
+	}
+	if fs.NArg() == 0 {
+		return f, &usageError{"image: no PROGRAM given (oci-builder image --out DIR -- PROGRAM [ARGS...])"}
+	}
+	if f.image.MaxLayers < image.MinMaxLayers {
+		return f, &usageError{fmt.Sprintf("image: --max-layers must be at least %d", image.MinMaxLayers)}
+	}
+	if f.jobs < 0 {
+		return f, &usageError{"image: --jobs must not be negative"}
 	}
 	if len(labels) > 0 {
 		f.image.Labels = labels
 	}
+	if *optionsFile != "" {
+		data, err := os.ReadFile(*optionsFile)
+		if err != nil {
+			return f, fmt.Errorf("read options: %w", err)
+		}
+		if f.container, err = bundle.DecodeOptions(data); err != nil {
+			return f, fmt.Errorf("%s: %w", *optionsFile, err)
+		}
+	}
 	f.container.Args = fs.Args()
-	if f.out == "" {
-		return f, &usageError{"image: --out DIR is required"}
-	}
-	if len(f.container.Args) == 0 {
-		return f, &usageError{"image: no PROGRAM given (oci-builder image --out DIR -- PROGRAM [ARGS...])"}
-	}
-	if f.image.MaxLayers < 1 {
-		return f, &usageError{"image: --max-layers must be at least 1"}
-	}
-	if f.jobs < 0 {
-		return f, &usageError{"image: --jobs must not be negative"}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if err := applyFlags(&f.container, set, flagValues{
+		workdir: *workdir, user: *user, group: *group, os: *osName, arch: *arch, noTmp: *noTmp,
+		envs: envs, annotations: annots, extraUsers: extraUsers, extraGroups: extraGroups,
+	}); err != nil {
+		return f, &usageError{"image: " + err.Error()}
 	}
 	return f, nil
 }
@@ -124,60 +160,27 @@ func runImage(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var g *store.Graph
-	if f.graph != "" {
-		data, err := os.ReadFile(f.graph)
-		if err != nil {
-			return fmt.Errorf("read closure graph: %w", err)
-		}
-		if g, err = store.Parse(data, ""); err != nil {
-			return fmt.Errorf("%s: %w", f.graph, err)
-		}
-	} else {
-		if g, err = localGraph(ctx, e, f.container.Args); err != nil {
-			return err
-		}
+	if _, err := os.Lstat(f.out); err == nil {
+		return fmt.Errorf("output %s already exists", f.out)
 	}
-	plan, err := image.NewPlan(g, f.container, f.image)
+	g, err := closureGraph(ctx, f.graph, f.storeDir, nixstore.StoreDir(e.getenv), f.container)
 	if err != nil {
 		return err
 	}
-	return writeImageAtomically(ctx, e, f.out, plan, f.jobs)
-}
-
-// localGraph asks the local Nix store for the closure of the store paths
-// that args mention.
-func localGraph(ctx context.Context, e env, args []string) (*store.Graph, error) {
-	storeDir := e.getenv("NIX_STORE_DIR")
-	if storeDir == "" {
-		storeDir = "/nix/store"
-	}
-	var roots []string
-	for _, a := range args {
-		roots = append(roots, store.Mentions(a, storeDir)...)
-	}
-	if len(roots) == 0 {
-		return nil, fmt.Errorf("the arguments mention no store path in %s: the image would have an empty filesystem", storeDir)
-	}
-	cmdArgs := append([]string{"--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive", "--"}, roots...)
-	cmd := exec.CommandContext(ctx, "nix", cmdArgs...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
-		if msg == "" {
-			msg = err.Error()
-		}
-		return nil, fmt.Errorf("nix path-info: %s", msg)
-	}
-	g, err := store.ParsePathInfo(stdout.Bytes(), storeDir)
+	plan, err := image.NewPlan(g, f.container, f.image, bundle.HostStore{})
 	if err != nil {
-		return nil, fmt.Errorf("nix path-info: %w", err)
+		return err
 	}
-	return g, nil
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
+	}
+	if err := writeImageAtomically(ctx, e, f.out, plan, f.jobs); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; removed the partial image: %w", err)
+		}
+		return err
+	}
+	return nil
 }
 
 // writeImageAtomically writes the image into a temporary directory beside
@@ -240,9 +243,12 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	plan, err := image.NewPlan(graph, copts, iopts)
+	plan, err := image.NewPlan(graph, copts, iopts, bundle.HostStore{})
 	if err != nil {
 		return err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
 	_, err = writeImage(ctx, e.stderr, out, plan, workers)
 	return err

@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// graphFile writes the closure graph of fakeStore's program to a file.
-func graphFile(t *testing.T, prog, lib string) string {
+// imageGraphFile writes the closure graph of fakeStore's program to a file.
+func imageGraphFile(t *testing.T, prog, lib string) string {
 	t.Helper()
 	data, err := json.Marshal([]map[string]any{
 		{"path": prog, "references": []string{lib, prog}, "narSize": 100},
@@ -30,7 +30,7 @@ var digestLine = regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`)
 
 func TestImageCommand(t *testing.T) {
 	_, prog, lib := fakeStore(t)
-	graph := graphFile(t, prog, lib)
+	graph := imageGraphFile(t, prog, lib)
 	parent := t.TempDir()
 	var digests []string
 	for i, jobs := range []string{"1", "0"} {
@@ -41,8 +41,8 @@ func TestImageCommand(t *testing.T) {
 		if code != 0 || !digestLine.MatchString(stdout) {
 			t.Fatalf("run %d: exit %d, stdout %q, stderr %s", i, code, stdout, stderr)
 		}
-		if !strings.Contains(stderr, "oci-builder: writing 2 store paths (~150 B) as 2 layers compressed with gzip") ||
-			!strings.Contains(stderr, "oci-builder: done: image "+strings.TrimSpace(stdout)+" (tag v1), 2 layers") {
+		if !strings.Contains(stderr, "oci-builder: writing 2 store paths (~150 B) as 3 layers compressed with gzip") ||
+			!strings.Contains(stderr, "oci-builder: done: image "+strings.TrimSpace(stdout)+" (tag v1), 3 layers") {
 			t.Fatalf("log:\n%s", stderr)
 		}
 		digests = append(digests, stdout)
@@ -76,11 +76,13 @@ func TestImageCommand(t *testing.T) {
 
 func TestImageCommandErrors(t *testing.T) {
 	dir, prog, lib := fakeStore(t)
-	graph := graphFile(t, prog, lib)
+	graph := imageGraphFile(t, prog, lib)
 	missing := dir + "/" + strings.Repeat("d", 32) + "-missing"
 	badGraph := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(badGraph, []byte(`[{"path":"`+missing+`","references":[]}]`), 0o644)
 	existing := t.TempDir()
+	hostnameOptions := filepath.Join(t.TempDir(), "options.json")
+	os.WriteFile(hostnameOptions, []byte(`{"hostname":"web"}`), 0o644)
 	tests := []struct {
 		name string
 		args []string
@@ -89,16 +91,18 @@ func TestImageCommandErrors(t *testing.T) {
 	}{
 		{"no out", []string{"--graph", graph, prog}, 2, "image: --out DIR is required"},
 		{"no program", []string{"--out", "x", "--graph", graph}, 2, "image: no PROGRAM given"},
-		{"max layers", []string{"--out", "x", "--max-layers", "0", prog}, 2, "--max-layers must be at least 1"},
+		{"max layers", []string{"--out", "x", "--max-layers", "0", prog}, 2, "--max-layers must be at least 2"},
 		{"jobs", []string{"--out", "x", "--jobs", "-1", prog}, 2, "--jobs must not be negative"},
 		{"unknown flag", []string{"--out", "x", "--frob", prog}, 2, "image: flag provided but not defined: -frob"},
 		{"bad label", []string{"--out", "x", "--label", "novalue", prog}, 2, `"novalue" is not NAME=VALUE`},
-		{"graph missing", []string{"--out", "x", "--graph", "/nonexistent/graph", prog}, 1, "read closure graph: open /nonexistent/graph"},
+		{"graph missing", []string{"--out", "x", "--graph", "/nonexistent/graph", prog}, 1, "read graph: open /nonexistent/graph"},
 		{"out exists", []string{"--out", existing, "--graph", graph, prog}, 1, "output " + existing + " already exists"},
 		{"bad tag", []string{"--out", "x", "--graph", graph, "--tag", "a/b", prog}, 1, `tag "a/b" is not a valid tag`},
 		{"bad port", []string{"--out", "x", "--graph", graph, "--expose", "80/http", prog}, 1, `protocol "http"`},
+		{"runtime option", []string{"--out", "x", "--graph", graph, "--options", hostnameOptions, prog}, 1, "hostname cannot be part of an image: podman run --hostname"},
+		{"bad env", []string{"--out", "x", "--graph", graph, "--env", "NOVALUE", prog}, 2, `--env "NOVALUE" is not NAME=VALUE`},
 		{"path not in graph", []string{"--out", "x", "--graph", graph, missing + "/bin/x"}, 1, "args[0]: " + missing + " is not in the closure graph"},
-		{"path not on disk", []string{"--out", "x", "--graph", badGraph, missing + "/bin/x"}, 1, "layer 1 (" + missing + "): stat " + missing + ": no such file or directory"},
+		{"path not on disk", []string{"--out", "x", "--graph", badGraph, missing + "/bin/x"}, 1, "layer 2 (" + missing + "): stat " + missing + ": no such file or directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,12 +134,12 @@ func TestNixImageBuilder(t *testing.T) {
 	}
 	container := map[string]any{"args": []string{prog + "/bin/prog"}, "os": "linux", "arch": "x86_64"}
 	top, out := builderCase{storeDir: dir, graph: graph, container: container,
-		extra: map[string]any{"image": map[string]any{"tag": "t", "compression": "zstd", "maxLayers": 1}}}.write(t)
+		extra: map[string]any{"image": map[string]any{"tag": "t", "compression": "zstd", "maxLayers": 2}}}.write(t)
 	code, stdout, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top, "NIX_BUILD_CORES": "1"}, "nix-image-builder")
 	if code != 0 || stdout != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
 	}
-	if !strings.Contains(stderr, "as 1 layer compressed with zstd, 1 layer at once") {
+	if !strings.Contains(stderr, "as 2 layers compressed with zstd, 1 layer at once") {
 		t.Fatalf("log: %s", stderr)
 	}
 	for _, f := range []string{"oci-layout", "index.json", "blobs/sha256"} {

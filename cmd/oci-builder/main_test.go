@@ -225,3 +225,44 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateCommand(t *testing.T) {
+	dir, prog, lib := fakeStore(t)
+	top, out := builderCase{storeDir: dir, graph: []map[string]any{
+		{"path": prog, "references": []string{lib}}, {"path": lib, "references": []string{}},
+	}, container: map[string]any{"args": []string{prog + "/bin/prog"}}}.write(t)
+	if code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-builder"); code != 0 {
+		t.Fatalf("build: %s", stderr)
+	}
+	t.Cleanup(func() {
+		filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+	})
+
+	report := filepath.Join(t.TempDir(), "report")
+	code, stdout, stderr := runWith(t, nil, "validate", "--report", report, out)
+	want := out + ": valid (runtime-spec 1.3.0 schema; runs " + prog + "/bin/prog)\n"
+	if code != 0 || stdout != want || stderr != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if data, _ := os.ReadFile(report); string(data) != want {
+		t.Fatalf("report %q", data)
+	}
+
+	// Break it twice: both problems are listed, then one error line.
+	os.Chmod(filepath.Join(out, "rootfs", dir), 0o755)
+	os.RemoveAll(filepath.Join(out, "rootfs", prog))
+	os.Chmod(filepath.Join(out, "rootfs"), 0o755)
+	os.Remove(filepath.Join(out, "rootfs", "sys"))
+	code, stdout, stderr = runWith(t, nil, "validate", out)
+	if code != 1 || strings.Count(stdout, "\n") != 2 ||
+		!strings.Contains(stdout, out+": mounts[5] (/sys): mountpoint does not exist in the rootfs\n") ||
+		!strings.Contains(stdout, out+`: process.args[0] "`+prog+`/bin/prog" does not exist in the container`) ||
+		stderr != "oci-builder: error: "+out+" is not a valid bundle: 2 problems (listed above)\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	for _, args := range [][]string{{"validate"}, {"validate", "a", "b"}, {"validate", "--bogus", "a"}} {
+		if code, _, _ := runWith(t, nil, args...); code != 2 {
+			t.Errorf("%v: exit %d", args, code)
+		}
+	}
+}

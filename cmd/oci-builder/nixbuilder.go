@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
@@ -50,22 +51,31 @@ func runNixBuilder(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	plan, err := bundle.NewPlan(graph, opts)
+	plan, err := bundle.NewPlan(graph, opts, bundle.HostStore{})
 	if err != nil {
 		return err
 	}
-	return writeBundle(ctx, e.stderr, out, plan, workers)
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
+	}
+	return writeBundle(ctx, e.stderr, out, plan, workers, bundle.Write)
 }
 
-// writeBundle writes the plan to out, reporting progress on log.
-func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Plan, workers int) error {
+// writeFunc writes a planned bundle: bundle.Write or bundle.WriteAtomic.
+type writeFunc func(ctx context.Context, out string, plan *bundle.Plan, copyOpts rootfs.Options) (rootfs.Stats, error)
+
+// writeBundle writes the plan to out with write, reporting progress on log.
+func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Plan, workers int, write writeFunc) error {
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
 	var total uint64
 	for _, info := range plan.Closure {
 		total += info.NarSize
 	}
 	fmt.Fprintf(log, "oci-builder: copying %d store paths (%s) into %s/rootfs with %d workers\n",
 		len(plan.Closure), sizeOrUnknown(total), out, workers)
-	stats, err := bundle.Write(ctx, out, plan, rootfs.Options{
+	stats, err := write(ctx, out, plan, rootfs.Options{
 		Workers:  workers,
 		Progress: func(s rootfs.Stats) { fmt.Fprintln(log, "oci-builder: "+progressLine(s, len(plan.Closure), total)) },
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -20,6 +21,17 @@ const (
 	AnnotationArch = "org.opencontainers.image.architecture"
 )
 
+// TmpfsDir is where the writable /tmp is mounted; /tmp is a symlink to it.
+// runc 1.1 gives a tmpfs mounted on an existing directory that directory's
+// mode, and a store copy's directories are 0555, so a tmpfs on a /tmp made
+// at build time would be writable by no one. TmpfsDir lies in the /dev
+// tmpfs, where the runtime creates the mountpoint itself and mode=1777
+// holds.
+const TmpfsDir = "/dev/tmp"
+
+// DefaultHostname is the container's host name unless set.
+const DefaultHostname = "container"
+
 // systemMounts are the mounts every container gets, those of `runc spec`
 // (and nixpkgs' buildContainer, whose /dev/pts mode=755 is runc's 0620 here).
 func systemMounts() []specs.Mount {
@@ -34,9 +46,49 @@ func systemMounts() []specs.Mount {
 	}
 }
 
-// Config builds the runtime configuration for opts. It checks the options
-// and fails on the first problem, naming it.
+// File is a file the rootfs gets besides the closure.
+type File struct {
+	Path string
+	Data []byte
+}
+
+// Symlink is a symlink the rootfs gets.
+type Symlink struct {
+	Path, Target string
+}
+
+// Container is a runtime configuration and what the rootfs needs for it
+// besides the closure.
+type Container struct {
+	Spec *specs.Spec
+	// Identity is who the process runs as.
+	Identity Identity
+	// Files are /etc/passwd, /etc/group and /etc/nsswitch.conf.
+	Files []File
+	// Dirs are directories to create: home directories, the working
+	// directory.
+	Dirs []string
+	// Symlinks is /tmp when the container has a writable /tmp.
+	Symlinks []Symlink
+	// FileMounts are the mount destinations that are files.
+	FileMounts map[string]bool
+	// Warnings report settings that were dropped.
+	Warnings []string
+}
+
+// Config builds the runtime configuration for opts without a default PATH.
+// It fails on the first problem, naming it.
 func Config(opts Options) (*specs.Spec, error) {
+	c, err := Configure(opts, "")
+	if err != nil {
+		return nil, err
+	}
+	return c.Spec, nil
+}
+
+// Configure builds the container for opts. defaultPath is PATH unless the
+// options set it (empty: no PATH).
+func Configure(opts Options, defaultPath string) (*Container, error) {
 	if len(opts.Args) == 0 {
 		return nil, errors.New("args is empty: the container needs a program to run")
 	}
@@ -47,31 +99,208 @@ func Config(opts Options) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := mergeMounts(systemMounts(), opts.Mounts)
+	acct, id, err := resolveAccounts(opts)
 	if err != nil {
 		return nil, err
 	}
-	spec := &specs.Spec{
+	c := &Container{Identity: id, FileMounts: map[string]bool{}}
+
+	cwd := "/"
+	if opts.WorkingDir != "" {
+		if cwd, err = cleanAbs("workingDir", opts.WorkingDir); err != nil {
+			return nil, err
+		}
+	}
+	hostname := DefaultHostname
+	if opts.Hostname != "" {
+		if !validHostname(opts.Hostname) {
+			return nil, fmt.Errorf("hostname %q is not a valid host name", opts.Hostname)
+		}
+		hostname = opts.Hostname
+	}
+	env, err := environment(opts, defaultPath, id)
+	if err != nil {
+		return nil, err
+	}
+	caps := defaultCapabilities()
+	if opts.Capabilities != nil {
+		if caps, err = normalizeCapabilities(opts.Capabilities); err != nil {
+			return nil, err
+		}
+	}
+	limits, err := rlimits(opts.Rlimits)
+	if err != nil {
+		return nil, err
+	}
+	noNewPrivs := true
+	if opts.NoNewPrivileges != nil {
+		noNewPrivs = *opts.NoNewPrivileges
+	}
+
+	hostNetwork := false
+	switch opts.Network {
+	case "", "private":
+	case "host":
+		hostNetwork = true
+	default:
+		return nil, fmt.Errorf("network %q is not \"private\" or \"host\"", opts.Network)
+	}
+
+	userMounts := make(map[string]bool)
+	for _, m := range opts.Mounts {
+		if dest, err := CheckDestination(m.Destination); err == nil {
+			userMounts[dest] = true
+			if m.IsFile {
+				c.FileMounts[dest] = true
+			}
+		}
+	}
+	system := systemMounts()
+	withTmp := opts.Tmp == nil || *opts.Tmp
+	if withTmp && !userMounts["/tmp"] {
+		system = append(system, specs.Mount{Destination: TmpfsDir, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}})
+		c.Symlinks = append(c.Symlinks, Symlink{Path: "/tmp", Target: TmpfsDir})
+	}
+	if hostNetwork {
+		for _, f := range []string{"/etc/resolv.conf", "/etc/hosts"} {
+			if !userMounts[f] {
+				system = append(system, specs.Mount{Destination: f, Type: "none", Source: f, Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
+				c.FileMounts[f] = true
+			}
+		}
+	}
+	mounts, err := mergeMounts(system, opts.Mounts)
+	if err != nil {
+		return nil, err
+	}
+
+	namespaces := []specs.LinuxNamespace{{Type: specs.PIDNamespace}}
+	if !hostNetwork {
+		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	}
+	namespaces = append(namespaces,
+		specs.LinuxNamespace{Type: specs.MountNamespace},
+		specs.LinuxNamespace{Type: specs.IPCNamespace},
+		specs.LinuxNamespace{Type: specs.UTSNamespace},
+	)
+	resources, err := linuxResources(opts.Resources)
+	if err != nil {
+		return nil, err
+	}
+	annotations := map[string]string{AnnotationOS: osName, AnnotationArch: arch}
+	for k, v := range opts.Annotations {
+		if k == "" {
+			return nil, errors.New("annotations: empty key")
+		}
+		annotations[k] = v
+	}
+
+	c.Spec = &specs.Spec{
 		Version: specs.Version,
 		Process: &specs.Process{
-			Args: append([]string(nil), opts.Args...),
-			Cwd:  "/",
-			User: specs.User{UID: 0, GID: 0},
+			Terminal:        opts.Terminal,
+			Args:            append([]string(nil), opts.Args...),
+			Env:             env,
+			Cwd:             cwd,
+			User:            specs.User{UID: id.UID, GID: id.GID, AdditionalGids: id.AdditionalGids},
+			Capabilities:    caps,
+			Rlimits:         limits,
+			NoNewPrivileges: noNewPrivs,
 		},
-		Root:   &specs.Root{Path: RootfsDir, Readonly: opts.Readonly},
-		Mounts: mounts,
+		Root:     &specs.Root{Path: RootfsDir, Readonly: opts.Readonly},
+		Hostname: hostname,
+		Mounts:   mounts,
 		Linux: &specs.Linux{
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace},
-				{Type: specs.NetworkNamespace},
-				{Type: specs.MountNamespace},
-				{Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace},
-			},
+			Resources:     resources,
+			Namespaces:    namespaces,
+			MaskedPaths:   maskedPaths(),
+			ReadonlyPaths: readonlyPaths(),
 		},
-		Annotations: map[string]string{AnnotationOS: osName, AnnotationArch: arch},
+		Annotations: annotations,
 	}
-	return spec, nil
+	if opts.Rootless != nil {
+		if c.Warnings, err = MakeRootless(c.Spec, *opts.Rootless); err != nil {
+			return nil, err
+		}
+	}
+	if len(opts.ExtraConfig) > 0 {
+		if c.Spec, err = MergeConfig(c.Spec, opts.ExtraConfig); err != nil {
+			return nil, err
+		}
+	}
+
+	c.Files = []File{
+		{Path: "/etc/passwd", Data: acct.passwd()},
+		{Path: "/etc/group", Data: acct.group()},
+		{Path: "/etc/nsswitch.conf", Data: []byte("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n")},
+	}
+	c.Dirs = acct.homes()
+	if cwd != "/" {
+		c.Dirs = append(c.Dirs, cwd)
+	}
+	sort.Strings(c.Dirs)
+	return c, nil
+}
+
+// environment is the process's environment, sorted: the user's variables
+// over the defaults PATH, HOME and (with a terminal) TERM.
+func environment(opts Options, defaultPath string, id Identity) ([]string, error) {
+	vars := map[string]string{"HOME": id.Home}
+	if defaultPath != "" {
+		vars["PATH"] = defaultPath
+	}
+	if opts.Terminal {
+		vars["TERM"] = "xterm"
+	}
+	for k, v := range opts.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return nil, fmt.Errorf("env: %q is not a valid variable name", k)
+		}
+		if strings.ContainsRune(v, 0) {
+			return nil, fmt.Errorf("env.%s: value contains a NUL byte", k)
+		}
+		vars[k] = v
+	}
+	out := make([]string, 0, len(vars))
+	for _, k := range sortedKeys(vars) {
+		out = append(out, k+"="+vars[k])
+	}
+	return out, nil
+}
+
+func validHostname(h string) bool {
+	return len(h) <= 64 && regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`).MatchString(h)
+}
+
+// linuxResources adds the user's limits to `runc spec`'s deny-all device
+// rule (the runtime still provides the standard devices).
+func linuxResources(r *Resources) (*specs.LinuxResources, error) {
+	out := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}
+	if r == nil {
+		return out, nil
+	}
+	if r.Memory != nil {
+		limit := int64(*r.Memory)
+		out.Memory = &specs.LinuxMemory{Limit: &limit}
+	}
+	if r.CPU != nil {
+		if *r.CPU <= 0 || *r.CPU > 1<<20 {
+			return nil, fmt.Errorf("resources.cpu %v is not a positive number of CPUs", *r.CPU)
+		}
+		period := uint64(100000)
+		quota := int64(*r.CPU*float64(period) + 0.5)
+		if quota < 1000 {
+			return nil, fmt.Errorf("resources.cpu %v is below 0.01 CPU", *r.CPU)
+		}
+		out.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+	}
+	if r.Pids != nil {
+		if *r.Pids <= 0 {
+			return nil, fmt.Errorf("resources.pids %d is not positive", *r.Pids)
+		}
+		out.Pids = &specs.LinuxPids{Limit: r.Pids}
+	}
+	return out, nil
 }
 
 // Platform maps the os and arch options to GOOS/GOARCH values. Nix's system
@@ -112,18 +341,27 @@ func Platform(osName, arch string) (string, string, error) {
 	return osName, arch, nil
 }
 
+// cleanAbs checks an absolute path option without "." or ".." components
+// and returns it cleaned.
+func cleanAbs(what, p string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("%s %q is not an absolute path", what, p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." || part == "." {
+			return "", fmt.Errorf("%s %q contains %q", what, p, part)
+		}
+	}
+	return path.Clean(p), nil
+}
+
 // CheckDestination checks a mount destination: absolute, without "." or
 // ".." components, and not the root itself. It returns the cleaned path.
 func CheckDestination(dest string) (string, error) {
-	if !strings.HasPrefix(dest, "/") {
-		return "", fmt.Errorf("mount destination %q is not an absolute path", dest)
+	clean, err := cleanAbs("mount destination", dest)
+	if err != nil {
+		return "", err
 	}
-	for _, part := range strings.Split(dest, "/") {
-		if part == ".." || part == "." {
-			return "", fmt.Errorf("mount destination %q contains %q", dest, part)
-		}
-	}
-	clean := path.Clean(dest)
 	if clean == "/" {
 		return "", fmt.Errorf("mount destination %q is the root directory", dest)
 	}

@@ -39,6 +39,30 @@ func TestConfigGolden(t *testing.T) {
 				{Destination: "/scratch", Type: "tmpfs"},
 			},
 		}},
+		{"everything", bundle.Options{
+			Args:         []string{"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app/bin/app", "--serve"},
+			Arch:         "amd64",
+			Env:          map[string]string{"PATH": "/custom/bin", "LANG": "C.UTF-8"},
+			WorkingDir:   "/srv/app/",
+			Hostname:     "web-1",
+			Terminal:     true,
+			User:         &bundle.ID{Name: "app"},
+			ExtraGroups:  map[string]bundle.GroupEntry{"audio": {GID: 29, Members: []string{"app"}}},
+			Capabilities: &bundle.Capabilities{Bounding: []string{"net_bind_service", "CAP_CHOWN"}, Effective: []string{"NET_BIND_SERVICE"}, Permitted: []string{"NET_BIND_SERVICE"}},
+			Rlimits:      map[string]bundle.Rlimit{"nofile": {Soft: 4096, Hard: 8192}, "RLIMIT_NPROC": {Soft: 100, Hard: 100}},
+			Network:      "host",
+			Resources:    &bundle.Resources{Memory: ptr(bundle.Size(256 << 20)), CPU: ptr(0.5), Pids: ptr(int64(64))},
+			Annotations:  map[string]string{"org.example/owner": "team"},
+			ExtraConfig:  []byte(`{"process":{"oomScoreAdj":100},"linux":{"sysctl":{"net.ipv4.ip_forward":"0"},"maskedPaths":null}}`),
+		}},
+		{"rootless", bundle.Options{
+			Args:      []string{"/bin/app"},
+			Arch:      "x86_64",
+			User:      ptr(bundle.ID{Num: ptr(uint32(1000))}),
+			Resources: &bundle.Resources{Pids: ptr(int64(10))},
+			Rootless:  &bundle.RootlessIDs{UID: 1234, GID: 100, SubUIDs: &bundle.IDRange{Start: 100000, Count: 65536}, SubGIDs: &bundle.IDRange{Start: 200000, Count: 65536}},
+			Tmp:       ptr(false),
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,6 +97,8 @@ func TestConfigGolden(t *testing.T) {
 	}
 }
 
+func ptr[T any](v T) *T { return &v }
+
 func TestConfigErrors(t *testing.T) {
 	args := []string{"/bin/sh"}
 	tests := []struct {
@@ -92,6 +118,23 @@ func TestConfigErrors(t *testing.T) {
 		{"comma option", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/a", Source: "/x", Options: []string{"ro,nosuid"}}}}, `option "ro,nosuid"`},
 		{"bad arch", bundle.Options{Args: args, Arch: "z80"}, `arch "z80" is not a known architecture`},
 		{"bad os", bundle.Options{Args: args, OS: "windows"}, `os "windows" is not supported`},
+		{"relative workingDir", bundle.Options{Args: args, WorkingDir: "srv"}, `workingDir "srv" is not an absolute path`},
+		{"bad hostname", bundle.Options{Args: args, Hostname: "a b"}, `hostname "a b" is not a valid host name`},
+		{"bad env name", bundle.Options{Args: args, Env: map[string]string{"A=B": "x"}}, `env: "A=B" is not a valid variable name`},
+		{"bad user", bundle.Options{Args: args, User: &bundle.ID{Name: "Bad User"}}, `user "Bad User" is not a valid user name or number`},
+		{"bad group", bundle.Options{Args: args, Group: &bundle.ID{Name: "a:b"}}, `group "a:b" is not a valid group name or number`},
+		{"bad capability", bundle.Options{Args: args, Capabilities: &bundle.Capabilities{Effective: []string{"CAP_FLY"}}}, `capabilities.effective: unknown capability "CAP_FLY"`},
+		{"bad rlimit", bundle.Options{Args: args, Rlimits: map[string]bundle.Rlimit{"files": {Soft: 1, Hard: 1}}}, `rlimits: unknown limit "files"`},
+		{"soft above hard", bundle.Options{Args: args, Rlimits: map[string]bundle.Rlimit{"nofile": {Soft: 10, Hard: 1}}}, "rlimits.nofile: soft limit 10 is above the hard limit 1"},
+		{"bad network", bundle.Options{Args: args, Network: "bridge"}, `network "bridge" is not "private" or "host"`},
+		{"bad cpu", bundle.Options{Args: args, Resources: &bundle.Resources{CPU: ptr(-1.0)}}, "resources.cpu -1 is not a positive number of CPUs"},
+		{"bad pids", bundle.Options{Args: args, Resources: &bundle.Resources{Pids: ptr(int64(0))}}, "resources.pids 0 is not positive"},
+		{"extraConfig typo", bundle.Options{Args: args, ExtraConfig: []byte(`{"proces":{"args":["x"]}}`)}, `extraConfig: unknown field "proces" (known: `},
+		{"extraConfig nested typo", bundle.Options{Args: args, ExtraConfig: []byte(`{"linux":{"resources":{"memory":{"limt":1}}}}`)}, `extraConfig: unknown field "limt" in /linux/resources/memory`},
+		{"extraConfig case", bundle.Options{Args: args, ExtraConfig: []byte(`{"Hostname":"x"}`)}, `extraConfig: unknown field "Hostname"`},
+		{"extraConfig type", bundle.Options{Args: args, ExtraConfig: []byte(`{"hostname":1}`)}, "extraConfig: json: cannot unmarshal number"},
+		{"extraConfig not object", bundle.Options{Args: args, ExtraConfig: []byte(`[1]`)}, "extraConfig must be a JSON object"},
+		{"bad extra user", bundle.Options{Args: args, ExtraUsers: map[string]bundle.UserEntry{"x": {UID: 5, Home: "rel"}}}, "extraUsers.x: home"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,7 +169,7 @@ func TestDecodeOptions(t *testing.T) {
 	tests := []struct {
 		name, json, want string
 	}{
-		{"unknown option", `{"args":["/bin/sh"],"readOnly":true}`, `unknown option "readOnly" (known: arch, args, mounts, os, readonly)`},
+		{"unknown option", `{"args":["/bin/sh"],"readOnly":true}`, `unknown option "readOnly" (known: annotations, arch, args, capabilities, env,`},
 		{"unknown mount field", `{"args":["/bin/sh"],"mounts":[{"destination":"/a","sorce":"/x"}]}`, `unknown option "sorce" in /mounts/0`},
 		{"wrong type", `{"args":"/bin/sh"}`, `option "args": expected []string, got JSON string`},
 		{"trailing", `{"args":["/bin/sh"]} {}`, "trailing data"},

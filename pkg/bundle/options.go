@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
@@ -30,6 +31,241 @@ type Options struct {
 	// linux and the builder's own architecture.
 	OS   string `json:"os,omitempty"`
 	Arch string `json:"arch,omitempty"`
+
+	// Env is the process environment. PATH defaults to the bin directories
+	// of the closure (the paths args mention first).
+	Env map[string]string `json:"env,omitempty"`
+	// WorkingDir is the process's working directory, "/" by default. Outside
+	// the store it is created in the rootfs.
+	WorkingDir string `json:"workingDir,omitempty"`
+	// Hostname is the container's host name, "container" by default.
+	Hostname string `json:"hostname,omitempty"`
+	// Terminal attaches a terminal to the process (and sets TERM=xterm).
+	Terminal bool `json:"terminal,omitempty"`
+
+	// User and Group are who the process runs as: a name or a number. The
+	// rootfs gets /etc/passwd and /etc/group naming them.
+	User  *ID `json:"user,omitempty"`
+	Group *ID `json:"group,omitempty"`
+	// ExtraUsers and ExtraGroups add entries to /etc/passwd and /etc/group.
+	ExtraUsers  map[string]UserEntry  `json:"extraUsers,omitempty"`
+	ExtraGroups map[string]GroupEntry `json:"extraGroups,omitempty"`
+
+	// Capabilities replaces the default capability sets (those of `runc
+	// spec`).
+	Capabilities *Capabilities `json:"capabilities,omitempty"`
+	// NoNewPrivileges defaults to true.
+	NoNewPrivileges *bool `json:"noNewPrivileges,omitempty"`
+	// Rlimits set resource limits by name ("nofile" or "RLIMIT_NOFILE"),
+	// over the default RLIMIT_NOFILE of 1024.
+	Rlimits map[string]Rlimit `json:"rlimits,omitempty"`
+	// Tmp gives the container a /tmp that every user can write (default
+	// true); see TmpfsDir.
+	Tmp *bool `json:"tmp,omitempty"`
+	// Network is "private" (the default: a network namespace of its own) or
+	// "host" (the host's network, with its /etc/resolv.conf and /etc/hosts).
+	Network string `json:"network,omitempty"`
+	// Resources limit memory, CPU and the number of processes.
+	Resources *Resources `json:"resources,omitempty"`
+	// Annotations are added to the configuration's annotations.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// ExtraConfig is deep-merged into the generated configuration (objects
+	// merge, other values replace, null deletes) and the result must be a
+	// valid runtime-spec configuration with no unknown field.
+	ExtraConfig json.RawMessage `json:"extraConfig,omitempty"`
+	// Rootless, when set, makes the bundle runnable by an unprivileged user
+	// with these host ids (see Rootless).
+	Rootless *RootlessIDs `json:"rootless,omitempty"`
+}
+
+// ID names a user or group by name or by number. In JSON it is a string or
+// a number; a string of digits is a number.
+type ID struct {
+	Name string
+	Num  *uint32
+}
+
+// UnmarshalJSON accepts a name or a non-negative number.
+func (id *ID) UnmarshalJSON(data []byte) error {
+	var n uint32
+	if err := json.Unmarshal(data, &n); err == nil {
+		*id = ID{Num: &n}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("expected a name or a number, got %s", data)
+	}
+	if v, err := strconv.ParseUint(s, 10, 32); err == nil {
+		n := uint32(v)
+		*id = ID{Num: &n}
+		return nil
+	}
+	*id = ID{Name: s}
+	return nil
+}
+
+// MarshalJSON writes the number or the name.
+func (id ID) MarshalJSON() ([]byte, error) {
+	if id.Num != nil {
+		return json.Marshal(*id.Num)
+	}
+	return json.Marshal(id.Name)
+}
+
+func (id ID) String() string {
+	if id.Num != nil {
+		return strconv.FormatUint(uint64(*id.Num), 10)
+	}
+	return id.Name
+}
+
+// UserEntry is an /etc/passwd entry.
+type UserEntry struct {
+	UID uint32 `json:"uid"`
+	// GID is the primary group; it defaults to UID.
+	GID *uint32 `json:"gid,omitempty"`
+	// Home defaults to /home/NAME.
+	Home string `json:"home,omitempty"`
+	// Shell defaults to /sbin/nologin.
+	Shell string `json:"shell,omitempty"`
+}
+
+// GroupEntry is an /etc/group entry.
+type GroupEntry struct {
+	GID     uint32   `json:"gid"`
+	Members []string `json:"members,omitempty"`
+}
+
+// Capabilities are the process's capability sets. In JSON it is a list of
+// names, meaning the bounding, effective and permitted sets, or an object
+// with any of the five sets. Names may omit the CAP_ prefix and are checked.
+type Capabilities struct {
+	Bounding    []string `json:"bounding,omitempty"`
+	Effective   []string `json:"effective,omitempty"`
+	Inheritable []string `json:"inheritable,omitempty"`
+	Permitted   []string `json:"permitted,omitempty"`
+	Ambient     []string `json:"ambient,omitempty"`
+}
+
+// UnmarshalJSON accepts a list of names or an object of sets.
+func (c *Capabilities) UnmarshalJSON(data []byte) error {
+	var list []string
+	if err := json.Unmarshal(data, &list); err == nil {
+		*c = Capabilities{Bounding: list, Effective: list, Permitted: list}
+		return nil
+	}
+	type sets Capabilities
+	var s sets
+	if err := strictjson.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("capabilities: expected a list of names or an object of sets: %w", err)
+	}
+	*c = Capabilities(s)
+	return nil
+}
+
+// Rlimit is a resource limit. In JSON it is a number (soft and hard) or an
+// object with "soft" and "hard".
+type Rlimit struct {
+	Soft uint64 `json:"soft"`
+	Hard uint64 `json:"hard"`
+}
+
+// UnmarshalJSON accepts a number or {soft, hard}.
+func (r *Rlimit) UnmarshalJSON(data []byte) error {
+	var n uint64
+	if err := json.Unmarshal(data, &n); err == nil {
+		*r = Rlimit{Soft: n, Hard: n}
+		return nil
+	}
+	var obj struct {
+		Soft *uint64 `json:"soft"`
+		Hard *uint64 `json:"hard"`
+	}
+	if err := strictjson.Unmarshal(data, &obj); err != nil || obj.Soft == nil || obj.Hard == nil {
+		return fmt.Errorf("expected a number or {soft, hard} of non-negative numbers, got %s", data)
+	}
+	*r = Rlimit{Soft: *obj.Soft, Hard: *obj.Hard}
+	return nil
+}
+
+// Resources are cgroup limits.
+type Resources struct {
+	// Memory is a byte count, as a number or a string with a binary suffix
+	// ("512M", "1G", "1GiB").
+	Memory *Size `json:"memory,omitempty"`
+	// CPU is a number of CPUs, possibly fractional (0.5 is half a CPU).
+	CPU *float64 `json:"cpu,omitempty"`
+	// Pids is the most processes the container may have.
+	Pids *int64 `json:"pids,omitempty"`
+}
+
+// Size is a byte count; in JSON a number or a string such as "256M".
+type Size int64
+
+// UnmarshalJSON accepts a number of bytes or a string with a suffix.
+func (s *Size) UnmarshalJSON(data []byte) error {
+	var n int64
+	if err := json.Unmarshal(data, &n); err == nil {
+		if n <= 0 {
+			return fmt.Errorf("size %d is not positive", n)
+		}
+		*s = Size(n)
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(data, &str); err != nil {
+		return fmt.Errorf("expected a size (bytes or a string like \"256M\"), got %s", data)
+	}
+	v, err := ParseSize(str)
+	if err != nil {
+		return err
+	}
+	*s = Size(v)
+	return nil
+}
+
+// ParseSize reads "1024", "64k", "256M", "1G", "1GiB", "2T" (binary units).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "iB"), "B")
+	mult := int64(1)
+	if t != "" {
+		switch t[len(t)-1] {
+		case 'k', 'K':
+			mult = 1 << 10
+		case 'm', 'M':
+			mult = 1 << 20
+		case 'g', 'G':
+			mult = 1 << 30
+		case 't', 'T':
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			t = t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q is not a positive size such as 256M", s)
+	}
+	return n * mult, nil
+}
+
+// RootlessIDs are the host user and group that will run a rootless bundle,
+// and optionally the subordinate ids they may map (as in /etc/subuid and
+// /etc/subgid), which a process user other than root needs.
+type RootlessIDs struct {
+	UID     uint32   `json:"uid"`
+	GID     uint32   `json:"gid"`
+	SubUIDs *IDRange `json:"subUids,omitempty"`
+	SubGIDs *IDRange `json:"subGids,omitempty"`
+}
+
+// IDRange is a range of subordinate ids.
+type IDRange struct {
+	Start uint32 `json:"start"`
+	Count uint32 `json:"count"`
 }
 
 // Mount is a mount in the container.
@@ -64,7 +300,10 @@ func DecodeOptions(data []byte) (Options, error) {
 
 func describeJSONError(err error) error {
 	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
+	if errors.As(err, &typ) {
+		if typ.Field == "" {
+			return fmt.Errorf("expected a JSON object, got JSON %s", typ.Value)
+		}
 		return fmt.Errorf("option %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
 	}
 	var unknown *strictjson.UnknownFieldError

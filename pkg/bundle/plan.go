@@ -2,12 +2,18 @@ package bundle
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
+
+// maxDefaultPath bounds the default PATH: one environment string may not
+// exceed 128 KiB (MAX_ARG_STRLEN) and no one wants to search more.
+const maxDefaultPath = 64 << 10
 
 // Mountpoint is a path to create in the rootfs before the runtime mounts
 // something on it: where the store is read-only (NixOS), the runtime cannot
@@ -19,7 +25,7 @@ type Mountpoint struct {
 	IsFile bool
 }
 
-// Plan is everything needed to write a bundle, computed without touching
+// Plan is everything needed to write a bundle, computed without writing to
 // the filesystem.
 type Plan struct {
 	// Spec is the runtime configuration, written as config.json.
@@ -30,45 +36,146 @@ type Plan struct {
 	Closure []*store.PathInfo
 	// Mountpoints are created in the rootfs, in mount order.
 	Mountpoints []Mountpoint
+	// Dirs, Files and Symlinks are created in the rootfs too.
+	Dirs     []string
+	Files    []File
+	Symlinks []Symlink
+	// Warnings report options that were dropped.
+	Warnings []string
+}
+
+// StoreFS answers the one question planning asks of the store: whether a
+// path is a directory (following symlinks).
+type StoreFS interface {
+	IsDir(path string) bool
+}
+
+// HostStore is StoreFS for the store on this machine.
+type HostStore struct{}
+
+// IsDir reports whether p is a directory.
+func (HostStore) IsDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 // NewPlan computes the bundle for opts from the closure graph g: the closure
-// of every store path that args mention, which must all be in g.
-func NewPlan(g *store.Graph, opts Options) (*Plan, error) {
-	spec, err := Config(opts)
+// of every store path that the process's arguments, environment and working
+// directory mention, which must all be in g. PATH defaults to the closure's
+// bin directories that fsys shows, those of the mentioned paths first.
+func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
+	first, err := Configure(opts, "")
 	if err != nil {
 		return nil, err
 	}
-	var roots []string
-	for i, arg := range opts.Args {
-		refs, err := g.FindReferences(arg)
-		if err != nil {
-			return nil, fmt.Errorf("args[%d]: %w", i, err)
-		}
-		roots = append(roots, refs...)
+	roots, err := processRoots(g, first.Spec.Process)
+	if err != nil {
+		return nil, err
 	}
 	closure, err := g.Closure(roots)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Spec: spec, StoreDir: g.StoreDir(), Closure: closure}
-	if err := p.planMountpoints(opts.Mounts); err != nil {
+	path := ""
+	if _, set := opts.Env["PATH"]; !set {
+		path = defaultPath(roots, closure, fsys)
+		if len(path) > maxDefaultPath {
+			return nil, fmt.Errorf("the default PATH would be %d bytes long: set env.PATH", len(path))
+		}
+	}
+	c, err := Configure(opts, path)
+	if err != nil {
 		return nil, err
 	}
+	v, err := schema.New()
+	if err != nil {
+		return nil, err
+	}
+	config, err := MarshalConfig(c.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Validate(config); err != nil {
+		return nil, err
+	}
+	p := &Plan{Spec: c.Spec, StoreDir: g.StoreDir(), Closure: closure, Warnings: c.Warnings}
+	for _, l := range c.Symlinks {
+		if p.StoreDir != "" && within(p.StoreDir, l.Path) {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("no %s symlink: the store directory %s is inside it", l.Path, p.StoreDir))
+			continue
+		}
+		p.Symlinks = append(p.Symlinks, l)
+	}
+	if err := p.planMountpoints(c.FileMounts); err != nil {
+		return nil, err
+	}
+	p.planDirs(c.Dirs)
+	for _, f := range c.Files {
+		if !p.mounted(f.Path) {
+			p.Files = append(p.Files, f)
+		}
+	}
 	return p, nil
+}
+
+// processRoots finds the store paths the process mentions.
+func processRoots(g *store.Graph, proc *specs.Process) ([]string, error) {
+	var roots []string
+	check := func(what, s string) error {
+		refs, err := g.FindReferences(s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		roots = append(roots, refs...)
+		return nil
+	}
+	for i, arg := range proc.Args {
+		if err := check(fmt.Sprintf("args[%d]", i), arg); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range proc.Env {
+		name, value, _ := strings.Cut(e, "=")
+		if err := check("env."+name, value); err != nil {
+			return nil, err
+		}
+	}
+	if err := check("workingDir", proc.Cwd); err != nil {
+		return nil, err
+	}
+	return roots, nil
+}
+
+// defaultPath joins the bin directories of the closure: the roots' first, in
+// the order they are mentioned, then the others by path.
+func defaultPath(roots []string, closure []*store.PathInfo, fsys StoreFS) string {
+	if fsys == nil {
+		return ""
+	}
+	var dirs []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			if bin := p + "/bin"; fsys.IsDir(bin) {
+				dirs = append(dirs, bin)
+			}
+		}
+	}
+	for _, r := range roots {
+		add(r)
+	}
+	for _, info := range closure {
+		add(info.Path)
+	}
+	return strings.Join(dirs, ":")
 }
 
 // planMountpoints lists the destinations to pre-create: every mount's,
 // except those inside an earlier mount (they live in that mount's
 // filesystem, like /dev/pts in the /dev tmpfs). A destination inside a store
 // path of the closure is refused: it would change that path's contents.
-func (p *Plan) planMountpoints(user []Mount) error {
-	isFile := map[string]bool{}
-	for _, m := range user {
-		if dest, err := CheckDestination(m.Destination); err == nil && m.IsFile {
-			isFile[dest] = true
-		}
-	}
+func (p *Plan) planMountpoints(isFile map[string]bool) error {
 	var earlier []string
 	for _, m := range p.Spec.Mounts {
 		nested := false
@@ -82,12 +189,8 @@ func (p *Plan) planMountpoints(user []Mount) error {
 		if nested {
 			continue
 		}
-		if p.StoreDir != "" && within(m.Destination, p.StoreDir) && m.Destination != p.StoreDir {
-			for _, info := range p.Closure {
-				if within(m.Destination, info.Path) {
-					return fmt.Errorf("mount destination %s is inside store path %s of the closure", m.Destination, info.Path)
-				}
-			}
+		if err := p.checkOutsideClosure("mount destination", m.Destination); err != nil {
+			return err
 		}
 		if p.StoreDir != "" && within(p.StoreDir, m.Destination) && isFile[m.Destination] {
 			return fmt.Errorf("mount destination %s is a file but contains the store directory %s", m.Destination, p.StoreDir)
@@ -95,6 +198,46 @@ func (p *Plan) planMountpoints(user []Mount) error {
 		p.Mountpoints = append(p.Mountpoints, Mountpoint{Path: m.Destination, IsFile: isFile[m.Destination]})
 	}
 	return nil
+}
+
+func (p *Plan) checkOutsideClosure(what, dest string) error {
+	if p.StoreDir == "" || !within(dest, p.StoreDir) || dest == p.StoreDir {
+		return nil
+	}
+	for _, info := range p.Closure {
+		if within(dest, info.Path) {
+			return fmt.Errorf("%s %s is inside store path %s of the closure", what, dest, info.Path)
+		}
+	}
+	return nil
+}
+
+// planDirs keeps the directories that belong to the rootfs itself: not in
+// the store, not in a mount, not behind the /tmp symlink.
+func (p *Plan) planDirs(dirs []string) {
+	for _, d := range dirs {
+		if d == "/" || (p.StoreDir != "" && within(d, p.StoreDir)) {
+			continue
+		}
+		skip := p.mounted(d)
+		for _, l := range p.Symlinks {
+			skip = skip || within(d, l.Path)
+		}
+		if !skip {
+			p.Dirs = append(p.Dirs, d)
+		}
+	}
+}
+
+// mounted reports whether something is mounted on p or above it, hiding
+// what the rootfs has there.
+func (p *Plan) mounted(path string) bool {
+	for _, m := range p.Spec.Mounts {
+		if within(path, m.Destination) {
+			return true
+		}
+	}
+	return false
 }
 
 // within reports whether p is dir or lies under it.

@@ -32,6 +32,11 @@ func graph(t *testing.T, dir string) (*store.Graph, string, string, string) {
 	return g, sh, lib, script
 }
 
+// dirs is a StoreFS that knows a fixed set of directories.
+type dirs map[string]bool
+
+func (d dirs) IsDir(p string) bool { return d[p] }
+
 func closurePaths(p *bundle.Plan) []string {
 	var out []string
 	for _, info := range p.Closure {
@@ -43,16 +48,37 @@ func closurePaths(p *bundle.Plan) []string {
 func TestNewPlan(t *testing.T) {
 	g, sh, lib, script := graph(t, "/nix/store")
 	plan, err := bundle.NewPlan(g, bundle.Options{
-		Args: []string{sh + "/bin/sh", "-c", "exec " + script},
+		Args:       []string{script, "-c", "exec " + sh + "/bin/sh"},
+		Env:        map[string]string{"LIB": lib + "/share"},
+		WorkingDir: "/srv/app",
 		Mounts: []bundle.Mount{
 			{Destination: "/etc/hosts", Source: "/etc/hosts", IsFile: true},
 			{Destination: "/data", Source: "/srv"},
 			{Destination: "/data/inner", Source: "/srv2"},
 			{Destination: "/nix/store/extra", Source: "/opt/extra"},
 		},
-	})
+	}, dirs{sh + "/bin": true, lib + "/bin": true, sp("/nix/store", 'd', "unrelated") + "/bin": true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// PATH: bin directories of the closure, mentioned paths first (script
+	// has none, then sh), then the rest (lib); not paths outside the closure.
+	wantEnv := []string{"HOME=/root", "LIB=" + lib + "/share", "PATH=" + sh + "/bin:" + lib + "/bin"}
+	if !reflect.DeepEqual(plan.Spec.Process.Env, wantEnv) {
+		t.Fatalf("env %q, want %q", plan.Spec.Process.Env, wantEnv)
+	}
+	if want := []string{"/root", "/srv/app", "/var/empty"}; !reflect.DeepEqual(plan.Dirs, want) {
+		t.Fatalf("dirs %v, want %v", plan.Dirs, want)
+	}
+	if len(plan.Symlinks) != 1 || plan.Symlinks[0] != (bundle.Symlink{Path: "/tmp", Target: "/dev/tmp"}) {
+		t.Fatalf("symlinks %v", plan.Symlinks)
+	}
+	var files []string
+	for _, f := range plan.Files {
+		files = append(files, f.Path)
+	}
+	if want := []string{"/etc/passwd", "/etc/group", "/etc/nsswitch.conf"}; !reflect.DeepEqual(files, want) {
+		t.Fatalf("files %v", files)
 	}
 	if want := []string{sh, lib, script}; !reflect.DeepEqual(closurePaths(plan), want) {
 		t.Fatalf("closure %v, want %v", closurePaths(plan), want)
@@ -83,7 +109,7 @@ func TestNewPlanErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := bundle.NewPlan(g, tc.opts)
+			_, err := bundle.NewPlan(g, tc.opts, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
@@ -97,7 +123,7 @@ func TestNewPlanNotClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = bundle.NewPlan(g, bundle.Options{Args: []string{sh + "/bin/sh"}})
+	_, err = bundle.NewPlan(g, bundle.Options{Args: []string{sh + "/bin/sh"}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "refers to "+lib+", which is not in the graph") {
 		t.Fatalf("error %v", err)
 	}
@@ -118,7 +144,7 @@ func TestWrite(t *testing.T) {
 	plan, err := bundle.NewPlan(g, bundle.Options{
 		Args:   []string{sh + "/bin/sh", script},
 		Mounts: []bundle.Mount{{Destination: "/etc/resolv.conf", Source: "/etc/resolv.conf", IsFile: true}},
-	})
+	}, bundle.HostStore{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +159,7 @@ func TestWrite(t *testing.T) {
 	if stats.Paths != 3 || stats.Files != 2 {
 		t.Fatalf("stats %+v", stats)
 	}
-	for _, p := range []string{"config.json", "rootfs/proc", "rootfs/dev", "rootfs/sys", "rootfs/etc/resolv.conf", "rootfs" + sh + "/bin/sh", "rootfs" + script, "rootfs" + lib} {
+	for _, p := range []string{"config.json", "rootfs/proc", "rootfs/dev", "rootfs/sys", "rootfs/etc/resolv.conf", "rootfs/etc/passwd", "rootfs/tmp", "rootfs/root", "rootfs" + sh + "/bin/sh", "rootfs" + script, "rootfs" + lib} {
 		if _, err := os.Lstat(filepath.Join(out, p)); err != nil {
 			t.Errorf("missing %s: %v", p, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
 )
@@ -61,6 +62,23 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 			return stats, err
 		}
 	}
+	for _, d := range plan.Dirs {
+		dir, err := rootfs.MakeDirs(root, d)
+		if err != nil {
+			return stats, err
+		}
+		dir.Close()
+	}
+	for _, f := range plan.Files {
+		if err := rootfs.WriteFile(root, f.Path, f.Data, 0o444); err != nil {
+			return stats, err
+		}
+	}
+	for _, l := range plan.Symlinks {
+		if err := rootfs.Symlink(root, l.Path, l.Target); err != nil {
+			return stats, err
+		}
+	}
 	if len(plan.Closure) > 0 {
 		storeDir, err := rootfs.MakeDirs(root, plan.StoreDir)
 		if err != nil {
@@ -88,4 +106,47 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 		return stats, fmt.Errorf("write %s: %w", ConfigFile, err)
 	}
 	return stats, nil
+}
+
+// WriteAtomic writes the bundle into a temporary directory beside out and
+// renames it to out only once it is complete, so that out either does not
+// exist or is a whole bundle. On an error, a cancelled ctx included, what was
+// written is removed.
+func WriteAtomic(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options) (rootfs.Stats, error) {
+	var stats rootfs.Stats
+	if _, err := os.Lstat(out); err == nil {
+		return stats, fmt.Errorf("output directory %s already exists", out)
+	}
+	parent, base := filepath.Split(filepath.Clean(out))
+	if parent == "" {
+		parent = "."
+	}
+	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-")
+	if err != nil {
+		return stats, fmt.Errorf("create temporary directory beside %s: %w", out, err)
+	}
+	cleanup := func(cause error) (rootfs.Stats, error) {
+		if err := rootfs.RemoveAll(tmp); err != nil {
+			if cause == nil {
+				return stats, fmt.Errorf("remove %s: %w", tmp, err)
+			}
+			return stats, fmt.Errorf("%w (and removing %s: %v)", cause, tmp, err)
+		}
+		return stats, cause
+	}
+	staged := filepath.Join(tmp, "bundle")
+	stats, err = Write(ctx, staged, plan, copyOpts)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return cleanup(err)
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, staged, unix.AT_FDCWD, out, unix.RENAME_NOREPLACE); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return cleanup(fmt.Errorf("output directory %s already exists", out))
+		}
+		return cleanup(fmt.Errorf("rename the finished bundle to %s: %w", out, err))
+	}
+	return cleanup(nil)
 }

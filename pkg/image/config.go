@@ -2,65 +2,84 @@ package image
 
 import (
 	"errors"
+	"fmt"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 )
 
-// ImageConfig maps the container options and the image options to the
-// execution parameters of the image configuration. It is the one place where
-// container options become image fields:
+// refuseRuntimeOnly fails on container options that an image cannot carry:
+// whoever runs an image decides them (podman run flags, a Kubernetes pod
+// spec). They are refused, not dropped, so that nobody believes an image
+// has them.
+func refuseRuntimeOnly(c bundle.Options) error {
+	refused := []struct {
+		set  bool
+		name string
+		how  string
+	}{
+		{len(c.Mounts) > 0, "mounts", "podman run -v or a Kubernetes volume decide mounts; declare mountpoints with volumes"},
+		{c.Readonly, "readonly", "podman run --read-only or Kubernetes' readOnlyRootFilesystem decide it"},
+		{c.Hostname != "", "hostname", "podman run --hostname or Kubernetes' hostname decide it"},
+		{c.Terminal, "terminal", "podman run -t decides it"},
+		{c.Capabilities != nil, "capabilities", "podman run --cap-add/--cap-drop or Kubernetes' securityContext decide them"},
+		{c.NoNewPrivileges != nil, "noNewPrivileges", "podman run --security-opt no-new-privileges or Kubernetes' allowPrivilegeEscalation decide it"},
+		{len(c.Rlimits) > 0, "rlimits", "podman run --ulimit decides them"},
+		{c.Network != "", "network", "podman run --network or the pod decides it"},
+		{c.Resources != nil, "resources", "podman run --memory/--cpus/--pids-limit or Kubernetes' resources decide them"},
+		{len(c.ExtraConfig) > 0, "extraConfig", "an image has no runtime configuration to merge into"},
+		{c.Rootless != nil, "rootless", "rootless runtimes map users themselves"},
+	}
+	for _, r := range refused {
+		if r.set {
+			return fmt.Errorf("%s cannot be part of an image: %s", r.name, r.how)
+		}
+	}
+	return nil
+}
+
+// imageConfig maps the container options c, as package bundle resolved them
+// in bp, and the image settings s to the execution parameters of the image
+// configuration. It is the one place where container options become image
+// fields:
 //
 //   - args: Entrypoint is args[0], Cmd the rest (none when args has one
 //     element). Run without arguments, the container runs args; arguments
 //     given to `podman run IMAGE ARGS...` or a Kubernetes `args:` replace Cmd
 //     and keep the program, and `--entrypoint` or `command:` replace it.
-//   - exposedPorts, labels, volumes: ExposedPorts, Labels, Volumes.
-//   - os and arch are the image's platform (see Platform), not part of the
-//     execution parameters.
-//   - mounts and readonly are decided by whoever runs an image, and are
-//     refused here rather than silently dropped.
-//
-// Container options that the image configuration can express (Env, User,
-// WorkingDir) map to the fields of the same name, below, as they are added
-// to bundle.Options; those it cannot express (hostname, capabilities,
-// rlimits, resources, network) must be refused here like mounts.
-func ImageConfig(c bundle.Options, o Options) (v1.ImageConfig, error) {
-	s, err := o.check()
-	if err != nil {
-		return v1.ImageConfig{}, err
-	}
-	return imageConfig(c, s)
-}
-
-func imageConfig(c bundle.Options, s settings) (v1.ImageConfig, error) {
-	if len(c.Args) == 0 {
+//   - env: Env, as the bundle's process gets it: PATH defaults to the
+//     closure's bin directories, HOME to the user's home.
+//   - workingDir: WorkingDir.
+//   - user, group: User, as "UID:GID" numbers, which runtimes need no
+//     /etc/passwd to resolve and Kubernetes' runAsNonRoot can check.
+//   - extraUsers, extraGroups, tmp: the /etc layer (see rootfsEntries).
+//   - annotations: the manifest's annotations (see Plan).
+//   - exposedPorts, labels, volumes (image settings): ExposedPorts, Labels,
+//     Volumes.
+//   - os and arch are the image's platform (see Platform).
+//   - the rest is refused (see refuseRuntimeOnly).
+func imageConfig(c bundle.Options, bp *bundle.Plan, s settings) (v1.ImageConfig, error) {
+	proc := bp.Spec.Process
+	if proc == nil || len(proc.Args) == 0 {
 		return v1.ImageConfig{}, errors.New("args is empty: the image needs a program to run")
 	}
-	if c.Args[0] == "" {
-		return v1.ImageConfig{}, errors.New("args[0] is empty: the image needs a program to run")
-	}
-	if len(c.Mounts) > 0 {
-		return v1.ImageConfig{}, errors.New("mounts cannot be part of an image: whoever runs it chooses them (declare mountpoints with volumes)")
-	}
-	if c.Readonly {
-		return v1.ImageConfig{}, errors.New("readonly cannot be part of an image: whoever runs it chooses it (podman run --read-only, Kubernetes readOnlyRootFilesystem)")
-	}
 	cfg := v1.ImageConfig{
-		Entrypoint:   []string{c.Args[0]},
+		Entrypoint:   []string{proc.Args[0]},
+		Env:          append([]string(nil), proc.Env...),
 		ExposedPorts: s.ports,
 		Labels:       s.labels,
 		Volumes:      s.volumes,
 	}
-	if len(c.Args) > 1 {
-		cfg.Cmd = append([]string(nil), c.Args[1:]...)
+	if len(proc.Args) > 1 {
+		cfg.Cmd = append([]string(nil), proc.Args[1:]...)
 	}
-	// Env, User and WorkingDir go here as bundle.Options gains them:
-	//   cfg.Env = sorted "NAME=value" from the env option (with its PATH default),
-	//   cfg.User = "user" or "user:group" as given (names resolve through the
-	//     image's /etc/passwd and /etc/group, which then need a layer),
-	//   cfg.WorkingDir = the workingDir option.
+	if c.WorkingDir != "" {
+		cfg.WorkingDir = proc.Cwd
+	}
+	if c.User != nil || c.Group != nil {
+		cfg.User = fmt.Sprintf("%d:%d", proc.User.UID, proc.User.GID)
+	}
 	return cfg, nil
 }
 

@@ -4,13 +4,17 @@ import (
 	"math/bits"
 	"sort"
 
+	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
-// LayerPlan is one layer to write: the store paths it holds.
+// LayerPlan is one layer to write: the store paths it holds, or entries
+// made for the image.
 type LayerPlan struct {
 	// Paths are sorted by path.
 	Paths []*store.PathInfo
+	// Entries, when not nil, are the layer's contents instead of Paths.
+	Entries []layer.Entry
 	// Popularity is the number of closure paths that depend on the layer's
 	// only path, or -1 for a layer grouping several paths.
 	Popularity int

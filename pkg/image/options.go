@@ -28,6 +28,9 @@ const (
 	DefaultTag = "latest"
 	// DefaultMaxLayers is dockerTools' default for buildLayeredImage.
 	DefaultMaxLayers = 100
+	// MinMaxLayers is the fewest layers an image may have: the /etc layer
+	// and one for the closure.
+	MinMaxLayers = 2
 	// MaxMaxLayers is the most layers an image may have: Docker refuses
 	// images deeper than 125 layers ("max depth exceeded").
 	MaxMaxLayers = 125
@@ -45,7 +48,8 @@ type Options struct {
 	// Tag is the image's reference name in index.json
 	// (org.opencontainers.image.ref.name); default "latest".
 	Tag string `json:"tag,omitempty"`
-	// MaxLayers caps the number of layers; default 100 (dockerTools').
+	// MaxLayers caps the number of layers, the /etc layer included; default
+	// 100 (dockerTools').
 	MaxLayers int `json:"maxLayers,omitempty"`
 	// Compression of the layers: "gzip" (default) or "zstd".
 	Compression string `json:"compression,omitempty"`
@@ -110,8 +114,8 @@ func (o Options) check() (settings, error) {
 	switch {
 	case s.maxLayers == 0:
 		s.maxLayers = DefaultMaxLayers
-	case s.maxLayers < 1 || s.maxLayers > MaxMaxLayers:
-		return s, fmt.Errorf("maxLayers %d is out of range (1 to %d)", s.maxLayers, MaxMaxLayers)
+	case s.maxLayers < MinMaxLayers || s.maxLayers > MaxMaxLayers:
+		return s, fmt.Errorf("maxLayers %d is out of range (%d to %d: the /etc layer and at least one for the closure)", s.maxLayers, MinMaxLayers, MaxMaxLayers)
 	}
 	c, err := layer.ParseCompression(o.Compression)
 	if err != nil {

@@ -25,62 +25,72 @@ const maxNamesInComment = 8
 type Plan struct {
 	// StoreDir is the store directory, recreated inside every layer.
 	StoreDir string
-	// Layers are the layers to write, base layer first.
+	// Layers are the layers to write, base layer first: the /etc layer,
+	// then the closure's.
 	Layers []LayerPlan
 	// Compression is the layers' compression.
 	Compression layer.Compression
 	// Tag is the image's reference name in index.json.
 	Tag string
+	// Annotations are the manifest's annotations (the annotations option).
+	Annotations map[string]string
 	// Config is the image configuration, complete but for
 	// RootFS.DiffIDs, which Write fills in as it writes the layers.
 	Config v1.Image
+	// Warnings report options that were dropped.
+	Warnings []string
 }
 
 // NewPlan computes the image for the container options c and the image
 // options o from the closure graph g: the closure of every store path that
-// args mention, which must all be in g, split into layers, and the image
-// configuration.
-func NewPlan(g *store.Graph, c bundle.Options, o Options) (*Plan, error) {
+// the process mentions (arguments, environment, working directory), which
+// must all be in g, split into layers, a layer with /etc/passwd, /etc/group,
+// the home and working directories and /tmp, and the image configuration.
+// fsys tells which store paths have a bin directory, for the default PATH.
+func NewPlan(g *store.Graph, c bundle.Options, o Options, fsys bundle.StoreFS) (*Plan, error) {
 	s, err := o.check()
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := imageConfig(c, s)
-	if err != nil {
+	if err := refuseRuntimeOnly(c); err != nil {
 		return nil, err
 	}
 	platform, err := Platform(c)
 	if err != nil {
 		return nil, err
 	}
-	var roots []string
-	for i, arg := range c.Args {
-		refs, err := g.FindReferences(arg)
-		if err != nil {
-			return nil, fmt.Errorf("args[%d]: %w", i, err)
-		}
-		roots = append(roots, refs...)
-	}
-	closure, err := g.Closure(roots)
+	bp, err := bundle.NewPlan(g, c, fsys)
 	if err != nil {
 		return nil, err
 	}
-	if len(closure) == 0 {
+	if len(bp.Closure) == 0 {
 		return nil, errors.New("args mention no store path: the image would have an empty filesystem")
 	}
-	layers := GroupLayers(closure, s.maxLayers)
+	cfg, err := imageConfig(c, bp, s)
+	if err != nil {
+		return nil, err
+	}
+	entries, warnings := rootfsEntries(c, bp)
+	layers := append([]LayerPlan{{Entries: entries}}, GroupLayers(bp.Closure, s.maxLayers-1)...)
 	created := s.created
 	p := &Plan{
 		StoreDir:    g.StoreDir(),
 		Layers:      layers,
 		Compression: s.compression,
 		Tag:         s.tag,
+		Warnings:    warnings,
 		Config: v1.Image{
 			Created:  &created,
 			Platform: platform,
 			Config:   cfg,
 			RootFS:   v1.RootFS{Type: "layers", DiffIDs: []digest.Digest{}},
 		},
+	}
+	if len(c.Annotations) > 0 {
+		p.Annotations = map[string]string{}
+		for k, v := range c.Annotations {
+			p.Annotations[k] = v
+		}
 	}
 	for _, l := range layers {
 		p.Config.History = append(p.Config.History, v1.History{
@@ -92,10 +102,53 @@ func NewPlan(g *store.Graph, c bundle.Options, o Options) (*Plan, error) {
 	return p, nil
 }
 
+// rootfsEntries is the /etc layer: what package bundle puts in a bundle's
+// rootfs besides the closure (/etc/passwd, /etc/group, /etc/nsswitch.conf,
+// the home and working directories), owned by root except the process
+// user's home, which is the user's, and /tmp with mode 1777 unless the tmp
+// option is false. Unlike a bundle, an image can carry owners and modes.
+func rootfsEntries(c bundle.Options, bp *bundle.Plan) ([]layer.Entry, []string) {
+	var warnings []string
+	var entries []layer.Entry
+	for _, f := range bp.Files {
+		entries = append(entries, layer.Entry{Path: f.Path, Data: f.Data, Mode: 0o444})
+	}
+	proc := bp.Spec.Process
+	home := ""
+	for _, e := range proc.Env {
+		if v, ok := strings.CutPrefix(e, "HOME="); ok {
+			home = v
+		}
+	}
+	for _, d := range bp.Dirs {
+		e := layer.Entry{Path: d, Dir: true, Mode: 0o755}
+		if d == home && proc.User.UID != 0 {
+			e.UID, e.GID = int(proc.User.UID), int(proc.User.GID)
+		}
+		entries = append(entries, e)
+	}
+	if c.Tmp == nil || *c.Tmp {
+		if bp.StoreDir == "/tmp" || strings.HasPrefix(bp.StoreDir, "/tmp/") {
+			// The store's layers hold /tmp too, mode 0755, and come later.
+			warnings = append(warnings, fmt.Sprintf("no writable /tmp: the store directory %s is inside it", bp.StoreDir))
+		} else {
+			entries = append(entries, layer.Entry{Path: "/tmp", Dir: true, Mode: 0o1777})
+		}
+	}
+	return entries, warnings
+}
+
 // describe says what the layer holds, naming its store paths without their
 // hashes (so that the image configuration refers to no store path through
 // its history).
 func (l LayerPlan) describe() string {
+	if l.Entries != nil {
+		names := make([]string, 0, len(l.Entries))
+		for _, e := range l.Entries {
+			names = append(names, e.Path)
+		}
+		return "created for the image: " + strings.Join(names, ", ")
+	}
 	if len(l.Paths) == 1 {
 		return fmt.Sprintf("store path %s, used by %d other paths", l.Paths[0].Name(), l.Popularity)
 	}

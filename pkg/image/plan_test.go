@@ -30,7 +30,28 @@ func sampleGraph(t *testing.T) *store.Graph {
 	return g
 }
 
+// binDirs is a bundle.StoreFS where the given paths have a bin directory.
+type binDirs map[string]bool
+
+func (b binDirs) IsDir(p string) bool {
+	return b[strings.TrimSuffix(p, "/bin")] && strings.HasSuffix(p, "/bin")
+}
+
+func planConfig(t *testing.T, c bundle.Options, o image.Options) string {
+	t.Helper()
+	p, err := image.NewPlan(sampleGraph(t), c, o, binDirs{app: true, sh: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(p.Config.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
 func TestImageConfig(t *testing.T) {
+	uid := uint32(1000)
 	tests := []struct {
 		name string
 		c    bundle.Options
@@ -38,27 +59,23 @@ func TestImageConfig(t *testing.T) {
 		want string
 	}{
 		{"program only", bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{},
-			`{"Entrypoint":["` + app + `/bin/app"]}`},
+			`{"Env":["HOME=/root","PATH=` + app + `/bin"],"Entrypoint":["` + app + `/bin/app"]}`},
 		{"program and arguments", bundle.Options{Args: []string{sh + "/bin/sh", "-c", "exec " + app + "/bin/app"}}, image.Options{},
-			`{"Entrypoint":["` + sh + `/bin/sh"],"Cmd":["-c","exec ` + app + `/bin/app"]}`},
-		{"ports, labels, volumes", bundle.Options{Args: []string{"x"}}, image.Options{
+			`{"Env":["HOME=/root","PATH=` + sh + `/bin:` + app + `/bin"],"Entrypoint":["` + sh + `/bin/sh"],"Cmd":["-c","exec ` + app + `/bin/app"]}`},
+		{"env, user, working directory", bundle.Options{
+			Args: []string{app + "/bin/app"}, Env: map[string]string{"PATH": "/bin", "LANG": "C.UTF-8"},
+			User: &bundle.ID{Num: &uid}, WorkingDir: "/srv/app",
+		}, image.Options{}, `{"User":"1000:1000","Env":["HOME=/home/user","LANG=C.UTF-8","PATH=/bin"],"Entrypoint":["` + app + `/bin/app"],"WorkingDir":"/srv/app"}`},
+		{"ports, labels, volumes", bundle.Options{Args: []string{app + "/bin/app"}, Env: map[string]string{"PATH": "/bin"}}, image.Options{
 			ExposedPorts: []string{"8080", "53/udp", "8080/tcp", "9/sctp"},
 			Labels:       map[string]string{"b": "2", "a": "1"},
 			Volumes:      []string{"/data", "/var/lib/x/"},
-		}, `{"ExposedPorts":{"53/udp":{},"8080/tcp":{},"9/sctp":{}},"Entrypoint":["x"],"Volumes":{"/data":{},"/var/lib/x":{}},"Labels":{"a":"1","b":"2"}}`},
+		}, `{"ExposedPorts":{"53/udp":{},"8080/tcp":{},"9/sctp":{}},"Env":["HOME=/root","PATH=/bin"],"Entrypoint":["` + app + `/bin/app"],"Volumes":{"/data":{},"/var/lib/x":{}},"Labels":{"a":"1","b":"2"}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := image.ImageConfig(tc.c, tc.o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			data, err := json.Marshal(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(data) != tc.want {
-				t.Fatalf("config\n%s\nwant\n%s", data, tc.want)
+			if got := planConfig(t, tc.c, tc.o); got != tc.want {
+				t.Fatalf("config\n%s\nwant\n%s", got, tc.want)
 			}
 		})
 	}
@@ -74,12 +91,23 @@ func TestOptionErrors(t *testing.T) {
 	}{
 		{"no args", bundle.Options{}, image.Options{}, "args is empty"},
 		{"empty program", bundle.Options{Args: []string{""}}, image.Options{}, "args[0] is empty"},
-		{"mounts", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/d", Source: "/s"}}}, image.Options{}, "mounts cannot be part of an image"},
+		{"mounts", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/d", Source: "/s"}}}, image.Options{}, "mounts cannot be part of an image: podman run -v"},
 		{"readonly", bundle.Options{Args: args, Readonly: true}, image.Options{}, "readonly cannot be part of an image"},
+		{"hostname", bundle.Options{Args: args, Hostname: "h"}, image.Options{}, "hostname cannot be part of an image"},
+		{"terminal", bundle.Options{Args: args, Terminal: true}, image.Options{}, "terminal cannot be part of an image"},
+		{"capabilities", bundle.Options{Args: args, Capabilities: &bundle.Capabilities{}}, image.Options{}, "capabilities cannot be part of an image"},
+		{"noNewPrivileges", bundle.Options{Args: args, NoNewPrivileges: new(bool)}, image.Options{}, "noNewPrivileges cannot be part of an image"},
+		{"rlimits", bundle.Options{Args: args, Rlimits: map[string]bundle.Rlimit{"nofile": {}}}, image.Options{}, "rlimits cannot be part of an image"},
+		{"network", bundle.Options{Args: args, Network: "host"}, image.Options{}, "network cannot be part of an image"},
+		{"resources", bundle.Options{Args: args, Resources: &bundle.Resources{}}, image.Options{}, "resources cannot be part of an image"},
+		{"extraConfig", bundle.Options{Args: args, ExtraConfig: []byte(`{}`)}, image.Options{}, "extraConfig cannot be part of an image"},
+		{"rootless", bundle.Options{Args: args, Rootless: &bundle.RootlessIDs{}}, image.Options{}, "rootless cannot be part of an image"},
+		{"bad env", bundle.Options{Args: args, Env: map[string]string{"A=B": "x"}}, image.Options{}, `env: "A=B" is not a valid variable name`},
 		{"tag", bundle.Options{Args: args}, image.Options{Tag: "-x"}, `tag "-x" is not a valid tag`},
 		{"tag with colon", bundle.Options{Args: args}, image.Options{Tag: "a:b"}, `tag "a:b" is not a valid tag`},
 		{"long tag", bundle.Options{Args: args}, image.Options{Tag: strings.Repeat("t", 129)}, "is not a valid tag"},
-		{"negative maxLayers", bundle.Options{Args: args}, image.Options{MaxLayers: -1}, "maxLayers -1 is out of range (1 to 125)"},
+		{"negative maxLayers", bundle.Options{Args: args}, image.Options{MaxLayers: -1}, "maxLayers -1 is out of range (2 to 125"},
+		{"one layer", bundle.Options{Args: args}, image.Options{MaxLayers: 1}, "maxLayers 1 is out of range (2 to 125"},
 		{"too many layers", bundle.Options{Args: args}, image.Options{MaxLayers: 126}, "maxLayers 126 is out of range"},
 		{"compression", bundle.Options{Args: args}, image.Options{Compression: "xz"}, `compression "xz" is not supported`},
 		{"created", bundle.Options{Args: args}, image.Options{Created: "yesterday"}, `created "yesterday" is not an RFC 3339 date`},
@@ -97,7 +125,7 @@ func TestOptionErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := image.NewPlan(sampleGraph(t), tc.c, tc.o)
+			_, err := image.NewPlan(sampleGraph(t), tc.c, tc.o, binDirs{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
@@ -107,14 +135,15 @@ func TestOptionErrors(t *testing.T) {
 
 func TestNewPlan(t *testing.T) {
 	p, err := image.NewPlan(sampleGraph(t), bundle.Options{
-		Args: []string{sh + "/bin/sh", "-c", "exec " + app + "/bin/app"},
-		Arch: "armv7l",
-	}, image.Options{Tag: "v1", Compression: "zstd", Created: "2024-05-01T12:00:00+02:00", MaxLayers: 2})
+		Args:        []string{sh + "/bin/sh", "-c", "exec " + app + "/bin/app"},
+		Arch:        "armv7l",
+		Annotations: map[string]string{"org.example": "yes"},
+	}, image.Options{Tag: "v1", Compression: "zstd", Created: "2024-05-01T12:00:00+02:00", MaxLayers: 3}, binDirs{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var layers []string
-	for _, l := range p.Layers {
+	for _, l := range p.Layers[1:] {
 		layers = append(layers, names(l.Paths))
 	}
 	if want := []string{"glibc-2.40", "app-1.0+bash-5.2"}; !reflect.DeepEqual(layers, want) {
@@ -127,16 +156,30 @@ func TestNewPlan(t *testing.T) {
 	if c.Created.String() != "2024-05-01 10:00:00 +0000 UTC" || c.OS != "linux" || c.Architecture != "arm" || c.Variant != "v7" {
 		t.Fatalf("config %+v", c)
 	}
-	wantHistory := []string{"store path glibc-2.40, used by 2 other paths", "2 store paths: app-1.0, bash-5.2"}
-	if len(c.History) != 2 || c.History[0].Comment != wantHistory[0] || c.History[1].Comment != wantHistory[1] || c.History[1].CreatedBy != "oci-builder" {
-		t.Fatalf("history %+v", c.History)
+	wantHistory := []string{
+		"created for the image: /etc/passwd, /etc/group, /etc/nsswitch.conf, /root, /var/empty, /tmp",
+		"store path glibc-2.40, used by 2 other paths",
+		"2 store paths: app-1.0, bash-5.2",
+	}
+	var history []string
+	for _, h := range c.History {
+		history = append(history, h.Comment)
+		if h.CreatedBy != "oci-builder" || !h.Created.Equal(*c.Created) {
+			t.Fatalf("history %+v", h)
+		}
+	}
+	if !reflect.DeepEqual(history, wantHistory) {
+		t.Fatalf("history\n%q\nwant\n%q", history, wantHistory)
+	}
+	if !reflect.DeepEqual(p.Annotations, map[string]string{"org.example": "yes"}) {
+		t.Fatalf("annotations %v", p.Annotations)
 	}
 
-	def, err := image.NewPlan(sampleGraph(t), bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{})
+	def, err := image.NewPlan(sampleGraph(t), bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{}, binDirs{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if def.Tag != "latest" || def.Compression != "gzip" || def.Config.Created.Unix() != 1 || len(def.Layers) != 2 {
+	if def.Tag != "latest" || def.Compression != "gzip" || def.Config.Created.Unix() != 1 || len(def.Layers) != 3 || def.Annotations != nil {
 		t.Fatalf("defaults: %+v", def)
 	}
 }
@@ -165,11 +208,28 @@ func TestDecodeOptions(t *testing.T) {
 // option needs that decision (and a line here).
 func TestEveryContainerOptionIsDecided(t *testing.T) {
 	decided := map[string]string{
-		"Args":     "Entrypoint and Cmd",
-		"OS":       "platform",
-		"Arch":     "platform",
-		"Mounts":   "refused",
-		"Readonly": "refused",
+		"Args":            "Entrypoint and Cmd",
+		"OS":              "platform",
+		"Arch":            "platform",
+		"Env":             "Env",
+		"WorkingDir":      "WorkingDir and the /etc layer",
+		"User":            "User and the /etc layer",
+		"Group":           "User and the /etc layer",
+		"ExtraUsers":      "the /etc layer",
+		"ExtraGroups":     "the /etc layer",
+		"Tmp":             "the /etc layer",
+		"Annotations":     "manifest annotations",
+		"Mounts":          "refused",
+		"Readonly":        "refused",
+		"Hostname":        "refused",
+		"Terminal":        "refused",
+		"Capabilities":    "refused",
+		"NoNewPrivileges": "refused",
+		"Rlimits":         "refused",
+		"Network":         "refused",
+		"Resources":       "refused",
+		"ExtraConfig":     "refused",
+		"Rootless":        "refused",
 	}
 	typ := reflect.TypeOf(bundle.Options{})
 	for i := 0; i < typ.NumField(); i++ {

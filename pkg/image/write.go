@@ -94,9 +94,10 @@ func Write(ctx context.Context, out string, plan *Plan, opts WriteOptions) (Resu
 	img := plan.Config
 	img.RootFS.DiffIDs = make([]digest.Digest, len(layers))
 	manifest := v1.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: v1.MediaTypeImageManifest,
-		Layers:    make([]v1.Descriptor, len(layers)),
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   v1.MediaTypeImageManifest,
+		Layers:      make([]v1.Descriptor, len(layers)),
+		Annotations: plan.Annotations,
 	}
 	for i, l := range layers {
 		img.RootFS.DiffIDs[i] = l.DiffID
@@ -194,9 +195,12 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, progress f
 	for k, p := range lp.Paths {
 		paths[k] = p.Path
 	}
-	name := lp.Paths[0].Path
-	if len(paths) > 1 {
-		name = fmt.Sprintf("%s and %d more", name, len(paths)-1)
+	name := "the /etc layer"
+	switch {
+	case len(paths) == 1:
+		name = paths[0]
+	case len(paths) > 1:
+		name = fmt.Sprintf("%s and %d more", paths[0], len(paths)-1)
 	}
 	tmp := filepath.Join(blobs, fmt.Sprintf(".layer-%d.tmp", i))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -204,7 +208,12 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, progress f
 		return layer.Layer{}, fmt.Errorf("layer %d (%s): %w", i+1, name, err)
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	l, err := layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, progress)
+	var l layer.Layer
+	if lp.Entries != nil {
+		l, err = layer.WriteEntries(ctx, bw, lp.Entries, plan.Compression)
+	} else {
+		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, progress)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}

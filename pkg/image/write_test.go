@@ -160,7 +160,7 @@ func TestWriteLayout(t *testing.T) {
 	g, app := diskStore(t, filepath.Join(t.TempDir(), "store"), 5, 'x', "v1")
 	for _, compression := range []string{"gzip", "zstd"} {
 		t.Run(compression, func(t *testing.T) {
-			plan, err := image.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app", "--flag"}}, image.Options{Compression: compression, Tag: "v1"})
+			plan, err := image.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app", "--flag"}}, image.Options{Compression: compression, Tag: "v1"}, bundle.HostStore{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,7 +172,7 @@ func TestWriteLayout(t *testing.T) {
 					t.Fatal(err)
 				}
 				manifest, img := checkLayout(t, out)
-				if len(manifest.Layers) != 6 || img.Config.Cmd[0] != "--flag" {
+				if len(manifest.Layers) != 7 || img.Config.Cmd[0] != "--flag" {
 					t.Fatalf("manifest %+v config %+v", manifest, img)
 				}
 				var index v1.Index
@@ -181,10 +181,12 @@ func TestWriteLayout(t *testing.T) {
 					t.Fatalf("index %+v", index)
 				}
 				digests = append(digests, res.Manifest.Digest)
-				// The base layer holds the most popular path, lib0, under
-				// the store directory's parents.
+				// The base layer is the /etc layer; the next holds the
+				// most popular path, lib0, under the store directory's
+				// parents.
+				checkTar(t, filepath.Join(out, "blobs", "sha256", manifest.Layers[0].Digest.Encoded()), compression, "etc/", "passwd")
 				first := strings.Split(strings.TrimPrefix(g.StoreDir(), "/"), "/")[0] + "/"
-				checkTar(t, filepath.Join(out, "blobs", "sha256", manifest.Layers[0].Digest.Encoded()), compression, first, "lib0")
+				checkTar(t, filepath.Join(out, "blobs", "sha256", manifest.Layers[1].Digest.Encoded()), compression, first, "lib0")
 			}
 			if digests[0] != digests[1] || digests[1] != digests[2] {
 				t.Fatalf("manifest digests differ with the number of workers: %v", digests)
@@ -229,7 +231,7 @@ func checkTar(t *testing.T, p, compression, first, name string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		found = found || strings.HasSuffix(h.Name, "-"+name+"/")
+		found = found || strings.HasSuffix(h.Name, "-"+name+"/") || strings.HasSuffix(h.Name, "/"+name)
 	}
 	if !found {
 		t.Fatalf("%s not in the layer", name)
@@ -245,7 +247,7 @@ func TestNewApplicationSameDependencies(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "store")
 			for i, text := range []string{"version 1", "version 2"} {
 				g, app := diskStore(t, dir, 5, "xy"[i], text)
-				plan, err := image.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{MaxLayers: maxLayers})
+				plan, err := image.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{MaxLayers: maxLayers}, bundle.HostStore{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -257,7 +259,7 @@ func TestNewApplicationSameDependencies(t *testing.T) {
 				layers = append(layers, m.Layers)
 			}
 			a, b := layers[0], layers[1]
-			if len(a) != len(b) || len(a) != min(maxLayers, 6) {
+			if want := map[int]int{100: 7, 3: 3}[maxLayers]; len(a) != want || len(b) != want {
 				t.Fatalf("%d and %d layers", len(a), len(b))
 			}
 			for i := range a[:len(a)-1] {
@@ -274,7 +276,7 @@ func TestNewApplicationSameDependencies(t *testing.T) {
 
 func TestWriteErrors(t *testing.T) {
 	g, app := diskStore(t, filepath.Join(t.TempDir(), "store"), 3, 'x', "v1")
-	plan, err := image.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{})
+	plan, err := image.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{}, bundle.HostStore{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,13 +287,13 @@ func TestWriteErrors(t *testing.T) {
 
 	// A store path that vanished: the error names it and no index.json
 	// claims the layout is complete.
-	lib1 := plan.Layers[1].Paths[0].Path
+	lib1 := plan.Layers[2].Paths[0].Path
 	if err := os.RemoveAll(lib1); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "image")
 	_, err = image.Write(context.Background(), out, plan, image.WriteOptions{Workers: 2})
-	if err == nil || !strings.Contains(err.Error(), "layer 2 ("+lib1+"): stat "+lib1+": no such file or directory") {
+	if err == nil || !strings.Contains(err.Error(), "layer 3 ("+lib1+"): stat "+lib1+": no such file or directory") {
 		t.Fatalf("error %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "index.json")); !os.IsNotExist(err) {

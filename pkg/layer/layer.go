@@ -66,6 +66,14 @@ type Layer struct {
 // storeDir) to w, compressed with c, and describes it. progress is passed to
 // WriteTar.
 func Write(ctx context.Context, w io.Writer, storeDir string, paths []string, c Compression, progress func(int64)) (Layer, error) {
+	return compressed(w, c, func(tw io.Writer) (Stats, error) {
+		return WriteTar(ctx, tw, storeDir, paths, progress)
+	})
+}
+
+// compressed runs writeTar on a writer that compresses what it gets with c
+// into w, hashing the tar and the compressed blob on the way.
+func compressed(w io.Writer, c Compression, writeTar func(io.Writer) (Stats, error)) (Layer, error) {
 	blobHash := sha256.New()
 	blob := &counter{w: io.MultiWriter(w, blobHash)}
 	dest := &errorMarker{w: blob}
@@ -99,7 +107,7 @@ func Write(ctx context.Context, w io.Writer, storeDir string, paths []string, c 
 	diffHash := sha256.New()
 	tarOut := &counter{w: &hashingWriter{w: zw, h: diffHash}}
 	buffered := bufio.NewWriterSize(tarOut, 256*1024)
-	stats, err := WriteTar(ctx, buffered, storeDir, paths, progress)
+	stats, err := writeTar(buffered)
 	if err == nil {
 		err = buffered.Flush()
 	}

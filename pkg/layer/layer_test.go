@@ -382,3 +382,54 @@ func TestHostileNames(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteEntries(t *testing.T) {
+	entries := []layer.Entry{
+		{Path: "/tmp", Dir: true, Mode: 0o1777},
+		{Path: "/etc/passwd", Data: []byte("root:x:0:0::/root:/sbin/nologin\n"), Mode: 0o444},
+		{Path: "/home/app", Dir: true, Mode: 0o755, UID: 1000, GID: 100},
+		{Path: "/srv/app/data", Dir: true, Mode: 0o755},
+	}
+	var buf bytes.Buffer
+	l, err := layer.WriteEntries(context.Background(), &buf, entries, layer.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(bytes.NewReader(decompress(t, layer.Gzip, buf.Bytes())))
+	var got []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %o %d:%d %d", h.Name, h.Mode, h.Uid, h.Gid, h.Size))
+	}
+	want := []string{
+		"etc/ 755 0:0 0", "etc/passwd 444 0:0 32", "home/ 755 0:0 0", "home/app/ 755 1000:100 0",
+		"srv/ 755 0:0 0", "srv/app/ 755 0:0 0", "srv/app/data/ 755 0:0 0", "tmp/ 1777 0:0 0",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("entries\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if l.Files != 1 || l.Dirs != 7 {
+		t.Fatalf("stats %+v", l.Stats)
+	}
+
+	for _, tc := range []struct {
+		entries []layer.Entry
+		want    string
+	}{
+		{[]layer.Entry{{Path: "etc/x"}}, `layer entry "etc/x" is not a clean absolute path`},
+		{[]layer.Entry{{Path: "/"}}, `layer entry "/" is not a clean absolute path`},
+		{[]layer.Entry{{Path: "/a"}, {Path: "/a"}}, "layer entry /a is given twice"},
+		{[]layer.Entry{{Path: "/a"}, {Path: "/a/b"}}, "layer entry /a/b is inside /a, which is a file"},
+		{[]layer.Entry{{Path: "/a", Dir: true, Data: []byte("x")}}, "is a directory with contents"},
+	} {
+		if _, err := layer.WriteEntries(context.Background(), io.Discard, tc.entries, layer.Zstd); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want %q", err, tc.want)
+		}
+	}
+}

@@ -102,9 +102,10 @@ func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string,
 	return t.stats, nil
 }
 
+// header writes h with the layer's fixed metadata: mtime 1, no user or
+// group names. Uid and Gid are h's own (0 unless set).
 func (t *tarWriter) header(h *tar.Header) error {
 	h.ModTime = modTime
-	h.Uid, h.Gid = 0, 0
 	h.Uname, h.Gname = "", ""
 	if err := t.tw.WriteHeader(h); err != nil {
 		return fmt.Errorf("tar header for %s: %w", h.Name, err)

@@ -53,12 +53,7 @@ func MakeMountpoint(root *os.File, p string, isFile bool) error {
 		}
 		return d.Close()
 	}
-	i := strings.LastIndexByte(p, '/')
-	parent, name := p[:i], p[i+1:]
-	if name == "" || name == "." || name == ".." {
-		return fmt.Errorf("mountpoint %s: not a file name", p)
-	}
-	d, err := MakeDirs(root, parent)
+	d, name, err := openParent(root, p)
 	if err != nil {
 		return fmt.Errorf("mountpoint: %w", err)
 	}
@@ -75,4 +70,60 @@ func MakeMountpoint(root *os.File, p string, isFile bool) error {
 		return fmt.Errorf("mountpoint %s: %w", p, err)
 	}
 	return unix.Close(fd)
+}
+
+// WriteFile creates the file p (absolute, inside the rootfs) under root
+// with data and mode, creating parent directories as needed. The file must
+// not exist.
+func WriteFile(root *os.File, p string, data []byte, mode uint32) error {
+	d, name, err := openParent(root, p)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fd, err := unix.Openat(int(d.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", p, err)
+	}
+	f := os.NewFile(uintptr(fd), p)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return nil
+}
+
+// Symlink creates the symlink p (absolute, inside the rootfs) pointing to
+// target, creating parent directories as needed.
+func Symlink(root *os.File, p, target string) error {
+	d, name, err := openParent(root, p)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := unix.Symlinkat(target, int(d.Fd()), name); err != nil {
+		return fmt.Errorf("symlink %s: %w", p, err)
+	}
+	return nil
+}
+
+// openParent opens (creating it) the parent directory of p and returns it
+// with p's last component.
+func openParent(root *os.File, p string) (*os.File, string, error) {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return nil, "", fmt.Errorf("%s: not an absolute path", p)
+	}
+	parent, name := p[:i], p[i+1:]
+	if name == "" || name == "." || name == ".." {
+		return nil, "", fmt.Errorf("%s: not a file name", p)
+	}
+	d, err := MakeDirs(root, parent)
+	if err != nil {
+		return nil, "", err
+	}
+	return d, name, nil
 }

@@ -18,28 +18,62 @@ import (
 	"golang.org/x/text/message"
 )
 
-// Version is the runtime-spec version whose schema is embedded; configs that
-// declare this ociVersion are validated against it.
+// Version is the newest runtime-spec version whose schema is embedded, the
+// one oci-builder writes.
 const Version = "1.3.0"
 
-// files holds the runtime-spec schema, copied verbatim from
-// github.com/opencontainers/runtime-spec at tag v1.3.0 (Apache-2.0).
+// files holds the runtime-spec schemas, copied verbatim from
+// github.com/opencontainers/runtime-spec at the tags v1.0.2, v1.1.0, v1.2.1
+// and v1.3.0 (Apache-2.0).
 //
-//go:embed runtime-spec-v1.3.0/*.json
+//go:embed runtime-spec-v*/*.json
 var files embed.FS
 
-const (
-	dir     = "runtime-spec-v1.3.0"
-	baseURL = "file:///runtime-spec/"
-)
+const baseURL = "file:///runtime-spec/"
 
-// Validator checks configs against the embedded schema.
+// Validator checks configs against one embedded schema.
 type Validator struct {
-	schema *jsonschema.Schema
+	version string
+	schema  *jsonschema.Schema
 }
 
-// New compiles the embedded schema.
+// New compiles the schema of Version.
 func New() (*Validator, error) {
+	return compile(Version)
+}
+
+// ForVersion compiles the schema for the ociVersion a config declares: the
+// embedded schema of the same major and minor version (1.0.x configs are
+// checked against 1.0.2, 1.2.x against 1.2.1). A version without one is an
+// error.
+func ForVersion(ociVersion string) (*Validator, error) {
+	v := strings.TrimPrefix(ociVersion, "v")
+	v, _, _ = strings.Cut(v, "-")
+	v, _, _ = strings.Cut(v, "+")
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("ociVersion %q is not a version like 1.3.0", ociVersion)
+	}
+	entries, err := fs.ReadDir(files, ".")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded schemas: %w", err)
+	}
+	var known []string
+	for _, e := range entries {
+		ev := strings.TrimPrefix(e.Name(), "runtime-spec-v")
+		known = append(known, ev)
+		if strings.HasPrefix(ev, parts[0]+"."+parts[1]+".") {
+			return compile(ev)
+		}
+	}
+	return nil, fmt.Errorf("no schema for ociVersion %q (schemas: %s)", ociVersion, strings.Join(known, ", "))
+}
+
+// Version returns the runtime-spec version of the schema.
+func (v *Validator) Version() string { return v.version }
+
+func compile(version string) (*Validator, error) {
+	dir := "runtime-spec-v" + version
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft4)
 	entries, err := fs.ReadDir(files, dir)
@@ -65,9 +99,9 @@ func New() (*Validator, error) {
 	}
 	s, err := c.Compile(baseURL + "config-schema.json")
 	if err != nil {
-		return nil, fmt.Errorf("compile runtime-spec schema: %w", err)
+		return nil, fmt.Errorf("compile runtime-spec %s schema: %w", version, err)
 	}
-	return &Validator{schema: s}, nil
+	return &Validator{version: version, schema: s}, nil
 }
 
 // Problems validates the JSON document config and returns every violation
@@ -115,5 +149,5 @@ func (v *Validator) Validate(config []byte) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	return fmt.Errorf("config does not match the runtime-spec %s schema: %s", Version, strings.Join(problems, "; "))
+	return fmt.Errorf("config does not match the runtime-spec %s schema: %s", v.version, strings.Join(problems, "; "))
 }

@@ -64,3 +64,33 @@ func TestProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestForVersion(t *testing.T) {
+	tests := []struct{ in, want, err string }{
+		{"1.3.0", "1.3.0", ""},
+		{"1.0.0", "1.0.2", ""},
+		{"1.0.2-dev", "1.0.2", ""},
+		{"1.1.0+dev", "1.1.0", ""},
+		{"1.2.0", "1.2.1", ""},
+		{"2.0.0", "", `no schema for ociVersion "2.0.0" (schemas: 1.0.2, 1.1.0, 1.2.1, 1.3.0)`},
+		{"one", "", `ociVersion "one" is not a version like 1.3.0`},
+	}
+	for _, tc := range tests {
+		v, err := schema.ForVersion(tc.in)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("ForVersion(%q): %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || v.Version() != tc.want {
+			t.Errorf("ForVersion(%q) = %v, %v; want %s", tc.in, v, err, tc.want)
+			continue
+		}
+		// Each schema compiles and accepts runc's default config.
+		data, _ := os.ReadFile("testdata/runc-spec.json")
+		if problems := v.Problems(data); problems != nil {
+			t.Errorf("%s: runc spec: %v", tc.want, problems)
+		}
+	}
+}

@@ -222,52 +222,62 @@ func (g *Graph) FindReferences(s string) ([]string, error) {
 	if g.storeDir == "" {
 		return nil, nil
 	}
-	prefix := g.storeDir + "/"
 	var out []string
 	seen := map[string]bool{}
-	for i := 0; ; {
-		j := strings.Index(s[i:], prefix)
-		if j < 0 {
-			return out, nil
-		}
-		start := i + j + len(prefix)
-		i = start
-		if !looksLikeHash(s[start:]) {
-			continue
-		}
-		hash := s[start : start+hashLen]
-		info, ok := g.byHash[hash]
-		if !ok || !strings.HasPrefix(s[start:], path.Base(info.Path)) {
-			return nil, fmt.Errorf("%s is not in the closure graph", prefix+mentionedBaseName(s[start:]))
+	for _, m := range Mentions(s, g.storeDir) {
+		info, ok := g.byHash[m.Hash]
+		if !ok || !strings.HasPrefix(s[m.Start:m.End], info.Path) {
+			return nil, fmt.Errorf("%s is not in the closure graph", s[m.Start:m.End])
 		}
 		if !seen[info.Path] {
 			seen[info.Path] = true
 			out = append(out, info.Path)
 		}
 	}
+	return out, nil
 }
 
-// looksLikeHash reports whether s starts with "<32 nix-base32 chars>-".
-func looksLikeHash(s string) bool {
-	if len(s) < hashLen+1 || s[hashLen] != '-' {
-		return false
+// Mention is where a string names a store path: s[Start:End] is
+// "<storeDir>/<hash>-<name>", the name running as far as characters that
+// store path names may contain go. The path meant may be shorter (names may
+// contain dots: "${p}." reads either way), never longer.
+type Mention struct {
+	Start, End int
+	// Hash is the path's nix-base32 hash part.
+	Hash string
+}
+
+// Mentions finds every mention of a store path of storeDir in s, in order.
+func Mentions(s, storeDir string) []Mention {
+	prefix := storeDir + "/"
+	var out []Mention
+	for i := 0; ; {
+		j := strings.Index(s[i:], prefix)
+		if j < 0 {
+			return out
+		}
+		start := i + j
+		i = start + len(prefix)
+		rest := s[i:]
+		if len(rest) < hashLen+2 || rest[hashLen] != '-' || !isHash(rest[:hashLen]) || !isNameChar(rest[hashLen+1]) {
+			continue
+		}
+		end := i + hashLen + 1
+		for end < len(s) && isNameChar(s[end]) {
+			end++
+		}
+		out = append(out, Mention{Start: start, End: end, Hash: rest[:hashLen]})
+		i = end
 	}
-	for k := 0; k < hashLen; k++ {
+}
+
+func isHash(s string) bool {
+	for k := 0; k < len(s); k++ {
 		if !nixbase32.Is(s[k]) {
 			return false
 		}
 	}
 	return true
-}
-
-// mentionedBaseName returns the longest prefix of s made of characters that
-// store path names may contain, for error messages.
-func mentionedBaseName(s string) string {
-	end := 0
-	for end < len(s) && isNameChar(s[end]) {
-		end++
-	}
-	return s[:end]
 }
 
 func isNameChar(c byte) bool {

@@ -179,3 +179,17 @@ func TestPathsSortedAndLookup(t *testing.T) {
 		t.Fatalf("len %d", g.Len())
 	}
 }
+
+func TestMentions(t *testing.T) {
+	s := "a " + hello + "/bin/x " + hello + ". /nix/store/" + strings.Repeat("e", 32) + "-x /nix/store/" + strings.Repeat("a", 32) + "- /nix/store"
+	got := store.Mentions(s, "/nix/store")
+	var texts []string
+	for _, m := range got {
+		texts = append(texts, s[m.Start:m.End]+"|"+m.Hash)
+	}
+	// 'e' is not a nix-base32 digit; a name cannot be empty.
+	want := []string{hello + "|" + strings.Repeat("h", 32), hello + ".|" + strings.Repeat("h", 32)}
+	if !reflect.DeepEqual(texts, want) {
+		t.Fatalf("mentions %q, want %q", texts, want)
+	}
+}

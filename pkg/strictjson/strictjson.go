@@ -58,6 +58,10 @@ func check(v any, t reflect.Type, path string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	// Types that decode themselves check their own input.
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return nil
+	}
 	switch val := v.(type) {
 	case map[string]any:
 		switch t.Kind() {

@@ -1,0 +1,455 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/nixstore"
+	"github.com/oci-builder/oci-builder/pkg/store"
+)
+
+const bundleUsage = `Usage: oci-builder bundle --out DIR [OPTIONS] [--] PROGRAM [ARGS...]
+
+Builds an OCI runtime bundle (config.json + rootfs/) from store paths
+outside a Nix build. The closure is that of every store path PROGRAM, ARGS,
+--env values and --workdir mention; it comes from the local store
+(nix path-info --json --recursive) or from --graph. DIR must not exist: the
+bundle is written beside it and renamed into place when complete; on an
+error or SIGINT/SIGTERM what was written is removed.
+
+Every option of the Nix library's buildContainer can be given, in a JSON
+file with --options (the same object the library passes to the builder,
+e.g. {"user": "app", "env": {"LANG": "C.UTF-8"}}) or with the flags below,
+which override the file.
+
+Options:
+  --out DIR                 where to write the bundle (required)
+  --graph FILE              closure graph: the JSON array of exportReferencesGraph
+                            or nix path-info --json, or the text registration format
+  --store-dir DIR           store directory (default: $NIX_STORE_DIR, $NIX_STORE, /nix/store)
+  --options FILE            container options as JSON
+  --jobs N                  copy workers (default: one per CPU)
+  --env NAME=VALUE          environment variable (repeatable)
+  --workdir DIR             working directory (default /)
+  --hostname NAME           host name (default container)
+  --user NAME|UID           process user (default root)
+  --group NAME|GID          process group (default: the user's)
+  --extra-user NAME=UID[:GID[:HOME]]     an /etc/passwd entry (repeatable)
+  --extra-group NAME=GID[:MEMBER,...]    an /etc/group entry (repeatable)
+  --readonly                read-only root filesystem
+  --terminal                attach a terminal
+  --network private|host    network namespace (default private)
+  --mount dst=PATH[,src=PATH][,type=TYPE][,option=OPT]...[,file]
+                            a mount (repeatable); a bind mount without type
+  --cap NAME                capability for the bounding, effective and permitted
+                            sets (repeatable; replaces the default set)
+  --no-new-privileges=BOOL  (default true)
+  --rlimit NAME=SOFT[:HARD] resource limit (repeatable), e.g. nofile=4096
+  --memory SIZE             memory limit, e.g. 256M
+  --cpus N                  CPU limit, e.g. 0.5
+  --pids N                  process limit
+  --no-tmp                  no writable /tmp
+  --annotation KEY=VALUE    annotation (repeatable)
+  --extra-config JSON|@FILE deep-merged into config.json
+  --rootless-uid N, --rootless-gid N     build for this unprivileged host user
+  --os OS, --arch ARCH      platform (default linux and this machine's)
+
+Examples:
+  oci-builder bundle --out hello -- $(nix-build '<nixpkgs>' -A hello)/bin/hello
+  oci-builder bundle --out web --user app --env PORT=8080 --readonly \
+    --mount dst=/data,src=/srv/data -- /nix/store/...-web/bin/web
+  runc run --bundle hello hello
+
+Exit status: 0 on success, 1 on an error (interrupted included), 2 on a
+usage error.`
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func runBundle(ctx context.Context, e env, args []string) error {
+	fs := flag.NewFlagSet("bundle", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		out, graphFile, storeDir, optionsFile = fs.String("out", "", ""), fs.String("graph", "", ""), fs.String("store-dir", "", ""), fs.String("options", "", "")
+		jobs                                  = fs.Int("jobs", 0, "")
+		workdir, hostname, user, group        = fs.String("workdir", "", ""), fs.String("hostname", "", ""), fs.String("user", "", ""), fs.String("group", "", "")
+		readonly, terminal, noTmp             = fs.Bool("readonly", false, ""), fs.Bool("terminal", false, ""), fs.Bool("no-tmp", false, "")
+		network, memory, osName, arch         = fs.String("network", "", ""), fs.String("memory", "", ""), fs.String("os", "", ""), fs.String("arch", "", "")
+		cpus                                  = fs.Float64("cpus", 0, "")
+		pids                                  = fs.Int64("pids", 0, "")
+		extraConfig                           = fs.String("extra-config", "", "")
+		rootlessUID, rootlessGID              = fs.Int64("rootless-uid", -1, ""), fs.Int64("rootless-gid", -1, "")
+		envs, mounts, caps, rlimits, annots   listFlag
+		extraUsers, extraGroups               listFlag
+		noNewPrivs                            = fs.String("no-new-privileges", "", "")
+	)
+	fs.Var(&envs, "env", "")
+	fs.Var(&mounts, "mount", "")
+	fs.Var(&caps, "cap", "")
+	fs.Var(&rlimits, "rlimit", "")
+	fs.Var(&annots, "annotation", "")
+	fs.Var(&extraUsers, "extra-user", "")
+	fs.Var(&extraGroups, "extra-group", "")
+	if err := fs.Parse(args); err != nil {
+		return &usageError{fmt.Sprintf("bundle: %v", err)}
+	}
+	if *out == "" {
+		return &usageError{"bundle needs --out DIR (see oci-builder bundle --help)"}
+	}
+	if fs.NArg() == 0 {
+		return &usageError{"bundle needs a PROGRAM to run (see oci-builder bundle --help)"}
+	}
+	if _, err := os.Lstat(*out); err == nil {
+		return fmt.Errorf("output directory %s already exists", *out)
+	}
+
+	var opts bundle.Options
+	if *optionsFile != "" {
+		data, err := os.ReadFile(*optionsFile)
+		if err != nil {
+			return fmt.Errorf("read options: %w", err)
+		}
+		if opts, err = bundle.DecodeOptions(data); err != nil {
+			return fmt.Errorf("%s: %w", *optionsFile, err)
+		}
+	}
+	opts.Args = fs.Args()
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := applyFlags(&opts, set, flagValues{
+		workdir: *workdir, hostname: *hostname, user: *user, group: *group, network: *network, memory: *memory,
+		os: *osName, arch: *arch, extraConfig: *extraConfig, noNewPrivs: *noNewPrivs,
+		readonly: *readonly, terminal: *terminal, noTmp: *noTmp, cpus: *cpus, pids: *pids,
+		rootlessUID: *rootlessUID, rootlessGID: *rootlessGID,
+		envs: envs, mounts: mounts, caps: caps, rlimits: rlimits, annotations: annots,
+		extraUsers: extraUsers, extraGroups: extraGroups,
+	}); err != nil {
+		return &usageError{fmt.Sprintf("bundle: %v", err)}
+	}
+
+	graph, err := closureGraph(ctx, *graphFile, *storeDir, nixstore.StoreDir(e.getenv), opts)
+	if err != nil {
+		return err
+	}
+	plan, err := bundle.NewPlan(graph, opts, bundle.HostStore{})
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
+	}
+	if err := writeBundle(ctx, e.stderr, *out, plan, *jobs, bundle.WriteAtomic); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; removed the partial bundle: %w", err)
+		}
+		return err
+	}
+	fmt.Fprintln(e.stdout, *out)
+	return nil
+}
+
+// closureGraph reads the graph file (in the store directory given, or the
+// one its paths are in), or asks the local store (in the store directory
+// given, or the default one) for the closure of the store paths the process
+// mentions.
+func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir string, opts bundle.Options) (*store.Graph, error) {
+	if graphFile != "" {
+		data, err := os.ReadFile(graphFile)
+		if err != nil {
+			return nil, fmt.Errorf("read graph: %w", err)
+		}
+		g, err := store.Parse(data, storeDir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", graphFile, err)
+		}
+		return g, nil
+	}
+	if storeDir == "" {
+		storeDir = defaultStoreDir
+	}
+	strs := map[string]string{"workdir": opts.WorkingDir}
+	for i, a := range opts.Args {
+		strs[fmt.Sprintf("args[%d]", i)] = a
+	}
+	for k, v := range opts.Env {
+		strs["env."+k] = v
+	}
+	var roots []string
+	seen := map[string]bool{}
+	for _, what := range sortedNames(strs) {
+		found, missing := nixstore.Mentions(strs[what], storeDir)
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%s: %s is not in the store", what, missing[0])
+		}
+		for _, p := range found {
+			if !seen[p] {
+				seen[p] = true
+				roots = append(roots, p)
+			}
+		}
+	}
+	return nixstore.Closure(ctx, "", storeDir, roots)
+}
+
+func sortedNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// flagValues are the parsed flags that map onto Options.
+type flagValues struct {
+	workdir, hostname, user, group, network, memory, os, arch, extraConfig, noNewPrivs string
+	readonly, terminal, noTmp                                                          bool
+	cpus                                                                               float64
+	pids, rootlessUID, rootlessGID                                                     int64
+	envs, mounts, caps, rlimits, annotations, extraUsers, extraGroups                  []string
+}
+
+// applyFlags sets on opts every option whose flag was given.
+func applyFlags(opts *bundle.Options, set map[string]bool, f flagValues) error {
+	str := map[string]*string{"workdir": &opts.WorkingDir, "hostname": &opts.Hostname, "network": &opts.Network, "os": &opts.OS, "arch": &opts.Arch}
+	val := map[string]string{"workdir": f.workdir, "hostname": f.hostname, "network": f.network, "os": f.os, "arch": f.arch}
+	for name, p := range str {
+		if set[name] {
+			*p = val[name]
+		}
+	}
+	if set["readonly"] {
+		opts.Readonly = f.readonly
+	}
+	if set["terminal"] {
+		opts.Terminal = f.terminal
+	}
+	if set["no-tmp"] {
+		tmp := !f.noTmp
+		opts.Tmp = &tmp
+	}
+	if set["user"] {
+		id, err := parseID(f.user)
+		if err != nil {
+			return fmt.Errorf("--user: %w", err)
+		}
+		opts.User = id
+	}
+	if set["group"] {
+		id, err := parseID(f.group)
+		if err != nil {
+			return fmt.Errorf("--group: %w", err)
+		}
+		opts.Group = id
+	}
+	if set["no-new-privileges"] {
+		b, err := strconv.ParseBool(f.noNewPrivs)
+		if err != nil {
+			return fmt.Errorf("--no-new-privileges %q is not true or false", f.noNewPrivs)
+		}
+		opts.NoNewPrivileges = &b
+	}
+	for _, kv := range f.envs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("--env %q is not NAME=VALUE", kv)
+		}
+		if opts.Env == nil {
+			opts.Env = map[string]string{}
+		}
+		opts.Env[k] = v
+	}
+	for _, kv := range f.annotations {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("--annotation %q is not KEY=VALUE", kv)
+		}
+		if opts.Annotations == nil {
+			opts.Annotations = map[string]string{}
+		}
+		opts.Annotations[k] = v
+	}
+	for _, spec := range f.mounts {
+		m, err := parseMount(spec)
+		if err != nil {
+			return err
+		}
+		opts.Mounts = append(opts.Mounts, m)
+	}
+	if len(f.caps) > 0 {
+		opts.Capabilities = &bundle.Capabilities{Bounding: f.caps, Effective: f.caps, Permitted: f.caps}
+	}
+	for _, r := range f.rlimits {
+		name, limit, err := parseRlimit(r)
+		if err != nil {
+			return err
+		}
+		if opts.Rlimits == nil {
+			opts.Rlimits = map[string]bundle.Rlimit{}
+		}
+		opts.Rlimits[name] = limit
+	}
+	if set["memory"] || set["cpus"] || set["pids"] {
+		if opts.Resources == nil {
+			opts.Resources = &bundle.Resources{}
+		}
+	}
+	if set["memory"] {
+		n, err := bundle.ParseSize(f.memory)
+		if err != nil {
+			return fmt.Errorf("--memory: %w", err)
+		}
+		size := bundle.Size(n)
+		opts.Resources.Memory = &size
+	}
+	if set["cpus"] {
+		cpus := f.cpus
+		opts.Resources.CPU = &cpus
+	}
+	if set["pids"] {
+		pids := f.pids
+		opts.Resources.Pids = &pids
+	}
+	if set["extra-config"] {
+		data := []byte(f.extraConfig)
+		if strings.HasPrefix(f.extraConfig, "@") {
+			var err error
+			if data, err = os.ReadFile(f.extraConfig[1:]); err != nil {
+				return fmt.Errorf("--extra-config: %w", err)
+			}
+		}
+		opts.ExtraConfig = data
+	}
+	for _, u := range f.extraUsers {
+		name, entry, err := parseExtraUser(u)
+		if err != nil {
+			return err
+		}
+		if opts.ExtraUsers == nil {
+			opts.ExtraUsers = map[string]bundle.UserEntry{}
+		}
+		opts.ExtraUsers[name] = entry
+	}
+	for _, g := range f.extraGroups {
+		name, entry, err := parseExtraGroup(g)
+		if err != nil {
+			return err
+		}
+		if opts.ExtraGroups == nil {
+			opts.ExtraGroups = map[string]bundle.GroupEntry{}
+		}
+		opts.ExtraGroups[name] = entry
+	}
+	if set["rootless-uid"] != set["rootless-gid"] {
+		return errors.New("--rootless-uid and --rootless-gid go together")
+	}
+	if set["rootless-uid"] {
+		if f.rootlessUID < 0 || f.rootlessUID > 1<<32-1 || f.rootlessGID < 0 || f.rootlessGID > 1<<32-1 {
+			return errors.New("--rootless-uid and --rootless-gid must be 32-bit ids")
+		}
+		opts.Rootless = &bundle.RootlessIDs{UID: uint32(f.rootlessUID), GID: uint32(f.rootlessGID)}
+	}
+	return nil
+}
+
+func parseID(s string) (*bundle.ID, error) {
+	var id bundle.ID
+	if err := id.UnmarshalJSON([]byte(strconv.Quote(s))); err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
+// parseMount reads dst=PATH[,src=PATH][,type=TYPE][,option=OPT]...[,file].
+func parseMount(spec string) (bundle.Mount, error) {
+	var m bundle.Mount
+	for _, field := range strings.Split(spec, ",") {
+		k, v, _ := strings.Cut(field, "=")
+		switch k {
+		case "dst", "destination", "target":
+			m.Destination = v
+		case "src", "source":
+			m.Source = v
+		case "type":
+			m.Type = v
+		case "option", "opt":
+			m.Options = append(m.Options, v)
+		case "file":
+			m.IsFile = true
+		default:
+			return m, fmt.Errorf("--mount %q: unknown field %q (dst, src, type, option, file)", spec, k)
+		}
+	}
+	if m.Destination == "" {
+		return m, fmt.Errorf("--mount %q: no dst=", spec)
+	}
+	return m, nil
+}
+
+// parseRlimit reads NAME=SOFT[:HARD].
+func parseRlimit(s string) (string, bundle.Rlimit, error) {
+	name, v, ok := strings.Cut(s, "=")
+	soft, hard, twoValues := strings.Cut(v, ":")
+	if !twoValues {
+		hard = soft
+	}
+	a, err1 := strconv.ParseUint(soft, 10, 64)
+	b, err2 := strconv.ParseUint(hard, 10, 64)
+	if !ok || name == "" || err1 != nil || err2 != nil {
+		return "", bundle.Rlimit{}, fmt.Errorf("--rlimit %q is not NAME=SOFT[:HARD]", s)
+	}
+	return name, bundle.Rlimit{Soft: a, Hard: b}, nil
+}
+
+// parseExtraUser reads NAME=UID[:GID[:HOME]].
+func parseExtraUser(s string) (string, bundle.UserEntry, error) {
+	name, v, ok := strings.Cut(s, "=")
+	parts := strings.SplitN(v, ":", 3)
+	bad := fmt.Errorf("--extra-user %q is not NAME=UID[:GID[:HOME]]", s)
+	if !ok || name == "" {
+		return "", bundle.UserEntry{}, bad
+	}
+	uid, err := strconv.ParseUint(parts[0], 10, 32)
+	if err != nil {
+		return "", bundle.UserEntry{}, bad
+	}
+	e := bundle.UserEntry{UID: uint32(uid)}
+	if len(parts) > 1 && parts[1] != "" {
+		gid, err := strconv.ParseUint(parts[1], 10, 32)
+		if err != nil {
+			return "", bundle.UserEntry{}, bad
+		}
+		g := uint32(gid)
+		e.GID = &g
+	}
+	if len(parts) > 2 {
+		e.Home = parts[2]
+	}
+	return name, e, nil
+}
+
+// parseExtraGroup reads NAME=GID[:MEMBER,...].
+func parseExtraGroup(s string) (string, bundle.GroupEntry, error) {
+	name, v, ok := strings.Cut(s, "=")
+	gidText, members, hasMembers := strings.Cut(v, ":")
+	gid, err := strconv.ParseUint(gidText, 10, 32)
+	if !ok || name == "" || err != nil {
+		return "", bundle.GroupEntry{}, fmt.Errorf("--extra-group %q is not NAME=GID[:MEMBER,...]", s)
+	}
+	e := bundle.GroupEntry{GID: uint32(gid)}
+	if hasMembers && members != "" {
+		e.Members = strings.Split(members, ",")
+	}
+	return name, e, nil
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/oci-builder/oci-builder/pkg/bundle"
+)
+
+func TestParseFlagValues(t *testing.T) {
+	m, err := parseMount("dst=/data,src=/srv,option=ro,option=size=1m,file")
+	if err != nil || !reflect.DeepEqual(m, bundle.Mount{Destination: "/data", Source: "/srv", Options: []string{"ro", "size=1m"}, IsFile: true}) {
+		t.Fatalf("parseMount: %+v %v", m, err)
+	}
+	for _, bad := range []string{"src=/srv", "dst=/a,bogus=1"} {
+		if _, err := parseMount(bad); err == nil {
+			t.Errorf("parseMount(%q) succeeded", bad)
+		}
+	}
+	if n, l, err := parseRlimit("nofile=10:20"); err != nil || n != "nofile" || l != (bundle.Rlimit{Soft: 10, Hard: 20}) {
+		t.Errorf("parseRlimit: %s %+v %v", n, l, err)
+	}
+	if _, l, _ := parseRlimit("nproc=5"); l != (bundle.Rlimit{Soft: 5, Hard: 5}) {
+		t.Errorf("parseRlimit single: %+v", l)
+	}
+	for _, bad := range []string{"nofile", "=1", "nofile=x", "nofile=1:y"} {
+		if _, _, err := parseRlimit(bad); err == nil {
+			t.Errorf("parseRlimit(%q) succeeded", bad)
+		}
+	}
+	if n, u, err := parseExtraUser("web=33:34:/var/www"); err != nil || n != "web" || u.UID != 33 || *u.GID != 34 || u.Home != "/var/www" {
+		t.Errorf("parseExtraUser: %s %+v %v", n, u, err)
+	}
+	if n, g, err := parseExtraGroup("data=500:web,db"); err != nil || n != "data" || g.GID != 500 || !reflect.DeepEqual(g.Members, []string{"web", "db"}) {
+		t.Errorf("parseExtraGroup: %s %+v %v", n, g, err)
+	}
+	for _, bad := range []string{"web", "web=x", "=1"} {
+		if _, _, err := parseExtraUser(bad); err == nil {
+			t.Errorf("parseExtraUser(%q) succeeded", bad)
+		}
+		if _, _, err := parseExtraGroup(bad); err == nil {
+			t.Errorf("parseExtraGroup(%q) succeeded", bad)
+		}
+	}
+}
+
+// graphFile writes a closure graph of the fake store's two paths.
+func graphFile(t *testing.T, prog, lib string) string {
+	t.Helper()
+	data, _ := json.Marshal([]map[string]any{
+		{"path": prog, "references": []string{lib}},
+		{"path": lib, "references": []string{}},
+	})
+	f := filepath.Join(t.TempDir(), "graph.json")
+	os.WriteFile(f, data, 0o644)
+	return f
+}
+
+func TestBundleCommand(t *testing.T) {
+	_, prog, lib := fakeStore(t)
+	graph := graphFile(t, prog, lib)
+	parent := t.TempDir()
+	out := filepath.Join(parent, "bundle")
+	optsFile := filepath.Join(t.TempDir(), "options.json")
+	os.WriteFile(optsFile, []byte(`{"hostname":"from-file","user":"app","env":{"A":"file"}}`), 0o644)
+	code, stdout, stderr := runWith(t, nil, "bundle", "--out", out, "--graph", graph, "--options", optsFile,
+		"--env", "A=flag", "--env", "B=2", "--hostname", "from-flag", "--readonly", "--network", "host",
+		"--mount", "dst=/data,src=/srv", "--cap", "CAP_KILL", "--rlimit", "nofile=4096", "--memory", "64M",
+		"--cpus", "1.5", "--pids", "9", "--annotation", "a=b", "--no-tmp", "--extra-config", `{"process":{"oomScoreAdj":5}}`,
+		"--extra-user", "svc=900", "--extra-group", "data=500:app", "--no-new-privileges=false", "--jobs", "2",
+		"--", prog+"/bin/prog", "--flag")
+	if code != 0 || stdout != out+"\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	t.Cleanup(func() {
+		filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+	})
+	var spec specs.Spec
+	data, _ := os.ReadFile(filepath.Join(out, "config.json"))
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	p := spec.Process
+	checks := map[string]bool{
+		"args":        reflect.DeepEqual(p.Args, []string{prog + "/bin/prog", "--flag"}),
+		"env":         reflect.DeepEqual(p.Env, []string{"A=flag", "B=2", "HOME=/home/app", "PATH=" + prog + "/bin"}),
+		"hostname":    spec.Hostname == "from-flag",
+		"user":        p.User.UID == 1000 && reflect.DeepEqual(p.User.AdditionalGids, []uint32{500}),
+		"readonly":    spec.Root.Readonly,
+		"caps":        reflect.DeepEqual(p.Capabilities.Effective, []string{"CAP_KILL"}),
+		"rlimit":      p.Rlimits[0].Soft == 4096,
+		"resources":   *spec.Linux.Resources.Memory.Limit == 64<<20 && *spec.Linux.Resources.CPU.Quota == 150000 && *spec.Linux.Resources.Pids.Limit == 9,
+		"annotation":  spec.Annotations["a"] == "b",
+		"extraConfig": p.OOMScoreAdj != nil && *p.OOMScoreAdj == 5,
+		"noNewPrivs":  !p.NoNewPrivileges,
+		"network":     len(spec.Linux.Namespaces) == 4,
+	}
+	for name, ok := range checks {
+		if !ok {
+			t.Errorf("%s not applied:\n%s", name, data)
+		}
+	}
+	if strings.Contains(string(data), "/dev/tmp") {
+		t.Errorf("--no-tmp left the /tmp tmpfs")
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 1 {
+		t.Errorf("temporary directories left beside the bundle: %v", entries)
+	}
+}
+
+func TestBundleCommandErrors(t *testing.T) {
+	_, prog, lib := fakeStore(t)
+	graph := graphFile(t, prog, lib)
+	existing := t.TempDir()
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"bundle", "--graph", graph, "--", prog}, 2, "bundle needs --out DIR"},
+		{[]string{"bundle", "--out", "x"}, 2, "bundle needs a PROGRAM"},
+		{[]string{"bundle", "--out", existing, "--graph", graph, "--", prog}, 1, "output directory " + existing + " already exists"},
+		{[]string{"bundle", "--out", "y", "--graph", graph, "--env", "NOEQUALS", "--", prog}, 2, `--env "NOEQUALS" is not NAME=VALUE`},
+		{[]string{"bundle", "--out", "y", "--graph", graph, "--memory", "lots", "--", prog}, 2, `--memory: size "lots"`},
+		{[]string{"bundle", "--out", "y", "--graph", graph, "--rootless-uid", "1", "--", prog}, 2, "--rootless-uid and --rootless-gid go together"},
+		{[]string{"bundle", "--out", "y", "--graph", graph, "--user", "Bad Name", "--", prog}, 1, `user "Bad Name" is not a valid user name`},
+		{[]string{"bundle", "--out", "y", "--graph", "/nonexistent", "--", prog}, 1, "read graph: open /nonexistent"},
+		{[]string{"bundle", "--out", "y", "--graph", graph, "--options", graph, "--", prog}, 1, "container options: expected a JSON object, got JSON array"},
+		{[]string{"bundle", "--out", "y", "--graph", graph, "--bogus", "--", prog}, 2, "flag provided but not defined: -bogus"},
+	}
+	for _, tc := range tests {
+		code, _, stderr := runWith(t, nil, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "oci-builder: error:") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want %d, %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/schema"
+)
+
+const rootlessUsage = `Usage: oci-builder rootless [OPTIONS] BUNDLE DIR
+
+Writes DIR/config.json, a variant of BUNDLE's configuration that an
+unprivileged user can run: its root.path is BUNDLE's rootfs (absolute), a
+user namespace maps container root to the calling user (or --uid/--gid),
+/sys is bind-mounted, and settings an unprivileged runtime cannot apply
+(cgroup limits) are dropped with a warning. A process user other than root
+is mapped through the caller's subordinate ids from /etc/subuid and
+/etc/subgid (runc then needs newuidmap and newgidmap, Debian's uidmap
+package); without them the process runs as root in the user namespace.
+DIR is created if needed; DIR/config.json must not exist.
+
+Example:
+  oci-builder rootless ./result ~/hello
+  runc --root "$XDG_RUNTIME_DIR/runc" run --bundle ~/hello hello
+
+Options:
+  --uid N              host user id to map to container root (default: the caller's)
+  --gid N              host group id to map to container root (default: the caller's)
+  --subuid START:COUNT subordinate user ids (default: the user's in /etc/subuid)
+  --subgid START:COUNT subordinate group ids (default: the user's in /etc/subgid)
+  --no-subids          map only container root`
+
+func runRootless(_ context.Context, e env, args []string) error {
+	fs := flag.NewFlagSet("rootless", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	uid := fs.Uint("uid", uint(os.Geteuid()), "")
+	gid := fs.Uint("gid", uint(os.Getegid()), "")
+	subuid := fs.String("subuid", "", "")
+	subgid := fs.String("subgid", "", "")
+	noSub := fs.Bool("no-subids", false, "")
+	if err := fs.Parse(args); err != nil {
+		return &usageError{fmt.Sprintf("rootless: %v", err)}
+	}
+	if fs.NArg() != 2 {
+		return &usageError{"rootless takes BUNDLE and DIR (see oci-builder rootless --help)"}
+	}
+	if *uid > 1<<32-1 || *gid > 1<<32-1 {
+		return &usageError{"rootless: --uid and --gid must fit in 32 bits"}
+	}
+	src, dir := fs.Arg(0), fs.Arg(1)
+	data, err := os.ReadFile(filepath.Join(src, bundle.ConfigFile))
+	if err != nil {
+		return fmt.Errorf("read bundle: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return fmt.Errorf("read %s: %w", filepath.Join(src, bundle.ConfigFile), err)
+	}
+	if spec.Root == nil || spec.Root.Path == "" {
+		return fmt.Errorf("%s has no root.path", filepath.Join(src, bundle.ConfigFile))
+	}
+	rootPath := spec.Root.Path
+	if !filepath.IsAbs(rootPath) {
+		rootPath = filepath.Join(src, rootPath)
+	}
+	if rootPath, err = filepath.EvalSymlinks(rootPath); err != nil {
+		return fmt.Errorf("bundle rootfs: %w", err)
+	}
+	if rootPath, err = filepath.Abs(rootPath); err != nil {
+		return fmt.Errorf("bundle rootfs: %w", err)
+	}
+	spec.Root.Path = rootPath
+	ids := bundle.RootlessIDs{UID: uint32(*uid), GID: uint32(*gid)}
+	if !*noSub {
+		if ids.SubUIDs, err = subIDs(*subuid, "/etc/subuid", ids.UID, "newuidmap"); err != nil {
+			return err
+		}
+		if ids.SubGIDs, err = subIDs(*subgid, "/etc/subgid", ids.UID, "newgidmap"); err != nil {
+			return err
+		}
+	}
+	warnings, err := bundle.MakeRootless(&spec, ids)
+	if err != nil {
+		return err
+	}
+	out, err := bundle.MarshalConfig(&spec)
+	if err != nil {
+		return err
+	}
+	v, err := schema.New()
+	if err != nil {
+		return err
+	}
+	if err := v.Validate(out); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	target := filepath.Join(dir, bundle.ConfigFile)
+	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s already exists", target)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	if _, err := f.Write(out); err != nil {
+		f.Close()
+		os.Remove(target)
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(target)
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
+	}
+	fmt.Fprintf(e.stdout, "%s\n", target)
+	return nil
+}
+
+// subIDs returns the subordinate id range given as START:COUNT, or else the
+// one file (/etc/subuid or /etc/subgid) gives the user uid, when the helper
+// runc needs to map it is installed.
+func subIDs(flagValue, file string, uid uint32, helper string) (*bundle.IDRange, error) {
+	if flagValue != "" {
+		r, err := parseIDRange(flagValue)
+		if err != nil {
+			return nil, &usageError{fmt.Sprintf("rootless: %v", err)}
+		}
+		return r, nil
+	}
+	if _, err := exec.LookPath(helper); err != nil {
+		return nil, nil
+	}
+	data, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rootless: %w", err)
+	}
+	names := []string{strconv.FormatUint(uint64(uid), 10)}
+	if u, err := user.LookupId(names[0]); err == nil {
+		names = append(names, u.Username)
+	}
+	return findSubIDs(string(data), names), nil
+}
+
+// findSubIDs finds the first range of /etc/subuid-format text for one of
+// names (a user name or uid).
+func findSubIDs(text string, names []string) *bundle.IDRange {
+	for _, line := range strings.Split(text, "\n") {
+		fields := strings.Split(strings.TrimSpace(line), ":")
+		if len(fields) != 3 {
+			continue
+		}
+		for _, n := range names {
+			if fields[0] != n {
+				continue
+			}
+			if r, err := parseIDRange(fields[1] + ":" + fields[2]); err == nil {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+func parseIDRange(s string) (*bundle.IDRange, error) {
+	a, b, ok := strings.Cut(s, ":")
+	start, err1 := strconv.ParseUint(a, 10, 32)
+	count, err2 := strconv.ParseUint(b, 10, 32)
+	if !ok || err1 != nil || err2 != nil || count == 0 {
+		return nil, fmt.Errorf("subordinate id range %q is not START:COUNT", s)
+	}
+	return &bundle.IDRange{Start: uint32(start), Count: uint32(count)}, nil
+}
