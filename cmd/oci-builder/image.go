@@ -16,7 +16,6 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/image"
-	"github.com/oci-builder/oci-builder/pkg/nixbuild"
 	"github.com/oci-builder/oci-builder/pkg/nixstore"
 )
 
@@ -217,66 +216,25 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 {
 		return &usageError{"nix-image-builder takes no arguments"}
 	}
-	attrs, out, storeDir, err := readBuilderAttrs(e)
-	if err != nil {
-		return err
-	}
-	rawContainer, ok := attrs.Raw("container")
-	if !ok {
-		return fmt.Errorf("%s has no \"container\" attribute: use nix/oci-tools.nix to make the derivation", nixbuild.AttrsFile)
-	}
-	copts, err := bundle.DecodeOptions(rawContainer)
+	in, err := readBuilderInput(e)
 	if err != nil {
 		return err
 	}
 	var iopts image.Options
-	if raw, ok := attrs.Raw("image"); ok {
+	if raw, ok := in.attrs.Raw("image"); ok {
 		if iopts, err = image.DecodeOptions(raw); err != nil {
 			return err
 		}
 	}
-	graph, err := attrs.Graph(storeDir)
-	if err != nil {
-		return err
-	}
-	workers, err := nixbuild.Cores(e.getenv)
-	if err != nil {
-		return err
-	}
-	plan, err := image.NewPlan(graph, copts, iopts, bundle.HostStore{})
+	plan, err := image.NewPlan(in.graph, in.container, iopts, bundle.HostStore{})
 	if err != nil {
 		return err
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
-	_, err = writeImage(ctx, e.stderr, out, plan, workers)
+	_, err = writeImage(ctx, e.stderr, in.out, plan, in.workers)
 	return err
-}
-
-// readBuilderAttrs finds and reads .attrs.json, and returns it with the
-// output path and the store directory.
-func readBuilderAttrs(e env) (*nixbuild.Attrs, string, string, error) {
-	attrsPath, err := nixbuild.FindAttrs(e.getenv)
-	if err != nil {
-		return nil, "", "", err
-	}
-	attrs, err := nixbuild.ReadAttrs(attrsPath)
-	if err != nil {
-		return nil, "", "", err
-	}
-	out, err := attrs.Output("out")
-	if err != nil {
-		return nil, "", "", err
-	}
-	storeDir, err := attrs.String("storeDir")
-	if err != nil {
-		return nil, "", "", err
-	}
-	if storeDir == "" {
-		storeDir = e.getenv("NIX_STORE")
-	}
-	return attrs, out, storeDir, nil
 }
 
 // writeImage writes the plan to out, reporting progress on log.
