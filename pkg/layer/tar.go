@@ -29,9 +29,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ModTime is the modification time of every entry: one second into the
-// epoch, as Nix sets it in the store.
-var modTime = time.Unix(1, 0).UTC()
+// modTime is the modification time of every entry, in seconds since the
+// epoch: 1, as Nix sets it in the store.
+const modTime = 1
 
 // whiteoutPrefix marks deletions in OCI layers; a store file with such a name
 // would be taken for one by every unpacker.
@@ -105,7 +105,7 @@ func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string,
 // header writes h with the layer's fixed metadata: mtime 1, no user or
 // group names. Uid and Gid are h's own (0 unless set).
 func (t *tarWriter) header(h *tar.Header) error {
-	h.ModTime = modTime
+	h.ModTime = time.Unix(modTime, 0)
 	h.Uname, h.Gname = "", ""
 	if err := t.tw.WriteHeader(h); err != nil {
 		return fmt.Errorf("tar header for %s: %w", h.Name, err)
