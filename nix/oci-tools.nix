@@ -3,6 +3,9 @@
 # Takes nixpkgs' ociTools.buildContainer arguments (and more) and returns a
 # derivation whose builder is the static oci-builder executable; its output
 # is an OCI runtime bundle (config.json + rootfs/) for `runc run -b`.
+# buildImage takes the same command line, the container options an image can
+# carry and image settings, and makes an OCI image layout of the same
+# closure, for registries, podman and Kubernetes.
 #
 # Only builtins are used, so this works from nixpkgs (callPackage supplies
 # oci-builder) and with no nixpkgs at all:
@@ -39,6 +42,9 @@ let
     ;
 
   fail = fn: msg: throw "ociTools.${fn}: ${msg}";
+
+  # The system the derivations are built for.
+  system = oci-builder.system or builtins.currentSystem;
 
   describe = v: if isAttrs v && v ? outPath then "a derivation" else "a ${typeOf v}";
 
@@ -285,6 +291,62 @@ let
       // (if m ? options then { options = checkStringList fn "${arg}.options" m.options; } else { })
       // (if m ? isFile then { isFile = checkType fn "${arg}.isFile" isBool "a boolean" m.isFile; } else { });
 
+  # The process's command line from 'args' or 'cmd', checked.
+  commandLine =
+    fn: args: cmd:
+    if cmd != null && args != null then
+      fail fn "give either 'cmd' or 'args', not both"
+    else if cmd != null then
+      [ (toStr (checkType fn "cmd" isStringLike "a program (a string, path or derivation)" cmd)) ]
+    else if args == null then
+      fail fn "'args' (or 'cmd') is required: the program to run and its arguments"
+    else
+      let
+        checked = checkStringList fn "args" args;
+      in
+      if checked == [ ] then fail fn "'args' must not be empty: the container needs a program to run" else checked;
+
+  # The container options among the arguments, checked, without the unset ones.
+  checkOptions =
+    fn: given:
+    builtins.listToAttrs (
+      concatLists (
+        map (
+          k:
+          if given ? ${k} && given.${k} != null then
+            [
+              {
+                name = k;
+                value = containerOptions.${k} fn k given.${k};
+              }
+            ]
+          else
+            [ ]
+        ) (attrNames containerOptions)
+      )
+    );
+
+  # The store paths the process mentions (its arguments, environment and
+  # working directory): they and their closure go into the rootfs.
+  processRoots =
+    processArgs: options:
+    rootsOf (
+      processArgs
+      ++ builtins.attrValues (options.env or { })
+      ++ (if options ? workingDir then [ options.workingDir ] else [ ])
+      ++ (if options ? extraConfig then [ (builtins.toJSON (options.extraConfig.process or { })) ] else [ ])
+    );
+
+  # The derivation's name: 'name', or the first store path's name and a suffix.
+  derivationName =
+    fn: name: roots: suffix:
+    if name != null then
+      checkType fn "name" isString "a string" name
+    else if roots != [ ] then
+      "${unsafeDiscardStringContext (nameOf (builtins.head roots))}-${suffix}"
+    else
+      suffix;
+
   buildContainer =
     {
       args ? null,
@@ -314,57 +376,17 @@ let
     }@given:
     let
       fn = "buildContainer";
-      processArgs =
-        if cmd != null && args != null then
-          fail fn "give either 'cmd' or 'args', not both"
-        else if cmd != null then
-          [ (toStr (checkType fn "cmd" isStringLike "a program (a string, path or derivation)" cmd)) ]
-        else if args == null then
-          fail fn "'args' (or 'cmd') is required: the program to run and its arguments"
-        else
-          let
-            checked = checkStringList fn "args" args;
-          in
-          if checked == [ ] then fail fn "'args' must not be empty: the container needs a program to run" else checked;
+      processArgs = commandLine fn args cmd;
       checkedMounts = map (dest: checkMount fn dest mounts.${dest}) (
         attrNames (checkType fn "mounts" isAttrs "an attribute set of mounts" mounts)
       );
       # nixpkgs' defaults, which the function's formals set but `given` lacks.
-      withDefaults = { inherit os arch readonly; } // given;
-      options = builtins.listToAttrs (
-        concatLists (
-          map (
-            k:
-            if withDefaults ? ${k} && withDefaults.${k} != null then
-              [
-                {
-                  name = k;
-                  value = containerOptions.${k} fn k withDefaults.${k};
-                }
-              ]
-            else
-              [ ]
-          ) (attrNames containerOptions)
-        )
-      );
-      # Strings of the process: their store paths go into the rootfs.
-      processStrings =
-        processArgs
-        ++ builtins.attrValues (options.env or { })
-        ++ (if options ? workingDir then [ options.workingDir ] else [ ])
-        ++ (if options ? extraConfig then [ (builtins.toJSON (options.extraConfig.process or { })) ] else [ ]);
-      roots = rootsOf processStrings;
-      drvName =
-        if name != null then
-          checkType fn "name" isString "a string" name
-        else if roots != [ ] then
-          "${unsafeDiscardStringContext (nameOf (builtins.head roots))}-container"
-        else
-          "container";
+      options = checkOptions fn ({ inherit os arch readonly; } // given);
+      roots = processRoots processArgs options;
     in
     derivation {
-      name = drvName;
-      system = oci-builder.system or builtins.currentSystem;
+      name = derivationName fn name roots "container";
+      inherit system;
       builder = "${oci-builder}/bin/oci-builder";
       args = [ "nix-builder" ];
       __structuredAttrs = true;
@@ -375,7 +397,130 @@ let
         mounts = checkedMounts;
       };
     };
+  # Container options an image cannot carry, with what decides them instead:
+  # whoever runs the image.
+  runtimeOnly = {
+    mounts = "podman run -v or a Kubernetes volume decide mounts; declare mountpoints with 'volumes'";
+    readonly = "podman run --read-only or Kubernetes' readOnlyRootFilesystem decide it";
+    hostname = "podman run --hostname or Kubernetes' hostname decide it";
+    terminal = "podman run -t decides it";
+    capabilities = "podman run --cap-add/--cap-drop or Kubernetes' securityContext decide them";
+    noNewPrivileges = "podman run --security-opt no-new-privileges or Kubernetes' allowPrivilegeEscalation decide it";
+    rlimits = "podman run --ulimit decides them";
+    network = "podman run --network or the pod decides it";
+    resources = "podman run --memory/--cpus/--pids-limit or Kubernetes' resources decide them";
+    extraConfig = "an image has no runtime configuration to merge into";
+    rootless = "rootless runtimes map users themselves";
+  };
+
+  # An OCI image layout (oci-layout, index.json, blobs/sha256/) of the
+  # closure of what the process mentions, one layer per store path up to
+  # 'maxLayers', plus a layer with /etc/passwd, /etc/group, the home and
+  # working directories and /tmp.
+  buildImage =
+    {
+      args ? null,
+      cmd ? null,
+      name ? null,
+      tag ? "latest",
+      os ? "linux",
+      # The CPU of the system the image is built for: "x86_64-linux" gives
+      # "x86_64" (amd64).
+      arch ? builtins.head (split "-" system),
+      maxLayers ? 100,
+      compression ? "gzip",
+      created ? "1970-01-01T00:00:01Z",
+      exposedPorts ? [ ],
+      labels ? { },
+      volumes ? [ ],
+      # Container options that the image carries.
+      env ? null,
+      workingDir ? null,
+      user ? null,
+      group ? null,
+      extraUsers ? null,
+      extraGroups ? null,
+      tmp ? null,
+      annotations ? null,
+      # Refused, see runtimeOnly.
+      mounts ? null,
+      readonly ? null,
+      hostname ? null,
+      terminal ? null,
+      capabilities ? null,
+      noNewPrivileges ? null,
+      rlimits ? null,
+      network ? null,
+      resources ? null,
+      extraConfig ? null,
+      rootless ? null,
+    }@given:
+    let
+      fn = "buildImage";
+      refused = filter (k: given ? ${k} && given.${k} != null) (attrNames runtimeOnly);
+      processArgs = commandLine fn args cmd;
+      options = checkOptions fn ({ inherit os arch; } // given);
+      roots = processRoots processArgs options;
+      checkPort =
+        p:
+        if builtins.isInt p then
+          toString p
+        else if isString p then
+          p
+        else
+          fail fn "'exposedPorts' must be a list of ports (8080 or \"53/udp\"), got an element that is ${describe p}";
+      checkLabels =
+        v:
+        let
+          attrs = checkType fn "labels" isAttrs "an attribute set of strings" v;
+        in
+        listToAttrs (
+          map (k: {
+            name = k;
+            value = checkType fn "labels.${k}" isString "a string" attrs.${k};
+          }) (attrNames attrs)
+        );
+    in
+    if refused != [ ] then
+      let
+        k = builtins.head refused;
+      in
+      fail fn "'${k}' cannot be part of an image: ${runtimeOnly.${k}}"
+    else
+      derivation {
+        name = derivationName fn name roots "image";
+        inherit system;
+        builder = "${oci-builder}/bin/oci-builder";
+        args = [ "nix-image-builder" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = roots;
+        storeDir = builtins.storeDir;
+        container = options // {
+          args = processArgs;
+        };
+        image = {
+          tag = checkType fn "tag" isString "a string" tag;
+          maxLayers =
+            if !(builtins.isInt maxLayers) then
+              fail fn "'maxLayers' must be an integer, got ${describe maxLayers}"
+            else if maxLayers < 2 then
+              fail fn "'maxLayers' must be at least 2 (the closure's layers and the /etc layer), got ${toString maxLayers}"
+            else
+              maxLayers;
+          compression =
+            if compression == "gzip" || compression == "zstd" then
+              compression
+            else
+              fail fn "'compression' must be \"gzip\" or \"zstd\", got ${
+                if isString compression then "\"${compression}\"" else describe compression
+              }";
+          created = checkType fn "created" isString "a string" created;
+          exposedPorts = map checkPort (checkType fn "exposedPorts" isList "a list of ports" exposedPorts);
+          labels = checkLabels labels;
+          volumes = checkStringList fn "volumes" volumes;
+        };
+      };
 in
 {
-  inherit buildContainer;
+  inherit buildContainer buildImage;
 }

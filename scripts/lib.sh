@@ -16,6 +16,10 @@ ensure_packages() {
 	command -v runc >/dev/null || missing+=(runc)
 	[ -x /bin/busybox ] || missing+=(busybox-static)
 	command -v newuidmap >/dev/null || missing+=(uidmap)
+	# Image interoperability tests: inspect, copy, unpack, check zstd layers.
+	command -v skopeo >/dev/null || missing+=(skopeo)
+	command -v umoci >/dev/null || missing+=(umoci)
+	command -v zstd >/dev/null || missing+=(zstd)
 	if [ ${#missing[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ]; then
 			echo "missing ${missing[*]}: run as root to install them" >&2

@@ -1,9 +1,16 @@
-// Command oci-builder builds OCI runtime bundles from Nix store closures.
+// Command oci-builder builds OCI runtime bundles and OCI images from Nix
+// store closures.
 //
 // As the builder of a derivation made by nix/oci-tools.nix it reads the
-// structured attributes Nix provides and writes the bundle to $out:
+// structured attributes Nix provides and writes the bundle or the image
+// layout to $out:
 //
 //	oci-builder nix-builder
+//	oci-builder nix-image-builder
+//
+// On the command line it writes the image of a program's closure:
+//
+//	oci-builder image --out DIR -- /nix/store/...-hello/bin/hello
 //
 // Run `oci-builder help` for every command.
 package main
@@ -83,6 +90,24 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 			run:     runValidate,
 		},
 		{
+			name:    "image",
+			summary: "write an OCI image layout of the closure of a program",
+			usage:   imageUsage,
+			run:     runImage,
+		},
+		{
+			name:    "nix-image-builder",
+			summary: "build the image of a derivation made by buildImage in nix/oci-tools.nix (the derivation's builder)",
+			usage: `Usage: oci-builder nix-image-builder
+
+Runs as the builder of a derivation made by ociTools.buildImage. It reads
+.attrs.json as nix-builder does, the container options under "container"
+and the image options under "image", and writes an OCI image layout
+(oci-layout, index.json, blobs/sha256/) to outputs.out. NIX_BUILD_CORES sets
+the number of layers written at once (0: every CPU).`,
+			run: runNixImageBuilder,
+		},
+		{
 			name:    "version",
 			summary: "print the version",
 			usage:   "Usage: oci-builder version",
@@ -100,13 +125,13 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: oci-builder COMMAND [OPTIONS]")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Builds OCI runtime bundles (config.json + rootfs/) from Nix store closures.")
+	fmt.Fprintln(w, "Builds OCI runtime bundles (config.json + rootfs/) and OCI images from Nix store closures.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "  help         show help for a command")
+	fmt.Fprintf(w, "  %-18s %s\n", "help", "show help for a command")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Exit status: 0 on success, 1 on error, 2 on a usage error.")
 }

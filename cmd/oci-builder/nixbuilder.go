@@ -9,6 +9,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // runNixBuilder is the derivation builder: .attrs.json in, bundle out.
@@ -16,49 +17,69 @@ func runNixBuilder(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 {
 		return &usageError{"nix-builder takes no arguments"}
 	}
-	attrsPath, err := nixbuild.FindAttrs(e.getenv)
+	in, err := readBuilderInput(e)
 	if err != nil {
 		return err
 	}
-	attrs, err := nixbuild.ReadAttrs(attrsPath)
-	if err != nil {
-		return err
-	}
-	out, err := attrs.Output("out")
-	if err != nil {
-		return err
-	}
-	raw, ok := attrs.Raw("container")
-	if !ok {
-		return fmt.Errorf("%s has no \"container\" attribute: use nix/oci-tools.nix to make the derivation", nixbuild.AttrsFile)
-	}
-	opts, err := bundle.DecodeOptions(raw)
-	if err != nil {
-		return err
-	}
-	storeDir, err := attrs.String("storeDir")
-	if err != nil {
-		return err
-	}
-	if storeDir == "" {
-		storeDir = e.getenv("NIX_STORE")
-	}
-	graph, err := attrs.Graph(storeDir)
-	if err != nil {
-		return err
-	}
-	workers, err := nixbuild.Cores(e.getenv)
-	if err != nil {
-		return err
-	}
-	plan, err := bundle.NewPlan(graph, opts, bundle.HostStore{})
+	plan, err := bundle.NewPlan(in.graph, in.container, bundle.HostStore{})
 	if err != nil {
 		return err
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
-	return writeBundle(ctx, e.stderr, out, plan, workers, bundle.Write)
+	return writeBundle(ctx, e.stderr, in.out, plan, in.workers, bundle.Write)
+}
+
+// builderInput is what a derivation's builder reads from .attrs.json and
+// the environment.
+type builderInput struct {
+	attrs *nixbuild.Attrs
+	// out is the output path.
+	out string
+	// container are the container options.
+	container bundle.Options
+	// graph is the closure graph.
+	graph *store.Graph
+	// workers is NIX_BUILD_CORES (0 meaning every CPU).
+	workers int
+}
+
+// readBuilderInput finds and reads .attrs.json: the output, the container
+// options, the closure graph; and the number of cores.
+func readBuilderInput(e env) (builderInput, error) {
+	var in builderInput
+	attrsPath, err := nixbuild.FindAttrs(e.getenv)
+	if err != nil {
+		return in, err
+	}
+	if in.attrs, err = nixbuild.ReadAttrs(attrsPath); err != nil {
+		return in, err
+	}
+	if in.out, err = in.attrs.Output("out"); err != nil {
+		return in, err
+	}
+	raw, ok := in.attrs.Raw("container")
+	if !ok {
+		return in, fmt.Errorf("%s has no \"container\" attribute: use nix/oci-tools.nix to make the derivation", nixbuild.AttrsFile)
+	}
+	if in.container, err = bundle.DecodeOptions(raw); err != nil {
+		return in, err
+	}
+	storeDir, err := in.attrs.String("storeDir")
+	if err != nil {
+		return in, err
+	}
+	if storeDir == "" {
+		storeDir = e.getenv("NIX_STORE")
+	}
+	if in.graph, err = in.attrs.Graph(storeDir); err != nil {
+		return in, err
+	}
+	if in.workers, err = nixbuild.Cores(e.getenv); err != nil {
+		return in, err
+	}
+	return in, nil
 }
 
 // writeFunc writes a planned bundle: bundle.Write or bundle.WriteAtomic.

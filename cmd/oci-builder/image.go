@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/nixstore"
+)
+
+const imageUsage = `Usage: oci-builder image --out DIR [OPTIONS] [--] PROGRAM [ARGS...]
+
+Writes an OCI image layout (oci-layout, index.json, blobs/sha256/) to DIR:
+the closure of every store path that PROGRAM, ARGS, --env values and
+--workdir mention, one layer per store path (up to --max-layers), a layer
+with /etc/passwd, /etc/group, the home and working directories and /tmp,
+and Entrypoint PROGRAM, Cmd ARGS. The closure comes from the local store
+(nix path-info --json --recursive) or from --graph. DIR must not exist: the
+image is written beside it and renamed into place when complete; on an
+error or SIGINT/SIGTERM nothing is left behind. The manifest's digest is
+printed on stdout.
+
+Image options:
+  --tag TAG                 reference name in index.json (default "latest")
+  --max-layers N            at most N layers, 2 to 125 (default 100)
+  --compression NAME        gzip (default) or zstd
+  --created TIME            creation time, RFC 3339 (default 1970-01-01T00:00:01Z)
+  --expose PORT[/PROTO]     exposed port, tcp (default), udp or sctp (repeatable)
+  --label NAME=VALUE        label (repeatable)
+  --volume PATH             volume mountpoint (repeatable)
+
+Container options an image carries (as for oci-builder bundle; the others
+are decided by whoever runs the image):
+  --options FILE            container options as JSON (flags override it)
+  --env NAME=VALUE          environment variable (repeatable); PATH defaults
+                            to the closure's bin directories
+  --workdir DIR             working directory
+  --user NAME|UID           process user (default root)
+  --group NAME|GID          process group (default: the user's)
+  --extra-user NAME=UID[:GID[:HOME]]     an /etc/passwd entry (repeatable)
+  --extra-group NAME=GID[:MEMBER,...]    an /etc/group entry (repeatable)
+  --no-tmp                  no /tmp
+  --annotation KEY=VALUE    manifest annotation (repeatable)
+  --os OS, --arch ARCH      platform (default linux and this machine's)
+
+Other options:
+  --out DIR                 the image layout to create (required)
+  --graph FILE              closure graph: the JSON array of exportReferencesGraph
+                            or nix path-info --json, or the text registration format
+  --store-dir DIR           store directory (default: $NIX_STORE_DIR, $NIX_STORE, /nix/store)
+  --jobs N                  layers written at once (default: one per CPU)
+
+Examples:
+  oci-builder image --out hello-image --tag 2.12 -- /nix/store/...-hello-2.12/bin/hello
+  skopeo copy oci:hello-image:2.12 docker://registry.example.org/hello:2.12
+
+Exit status: 0 on success, 1 on an error (interrupted included), 2 on a
+usage error.`
+
+// labelFlag is a repeatable NAME=VALUE flag.
+type labelFlag map[string]string
+
+func (l labelFlag) String() string { return "" }
+func (l labelFlag) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("%q is not NAME=VALUE", v)
+	}
+	l[name] = value
+	return nil
+}
+
+// imageFlags are the command line of `oci-builder image`.
+type imageFlags struct {
+	out, graph, storeDir string
+	jobs                 int
+	container            bundle.Options
+	image                image.Options
+}
+
+func parseImageFlags(args []string) (imageFlags, error) {
+	var f imageFlags
+	fs := flag.NewFlagSet("image", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.out, "out", "", "")
+	fs.StringVar(&f.graph, "graph", "", "")
+	fs.StringVar(&f.storeDir, "store-dir", "", "")
+	fs.IntVar(&f.jobs, "jobs", 0, "")
+	fs.StringVar(&f.image.Tag, "tag", "", "")
+	fs.IntVar(&f.image.MaxLayers, "max-layers", image.DefaultMaxLayers, "")
+	fs.StringVar(&f.image.Compression, "compression", "", "")
+	fs.StringVar(&f.image.Created, "created", "", "")
+	fs.Var((*listFlag)(&f.image.ExposedPorts), "expose", "")
+	labels := labelFlag{}
+	fs.Var(labels, "label", "")
+	fs.Var((*listFlag)(&f.image.Volumes), "volume", "")
+	var (
+		optionsFile, workdir, user, group, osName, arch = fs.String("options", "", ""), fs.String("workdir", "", ""), fs.String("user", "", ""), fs.String("group", "", ""), fs.String("os", "", ""), fs.String("arch", "", "")
+		noTmp                                           = fs.Bool("no-tmp", false, "")
+		envs, annots, extraUsers, extraGroups           listFlag
+	)
+	fs.Var(&envs, "env", "")
+	fs.Var(&annots, "annotation", "")
+	fs.Var(&extraUsers, "extra-user", "")
+	fs.Var(&extraGroups, "extra-group", "")
+	if err := fs.Parse(args); err != nil {
+		return f, &usageError{"image: " + err.Error()}
+	}
+	if f.out == "" {
+		return f, &usageError{"image: --out DIR is required"}
+	}
+	if fs.NArg() == 0 {
+		return f, &usageError{"image: no PROGRAM given (oci-builder image --out DIR -- PROGRAM [ARGS...])"}
+	}
+	if f.image.MaxLayers < image.MinMaxLayers {
+		return f, &usageError{fmt.Sprintf("image: --max-layers must be at least %d", image.MinMaxLayers)}
+	}
+	if f.jobs < 0 {
+		return f, &usageError{"image: --jobs must not be negative"}
+	}
+	if len(labels) > 0 {
+		f.image.Labels = labels
+	}
+	if *optionsFile != "" {
+		data, err := os.ReadFile(*optionsFile)
+		if err != nil {
+			return f, fmt.Errorf("read options: %w", err)
+		}
+		if f.container, err = bundle.DecodeOptions(data); err != nil {
+			return f, fmt.Errorf("%s: %w", *optionsFile, err)
+		}
+	}
+	f.container.Args = fs.Args()
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if err := applyFlags(&f.container, set, flagValues{
+		workdir: *workdir, user: *user, group: *group, os: *osName, arch: *arch, noTmp: *noTmp,
+		envs: envs, annotations: annots, extraUsers: extraUsers, extraGroups: extraGroups,
+	}); err != nil {
+		return f, &usageError{"image: " + err.Error()}
+	}
+	return f, nil
+}
+
+// runImage is `oci-builder image`.
+func runImage(ctx context.Context, e env, args []string) error {
+	f, err := parseImageFlags(args)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(f.out); err == nil {
+		return fmt.Errorf("output %s already exists", f.out)
+	}
+	g, err := closureGraph(ctx, f.graph, f.storeDir, nixstore.StoreDir(e.getenv), f.container)
+	if err != nil {
+		return err
+	}
+	plan, err := image.NewPlan(g, f.container, f.image, bundle.HostStore{})
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
+	}
+	if err := writeImageAtomically(ctx, e, f.out, plan, f.jobs); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; removed the partial image: %w", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// writeImageAtomically writes the image into a temporary directory beside
+// out and renames it to out when it is complete; on failure it removes what
+// it wrote.
+func writeImageAtomically(ctx context.Context, e env, out string, plan *image.Plan, jobs int) error {
+	out = filepath.Clean(out)
+	if _, err := os.Lstat(out); err == nil {
+		return fmt.Errorf("output %s already exists", out)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("create temporary directory beside %s: %w", out, err)
+	}
+	defer os.RemoveAll(tmp)
+	staged := filepath.Join(tmp, "image")
+	res, err := writeImage(ctx, e.stderr, staged, plan, jobs)
+	if err != nil {
+		return err
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, staged, unix.AT_FDCWD, out, unix.RENAME_NOREPLACE); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("output %s already exists", out)
+		}
+		return fmt.Errorf("move the image to %s: %w", out, err)
+	}
+	fmt.Fprintln(e.stdout, res.Manifest.Digest)
+	return nil
+}
+
+// runNixImageBuilder is the builder of buildImage's derivations:
+// .attrs.json in, image layout out.
+func runNixImageBuilder(ctx context.Context, e env, args []string) error {
+	if len(args) > 0 {
+		return &usageError{"nix-image-builder takes no arguments"}
+	}
+	in, err := readBuilderInput(e)
+	if err != nil {
+		return err
+	}
+	var iopts image.Options
+	if raw, ok := in.attrs.Raw("image"); ok {
+		if iopts, err = image.DecodeOptions(raw); err != nil {
+			return err
+		}
+	}
+	plan, err := image.NewPlan(in.graph, in.container, iopts, bundle.HostStore{})
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
+	}
+	_, err = writeImage(ctx, e.stderr, in.out, plan, in.workers)
+	return err
+}
+
+// writeImage writes the plan to out, reporting progress on log.
+func writeImage(ctx context.Context, log io.Writer, out string, plan *image.Plan, workers int) (image.Result, error) {
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	var total uint64
+	paths := 0
+	for _, l := range plan.Layers {
+		for _, p := range l.Paths {
+			total += p.NarSize
+			paths++
+		}
+	}
+	fmt.Fprintf(log, "oci-builder: writing %s (%s) as %s compressed with %s, %s at once\n",
+		plural(paths, "store path"), sizeOrUnknown(total), plural(len(plan.Layers), "layer"), plan.Compression, plural(workers, "layer"))
+	res, err := image.Write(ctx, out, plan, image.WriteOptions{
+		Workers: workers,
+		Progress: func(p image.Progress) {
+			rate := 0.0
+			if secs := p.Elapsed.Seconds(); secs > 0 {
+				rate = float64(p.Bytes) / secs
+			}
+			fmt.Fprintf(log, "oci-builder: %d/%d layers, %s of %s read, %s/s\n",
+				p.LayersDone, p.Layers, humanBytes(uint64(p.Bytes)), sizeOrUnknown(total), humanBytes(uint64(rate)))
+		},
+	})
+	if err != nil {
+		return res, err
+	}
+	var tarSize, size int64
+	for _, l := range res.Layers {
+		tarSize += l.TarSize
+		size += l.Size
+	}
+	fmt.Fprintf(log, "oci-builder: done: image %s (tag %s), %s, %s of tar compressed to %s (%s) in %.2f s\n",
+		res.Manifest.Digest, plan.Tag, plural(len(res.Layers), "layer"), humanBytes(uint64(tarSize)), humanBytes(uint64(size)),
+		plan.Compression, res.Elapsed.Seconds())
+	return res, nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// imageGraphFile writes the closure graph of fakeStore's program to a file.
+func imageGraphFile(t *testing.T, prog, lib string) string {
+	t.Helper()
+	data, err := json.Marshal([]map[string]any{
+		{"path": prog, "references": []string{lib, prog}, "narSize": 100},
+		{"path": lib, "references": []string{}, "narSize": 50},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "graph.json")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var digestLine = regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`)
+
+func TestImageCommand(t *testing.T) {
+	_, prog, lib := fakeStore(t)
+	graph := imageGraphFile(t, prog, lib)
+	parent := t.TempDir()
+	var digests []string
+	for i, jobs := range []string{"1", "0"} {
+		out := filepath.Join(parent, "image"+jobs)
+		code, stdout, stderr := runWith(t, nil, "image", "--out", out, "--graph", graph, "--jobs", jobs,
+			"--tag", "v1", "--expose", "8080", "--label", "a=b=c", "--volume", "/data", "--arch", "aarch64", "--",
+			prog+"/bin/prog", "--flag")
+		if code != 0 || !digestLine.MatchString(stdout) {
+			t.Fatalf("run %d: exit %d, stdout %q, stderr %s", i, code, stdout, stderr)
+		}
+		if !strings.Contains(stderr, "oci-builder: writing 2 store paths (~150 B) as 3 layers compressed with gzip") ||
+			!strings.Contains(stderr, "oci-builder: done: image "+strings.TrimSpace(stdout)+" (tag v1), 3 layers") {
+			t.Fatalf("log:\n%s", stderr)
+		}
+		digests = append(digests, stdout)
+		var index struct {
+			Manifests []struct {
+				Digest      string
+				Annotations map[string]string
+				Platform    struct{ Architecture string }
+			}
+		}
+		data, err := os.ReadFile(filepath.Join(out, "index.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &index); err != nil {
+			t.Fatal(err)
+		}
+		m := index.Manifests[0]
+		if m.Digest+"\n" != stdout || m.Annotations["org.opencontainers.image.ref.name"] != "v1" || m.Platform.Architecture != "arm64" {
+			t.Fatalf("index.json: %s", data)
+		}
+	}
+	if digests[0] != digests[1] {
+		t.Fatalf("digests differ: %v", digests)
+	}
+	entries, _ := os.ReadDir(parent)
+	if len(entries) != 2 {
+		t.Fatalf("left in the output's directory: %v", entries)
+	}
+}
+
+func TestImageCommandErrors(t *testing.T) {
+	dir, prog, lib := fakeStore(t)
+	graph := imageGraphFile(t, prog, lib)
+	missing := dir + "/" + strings.Repeat("d", 32) + "-missing"
+	badGraph := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(badGraph, []byte(`[{"path":"`+missing+`","references":[]}]`), 0o644)
+	existing := t.TempDir()
+	hostnameOptions := filepath.Join(t.TempDir(), "options.json")
+	os.WriteFile(hostnameOptions, []byte(`{"hostname":"web"}`), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no out", []string{"--graph", graph, prog}, 2, "image: --out DIR is required"},
+		{"no program", []string{"--out", "x", "--graph", graph}, 2, "image: no PROGRAM given"},
+		{"max layers", []string{"--out", "x", "--max-layers", "0", prog}, 2, "--max-layers must be at least 2"},
+		{"jobs", []string{"--out", "x", "--jobs", "-1", prog}, 2, "--jobs must not be negative"},
+		{"unknown flag", []string{"--out", "x", "--frob", prog}, 2, "image: flag provided but not defined: -frob"},
+		{"bad label", []string{"--out", "x", "--label", "novalue", prog}, 2, `"novalue" is not NAME=VALUE`},
+		{"graph missing", []string{"--out", "x", "--graph", "/nonexistent/graph", prog}, 1, "read graph: open /nonexistent/graph"},
+		{"out exists", []string{"--out", existing, "--graph", graph, prog}, 1, "output " + existing + " already exists"},
+		{"bad tag", []string{"--out", "x", "--graph", graph, "--tag", "a/b", prog}, 1, `tag "a/b" is not a valid tag`},
+		{"bad port", []string{"--out", "x", "--graph", graph, "--expose", "80/http", prog}, 1, `protocol "http"`},
+		{"runtime option", []string{"--out", "x", "--graph", graph, "--options", hostnameOptions, prog}, 1, "hostname cannot be part of an image: podman run --hostname"},
+		{"bad env", []string{"--out", "x", "--graph", graph, "--env", "NOVALUE", prog}, 2, `--env "NOVALUE" is not NAME=VALUE`},
+		{"path not in graph", []string{"--out", "x", "--graph", graph, missing + "/bin/x"}, 1, "args[0]: " + missing + " is not in the closure graph"},
+		{"path not on disk", []string{"--out", "x", "--graph", badGraph, missing + "/bin/x"}, 1, "layer 2 (" + missing + "): stat " + missing + ": no such file or directory"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := t.TempDir()
+			args := append([]string{"image"}, tc.args...)
+			for i, a := range args {
+				if a == "x" && args[i-1] == "--out" {
+					args[i] = filepath.Join(parent, "x")
+				}
+			}
+			code, stdout, stderr := runWith(t, nil, args...)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			if code != tc.code || stdout != "" || !strings.HasPrefix(last, "oci-builder: error: ") || !strings.Contains(last, tc.want) {
+				t.Fatalf("exit %d, stdout %q, stderr:\n%s\nwant exit %d and an error line with %q", code, stdout, stderr, tc.code, tc.want)
+			}
+			if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+				t.Fatalf("left behind: %v", entries)
+			}
+		})
+	}
+}
+
+func TestNixImageBuilder(t *testing.T) {
+	dir, prog, lib := fakeStore(t)
+	graph := []map[string]any{
+		{"path": prog, "references": []string{lib, prog}, "narSize": 100},
+		{"path": lib, "references": []string{}, "narSize": 50},
+	}
+	container := map[string]any{"args": []string{prog + "/bin/prog"}, "os": "linux", "arch": "x86_64"}
+	top, out := builderCase{storeDir: dir, graph: graph, container: container,
+		extra: map[string]any{"image": map[string]any{"tag": "t", "compression": "zstd", "maxLayers": 2}}}.write(t)
+	code, stdout, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top, "NIX_BUILD_CORES": "1"}, "nix-image-builder")
+	if code != 0 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "as 2 layers compressed with zstd, 1 layer at once") {
+		t.Fatalf("log: %s", stderr)
+	}
+	for _, f := range []string{"oci-layout", "index.json", "blobs/sha256"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tests := []struct {
+		name string
+		c    builderCase
+		want string
+	}{
+		{"unknown image option", builderCase{graph: graph, container: container, extra: map[string]any{"image": map[string]any{"tags": "x"}}}, `image options: unknown option "tags"`},
+		{"mounts", builderCase{graph: graph, container: map[string]any{"args": []string{prog}, "mounts": []any{map[string]any{"destination": "/d", "source": "/s"}}}}, "mounts cannot be part of an image"},
+		{"no container", builderCase{graph: graph}, `.attrs.json has no "container" attribute`},
+		{"bad created", builderCase{graph: graph, container: container, extra: map[string]any{"image": map[string]any{"created": "now"}}}, `created "now" is not an RFC 3339 date`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.storeDir = dir
+			top, _ := tc.c.write(t)
+			code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-image-builder")
+			checkOneErrorLine(t, code, stderr, tc.want)
+		})
+	}
+}
+
+func TestImageUsage(t *testing.T) {
+	tests := []struct {
+		args         []string
+		code         int
+		stdout, want string
+	}{
+		{[]string{"image", "--help"}, 0, "Usage: oci-builder image --out DIR", ""},
+		{[]string{"help", "nix-image-builder"}, 0, "Usage: oci-builder nix-image-builder", ""},
+		{[]string{"help"}, 0, "nix-image-builder", ""},
+		{[]string{"nix-image-builder", "x"}, 2, "", "oci-builder: error: nix-image-builder takes no arguments"},
+	}
+	for _, tc := range tests {
+		code, stdout, stderr := runWith(t, nil, tc.args...)
+		if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, stdout, stderr)
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package layer
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Compression is how layer tars are compressed.
+type Compression string
+
+// The supported compressions.
+const (
+	Gzip Compression = "gzip"
+	Zstd Compression = "zstd"
+)
+
+// Levels used for each compression. gzip's is the level of `gzip -6`,
+// pigz and dockerTools; zstd's is klauspost/compress's default
+// (SpeedDefault, about zstd -3).
+const (
+	gzipLevel = gzip.DefaultCompression
+	zstdLevel = zstd.SpeedDefault
+)
+
+// ParseCompression reads a compression name; empty means gzip.
+func ParseCompression(s string) (Compression, error) {
+	switch Compression(s) {
+	case "", Gzip:
+		return Gzip, nil
+	case Zstd:
+		return Zstd, nil
+	}
+	return "", fmt.Errorf("compression %q is not supported (use %q or %q)", s, Gzip, Zstd)
+}
+
+// MediaType is the OCI media type of layers compressed with c.
+func (c Compression) MediaType() string {
+	if c == Zstd {
+		return v1.MediaTypeImageLayerZstd
+	}
+	return v1.MediaTypeImageLayerGzip
+}
+
+// Layer describes a written layer blob.
+type Layer struct {
+	// Digest and Size are those of the compressed blob.
+	Digest digest.Digest
+	Size   int64
+	// DiffID is the digest of the uncompressed tar, TarSize its size.
+	DiffID  digest.Digest
+	TarSize int64
+	Stats
+}
+
+// Write writes the layer holding paths (absolute store paths directly in
+// storeDir) to w, compressed with c, and describes it. progress is passed to
+// WriteTar.
+func Write(ctx context.Context, w io.Writer, storeDir string, paths []string, c Compression, progress func(int64)) (Layer, error) {
+	return compressed(w, c, func(tw io.Writer) (Stats, error) {
+		return WriteTar(ctx, tw, storeDir, paths, progress)
+	})
+}
+
+// compressed runs writeTar on a writer that compresses what it gets with c
+// into w, hashing the tar and the compressed blob on the way.
+func compressed(w io.Writer, c Compression, writeTar func(io.Writer) (Stats, error)) (Layer, error) {
+	blobHash := sha256.New()
+	blob := &counter{w: io.MultiWriter(w, blobHash)}
+	dest := &errorMarker{w: blob}
+	var zw io.WriteCloser
+	switch c {
+	case Gzip:
+		gw, err := gzip.NewWriterLevel(dest, gzipLevel)
+		if err != nil {
+			return Layer{}, fmt.Errorf("gzip: %w", err)
+		}
+		// No name, no mtime, "unknown" OS: the header says nothing about
+		// the machine that wrote it. (klauspost's writer stores the zero
+		// time.Time as a bogus date; the epoch gives the field 0.)
+		gw.Header.ModTime = time.Unix(0, 0)
+		gw.Header.OS = 255
+		zw = gw
+	case Zstd:
+		enc, err := zstd.NewWriter(dest,
+			zstd.WithEncoderLevel(zstdLevel),
+			// One goroutine per layer: layers are compressed in
+			// parallel, and the output never depends on scheduling.
+			zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderCRC(true))
+		if err != nil {
+			return Layer{}, fmt.Errorf("zstd: %w", err)
+		}
+		zw = enc
+	default:
+		return Layer{}, fmt.Errorf("compression %q is not supported", c)
+	}
+	diffHash := sha256.New()
+	tarOut := &counter{w: &hashingWriter{w: zw, h: diffHash}}
+	buffered := bufio.NewWriterSize(tarOut, 256*1024)
+	stats, err := writeTar(buffered)
+	if err == nil {
+		err = buffered.Flush()
+	}
+	if err != nil {
+		zw.Close()
+		return Layer{}, err
+	}
+	if err := zw.Close(); err != nil {
+		return Layer{}, fmt.Errorf("finish %s stream: %w", c, err)
+	}
+	return Layer{
+		Digest:  digest.NewDigest(digest.SHA256, blobHash),
+		Size:    blob.n,
+		DiffID:  digest.NewDigest(digest.SHA256, diffHash),
+		TarSize: tarOut.n,
+		Stats:   stats,
+	}, nil
+}
+
+// counter counts the bytes written through it.
+type counter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// hashingWriter writes to w and, for what w accepted, to h.
+type hashingWriter struct {
+	w io.Writer
+	h hash.Hash
+}
+
+func (hw *hashingWriter) Write(p []byte) (int, error) {
+	n, err := hw.w.Write(p)
+	hw.h.Write(p[:n])
+	return n, err
+}
+
+// errorMarker wraps the destination's errors in writeError.
+type errorMarker struct{ w io.Writer }
+
+func (m *errorMarker) Write(p []byte) (int, error) {
+	n, err := m.w.Write(p)
+	if err != nil {
+		err = &writeError{fmt.Errorf("write layer: %w", err)}
+	}
+	return n, err
+}
