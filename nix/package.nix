@@ -30,7 +30,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-rBfCMBWbWLhc1Gk3OZtxSScjY6rfQzbrd3DyeBf1238=";
+  vendorHash = "sha256-mtVlsk0j53qR1D5cAltJbbbSBtIl1ZABt5YOVCKHLUQ=";
 
   subPackages = [ "cmd/oci-builder" ];
 
