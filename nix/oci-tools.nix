@@ -353,7 +353,9 @@ let
       cmd ? null,
       mounts ? { },
       os ? "linux",
-      arch ? "x86_64",
+      # nixpkgs' default is "x86_64" whatever the system; this is the CPU of
+      # the system the derivation is built for ("x86_64" on x86_64-linux).
+      arch ? builtins.head (split "-" system),
       readonly ? false,
       name ? null,
       env ? null,
