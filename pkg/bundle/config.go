@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -42,6 +43,11 @@ func Config(opts Options) (*specs.Spec, error) {
 	}
 	if opts.Args[0] == "" {
 		return nil, errors.New("args[0] is empty: the container needs a program to run")
+	}
+	for i, a := range opts.Args {
+		if err := checkString(fmt.Sprintf("args[%d]", i), a); err != nil {
+			return nil, err
+		}
 	}
 	osName, arch, err := Platform(opts.OS, opts.Arch)
 	if err != nil {
@@ -112,9 +118,26 @@ func Platform(osName, arch string) (string, string, error) {
 	return osName, arch, nil
 }
 
+// checkString refuses what config.json cannot carry faithfully: bytes that
+// are not UTF-8, which JSON encoding would replace, and NUL bytes, which no
+// path, mount option or argument passed to the kernel can hold.
+func checkString(what, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s %q is not valid UTF-8", what, s)
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("%s %q contains a NUL byte", what, s)
+	}
+	return nil
+}
+
 // CheckDestination checks a mount destination: absolute, without "." or
-// ".." components, and not the root itself. It returns the cleaned path.
+// ".." components, not the root itself, valid UTF-8 without NUL bytes. It
+// returns the cleaned path.
 func CheckDestination(dest string) (string, error) {
+	if err := checkString("mount destination", dest); err != nil {
+		return "", err
+	}
 	if !strings.HasPrefix(dest, "/") {
 		return "", fmt.Errorf("mount destination %q is not an absolute path", dest)
 	}
@@ -148,9 +171,18 @@ func specMount(m Mount) (specs.Mount, error) {
 	if err != nil {
 		return specs.Mount{}, err
 	}
+	if err := checkString("mount "+dest+": type", m.Type); err != nil {
+		return specs.Mount{}, err
+	}
+	if err := checkString("mount "+dest+": source", m.Source); err != nil {
+		return specs.Mount{}, err
+	}
 	for _, o := range m.Options {
 		if o == "" || strings.Contains(o, ",") {
 			return specs.Mount{}, fmt.Errorf("mount %s: option %q is not a single mount option", dest, o)
+		}
+		if err := checkString("mount "+dest+": option", o); err != nil {
+			return specs.Mount{}, err
 		}
 	}
 	out := specs.Mount{Destination: dest, Type: m.Type, Source: m.Source}

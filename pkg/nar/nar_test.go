@@ -96,6 +96,8 @@ func awkwardTree(t *testing.T, dir string) {
 	names := []string{
 		"with space", "new\nline", `back\slash`, "\xff\xfe not utf-8", strings.Repeat("n", 255),
 		"..dots", "-dash", ".hidden", "tab\there", "é", "~", "A", "a", "B", "b",
+		// NAR tokens as names.
+		")", "(", "entry", "node", "type", "contents", "executable", "nix-archive-1",
 	}
 	for i, n := range names {
 		write(t, filepath.Join(dir, n), []byte(fmt.Sprintf("file %d\n", i)), 0o444)
