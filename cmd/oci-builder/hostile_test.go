@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oci-builder/oci-builder/pkg/nar"
 )
 
 // runMainEnv makes the test binary behave as oci-builder itself, so that
@@ -386,4 +388,95 @@ func TestNixVersionLayouts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDeeperThanPathMax builds a bundle of a store path nested deeper than
+// PATH_MAX, which Nix 2.8 itself cannot register ("getting status of ...:
+// File name too long" while canonicalising the output), so the store path
+// is made by the test: the copy must be exactly the source, by NAR hash.
+func TestDeeperThanPathMax(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	p := dir + "/" + strings.Repeat("d", 32) + "-deep"
+	mkdirs(t, p)
+	component := strings.Repeat("n", 250)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	depth := 0
+	for ; depth*(len(component)+1) <= 2*unix.PathMax; depth++ {
+		if err := unix.Mkdirat(fd, component, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fileFd, err := unix.Openat(fd, "level", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o444)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Write(fileFd, []byte(fmt.Sprint(depth)))
+		unix.Close(fileFd)
+		next, err := unix.Openat(fd, component, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = next
+	}
+	bottom, err := unix.Openat(fd, "bottom", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o555)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(bottom, []byte("#!/bin/sh\n"))
+	unix.Close(bottom)
+	if err := unix.Symlinkat("../"+component, fd, "up"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkdirat(fd, "empty", 0o555); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+
+	sum, err := nar.HashPath(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, out := builderCase{
+		storeDir:  dir,
+		graph:     []map[string]any{{"path": p, "references": []string{}, "narHash": sum.String(), "narSize": sum.Size}},
+		container: map[string]any{"args": []string{p + "/" + component + "/level"}},
+	}.write(t)
+	t.Cleanup(func() { writableDeep(out) })
+	code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-builder")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := fmt.Sprintf("oci-builder: done: mode copy, 1 paths, %d files, %d directories, 1 symlinks", depth+1, depth+2); !strings.Contains(stderr, want) {
+		t.Fatalf("want %q in:\n%s", want, stderr)
+	}
+	if err := nar.Verify(filepath.Join(out, "rootfs", p), sum.String()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writableDeep makes every directory under root writable, through
+// directory descriptors, so that a tree deeper than PATH_MAX made of 0555
+// directories can be removed.
+func writableDeep(root string) {
+	var walk func(fd int)
+	walk = func(fd int) {
+		unix.Fchmod(fd, 0o755)
+		f := os.NewFile(uintptr(fd), "dir")
+		defer f.Close()
+		names, _ := f.Readdirnames(-1)
+		for _, name := range names {
+			sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+			if err == nil {
+				walk(sub)
+			}
+		}
+	}
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return
+	}
+	walk(fd)
 }
