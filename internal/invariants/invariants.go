@@ -5,7 +5,6 @@
 package invariants
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -139,8 +138,12 @@ func Config(v *schema.Validator, opts bundle.Options, spec *specs.Spec) error {
 	if err := v.Validate(data); err != nil {
 		return fmt.Errorf("%w\n%s", err, data)
 	}
-	if bytes.Contains(data, []byte("null")) {
-		return fmt.Errorf("config.json has a null:\n%s", data)
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("config.json is not JSON: %v", err)
+	}
+	if where := findNull(doc, ""); where != "" {
+		return fmt.Errorf("config.json has a null at %s:\n%s", where, data)
 	}
 	var back specs.Spec
 	if err := json.Unmarshal(data, &back); err != nil {
@@ -263,4 +266,30 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// findNull returns the JSON pointer of a null in the decoded document v
+// (under the pointer at), or "" when there is none. The runtime-spec schema
+// has no nullable field: runc and validators reject them.
+func findNull(v any, at string) string {
+	switch v := v.(type) {
+	case nil:
+		if at == "" {
+			return "/"
+		}
+		return at
+	case map[string]any:
+		for k, x := range v {
+			if w := findNull(x, at+"/"+k); w != "" {
+				return w
+			}
+		}
+	case []any:
+		for i, x := range v {
+			if w := findNull(x, fmt.Sprintf("%s/%d", at, i)); w != "" {
+				return w
+			}
+		}
+	}
+	return ""
 }

@@ -27,6 +27,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add("/bin/sh", "x", "/var/data/", "none", "/srv", "bind\nro", false, "/proc", "proc", "", "", false, false, "linux", "amd64")
 	f.Add("/bin/sh", "x", "data", "none", "/srv", "", false, "/a/../b", "", "", "", false, false, "darwin", "pdp11")
 	f.Add("/bin/sh", "x", "/", "none", "/srv", "", false, "/a", "", "", "a,b", true, false, "linux", "riscv64")
+	f.Add("/bin/sh", "exec 2>/dev/null", "/null", "null", "null", "null", false, "/b", "", "", "", false, false, "linux", "")
 	f.Fuzz(func(t *testing.T, arg0, arg1, dest1, type1, source1, options1 string, isFile1 bool,
 		dest2, type2, source2, options2 string, isFile2, readonly bool, osName, arch string) {
 		opts := bundle.Options{
