@@ -129,9 +129,13 @@ func (g *Graph) checkPath(p string) (string, error) {
 }
 
 // ValidateBaseName checks that base is a valid store path base name,
-// "<32 nix-base32 characters>-<name>", using go-nix's rules plus Nix's limit
-// on the name's length.
+// "<32 nix-base32 characters>-<name>", using go-nix's rules plus what they
+// miss (the dash and a non-empty name: go-nix accepts 33 hash characters)
+// and Nix's limit on the name's length.
 func ValidateBaseName(base string) error {
+	if len(base) < hashLen+2 || base[hashLen] != '-' {
+		return errors.New("not a valid store path name")
+	}
 	if _, err := storepath.FromString(base); err != nil {
 		return errors.New("not a valid store path name")
 	}

@@ -43,6 +43,10 @@ func TestNewGraphErrors(t *testing.T) {
 	}{
 		{"bad hash", []store.PathInfo{{Path: "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x"}}, "", "not a valid store path name"},
 		{"short", []store.PathInfo{{Path: "/nix/store/abc"}}, "", "not a valid store path name"},
+		// go-nix's storepath accepts these (found by FuzzParseJSON).
+		{"no dash", []store.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 33)}}, "", "not a valid store path name"},
+		{"empty name", []store.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 32) + "-"}}, "", "not a valid store path name"},
+		{"no dash, longer", []store.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 32) + "xhello"}}, "", "not a valid store path name"},
 		{"sub path", []store.PathInfo{{Path: hello + "/bin/hello"}}, "", "not a valid store path name"},
 		{"dot dot", []store.PathInfo{{Path: "/nix/store/../" + strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
 		{"relative", []store.PathInfo{{Path: strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
