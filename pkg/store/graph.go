@@ -149,6 +149,11 @@ func checkStoreDir(dir string) error {
 	if dir == "" || dir[0] != '/' || path.Clean(dir) != dir || dir == "/" {
 		return fmt.Errorf("store directory %q is not a clean absolute path", dir)
 	}
+	// No path holds a NUL byte, and Nix's own line-based formats could not
+	// name a store directory with a newline.
+	if strings.ContainsAny(dir, "\x00\n") {
+		return fmt.Errorf("store directory %q contains a NUL byte or a newline", dir)
+	}
 	return nil
 }
 

@@ -52,6 +52,9 @@ func TestNewGraphErrors(t *testing.T) {
 		{"relative", []store.PathInfo{{Path: strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
 		{"other dir", []store.PathInfo{{Path: hello}, {Path: sp("/opt/store", 'a', "x")}}, "", "not in the store directory /nix/store"},
 		{"wrong explicit dir", []store.PathInfo{{Path: hello}}, "/opt/store", "not in the store directory /opt/store"},
+		// Found by FuzzParseRegistration.
+		{"NUL in store dir", []store.PathInfo{{Path: sp("/\x00", 'a', "x")}}, "", `store directory "/\x00" contains a NUL byte`},
+		{"newline in explicit store dir", []store.PathInfo{{Path: sp("/a\nb", 'a', "x")}}, "/a\nb", "contains a NUL byte or a newline"},
 		{"bad name char", []store.PathInfo{{Path: sp("/nix/store", 'a', "a b")}}, "", "not a valid store path name"},
 		{"long name", []store.PathInfo{{Path: sp("/nix/store", 'a', strings.Repeat("n", 212))}}, "", "name longer than 211"},
 		{"duplicate", []store.PathInfo{{Path: hello}, {Path: hello}}, "", "appears twice"},
