@@ -63,9 +63,9 @@ type Graph struct {
 
 // NewGraph checks infos and indexes them. storeDir may be empty, in which case
 // it is taken from the entries; every entry and reference must lie directly in
-// the same store directory. Duplicate entries and invalid store paths are
-// errors. References to paths missing from the graph are allowed here and
-// reported by Closure, which is where they matter.
+// the same store directory. Duplicate entries, entries sharing a hash part and
+// invalid store paths are errors. References to paths missing from the graph
+// are allowed here and reported by Closure, which is where they matter.
 func NewGraph(infos []PathInfo, storeDir string) (*Graph, error) {
 	if storeDir != "" {
 		if err := checkStoreDir(storeDir); err != nil {
@@ -94,6 +94,11 @@ func NewGraph(infos []PathInfo, storeDir string) (*Graph, error) {
 		}
 		if _, dup := g.infos[info.Path]; dup {
 			return nil, fmt.Errorf("graph entry %s: appears twice", info.Path)
+		}
+		// Nix finds paths (and references) by hash part: two paths
+		// sharing one cannot both be valid.
+		if same, dup := g.byHash[hashPart(info.Path)]; dup {
+			return nil, fmt.Errorf("graph entries %s and %s have the same hash", same.Path, info.Path)
 		}
 		refs := make([]string, 0, len(info.References))
 		seen := make(map[string]bool, len(info.References))

@@ -58,6 +58,8 @@ func TestNewGraphErrors(t *testing.T) {
 		{"bad name char", []store.PathInfo{{Path: sp("/nix/store", 'a', "a b")}}, "", "not a valid store path name"},
 		{"long name", []store.PathInfo{{Path: sp("/nix/store", 'a', strings.Repeat("n", 212))}}, "", "name longer than 211"},
 		{"duplicate", []store.PathInfo{{Path: hello}, {Path: hello}}, "", "appears twice"},
+		// Found by FuzzParseJSON: FindReferences could not tell them apart.
+		{"same hash", []store.PathInfo{{Path: sp("/nix/store", 'a', "x")}, {Path: sp("/nix/store", 'a', "y")}}, "", "graph entries " + sp("/nix/store", 'a', "x") + " and " + sp("/nix/store", 'a', "y") + " have the same hash"},
 		{"bad reference", []store.PathInfo{{Path: hello, References: []string{"/etc/passwd"}}}, "", "reference"},
 		{"not valid", []store.PathInfo{{Path: hello, Valid: &f}}, "", "marked as not valid"},
 	}
