@@ -26,11 +26,12 @@ buildGoModule (finalAttrs: {
       ../go.mod
       ../go.sum
       ../cmd
+      ../internal
       ../pkg
     ];
   };
 
-  vendorHash = "sha256-mtVlsk0j53qR1D5cAltJbbbSBtIl1ZABt5YOVCKHLUQ=";
+  vendorHash = "sha256-nEyu/MsqKvRjXLcLTenQCWldCTaV9DD34+L+ecE4pdE=";
 
   subPackages = [ "cmd/oci-builder" ];
 

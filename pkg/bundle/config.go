@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -94,6 +95,11 @@ func Configure(opts Options, defaultPath string) (*Container, error) {
 	}
 	if opts.Args[0] == "" {
 		return nil, errors.New("args[0] is empty: the container needs a program to run")
+	}
+	for i, a := range opts.Args {
+		if err := checkString(fmt.Sprintf("args[%d]", i), a); err != nil {
+			return nil, err
+		}
 	}
 	osName, arch, err := Platform(opts.OS, opts.Arch)
 	if err != nil {
@@ -192,6 +198,12 @@ func Configure(opts Options, defaultPath string) (*Container, error) {
 		if k == "" {
 			return nil, errors.New("annotations: empty key")
 		}
+		if err := checkString("annotation key", k); err != nil {
+			return nil, err
+		}
+		if err := checkString("annotations."+k, v); err != nil {
+			return nil, err
+		}
 		annotations[k] = v
 	}
 
@@ -253,11 +265,11 @@ func environment(opts Options, defaultPath string, id Identity) ([]string, error
 		vars["TERM"] = "xterm"
 	}
 	for k, v := range opts.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
+		if k == "" || strings.ContainsAny(k, "=\x00") || !utf8.ValidString(k) {
 			return nil, fmt.Errorf("env: %q is not a valid variable name", k)
 		}
-		if strings.ContainsRune(v, 0) {
-			return nil, fmt.Errorf("env.%s: value contains a NUL byte", k)
+		if err := checkString("env."+k, v); err != nil {
+			return nil, err
 		}
 		vars[k] = v
 	}
@@ -341,9 +353,25 @@ func Platform(osName, arch string) (string, string, error) {
 	return osName, arch, nil
 }
 
-// cleanAbs checks an absolute path option without "." or ".." components
-// and returns it cleaned.
+// checkString refuses what config.json cannot carry faithfully: bytes that
+// are not UTF-8, which JSON encoding would replace, and NUL bytes, which no
+// path, mount option or argument passed to the kernel can hold.
+func checkString(what, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s %q is not valid UTF-8", what, s)
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("%s %q contains a NUL byte", what, s)
+	}
+	return nil
+}
+
+// cleanAbs checks an absolute path option (valid UTF-8 without NUL bytes,
+// without "." or ".." components) and returns it cleaned.
 func cleanAbs(what, p string) (string, error) {
+	if err := checkString(what, p); err != nil {
+		return "", err
+	}
 	if !strings.HasPrefix(p, "/") {
 		return "", fmt.Errorf("%s %q is not an absolute path", what, p)
 	}
@@ -356,7 +384,8 @@ func cleanAbs(what, p string) (string, error) {
 }
 
 // CheckDestination checks a mount destination: absolute, without "." or
-// ".." components, and not the root itself. It returns the cleaned path.
+// ".." components, not the root itself, valid UTF-8 without NUL bytes. It
+// returns the cleaned path.
 func CheckDestination(dest string) (string, error) {
 	clean, err := cleanAbs("mount destination", dest)
 	if err != nil {
@@ -386,9 +415,18 @@ func specMount(m Mount) (specs.Mount, error) {
 	if err != nil {
 		return specs.Mount{}, err
 	}
+	if err := checkString("mount "+dest+": type", m.Type); err != nil {
+		return specs.Mount{}, err
+	}
+	if err := checkString("mount "+dest+": source", m.Source); err != nil {
+		return specs.Mount{}, err
+	}
 	for _, o := range m.Options {
 		if o == "" || strings.Contains(o, ",") {
 			return specs.Mount{}, fmt.Errorf("mount %s: option %q is not a single mount option", dest, o)
+		}
+		if err := checkString("mount "+dest+": option", o); err != nil {
+			return specs.Mount{}, err
 		}
 	}
 	out := specs.Mount{Destination: dest, Type: m.Type, Source: m.Source}

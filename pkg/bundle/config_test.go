@@ -117,6 +117,15 @@ func TestConfigErrors(t *testing.T) {
 		{"empty option", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/a", Source: "/x", Options: []string{""}}}}, `option "" is not a single mount option`},
 		{"comma option", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/a", Source: "/x", Options: []string{"ro,nosuid"}}}}, `option "ro,nosuid"`},
 		{"bad arch", bundle.Options{Args: args, Arch: "z80"}, `arch "z80" is not a known architecture`},
+		// config.json cannot carry these faithfully (found by FuzzConfig
+		// and FuzzCheckDestination).
+		{"arg not UTF-8", bundle.Options{Args: []string{"/bin/sh", "\xff"}}, `args[1] "\xff" is not valid UTF-8`},
+		{"NUL in arg", bundle.Options{Args: []string{"/bin/sh\x00x"}}, `args[0] "/bin/sh\x00x" contains a NUL byte`},
+		{"NUL in destination", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/a\x00b", Source: "/x"}}}, `mount destination "/a\x00b" contains a NUL byte`},
+		{"destination not UTF-8", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/\xc7", Source: "/x"}}}, `mount destination "/\xc7" is not valid UTF-8`},
+		{"source not UTF-8", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/a", Source: "/\xc7"}}}, `mount /a: source "/\xc7" is not valid UTF-8`},
+		{"type with NUL", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/a", Type: "tmpfs\x00"}}}, `mount /a: type "tmpfs\x00" contains a NUL byte`},
+		{"option not UTF-8", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/a", Source: "/x", Options: []string{"ro\xff"}}}}, `mount /a: option "ro\xff" is not valid UTF-8`},
 		{"bad os", bundle.Options{Args: args, OS: "windows"}, `os "windows" is not supported`},
 		{"relative workingDir", bundle.Options{Args: args, WorkingDir: "srv"}, `workingDir "srv" is not an absolute path`},
 		{"bad hostname", bundle.Options{Args: args, Hostname: "a b"}, `hostname "a b" is not a valid host name`},

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
@@ -291,6 +292,10 @@ type Mount struct {
 // case-insensitively as encoding/json does) and unknown ones are errors, so
 // that a misspelt option fails instead of being ignored.
 func DecodeOptions(data []byte) (Options, error) {
+	// encoding/json would quietly replace bytes that are not UTF-8.
+	if !utf8.Valid(data) {
+		return Options{}, errors.New("container options: not valid UTF-8 (config.json can only carry UTF-8 strings)")
+	}
 	var opts Options
 	if err := strictjson.Unmarshal(data, &opts); err != nil {
 		return Options{}, fmt.Errorf("container options: %w", describeJSONError(err))

@@ -1,12 +1,14 @@
 package nixbuild_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
 )
 
@@ -149,5 +151,46 @@ func TestCores(t *testing.T) {
 		if (err != nil) != tc.err || got != tc.want {
 			t.Errorf("Cores(%q) = %d, %v", tc.v, got, err)
 		}
+	}
+}
+
+// TestContainerAttrs reads the .attrs.json of a real derivation made by
+// nix/oci-tools.nix (captured from Nix 2.8.0) through to a bundle plan.
+func TestContainerAttrs(t *testing.T) {
+	a, err := nixbuild.ReadAttrs("testdata/container-nix2.8.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeDir, err := a.String("storeDir")
+	if err != nil || storeDir != "/nix/store" {
+		t.Fatalf("storeDir %q, %v", storeDir, err)
+	}
+	g, err := a.Graph(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, ok := a.Raw("container")
+	if !ok {
+		t.Fatal("no container attribute")
+	}
+	opts, err := bundle.DecodeOptions(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := bundle.NewPlan(g, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, info := range plan.Closure {
+		paths = append(paths, info.Name())
+	}
+	var mountpoints []string
+	for _, mp := range plan.Mountpoints {
+		mountpoints = append(mountpoints, fmt.Sprintf("%s:%v", mp.Path, mp.IsFile))
+	}
+	if strings.Join(paths, " ") != "hello.sh busybox" || !plan.Spec.Root.Readonly ||
+		strings.Join(mountpoints, " ") != "/proc:false /dev:false /sys:false /data:false /etc/resolv.conf:true /tmp:false" {
+		t.Fatalf("closure %v, mountpoints %v, root %+v", paths, mountpoints, plan.Spec.Root)
 	}
 }

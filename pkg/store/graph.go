@@ -63,9 +63,9 @@ type Graph struct {
 
 // NewGraph checks infos and indexes them. storeDir may be empty, in which case
 // it is taken from the entries; every entry and reference must lie directly in
-// the same store directory. Duplicate entries and invalid store paths are
-// errors. References to paths missing from the graph are allowed here and
-// reported by Closure, which is where they matter.
+// the same store directory. Duplicate entries, entries sharing a hash part and
+// invalid store paths are errors. References to paths missing from the graph
+// are allowed here and reported by Closure, which is where they matter.
 func NewGraph(infos []PathInfo, storeDir string) (*Graph, error) {
 	if storeDir != "" {
 		if err := checkStoreDir(storeDir); err != nil {
@@ -94,6 +94,11 @@ func NewGraph(infos []PathInfo, storeDir string) (*Graph, error) {
 		}
 		if _, dup := g.infos[info.Path]; dup {
 			return nil, fmt.Errorf("graph entry %s: appears twice", info.Path)
+		}
+		// Nix finds paths (and references) by hash part: two paths
+		// sharing one cannot both be valid.
+		if same, dup := g.byHash[hashPart(info.Path)]; dup {
+			return nil, fmt.Errorf("graph entries %s and %s have the same hash", same.Path, info.Path)
 		}
 		refs := make([]string, 0, len(info.References))
 		seen := make(map[string]bool, len(info.References))
@@ -129,9 +134,13 @@ func (g *Graph) checkPath(p string) (string, error) {
 }
 
 // ValidateBaseName checks that base is a valid store path base name,
-// "<32 nix-base32 characters>-<name>", using go-nix's rules plus Nix's limit
-// on the name's length.
+// "<32 nix-base32 characters>-<name>", using go-nix's rules plus what they
+// miss (the dash and a non-empty name: go-nix accepts 33 hash characters)
+// and Nix's limit on the name's length.
 func ValidateBaseName(base string) error {
+	if len(base) < hashLen+2 || base[hashLen] != '-' {
+		return errors.New("not a valid store path name")
+	}
 	if _, err := storepath.FromString(base); err != nil {
 		return errors.New("not a valid store path name")
 	}
@@ -144,6 +153,11 @@ func ValidateBaseName(base string) error {
 func checkStoreDir(dir string) error {
 	if dir == "" || dir[0] != '/' || path.Clean(dir) != dir || dir == "/" {
 		return fmt.Errorf("store directory %q is not a clean absolute path", dir)
+	}
+	// No path holds a NUL byte, and Nix's own line-based formats could not
+	// name a store directory with a newline.
+	if strings.ContainsAny(dir, "\x00\n") {
+		return fmt.Errorf("store directory %q contains a NUL byte or a newline", dir)
 	}
 	return nil
 }

@@ -43,14 +43,23 @@ func TestNewGraphErrors(t *testing.T) {
 	}{
 		{"bad hash", []store.PathInfo{{Path: "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x"}}, "", "not a valid store path name"},
 		{"short", []store.PathInfo{{Path: "/nix/store/abc"}}, "", "not a valid store path name"},
+		// go-nix's storepath accepts these (found by FuzzParseJSON).
+		{"no dash", []store.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 33)}}, "", "not a valid store path name"},
+		{"empty name", []store.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 32) + "-"}}, "", "not a valid store path name"},
+		{"no dash, longer", []store.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 32) + "xhello"}}, "", "not a valid store path name"},
 		{"sub path", []store.PathInfo{{Path: hello + "/bin/hello"}}, "", "not a valid store path name"},
 		{"dot dot", []store.PathInfo{{Path: "/nix/store/../" + strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
 		{"relative", []store.PathInfo{{Path: strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
 		{"other dir", []store.PathInfo{{Path: hello}, {Path: sp("/opt/store", 'a', "x")}}, "", "not in the store directory /nix/store"},
 		{"wrong explicit dir", []store.PathInfo{{Path: hello}}, "/opt/store", "not in the store directory /opt/store"},
+		// Found by FuzzParseRegistration.
+		{"NUL in store dir", []store.PathInfo{{Path: sp("/\x00", 'a', "x")}}, "", `store directory "/\x00" contains a NUL byte`},
+		{"newline in explicit store dir", []store.PathInfo{{Path: sp("/a\nb", 'a', "x")}}, "/a\nb", "contains a NUL byte or a newline"},
 		{"bad name char", []store.PathInfo{{Path: sp("/nix/store", 'a', "a b")}}, "", "not a valid store path name"},
 		{"long name", []store.PathInfo{{Path: sp("/nix/store", 'a', strings.Repeat("n", 212))}}, "", "name longer than 211"},
 		{"duplicate", []store.PathInfo{{Path: hello}, {Path: hello}}, "", "appears twice"},
+		// Found by FuzzParseJSON: FindReferences could not tell them apart.
+		{"same hash", []store.PathInfo{{Path: sp("/nix/store", 'a', "x")}, {Path: sp("/nix/store", 'a', "y")}}, "", "graph entries " + sp("/nix/store", 'a', "x") + " and " + sp("/nix/store", 'a', "y") + " have the same hash"},
 		{"bad reference", []store.PathInfo{{Path: hello, References: []string{"/etc/passwd"}}}, "", "reference"},
 		{"not valid", []store.PathInfo{{Path: hello, Valid: &f}}, "", "marked as not valid"},
 	}
