@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"sort"
+	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
@@ -54,27 +57,95 @@ func runNixBuilder(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return writeBundle(ctx, e.stderr, out, plan, workers)
+	copyOpts := rootfs.Options{Workers: workers, OwnedLinksOnly: true}
+	note := ""
+	if plan.StoreMode == bundle.StoreHardlink && len(plan.Closure) > 0 {
+		ok, reason, err := nixbuild.LinksAccepted(plan.Closure[0].Path, os.Geteuid())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintf(e.stderr, "oci-builder: storeMode hardlink: %s; copying the closure instead\n", reason)
+			plan.StoreMode = bundle.StoreCopy
+			note = " (hardlink refused by Nix)"
+		}
+	}
+	return writeBundle(ctx, e.stderr, out, plan, copyOpts, note)
 }
 
-// writeBundle writes the plan to out, reporting progress on log.
-func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Plan, workers int) error {
+// writeBundle writes the plan to out, reporting progress on log: a line
+// when it starts, about one a second while it copies, and a summary. note
+// is added to the summary's mode.
+func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Plan, copyOpts rootfs.Options, note string) error {
 	var total uint64
 	for _, info := range plan.Closure {
 		total += info.NarSize
 	}
-	fmt.Fprintf(log, "oci-builder: copying %d store paths (%s) into %s/rootfs with %d workers\n",
-		len(plan.Closure), sizeOrUnknown(total), out, workers)
-	stats, err := bundle.Write(ctx, out, plan, rootfs.Options{
-		Workers:  workers,
-		Progress: func(s rootfs.Stats) { fmt.Fprintln(log, "oci-builder: "+progressLine(s, len(plan.Closure), total)) },
-	})
+	mode := plan.StoreMode
+	if mode == bundle.StoreBind {
+		fmt.Fprintf(log, "oci-builder: bind-mounting %d store paths (%s) read-only; creating their mountpoints in %s/rootfs\n",
+			len(plan.Closure), sizeOrUnknown(total), out)
+	} else {
+		fmt.Fprintf(log, "oci-builder: %s %d store paths (%s) into %s/rootfs with %d workers\n",
+			verb(mode), len(plan.Closure), sizeOrUnknown(total), out, copyOpts.Workers)
+		copyOpts.Progress = func(s rootfs.Stats) {
+			fmt.Fprintln(log, "oci-builder: "+progressLine(s, len(plan.Closure), total))
+		}
+	}
+	stats, err := bundle.Write(ctx, out, plan, copyOpts)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "oci-builder: done: mode copy, %d paths, %d files, %d directories, %d symlinks, %s in %.2f s\n",
-		stats.Paths, stats.Files, stats.Dirs, stats.Symlinks, humanBytes(uint64(stats.Bytes)), stats.Elapsed.Seconds())
+	fmt.Fprintln(log, "oci-builder: "+summaryLine(mode, note, stats))
 	return nil
+}
+
+func verb(m bundle.StoreMode) string {
+	switch m {
+	case bundle.StoreReflink:
+		return "cloning (reflink)"
+	case bundle.StoreHardlink:
+		return "hard-linking"
+	}
+	return "copying"
+}
+
+// summaryLine describes a finished bundle: mode, paths, files, bytes,
+// seconds and the files that fell back to a copy.
+func summaryLine(mode bundle.StoreMode, note string, s rootfs.Stats) string {
+	if mode == bundle.StoreBind {
+		return fmt.Sprintf("done: mode bind, %d paths bind-mounted read-only (%d mountpoints), 0 files copied, 0 B in %.2f s",
+			s.Paths, s.Dirs+s.Files, s.Elapsed.Seconds())
+	}
+	line := fmt.Sprintf("done: mode %s%s, %d paths, %d files, %d directories, %d symlinks, %s in %.2f s",
+		mode, note, s.Paths, s.Files, s.Dirs, s.Symlinks, humanBytes(uint64(s.Bytes)), s.Elapsed.Seconds())
+	switch mode {
+	case bundle.StoreReflink:
+		line += fmt.Sprintf("; %d cloned, %d copied", s.Cloned, s.Copied)
+	case bundle.StoreHardlink:
+		line += fmt.Sprintf("; %d linked, %d copied", s.Linked, s.Copied)
+	}
+	if mode != bundle.StoreCopy {
+		line += "; fallbacks: " + fallbacks(s)
+	}
+	return line
+}
+
+// fallbacks lists the fallback counts by reason, in a fixed order.
+func fallbacks(s rootfs.Stats) string {
+	if len(s.Fallbacks) == 0 {
+		return "none"
+	}
+	reasons := make([]string, 0, len(s.Fallbacks))
+	for r := range s.Fallbacks {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%d %s", s.Fallbacks[r], r)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func progressLine(s rootfs.Stats, paths int, total uint64) string {
@@ -85,7 +156,6 @@ func progressLine(s rootfs.Stats, paths int, total uint64) string {
 	return fmt.Sprintf("%d/%d paths, %d files, %s of %s, %s/s",
 		s.Paths, paths, s.Files, humanBytes(uint64(s.Bytes)), sizeOrUnknown(total), humanBytes(uint64(rate)))
 }
-
 func sizeOrUnknown(n uint64) string {
 	if n == 0 {
 		return "size unknown"

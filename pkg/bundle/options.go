@@ -30,6 +30,9 @@ type Options struct {
 	// linux and the builder's own architecture.
 	OS   string `json:"os,omitempty"`
 	Arch string `json:"arch,omitempty"`
+	// StoreMode is how the closure gets into the bundle: "copy" (the
+	// default, also meant by ""), "reflink", "hardlink" or "bind".
+	StoreMode StoreMode `json:"storeMode,omitempty"`
 }
 
 // Mount is a mount in the container.

@@ -30,12 +30,24 @@ type Plan struct {
 	Closure []*store.PathInfo
 	// Mountpoints are created in the rootfs, in mount order.
 	Mountpoints []Mountpoint
+	// StoreMode is how the closure gets into the rootfs. In StoreBind mode
+	// Spec bind-mounts every closure path read-only, and Write creates an
+	// empty mountpoint for each instead of copying it.
+	StoreMode StoreMode
 }
+
+// storeBindOptions are the options of the bind mount of a closure path: the
+// container sees it read-only, without setuid or device files.
+var storeBindOptions = []string{"rbind", "ro", "nosuid", "nodev"}
 
 // NewPlan computes the bundle for opts from the closure graph g: the closure
 // of every store path that args mention, which must all be in g.
 func NewPlan(g *store.Graph, opts Options) (*Plan, error) {
 	spec, err := Config(opts)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := ParseStoreMode(string(opts.StoreMode))
 	if err != nil {
 		return nil, err
 	}
@@ -51,11 +63,38 @@ func NewPlan(g *store.Graph, opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Spec: spec, StoreDir: g.StoreDir(), Closure: closure}
+	p := &Plan{Spec: spec, StoreDir: g.StoreDir(), Closure: closure, StoreMode: mode}
 	if err := p.planMountpoints(opts.Mounts); err != nil {
 		return nil, err
 	}
+	if mode == StoreBind {
+		p.bindStore()
+	}
 	return p, nil
+}
+
+// bindStore adds a read-only bind mount of each closure path, at the same
+// path, to the spec. They follow the system mounts and are merged with the
+// user's mounts in order of destination, so that a user mount of a parent
+// (/nix, say) comes before the store paths mounted inside it. The closure
+// is sorted, so the store mounts are too.
+func (p *Plan) bindStore() {
+	user := p.Spec.Mounts[len(systemMounts()):]
+	mounts := append([]specs.Mount(nil), p.Spec.Mounts[:len(systemMounts())]...)
+	i := 0
+	for _, info := range p.Closure {
+		for i < len(user) && user[i].Destination < info.Path {
+			mounts = append(mounts, user[i])
+			i++
+		}
+		mounts = append(mounts, specs.Mount{
+			Destination: info.Path,
+			Type:        "none",
+			Source:      info.Path,
+			Options:     append([]string(nil), storeBindOptions...),
+		})
+	}
+	p.Spec.Mounts = append(mounts, user[i:]...)
 }
 
 // planMountpoints lists the destinations to pre-create: every mount's,

@@ -3,9 +3,12 @@
 // Trees are walked and written through directory file descriptors (openat,
 // mkdirat, symlinkat, getdents), never through joined paths, so depth is not
 // limited by PATH_MAX and a symlink is never followed. One goroutine walks the
-// sources, creating directories and symlinks; a pool of workers copies the
-// regular files. A directory's final mode is set by whichever goroutine
-// finishes its last child, so fixing modes never waits for the whole copy.
+// sources, creating directories and symlinks; a pool of workers puts the
+// regular files in place, by the Mode asked for: copying their bytes,
+// cloning them (reflink) or hard-linking them, each falling back to a copy
+// per file where the filesystem refuses. A directory's final mode is set by
+// whichever goroutine finishes its last child, so fixing modes never waits
+// for the whole copy.
 package rootfs
 
 import (
@@ -24,6 +27,13 @@ import (
 
 // Options tune a copy.
 type Options struct {
+	// Mode is how regular files are put in place; the zero value copies.
+	Mode Mode
+	// OwnedLinksOnly, in ModeHardlink, links only files owned by the
+	// calling user and copies the others (counted as the fallback
+	// "not owned"): a Nix build's output may not hold hard links to files
+	// of another owner.
+	OwnedLinksOnly bool
 	// Workers is the number of goroutines copying file contents; 0 or less
 	// means one per CPU.
 	Workers int
@@ -40,25 +50,79 @@ type Stats struct {
 	Paths int64
 	// Files, Dirs and Symlinks count the entries created.
 	Files, Dirs, Symlinks int64
-	// Bytes is the total size of the regular files copied.
+	// Bytes is the total size of the regular files put in the rootfs,
+	// whichever way they were put there.
 	Bytes int64
+	// Copied, Cloned and Linked split Files by how each was put in place:
+	// bytes copied, reflinked (FICLONE) or hard-linked.
+	Copied, Cloned, Linked int64
+	// Fallbacks counts the files copied because the mode's own way was
+	// refused, by reason: an errno name (EOPNOTSUPP, EXDEV, EINVAL, EPERM,
+	// EMLINK) or "not owned". Nil when there were none.
+	Fallbacks map[string]int64
 	// Elapsed is the time since the copy started.
 	Elapsed time.Duration
 }
 
+// FallbackTotal is the number of files copied as a fallback.
+func (s Stats) FallbackTotal() int64 {
+	var n int64
+	for _, v := range s.Fallbacks {
+		n += v
+	}
+	return n
+}
+
+// Fallback reasons that are not errno values.
+const reasonNotOwned = "not owned"
+
+// fallbackReasons lists every reason a file may be copied instead of
+// cloned or linked, indexing counters.fallbacks.
+var fallbackReasons = [...]string{"EOPNOTSUPP", "EXDEV", "EINVAL", "EPERM", "EMLINK", reasonNotOwned}
+
+func reasonIndex(err error) int {
+	switch err {
+	case unix.EOPNOTSUPP:
+		return 0
+	case unix.EXDEV:
+		return 1
+	case unix.EINVAL:
+		return 2
+	case unix.EPERM:
+		return 3
+	case unix.EMLINK:
+		return 4
+	}
+	return 5
+}
+
 type counters struct {
 	paths, files, dirs, symlinks, bytes atomic.Int64
+	copied, cloned, linked              atomic.Int64
+	fallbacks                           [len(fallbackReasons)]atomic.Int64
 }
 
 func (c *counters) snapshot(start time.Time) Stats {
-	return Stats{
+	s := Stats{
 		Paths:    c.paths.Load(),
 		Files:    c.files.Load(),
 		Dirs:     c.dirs.Load(),
 		Symlinks: c.symlinks.Load(),
 		Bytes:    c.bytes.Load(),
+		Copied:   c.copied.Load(),
+		Cloned:   c.cloned.Load(),
+		Linked:   c.linked.Load(),
 		Elapsed:  time.Since(start),
 	}
+	for i := range c.fallbacks {
+		if n := c.fallbacks[i].Load(); n > 0 {
+			if s.Fallbacks == nil {
+				s.Fallbacks = map[string]int64{}
+			}
+			s.Fallbacks[fallbackReasons[i]] = n
+		}
+	}
+	return s
 }
 
 // dirNode is a directory being copied. pending counts what still has to
@@ -82,6 +146,9 @@ type copier struct {
 	cancel context.CancelCauseFunc
 	jobs   chan fileJob
 	count  counters
+	mode   Mode
+	owned  bool // OwnedLinksOnly
+	uid    uint32
 }
 
 // Copy copies each source (an absolute path to a directory, regular file or
@@ -89,15 +156,26 @@ type copier struct {
 // executable bits, empty directories and symlinks (verbatim, never followed)
 // are preserved; write permission is dropped, as in a Nix store. Any other
 // file type is an error. Entries must not already exist in dst.
+//
+// In ModeReflink and ModeHardlink regular files are cloned or hard-linked
+// instead of copied where the filesystem allows it. A hard link shares the
+// source's inode, so it keeps the source's mode (in a Nix store, already
+// without write permission) and owner.
 func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (Stats, error) {
 	start := time.Now()
+	if err := opts.Mode.check(); err != nil {
+		return Stats{}, err
+	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	c := &copier{ctx: ctx, cancel: cancel, jobs: make(chan fileJob, 4096)}
+	c := &copier{
+		ctx: ctx, cancel: cancel, jobs: make(chan fileJob, 4096),
+		mode: opts.Mode, owned: opts.OwnedLinksOnly, uid: uint32(os.Geteuid()),
+	}
 
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
@@ -304,8 +382,15 @@ func (c *copier) copyFile(dir *dirNode, name string) error {
 	return c.copyFileAt(dir.src, dir.dst, name, dir.display+"/"+name)
 }
 
-// copyFileAt copies the regular file srcDir/name to dstDir/name.
+// copyFileAt puts the regular file srcDir/name at dstDir/name, the way the
+// mode asks, falling back to a copy.
 func (c *copier) copyFileAt(srcDir, dstDir int, name, display string) error {
+	if c.mode == ModeHardlink {
+		done, err := c.linkFile(srcDir, dstDir, name, display)
+		if done || err != nil {
+			return err
+		}
+	}
 	src, err := unix.Openat(srcDir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", display, err)
@@ -322,17 +407,81 @@ func (c *copier) copyFileAt(srcDir, dstDir int, name, display string) error {
 	if err != nil {
 		return fmt.Errorf("copy %s: create: %w", display, err)
 	}
-	sparse := st.Size > 0 && st.Blocks*512 < st.Size
-	err = copyData(dst, src, st.Size, sparse)
+	cloned := false
+	if c.mode == ModeReflink && st.Size > 0 {
+		err = unix.IoctlFileClone(dst, src)
+		switch {
+		case err == nil:
+			cloned = true
+		case cloneFallback(err):
+			c.count.fallbacks[reasonIndex(err)].Add(1)
+			err = nil
+		default:
+			err = fmt.Errorf("clone: %w", err)
+		}
+	}
+	if err == nil && !cloned {
+		sparse := st.Size > 0 && st.Blocks*512 < st.Size
+		err = copyData(dst, src, st.Size, sparse)
+	}
 	if cerr := unix.Close(dst); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", display, err)
 	}
+	if cloned || (c.mode == ModeReflink && st.Size == 0) {
+		c.count.cloned.Add(1)
+	} else {
+		c.count.copied.Add(1)
+	}
 	c.count.files.Add(1)
 	c.count.bytes.Add(st.Size)
 	return nil
+}
+
+// linkFile hard-links srcDir/name to dstDir/name. It reports done when the
+// link was made; when the filesystem refuses (EXDEV, EPERM, EMLINK) or the
+// file is not the caller's while OwnedLinksOnly is set, it counts the
+// fallback and reports not done, so that the file is copied.
+func (c *copier) linkFile(srcDir, dstDir int, name, display string) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(srcDir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return false, fmt.Errorf("copy %s: %w", display, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false, unsupported(display, st.Mode)
+	}
+	if c.owned && st.Uid != c.uid {
+		c.count.fallbacks[reasonIndex(nil)].Add(1)
+		return false, nil
+	}
+	err := unix.Linkat(srcDir, name, dstDir, name, 0)
+	if linkFallback(err) {
+		c.count.fallbacks[reasonIndex(err)].Add(1)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("copy %s: link: %w", display, err)
+	}
+	c.count.linked.Add(1)
+	c.count.files.Add(1)
+	c.count.bytes.Add(st.Size)
+	return true, nil
+}
+
+// cloneFallback tells the FICLONE errors after which a file is copied
+// instead: the filesystem cannot clone (EOPNOTSUPP), source and target are
+// on different filesystems (EXDEV), or this file cannot be cloned (EINVAL).
+func cloneFallback(err error) bool {
+	return err == unix.EOPNOTSUPP || err == unix.EXDEV || err == unix.EINVAL
+}
+
+// linkFallback tells the link(2) errors after which a file is copied
+// instead: another filesystem or mount (EXDEV), not allowed, for example by
+// fs.protected_hardlinks (EPERM), or too many links to the source (EMLINK).
+func linkFallback(err error) bool {
+	return err == unix.EXDEV || err == unix.EPERM || err == unix.EMLINK
 }
 
 // copyData copies size bytes from src to dst. A sparse source is copied
