@@ -126,7 +126,7 @@ func TestDecodeOptions(t *testing.T) {
 	tests := []struct {
 		name, json, want string
 	}{
-		{"unknown option", `{"args":["/bin/sh"],"readOnly":true}`, `unknown option "readOnly" (known: arch, args, mounts, os, readonly)`},
+		{"unknown option", `{"args":["/bin/sh"],"readOnly":true}`, `unknown option "readOnly" (known: arch, args, mounts, os, readonly, storeMode)`},
 		{"unknown mount field", `{"args":["/bin/sh"],"mounts":[{"destination":"/a","sorce":"/x"}]}`, `unknown option "sorce" in /mounts/0`},
 		{"wrong type", `{"args":"/bin/sh"}`, `option "args": expected []string, got JSON string`},
 		{"trailing", `{"args":["/bin/sh"]} {}`, "trailing data"},
