@@ -129,6 +129,25 @@ let
     fn: arg: pred: what: v:
     if pred v then v else fail fn "'${arg}' must be ${what}, got ${describe v}";
 
+  storeModes = [
+    "copy"
+    "reflink"
+    "hardlink"
+    "bind"
+  ];
+
+  checkStoreMode =
+    fn: v:
+    let
+      allowed = concatStringsSep ", " (map (m: "\"${m}\"") storeModes);
+    in
+    if !(isString v) then
+      fail fn "'storeMode' must be one of ${allowed}, got ${describe v}"
+    else if !(builtins.elem v storeModes) then
+      fail fn "'storeMode' must be one of ${allowed}, got \"${v}\""
+    else
+      v;
+
   mountFields = [
     "type"
     "source"
@@ -165,6 +184,7 @@ let
       arch ? "x86_64",
       readonly ? false,
       name ? null,
+      storeMode ? "copy",
     }:
     let
       fn = "buildContainer";
@@ -206,6 +226,7 @@ let
         readonly = checkType fn "readonly" isBool "a boolean" readonly;
         os = checkType fn "os" isString "a string" os;
         arch = checkType fn "arch" isString "a string" arch;
+        storeMode = checkStoreMode fn storeMode;
       };
     };
 in
