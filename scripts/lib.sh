@@ -15,6 +15,7 @@ ensure_packages() {
 	command -v nix-build >/dev/null || missing+=(nix-bin)
 	command -v runc >/dev/null || missing+=(runc)
 	[ -x /bin/busybox ] || missing+=(busybox-static)
+	command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || missing+=(xfsprogs)
 	if [ ${#missing[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ]; then
 			echo "missing ${missing[*]}: run as root to install them" >&2
