@@ -873,11 +873,12 @@ func (b *bench) scaling(ctx context.Context) error {
 			}
 		}
 		row := map[string]string{}
-		var ok []candidate
+		var ok, others []candidate
 		times := map[string][]time.Duration{}
 		for _, cand := range cands {
 			if cand.key != "tar" {
 				ok = append(ok, cand)
+				others = append(others, cand)
 				continue
 			}
 			// Past ~128 KiB of path list, xargs splits the list and tar -x
@@ -892,7 +893,7 @@ func (b *bench) scaling(ctx context.Context) error {
 			ok = append(ok, cand)
 			times[cand.name] = tt[cand.name]
 		}
-		rest, err := b.measure(ctx, fmt.Sprintf("scale %d", n), filepath.Join(b.work, "scale"), c, ok[1:], syncFS)
+		rest, err := b.measure(ctx, fmt.Sprintf("scale %d", n), filepath.Join(b.work, "scale"), c, others, syncFS)
 		if err != nil {
 			return err
 		}
