@@ -151,8 +151,8 @@ func write(p string, data []byte, mode os.FileMode) error {
 	return os.WriteFile(p, data, mode)
 }
 
-// genPackage writes a package-like tree of about 450 KiB (at 100%) in 27
-// files: an executable, 20 data files of log-uniform size, 4 documents and a
+// genPackage writes a package-like tree of about 450 KiB (at 100%) in 28
+// files: an executable, 22 data files of log-uniform size, 4 documents and a
 // list of references, plus two symlinks.
 func genPackage(out string, i int, refs []string, pct int) error {
 	r := &rng{s: uint64(i)*0x100000001b3 + 1}
@@ -160,7 +160,7 @@ func genPackage(out string, i int, refs []string, pct int) error {
 	if err := write(filepath.Join(out, "bin", fmt.Sprintf("prog-%d", i)), r.bytes(scale(r.between(100<<10, 600<<10))), 0o555); err != nil {
 		return err
 	}
-	for k := 0; k < 20; k++ {
+	for k := 0; k < 22; k++ {
 		if err := write(filepath.Join(out, "lib", fmt.Sprintf("data-%02d.bin", k)), r.bytes(scale(r.logBetween(100, 24<<10))), 0o444); err != nil {
 			return err
 		}

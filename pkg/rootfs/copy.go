@@ -149,6 +149,10 @@ type copier struct {
 	mode   Mode
 	owned  bool // OwnedLinksOnly
 	uid    uint32
+	// noCFR is set once copy_file_range has failed for want of support
+	// (between these filesystems, say): later files go straight to read
+	// and write instead of failing it again.
+	noCFR atomic.Bool
 }
 
 // Copy copies each source (an absolute path to a directory, regular file or
@@ -239,9 +243,10 @@ func (c *copier) startProgress(opts Options, start time.Time) func() {
 func (c *copier) failed() bool { return c.ctx.Err() != nil }
 
 func (c *copier) work() {
+	dc := &dataCopier{noCFR: &c.noCFR}
 	for job := range c.jobs {
 		if !c.failed() {
-			if err := c.copyFile(job.dir, job.name); err != nil {
+			if err := c.copyFileAt(dc, job.dir.src, job.dir.dst, job.name, job.dir.display+"/"+job.name); err != nil {
 				c.cancel(err)
 			}
 		}
@@ -278,7 +283,7 @@ func (c *copier) copyTop(dstFd int, src string) error {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
 		defer unix.Close(dirFd)
-		if err := c.copyFileAt(dirFd, dstFd, name, src); err != nil {
+		if err := c.copyFileAt(&dataCopier{noCFR: &c.noCFR}, dirFd, dstFd, name, src); err != nil {
 			return err
 		}
 	default:
@@ -378,13 +383,9 @@ func (c *copier) release(n *dirNode) {
 	}
 }
 
-func (c *copier) copyFile(dir *dirNode, name string) error {
-	return c.copyFileAt(dir.src, dir.dst, name, dir.display+"/"+name)
-}
-
 // copyFileAt puts the regular file srcDir/name at dstDir/name, the way the
 // mode asks, falling back to a copy.
-func (c *copier) copyFileAt(srcDir, dstDir int, name, display string) error {
+func (c *copier) copyFileAt(dc *dataCopier, srcDir, dstDir int, name, display string) error {
 	if c.mode == ModeHardlink {
 		done, err := c.linkFile(srcDir, dstDir, name, display)
 		if done || err != nil {
@@ -422,7 +423,7 @@ func (c *copier) copyFileAt(srcDir, dstDir int, name, display string) error {
 	}
 	if err == nil && !cloned {
 		sparse := st.Size > 0 && st.Blocks*512 < st.Size
-		err = copyData(dst, src, st.Size, sparse)
+		err = dc.copyData(dst, src, st.Size, sparse)
 	}
 	if cerr := unix.Close(dst); err == nil && cerr != nil {
 		err = cerr
@@ -486,12 +487,12 @@ func linkFallback(err error) bool {
 
 // copyData copies size bytes from src to dst. A sparse source is copied
 // extent by extent (SEEK_DATA/SEEK_HOLE) so that holes stay holes.
-func copyData(dst, src int, size int64, sparse bool) error {
+func (dc *dataCopier) copyData(dst, src int, size int64, sparse bool) error {
 	if size == 0 {
 		return nil
 	}
 	if !sparse {
-		return copyRange(dst, src, 0, size)
+		return dc.copyRange(dst, src, 0, size)
 	}
 	for off := int64(0); off < size; {
 		data, err := unix.Seek(src, off, unix.SEEK_DATA)
@@ -500,7 +501,7 @@ func copyData(dst, src int, size int64, sparse bool) error {
 		}
 		if err != nil {
 			// No SEEK_DATA support: copy everything.
-			return copyRange(dst, src, off, size)
+			return dc.copyRange(dst, src, off, size)
 		}
 		hole, err := unix.Seek(src, data, unix.SEEK_HOLE)
 		if err != nil {
@@ -509,7 +510,7 @@ func copyData(dst, src int, size int64, sparse bool) error {
 		if hole > size {
 			hole = size
 		}
-		if err := copyRange(dst, src, data, hole); err != nil {
+		if err := dc.copyRange(dst, src, data, hole); err != nil {
 			return err
 		}
 		off = hole
@@ -520,9 +521,19 @@ func copyData(dst, src int, size int64, sparse bool) error {
 	return nil
 }
 
+// dataCopier copies file contents for one goroutine, with its own buffer
+// for read and write.
+type dataCopier struct {
+	noCFR *atomic.Bool
+	buf   []byte
+}
+
 // copyRange copies bytes [off, end) with copy_file_range, falling back to
 // pread/pwrite where the kernel or filesystem cannot.
-func copyRange(dst, src int, off, end int64) error {
+func (dc *dataCopier) copyRange(dst, src int, off, end int64) error {
+	if dc.noCFR != nil && dc.noCFR.Load() {
+		return dc.readWrite(dst, src, off, end)
+	}
 	for off < end {
 		soff, doff := off, off
 		n, err := unix.CopyFileRange(src, &soff, dst, &doff, int(min(end-off, 1<<30)), 0)
@@ -531,7 +542,10 @@ func copyRange(dst, src int, off, end int64) error {
 		}
 		if err != nil {
 			if fallbackErr(err) {
-				return readWrite(dst, src, off, end)
+				if dc.noCFR != nil && (err == unix.EXDEV || err == unix.ENOSYS || err == unix.EOPNOTSUPP) {
+					dc.noCFR.Store(true)
+				}
+				return dc.readWrite(dst, src, off, end)
 			}
 			return fmt.Errorf("copy_file_range: %w", err)
 		}
@@ -551,8 +565,11 @@ func fallbackErr(err error) bool {
 	return false
 }
 
-func readWrite(dst, src int, off, end int64) error {
-	buf := make([]byte, min(end-off, 1<<20))
+func (dc *dataCopier) readWrite(dst, src int, off, end int64) error {
+	if len(dc.buf) == 0 {
+		dc.buf = make([]byte, 1<<20)
+	}
+	buf := dc.buf
 	for off < end {
 		n, err := unix.Pread(src, buf[:min(int64(len(buf)), end-off)], off)
 		if err == unix.EINTR {
