@@ -167,6 +167,9 @@ type copier struct {
 // without write permission) and owner.
 func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (Stats, error) {
 	start := time.Now()
+	// Only dst's descriptor is used below: keep dst from being finalised
+	// (and its descriptor closed) while the copy runs.
+	defer runtime.KeepAlive(dst)
 	if err := opts.Mode.check(); err != nil {
 		return Stats{}, err
 	}

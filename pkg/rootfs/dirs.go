@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime"
 	"strings"
 	"time"
 
@@ -88,6 +89,7 @@ func MakeMountpoint(root *os.File, p string, isFile bool) error {
 func StoreMountpoints(ctx context.Context, dst *os.File, sources []string) (Stats, error) {
 	start := time.Now()
 	var stats Stats
+	defer runtime.KeepAlive(dst)
 	dstFd := int(dst.Fd())
 	for _, src := range sources {
 		if err := ctx.Err(); err != nil {
