@@ -912,55 +912,43 @@ func (b *bench) scaling(ctx context.Context) error {
 	return nil
 }
 
-// profile writes CPU profiles of oci-builder's copy of the big closure,
-// run in this process through bundle.Write, into ext4 and the tmpfs.
+// profile writes CPU profiles of oci-builder's copy (into ext4 and the
+// tmpfs), hardlink and bind (into ext4) of the big closure, run in this
+// process from reading .attrs.json to the end of bundle.Write.
 func (b *bench) profile(ctx context.Context, big *closure, ext4, tmpfs string) error {
 	if err := os.MkdirAll(b.cfg.profileDir, 0o755); err != nil {
 		return err
 	}
-	for _, t := range []struct{ name, dir string }{{"ext4", ext4}, {"tmpfs", tmpfs}} {
+	for _, t := range []struct{ mode, name, dir string }{{"copy", "ext4", ext4}, {"copy", "tmpfs", tmpfs}, {"hardlink", "ext4", ext4}, {"bind", "ext4", ext4}} {
 		out := filepath.Join(t.dir, "profiled")
-		attrsFile, err := b.builderAttrs(big, "copy", out, "")
-		if err != nil {
-			return err
-		}
-		attrs, err := nixbuild.ReadAttrs(attrsFile)
-		if err != nil {
-			return err
-		}
-		raw, _ := attrs.Raw("container")
-		opts, err := bundle.DecodeOptions(raw)
-		if err != nil {
-			return err
-		}
-		g, err := attrs.Graph("/nix/store")
-		if err != nil {
-			return err
-		}
-		plan, err := bundle.NewPlan(g, opts)
+		attrsFile, err := b.builderAttrs(big, t.mode, out, "")
 		if err != nil {
 			return err
 		}
 		syncFS()
-		pf := filepath.Join(b.cfg.profileDir, "copy-"+t.name+".pprof")
+		pf := filepath.Join(b.cfg.profileDir, t.mode+"-"+t.name+".pprof")
 		f, err := os.Create(pf)
 		if err != nil {
 			return err
 		}
 		pprof.StartCPUProfile(f)
-		_, err = bundle.Write(ctx, out, plan, rootfs.Options{Workers: runtime.NumCPU()})
+		start := time.Now()
+		err = writeFromAttrs(ctx, attrsFile, out)
+		d := time.Since(start)
 		pprof.StopCPUProfile()
 		f.Close()
+		os.Remove(attrsFile)
 		if err != nil {
 			return err
 		}
+		b.logf("profiled %s into %s: %.2f s", t.mode, t.name, d.Seconds())
 		removeAll(out)
 		top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", pf).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("go tool pprof: %v: %s", err, top)
 		}
 		os.WriteFile(strings.TrimSuffix(pf, ".pprof")+".txt", top, 0o644)
-		b.logf("profile of copy into %s: %s", t.name, pf)
+		b.logf("profile of %s into %s: %s", t.mode, t.name, pf)
 	}
 	return nil
 }
@@ -1001,4 +989,28 @@ func (b *bench) targets() {
 		check("bind ≥ 30× faster end to end than nixpkgs-style", ratio(r["e2e/nixpkgs"], r["e2e/bind"]), r["e2e/nixpkgs"] >= 30*r["e2e/bind"])
 	}
 	check("peak RSS ≤ 64 MiB on the 1 GiB closure", fmt.Sprintf("%.1f MiB", r["rss"]), r["rss"] <= 64)
+}
+
+// writeFromAttrs does what `oci-builder nix-builder` does with attrsFile,
+// in this process.
+func writeFromAttrs(ctx context.Context, attrsFile, out string) error {
+	attrs, err := nixbuild.ReadAttrs(attrsFile)
+	if err != nil {
+		return err
+	}
+	raw, _ := attrs.Raw("container")
+	opts, err := bundle.DecodeOptions(raw)
+	if err != nil {
+		return err
+	}
+	g, err := attrs.Graph("/nix/store")
+	if err != nil {
+		return err
+	}
+	plan, err := bundle.NewPlan(g, opts)
+	if err != nil {
+		return err
+	}
+	_, err = bundle.Write(ctx, out, plan, rootfs.Options{Workers: runtime.NumCPU()})
+	return err
 }
