@@ -507,7 +507,60 @@ func removeAll(dir string) error {
 	return nil
 }
 
-func syncFS() error { syscall.Sync(); return nil }
+// syncFS writes dirty data back and waits for the store's disk to finish
+// discarding what the previous run deleted: with ext4's discard option the
+// discards of a deleted 1 GiB tree go on after sync returns and slow down
+// whatever runs next, by up to several times.
+func syncFS() error {
+	syscall.Sync()
+	waitDiscards(storeDisk(), time.Second, time.Minute)
+	return nil
+}
+
+// storeDisk names the block device (as in /proc/diskstats) holding the
+// store, or "" when unknown.
+func storeDisk() string {
+	out, err := exec.Command("findmnt", "-n", "-o", "SOURCE", "-T", "/nix/store").Output()
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(strings.TrimSpace(string(out)))
+}
+
+// waitDiscards waits until disk has completed no discard and had no I/O in
+// flight for quiet, or until limit.
+func waitDiscards(disk string, quiet, limit time.Duration) {
+	if disk == "" {
+		return
+	}
+	read := func() (discards, inflight string) {
+		data, err := os.ReadFile("/proc/diskstats")
+		if err != nil {
+			return "", ""
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 15 && f[2] == disk {
+				return f[14], f[11]
+			}
+		}
+		return "", ""
+	}
+	deadline := time.Now().Add(limit)
+	last, _ := read()
+	stable := time.Now()
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		d, inflight := read()
+		if d != last || inflight != "0" {
+			last, stable = d, time.Now()
+			continue
+		}
+		if time.Since(stable) >= quiet {
+			return
+		}
+	}
+}
 
 func dropCaches() error {
 	syscall.Sync()
