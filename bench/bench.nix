@@ -4,7 +4,8 @@
 #
 #   gen, busybox, oci-builder: directories holding bin/fixturegen,
 #     bin/busybox (+ bin/sh) and bin/oci-builder
-#   goroot: a directory imported whole as one store path of the big fixture
+#   goroot: a store path (a directory already added to the store, as
+#     bench/run does with `nix-store --add`) referred to by the big fixture
 #   bigPaths, scalePaths: number of generated paths in each fixture
 #   sizePercent: scales the big fixture's file sizes
 {
@@ -61,10 +62,7 @@ let
         { }
       else
         {
-          goroot = builtins.path {
-            path = goroot;
-            name = "go";
-          };
+          goroot = builtins.storePath goroot;
         }
     )
   );
