@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -131,6 +132,7 @@ func (c *counters) snapshot(start time.Time) Stats {
 type dirNode struct {
 	src, dst int
 	perm     uint32
+	mtime    unix.Timespec
 	display  string
 	parent   *dirNode
 	pending  atomic.Int64
@@ -157,8 +159,10 @@ type copier struct {
 
 // Copy copies each source (an absolute path to a directory, regular file or
 // symlink) into the directory dst, under the source's base name. Contents,
-// executable bits, empty directories and symlinks (verbatim, never followed)
-// are preserved; write permission is dropped, as in a Nix store. Any other
+// executable bits, modification times, empty directories and symlinks
+// (verbatim, never followed) are preserved; write permission is dropped, as
+// in a Nix store. Keeping modification times (1 in a Nix store) spares Nix
+// from setting them again on every entry of a build's output. Any other
 // file type is an error. Entries must not already exist in dst.
 //
 // In ModeReflink and ModeHardlink regular files are cloned or hard-linked
@@ -270,16 +274,11 @@ func (c *copier) copyTop(dstFd int, src string) error {
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
-		return c.copyDir(fd, st.Mode, dstFd, name, nil, src)
+		return c.copyDir(fd, &st, dstFd, name, nil, src)
 	case unix.S_IFLNK:
-		target, err := readlinkat(unix.AT_FDCWD, src)
-		if err != nil {
-			return fmt.Errorf("copy %s: readlink: %w", src, err)
+		if err := c.copySymlink(unix.AT_FDCWD, src, dstFd, name, src); err != nil {
+			return err
 		}
-		if err := unix.Symlinkat(target, dstFd, name); err != nil {
-			return fmt.Errorf("copy %s: symlink: %w", src, err)
-		}
-		c.count.symlinks.Add(1)
 	case unix.S_IFREG:
 		dirFd, err := unix.Open(path.Dir(src), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -296,6 +295,39 @@ func (c *copier) copyTop(dstFd int, src string) error {
 	return nil
 }
 
+// copySymlink recreates the symlink srcDir/name as dstDir/dstName, with its
+// target verbatim and its modification time.
+func (c *copier) copySymlink(srcDir int, name string, dstDir int, dstName, display string) error {
+	target, err := readlinkat(srcDir, name)
+	if err != nil {
+		return fmt.Errorf("copy %s: readlink: %w", display, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(srcDir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("copy %s: %w", display, err)
+	}
+	if err := unix.Symlinkat(target, dstDir, dstName); err != nil {
+		return fmt.Errorf("copy %s: symlink: %w", display, err)
+	}
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, st.Mtim}
+	if err := unix.UtimesNanoAt(dstDir, dstName, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("copy %s: set modification time: %w", display, err)
+	}
+	c.count.symlinks.Add(1)
+	return nil
+}
+
+// futimens sets the modification time of the file open at fd, leaving its
+// access time alone: utimensat(fd, NULL, ...), as the C library's futimens.
+func futimens(fd int, mtime unix.Timespec) error {
+	ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime}
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 func unsupported(p string, mode uint32) error {
 	return fmt.Errorf("copy %s: is a %s; only regular files, directories and symlinks can be copied", p, kindName(mode))
 }
@@ -303,7 +335,7 @@ func unsupported(p string, mode uint32) error {
 // copyDir copies the directory open at srcFd (which it takes ownership of)
 // to dstParent/name. Files are queued for the workers; subdirectories are
 // copied recursively on this goroutine.
-func (c *copier) copyDir(srcFd int, mode uint32, dstParent int, name string, parent *dirNode, display string) error {
+func (c *copier) copyDir(srcFd int, st *unix.Stat_t, dstParent int, name string, parent *dirNode, display string) error {
 	if err := unix.Mkdirat(dstParent, name, 0o755); err != nil {
 		unix.Close(srcFd)
 		return fmt.Errorf("copy %s: mkdir: %w", display, err)
@@ -314,7 +346,7 @@ func (c *copier) copyDir(srcFd int, mode uint32, dstParent int, name string, par
 		return fmt.Errorf("copy %s: open new directory: %w", display, err)
 	}
 	c.count.dirs.Add(1)
-	node := &dirNode{src: srcFd, dst: dstFd, perm: mode & 0o555, display: display, parent: parent}
+	node := &dirNode{src: srcFd, dst: dstFd, perm: st.Mode & 0o555, mtime: st.Mtim, display: display, parent: parent}
 	node.pending.Store(1)
 	if parent != nil {
 		parent.pending.Add(1)
@@ -341,18 +373,13 @@ func (c *copier) copyDir(srcFd int, mode uint32, dstParent int, name string, par
 				unix.Close(fd)
 				return fmt.Errorf("copy %s: %w", child, err)
 			}
-			if err := c.copyDir(fd, st.Mode, dstFd, e.name, node, child); err != nil {
+			if err := c.copyDir(fd, &st, dstFd, e.name, node, child); err != nil {
 				return err
 			}
 		case unix.S_IFLNK:
-			target, err := readlinkat(srcFd, e.name)
-			if err != nil {
-				return fmt.Errorf("copy %s: readlink: %w", child, err)
+			if err := c.copySymlink(srcFd, e.name, dstFd, e.name, child); err != nil {
+				return err
 			}
-			if err := unix.Symlinkat(target, dstFd, e.name); err != nil {
-				return fmt.Errorf("copy %s: symlink: %w", child, err)
-			}
-			c.count.symlinks.Add(1)
 		case unix.S_IFREG:
 			node.pending.Add(1)
 			select {
@@ -375,6 +402,8 @@ func (c *copier) release(n *dirNode) {
 		if !c.failed() {
 			if err := unix.Fchmod(n.dst, n.perm); err != nil {
 				c.cancel(fmt.Errorf("copy %s: chmod: %w", n.display, err))
+			} else if err := futimens(n.dst, n.mtime); err != nil {
+				c.cancel(fmt.Errorf("copy %s: set modification time: %w", n.display, err))
 			}
 		}
 		unix.Close(n.src)
@@ -427,6 +456,11 @@ func (c *copier) copyFileAt(dc *dataCopier, srcDir, dstDir int, name, display st
 	if err == nil && !cloned {
 		sparse := st.Size > 0 && st.Blocks*512 < st.Size
 		err = dc.copyData(dst, src, st.Size, sparse)
+	}
+	if err == nil {
+		if err = futimens(dst, st.Mtim); err != nil {
+			err = fmt.Errorf("set modification time: %w", err)
+		}
 	}
 	if cerr := unix.Close(dst); err == nil && cerr != nil {
 		err = cerr

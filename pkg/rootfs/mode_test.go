@@ -196,3 +196,49 @@ func TestModeNames(t *testing.T) {
 		t.Error("unknown mode accepted")
 	}
 }
+
+// TestCopyKeepsModificationTimes checks that files, directories and
+// symlinks keep their modification times, as tar and cp -a keep them: in a
+// Nix store they are all 1, so Nix has nothing to fix in the output.
+func TestCopyKeepsModificationTimes(t *testing.T) {
+	for _, mode := range []Mode{ModeCopy, ModeReflink, ModeHardlink} {
+		t.Run(mode.String(), func(t *testing.T) {
+			src := t.TempDir()
+			sources := storeTree(t, src)
+			var entries []string
+			filepath.Walk(src, func(p string, _ os.FileInfo, _ error) error {
+				entries = append(entries, p)
+				return nil
+			})
+			epoch := []unix.Timespec{{Sec: 1}, {Sec: 1}}
+			for _, p := range entries[1:] {
+				if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, epoch, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dst := t.TempDir()
+			if _, err := Copy(context.Background(), openDir(t, dst), sources, Options{Mode: mode}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { chmodTree(dst, 0o755) })
+			n := 0
+			filepath.Walk(dst, func(p string, _ os.FileInfo, _ error) error {
+				if p == dst {
+					return nil
+				}
+				var st unix.Stat_t
+				if err := unix.Lstat(p, &st); err != nil {
+					t.Fatal(err)
+				}
+				if st.Mtim.Sec != 1 || st.Mtim.Nsec != 0 {
+					t.Errorf("%s: mtime %v, want 1", p, st.Mtim)
+				}
+				n++
+				return nil
+			})
+			if n != len(entries)-1 {
+				t.Fatalf("%d entries copied, %d in the source", n, len(entries)-1)
+			}
+		})
+	}
+}
