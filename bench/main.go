@@ -55,6 +55,7 @@ type config struct {
 	skipXFS    bool
 	skipE2E    bool
 	skipScale  bool
+	pause      time.Duration
 	goroot     string
 	bigPaths   int
 	sizePct    int
@@ -86,6 +87,7 @@ func run() error {
 	flag.BoolVar(&cfg.skipXFS, "skip-xfs", false, "skip reflink against copy on XFS")
 	flag.BoolVar(&cfg.skipE2E, "skip-e2e", false, "skip the end-to-end nix-build comparison")
 	flag.BoolVar(&cfg.skipScale, "skip-scale", false, "skip the scaling table")
+	flag.DurationVar(&cfg.pause, "pause", 0, "idle time before each measurement on the store's filesystem, for virtual disks that throttle sustained I/O")
 	flag.StringVar(&cfg.goroot, "goroot", runtime.GOROOT(), "directory added to the store as one path of the big fixture")
 	flag.Parse()
 	cfg.bigPaths, cfg.sizePct, cfg.scaleSizes = 2048, 100, []int{10, 100, 1000, 5000}
@@ -527,6 +529,13 @@ func syncFS() error {
 	return nil
 }
 
+// settle is syncFS followed by the -pause idle time.
+func (b *bench) settle() error {
+	syncFS()
+	time.Sleep(b.cfg.pause)
+	return nil
+}
+
 // storeDisk names the block device (as in /proc/diskstats) holding the
 // store, or "" when unknown.
 func storeDisk() string {
@@ -647,7 +656,7 @@ func (b *bench) runAll(ctx context.Context) error {
 				}
 			}
 		}
-		times, err := b.measure(ctx, t.name, t.dir, big, cs, syncFS)
+		times, err := b.measure(ctx, t.name, t.dir, big, cs, b.settle)
 		if err != nil {
 			return err
 		}
@@ -717,7 +726,7 @@ func (b *bench) header(big *closure) {
 	b.printf("- machine: %s, %d CPUs (%s), %s RAM, kernel %s; load average at start %s\n",
 		host, runtime.NumCPU(), model, mem, cstr(u.Release[:]), strings.Join(strings.Fields(string(load))[:3], " "))
 	b.printf("- store filesystem: %s; tools: %s, %s\n", storeFS(), firstLine("tar", "--version"), firstLine("cp", "--version"))
-	b.printf("- fixture: %s; %d repetitions per candidate, alternating, medians shown\n\n", big.describe(), b.cfg.reps)
+	b.printf("- fixture: %s; %d repetitions per candidate, alternating, medians shown; before each: sync, wait for the disk's discards, then %v idle\n\n", big.describe(), b.cfg.reps, b.cfg.pause)
 }
 
 func cstr(b []int8) string {
@@ -952,7 +961,7 @@ func (b *bench) scaling(ctx context.Context) error {
 			}
 			// Past ~128 KiB of path list, xargs splits the list and tar -x
 			// extracts only the first archive: say so when it loses paths.
-			tt, err := b.measure(ctx, fmt.Sprintf("scale %d", n), filepath.Join(b.work, "scale"), c, []candidate{cand}, syncFS)
+			tt, err := b.measure(ctx, fmt.Sprintf("scale %d", n), filepath.Join(b.work, "scale"), c, []candidate{cand}, b.settle)
 			if err != nil {
 				row["tar"] = "loses paths"
 				b.logf("%v", err)
@@ -962,7 +971,7 @@ func (b *bench) scaling(ctx context.Context) error {
 			ok = append(ok, cand)
 			times[cand.name] = tt[cand.name]
 		}
-		rest, err := b.measure(ctx, fmt.Sprintf("scale %d", n), filepath.Join(b.work, "scale"), c, others, syncFS)
+		rest, err := b.measure(ctx, fmt.Sprintf("scale %d", n), filepath.Join(b.work, "scale"), c, others, b.settle)
 		if err != nil {
 			return err
 		}
