@@ -100,6 +100,22 @@ rec {
       ];
     };
 
+  # The floor of an end-to-end build: a derivation that gets the same
+  # closure graph in its .attrs.json and writes nothing but that file.
+  nixFloor =
+    { root, nonce }:
+    derivation {
+      name = "bench-floor-${nonce}";
+      inherit system;
+      builder = "${genPkg}/bin/fixturegen";
+      args = [ "dump-attrs" ];
+      __structuredAttrs = true;
+      exportReferencesGraph.closure = [
+        bb
+        root
+      ];
+    };
+
   # A container of root built by oci-builder.
   container =
     {
