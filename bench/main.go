@@ -460,6 +460,9 @@ func (b *bench) candidates(c *closure, target string, storeDir string) []candida
 // times by candidate. prep runs before each measurement (sync, drop caches).
 func (b *bench) measure(ctx context.Context, label, base string, c *closure, cands []candidate, prep func() error) (map[string][]time.Duration, error) {
 	times := map[string][]time.Duration{}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, err
+	}
 	// A warm-up run, not measured: on the store's ext4 the first run after
 	// a quiet spell is several times faster than the runs that follow a
 	// deletion of the previous output, whatever the tool; without it the
