@@ -248,6 +248,12 @@ let
       pids = int;
     };
     annotations = attrsOf str;
+    storeMode = oneOf [
+      "copy"
+      "reflink"
+      "hardlink"
+      "bind"
+    ];
     extraConfig = anyAttrs;
     rootless =
       let
@@ -375,6 +381,7 @@ let
       annotations ? null,
       extraConfig ? null,
       rootless ? null,
+      storeMode ? null,
     }@given:
     let
       fn = "buildContainer";
@@ -413,6 +420,7 @@ let
     resources = "podman run --memory/--cpus/--pids-limit or Kubernetes' resources decide them";
     extraConfig = "an image has no runtime configuration to merge into";
     rootless = "rootless runtimes map users themselves";
+    storeMode = "an image's layers always hold the closure's bytes";
   };
 
   # An OCI image layout (oci-layout, index.json, blobs/sha256/) of the
@@ -456,6 +464,7 @@ let
       resources ? null,
       extraConfig ? null,
       rootless ? null,
+      storeMode ? null,
     }@given:
     let
       fn = "buildImage";

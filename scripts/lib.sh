@@ -20,6 +20,7 @@ ensure_packages() {
 	command -v skopeo >/dev/null || missing+=(skopeo)
 	command -v umoci >/dev/null || missing+=(umoci)
 	command -v zstd >/dev/null || missing+=(zstd)
+	command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || missing+=(xfsprogs)
 	if [ ${#missing[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ]; then
 			echo "missing ${missing[*]}: run as root to install them" >&2

@@ -193,6 +193,8 @@ func TestEvaluationErrors(t *testing.T) {
 		{"arch", `args = [ "x" ]; arch = 64;`, "'arch' must be a string, got a int"},
 		{"name", `args = [ "x" ]; name = 1;`, "'name' must be a string, got a int"},
 		{"unknown argument", `args = [ "x" ]; usr = "nobody";`, "called with unexpected argument 'usr'"},
+		{"storeMode unknown", `args = [ "x" ]; storeMode = "symlink";`, `ociTools.buildContainer: 'storeMode' must be one of "copy", "reflink", "hardlink", "bind", got "symlink"`},
+		{"storeMode not a string", `args = [ "x" ]; storeMode = true;`, `'storeMode' must be one of "copy", "reflink", "hardlink", "bind", got a bool`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/nixstore"
+	"github.com/oci-builder/oci-builder/pkg/rootfs"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
@@ -37,6 +38,9 @@ Options:
   --store-dir DIR           store directory (default: $NIX_STORE_DIR, $NIX_STORE, /nix/store)
   --options FILE            container options as JSON
   --jobs N                  copy workers (default: one per CPU)
+  --store-mode MODE         copy (default), reflink, hardlink (links into the
+                            store, falling back to copies) or bind (nothing
+                            copied: read-only bind mounts of the host's store)
   --env NAME=VALUE          environment variable (repeatable)
   --workdir DIR             working directory (default /)
   --hostname NAME           host name (default container)
@@ -83,6 +87,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 	var (
 		out, graphFile, storeDir, optionsFile = fs.String("out", "", ""), fs.String("graph", "", ""), fs.String("store-dir", "", ""), fs.String("options", "", "")
 		jobs                                  = fs.Int("jobs", 0, "")
+		storeMode                             = fs.String("store-mode", "", "")
 		workdir, hostname, user, group        = fs.String("workdir", "", ""), fs.String("hostname", "", ""), fs.String("user", "", ""), fs.String("group", "", "")
 		readonly, terminal, noTmp             = fs.Bool("readonly", false, ""), fs.Bool("terminal", false, ""), fs.Bool("no-tmp", false, "")
 		network, memory, osName, arch         = fs.String("network", "", ""), fs.String("memory", "", ""), fs.String("os", "", ""), fs.String("arch", "", "")
@@ -125,6 +130,9 @@ func runBundle(ctx context.Context, e env, args []string) error {
 		}
 	}
 	opts.Args = fs.Args()
+	if *storeMode != "" {
+		opts.StoreMode = bundle.StoreMode(*storeMode)
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if err := applyFlags(&opts, set, flagValues{
@@ -149,7 +157,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
-	if err := writeBundle(ctx, e.stderr, *out, plan, *jobs, bundle.WriteAtomic); err != nil {
+	if err := writeBundle(ctx, e.stderr, *out, plan, rootfs.Options{Workers: *jobs}, "", bundle.WriteAtomic); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted; removed the partial bundle: %w", err)
 		}

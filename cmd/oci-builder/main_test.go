@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/rootfs"
 )
 
 // fakeStore makes a store directory with a program and the library it
@@ -267,5 +271,77 @@ func TestValidateCommand(t *testing.T) {
 		if code, _, _ := runWith(t, nil, args...); code != 2 {
 			t.Errorf("%v: exit %d", args, code)
 		}
+	}
+}
+
+// TestNixBuilderStoreModes runs the builder in each store mode on a fake
+// store. As root outside Nix the store is the builder's own, so hardlink
+// links; chowned to another user it is not, and the builder says once that
+// Nix would reject the links, then copies.
+func TestNixBuilderStoreModes(t *testing.T) {
+	tests := []struct {
+		mode, owner string
+		want        []string
+		refused     int
+	}{
+		{"copy", "", []string{"oci-builder: copying 2 store paths", "oci-builder: done: mode copy, 2 paths, 2 files, 3 directories, 0 symlinks, "}, 0},
+		{"reflink", "", []string{"oci-builder: cloning (reflink) 2 store paths", "oci-builder: done: mode reflink, 2 paths, 2 files", "; 0 cloned, 2 copied; fallbacks: 2 E"}, 0},
+		{"hardlink", "", []string{"oci-builder: hard-linking 2 store paths", "oci-builder: done: mode hardlink, 2 paths, 2 files", "; 2 linked, 0 copied; fallbacks: none"}, 0},
+		{"hardlink", "other", []string{"oci-builder: storeMode hardlink: the store belongs to uid 12345 but this build runs as uid 0, so Nix would reject hard links to it (invalid ownership); copying the closure instead", "oci-builder: done: mode copy (hardlink refused by Nix), 2 paths, 2 files"}, 1},
+		{"bind", "", []string{"oci-builder: bind-mounting 2 store paths (~150 B) read-only", "oci-builder: done: mode bind, 2 paths bind-mounted read-only (2 mountpoints), 0 files copied, 0 B in "}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode+tc.owner, func(t *testing.T) {
+			dir, prog, lib := fakeStore(t)
+			if tc.owner != "" {
+				if os.Geteuid() != 0 {
+					t.Skip("needs root to chown")
+				}
+				filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 12345, 12345) })
+			}
+			top, out := builderCase{
+				storeDir: dir,
+				graph: []map[string]any{
+					{"path": prog, "references": []string{lib}, "narSize": 100},
+					{"path": lib, "references": []string{}, "narSize": 50},
+				},
+				container: map[string]any{"args": []string{prog + "/bin/prog"}, "storeMode": tc.mode},
+			}.write(t)
+			code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top, "NIX_BUILD_CORES": "2"}, "nix-builder")
+			t.Cleanup(func() {
+				filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+			})
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("log lacks %q:\n%s", w, stderr)
+				}
+			}
+			if n := strings.Count(stderr, "storeMode hardlink:"); n != tc.refused {
+				t.Errorf("refusal said %d times:\n%s", n, stderr)
+			}
+		})
+	}
+}
+
+func TestNixBuilderBadStoreMode(t *testing.T) {
+	dir, prog, lib := fakeStore(t)
+	top, _ := builderCase{storeDir: dir, graph: []map[string]any{
+		{"path": prog, "references": []string{lib}}, {"path": lib, "references": []string{}},
+	}, container: map[string]any{"args": []string{prog}, "storeMode": "zerocopy"}}.write(t)
+	code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-builder")
+	checkOneErrorLine(t, code, stderr, `storeMode "zerocopy" is not one of "copy", "reflink", "hardlink", "bind"`)
+}
+
+func TestProgressAndSummaryLines(t *testing.T) {
+	s := rootfs.Stats{Paths: 3, Files: 10, Dirs: 4, Symlinks: 1, Bytes: 3 << 20, Copied: 4, Cloned: 6,
+		Fallbacks: map[string]int64{"EXDEV": 3, "EOPNOTSUPP": 1}, Elapsed: 2 * time.Second}
+	if got, want := progressLine(s, 7, 10<<20), "3/7 paths, 10 files, 3.0 MiB of ~10.0 MiB, 1.5 MiB/s"; got != want {
+		t.Errorf("progress %q, want %q", got, want)
+	}
+	if got, want := summaryLine(bundle.StoreReflink, "", s), "done: mode reflink, 3 paths, 10 files, 4 directories, 1 symlinks, 3.0 MiB in 2.00 s; 6 cloned, 4 copied; fallbacks: 1 EOPNOTSUPP, 3 EXDEV"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
 	}
 }

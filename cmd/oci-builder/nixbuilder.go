@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"sort"
+	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
@@ -28,7 +31,24 @@ func runNixBuilder(ctx context.Context, e env, args []string) error {
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
-	return writeBundle(ctx, e.stderr, in.out, plan, in.workers, bundle.Write)
+	// Inside a build, a hard link to a store file that the build user does
+	// not own makes Nix reject the output: such files are copied, and when
+	// the store is not the build user's at all, hard links are given up
+	// once, up front.
+	copyOpts := rootfs.Options{Workers: in.workers, OwnedLinksOnly: true}
+	note := ""
+	if plan.StoreMode == bundle.StoreHardlink && len(plan.Closure) > 0 {
+		ok, reason, err := nixbuild.LinksAccepted(plan.Closure[0].Path, os.Geteuid())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintf(e.stderr, "oci-builder: storeMode hardlink: %s; copying the closure instead\n", reason)
+			plan.StoreMode = bundle.StoreCopy
+			note = " (hardlink refused by Nix)"
+		}
+	}
+	return writeBundle(ctx, e.stderr, in.out, plan, copyOpts, note, bundle.Write)
 }
 
 // builderInput is what a derivation's builder reads from .attrs.json and
@@ -85,27 +105,82 @@ func readBuilderInput(e env) (builderInput, error) {
 // writeFunc writes a planned bundle: bundle.Write or bundle.WriteAtomic.
 type writeFunc func(ctx context.Context, out string, plan *bundle.Plan, copyOpts rootfs.Options) (rootfs.Stats, error)
 
-// writeBundle writes the plan to out with write, reporting progress on log.
-func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Plan, workers int, write writeFunc) error {
-	if workers <= 0 {
-		workers = runtime.NumCPU()
+// writeBundle writes the plan to out with write, reporting progress on log:
+// a line when it starts, about one a second while it copies, and a summary.
+// note is added to the summary's mode.
+func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Plan, copyOpts rootfs.Options, note string, write writeFunc) error {
+	if copyOpts.Workers <= 0 {
+		copyOpts.Workers = runtime.NumCPU()
 	}
 	var total uint64
 	for _, info := range plan.Closure {
 		total += info.NarSize
 	}
-	fmt.Fprintf(log, "oci-builder: copying %d store paths (%s) into %s/rootfs with %d workers\n",
-		len(plan.Closure), sizeOrUnknown(total), out, workers)
-	stats, err := write(ctx, out, plan, rootfs.Options{
-		Workers:  workers,
-		Progress: func(s rootfs.Stats) { fmt.Fprintln(log, "oci-builder: "+progressLine(s, len(plan.Closure), total)) },
-	})
+	mode := plan.StoreMode
+	if mode == bundle.StoreBind {
+		fmt.Fprintf(log, "oci-builder: bind-mounting %d store paths (%s) read-only; creating their mountpoints in %s/rootfs\n",
+			len(plan.Closure), sizeOrUnknown(total), out)
+	} else {
+		fmt.Fprintf(log, "oci-builder: %s %d store paths (%s) into %s/rootfs with %d workers\n",
+			verb(mode), len(plan.Closure), sizeOrUnknown(total), out, copyOpts.Workers)
+		copyOpts.Progress = func(s rootfs.Stats) {
+			fmt.Fprintln(log, "oci-builder: "+progressLine(s, len(plan.Closure), total))
+		}
+	}
+	stats, err := write(ctx, out, plan, copyOpts)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "oci-builder: done: mode copy, %d paths, %d files, %d directories, %d symlinks, %s in %.2f s\n",
-		stats.Paths, stats.Files, stats.Dirs, stats.Symlinks, humanBytes(uint64(stats.Bytes)), stats.Elapsed.Seconds())
+	fmt.Fprintln(log, "oci-builder: "+summaryLine(mode, note, stats))
 	return nil
+}
+
+func verb(m bundle.StoreMode) string {
+	switch m {
+	case bundle.StoreReflink:
+		return "cloning (reflink)"
+	case bundle.StoreHardlink:
+		return "hard-linking"
+	}
+	return "copying"
+}
+
+// summaryLine describes a finished bundle: mode, paths, files, bytes,
+// seconds and the files that fell back to a copy.
+func summaryLine(mode bundle.StoreMode, note string, s rootfs.Stats) string {
+	if mode == bundle.StoreBind {
+		return fmt.Sprintf("done: mode bind, %d paths bind-mounted read-only (%d mountpoints), 0 files copied, 0 B in %.2f s",
+			s.Paths, s.Dirs+s.Files, s.Elapsed.Seconds())
+	}
+	line := fmt.Sprintf("done: mode %s%s, %d paths, %d files, %d directories, %d symlinks, %s in %.2f s",
+		mode, note, s.Paths, s.Files, s.Dirs, s.Symlinks, humanBytes(uint64(s.Bytes)), s.Elapsed.Seconds())
+	switch mode {
+	case bundle.StoreReflink:
+		line += fmt.Sprintf("; %d cloned, %d copied", s.Cloned, s.Copied)
+	case bundle.StoreHardlink:
+		line += fmt.Sprintf("; %d linked, %d copied", s.Linked, s.Copied)
+	}
+	if mode != bundle.StoreCopy {
+		line += "; fallbacks: " + fallbacks(s)
+	}
+	return line
+}
+
+// fallbacks lists the fallback counts by reason, in a fixed order.
+func fallbacks(s rootfs.Stats) string {
+	if len(s.Fallbacks) == 0 {
+		return "none"
+	}
+	reasons := make([]string, 0, len(s.Fallbacks))
+	for r := range s.Fallbacks {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%d %s", s.Fallbacks[r], r)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func progressLine(s rootfs.Stats, paths int, total uint64) string {

@@ -32,6 +32,9 @@ type Options struct {
 	// linux and the builder's own architecture.
 	OS   string `json:"os,omitempty"`
 	Arch string `json:"arch,omitempty"`
+	// StoreMode is how the closure gets into the bundle: "copy" (the
+	// default, also meant by ""), "reflink", "hardlink" or "bind".
+	StoreMode StoreMode `json:"storeMode,omitempty"`
 
 	// Env is the process environment. PATH defaults to the bin directories
 	// of the closure (the paths args mention first).

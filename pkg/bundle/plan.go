@@ -40,6 +40,10 @@ type Plan struct {
 	Dirs     []string
 	Files    []File
 	Symlinks []Symlink
+	// StoreMode is how the closure gets into the rootfs. In StoreBind mode
+	// Spec bind-mounts every closure path read-only, and Write creates an
+	// empty mountpoint for each instead of copying it.
+	StoreMode StoreMode
 	// Warnings report options that were dropped.
 	Warnings []string
 }
@@ -68,6 +72,10 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	mode, err := ParseStoreMode(string(opts.StoreMode))
+	if err != nil {
+		return nil, err
+	}
 	roots, err := processRoots(g, first.Spec.Process)
 	if err != nil {
 		return nil, err
@@ -87,18 +95,7 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := schema.New()
-	if err != nil {
-		return nil, err
-	}
-	config, err := MarshalConfig(c.Spec)
-	if err != nil {
-		return nil, err
-	}
-	if err := v.Validate(config); err != nil {
-		return nil, err
-	}
-	p := &Plan{Spec: c.Spec, StoreDir: g.StoreDir(), Closure: closure, Warnings: c.Warnings}
+	p := &Plan{Spec: c.Spec, StoreDir: g.StoreDir(), Closure: closure, StoreMode: mode, Warnings: c.Warnings}
 	for _, l := range c.Symlinks {
 		if p.StoreDir != "" && within(p.StoreDir, l.Path) {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("no %s symlink: the store directory %s is inside it", l.Path, p.StoreDir))
@@ -114,6 +111,20 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 		if !p.mounted(f.Path) {
 			p.Files = append(p.Files, f)
 		}
+	}
+	if mode == StoreBind {
+		p.bindStore()
+	}
+	v, err := schema.New()
+	if err != nil {
+		return nil, err
+	}
+	config, err := MarshalConfig(p.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Validate(config); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -169,6 +180,20 @@ func defaultPath(roots []string, closure []*store.PathInfo, fsys StoreFS) string
 		add(info.Path)
 	}
 	return strings.Join(dirs, ":")
+}
+
+// bindStore appends a read-only bind mount of each closure path, at the
+// same path, to the spec: after every other mount, so after a user's mount
+// of a parent such as /nix, in the closure's order (sorted).
+func (p *Plan) bindStore() {
+	for _, info := range p.Closure {
+		p.Spec.Mounts = append(p.Spec.Mounts, specs.Mount{
+			Destination: info.Path,
+			Type:        "none",
+			Source:      info.Path,
+			Options:     []string{"rbind", "ro", "nosuid", "nodev"},
+		})
+	}
 }
 
 // planMountpoints lists the destinations to pre-create: every mount's,

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
@@ -106,6 +107,7 @@ func TestNewPlanErrors(t *testing.T) {
 		{"args path outside the closure", bundle.Options{Args: []string{sh + "/bin/sh", outside + "/bin/x"}}, "args[1]: " + outside + " is not in the closure graph"},
 		{"mount inside a closure path", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: sh + "/etc", Source: "/x"}}}, "mount destination " + sh + "/etc is inside store path " + sh},
 		{"empty args", bundle.Options{}, "args is empty"},
+		{"unknown store mode", bundle.Options{Args: []string{sh}, StoreMode: "symlink"}, `storeMode "symlink" is not one of "copy", "reflink", "hardlink", "bind"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,5 +176,112 @@ func TestWrite(t *testing.T) {
 	_, err = bundle.Write(context.Background(), out, plan, rootfs.Options{})
 	if err == nil || err.Error() != "output directory "+out+" already exists" {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestNewPlanBind checks bind mode's configuration: after every other mount
+// (so after a user's mount of /nix), one read-only bind mount per closure
+// path, in order, and no mountpoints planned for them.
+func TestNewPlanBind(t *testing.T) {
+	g, sh, lib, script := graph(t, "/nix/store")
+	plan, err := bundle.NewPlan(g, bundle.Options{
+		Args:      []string{sh + "/bin/sh", script},
+		StoreMode: bundle.StoreBind,
+		Mounts: []bundle.Mount{
+			{Destination: "/nix", Type: "tmpfs"},
+			{Destination: "/zz", Source: "/srv"},
+			{Destination: "/data", Source: "/srv"},
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.StoreMode != bundle.StoreBind {
+		t.Fatalf("store mode %q", plan.StoreMode)
+	}
+	var got []string
+	for _, m := range plan.Spec.Mounts[8:] {
+		got = append(got, m.Destination+" "+m.Type+" "+m.Source+" "+strings.Join(m.Options, ","))
+	}
+	ro := " none %s rbind,ro,nosuid,nodev"
+	want := []string{
+		"/data none /srv rbind,nosuid,nodev",
+		"/nix tmpfs tmpfs ",
+		"/zz none /srv rbind,nosuid,nodev",
+		sh + strings.Replace(ro, "%s", sh, 1),
+		lib + strings.Replace(ro, "%s", lib, 1),
+		script + strings.Replace(ro, "%s", script, 1),
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("mounts\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, mp := range plan.Mountpoints {
+		if strings.HasPrefix(mp.Path, "/nix/store/") {
+			t.Fatalf("mountpoint %s planned", mp.Path)
+		}
+	}
+	// Other modes add no store mounts.
+	for _, mode := range []bundle.StoreMode{"", bundle.StoreCopy, bundle.StoreReflink, bundle.StoreHardlink} {
+		plan, err := bundle.NewPlan(g, bundle.Options{Args: []string{sh}, StoreMode: mode}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plan.Spec.Mounts) != 8 {
+			t.Fatalf("%q: %d mounts", mode, len(plan.Spec.Mounts))
+		}
+	}
+}
+
+// TestWriteModes writes the same plan in every store mode into the same
+// filesystem as the fake store: copy and reflink (which falls back to a copy
+// where the filesystem cannot clone) make new files, hardlink links them,
+// bind makes only mountpoints.
+func TestWriteModes(t *testing.T) {
+	storeDir := filepath.Join(t.TempDir(), "store")
+	g, sh, lib, script := graph(t, storeDir)
+	for _, p := range []string{sh + "/bin", lib} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(sh+"/bin/sh", []byte("shell"), 0o555)
+	os.WriteFile(script, []byte("echo"), 0o444)
+	for _, mode := range bundle.StoreModes() {
+		t.Run(string(mode), func(t *testing.T) {
+			plan, err := bundle.NewPlan(g, bundle.Options{Args: []string{sh + "/bin/sh", script}, StoreMode: mode}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(t.TempDir(), "bundle")
+			stats, err := bundle.Write(context.Background(), out, plan, rootfs.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+			})
+			var src, dst syscall.Stat_t
+			syscall.Stat(sh+"/bin/sh", &src)
+			errDst := syscall.Lstat(filepath.Join(out, "rootfs", sh, "bin/sh"), &dst)
+			linked := errDst == nil && src.Ino == dst.Ino && src.Dev == dst.Dev
+			data, _ := os.ReadFile(filepath.Join(out, "rootfs", script))
+			switch mode {
+			case bundle.StoreBind:
+				if !os.IsNotExist(errDst) || len(data) != 0 || stats.Paths != 3 || stats.Bytes != 0 {
+					t.Fatalf("bind: %v, script %q, stats %+v", errDst, data, stats)
+				}
+				if st, err := os.Lstat(filepath.Join(out, "rootfs", script)); err != nil || !st.Mode().IsRegular() {
+					t.Fatalf("file mountpoint: %v", err)
+				}
+			case bundle.StoreHardlink:
+				if !linked || stats.Linked != 2 {
+					t.Fatalf("hardlink: linked %v, stats %+v", linked, stats)
+				}
+			default:
+				if errDst != nil || linked || string(data) != "echo" || stats.Copied+stats.Cloned != 2 {
+					t.Fatalf("%s: %v, linked %v, script %q, stats %+v", mode, errDst, linked, data, stats)
+				}
+			}
+		})
 	}
 }

@@ -30,8 +30,14 @@ func MarshalConfig(spec *specs.Spec) ([]byte, error) {
 // Write creates the bundle directory out (which must not exist) and fills it
 // as planned: the rootfs with its mountpoints and the closure, then
 // config.json, last, so that a bundle without it is visibly incomplete.
+//
+// plan.StoreMode decides how the closure gets into the rootfs (it sets
+// copyOpts.Mode): copied, cloned or hard-linked file by file, or, in bind
+// mode, not at all: each closure path gets an empty mountpoint (a directory,
+// or an empty file for a store path that is a file).
 func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options) (rootfs.Stats, error) {
 	var stats rootfs.Stats
+	copyOpts.Mode = plan.StoreMode.CopyMode()
 	config, err := MarshalConfig(plan.Spec)
 	if err != nil {
 		return stats, err
@@ -89,7 +95,11 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 		for i, info := range plan.Closure {
 			sources[i] = info.Path
 		}
-		stats, err = rootfs.Copy(ctx, storeDir, sources, copyOpts)
+		if plan.StoreMode == StoreBind {
+			stats, err = rootfs.StoreMountpoints(ctx, storeDir, sources)
+		} else {
+			stats, err = rootfs.Copy(ctx, storeDir, sources, copyOpts)
+		}
 		if err != nil {
 			return stats, err
 		}

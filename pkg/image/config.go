@@ -30,6 +30,7 @@ func refuseRuntimeOnly(c bundle.Options) error {
 		{c.Resources != nil, "resources", "podman run --memory/--cpus/--pids-limit or Kubernetes' resources decide them"},
 		{len(c.ExtraConfig) > 0, "extraConfig", "an image has no runtime configuration to merge into"},
 		{c.Rootless != nil, "rootless", "rootless runtimes map users themselves"},
+		{c.StoreMode != "", "storeMode", "an image's layers always hold the closure's bytes"},
 	}
 	for _, r := range refused {
 		if r.set {

@@ -230,6 +230,7 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 		"Resources":       "refused",
 		"ExtraConfig":     "refused",
 		"Rootless":        "refused",
+		"StoreMode":       "refused",
 	}
 	typ := reflect.TypeOf(bundle.Options{})
 	for i := 0; i < typ.NumField(); i++ {

@@ -3,9 +3,12 @@
 // Trees are walked and written through directory file descriptors (openat,
 // mkdirat, symlinkat, getdents), never through joined paths, so depth is not
 // limited by PATH_MAX and a symlink is never followed. One goroutine walks the
-// sources, creating directories and symlinks; a pool of workers copies the
-// regular files. A directory's final mode is set by whichever goroutine
-// finishes its last child, so fixing modes never waits for the whole copy.
+// sources, creating directories and symlinks; a pool of workers puts the
+// regular files in place, by the Mode asked for: copying their bytes,
+// cloning them (reflink) or hard-linking them, each falling back to a copy
+// per file where the filesystem refuses. A directory's final mode is set by
+// whichever goroutine finishes its last child, so fixing modes never waits
+// for the whole copy.
 package rootfs
 
 import (
@@ -18,12 +21,20 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // Options tune a copy.
 type Options struct {
+	// Mode is how regular files are put in place; the zero value copies.
+	Mode Mode
+	// OwnedLinksOnly, in ModeHardlink, links only files owned by the
+	// calling user and copies the others (counted as the fallback
+	// "not owned"): a Nix build's output may not hold hard links to files
+	// of another owner.
+	OwnedLinksOnly bool
 	// Workers is the number of goroutines copying file contents; 0 or less
 	// means one per CPU.
 	Workers int
@@ -40,25 +51,79 @@ type Stats struct {
 	Paths int64
 	// Files, Dirs and Symlinks count the entries created.
 	Files, Dirs, Symlinks int64
-	// Bytes is the total size of the regular files copied.
+	// Bytes is the total size of the regular files put in the rootfs,
+	// whichever way they were put there.
 	Bytes int64
+	// Copied, Cloned and Linked split Files by how each was put in place:
+	// bytes copied, reflinked (FICLONE) or hard-linked.
+	Copied, Cloned, Linked int64
+	// Fallbacks counts the files copied because the mode's own way was
+	// refused, by reason: an errno name (EOPNOTSUPP, EXDEV, EINVAL, EPERM,
+	// EMLINK) or "not owned". Nil when there were none.
+	Fallbacks map[string]int64
 	// Elapsed is the time since the copy started.
 	Elapsed time.Duration
 }
 
+// FallbackTotal is the number of files copied as a fallback.
+func (s Stats) FallbackTotal() int64 {
+	var n int64
+	for _, v := range s.Fallbacks {
+		n += v
+	}
+	return n
+}
+
+// Fallback reasons that are not errno values.
+const reasonNotOwned = "not owned"
+
+// fallbackReasons lists every reason a file may be copied instead of
+// cloned or linked, indexing counters.fallbacks.
+var fallbackReasons = [...]string{"EOPNOTSUPP", "EXDEV", "EINVAL", "EPERM", "EMLINK", reasonNotOwned}
+
+func reasonIndex(err error) int {
+	switch err {
+	case unix.EOPNOTSUPP:
+		return 0
+	case unix.EXDEV:
+		return 1
+	case unix.EINVAL:
+		return 2
+	case unix.EPERM:
+		return 3
+	case unix.EMLINK:
+		return 4
+	}
+	return 5
+}
+
 type counters struct {
 	paths, files, dirs, symlinks, bytes atomic.Int64
+	copied, cloned, linked              atomic.Int64
+	fallbacks                           [len(fallbackReasons)]atomic.Int64
 }
 
 func (c *counters) snapshot(start time.Time) Stats {
-	return Stats{
+	s := Stats{
 		Paths:    c.paths.Load(),
 		Files:    c.files.Load(),
 		Dirs:     c.dirs.Load(),
 		Symlinks: c.symlinks.Load(),
 		Bytes:    c.bytes.Load(),
+		Copied:   c.copied.Load(),
+		Cloned:   c.cloned.Load(),
+		Linked:   c.linked.Load(),
 		Elapsed:  time.Since(start),
 	}
+	for i := range c.fallbacks {
+		if n := c.fallbacks[i].Load(); n > 0 {
+			if s.Fallbacks == nil {
+				s.Fallbacks = map[string]int64{}
+			}
+			s.Fallbacks[fallbackReasons[i]] = n
+		}
+	}
+	return s
 }
 
 // dirNode is a directory being copied. pending counts what still has to
@@ -67,6 +132,7 @@ func (c *counters) snapshot(start time.Time) Stats {
 type dirNode struct {
 	src, dst int
 	perm     uint32
+	mtime    unix.Timespec
 	display  string
 	parent   *dirNode
 	pending  atomic.Int64
@@ -82,22 +148,45 @@ type copier struct {
 	cancel context.CancelCauseFunc
 	jobs   chan fileJob
 	count  counters
+	mode   Mode
+	owned  bool // OwnedLinksOnly
+	uid    uint32
+	// noCFR is set once copy_file_range has failed for want of support
+	// (between these filesystems, say): later files go straight to read
+	// and write instead of failing it again.
+	noCFR atomic.Bool
 }
 
 // Copy copies each source (an absolute path to a directory, regular file or
 // symlink) into the directory dst, under the source's base name. Contents,
-// executable bits, empty directories and symlinks (verbatim, never followed)
-// are preserved; write permission is dropped, as in a Nix store. Any other
+// executable bits, modification times, empty directories and symlinks
+// (verbatim, never followed) are preserved; write permission is dropped, as
+// in a Nix store. Keeping modification times (1 in a Nix store) spares Nix
+// from setting them again on every entry of a build's output. Any other
 // file type is an error. Entries must not already exist in dst.
+//
+// In ModeReflink and ModeHardlink regular files are cloned or hard-linked
+// instead of copied where the filesystem allows it. A hard link shares the
+// source's inode, so it keeps the source's mode (in a Nix store, already
+// without write permission) and owner.
 func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (Stats, error) {
 	start := time.Now()
+	// Only dst's descriptor is used below: keep dst from being finalised
+	// (and its descriptor closed) while the copy runs.
+	defer runtime.KeepAlive(dst)
+	if err := opts.Mode.check(); err != nil {
+		return Stats{}, err
+	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	c := &copier{ctx: ctx, cancel: cancel, jobs: make(chan fileJob, 4096)}
+	c := &copier{
+		ctx: ctx, cancel: cancel, jobs: make(chan fileJob, 4096),
+		mode: opts.Mode, owned: opts.OwnedLinksOnly, uid: uint32(os.Geteuid()),
+	}
 
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
@@ -161,9 +250,10 @@ func (c *copier) startProgress(opts Options, start time.Time) func() {
 func (c *copier) failed() bool { return c.ctx.Err() != nil }
 
 func (c *copier) work() {
+	dc := &dataCopier{noCFR: &c.noCFR}
 	for job := range c.jobs {
 		if !c.failed() {
-			if err := c.copyFile(job.dir, job.name); err != nil {
+			if err := c.copyFileAt(dc, job.dir.src, job.dir.dst, job.name, job.dir.display+"/"+job.name); err != nil {
 				c.cancel(err)
 			}
 		}
@@ -184,29 +274,57 @@ func (c *copier) copyTop(dstFd int, src string) error {
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
-		return c.copyDir(fd, st.Mode, dstFd, name, nil, src)
+		return c.copyDir(fd, &st, dstFd, name, nil, src)
 	case unix.S_IFLNK:
-		target, err := readlinkat(unix.AT_FDCWD, src)
-		if err != nil {
-			return fmt.Errorf("copy %s: readlink: %w", src, err)
+		if err := c.copySymlink(unix.AT_FDCWD, src, dstFd, name, src); err != nil {
+			return err
 		}
-		if err := unix.Symlinkat(target, dstFd, name); err != nil {
-			return fmt.Errorf("copy %s: symlink: %w", src, err)
-		}
-		c.count.symlinks.Add(1)
 	case unix.S_IFREG:
 		dirFd, err := unix.Open(path.Dir(src), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
 		defer unix.Close(dirFd)
-		if err := c.copyFileAt(dirFd, dstFd, name, src); err != nil {
+		if err := c.copyFileAt(&dataCopier{noCFR: &c.noCFR}, dirFd, dstFd, name, src); err != nil {
 			return err
 		}
 	default:
 		return unsupported(src, st.Mode)
 	}
 	c.count.paths.Add(1)
+	return nil
+}
+
+// copySymlink recreates the symlink srcDir/name as dstDir/dstName, with its
+// target verbatim and its modification time.
+func (c *copier) copySymlink(srcDir int, name string, dstDir int, dstName, display string) error {
+	target, err := readlinkat(srcDir, name)
+	if err != nil {
+		return fmt.Errorf("copy %s: readlink: %w", display, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(srcDir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("copy %s: %w", display, err)
+	}
+	if err := unix.Symlinkat(target, dstDir, dstName); err != nil {
+		return fmt.Errorf("copy %s: symlink: %w", display, err)
+	}
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, st.Mtim}
+	if err := unix.UtimesNanoAt(dstDir, dstName, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("copy %s: set modification time: %w", display, err)
+	}
+	c.count.symlinks.Add(1)
+	return nil
+}
+
+// futimens sets the modification time of the file open at fd, leaving its
+// access time alone: utimensat(fd, NULL, ...), as the C library's futimens.
+func futimens(fd int, mtime unix.Timespec) error {
+	ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime}
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
 	return nil
 }
 
@@ -217,7 +335,7 @@ func unsupported(p string, mode uint32) error {
 // copyDir copies the directory open at srcFd (which it takes ownership of)
 // to dstParent/name. Files are queued for the workers; subdirectories are
 // copied recursively on this goroutine.
-func (c *copier) copyDir(srcFd int, mode uint32, dstParent int, name string, parent *dirNode, display string) error {
+func (c *copier) copyDir(srcFd int, st *unix.Stat_t, dstParent int, name string, parent *dirNode, display string) error {
 	if err := unix.Mkdirat(dstParent, name, 0o755); err != nil {
 		unix.Close(srcFd)
 		return fmt.Errorf("copy %s: mkdir: %w", display, err)
@@ -228,7 +346,7 @@ func (c *copier) copyDir(srcFd int, mode uint32, dstParent int, name string, par
 		return fmt.Errorf("copy %s: open new directory: %w", display, err)
 	}
 	c.count.dirs.Add(1)
-	node := &dirNode{src: srcFd, dst: dstFd, perm: mode & 0o555, display: display, parent: parent}
+	node := &dirNode{src: srcFd, dst: dstFd, perm: st.Mode & 0o555, mtime: st.Mtim, display: display, parent: parent}
 	node.pending.Store(1)
 	if parent != nil {
 		parent.pending.Add(1)
@@ -255,18 +373,13 @@ func (c *copier) copyDir(srcFd int, mode uint32, dstParent int, name string, par
 				unix.Close(fd)
 				return fmt.Errorf("copy %s: %w", child, err)
 			}
-			if err := c.copyDir(fd, st.Mode, dstFd, e.name, node, child); err != nil {
+			if err := c.copyDir(fd, &st, dstFd, e.name, node, child); err != nil {
 				return err
 			}
 		case unix.S_IFLNK:
-			target, err := readlinkat(srcFd, e.name)
-			if err != nil {
-				return fmt.Errorf("copy %s: readlink: %w", child, err)
+			if err := c.copySymlink(srcFd, e.name, dstFd, e.name, child); err != nil {
+				return err
 			}
-			if err := unix.Symlinkat(target, dstFd, e.name); err != nil {
-				return fmt.Errorf("copy %s: symlink: %w", child, err)
-			}
-			c.count.symlinks.Add(1)
 		case unix.S_IFREG:
 			node.pending.Add(1)
 			select {
@@ -289,6 +402,8 @@ func (c *copier) release(n *dirNode) {
 		if !c.failed() {
 			if err := unix.Fchmod(n.dst, n.perm); err != nil {
 				c.cancel(fmt.Errorf("copy %s: chmod: %w", n.display, err))
+			} else if err := futimens(n.dst, n.mtime); err != nil {
+				c.cancel(fmt.Errorf("copy %s: set modification time: %w", n.display, err))
 			}
 		}
 		unix.Close(n.src)
@@ -300,12 +415,15 @@ func (c *copier) release(n *dirNode) {
 	}
 }
 
-func (c *copier) copyFile(dir *dirNode, name string) error {
-	return c.copyFileAt(dir.src, dir.dst, name, dir.display+"/"+name)
-}
-
-// copyFileAt copies the regular file srcDir/name to dstDir/name.
-func (c *copier) copyFileAt(srcDir, dstDir int, name, display string) error {
+// copyFileAt puts the regular file srcDir/name at dstDir/name, the way the
+// mode asks, falling back to a copy.
+func (c *copier) copyFileAt(dc *dataCopier, srcDir, dstDir int, name, display string) error {
+	if c.mode == ModeHardlink {
+		done, err := c.linkFile(srcDir, dstDir, name, display)
+		if done || err != nil {
+			return err
+		}
+	}
 	src, err := unix.Openat(srcDir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", display, err)
@@ -322,27 +440,96 @@ func (c *copier) copyFileAt(srcDir, dstDir int, name, display string) error {
 	if err != nil {
 		return fmt.Errorf("copy %s: create: %w", display, err)
 	}
-	sparse := st.Size > 0 && st.Blocks*512 < st.Size
-	err = copyData(dst, src, st.Size, sparse)
+	cloned := false
+	if c.mode == ModeReflink && st.Size > 0 {
+		err = unix.IoctlFileClone(dst, src)
+		switch {
+		case err == nil:
+			cloned = true
+		case cloneFallback(err):
+			c.count.fallbacks[reasonIndex(err)].Add(1)
+			err = nil
+		default:
+			err = fmt.Errorf("clone: %w", err)
+		}
+	}
+	if err == nil && !cloned {
+		sparse := st.Size > 0 && st.Blocks*512 < st.Size
+		err = dc.copyData(dst, src, st.Size, sparse)
+	}
+	if err == nil {
+		if err = futimens(dst, st.Mtim); err != nil {
+			err = fmt.Errorf("set modification time: %w", err)
+		}
+	}
 	if cerr := unix.Close(dst); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", display, err)
 	}
+	if cloned || (c.mode == ModeReflink && st.Size == 0) {
+		c.count.cloned.Add(1)
+	} else {
+		c.count.copied.Add(1)
+	}
 	c.count.files.Add(1)
 	c.count.bytes.Add(st.Size)
 	return nil
 }
 
+// linkFile hard-links srcDir/name to dstDir/name. It reports done when the
+// link was made; when the filesystem refuses (EXDEV, EPERM, EMLINK) or the
+// file is not the caller's while OwnedLinksOnly is set, it counts the
+// fallback and reports not done, so that the file is copied.
+func (c *copier) linkFile(srcDir, dstDir int, name, display string) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(srcDir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return false, fmt.Errorf("copy %s: %w", display, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false, unsupported(display, st.Mode)
+	}
+	if c.owned && st.Uid != c.uid {
+		c.count.fallbacks[reasonIndex(nil)].Add(1)
+		return false, nil
+	}
+	err := unix.Linkat(srcDir, name, dstDir, name, 0)
+	if linkFallback(err) {
+		c.count.fallbacks[reasonIndex(err)].Add(1)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("copy %s: link: %w", display, err)
+	}
+	c.count.linked.Add(1)
+	c.count.files.Add(1)
+	c.count.bytes.Add(st.Size)
+	return true, nil
+}
+
+// cloneFallback tells the FICLONE errors after which a file is copied
+// instead: the filesystem cannot clone (EOPNOTSUPP), source and target are
+// on different filesystems (EXDEV), or this file cannot be cloned (EINVAL).
+func cloneFallback(err error) bool {
+	return err == unix.EOPNOTSUPP || err == unix.EXDEV || err == unix.EINVAL
+}
+
+// linkFallback tells the link(2) errors after which a file is copied
+// instead: another filesystem or mount (EXDEV), not allowed, for example by
+// fs.protected_hardlinks (EPERM), or too many links to the source (EMLINK).
+func linkFallback(err error) bool {
+	return err == unix.EXDEV || err == unix.EPERM || err == unix.EMLINK
+}
+
 // copyData copies size bytes from src to dst. A sparse source is copied
 // extent by extent (SEEK_DATA/SEEK_HOLE) so that holes stay holes.
-func copyData(dst, src int, size int64, sparse bool) error {
+func (dc *dataCopier) copyData(dst, src int, size int64, sparse bool) error {
 	if size == 0 {
 		return nil
 	}
 	if !sparse {
-		return copyRange(dst, src, 0, size)
+		return dc.copyRange(dst, src, 0, size)
 	}
 	for off := int64(0); off < size; {
 		data, err := unix.Seek(src, off, unix.SEEK_DATA)
@@ -351,7 +538,7 @@ func copyData(dst, src int, size int64, sparse bool) error {
 		}
 		if err != nil {
 			// No SEEK_DATA support: copy everything.
-			return copyRange(dst, src, off, size)
+			return dc.copyRange(dst, src, off, size)
 		}
 		hole, err := unix.Seek(src, data, unix.SEEK_HOLE)
 		if err != nil {
@@ -360,7 +547,7 @@ func copyData(dst, src int, size int64, sparse bool) error {
 		if hole > size {
 			hole = size
 		}
-		if err := copyRange(dst, src, data, hole); err != nil {
+		if err := dc.copyRange(dst, src, data, hole); err != nil {
 			return err
 		}
 		off = hole
@@ -371,9 +558,19 @@ func copyData(dst, src int, size int64, sparse bool) error {
 	return nil
 }
 
+// dataCopier copies file contents for one goroutine, with its own buffer
+// for read and write.
+type dataCopier struct {
+	noCFR *atomic.Bool
+	buf   []byte
+}
+
 // copyRange copies bytes [off, end) with copy_file_range, falling back to
 // pread/pwrite where the kernel or filesystem cannot.
-func copyRange(dst, src int, off, end int64) error {
+func (dc *dataCopier) copyRange(dst, src int, off, end int64) error {
+	if dc.noCFR != nil && dc.noCFR.Load() {
+		return dc.readWrite(dst, src, off, end)
+	}
 	for off < end {
 		soff, doff := off, off
 		n, err := unix.CopyFileRange(src, &soff, dst, &doff, int(min(end-off, 1<<30)), 0)
@@ -382,7 +579,10 @@ func copyRange(dst, src int, off, end int64) error {
 		}
 		if err != nil {
 			if fallbackErr(err) {
-				return readWrite(dst, src, off, end)
+				if dc.noCFR != nil && (err == unix.EXDEV || err == unix.ENOSYS || err == unix.EOPNOTSUPP) {
+					dc.noCFR.Store(true)
+				}
+				return dc.readWrite(dst, src, off, end)
 			}
 			return fmt.Errorf("copy_file_range: %w", err)
 		}
@@ -402,8 +602,11 @@ func fallbackErr(err error) bool {
 	return false
 }
 
-func readWrite(dst, src int, off, end int64) error {
-	buf := make([]byte, min(end-off, 1<<20))
+func (dc *dataCopier) readWrite(dst, src int, off, end int64) error {
+	if len(dc.buf) == 0 {
+		dc.buf = make([]byte, 1<<20)
+	}
+	buf := dc.buf
 	for off < end {
 		n, err := unix.Pread(src, buf[:min(int64(len(buf)), end-off)], off)
 		if err == unix.EINTR {

@@ -324,7 +324,7 @@ func TestCopyDataFallback(t *testing.T) {
 	mustWrite(t, filepath.Join(dir, "src"), string(data), 0o644)
 	src, _ := unix.Open(filepath.Join(dir, "src"), unix.O_RDONLY, 0)
 	dst, _ := unix.Open(filepath.Join(dir, "dst"), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o644)
-	if err := readWrite(dst, src, 0, int64(len(data))); err != nil {
+	if err := (&dataCopier{}).readWrite(dst, src, 0, int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	unix.Close(src)

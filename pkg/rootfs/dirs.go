@@ -1,10 +1,14 @@
 package rootfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -126,4 +130,49 @@ func openParent(root *os.File, p string) (*os.File, string, error) {
 		return nil, "", err
 	}
 	return d, name, nil
+}
+
+// StoreMountpoints creates, in the directory dst, an empty mountpoint for
+// each source (an absolute path) under its base name: a directory for a
+// directory, an empty file for a regular file, for a bind mount of the
+// source. A source that is a symlink is refused: a bind mount would follow
+// it on the host, out of the store. Stats count the sources as Paths.
+func StoreMountpoints(ctx context.Context, dst *os.File, sources []string) (Stats, error) {
+	start := time.Now()
+	var stats Stats
+	defer runtime.KeepAlive(dst)
+	dstFd := int(dst.Fd())
+	for _, src := range sources {
+		if err := ctx.Err(); err != nil {
+			return stats, err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(src, &st); err != nil {
+			return stats, fmt.Errorf("mountpoint for %s: %w", src, err)
+		}
+		name := path.Base(src)
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			if err := unix.Mkdirat(dstFd, name, 0o555); err != nil {
+				return stats, fmt.Errorf("mountpoint for %s: mkdir: %w", src, err)
+			}
+			stats.Dirs++
+		case unix.S_IFREG:
+			fd, err := unix.Openat(dstFd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
+			if err != nil {
+				return stats, fmt.Errorf("mountpoint for %s: create: %w", src, err)
+			}
+			if err := unix.Close(fd); err != nil {
+				return stats, fmt.Errorf("mountpoint for %s: create: %w", src, err)
+			}
+			stats.Files++
+		case unix.S_IFLNK:
+			return stats, fmt.Errorf("store path %s is a symlink, which a bind mount would follow out of the store: use storeMode \"copy\" for this closure", src)
+		default:
+			return stats, fmt.Errorf("store path %s is a %s; only directories and regular files can be bind-mounted", src, kindName(st.Mode))
+		}
+		stats.Paths++
+	}
+	stats.Elapsed = time.Since(start)
+	return stats, nil
 }
