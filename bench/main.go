@@ -56,6 +56,7 @@ type config struct {
 	skipE2E    bool
 	skipScale  bool
 	skipAsm    bool
+	skipImage  bool
 	pause      time.Duration
 	goroot     string
 	bigPaths   int
@@ -89,6 +90,7 @@ func run() error {
 	flag.BoolVar(&cfg.skipE2E, "skip-e2e", false, "skip the end-to-end nix-build comparison")
 	flag.BoolVar(&cfg.skipScale, "skip-scale", false, "skip the scaling table")
 	flag.BoolVar(&cfg.skipAsm, "skip-assembly", false, "skip rootfs assembly into ext4 and tmpfs (and the profiles)")
+	flag.BoolVar(&cfg.skipImage, "skip-image", false, "skip the OCI image against tar | gzip")
 	flag.DurationVar(&cfg.pause, "pause", 0, "idle time before each measurement on the store's filesystem, for virtual disks that throttle sustained I/O")
 	flag.StringVar(&cfg.goroot, "goroot", runtime.GOROOT(), "directory added to the store as one path of the big fixture")
 	flag.Parse()
@@ -675,6 +677,11 @@ func (b *bench) runAll(ctx context.Context) error {
 			return err
 		}
 	}
+	if !b.cfg.skipImage {
+		if err := b.images(ctx, big); err != nil {
+			return err
+		}
+	}
 	b.rssTable(big)
 	if !b.cfg.skipScale {
 		if err := b.scaling(ctx); err != nil {
@@ -1115,6 +1122,7 @@ func (b *bench) targets() {
 	if _, ok := r["e2e/floor"]; ok {
 		b.printf("| end to end: bind over the floor of a build with this closure | %s | (reported) |\n", ratio(r["e2e/bind"], r["e2e/floor"]))
 	}
+	check("image (gzip) ≥ 2× faster than `tar -c | gzip -6`", ratio(r["image/tar-gzip"], r["image/image-gzip"]), r["image/tar-gzip"] >= 2*r["image/image-gzip"], "image/tar-gzip", "image/image-gzip")
 	check("peak RSS ≤ 64 MiB on the 1 GiB closure", fmt.Sprintf("%.1f MiB", r["rss"]), r["rss"] <= 64, "rss")
 }
 
