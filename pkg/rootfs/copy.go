@@ -239,6 +239,7 @@ func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (St
 	stopProgress := c.startProgress(opts, start)
 
 	dstFd := int(dst.Fd())
+	var seqs int64
 	for i, src := range sources {
 		if ctx.Err() != nil {
 			break
@@ -246,6 +247,7 @@ func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (St
 		var seq *narSeq
 		if c.expect != nil && c.expect[i].NarHash != "" {
 			seq = c.newSeq(c.expect[i])
+			seqs++
 		}
 		if err := c.copyTop(dstFd, src, seq); err != nil {
 			c.cancel(err)
@@ -258,6 +260,11 @@ func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (St
 	stats := c.count.snapshot(start)
 	if err := context.Cause(ctx); err != nil {
 		return stats, err
+	}
+	// Every source with a hash ends with its check: a shortfall would be
+	// a source copied but never compared, which must not pass as verified.
+	if stats.Verified != seqs {
+		return stats, fmt.Errorf("verify: %d of %d store paths were checked against their NAR hashes", stats.Verified, seqs)
 	}
 	return stats, nil
 }
