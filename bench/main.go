@@ -57,6 +57,7 @@ type config struct {
 	skipScale  bool
 	skipAsm    bool
 	skipImage  bool
+	skipVerify bool
 	pause      time.Duration
 	goroot     string
 	bigPaths   int
@@ -91,6 +92,7 @@ func run() error {
 	flag.BoolVar(&cfg.skipScale, "skip-scale", false, "skip the scaling table")
 	flag.BoolVar(&cfg.skipAsm, "skip-assembly", false, "skip rootfs assembly into ext4 and tmpfs (and the profiles)")
 	flag.BoolVar(&cfg.skipImage, "skip-image", false, "skip the OCI image against tar | gzip")
+	flag.BoolVar(&cfg.skipVerify, "skip-verify", false, "skip copy with and without NAR verification")
 	flag.DurationVar(&cfg.pause, "pause", 0, "idle time before each measurement on the store's filesystem, for virtual disks that throttle sustained I/O")
 	flag.StringVar(&cfg.goroot, "goroot", runtime.GOROOT(), "directory added to the store as one path of the big fixture")
 	flag.Parse()
@@ -339,7 +341,9 @@ func (b *bench) builderAttrs(c *closure, mode, out, storeDir string) (string, er
 		}
 	}
 	attrs["outputs"] = map[string]string{"out": out}
-	attrs["container"] = map[string]any{"args": []string{bb + "/bin/sh", "-c", "echo " + c.root}, "storeMode": mode}
+	// PATH is set: the default one, every bin directory of the closure,
+	// is longer than the builder allows for the big fixture.
+	attrs["container"] = map[string]any{"args": []string{bb + "/bin/sh", "-c", "echo " + c.root}, "storeMode": mode, "env": map[string]string{"PATH": "/bin"}}
 	attrs["storeDir"] = "/nix/store"
 	data, err := json.Marshal(attrs)
 	if err != nil {
@@ -679,6 +683,11 @@ func (b *bench) runAll(ctx context.Context) error {
 	}
 	if !b.cfg.skipImage {
 		if err := b.images(ctx, big); err != nil {
+			return err
+		}
+	}
+	if !b.cfg.skipVerify {
+		if err := b.verification(ctx, big); err != nil {
 			return err
 		}
 	}
@@ -1123,6 +1132,7 @@ func (b *bench) targets() {
 		b.printf("| end to end: bind over the floor of a build with this closure | %s | (reported) |\n", ratio(r["e2e/bind"], r["e2e/floor"]))
 	}
 	check("image (gzip) ≥ 2× faster than `tar -c | gzip -6`", ratio(r["image/tar-gzip"], r["image/image-gzip"]), r["image/tar-gzip"] >= 2*r["image/image-gzip"], "image/tar-gzip", "image/image-gzip")
+	b.verifyTargets(check)
 	check("peak RSS ≤ 64 MiB on the 1 GiB closure", fmt.Sprintf("%.1f MiB", r["rss"]), r["rss"] <= 64, "rss")
 }
 

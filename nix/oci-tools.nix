@@ -254,6 +254,8 @@ let
       "hardlink"
       "bind"
     ];
+    # Check the closure against its NAR hashes: default true, false for bind.
+    verify = bool;
     extraConfig = anyAttrs;
     rootless =
       let
@@ -382,6 +384,7 @@ let
       extraConfig ? null,
       rootless ? null,
       storeMode ? null,
+      verify ? null,
     }@given:
     let
       fn = "buildContainer";
@@ -421,6 +424,7 @@ let
     extraConfig = "an image has no runtime configuration to merge into";
     rootless = "rootless runtimes map users themselves";
     storeMode = "an image's layers always hold the closure's bytes";
+    verify = "images are not checked against the NAR hashes of the closure (buildContainer checks them)";
   };
 
   # An OCI image layout (oci-layout, index.json, blobs/sha256/) of the
@@ -465,6 +469,7 @@ let
       extraConfig ? null,
       rootless ? null,
       storeMode ? null,
+      verify ? null,
     }@given:
     let
       fn = "buildImage";

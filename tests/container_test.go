@@ -195,6 +195,7 @@ func TestEvaluationErrors(t *testing.T) {
 		{"unknown argument", `args = [ "x" ]; usr = "nobody";`, "called with unexpected argument 'usr'"},
 		{"storeMode unknown", `args = [ "x" ]; storeMode = "symlink";`, `ociTools.buildContainer: 'storeMode' must be one of "copy", "reflink", "hardlink", "bind", got "symlink"`},
 		{"storeMode not a string", `args = [ "x" ]; storeMode = true;`, `'storeMode' must be one of "copy", "reflink", "hardlink", "bind", got a bool`},
+		{"verify not a bool", `args = [ "x" ]; verify = "yes";`, "ociTools.buildContainer: 'verify' must be a boolean, got a string"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

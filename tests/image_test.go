@@ -422,6 +422,7 @@ func TestImageEvaluationErrors(t *testing.T) {
 		{"maxLayers one", `maxLayers = 1;`, "'maxLayers' must be at least 2 (the closure's layers and the /etc layer), got 1"},
 		{"hostname", `hostname = "web";`, "'hostname' cannot be part of an image: podman run --hostname"},
 		{"capabilities", `capabilities = [ ];`, "'capabilities' cannot be part of an image"},
+		{"verify", `verify = true;`, "ociTools.buildImage: 'verify' cannot be part of an image: images are not checked against the NAR hashes"},
 		{"env type", `env = [ ];`, "'env'"},
 		{"port", `exposedPorts = [ true ];`, "'exposedPorts' must be a list of ports (8080 or \"53/udp\"), got an element that is a bool"},
 		{"ports not a list", `exposedPorts = 80;`, "'exposedPorts' must be a list of ports, got a int"},

@@ -93,10 +93,19 @@ in [ busybox prog.bin script ]`, modeProgExpr))...)
 	}
 }
 
-// checkModeLog checks the builder's log lines for mode: its summary, and
-// for hardlink the one line saying that Nix would reject the links.
+// checkModeLog checks the builder's log lines for mode: its summary, which
+// says that the closure was verified against the narHash Nix gave (but in
+// bind mode, where verification is off by default), and for hardlink the
+// one line saying that Nix would reject the links.
 func checkModeLog(t *testing.T, mode, log string) {
 	t.Helper()
+	verified := "; verified 4 of 4 store paths against their NAR hashes\n"
+	if mode == "bind" {
+		verified = "; not verified\n"
+	}
+	if !strings.Contains(log, verified) {
+		t.Fatalf("the summary lacks %q:\n%s", verified, log)
+	}
 	refused := strings.Count(log, "oci-builder: storeMode hardlink: the store belongs to uid ")
 	var summary string
 	for _, l := range strings.Split(log, "\n") {

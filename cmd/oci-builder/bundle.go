@@ -41,6 +41,9 @@ Options:
   --store-mode MODE         copy (default), reflink, hardlink (links into the
                             store, falling back to copies) or bind (nothing
                             copied: read-only bind mounts of the host's store)
+  --verify=BOOL             check every store path against the NAR hash of the
+                            closure graph (default true, false for bind; with
+                            bind, true reads the whole closure to check it)
   --env NAME=VALUE          environment variable (repeatable)
   --workdir DIR             working directory (default /)
   --hostname NAME           host name (default container)
@@ -98,6 +101,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 		envs, mounts, caps, rlimits, annots   listFlag
 		extraUsers, extraGroups               listFlag
 		noNewPrivs                            = fs.String("no-new-privileges", "", "")
+		verify                                = fs.Bool("verify", false, "")
 	)
 	fs.Var(&envs, "env", "")
 	fs.Var(&mounts, "mount", "")
@@ -137,7 +141,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if err := applyFlags(&opts, set, flagValues{
 		workdir: *workdir, hostname: *hostname, user: *user, group: *group, network: *network, memory: *memory,
-		os: *osName, arch: *arch, extraConfig: *extraConfig, noNewPrivs: *noNewPrivs,
+		os: *osName, arch: *arch, extraConfig: *extraConfig, noNewPrivs: *noNewPrivs, verify: *verify,
 		readonly: *readonly, terminal: *terminal, noTmp: *noTmp, cpus: *cpus, pids: *pids,
 		rootlessUID: *rootlessUID, rootlessGID: *rootlessGID,
 		envs: envs, mounts: mounts, caps: caps, rlimits: rlimits, annotations: annots,
@@ -222,7 +226,7 @@ func sortedNames(m map[string]string) []string {
 // flagValues are the parsed flags that map onto Options.
 type flagValues struct {
 	workdir, hostname, user, group, network, memory, os, arch, extraConfig, noNewPrivs string
-	readonly, terminal, noTmp                                                          bool
+	readonly, terminal, noTmp, verify                                                  bool
 	cpus                                                                               float64
 	pids, rootlessUID, rootlessGID                                                     int64
 	envs, mounts, caps, rlimits, annotations, extraUsers, extraGroups                  []string
@@ -267,6 +271,10 @@ func applyFlags(opts *bundle.Options, set map[string]bool, f flagValues) error {
 			return fmt.Errorf("--no-new-privileges %q is not true or false", f.noNewPrivs)
 		}
 		opts.NoNewPrivileges = &b
+	}
+	if set["verify"] {
+		verify := f.verify
+		opts.Verify = &verify
 	}
 	for _, kv := range f.envs {
 		k, v, ok := strings.Cut(kv, "=")

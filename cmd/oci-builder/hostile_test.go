@@ -315,7 +315,9 @@ func testUser(t *testing.T) (int, int) {
 // gives: Nix 2.3 sets no NIX_ATTRS_JSON_FILE, Nix 2.4 to 2.14 set it to a
 // host path missing in the sandbox, later versions and Lix set it right.
 // The fixtures' store paths are recreated in a store directory of the
-// test's, which the data is rewritten to name.
+// test's, which the data is rewritten to name, and their narHash and
+// narSize replaced by those of the recreated contents, in the form the
+// fixture has, so that the builder verifies them.
 func TestNixVersionLayouts(t *testing.T) {
 	tests := []struct {
 		fixture string
@@ -349,11 +351,17 @@ func TestNixVersionLayouts(t *testing.T) {
 			}
 			var roots []string
 			for _, e := range attrs["closure"].([]any) {
-				p := e.(map[string]any)["path"].(string)
+				entry := e.(map[string]any)
+				p := entry["path"].(string)
 				mkdirs(t, p)
 				if err := os.WriteFile(p+"/contents", []byte(p), 0o444); err != nil {
 					t.Fatal(err)
 				}
+				hash, size := narOf(t, p)
+				if !strings.HasPrefix(entry["narHash"].(string), "sha256:") {
+					t.Fatalf("fixture narHash %q", entry["narHash"])
+				}
+				entry["narHash"], entry["narSize"] = hash, size
 			}
 			for _, r := range attrs["exportReferencesGraph"].(map[string]any)["closure"].([]any) {
 				roots = append(roots, r.(string))
@@ -376,8 +384,8 @@ func TestNixVersionLayouts(t *testing.T) {
 			}
 			// Every fixture's closure has three paths.
 			const want = "oci-builder: done: mode copy, 3 paths, 3 files"
-			if !strings.Contains(stderr, want) {
-				t.Fatalf("want %q in:\n%s", want, stderr)
+			if !strings.Contains(stderr, want) || !strings.Contains(stderr, "; verified 3 of 3 store paths against their NAR hashes\n") {
+				t.Fatalf("want %q and the paths verified in:\n%s", want, stderr)
 			}
 			entries, err := os.ReadDir(filepath.Join(out, "rootfs", dir))
 			if err != nil || len(entries) != 3 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
 )
 
@@ -29,6 +31,17 @@ func fakeStore(t *testing.T) (string, string, string) {
 	os.WriteFile(prog+"/bin/prog", []byte("#!"+lib+"/sh"), 0o555)
 	os.WriteFile(lib+"/sh", []byte("shell"), 0o555)
 	return dir, prog, lib
+}
+
+// narOf is the narHash and narSize of the tree at p, as Nix would register
+// them.
+func narOf(t *testing.T, p string) (string, uint64) {
+	t.Helper()
+	sum, err := nar.HashPath(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum.String(), sum.Size
 }
 
 type builderCase struct {
@@ -81,12 +94,16 @@ func runWith(t *testing.T, vars map[string]string, args ...string) (int, string,
 	return code, stdout.String(), stderr.String()
 }
 
+// TestNixBuilderBuildsBundle builds a bundle from a graph that gives one
+// path its NAR hash and size and the other none: the first is verified, the
+// second is copied with a warning.
 func TestNixBuilderBuildsBundle(t *testing.T) {
 	dir, prog, lib := fakeStore(t)
+	progHash, progSize := narOf(t, prog)
 	top, out := builderCase{
 		storeDir: dir,
 		graph: []map[string]any{
-			{"path": prog, "references": []string{lib, prog}, "narHash": "sha256:x", "narSize": 100, "valid": true},
+			{"path": prog, "references": []string{lib, prog}, "narHash": progHash, "narSize": progSize, "valid": true},
 			{"path": lib, "references": []string{}, "narSize": 50},
 		},
 		container: map[string]any{"args": []string{prog + "/bin/prog", "--flag"}, "readonly": true},
@@ -98,8 +115,10 @@ func TestNixBuilderBuildsBundle(t *testing.T) {
 	t.Cleanup(func() {
 		filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
 	})
-	if !strings.Contains(stderr, "oci-builder: done: mode copy, 2 paths, 2 files") {
-		t.Fatalf("summary missing: %s", stderr)
+	if !strings.Contains(stderr, "oci-builder: done: mode copy, 2 paths, 2 files") ||
+		!strings.Contains(stderr, "; verified 1 of 2 store paths against their NAR hashes\n") ||
+		!strings.Contains(stderr, "oci-builder: warning: not verifying 1 of 2 store paths, "+lib+" first: the closure graph gives them no narHash\n") {
+		t.Fatalf("summary or warning missing: %s", stderr)
 	}
 	data, err := os.ReadFile(filepath.Join(out, "rootfs", lib, "sh"))
 	if err != nil || string(data) != "shell" {
@@ -281,18 +300,31 @@ func TestValidateCommand(t *testing.T) {
 func TestNixBuilderStoreModes(t *testing.T) {
 	tests := []struct {
 		mode, owner string
+		verify      *bool
 		want        []string
 		refused     int
 	}{
-		{"copy", "", []string{"oci-builder: copying 2 store paths", "oci-builder: done: mode copy, 2 paths, 2 files, 3 directories, 0 symlinks, "}, 0},
-		{"reflink", "", []string{"oci-builder: cloning (reflink) 2 store paths", "oci-builder: done: mode reflink, 2 paths, 2 files", "; 0 cloned, 2 copied; fallbacks: 2 E"}, 0},
-		{"hardlink", "", []string{"oci-builder: hard-linking 2 store paths", "oci-builder: done: mode hardlink, 2 paths, 2 files", "; 2 linked, 0 copied; fallbacks: none"}, 0},
-		{"hardlink", "other", []string{"oci-builder: storeMode hardlink: the store belongs to uid 12345 but this build runs as uid 0, so Nix would reject hard links to it (invalid ownership); copying the closure instead", "oci-builder: done: mode copy (hardlink refused by Nix), 2 paths, 2 files"}, 1},
-		{"bind", "", []string{"oci-builder: bind-mounting 2 store paths (~150 B) read-only", "oci-builder: done: mode bind, 2 paths bind-mounted read-only (2 mountpoints), 0 files copied, 0 B in "}, 0},
+		{"copy", "", nil, []string{"oci-builder: copying 2 store paths", "with 2 workers, verifying their NAR hashes\n", "oci-builder: done: mode copy, 2 paths, 2 files, 3 directories, 0 symlinks, ", "; verified 2 of 2 store paths against their NAR hashes\n"}, 0},
+		{"copy", "", new(bool), []string{"oci-builder: copying 2 store paths", "with 2 workers\n", "oci-builder: done: mode copy, 2 paths, 2 files, 3 directories, 0 symlinks, ", "; not verified\n"}, 0},
+		{"reflink", "", nil, []string{"oci-builder: cloning (reflink) 2 store paths", "oci-builder: done: mode reflink, 2 paths, 2 files", "; 0 cloned, 2 copied; fallbacks: 2 E", "; verified 2 of 2 store paths"}, 0},
+		{"hardlink", "", nil, []string{"oci-builder: hard-linking 2 store paths", "oci-builder: done: mode hardlink, 2 paths, 2 files", "; 2 linked, 0 copied; fallbacks: none; verified 2 of 2 store paths"}, 0},
+		{"hardlink", "other", nil, []string{"oci-builder: storeMode hardlink: the store belongs to uid 12345 but this build runs as uid 0, so Nix would reject hard links to it (invalid ownership); copying the closure instead", "oci-builder: done: mode copy (hardlink refused by Nix), 2 paths, 2 files", "; verified 2 of 2 store paths"}, 1},
+		{"bind", "", nil, []string{"oci-builder: bind-mounting 2 store paths (~", "read-only; creating their mountpoints", "oci-builder: done: mode bind, 2 paths bind-mounted read-only (2 mountpoints), 0 files copied, 0 B in ", "; not verified\n"}, 0},
+		{"bind", "", &[]bool{true}[0], []string{"oci-builder: bind-mounting 2 store paths (~", "read-only; reading them to verify their NAR hashes with 2 workers, then creating their mountpoints", "oci-builder: done: mode bind, 2 paths bind-mounted read-only (2 mountpoints), 0 files copied, 0 B in ", "; verified 2 of 2 store paths against their NAR hashes\n"}, 0},
 	}
 	for _, tc := range tests {
-		t.Run(tc.mode+tc.owner, func(t *testing.T) {
+		name := tc.mode + tc.owner
+		if tc.verify != nil {
+			name += fmt.Sprintf("/verify=%v", *tc.verify)
+		}
+		t.Run(name, func(t *testing.T) {
 			dir, prog, lib := fakeStore(t)
+			progHash, progSize := narOf(t, prog)
+			libHash, libSize := narOf(t, lib)
+			container := map[string]any{"args": []string{prog + "/bin/prog"}, "storeMode": tc.mode}
+			if tc.verify != nil {
+				container["verify"] = *tc.verify
+			}
 			if tc.owner != "" {
 				if os.Geteuid() != 0 {
 					t.Skip("needs root to chown")
@@ -302,10 +334,10 @@ func TestNixBuilderStoreModes(t *testing.T) {
 			top, out := builderCase{
 				storeDir: dir,
 				graph: []map[string]any{
-					{"path": prog, "references": []string{lib}, "narSize": 100},
-					{"path": lib, "references": []string{}, "narSize": 50},
+					{"path": prog, "references": []string{lib}, "narHash": progHash, "narSize": progSize},
+					{"path": lib, "references": []string{}, "narHash": libHash, "narSize": libSize},
 				},
-				container: map[string]any{"args": []string{prog + "/bin/prog"}, "storeMode": tc.mode},
+				container: container,
 			}.write(t)
 			code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top, "NIX_BUILD_CORES": "2"}, "nix-builder")
 			t.Cleanup(func() {
@@ -341,7 +373,14 @@ func TestProgressAndSummaryLines(t *testing.T) {
 	if got, want := progressLine(s, 7, 10<<20), "3/7 paths, 10 files, 3.0 MiB of ~10.0 MiB, 1.5 MiB/s"; got != want {
 		t.Errorf("progress %q, want %q", got, want)
 	}
-	if got, want := summaryLine(bundle.StoreReflink, "", s), "done: mode reflink, 3 paths, 10 files, 4 directories, 1 symlinks, 3.0 MiB in 2.00 s; 6 cloned, 4 copied; fallbacks: 1 EOPNOTSUPP, 3 EXDEV"; got != want {
+	if got, want := summaryLine(bundle.StoreReflink, "", false, s), "done: mode reflink, 3 paths, 10 files, 4 directories, 1 symlinks, 3.0 MiB in 2.00 s; 6 cloned, 4 copied; fallbacks: 1 EOPNOTSUPP, 3 EXDEV; not verified"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	s.Verified = 2
+	if got, want := summaryLine(bundle.StoreCopy, "", true, s), "done: mode copy, 3 paths, 10 files, 4 directories, 1 symlinks, 3.0 MiB in 2.00 s; verified 2 of 3 store paths against their NAR hashes"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	if got, want := summaryLine(bundle.StoreBind, "", true, rootfs.Stats{Paths: 3, Dirs: 3, Verified: 3, Elapsed: time.Second}), "done: mode bind, 3 paths bind-mounted read-only (3 mountpoints), 0 files copied, 0 B in 1.00 s; verified 3 of 3 store paths against their NAR hashes"; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}
 }

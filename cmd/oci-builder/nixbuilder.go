@@ -117,21 +117,31 @@ func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Pl
 		total += info.NarSize
 	}
 	mode := plan.StoreMode
-	if mode == bundle.StoreBind {
+	verifying := ""
+	if plan.Verify {
+		verifying = ", verifying their NAR hashes"
+	}
+	progress := func(s rootfs.Stats) {
+		fmt.Fprintln(log, "oci-builder: "+progressLine(s, len(plan.Closure), total))
+	}
+	switch {
+	case mode == bundle.StoreBind && plan.Verify:
+		fmt.Fprintf(log, "oci-builder: bind-mounting %d store paths (%s) read-only; reading them to verify their NAR hashes with %d workers, then creating their mountpoints in %s/rootfs\n",
+			len(plan.Closure), sizeOrUnknown(total), copyOpts.Workers, out)
+		copyOpts.Progress = progress
+	case mode == bundle.StoreBind:
 		fmt.Fprintf(log, "oci-builder: bind-mounting %d store paths (%s) read-only; creating their mountpoints in %s/rootfs\n",
 			len(plan.Closure), sizeOrUnknown(total), out)
-	} else {
-		fmt.Fprintf(log, "oci-builder: %s %d store paths (%s) into %s/rootfs with %d workers\n",
-			verb(mode), len(plan.Closure), sizeOrUnknown(total), out, copyOpts.Workers)
-		copyOpts.Progress = func(s rootfs.Stats) {
-			fmt.Fprintln(log, "oci-builder: "+progressLine(s, len(plan.Closure), total))
-		}
+	default:
+		fmt.Fprintf(log, "oci-builder: %s %d store paths (%s) into %s/rootfs with %d workers%s\n",
+			verb(mode), len(plan.Closure), sizeOrUnknown(total), out, copyOpts.Workers, verifying)
+		copyOpts.Progress = progress
 	}
 	stats, err := write(ctx, out, plan, copyOpts)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(log, "oci-builder: "+summaryLine(mode, note, stats))
+	fmt.Fprintln(log, "oci-builder: "+summaryLine(mode, note, plan.Verify, stats))
 	return nil
 }
 
@@ -146,11 +156,16 @@ func verb(m bundle.StoreMode) string {
 }
 
 // summaryLine describes a finished bundle: mode, paths, files, bytes,
-// seconds and the files that fell back to a copy.
-func summaryLine(mode bundle.StoreMode, note string, s rootfs.Stats) string {
+// seconds, the files that fell back to a copy, and how many store paths
+// were verified against their NAR hashes.
+func summaryLine(mode bundle.StoreMode, note string, verify bool, s rootfs.Stats) string {
+	verified := "; not verified"
+	if verify {
+		verified = fmt.Sprintf("; verified %d of %d store paths against their NAR hashes", s.Verified, s.Paths)
+	}
 	if mode == bundle.StoreBind {
 		return fmt.Sprintf("done: mode bind, %d paths bind-mounted read-only (%d mountpoints), 0 files copied, 0 B in %.2f s",
-			s.Paths, s.Dirs+s.Files, s.Elapsed.Seconds())
+			s.Paths, s.Dirs+s.Files, s.Elapsed.Seconds()) + verified
 	}
 	line := fmt.Sprintf("done: mode %s%s, %d paths, %d files, %d directories, %d symlinks, %s in %.2f s",
 		mode, note, s.Paths, s.Files, s.Dirs, s.Symlinks, humanBytes(uint64(s.Bytes)), s.Elapsed.Seconds())
@@ -163,7 +178,7 @@ func summaryLine(mode bundle.StoreMode, note string, s rootfs.Stats) string {
 	if mode != bundle.StoreCopy {
 		line += "; fallbacks: " + fallbacks(s)
 	}
-	return line
+	return line + verified
 }
 
 // fallbacks lists the fallback counts by reason, in a fixed order.

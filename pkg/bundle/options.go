@@ -35,6 +35,13 @@ type Options struct {
 	// StoreMode is how the closure gets into the bundle: "copy" (the
 	// default, also meant by ""), "reflink", "hardlink" or "bind".
 	StoreMode StoreMode `json:"storeMode,omitempty"`
+	// Verify checks each store path of the closure against the NAR hash
+	// (and size) the closure graph gives it. Nil means true in the modes
+	// that put the closure's files in the rootfs (copy, reflink, hardlink),
+	// which hash each file as they put it in place, and false in bind mode,
+	// where verifying means reading the whole closure for that alone. See
+	// NewPlan for store paths the graph gives no hash.
+	Verify *bool `json:"verify,omitempty"`
 
 	// Env is the process environment. PATH defaults to the bin directories
 	// of the closure (the paths args mention first).

@@ -7,6 +7,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
@@ -44,6 +45,10 @@ type Plan struct {
 	// Spec bind-mounts every closure path read-only, and Write creates an
 	// empty mountpoint for each instead of copying it.
 	StoreMode StoreMode
+	// Verify says Write checks the closure against the NAR hashes of the
+	// graph: while copying it, or, in bind mode, by reading it. Paths the
+	// graph gives no narHash are not checked (a warning says so).
+	Verify bool
 	// Warnings report options that were dropped.
 	Warnings []string
 }
@@ -95,7 +100,14 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Spec: c.Spec, StoreDir: g.StoreDir(), Closure: closure, StoreMode: mode, Warnings: c.Warnings}
+	verify, verifyWarning, err := planVerify(opts.Verify, mode, closure)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Spec: c.Spec, StoreDir: g.StoreDir(), Closure: closure, StoreMode: mode, Verify: verify, Warnings: c.Warnings}
+	if verifyWarning != "" {
+		p.Warnings = append(p.Warnings, verifyWarning)
+	}
 	for _, l := range c.Symlinks {
 		if p.StoreDir != "" && within(p.StoreDir, l.Path) {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("no %s symlink: the store directory %s is inside it", l.Path, p.StoreDir))
@@ -127,6 +139,55 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// planVerify decides whether the closure is verified: as asked, or by
+// default in every mode but bind. Every narHash the graph gives must parse.
+// A graph that gives some paths no narHash (the text format gives none)
+// cannot have them verified: that is an error when verification was asked
+// for explicitly, and otherwise a warning naming how many go unverified.
+func planVerify(asked *bool, mode StoreMode, closure []*store.PathInfo) (bool, string, error) {
+	verify := mode != StoreBind
+	if asked != nil {
+		verify = *asked
+	}
+	if !verify {
+		return false, "", nil
+	}
+	missing := 0
+	firstMissing := ""
+	for _, info := range closure {
+		if info.NarHash == "" {
+			if missing == 0 {
+				firstMissing = info.Path
+			}
+			missing++
+			continue
+		}
+		if _, err := nar.ParseHash(info.NarHash); err != nil {
+			return false, "", fmt.Errorf("store path %s: %w", info.Path, err)
+		}
+	}
+	if missing == 0 {
+		return true, "", nil
+	}
+	if asked != nil {
+		return false, "", fmt.Errorf("verify: the closure graph gives no narHash for %s (%d of %d store paths have none; the text format of exportReferencesGraph carries none): set verify to false, or give a graph with hashes", firstMissing, missing, len(closure))
+	}
+	if missing == len(closure) {
+		return false, "not verifying the closure: the closure graph gives no narHash (the text format of exportReferencesGraph carries none)", nil
+	}
+	return true, fmt.Sprintf("not verifying %d of %d store paths, %s first: the closure graph gives them no narHash", missing, len(closure), firstMissing), nil
+}
+
+// Expected lists what the graph says of each closure path's NAR
+// serialisation, in the order of Closure, for rootfs.Copy and rootfs.Verify.
+func (p *Plan) Expected() []nar.Expected {
+	want := make([]nar.Expected, len(p.Closure))
+	for i, info := range p.Closure {
+		want[i] = nar.Expected{Path: info.Path, NarHash: info.NarHash, NarSize: info.NarSize}
+	}
+	return want
 }
 
 // processRoots finds the store paths the process mentions.

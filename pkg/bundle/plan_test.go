@@ -285,3 +285,67 @@ func TestWriteModes(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanVerify checks the verify option's decisions: the default per
+// store mode, an explicit value, graphs that give every path, some paths or
+// no path a narHash, and a malformed one.
+func TestPlanVerify(t *testing.T) {
+	const hash = "sha256:0031fw9ny90fckgx1sqa4q026ksaf0kcykpdqqfm35bm84bqcs1h"
+	sh, lib := sp("/nix/store", 'a', "busybox"), sp("/nix/store", 'b', "lib")
+	graphWith := func(shHash, libHash string) *store.Graph {
+		g, err := store.NewGraph([]store.PathInfo{
+			{Path: sh, References: []string{lib}, NarHash: shHash},
+			{Path: lib, NarHash: libHash},
+		}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	on, off := true, false
+	tests := []struct {
+		name             string
+		g                *store.Graph
+		mode             bundle.StoreMode
+		verify           *bool
+		want             bool
+		warning, failure string
+	}{
+		{"copy by default", graphWith(hash, hash), "", nil, true, "", ""},
+		{"reflink by default", graphWith(hash, hash), bundle.StoreReflink, nil, true, "", ""},
+		{"hardlink by default", graphWith(hash, hash), bundle.StoreHardlink, nil, true, "", ""},
+		{"not bind by default", graphWith(hash, hash), bundle.StoreBind, nil, false, "", ""},
+		{"bind asked", graphWith(hash, hash), bundle.StoreBind, &on, true, "", ""},
+		{"copy turned off", graphWith(hash, hash), bundle.StoreCopy, &off, false, "", ""},
+		{"SRI", graphWith("sha256-ZsQrRvspBRD0iaqY85y4xLk8rHD/oqg7m2ooXVej/fE=", hash), "", nil, true, "", ""},
+		{"no hashes", graphWith("", ""), "", nil, false, "not verifying the closure: the closure graph gives no narHash (the text format of exportReferencesGraph carries none)", ""},
+		{"some hashes", graphWith(hash, ""), "", nil, true, "not verifying 1 of 2 store paths, " + lib + " first: the closure graph gives them no narHash", ""},
+		{"no hashes, asked", graphWith("", ""), "", &on, false, "", "verify: the closure graph gives no narHash for " + sh + " (2 of 2 store paths have none; the text format of exportReferencesGraph carries none): set verify to false, or give a graph with hashes"},
+		{"some hashes, asked", graphWith(hash, ""), bundle.StoreBind, &on, false, "", "verify: the closure graph gives no narHash for " + lib + " (1 of 2"},
+		{"no hashes, off", graphWith("", ""), "", &off, false, "", ""},
+		{"malformed", graphWith("sha256:x", hash), "", nil, false, "", "store path " + sh + `: narHash "sha256:x": `},
+		{"not sha256", graphWith("sha1:"+strings.Repeat("0", 32), hash), "", nil, false, "", "not a SHA-256 hash"},
+		{"malformed, off", graphWith("sha256:x", hash), "", &off, false, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, err := bundle.NewPlan(tc.g, bundle.Options{Args: []string{sh}, StoreMode: tc.mode, Verify: tc.verify}, nil)
+			if tc.failure != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.failure) && !strings.Contains(err.Error(), tc.failure) {
+					t.Fatalf("error %v, want %q", err, tc.failure)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Verify != tc.want {
+				t.Errorf("Verify = %v, want %v", plan.Verify, tc.want)
+			}
+			warned := strings.Join(plan.Warnings, "\n")
+			if tc.warning != "" && warned != tc.warning || tc.warning == "" && warned != "" {
+				t.Errorf("warnings %q, want %q", warned, tc.warning)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
 )
 
@@ -34,7 +35,11 @@ func MarshalConfig(spec *specs.Spec) ([]byte, error) {
 // plan.StoreMode decides how the closure gets into the rootfs (it sets
 // copyOpts.Mode): copied, cloned or hard-linked file by file, or, in bind
 // mode, not at all: each closure path gets an empty mountpoint (a directory,
-// or an empty file for a store path that is a file).
+// or an empty file for a store path that is a file). With plan.Verify (it
+// sets copyOpts.Verify) each closure path is checked against its narHash
+// while it is copied, or, in bind mode, read for that before the
+// mountpoints are made; a mismatch is a *nar.MismatchError, and no
+// config.json is written.
 func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options) (rootfs.Stats, error) {
 	var stats rootfs.Stats
 	copyOpts.Mode = plan.StoreMode.CopyMode()
@@ -96,8 +101,12 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 			sources[i] = info.Path
 		}
 		if plan.StoreMode == StoreBind {
-			stats, err = rootfs.StoreMountpoints(ctx, storeDir, sources)
+			stats, err = writeBindStore(ctx, storeDir, plan, copyOpts)
 		} else {
+			copyOpts.Verify = nil
+			if plan.Verify {
+				copyOpts.Verify = plan.Expected()
+			}
 			stats, err = rootfs.Copy(ctx, storeDir, sources, copyOpts)
 		}
 		if err != nil {
@@ -116,6 +125,32 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 		return stats, fmt.Errorf("write %s: %w", ConfigFile, err)
 	}
 	return stats, nil
+}
+
+// writeBindStore makes bind mode's mountpoints in storeDir, after reading
+// the closure to verify it when the plan says so.
+func writeBindStore(ctx context.Context, storeDir *os.File, plan *Plan, opts rootfs.Options) (rootfs.Stats, error) {
+	var verified rootfs.Stats
+	if plan.Verify {
+		var want []nar.Expected
+		for _, e := range plan.Expected() {
+			if e.NarHash != "" {
+				want = append(want, e)
+			}
+		}
+		var err error
+		if verified, err = rootfs.Verify(ctx, want, opts); err != nil {
+			return verified, err
+		}
+	}
+	sources := make([]string, len(plan.Closure))
+	for i, info := range plan.Closure {
+		sources[i] = info.Path
+	}
+	stats, err := rootfs.StoreMountpoints(ctx, storeDir, sources)
+	stats.Verified = verified.Verified
+	stats.Elapsed += verified.Elapsed
+	return stats, err
 }
 
 // WriteAtomic writes the bundle into a temporary directory beside out and

@@ -31,6 +31,7 @@ func refuseRuntimeOnly(c bundle.Options) error {
 		{len(c.ExtraConfig) > 0, "extraConfig", "an image has no runtime configuration to merge into"},
 		{c.Rootless != nil, "rootless", "rootless runtimes map users themselves"},
 		{c.StoreMode != "", "storeMode", "an image's layers always hold the closure's bytes"},
+		{c.Verify != nil, "verify", "images are not checked against the NAR hashes of the closure (buildContainer and oci-builder bundle check them)"},
 	}
 	for _, r := range refused {
 		if r.set {

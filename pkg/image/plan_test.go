@@ -102,6 +102,7 @@ func TestOptionErrors(t *testing.T) {
 		{"resources", bundle.Options{Args: args, Resources: &bundle.Resources{}}, image.Options{}, "resources cannot be part of an image"},
 		{"extraConfig", bundle.Options{Args: args, ExtraConfig: []byte(`{}`)}, image.Options{}, "extraConfig cannot be part of an image"},
 		{"rootless", bundle.Options{Args: args, Rootless: &bundle.RootlessIDs{}}, image.Options{}, "rootless cannot be part of an image"},
+		{"verify", bundle.Options{Args: args, Verify: new(bool)}, image.Options{}, "verify cannot be part of an image: images are not checked against the NAR hashes"},
 		{"bad env", bundle.Options{Args: args, Env: map[string]string{"A=B": "x"}}, image.Options{}, `env: "A=B" is not a valid variable name`},
 		{"tag", bundle.Options{Args: args}, image.Options{Tag: "-x"}, `tag "-x" is not a valid tag`},
 		{"tag with colon", bundle.Options{Args: args}, image.Options{Tag: "a:b"}, `tag "a:b" is not a valid tag`},
@@ -231,6 +232,7 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 		"ExtraConfig":     "refused",
 		"Rootless":        "refused",
 		"StoreMode":       "refused",
+		"Verify":          "refused",
 	}
 	typ := reflect.TypeOf(bundle.Options{})
 	for i := 0; i < typ.NumField(); i++ {

@@ -68,21 +68,41 @@ type MismatchError struct {
 	Path string
 	// Expected and Actual are "sha256:<nix-base32>" hashes.
 	Expected, Actual string
+	// ExpectedSize and ActualSize are NAR sizes in bytes; ExpectedSize is
+	// 0 when the size was not known.
+	ExpectedSize, ActualSize uint64
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("store path %s: NAR hash mismatch: expected %s, got %s", e.Path, e.Expected, e.Actual)
+	msg := fmt.Sprintf("store path %s: NAR hash mismatch: expected %s, got %s", e.Path, e.Expected, e.Actual)
+	if e.ExpectedSize != 0 && e.ExpectedSize != e.ActualSize {
+		msg += fmt.Sprintf(" (NAR size: expected %d bytes, got %d)", e.ExpectedSize, e.ActualSize)
+	}
+	return msg
 }
 
 // Check compares the sum of the tree at path with the narHash expected for
 // it, which ParseHash must accept. A difference is a *MismatchError.
 func (s Sum) Check(path, narHash string) error {
-	want, err := ParseHash(narHash)
+	return s.CheckExpected(Expected{Path: path, NarHash: narHash})
+}
+
+// CheckExpected compares the sum with what e says of the tree at e.Path:
+// its narHash, which ParseHash must accept, and its narSize when not 0. A
+// different hash is a *MismatchError (giving the sizes too when they
+// differ); the same hash with another size means e itself is wrong, and is
+// an error saying so.
+func (s Sum) CheckExpected(e Expected) error {
+	want, err := ParseHash(e.NarHash)
 	if err != nil {
-		return fmt.Errorf("store path %s: %w", path, err)
+		return fmt.Errorf("store path %s: %w", e.Path, err)
 	}
 	if !equalHash(want, s.Hash) {
-		return &MismatchError{Path: path, Expected: want.Format(nixhash.NixBase32, true), Actual: s.String()}
+		return &MismatchError{Path: e.Path, Expected: want.Format(nixhash.NixBase32, true), Actual: s.String(),
+			ExpectedSize: e.NarSize, ActualSize: s.Size}
+	}
+	if e.NarSize != 0 && e.NarSize != s.Size {
+		return fmt.Errorf("store path %s: the NAR hash matches but the NAR size is %d bytes, not the %d the closure graph gives", e.Path, s.Size, e.NarSize)
 	}
 	return nil
 }

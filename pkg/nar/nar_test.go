@@ -2,6 +2,7 @@ package nar_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	gonar "github.com/nix-community/go-nix/pkg/nar"
@@ -536,5 +538,103 @@ func TestEncoderMisuse(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCheckExpected compares sums with what a graph says: the hash in
+// every accepted form, the size when given.
+func TestCheckExpected(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	write(t, file, []byte("x"), 0o444)
+	sum, err := nar.HashPath(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "g")
+	write(t, other, []byte("longer than eight bytes"), 0o444)
+	otherSum, err := nar.HashPath(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		e    nar.Expected
+		want string
+	}{
+		{"nix32", nar.Expected{Path: file, NarHash: sum.String(), NarSize: sum.Size}, ""},
+		{"SRI, no size", nar.Expected{Path: file, NarHash: sum.Hash.Format(nixhash.SRI, true)}, ""},
+		{"other hash, same size", nar.Expected{Path: file, NarHash: otherSum.String()},
+			"store path " + file + ": NAR hash mismatch: expected " + otherSum.String() + ", got " + sum.String()},
+		{"other hash and size", nar.Expected{Path: file, NarHash: otherSum.String(), NarSize: otherSum.Size},
+			fmt.Sprintf("store path %s: NAR hash mismatch: expected %s, got %s (NAR size: expected %d bytes, got %d)", file, otherSum, sum, otherSum.Size, sum.Size)},
+		{"same hash, other size", nar.Expected{Path: file, NarHash: sum.String(), NarSize: sum.Size + 8},
+			fmt.Sprintf("store path %s: the NAR hash matches but the NAR size is %d bytes, not the %d the closure graph gives", file, sum.Size, sum.Size+8)},
+		{"malformed", nar.Expected{Path: file, NarHash: "sha256:x"}, "store path " + file + `: narHash "sha256:x"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := sum.CheckExpected(tc.e)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			var mismatch *nar.MismatchError
+			if strings.Contains(tc.want, "mismatch") != errors.As(err, &mismatch) {
+				t.Fatalf("error %v: MismatchError is %v", err, mismatch != nil)
+			}
+		})
+	}
+}
+
+// TestVerifyAll verifies trees in parallel and stops at the first
+// mismatch; a cancelled context stops it too.
+func TestVerifyAll(t *testing.T) {
+	dir := t.TempDir()
+	var want []nar.Expected
+	for i := 0; i < 20; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("p%02d", i))
+		mkdir(t, p)
+		write(t, filepath.Join(p, "data"), bytes.Repeat([]byte{byte(i)}, i*1000), 0o444)
+		sum, err := nar.HashPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, nar.Expected{Path: p, NarHash: sum.String(), NarSize: sum.Size})
+	}
+	for _, workers := range []int{0, 1, 3, 50} {
+		var mu sync.Mutex
+		seen := map[string]bool{}
+		err := nar.VerifyAll(context.Background(), want, workers, func(e nar.Expected, s nar.Sum) {
+			mu.Lock()
+			defer mu.Unlock()
+			if s.Size != e.NarSize {
+				t.Errorf("%s: size %d, want %d", e.Path, s.Size, e.NarSize)
+			}
+			seen[e.Path] = true
+		})
+		if err != nil || len(seen) != len(want) {
+			t.Fatalf("%d workers: %v, %d verified", workers, err, len(seen))
+		}
+	}
+	bad := append([]nar.Expected(nil), want...)
+	bad[7].NarHash = want[8].NarHash
+	var mismatch *nar.MismatchError
+	if err := nar.VerifyAll(context.Background(), bad, 2, nil); !errors.As(err, &mismatch) || mismatch.Path != want[7].Path {
+		t.Fatalf("error %v, want a mismatch of %s", err, want[7].Path)
+	}
+	bad[7].NarHash = "sha256:x"
+	if err := nar.VerifyAll(context.Background(), bad, 2, nil); err == nil || !strings.Contains(err.Error(), want[7].Path+`: narHash "sha256:x"`) {
+		t.Fatalf("error %v, want the malformed hash", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := nar.VerifyAll(ctx, want, 2, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
 	}
 }

@@ -1,6 +1,7 @@
 package nar
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -14,7 +15,13 @@ import (
 // descriptors, so its depth is not limited by PATH_MAX. Any other file type
 // is an error naming it.
 func HashPath(path string) (Sum, error) {
-	w := walker{h: NewHasher(), buf: make([]byte, 256<<10)}
+	return hashPath(context.Background(), path)
+}
+
+// hashPath is HashPath, giving up with ctx's cause between entries once ctx
+// is done.
+func hashPath(ctx context.Context, path string) (Sum, error) {
+	w := walker{ctx: ctx, h: NewHasher(), buf: make([]byte, 256<<10)}
 	if err := w.root(path); err != nil {
 		return Sum{}, err
 	}
@@ -41,6 +48,7 @@ func Verify(path, narHash string) error {
 }
 
 type walker struct {
+	ctx context.Context
 	h   *Hasher
 	buf []byte
 }
@@ -79,6 +87,9 @@ func (w *walker) root(path string) error {
 // entry adds the non-directory at dirFd/name (name is the NAR entry name,
 // empty for the root) to the hash.
 func (w *walker) entry(dirFd int, name, narName string, display *where) error {
+	if w.ctx.Err() != nil {
+		return context.Cause(w.ctx)
+	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("hash %s: %w", display, err)

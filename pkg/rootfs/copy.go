@@ -9,6 +9,10 @@
 // per file where the filesystem refuses. A directory's final mode is set by
 // whichever goroutine finishes its last child, so fixing modes never waits
 // for the whole copy.
+//
+// Copy can also verify each source against the NAR hash and size its closure
+// graph gives, reading each file once for both the copy and the hash (see
+// Options.Verify).
 package rootfs
 
 import (
@@ -24,6 +28,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oci-builder/oci-builder/pkg/nar"
 )
 
 // Options tune a copy.
@@ -43,6 +49,16 @@ type Options struct {
 	Progress func(Stats)
 	// ProgressInterval overrides the one second between Progress calls.
 	ProgressInterval time.Duration
+	// Verify, when not nil, holds what the closure graph says of each
+	// source, in the order of the sources (Path must be the source): each
+	// source with a NarHash is hashed as it is put in place, and a copy
+	// whose NAR hash or size differs fails with a *nar.MismatchError (or an
+	// error about the size). Each file is read once: copied files are read
+	// into memory, hashed and written from there instead of with
+	// copy_file_range; in ModeCopy a file is cloned (FICLONE) where the
+	// filesystem can, as copy_file_range would, and then, like cloned and
+	// linked files, only read to be hashed.
+	Verify []nar.Expected
 }
 
 // Stats counts what a copy wrote.
@@ -61,6 +77,9 @@ type Stats struct {
 	// refused, by reason: an errno name (EOPNOTSUPP, EXDEV, EINVAL, EPERM,
 	// EMLINK) or "not owned". Nil when there were none.
 	Fallbacks map[string]int64
+	// Verified is the number of sources whose NAR hash (and size) matched
+	// the closure graph's.
+	Verified int64
 	// Elapsed is the time since the copy started.
 	Elapsed time.Duration
 }
@@ -100,6 +119,7 @@ func reasonIndex(err error) int {
 type counters struct {
 	paths, files, dirs, symlinks, bytes atomic.Int64
 	copied, cloned, linked              atomic.Int64
+	verified                            atomic.Int64
 	fallbacks                           [len(fallbackReasons)]atomic.Int64
 }
 
@@ -113,6 +133,7 @@ func (c *counters) snapshot(start time.Time) Stats {
 		Copied:   c.copied.Load(),
 		Cloned:   c.cloned.Load(),
 		Linked:   c.linked.Load(),
+		Verified: c.verified.Load(),
 		Elapsed:  time.Since(start),
 	}
 	for i := range c.fallbacks {
@@ -141,6 +162,9 @@ type dirNode struct {
 type fileJob struct {
 	dir  *dirNode
 	name string
+	// slot is the file's place in its source's NAR hash, nil when the
+	// source is not verified.
+	slot *fileSlot
 }
 
 type copier struct {
@@ -155,6 +179,13 @@ type copier struct {
 	// (between these filesystems, say): later files go straight to read
 	// and write instead of failing it again.
 	noCFR atomic.Bool
+	// expect holds Options.Verify; bufs lends the buffers of files read
+	// ahead of their turn to be hashed.
+	expect []nar.Expected
+	bufs   *bufPool
+	// noClone is set once FICLONE has been refused in a verified ModeCopy:
+	// files are then read, hashed and written.
+	noClone atomic.Bool
 }
 
 // Copy copies each source (an absolute path to a directory, regular file or
@@ -177,6 +208,9 @@ func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (St
 	if err := opts.Mode.check(); err != nil {
 		return Stats{}, err
 	}
+	if err := checkExpected(sources, opts.Verify); err != nil {
+		return Stats{}, err
+	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
@@ -186,6 +220,12 @@ func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (St
 	c := &copier{
 		ctx: ctx, cancel: cancel, jobs: make(chan fileJob, 4096),
 		mode: opts.Mode, owned: opts.OwnedLinksOnly, uid: uint32(os.Geteuid()),
+		expect: opts.Verify,
+	}
+	if opts.Verify != nil {
+		// Enough for every worker to read a few files ahead of their turn;
+		// bigger files wait for it.
+		c.bufs = newBufPool(min(max(int64(workers)<<22, 16<<20), 64<<20))
 	}
 
 	var wg sync.WaitGroup
@@ -199,11 +239,17 @@ func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (St
 	stopProgress := c.startProgress(opts, start)
 
 	dstFd := int(dst.Fd())
-	for _, src := range sources {
+	var seqs int64
+	for i, src := range sources {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := c.copyTop(dstFd, src); err != nil {
+		var seq *narSeq
+		if c.expect != nil && c.expect[i].NarHash != "" {
+			seq = c.newSeq(c.expect[i])
+			seqs++
+		}
+		if err := c.copyTop(dstFd, src, seq); err != nil {
 			c.cancel(err)
 			break
 		}
@@ -215,10 +261,44 @@ func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (St
 	if err := context.Cause(ctx); err != nil {
 		return stats, err
 	}
+	// Every source with a hash ends with its check: a shortfall would be
+	// a source copied but never compared, which must not pass as verified.
+	if stats.Verified != seqs {
+		return stats, fmt.Errorf("verify: %d of %d store paths were checked against their NAR hashes", stats.Verified, seqs)
+	}
 	return stats, nil
 }
 
+// checkExpected checks that want, when not nil, gives a parsable NAR hash
+// (or none) for each source, in order.
+func checkExpected(sources []string, want []nar.Expected) error {
+	if want == nil {
+		return nil
+	}
+	if len(want) != len(sources) {
+		return fmt.Errorf("verify: %d expected hashes for %d sources", len(want), len(sources))
+	}
+	for i, w := range want {
+		if w.Path != sources[i] {
+			return fmt.Errorf("verify: expected hash %d is for %s, not %s", i, w.Path, sources[i])
+		}
+		if w.NarHash == "" {
+			continue
+		}
+		if _, err := nar.ParseHash(w.NarHash); err != nil {
+			return fmt.Errorf("store path %s: %w", w.Path, err)
+		}
+	}
+	return nil
+}
+
 func (c *copier) startProgress(opts Options, start time.Time) func() {
+	return startProgress(&c.count, opts, start)
+}
+
+// startProgress calls opts.Progress with a snapshot of count every
+// opts.ProgressInterval until the returned function is called.
+func startProgress(count *counters, opts Options, start time.Time) func() {
 	if opts.Progress == nil {
 		return func() {}
 	}
@@ -237,7 +317,7 @@ func (c *copier) startProgress(opts Options, start time.Time) func() {
 			case <-done:
 				return
 			case <-t.C:
-				opts.Progress(c.count.snapshot(start))
+				opts.Progress(count.snapshot(start))
 			}
 		}
 	}()
@@ -253,7 +333,7 @@ func (c *copier) work() {
 	dc := &dataCopier{noCFR: &c.noCFR}
 	for job := range c.jobs {
 		if !c.failed() {
-			if err := c.copyFileAt(dc, job.dir.src, job.dir.dst, job.name, job.dir.display+"/"+job.name); err != nil {
+			if err := c.copyFileAt(dc, job.dir.src, job.dir.dst, job.name, job.dir.display+"/"+job.name, job.slot); err != nil {
 				c.cancel(err)
 			}
 		}
@@ -261,8 +341,9 @@ func (c *copier) work() {
 	}
 }
 
-// copyTop copies one source into the directory dstFd.
-func (c *copier) copyTop(dstFd int, src string) error {
+// copyTop copies one source into the directory dstFd, feeding seq (which
+// may be nil) the source's NAR events.
+func (c *copier) copyTop(dstFd int, src string, seq *narSeq) error {
 	name := path.Base(src)
 	var st unix.Stat_t
 	if err := unix.Lstat(src, &st); err != nil {
@@ -274,47 +355,54 @@ func (c *copier) copyTop(dstFd int, src string) error {
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
-		return c.copyDir(fd, &st, dstFd, name, nil, src)
-	case unix.S_IFLNK:
-		if err := c.copySymlink(unix.AT_FDCWD, src, dstFd, name, src); err != nil {
+		if err := c.copyDir(fd, &st, dstFd, name, nil, src, seq); err != nil {
 			return err
 		}
+		seq.finish()
+		return nil
+	case unix.S_IFLNK:
+		target, err := c.copySymlink(unix.AT_FDCWD, src, dstFd, name, src)
+		if err != nil {
+			return err
+		}
+		seq.symlink("", target)
 	case unix.S_IFREG:
 		dirFd, err := unix.Open(path.Dir(src), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
 		defer unix.Close(dirFd)
-		if err := c.copyFileAt(&dataCopier{noCFR: &c.noCFR}, dirFd, dstFd, name, src); err != nil {
+		if err := c.copyFileAt(&dataCopier{noCFR: &c.noCFR}, dirFd, dstFd, name, src, seq.file("")); err != nil {
 			return err
 		}
 	default:
 		return unsupported(src, st.Mode)
 	}
+	seq.finish()
 	c.count.paths.Add(1)
 	return nil
 }
 
 // copySymlink recreates the symlink srcDir/name as dstDir/dstName, with its
-// target verbatim and its modification time.
-func (c *copier) copySymlink(srcDir int, name string, dstDir int, dstName, display string) error {
+// target verbatim and its modification time, and returns the target.
+func (c *copier) copySymlink(srcDir int, name string, dstDir int, dstName, display string) (string, error) {
 	target, err := readlinkat(srcDir, name)
 	if err != nil {
-		return fmt.Errorf("copy %s: readlink: %w", display, err)
+		return "", fmt.Errorf("copy %s: readlink: %w", display, err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(srcDir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("copy %s: %w", display, err)
+		return "", fmt.Errorf("copy %s: %w", display, err)
 	}
 	if err := unix.Symlinkat(target, dstDir, dstName); err != nil {
-		return fmt.Errorf("copy %s: symlink: %w", display, err)
+		return "", fmt.Errorf("copy %s: symlink: %w", display, err)
 	}
 	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, st.Mtim}
 	if err := unix.UtimesNanoAt(dstDir, dstName, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("copy %s: set modification time: %w", display, err)
+		return "", fmt.Errorf("copy %s: set modification time: %w", display, err)
 	}
 	c.count.symlinks.Add(1)
-	return nil
+	return target, nil
 }
 
 // futimens sets the modification time of the file open at fd, leaving its
@@ -334,8 +422,9 @@ func unsupported(p string, mode uint32) error {
 
 // copyDir copies the directory open at srcFd (which it takes ownership of)
 // to dstParent/name. Files are queued for the workers; subdirectories are
-// copied recursively on this goroutine.
-func (c *copier) copyDir(srcFd int, st *unix.Stat_t, dstParent int, name string, parent *dirNode, display string) error {
+// copied recursively on this goroutine. seq, when not nil, gets the
+// directory's NAR events in order.
+func (c *copier) copyDir(srcFd int, st *unix.Stat_t, dstParent int, name string, parent *dirNode, display string, seq *narSeq) error {
 	if err := unix.Mkdirat(dstParent, name, 0o755); err != nil {
 		unix.Close(srcFd)
 		return fmt.Errorf("copy %s: mkdir: %w", display, err)
@@ -357,6 +446,11 @@ func (c *copier) copyDir(srcFd int, st *unix.Stat_t, dstParent int, name string,
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", display, err)
 	}
+	if parent == nil {
+		seq.dir("") // the NAR's root has no name
+	} else {
+		seq.dir(name)
+	}
 	for _, e := range entries {
 		if c.failed() {
 			return nil
@@ -373,17 +467,19 @@ func (c *copier) copyDir(srcFd int, st *unix.Stat_t, dstParent int, name string,
 				unix.Close(fd)
 				return fmt.Errorf("copy %s: %w", child, err)
 			}
-			if err := c.copyDir(fd, &st, dstFd, e.name, node, child); err != nil {
+			if err := c.copyDir(fd, &st, dstFd, e.name, node, child, seq); err != nil {
 				return err
 			}
 		case unix.S_IFLNK:
-			if err := c.copySymlink(srcFd, e.name, dstFd, e.name, child); err != nil {
+			target, err := c.copySymlink(srcFd, e.name, dstFd, e.name, child)
+			if err != nil {
 				return err
 			}
+			seq.symlink(e.name, target)
 		case unix.S_IFREG:
 			node.pending.Add(1)
 			select {
-			case c.jobs <- fileJob{dir: node, name: e.name}:
+			case c.jobs <- fileJob{dir: node, name: e.name, slot: seq.file(e.name)}:
 			case <-c.ctx.Done():
 				node.pending.Add(-1)
 				return nil
@@ -392,6 +488,7 @@ func (c *copier) copyDir(srcFd int, st *unix.Stat_t, dstParent int, name string,
 			return unsupported(child, e.kind)
 		}
 	}
+	seq.endDir()
 	return nil
 }
 
@@ -416,8 +513,12 @@ func (c *copier) release(n *dirNode) {
 }
 
 // copyFileAt puts the regular file srcDir/name at dstDir/name, the way the
-// mode asks, falling back to a copy.
-func (c *copier) copyFileAt(dc *dataCopier, srcDir, dstDir int, name, display string) error {
+// mode asks, falling back to a copy; with a slot, it also hashes the file
+// (see copyFileVerified).
+func (c *copier) copyFileAt(dc *dataCopier, srcDir, dstDir int, name, display string, slot *fileSlot) error {
+	if slot != nil {
+		return c.copyFileVerified(dc, srcDir, dstDir, name, display, slot)
+	}
 	if c.mode == ModeHardlink {
 		done, err := c.linkFile(srcDir, dstDir, name, display)
 		if done || err != nil {
@@ -490,6 +591,12 @@ func (c *copier) linkFile(srcDir, dstDir int, name, display string) (bool, error
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return false, unsupported(display, st.Mode)
 	}
+	return c.link(&st, srcDir, dstDir, name, display)
+}
+
+// link hard-links srcDir/name, a regular file whose status is st, to
+// dstDir/name, as linkFile does.
+func (c *copier) link(st *unix.Stat_t, srcDir, dstDir int, name, display string) (bool, error) {
 	if c.owned && st.Uid != c.uid {
 		c.count.fallbacks[reasonIndex(nil)].Add(1)
 		return false, nil
@@ -531,30 +638,120 @@ func (dc *dataCopier) copyData(dst, src int, size int64, sparse bool) error {
 	if !sparse {
 		return dc.copyRange(dst, src, 0, size)
 	}
+	if err := forExtents(src, size, func(off, end int64) error { return dc.copyRange(dst, src, off, end) }); err != nil {
+		return err
+	}
+	if err := unix.Ftruncate(dst, size); err != nil {
+		return fmt.Errorf("truncate: %w", err)
+	}
+	return nil
+}
+
+// forExtents calls fn for each range [off, end) of the first size bytes of
+// src that holds data (SEEK_DATA/SEEK_HOLE), in order; without SEEK_DATA
+// support, the rest of the file is one range.
+func forExtents(src int, size int64, fn func(off, end int64) error) error {
 	for off := int64(0); off < size; {
 		data, err := unix.Seek(src, off, unix.SEEK_DATA)
 		if errors.Is(err, unix.ENXIO) {
 			break
 		}
 		if err != nil {
-			// No SEEK_DATA support: copy everything.
-			return dc.copyRange(dst, src, off, size)
+			return fn(off, size)
+		}
+		if data >= size {
+			break
 		}
 		hole, err := unix.Seek(src, data, unix.SEEK_HOLE)
 		if err != nil {
 			return fmt.Errorf("seek hole: %w", err)
 		}
-		if hole > size {
-			hole = size
-		}
-		if err := dc.copyRange(dst, src, data, hole); err != nil {
+		hole = min(hole, size)
+		if err := fn(data, hole); err != nil {
 			return err
 		}
 		off = hole
 	}
-	if err := unix.Ftruncate(dst, size); err != nil {
-		return fmt.Errorf("truncate: %w", err)
+	return nil
+}
+
+// copyFileVerified puts the regular file srcDir/name at dstDir/name as
+// copyFileAt does, reading it once to feed its slot's NAR hash: a linked or
+// cloned file is only read; a copied one is read, hashed and written from
+// memory. In ModeCopy the file is cloned where the filesystem can, as
+// copy_file_range does without verification (counted as cloned), until
+// the filesystem first refuses.
+func (c *copier) copyFileVerified(dc *dataCopier, srcDir, dstDir int, name, display string, slot *fileSlot) error {
+	src, err := unix.Openat(srcDir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", display, err)
 	}
+	defer unix.Close(src)
+	var st unix.Stat_t
+	if err := unix.Fstat(src, &st); err != nil {
+		return fmt.Errorf("copy %s: %w", display, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return unsupported(display, st.Mode)
+	}
+	if c.mode == ModeHardlink {
+		linked, err := c.link(&st, srcDir, dstDir, name, display)
+		if err != nil {
+			return err
+		}
+		if linked {
+			if err := c.hashFile(dc, slot, src, -1, &st); err != nil {
+				return fmt.Errorf("copy %s: %w", display, err)
+			}
+			return nil
+		}
+	}
+	dst, err := unix.Openat(dstDir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, st.Mode&0o555)
+	if err != nil {
+		return fmt.Errorf("copy %s: create: %w", display, err)
+	}
+	cloned := false
+	if st.Size > 0 && (c.mode == ModeReflink || (c.mode == ModeCopy && !c.noClone.Load())) {
+		err = unix.IoctlFileClone(dst, src)
+		switch {
+		case err == nil:
+			cloned = true
+		case cloneFallback(err):
+			if c.mode == ModeReflink {
+				c.count.fallbacks[reasonIndex(err)].Add(1)
+			} else {
+				c.noClone.Store(true)
+			}
+			err = nil
+		default:
+			err = fmt.Errorf("clone: %w", err)
+		}
+	}
+	if err == nil {
+		write := dst
+		if cloned {
+			write = -1
+		}
+		err = c.hashFile(dc, slot, src, write, &st)
+	}
+	if err == nil {
+		if err = futimens(dst, st.Mtim); err != nil {
+			err = fmt.Errorf("set modification time: %w", err)
+		}
+	}
+	if cerr := unix.Close(dst); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", display, err)
+	}
+	if cloned || (c.mode == ModeReflink && st.Size == 0) {
+		c.count.cloned.Add(1)
+	} else {
+		c.count.copied.Add(1)
+	}
+	c.count.files.Add(1)
+	c.count.bytes.Add(st.Size)
 	return nil
 }
 
@@ -563,6 +760,8 @@ func (dc *dataCopier) copyData(dst, src int, size int64, sparse bool) error {
 type dataCopier struct {
 	noCFR *atomic.Bool
 	buf   []byte
+	// zeros are fed to NAR hashes for the holes of sparse files.
+	zeros []byte
 }
 
 // copyRange copies bytes [off, end) with copy_file_range, falling back to
