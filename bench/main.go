@@ -526,11 +526,11 @@ func checkTree(storeDir string, c *closure, files bool) error {
 	if err != nil {
 		return err
 	}
+	if !files {
+		return checkBind(storeDir, entries, c)
+	}
 	if len(entries) != len(c.paths) {
 		return fmt.Errorf("%s holds %d entries, the closure %d paths", storeDir, len(entries), len(c.paths))
-	}
-	if !files {
-		return nil
 	}
 	var n int64
 	filepath.WalkDir(storeDir, func(_ string, d fs.DirEntry, err error) error {
@@ -541,6 +541,43 @@ func checkTree(storeDir string, c *closure, files bool) error {
 	})
 	if n != c.files {
 		return fmt.Errorf("%s holds %d files, the closure %d", storeDir, n, c.files)
+	}
+	return nil
+}
+
+// checkBind checks a bind-mode bundle whose rootfs store directory is
+// storeDir (with entries): the directory is empty, and the bundle's
+// config.json bind-mounts every path of c.
+func checkBind(storeDir string, entries []os.DirEntry, c *closure) error {
+	if len(entries) != 0 {
+		return fmt.Errorf("%s holds %d entries in bind mode, want none", storeDir, len(entries))
+	}
+	bundle, _, ok := strings.Cut(storeDir, "/rootfs/")
+	if !ok {
+		return fmt.Errorf("%s is not in a bundle's rootfs", storeDir)
+	}
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return err
+	}
+	var config struct {
+		Mounts []struct{ Source string }
+	}
+	if err := json.Unmarshal(data, &config); err != nil {
+		return fmt.Errorf("%s/config.json: %w", bundle, err)
+	}
+	want := make(map[string]bool, len(c.paths))
+	for _, p := range c.paths {
+		want[p] = true
+	}
+	n := 0
+	for _, m := range config.Mounts {
+		if want[m.Source] {
+			n++
+		}
+	}
+	if n != len(c.paths) {
+		return fmt.Errorf("%s/config.json bind-mounts %d store paths, the closure has %d", bundle, n, len(c.paths))
 	}
 	return nil
 }

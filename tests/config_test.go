@@ -300,6 +300,17 @@ func TestRootless(t *testing.T) {
 			}
 		}
 	})
+	t.Run("rootless option, bind mode", func(t *testing.T) {
+		// The unprivileged runtime makes the mountpoints in the tmpfs at
+		// /nix/store inside the container's user namespace.
+		bundle := shellContainer(t, "rlbind", fmt.Sprintf(`rootless = { uid = %s; gid = %s; }; storeMode = "bind";`, u.Uid, u.Gid),
+			`busybox ls /nix/store | busybox wc -l; busybox touch $0 2>&1 | busybox sed 's/.*: //'`, false)
+		validate(t, bundle)
+		out, err := as("runc", "--root", filepath.Join(dir, "state"), "run", "--bundle", bundle, "rlbind-"+h.nonce)
+		if err != nil || out != "1\nRead-only file system\n" {
+			t.Fatalf("rootless bind run: %v\n%q", err, out)
+		}
+	})
 	t.Run("rootless option", func(t *testing.T) {
 		bundle := shellContainer(t, "rlopt", fmt.Sprintf(`rootless = { uid = %s; gid = %s; };`, u.Uid, u.Gid), script, false)
 		validate(t, bundle)

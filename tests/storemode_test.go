@@ -124,7 +124,7 @@ func checkModeLog(t *testing.T, mode, log string) {
 			t.Fatalf("summary %q", summary)
 		}
 	case "bind":
-		if refused != 0 || !strings.HasPrefix(summary, "oci-builder: done: mode bind, 4 paths bind-mounted read-only (4 mountpoints), 0 files copied") {
+		if refused != 0 || !strings.HasPrefix(summary, "oci-builder: done: mode bind, 4 paths bind-mounted read-only, 0 files copied") {
 			t.Fatalf("summary %q\n%s", summary, log)
 		}
 	case "reflink":
@@ -141,49 +141,65 @@ func checkModeLog(t *testing.T, mode, log string) {
 	}
 }
 
-// checkBindBundle checks a bind-mode bundle: its rootfs holds an empty
-// mountpoint per closure path and nothing else in the store, and
-// config.json mounts each read-only, in order.
+// TestBindStoreSealed checks that a bind-mode container cannot add to its
+// /nix/store even with CAP_DAC_OVERRIDE, which passes the tmpfs's 0555
+// mode: the tmpfs has no inode left once the runtime has made the
+// mountpoints. The closure paths stay read-only and unmovable.
+func TestBindStoreSealed(t *testing.T) {
+	need(t)
+	t.Parallel()
+	bundle := shellContainer(t, "sealed", `storeMode = "bind"; capabilities = [ "CAP_DAC_OVERRIDE" "CAP_FOWNER" ];`, `
+bb=busybox
+$bb mkdir /nix/store/new 2>&1 | $bb sed 's/.*: //'
+$bb touch /nix/store/new-file 2>&1 | $bb sed 's/.*: //'
+bbdir=$($bb dirname $($bb dirname $0))
+$bb touch $bbdir/new 2>&1 | $bb sed 's/.*: //'
+$bb mv $bbdir /nix/store/moved 2>&1 | $bb sed 's/.*: //'
+$bb ls /nix/store | $bb wc -l`, true)
+	want := "No space left on device\nNo space left on device\nRead-only file system\nDevice or resource busy\n1\n"
+	if got := run(t, bundle); got != want {
+		t.Fatalf("stdout\n%s\nwant\n%s", got, want)
+	}
+}
+
+// checkBindBundle checks a bind-mode bundle: its rootfs store directory is
+// empty (the runtime makes the mountpoints in a tmpfs), and config.json
+// mounts that tmpfs, with an inode for each mountpoint and its root, then
+// each closure path read-only, in order, as its last mounts.
 func checkBindBundle(t *testing.T, bundleDir string, closure []string) {
 	t.Helper()
-	// The store holds no file contents (the rootfs has its small /etc files).
-	var size int64
-	filepath.WalkDir(filepath.Join(bundleDir, "rootfs/nix/store"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			info, _ := d.Info()
-			size += info.Size()
-		}
-		return err
-	})
-	if size != 0 {
-		t.Fatalf("bind-mode rootfs store holds %d bytes of files", size)
-	}
 	entries, err := os.ReadDir(filepath.Join(bundleDir, "rootfs/nix/store"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != len(closure) {
-		t.Fatalf("rootfs store has %d entries, closure %d", len(entries), len(closure))
+	if len(entries) != 0 {
+		t.Fatalf("rootfs store directory holds %d entries, want none", len(entries))
 	}
-	for i, e := range entries {
-		if "/nix/store/"+e.Name() != closure[i] {
-			t.Fatalf("mountpoint %s, want %s", e.Name(), closure[i])
-		}
-		sub, _ := os.ReadDir(filepath.Join(bundleDir, "rootfs/nix/store", e.Name()))
-		if len(sub) != 0 {
-			t.Fatalf("mountpoint %s is not empty", e.Name())
+	data, err := os.ReadFile(filepath.Join(bundleDir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var config struct {
+		Mounts []struct {
+			Destination, Type, Source string
+			Options                   []string
 		}
 	}
-	config, _ := os.ReadFile(filepath.Join(bundleDir, "config.json"))
-	var want strings.Builder
+	if err := json.Unmarshal(data, &config); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fmt.Sprintf("/nix/store tmpfs tmpfs nosuid,nodev,noexec,mode=0555,nr_inodes=%d", len(closure)+1)}
 	for _, p := range closure {
-		fmt.Fprintf(&want, "\t\t{\n\t\t\t\"destination\": %q,\n\t\t\t\"type\": \"none\",\n\t\t\t\"source\": %q,\n\t\t\t\"options\": [\n\t\t\t\t\"rbind\",\n\t\t\t\t\"ro\",\n\t\t\t\t\"nosuid\",\n\t\t\t\t\"nodev\"\n\t\t\t]\n\t\t}", p, p)
-		if p != closure[len(closure)-1] {
-			want.WriteString(",\n")
+		want = append(want, p+" none "+p+" rbind,ro,nosuid,nodev")
+	}
+	var got []string
+	if n := len(config.Mounts); n >= len(want) {
+		for _, m := range config.Mounts[n-len(want):] {
+			got = append(got, m.Destination+" "+m.Type+" "+m.Source+" "+strings.Join(m.Options, ","))
 		}
 	}
-	if !strings.Contains(string(config), want.String()) {
-		t.Fatalf("config.json lacks the store mounts in order:\n%s\nwant\n%s", config, want.String())
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("config.json's last mounts\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

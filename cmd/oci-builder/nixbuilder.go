@@ -126,12 +126,12 @@ func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Pl
 	}
 	switch {
 	case mode == bundle.StoreBind && plan.Verify:
-		fmt.Fprintf(log, "oci-builder: bind-mounting %d store paths (%s) read-only; reading them to verify their NAR hashes with %d workers, then creating their mountpoints in %s/rootfs\n",
-			len(plan.Closure), sizeOrUnknown(total), copyOpts.Workers, out)
+		fmt.Fprintf(log, "oci-builder: bind-mounting %d store paths (%s) read-only over a tmpfs at %s; reading them to verify their NAR hashes with %d workers\n",
+			len(plan.Closure), sizeOrUnknown(total), plan.StoreDir, copyOpts.Workers)
 		copyOpts.Progress = progress
 	case mode == bundle.StoreBind:
-		fmt.Fprintf(log, "oci-builder: bind-mounting %d store paths (%s) read-only; creating their mountpoints in %s/rootfs\n",
-			len(plan.Closure), sizeOrUnknown(total), out)
+		fmt.Fprintf(log, "oci-builder: bind-mounting %d store paths (%s) read-only over a tmpfs at %s; nothing to copy into %s/rootfs\n",
+			len(plan.Closure), sizeOrUnknown(total), plan.StoreDir, out)
 	default:
 		fmt.Fprintf(log, "oci-builder: %s %d store paths (%s) into %s/rootfs with %d workers%s\n",
 			verb(mode), len(plan.Closure), sizeOrUnknown(total), out, copyOpts.Workers, verifying)
@@ -164,8 +164,8 @@ func summaryLine(mode bundle.StoreMode, note string, verify bool, s rootfs.Stats
 		verified = fmt.Sprintf("; verified %d of %d store paths against their NAR hashes", s.Verified, s.Paths)
 	}
 	if mode == bundle.StoreBind {
-		return fmt.Sprintf("done: mode bind, %d paths bind-mounted read-only (%d mountpoints), 0 files copied, 0 B in %.2f s",
-			s.Paths, s.Dirs+s.Files, s.Elapsed.Seconds()) + verified
+		return fmt.Sprintf("done: mode bind, %d paths bind-mounted read-only, 0 files copied, 0 B in %.2f s",
+			s.Paths, s.Elapsed.Seconds()) + verified
 	}
 	line := fmt.Sprintf("done: mode %s%s, %d paths, %d files, %d directories, %d symlinks, %s in %.2f s",
 		mode, note, s.Paths, s.Files, s.Dirs, s.Symlinks, humanBytes(uint64(s.Bytes)), s.Elapsed.Seconds())

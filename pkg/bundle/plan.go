@@ -42,8 +42,9 @@ type Plan struct {
 	Files    []File
 	Symlinks []Symlink
 	// StoreMode is how the closure gets into the rootfs. In StoreBind mode
-	// Spec bind-mounts every closure path read-only, and Write creates an
-	// empty mountpoint for each instead of copying it.
+	// Spec mounts a tmpfs at the store directory and bind-mounts every
+	// closure path read-only into it, and Write copies nothing: the
+	// runtime makes the mountpoints in the tmpfs.
 	StoreMode StoreMode
 	// Verify says Write checks the closure against the NAR hashes of the
 	// graph: while copying it, or, in bind mode, by reading it. Paths the
@@ -125,7 +126,9 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 		}
 	}
 	if mode == StoreBind {
-		p.bindStore()
+		if err := p.bindStore(); err != nil {
+			return nil, err
+		}
 	}
 	v, err := schema.New()
 	if err != nil {
@@ -243,10 +246,34 @@ func defaultPath(roots []string, closure []*store.PathInfo, fsys StoreFS) string
 	return strings.Join(dirs, ":")
 }
 
-// bindStore appends a read-only bind mount of each closure path, at the
-// same path, to the spec: after every other mount, so after a user's mount
-// of a parent such as /nix, in the closure's order (sorted).
-func (p *Plan) bindStore() {
+// bindStore appends to the spec, after every other mount (so after a
+// user's mount of a parent such as /nix), a tmpfs at the store directory
+// and a read-only bind mount of each closure path at the same path, in the
+// closure's order (sorted).
+//
+// The tmpfs is where the runtime makes the bind mounts' mountpoints, so that
+// the bundle needs none (making one per store path is what a bind-mode
+// build would spend its time on) and the rootfs may still be read-only, as
+// in a store: it is mode 0555 and has exactly one inode for its root and
+// one per mountpoint, so that once the runtime has made them nothing more
+// can be created in it, even by a process allowed to override permissions.
+// A user mount inside the store directory would be hidden by the tmpfs and
+// is refused.
+func (p *Plan) bindStore() error {
+	if len(p.Closure) == 0 {
+		return nil
+	}
+	for _, m := range p.Spec.Mounts {
+		if within(m.Destination, p.StoreDir) {
+			return fmt.Errorf("mount destination %s is inside the store directory %s, which storeMode \"bind\" mounts a tmpfs over: use another destination or another store mode", m.Destination, p.StoreDir)
+		}
+	}
+	p.Spec.Mounts = append(p.Spec.Mounts, specs.Mount{
+		Destination: p.StoreDir,
+		Type:        "tmpfs",
+		Source:      "tmpfs",
+		Options:     []string{"nosuid", "nodev", "noexec", "mode=0555", fmt.Sprintf("nr_inodes=%d", len(p.Closure)+1)},
+	})
 	for _, info := range p.Closure {
 		p.Spec.Mounts = append(p.Spec.Mounts, specs.Mount{
 			Destination: info.Path,
@@ -255,6 +282,7 @@ func (p *Plan) bindStore() {
 			Options:     []string{"rbind", "ro", "nosuid", "nodev"},
 		})
 	}
+	return nil
 }
 
 // planMountpoints lists the destinations to pre-create: every mount's,

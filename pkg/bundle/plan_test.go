@@ -180,8 +180,10 @@ func TestWrite(t *testing.T) {
 }
 
 // TestNewPlanBind checks bind mode's configuration: after every other mount
-// (so after a user's mount of /nix), one read-only bind mount per closure
-// path, in order, and no mountpoints planned for them.
+// (so after a user's mount of /nix), a tmpfs at the store directory with an
+// inode for its root and each mountpoint, then one read-only bind mount per
+// closure path, in order, and no mountpoints planned for them; a user mount
+// inside the store directory, which the tmpfs would hide, is refused.
 func TestNewPlanBind(t *testing.T) {
 	g, sh, lib, script := graph(t, "/nix/store")
 	plan, err := bundle.NewPlan(g, bundle.Options{
@@ -208,6 +210,7 @@ func TestNewPlanBind(t *testing.T) {
 		"/data none /srv rbind,nosuid,nodev",
 		"/nix tmpfs tmpfs ",
 		"/zz none /srv rbind,nosuid,nodev",
+		"/nix/store tmpfs tmpfs nosuid,nodev,noexec,mode=0555,nr_inodes=4",
 		sh + strings.Replace(ro, "%s", sh, 1),
 		lib + strings.Replace(ro, "%s", lib, 1),
 		script + strings.Replace(ro, "%s", script, 1),
@@ -218,6 +221,16 @@ func TestNewPlanBind(t *testing.T) {
 	for _, mp := range plan.Mountpoints {
 		if strings.HasPrefix(mp.Path, "/nix/store/") {
 			t.Fatalf("mountpoint %s planned", mp.Path)
+		}
+	}
+	for _, dest := range []string{"/nix/store", "/nix/store/extra"} {
+		_, err := bundle.NewPlan(g, bundle.Options{
+			Args: []string{sh + "/bin/sh"}, StoreMode: bundle.StoreBind,
+			Mounts: []bundle.Mount{{Destination: dest, Type: "tmpfs"}},
+		}, nil)
+		want := "mount destination " + dest + " is inside the store directory /nix/store, which storeMode \"bind\" mounts a tmpfs over"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("mount at %s: error %v, want %q", dest, err, want)
 		}
 	}
 	// Other modes add no store mounts.
@@ -235,7 +248,7 @@ func TestNewPlanBind(t *testing.T) {
 // TestWriteModes writes the same plan in every store mode into the same
 // filesystem as the fake store: copy and reflink (which falls back to a copy
 // where the filesystem cannot clone) make new files, hardlink links them,
-// bind makes only mountpoints.
+// bind only an empty store directory.
 func TestWriteModes(t *testing.T) {
 	storeDir := filepath.Join(t.TempDir(), "store")
 	g, sh, lib, script := graph(t, storeDir)
@@ -270,8 +283,11 @@ func TestWriteModes(t *testing.T) {
 				if !os.IsNotExist(errDst) || len(data) != 0 || stats.Paths != 3 || stats.Bytes != 0 {
 					t.Fatalf("bind: %v, script %q, stats %+v", errDst, data, stats)
 				}
-				if st, err := os.Lstat(filepath.Join(out, "rootfs", script)); err != nil || !st.Mode().IsRegular() {
-					t.Fatalf("file mountpoint: %v", err)
+				// The store directory is empty: the runtime makes the
+				// mountpoints in the tmpfs mounted over it.
+				entries, err := os.ReadDir(filepath.Join(out, "rootfs", storeDir))
+				if err != nil || len(entries) != 0 {
+					t.Fatalf("rootfs store directory: %v, entries %v", err, entries)
 				}
 			case bundle.StoreHardlink:
 				if !linked || stats.Linked != 2 {

@@ -20,9 +20,10 @@ const (
 	// StoreHardlink hard-links files to the store where the kernel (and,
 	// inside a Nix build, Nix) allows it and copies them elsewhere.
 	StoreHardlink StoreMode = "hardlink"
-	// StoreBind copies nothing: the rootfs holds an empty mountpoint for
-	// each closure path and config.json bind-mounts each read-only from the
-	// host's store, which must hold the closure when the container runs.
+	// StoreBind copies nothing: the rootfs holds an empty store directory,
+	// over which config.json mounts a tmpfs and bind-mounts each closure
+	// path read-only from the host's store, which must hold the closure
+	// when the container runs.
 	StoreBind StoreMode = "bind"
 )
 

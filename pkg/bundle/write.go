@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -34,12 +35,11 @@ func MarshalConfig(spec *specs.Spec) ([]byte, error) {
 //
 // plan.StoreMode decides how the closure gets into the rootfs (it sets
 // copyOpts.Mode): copied, cloned or hard-linked file by file, or, in bind
-// mode, not at all: each closure path gets an empty mountpoint (a directory,
-// or an empty file for a store path that is a file). With plan.Verify (it
+// mode, not at all: the store directory stays empty (the runtime makes the
+// mountpoints in the tmpfs the spec mounts over it). With plan.Verify (it
 // sets copyOpts.Verify) each closure path is checked against its narHash
-// while it is copied, or, in bind mode, read for that before the
-// mountpoints are made; a mismatch is a *nar.MismatchError, and no
-// config.json is written.
+// while it is copied, or, in bind mode, read for that; a mismatch is a
+// *nar.MismatchError, and no config.json is written.
 func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options) (rootfs.Stats, error) {
 	var stats rootfs.Stats
 	copyOpts.Mode = plan.StoreMode.CopyMode()
@@ -101,7 +101,7 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 			sources[i] = info.Path
 		}
 		if plan.StoreMode == StoreBind {
-			stats, err = writeBindStore(ctx, storeDir, plan, copyOpts)
+			stats, err = writeBindStore(ctx, plan, copyOpts)
 		} else {
 			copyOpts.Verify = nil
 			if plan.Verify {
@@ -127,10 +127,13 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 	return stats, nil
 }
 
-// writeBindStore makes bind mode's mountpoints in storeDir, after reading
-// the closure to verify it when the plan says so.
-func writeBindStore(ctx context.Context, storeDir *os.File, plan *Plan, opts rootfs.Options) (rootfs.Stats, error) {
-	var verified rootfs.Stats
+// writeBindStore checks that every closure path can be bind-mounted, after
+// reading the closure to verify it when the plan says so. Nothing is
+// written: the runtime makes the mountpoints in the tmpfs the spec mounts
+// at the store directory.
+func writeBindStore(ctx context.Context, plan *Plan, opts rootfs.Options) (rootfs.Stats, error) {
+	start := time.Now()
+	var stats rootfs.Stats
 	if plan.Verify {
 		var want []nar.Expected
 		for _, e := range plan.Expected() {
@@ -139,18 +142,18 @@ func writeBindStore(ctx context.Context, storeDir *os.File, plan *Plan, opts roo
 			}
 		}
 		var err error
-		if verified, err = rootfs.Verify(ctx, want, opts); err != nil {
-			return verified, err
+		if stats, err = rootfs.Verify(ctx, want, opts); err != nil {
+			return stats, err
 		}
 	}
 	sources := make([]string, len(plan.Closure))
 	for i, info := range plan.Closure {
 		sources[i] = info.Path
 	}
-	stats, err := rootfs.StoreMountpoints(ctx, storeDir, sources)
-	stats.Verified = verified.Verified
-	stats.Elapsed += verified.Elapsed
-	return stats, err
+	if err := rootfs.CheckBindable(ctx, sources); err != nil {
+		return stats, err
+	}
+	return rootfs.Stats{Paths: int64(len(sources)), Verified: stats.Verified, Elapsed: time.Since(start)}, nil
 }
 
 // WriteAtomic writes the bundle into a temporary directory beside out and

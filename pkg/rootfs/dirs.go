@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
-	"runtime"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -132,47 +129,26 @@ func openParent(root *os.File, p string) (*os.File, string, error) {
 	return d, name, nil
 }
 
-// StoreMountpoints creates, in the directory dst, an empty mountpoint for
-// each source (an absolute path) under its base name: a directory for a
-// directory, an empty file for a regular file, for a bind mount of the
-// source. A source that is a symlink is refused: a bind mount would follow
-// it on the host, out of the store. Stats count the sources as Paths.
-func StoreMountpoints(ctx context.Context, dst *os.File, sources []string) (Stats, error) {
-	start := time.Now()
-	var stats Stats
-	defer runtime.KeepAlive(dst)
-	dstFd := int(dst.Fd())
+// CheckBindable checks that each source (an absolute path) can be
+// bind-mounted into a container: a directory or a regular file. A symlink is
+// refused, since a bind mount would follow it on the host, possibly out of
+// the store; so is anything else (a FIFO, socket or device).
+func CheckBindable(ctx context.Context, sources []string) error {
 	for _, src := range sources {
 		if err := ctx.Err(); err != nil {
-			return stats, err
+			return err
 		}
 		var st unix.Stat_t
 		if err := unix.Lstat(src, &st); err != nil {
-			return stats, fmt.Errorf("mountpoint for %s: %w", src, err)
+			return fmt.Errorf("bind mount of %s: %w", src, err)
 		}
-		name := path.Base(src)
 		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			if err := unix.Mkdirat(dstFd, name, 0o555); err != nil {
-				return stats, fmt.Errorf("mountpoint for %s: mkdir: %w", src, err)
-			}
-			stats.Dirs++
-		case unix.S_IFREG:
-			fd, err := unix.Openat(dstFd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
-			if err != nil {
-				return stats, fmt.Errorf("mountpoint for %s: create: %w", src, err)
-			}
-			if err := unix.Close(fd); err != nil {
-				return stats, fmt.Errorf("mountpoint for %s: create: %w", src, err)
-			}
-			stats.Files++
+		case unix.S_IFDIR, unix.S_IFREG:
 		case unix.S_IFLNK:
-			return stats, fmt.Errorf("store path %s is a symlink, which a bind mount would follow out of the store: use storeMode \"copy\" for this closure", src)
+			return fmt.Errorf("store path %s is a symlink, which a bind mount would follow out of the store: use storeMode \"copy\" for this closure", src)
 		default:
-			return stats, fmt.Errorf("store path %s is a %s; only directories and regular files can be bind-mounted", src, kindName(st.Mode))
+			return fmt.Errorf("store path %s is a %s; only directories and regular files can be bind-mounted", src, kindName(st.Mode))
 		}
-		stats.Paths++
 	}
-	stats.Elapsed = time.Since(start)
-	return stats, nil
+	return nil
 }
