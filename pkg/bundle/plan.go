@@ -125,11 +125,6 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 			p.Files = append(p.Files, f)
 		}
 	}
-	if mode == StoreBind {
-		if err := p.bindStore(); err != nil {
-			return nil, err
-		}
-	}
 	v, err := schema.New()
 	if err != nil {
 		return nil, err
@@ -140,6 +135,15 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 	}
 	if err := v.Validate(config); err != nil {
 		return nil, err
+	}
+	// Bind mode's mounts are added after the schema check: they have one
+	// fixed, valid shape (absolute paths, a type, string options), and
+	// checking thousands of them would make the build's time grow with
+	// the closure's size, which bind mode is there to avoid.
+	if mode == StoreBind {
+		if err := p.bindStore(); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

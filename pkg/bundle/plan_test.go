@@ -11,6 +11,7 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
+	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
@@ -222,6 +223,19 @@ func TestNewPlanBind(t *testing.T) {
 		if strings.HasPrefix(mp.Path, "/nix/store/") {
 			t.Fatalf("mountpoint %s planned", mp.Path)
 		}
+	}
+	// The store mounts join the config after NewPlan's schema check: the
+	// whole config must still be valid.
+	config, err := bundle.MarshalConfig(plan.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := schema.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Validate(config); err != nil {
+		t.Fatalf("bind-mode config: %v", err)
 	}
 	for _, dest := range []string{"/nix/store", "/nix/store/extra"} {
 		_, err := bundle.NewPlan(g, bundle.Options{

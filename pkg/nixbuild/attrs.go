@@ -152,6 +152,11 @@ func (a *Attrs) Graph(storeDir string) (*store.Graph, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s key %q: %w", AttrsFile, k, err)
 		}
+		if len(names) == 1 {
+			// One graph (what the Nix library exports): it is the
+			// closure graph already, checked.
+			return g, nil
+		}
 		for _, p := range g.Paths() {
 			if !seen[p] {
 				seen[p] = true

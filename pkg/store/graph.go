@@ -77,6 +77,7 @@ func NewGraph(infos []PathInfo, storeDir string) (*Graph, error) {
 		infos:    make(map[string]*PathInfo, len(infos)),
 		byHash:   make(map[string]*PathInfo, len(infos)),
 	}
+	checked := make(map[string]bool, len(infos))
 	for i := range infos {
 		info := infos[i]
 		dir, err := g.checkPath(info.Path)
@@ -100,11 +101,17 @@ func NewGraph(infos []PathInfo, storeDir string) (*Graph, error) {
 		if same, dup := g.byHash[hashPart(info.Path)]; dup {
 			return nil, fmt.Errorf("graph entries %s and %s have the same hash", same.Path, info.Path)
 		}
+		checked[info.Path] = true
 		refs := make([]string, 0, len(info.References))
 		seen := make(map[string]bool, len(info.References))
 		for _, r := range info.References {
-			if _, err := g.checkPath(r); err != nil {
-				return nil, fmt.Errorf("graph entry %s: reference: %w", info.Path, err)
+			// A reference is usually an entry too, or the reference of
+			// others: each string is validated once.
+			if !checked[r] {
+				if _, err := g.checkPath(r); err != nil {
+					return nil, fmt.Errorf("graph entry %s: reference: %w", info.Path, err)
+				}
+				checked[r] = true
 			}
 			if !seen[r] {
 				seen[r] = true
