@@ -341,9 +341,7 @@ func (b *bench) builderAttrs(c *closure, mode, out, storeDir string) (string, er
 		}
 	}
 	attrs["outputs"] = map[string]string{"out": out}
-	// PATH is set: the default one, every bin directory of the closure,
-	// is longer than the builder allows for the big fixture.
-	attrs["container"] = map[string]any{"args": []string{bb + "/bin/sh", "-c", "echo " + c.root}, "storeMode": mode, "env": map[string]string{"PATH": "/bin"}}
+	attrs["container"] = map[string]any{"args": []string{bb + "/bin/sh", "-c", "echo " + c.root}, "storeMode": mode}
 	attrs["storeDir"] = "/nix/store"
 	data, err := json.Marshal(attrs)
 	if err != nil {

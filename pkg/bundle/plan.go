@@ -13,7 +13,9 @@ import (
 )
 
 // maxDefaultPath bounds the default PATH: one environment string may not
-// exceed 128 KiB (MAX_ARG_STRLEN) and no one wants to search more.
+// exceed 128 KiB (MAX_ARG_STRLEN) and no one wants to search more. Past it
+// the default PATH holds only the bin directories of the paths the process
+// mentions.
 const maxDefaultPath = 64 << 10
 
 // Mountpoint is a path to create in the rootfs before the runtime mounts
@@ -90,11 +92,18 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := ""
+	path, pathWarning := "", ""
 	if _, set := opts.Env["PATH"]; !set {
 		path = defaultPath(roots, closure, fsys)
 		if len(path) > maxDefaultPath {
-			return nil, fmt.Errorf("the default PATH would be %d bytes long: set env.PATH", len(path))
+			// A closure with thousands of bin directories: the ones of
+			// the paths the process mentions are what it needs.
+			full := len(path)
+			path = defaultPath(roots, nil, fsys)
+			if len(path) > maxDefaultPath {
+				return nil, fmt.Errorf("the default PATH would be %d bytes long: set env.PATH", len(path))
+			}
+			pathWarning = fmt.Sprintf("PATH holds only the bin directories of the store paths the process mentions: with every bin directory of the closure it would be %d bytes long (the bound is %d); set env.PATH to choose", full, maxDefaultPath)
 		}
 	}
 	c, err := Configure(opts, path)
@@ -106,8 +115,10 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Spec: c.Spec, StoreDir: g.StoreDir(), Closure: closure, StoreMode: mode, Verify: verify, Warnings: c.Warnings}
-	if verifyWarning != "" {
-		p.Warnings = append(p.Warnings, verifyWarning)
+	for _, w := range []string{pathWarning, verifyWarning} {
+		if w != "" {
+			p.Warnings = append(p.Warnings, w)
+		}
 	}
 	for _, l := range c.Symlinks {
 		if p.StoreDir != "" && within(p.StoreDir, l.Path) {

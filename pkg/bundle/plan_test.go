@@ -2,6 +2,7 @@ package bundle_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -177,6 +178,44 @@ func TestWrite(t *testing.T) {
 	_, err = bundle.Write(context.Background(), out, plan, rootfs.Options{})
 	if err == nil || err.Error() != "output directory "+out+" already exists" {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestDefaultPathBound checks the default PATH of a closure with so many
+// bin directories that it would pass 64 KiB: it keeps those of the paths
+// the process mentions, with a warning, and a PATH set in env is kept.
+func TestDefaultPathBound(t *testing.T) {
+	app := sp("/nix/store", 'a', "app")
+	infos := []store.PathInfo{{Path: app}}
+	fsys := dirs{app + "/bin": true}
+	for i := 0; i < 2000; i++ {
+		dep := "/nix/store/" + strings.Repeat("b", 32-len(fmt.Sprint(i))) + fmt.Sprint(i) + "-dep"
+		infos[0].References = append(infos[0].References, dep)
+		infos = append(infos, store.PathInfo{Path: dep})
+		fsys[dep+"/bin"] = true
+	}
+	g, err := store.NewGraph(infos, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The graph has no hashes to verify against.
+	noVerify := false
+	plan, err := bundle.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}, Verify: &noVerify}, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := plan.Spec.Process.Env; !reflect.DeepEqual(env, []string{"HOME=/root", "PATH=" + app + "/bin"}) {
+		t.Fatalf("env %q", env)
+	}
+	if len(plan.Warnings) != 1 || !strings.HasPrefix(plan.Warnings[0], "PATH holds only the bin directories of the store paths the process mentions: with every bin directory of the closure it would be ") {
+		t.Fatalf("warnings %q", plan.Warnings)
+	}
+	plan, err = bundle.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}, Env: map[string]string{"PATH": "/bin"}, Verify: &noVerify}, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := plan.Spec.Process.Env; !reflect.DeepEqual(env, []string{"HOME=/root", "PATH=/bin"}) || len(plan.Warnings) != 0 {
+		t.Fatalf("env %q, warnings %q", env, plan.Warnings)
 	}
 }
 
