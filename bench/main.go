@@ -327,9 +327,10 @@ func gib(n int64) string {
 }
 
 // builderAttrs writes the .attrs.json that the builder of a container of c
-// would get, with its output at out and the given store mode, optionally
-// with the whole store moved to storeDir; it returns the file.
-func (b *bench) builderAttrs(c *closure, mode, out, storeDir string) (string, error) {
+// would get, with its output at out and the given store mode (and the
+// container options in extra), optionally with the whole store moved to
+// storeDir; it returns the file.
+func (b *bench) builderAttrs(c *closure, mode, out, storeDir string, extra map[string]any) (string, error) {
 	attrs := map[string]any{}
 	for k, v := range c.attrs {
 		attrs[k] = v
@@ -341,7 +342,11 @@ func (b *bench) builderAttrs(c *closure, mode, out, storeDir string) (string, er
 		}
 	}
 	attrs["outputs"] = map[string]string{"out": out}
-	attrs["container"] = map[string]any{"args": []string{bb + "/bin/sh", "-c", "echo " + c.root}, "storeMode": mode}
+	container := map[string]any{"args": []string{bb + "/bin/sh", "-c", "echo " + c.root}, "storeMode": mode}
+	for k, v := range extra {
+		container[k] = v
+	}
+	attrs["container"] = container
 	attrs["storeDir"] = "/nix/store"
 	data, err := json.Marshal(attrs)
 	if err != nil {
@@ -362,12 +367,20 @@ func (b *bench) builderAttrs(c *closure, mode, out, storeDir string) (string, er
 	return f.Name(), nil
 }
 
+// builderRun is what a run of the builder took.
+type builderRun struct {
+	wall, cpu time.Duration // cpu: user + system
+	rss       int64         // peak, KiB
+	stderr    string
+}
+
 // runBuilder runs `oci-builder nix-builder` outside Nix, as a build would,
-// and returns its wall time and peak RSS (KiB).
-func (b *bench) runBuilder(ctx context.Context, c *closure, mode, out, storeDir string) (time.Duration, int64, error) {
-	attrs, err := b.builderAttrs(c, mode, out, storeDir)
+// on the .attrs.json builderAttrs writes, and reports what it took.
+func (b *bench) runBuilder(ctx context.Context, c *closure, mode, out, storeDir string, extra map[string]any) (builderRun, error) {
+	var r builderRun
+	attrs, err := b.builderAttrs(c, mode, out, storeDir, extra)
 	if err != nil {
-		return 0, 0, err
+		return r, err
 	}
 	defer os.Remove(attrs)
 	cmd := exec.CommandContext(ctx, filepath.Join(b.builder, "bin/oci-builder"), "nix-builder")
@@ -376,12 +389,13 @@ func (b *bench) runBuilder(ctx context.Context, c *closure, mode, out, storeDir 
 	cmd.Stderr = &stderr
 	start := time.Now()
 	err = cmd.Run()
-	d := time.Since(start)
+	r.wall, r.stderr = time.Since(start), stderr.String()
 	if err != nil {
-		return d, 0, fmt.Errorf("oci-builder nix-builder (%s): %v\n%s", mode, err, tail(stderr.String(), 2000))
+		return r, fmt.Errorf("oci-builder nix-builder (%s): %v\n%s", mode, err, tail(r.stderr, 2000))
 	}
-	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
-	return d, rss, nil
+	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	r.rss = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	return r, nil
 }
 
 // shell runs a bash script and returns its wall time.
@@ -428,11 +442,11 @@ func (b *bench) candidates(c *closure, target string, storeDir string) []candida
 	os.WriteFile(list, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 	ours := func(mode string) func(ctx context.Context, dir string) (time.Duration, error) {
 		return func(ctx context.Context, dir string) (time.Duration, error) {
-			d, rss, err := b.runBuilder(ctx, c, mode, dir, storeDir)
-			if err == nil && rss > b.rss[mode+"/"+c.name] {
-				b.rss[mode+"/"+c.name] = rss
+			r, err := b.runBuilder(ctx, c, mode, dir, storeDir, nil)
+			if err == nil && r.rss > b.rss[mode+"/"+c.name] {
+				b.rss[mode+"/"+c.name] = r.rss
 			}
-			return d, err
+			return r.wall, err
 		}
 	}
 	inStore := strings.TrimPrefix(srcStore, "/")
@@ -918,11 +932,11 @@ func (b *bench) xfs(ctx context.Context, big *closure) error {
 	cands = append(cands, candidate{name: "oci-builder reflink", key: "reflink", checkFiles: true,
 		storeDir: "rootfs/" + strings.TrimPrefix(xstore, "/"),
 		run: func(ctx context.Context, dir string) (time.Duration, error) {
-			d, rss, err := b.runBuilder(ctx, big, "reflink", dir, xstore)
-			if rss > b.rss["reflink/big"] {
-				b.rss["reflink/big"] = rss
+			r, err := b.runBuilder(ctx, big, "reflink", dir, xstore, nil)
+			if r.rss > b.rss["reflink/big"] {
+				b.rss["reflink/big"] = r.rss
 			}
-			return d, err
+			return r.wall, err
 		}})
 	times, err := b.measure(ctx, "xfs", filepath.Join(mnt, "out"), big, cands, dropCaches)
 	if err != nil {
@@ -1084,40 +1098,52 @@ func (b *bench) scaling(ctx context.Context) error {
 // tmpfs), hardlink and bind (into ext4) of the big closure, run in this
 // process from reading .attrs.json to the end of bundle.Write.
 func (b *bench) profile(ctx context.Context, big *closure, ext4, tmpfs string) error {
+	for _, t := range []struct{ mode, name, dir string }{{"copy", "ext4", ext4}, {"copy", "tmpfs", tmpfs}, {"hardlink", "ext4", ext4}, {"bind", "ext4", ext4}} {
+		if err := b.profileOne(ctx, big, t.mode, t.dir, t.mode+"-"+t.name, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// profileOne writes the CPU profile NAME.pprof, and its go tool pprof -top
+// as NAME.txt, of a container of c in mode (with the container options in
+// extra) written into dir by this process.
+func (b *bench) profileOne(ctx context.Context, c *closure, mode, dir, name string, extra map[string]any) error {
 	if err := os.MkdirAll(b.cfg.profileDir, 0o755); err != nil {
 		return err
 	}
-	for _, t := range []struct{ mode, name, dir string }{{"copy", "ext4", ext4}, {"copy", "tmpfs", tmpfs}, {"hardlink", "ext4", ext4}, {"bind", "ext4", ext4}} {
-		out := filepath.Join(t.dir, "profiled")
-		attrsFile, err := b.builderAttrs(big, t.mode, out, "")
-		if err != nil {
-			return err
-		}
-		syncFS()
-		pf := filepath.Join(b.cfg.profileDir, t.mode+"-"+t.name+".pprof")
-		f, err := os.Create(pf)
-		if err != nil {
-			return err
-		}
-		pprof.StartCPUProfile(f)
-		start := time.Now()
-		err = writeFromAttrs(ctx, attrsFile, out)
-		d := time.Since(start)
-		pprof.StopCPUProfile()
-		f.Close()
-		os.Remove(attrsFile)
-		if err != nil {
-			return err
-		}
-		b.logf("profiled %s into %s: %.2f s", t.mode, t.name, d.Seconds())
-		removeAll(out)
-		top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", pf).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("go tool pprof: %v: %s", err, top)
-		}
-		os.WriteFile(strings.TrimSuffix(pf, ".pprof")+".txt", top, 0o644)
-		b.logf("profile of %s into %s: %s", t.mode, t.name, pf)
+	out := filepath.Join(dir, "profiled")
+	attrsFile, err := b.builderAttrs(c, mode, out, "", extra)
+	if err != nil {
+		return err
 	}
+	defer os.Remove(attrsFile)
+	syncFS()
+	pf := filepath.Join(b.cfg.profileDir, name+".pprof")
+	f, err := os.Create(pf)
+	if err != nil {
+		return err
+	}
+	pprof.StartCPUProfile(f)
+	start := time.Now()
+	err = writeFromAttrs(ctx, attrsFile, out)
+	d := time.Since(start)
+	pprof.StopCPUProfile()
+	f.Close()
+	if err != nil {
+		return err
+	}
+	b.logf("profiled %s: %.2f s", name, d.Seconds())
+	removeAll(out)
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", pf).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go tool pprof: %v: %s", err, top)
+	}
+	if err := os.WriteFile(strings.TrimSuffix(pf, ".pprof")+".txt", top, 0o644); err != nil {
+		return err
+	}
+	b.logf("profile %s: %s", name, pf)
 	return nil
 }
 

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -28,55 +26,22 @@ var verifyCases = []verifyCase{
 	{"oci-builder bind, `verify = true` (reads the closure)", "bind-verified", "bind", true},
 }
 
-// verifyAttrs writes the .attrs.json of a container of c in mode with the
-// verify option set, as builderAttrs does, and returns the file.
-func (b *bench) verifyAttrs(c *closure, mode string, verify bool, out string) (string, error) {
-	file, err := b.builderAttrs(c, mode, out, "")
-	if err != nil {
-		return "", err
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return "", err
-	}
-	var attrs map[string]any
-	if err := json.Unmarshal(data, &attrs); err != nil {
-		return "", err
-	}
-	attrs["container"].(map[string]any)["verify"] = verify
-	if data, err = json.Marshal(attrs); err != nil {
-		return "", err
-	}
-	return file, os.WriteFile(file, data, 0o644)
-}
-
-// runVerifyCase runs the builder on the case's .attrs.json, as runBuilder
-// does, and returns its wall time and CPU time (user + system), checking
+// runVerifyCase runs the builder on a container of c with the case's store
+// mode and verify option, returning its wall time and CPU time, and checks
 // from its summary that it verified every path exactly when asked to.
 func (b *bench) runVerifyCase(ctx context.Context, c *closure, vc verifyCase, out string) (time.Duration, time.Duration, error) {
-	attrs, err := b.verifyAttrs(c, vc.mode, vc.verify, out)
+	r, err := b.runBuilder(ctx, c, vc.mode, out, "", map[string]any{"verify": vc.verify})
 	if err != nil {
-		return 0, 0, err
-	}
-	defer os.Remove(attrs)
-	cmd := exec.CommandContext(ctx, filepath.Join(b.builder, "bin/oci-builder"), "nix-builder")
-	cmd.Env = []string{"NIX_ATTRS_JSON_FILE=" + attrs, "NIX_BUILD_TOP=" + b.work, "NIX_BUILD_CORES=0", "PATH=/path-not-set"}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	err = cmd.Run()
-	d := time.Since(start)
-	if err != nil {
-		return d, 0, fmt.Errorf("oci-builder nix-builder (%s): %v\n%s", vc.name, err, tail(stderr.String(), 2000))
+		return r.wall, 0, err
 	}
 	want := "; not verified\n"
 	if vc.verify {
 		want = fmt.Sprintf("; verified %d of %d store paths against their NAR hashes\n", len(c.paths), len(c.paths))
 	}
-	if !strings.Contains(stderr.String(), want) {
-		return d, 0, fmt.Errorf("oci-builder nix-builder (%s): the summary lacks %q:\n%s", vc.name, want, tail(stderr.String(), 2000))
+	if !strings.Contains(r.stderr, want) {
+		return r.wall, 0, fmt.Errorf("oci-builder nix-builder (%s): the summary lacks %q:\n%s", vc.name, want, tail(r.stderr, 2000))
 	}
-	return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+	return r.wall, r.cpu, nil
 }
 
 // verification measures what verifying the closure while copying it costs:
@@ -143,35 +108,10 @@ func (b *bench) verification(ctx context.Context, big *closure) error {
 	b.printf("\nThe verified copy hashes every byte of the closure (%s of NAR) with SHA-256 once, reading each file once; `verify = false` copies with `copy_file_range`.\n\n", gib(int64(totalNarSize(big))))
 
 	if b.cfg.profileDir != "" {
-		if err := os.MkdirAll(b.cfg.profileDir, 0o755); err != nil {
-			return err
-		}
 		for _, vc := range verifyCases[:2] {
-			out := filepath.Join(tmpfs, "profiled")
-			attrs, err := b.verifyAttrs(big, vc.mode, vc.verify, out)
-			if err != nil {
+			if err := b.profileOne(ctx, big, vc.mode, tmpfs, vc.key+"-tmpfs", map[string]any{"verify": vc.verify}); err != nil {
 				return err
 			}
-			pf := filepath.Join(b.cfg.profileDir, vc.key+"-tmpfs.pprof")
-			f, err := os.Create(pf)
-			if err != nil {
-				return err
-			}
-			pprof.StartCPUProfile(f)
-			err = writeFromAttrs(ctx, attrs, out)
-			pprof.StopCPUProfile()
-			f.Close()
-			os.Remove(attrs)
-			if err != nil {
-				return err
-			}
-			removeAll(out)
-			top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", pf).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("go tool pprof: %v: %s", err, top)
-			}
-			os.WriteFile(strings.TrimSuffix(pf, ".pprof")+".txt", top, 0o644)
-			b.logf("profile of %s into tmpfs: %s", vc.key, pf)
 		}
 	}
 	return nil

@@ -223,9 +223,10 @@ func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (St
 		expect: opts.Verify,
 	}
 	if opts.Verify != nil {
-		// Enough for every worker to read a few files ahead of their turn;
-		// bigger files wait for it.
-		c.bufs = newBufPool(min(max(int64(workers)<<22, 16<<20), 64<<20))
+		// Enough for every worker to read a few files ahead of their turn
+		// (bigger files wait for it), bounded so that the builder's memory
+		// stays small however many workers it has.
+		c.bufs = newBufPool(min(max(int64(workers)<<21, 16<<20), 32<<20))
 	}
 
 	var wg sync.WaitGroup
@@ -558,25 +559,7 @@ func (c *copier) copyFileAt(dc *dataCopier, srcDir, dstDir int, name, display st
 		sparse := st.Size > 0 && st.Blocks*512 < st.Size
 		err = dc.copyData(dst, src, st.Size, sparse)
 	}
-	if err == nil {
-		if err = futimens(dst, st.Mtim); err != nil {
-			err = fmt.Errorf("set modification time: %w", err)
-		}
-	}
-	if cerr := unix.Close(dst); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("copy %s: %w", display, err)
-	}
-	if cloned || (c.mode == ModeReflink && st.Size == 0) {
-		c.count.cloned.Add(1)
-	} else {
-		c.count.copied.Add(1)
-	}
-	c.count.files.Add(1)
-	c.count.bytes.Add(st.Size)
-	return nil
+	return c.finishFile(dst, &st, cloned, display, err)
 }
 
 // linkFile hard-links srcDir/name to dstDir/name. It reports done when the
@@ -675,6 +658,32 @@ func forExtents(src int, size int64, fn func(off, end int64) error) error {
 	return nil
 }
 
+// finishFile ends the copy of a regular file whose status is st into the
+// open file dst, after err (nil when its contents are in place): it sets
+// the modification time, closes dst and counts the file as cloned or
+// copied.
+func (c *copier) finishFile(dst int, st *unix.Stat_t, cloned bool, display string, err error) error {
+	if err == nil {
+		if err = futimens(dst, st.Mtim); err != nil {
+			err = fmt.Errorf("set modification time: %w", err)
+		}
+	}
+	if cerr := unix.Close(dst); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", display, err)
+	}
+	if cloned || (c.mode == ModeReflink && st.Size == 0) {
+		c.count.cloned.Add(1)
+	} else {
+		c.count.copied.Add(1)
+	}
+	c.count.files.Add(1)
+	c.count.bytes.Add(st.Size)
+	return nil
+}
+
 // copyFileVerified puts the regular file srcDir/name at dstDir/name as
 // copyFileAt does, reading it once to feed its slot's NAR hash: a linked or
 // cloned file is only read; a copied one is read, hashed and written from
@@ -734,25 +743,7 @@ func (c *copier) copyFileVerified(dc *dataCopier, srcDir, dstDir int, name, disp
 		}
 		err = c.hashFile(dc, slot, src, write, &st)
 	}
-	if err == nil {
-		if err = futimens(dst, st.Mtim); err != nil {
-			err = fmt.Errorf("set modification time: %w", err)
-		}
-	}
-	if cerr := unix.Close(dst); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("copy %s: %w", display, err)
-	}
-	if cloned || (c.mode == ModeReflink && st.Size == 0) {
-		c.count.cloned.Add(1)
-	} else {
-		c.count.copied.Add(1)
-	}
-	c.count.files.Add(1)
-	c.count.bytes.Add(st.Size)
-	return nil
+	return c.finishFile(dst, &st, cloned, display, err)
 }
 
 // dataCopier copies file contents for one goroutine, with its own buffer
