@@ -226,7 +226,7 @@ func Copy(ctx context.Context, dst *os.File, sources []string, opts Options) (St
 		// Enough for every worker to read a few files ahead of their turn
 		// (bigger files wait for it), bounded so that the builder's memory
 		// stays small however many workers it has.
-		c.bufs = newBufPool(min(max(int64(workers)<<21, 16<<20), 32<<20))
+		c.bufs = newBufPool(min(max(int64(workers)<<21, 8<<20), 32<<20))
 	}
 
 	var wg sync.WaitGroup

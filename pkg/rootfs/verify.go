@@ -7,7 +7,6 @@ import (
 	"io"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -452,12 +451,17 @@ func writeBuffer(dst, src int, buf []byte, sparse bool) error {
 	return nil
 }
 
-// bufPool lends buffers for file contents waiting to be hashed, at most
-// limit bytes at a time, recycling them by power-of-two size class.
+// bufPool lends buffers for file contents waiting to be hashed. Every
+// buffer it has made, lent or kept for reuse, counts against limit, so
+// that the memory verification holds stays bounded: when a size class has
+// no free buffer and the limit is reached, free buffers of other classes
+// are dropped (left to the garbage collector) to make room.
 type bufPool struct {
-	limit   int64
-	held    atomic.Int64
-	classes [bufClasses]sync.Pool
+	limit int64
+
+	mu    sync.Mutex
+	total int64 // bytes of every buffer made and not dropped
+	free  [bufClasses][][]byte
 }
 
 const (
@@ -492,23 +496,37 @@ func (p *bufPool) get(size int64) ([]byte, bool) {
 	if class >= bufClasses {
 		return nil, false
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if free := p.free[class]; len(free) > 0 {
+		b := free[len(free)-1]
+		free[len(free)-1] = nil
+		p.free[class] = free[:len(free)-1]
+		return b[:size], true
+	}
 	n := int64(1) << (minBufShift + class)
-	if p.held.Add(n) > p.limit {
-		p.held.Add(-n)
+	for c := range p.free {
+		for p.total+n > p.limit && len(p.free[c]) > 0 {
+			last := len(p.free[c]) - 1
+			p.total -= int64(cap(p.free[c][last]))
+			p.free[c][last] = nil
+			p.free[c] = p.free[c][:last]
+		}
+	}
+	if p.total+n > p.limit {
 		return nil, false
 	}
-	if b, ok := p.classes[class].Get().(*[]byte); ok {
-		return (*b)[:size], true
-	}
+	p.total += n
 	return make([]byte, size, n), true
 }
 
-// put takes back a buffer lent by get.
+// put takes back a buffer lent by get, for reuse.
 func (p *bufPool) put(b []byte) {
 	if cap(b) == 0 {
 		return
 	}
-	p.held.Add(-int64(cap(b)))
-	b = b[:0]
-	p.classes[sizeClass(int64(cap(b)))].Put(&b)
+	class := sizeClass(int64(cap(b)))
+	p.mu.Lock()
+	p.free[class] = append(p.free[class], b[:0])
+	p.mu.Unlock()
 }

@@ -328,7 +328,8 @@ func TestVerifyWithoutCopy(t *testing.T) {
 }
 
 // TestBufPool checks the buffer budget: files up to a quarter of the limit
-// are lent buffers while the limit allows.
+// are lent buffers while the limit allows, and buffers kept for reuse count
+// against it too.
 func TestBufPool(t *testing.T) {
 	p := newBufPool(16 << 20)
 	if b, ok := p.get(0); !ok || b != nil {
@@ -351,5 +352,18 @@ func TestBufPool(t *testing.T) {
 	p.put(held[0])
 	if b, ok := p.get(100); !ok || len(b) != 100 {
 		t.Fatalf("after a put: %d bytes, %v", len(b), ok)
+	}
+	// Free buffers of another size make room: what the pool keeps and
+	// lends stays within the limit.
+	for _, b := range held[1:] {
+		p.put(b)
+	}
+	for i := 0; i < 12; i++ {
+		if _, ok := p.get(1 << 20); !ok {
+			t.Fatalf("1 MiB buffer %d refused with %d bytes allocated", i, p.total)
+		}
+		if p.total > p.limit {
+			t.Fatalf("%d bytes allocated, limit %d", p.total, p.limit)
+		}
 	}
 }
