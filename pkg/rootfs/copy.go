@@ -526,18 +526,11 @@ func (c *copier) copyFileAt(dc *dataCopier, srcDir, dstDir int, name, display st
 			return err
 		}
 	}
-	src, err := unix.Openat(srcDir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	src, st, err := openRegular(srcDir, name, display)
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", display, err)
+		return err
 	}
 	defer unix.Close(src)
-	var st unix.Stat_t
-	if err := unix.Fstat(src, &st); err != nil {
-		return fmt.Errorf("copy %s: %w", display, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return unsupported(display, st.Mode)
-	}
 	dst, err := unix.Openat(dstDir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, st.Mode&0o555)
 	if err != nil {
 		return fmt.Errorf("copy %s: create: %w", display, err)
@@ -684,6 +677,25 @@ func (c *copier) finishFile(dst int, st *unix.Stat_t, cloned bool, display strin
 	return nil
 }
 
+// openRegular opens srcDir/name, which must be a regular file (not
+// followed if it is a symlink), for reading, and returns it with its status.
+func openRegular(srcDir int, name, display string) (int, unix.Stat_t, error) {
+	var st unix.Stat_t
+	src, err := unix.Openat(srcDir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, st, fmt.Errorf("copy %s: %w", display, err)
+	}
+	if err := unix.Fstat(src, &st); err != nil {
+		unix.Close(src)
+		return -1, st, fmt.Errorf("copy %s: %w", display, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(src)
+		return -1, st, unsupported(display, st.Mode)
+	}
+	return src, st, nil
+}
+
 // copyFileVerified puts the regular file srcDir/name at dstDir/name as
 // copyFileAt does, reading it once to feed its slot's NAR hash: a linked or
 // cloned file is only read; a copied one is read, hashed and written from
@@ -691,18 +703,11 @@ func (c *copier) finishFile(dst int, st *unix.Stat_t, cloned bool, display strin
 // copy_file_range does without verification (counted as cloned), until
 // the filesystem first refuses.
 func (c *copier) copyFileVerified(dc *dataCopier, srcDir, dstDir int, name, display string, slot *fileSlot) error {
-	src, err := unix.Openat(srcDir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	src, st, err := openRegular(srcDir, name, display)
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", display, err)
+		return err
 	}
 	defer unix.Close(src)
-	var st unix.Stat_t
-	if err := unix.Fstat(src, &st); err != nil {
-		return fmt.Errorf("copy %s: %w", display, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return unsupported(display, st.Mode)
-	}
 	if c.mode == ModeHardlink {
 		linked, err := c.link(&st, srcDir, dstDir, name, display)
 		if err != nil {
