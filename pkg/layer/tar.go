@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oci-builder/oci-builder/internal/fsentry"
 )
 
 // modTime is the modification time of every entry, in seconds since the
@@ -132,7 +134,7 @@ func (t *tarWriter) entry(dir *os.File, name, tarName, display string) error {
 	case unix.S_IFDIR:
 		return t.dir(dir, name, tarName, display, perm)
 	case unix.S_IFLNK:
-		target, err := readlinkat(int(dir.Fd()), name)
+		target, err := fsentry.Readlinkat(int(dir.Fd()), name)
 		if err != nil {
 			return fmt.Errorf("read symlink %s: %w", display, err)
 		}
@@ -141,7 +143,7 @@ func (t *tarWriter) entry(dir *os.File, name, tarName, display string) error {
 	case unix.S_IFREG:
 		return t.file(dir, name, tarName, display, perm)
 	default:
-		return fmt.Errorf("%s: %s cannot be put in a layer (only directories, regular files and symlinks)", display, kindName(st.Mode))
+		return fmt.Errorf("%s: a %s cannot be put in a layer (only directories, regular files and symlinks)", display, fsentry.KindName(st.Mode))
 	}
 }
 
@@ -220,32 +222,3 @@ type writeError struct{ err error }
 
 func (e *writeError) Error() string { return e.err.Error() }
 func (e *writeError) Unwrap() error { return e.err }
-
-// readlinkat reads a symlink's target, however long.
-func readlinkat(dirfd int, name string) (string, error) {
-	for size := 256; ; size *= 2 {
-		buf := make([]byte, size)
-		n, err := unix.Readlinkat(dirfd, name, buf)
-		if err != nil {
-			return "", err
-		}
-		if n < size {
-			return string(buf[:n]), nil
-		}
-	}
-}
-
-// kindName names a file type for error messages.
-func kindName(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFIFO:
-		return "a FIFO"
-	case unix.S_IFSOCK:
-		return "a socket"
-	case unix.S_IFCHR:
-		return "a character device"
-	case unix.S_IFBLK:
-		return "a block device"
-	}
-	return fmt.Sprintf("a file of type %#o", mode&unix.S_IFMT)
-}

@@ -7,6 +7,8 @@ import (
 	"sort"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oci-builder/oci-builder/internal/fsentry"
 )
 
 // HashPath computes the NAR hash and size of the tree at path (a directory,
@@ -102,7 +104,7 @@ func (w *walker) entry(dirFd int, name, narName string, display *where) error {
 		}
 		return w.dir(fd, narName, display)
 	case unix.S_IFLNK:
-		target, err := readlinkat(dirFd, name)
+		target, err := fsentry.Readlinkat(dirFd, name)
 		if err != nil {
 			return fmt.Errorf("hash %s: readlink: %w", display, err)
 		}
@@ -113,7 +115,7 @@ func (w *walker) entry(dirFd int, name, narName string, display *where) error {
 	case unix.S_IFREG:
 		return w.file(dirFd, name, narName, display)
 	default:
-		return fmt.Errorf("hash %s: is a %s; a NAR holds only regular files, directories and symlinks", display, kindName(st.Mode))
+		return fmt.Errorf("hash %s: is a %s; a NAR holds only regular files, directories and symlinks", display, fsentry.KindName(st.Mode))
 	}
 }
 
@@ -153,7 +155,7 @@ func (w *walker) file(dirFd int, name, narName string, display *where) error {
 		return fmt.Errorf("hash %s: %w", display, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("hash %s: is a %s; a NAR holds only regular files, directories and symlinks", display, kindName(st.Mode))
+		return fmt.Errorf("hash %s: is a %s; a NAR holds only regular files, directories and symlinks", display, fsentry.KindName(st.Mode))
 	}
 	size := uint64(st.Size)
 	if err := w.h.File(narName, st.Mode&unix.S_IXUSR != 0, size); err != nil {
@@ -176,33 +178,4 @@ func (w *walker) file(dirFd int, name, narName string, display *where) error {
 		off += uint64(n)
 	}
 	return nil
-}
-
-// readlinkat reads a symlink's target, however long.
-func readlinkat(dirFd int, name string) (string, error) {
-	for size := 256; ; size *= 2 {
-		buf := make([]byte, size)
-		n, err := unix.Readlinkat(dirFd, name, buf)
-		if err != nil {
-			return "", err
-		}
-		if n < size {
-			return string(buf[:n]), nil
-		}
-	}
-}
-
-// kindName names a file type for error messages.
-func kindName(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFIFO:
-		return "FIFO"
-	case unix.S_IFSOCK:
-		return "socket"
-	case unix.S_IFCHR:
-		return "character device"
-	case unix.S_IFBLK:
-		return "block device"
-	}
-	return fmt.Sprintf("file of type %#o", mode&unix.S_IFMT)
 }

@@ -29,6 +29,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/oci-builder/oci-builder/internal/fsentry"
 	"github.com/oci-builder/oci-builder/pkg/nar"
 )
 
@@ -387,7 +388,7 @@ func (c *copier) copyTop(dstFd int, src string, seq *narSeq) error {
 // copySymlink recreates the symlink srcDir/name as dstDir/dstName, with its
 // target verbatim and its modification time, and returns the target.
 func (c *copier) copySymlink(srcDir int, name string, dstDir int, dstName, display string) (string, error) {
-	target, err := readlinkat(srcDir, name)
+	target, err := fsentry.Readlinkat(srcDir, name)
 	if err != nil {
 		return "", fmt.Errorf("copy %s: readlink: %w", display, err)
 	}
@@ -418,7 +419,7 @@ func futimens(fd int, mtime unix.Timespec) error {
 }
 
 func unsupported(p string, mode uint32) error {
-	return fmt.Errorf("copy %s: is a %s; only regular files, directories and symlinks can be copied", p, kindName(mode))
+	return fmt.Errorf("copy %s: is a %s; only regular files, directories and symlinks can be copied", p, fsentry.KindName(mode))
 }
 
 // copyDir copies the directory open at srcFd (which it takes ownership of)

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oci-builder/oci-builder/internal/fsentry"
 )
 
 // manifest describes a tree as lines "path type mode detail", walked through
@@ -45,7 +47,7 @@ func manifest(t *testing.T, root string) []string {
 				}
 				walk(sub, p)
 			case unix.S_IFLNK:
-				target, err := readlinkat(fd, e.name)
+				target, err := fsentry.Readlinkat(fd, e.name)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oci-builder/oci-builder/internal/fsentry"
 )
 
 // MakeDirs creates the absolute path p (as seen inside the rootfs) under the
@@ -147,7 +149,7 @@ func CheckBindable(ctx context.Context, sources []string) error {
 		case unix.S_IFLNK:
 			return fmt.Errorf("store path %s is a symlink, which a bind mount would follow out of the store: use storeMode \"copy\" for this closure", src)
 		default:
-			return fmt.Errorf("store path %s is a %s; only directories and regular files can be bind-mounted", src, kindName(st.Mode))
+			return fmt.Errorf("store path %s is a %s; only directories and regular files can be bind-mounted", src, fsentry.KindName(st.Mode))
 		}
 	}
 	return nil
