@@ -424,6 +424,7 @@ let
     extraConfig = "an image has no runtime configuration to merge into";
     rootless = "rootless runtimes map users themselves";
     storeMode = "an image's layers always hold the closure's bytes";
+    seccomp = "runtimes apply their own default profile; podman run --security-opt seccomp=FILE or Kubernetes' seccompProfile choose another";
     verify = "images are not checked against the NAR hashes of the closure (buildContainer checks them)";
   };
 

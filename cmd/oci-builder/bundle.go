@@ -51,7 +51,11 @@ Options:
   --group NAME|GID          process group (default: the user's)
   --extra-user NAME=UID[:GID[:HOME]]     an /etc/passwd entry (repeatable)
   --extra-group NAME=GID[:MEMBER,...]    an /etc/group entry (repeatable)
-  --readonly                read-only root filesystem
+  --readonly=BOOL           nixpkgs' option; the root filesystem is always
+                            read-only (false warns: see oci-builder writable)
+  --seccomp PROFILE         default (Docker's profile, adjusted to the
+                            capabilities), unconfined, or a profile FILE in
+                            Docker's JSON format
   --terminal                attach a terminal
   --network private|host    network namespace (default private)
   --mount dst=PATH[,src=PATH][,type=TYPE][,option=OPT]...[,file]
@@ -63,7 +67,7 @@ Options:
   --memory SIZE             memory limit, e.g. 256M
   --cpus N                  CPU limit, e.g. 0.5
   --pids N                  process limit
-  --no-tmp                  no writable /tmp
+  --no-tmp                  no writable /tmp, /var/tmp, /run or home (tmpfs)
   --annotation KEY=VALUE    annotation (repeatable)
   --extra-config JSON|@FILE deep-merged into config.json
   --rootless-uid N, --rootless-gid N     build for this unprivileged host user
@@ -71,7 +75,7 @@ Options:
 
 Examples:
   oci-builder bundle --out hello -- $(nix-build '<nixpkgs>' -A hello)/bin/hello
-  oci-builder bundle --out web --user app --env PORT=8080 --readonly \
+  oci-builder bundle --out web --user app --env PORT=8080 \
     --mount dst=/data,src=/srv/data -- /nix/store/...-web/bin/web
   runc run --bundle hello hello
 
@@ -96,7 +100,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 		network, memory, osName, arch         = fs.String("network", "", ""), fs.String("memory", "", ""), fs.String("os", "", ""), fs.String("arch", "", "")
 		cpus                                  = fs.Float64("cpus", 0, "")
 		pids                                  = fs.Int64("pids", 0, "")
-		extraConfig                           = fs.String("extra-config", "", "")
+		extraConfig, seccomp                  = fs.String("extra-config", "", ""), fs.String("seccomp", "", "")
 		rootlessUID, rootlessGID              = fs.Int64("rootless-uid", -1, ""), fs.Int64("rootless-gid", -1, "")
 		envs, mounts, caps, rlimits, annots   listFlag
 		extraUsers, extraGroups               listFlag
@@ -141,7 +145,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if err := applyFlags(&opts, set, flagValues{
 		workdir: *workdir, hostname: *hostname, user: *user, group: *group, network: *network, memory: *memory,
-		os: *osName, arch: *arch, extraConfig: *extraConfig, noNewPrivs: *noNewPrivs, verify: *verify,
+		os: *osName, arch: *arch, extraConfig: *extraConfig, noNewPrivs: *noNewPrivs, verify: *verify, seccomp: *seccomp,
 		readonly: *readonly, terminal: *terminal, noTmp: *noTmp, cpus: *cpus, pids: *pids,
 		rootlessUID: *rootlessUID, rootlessGID: *rootlessGID,
 		envs: envs, mounts: mounts, caps: caps, rlimits: rlimits, annotations: annots,
@@ -225,11 +229,11 @@ func sortedNames(m map[string]string) []string {
 
 // flagValues are the parsed flags that map onto Options.
 type flagValues struct {
-	workdir, hostname, user, group, network, memory, os, arch, extraConfig, noNewPrivs string
-	readonly, terminal, noTmp, verify                                                  bool
-	cpus                                                                               float64
-	pids, rootlessUID, rootlessGID                                                     int64
-	envs, mounts, caps, rlimits, annotations, extraUsers, extraGroups                  []string
+	workdir, hostname, user, group, network, memory, os, arch, extraConfig, noNewPrivs, seccomp string
+	readonly, terminal, noTmp, verify                                                           bool
+	cpus                                                                                        float64
+	pids, rootlessUID, rootlessGID                                                              int64
+	envs, mounts, caps, rlimits, annotations, extraUsers, extraGroups                           []string
 }
 
 // applyFlags sets on opts every option whose flag was given.
@@ -242,7 +246,21 @@ func applyFlags(opts *bundle.Options, set map[string]bool, f flagValues) error {
 		}
 	}
 	if set["readonly"] {
-		opts.Readonly = f.readonly
+		readonly := f.readonly
+		opts.Readonly = &readonly
+	}
+	if set["seccomp"] {
+		sc := &bundle.Seccomp{Name: f.seccomp}
+		if f.seccomp != bundle.SeccompDefault && f.seccomp != bundle.SeccompUnconfined {
+			data, err := os.ReadFile(f.seccomp)
+			if err != nil {
+				return fmt.Errorf("--seccomp: %w", err)
+			}
+			if err := sc.UnmarshalJSON(data); err != nil || sc.Profile == nil {
+				return fmt.Errorf("--seccomp %s: not a seccomp profile (a JSON object in Docker's format)", f.seccomp)
+			}
+		}
+		opts.Seccomp = sc
 	}
 	if set["terminal"] {
 		opts.Terminal = f.terminal

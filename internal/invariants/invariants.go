@@ -182,7 +182,7 @@ func Config(v *schema.Validator, opts bundle.Options, spec *specs.Spec) error {
 	if spec.Annotations[bundle.AnnotationOS] != osName || spec.Annotations[bundle.AnnotationArch] != arch {
 		return fmt.Errorf("annotations %v, platform %s/%s", spec.Annotations, osName, arch)
 	}
-	if spec.Root == nil || spec.Root.Path != bundle.RootfsDir || spec.Root.Readonly != opts.Readonly {
+	if spec.Root == nil || spec.Root.Path != bundle.RootfsDir || (!spec.Root.Readonly && len(opts.ExtraConfig) == 0) {
 		return fmt.Errorf("root %+v", spec.Root)
 	}
 	return nil

@@ -22,14 +22,6 @@ const (
 	AnnotationArch = "org.opencontainers.image.architecture"
 )
 
-// TmpfsDir is where the writable /tmp is mounted; /tmp is a symlink to it.
-// runc 1.1 gives a tmpfs mounted on an existing directory that directory's
-// mode, and a store copy's directories are 0555, so a tmpfs on a /tmp made
-// at build time would be writable by no one. TmpfsDir lies in the /dev
-// tmpfs, where the runtime creates the mountpoint itself and mode=1777
-// holds.
-const TmpfsDir = "/dev/tmp"
-
 // DefaultHostname is the container's host name unless set.
 const DefaultHostname = "container"
 
@@ -90,6 +82,12 @@ func Config(opts Options) (*specs.Spec, error) {
 // Configure builds the container for opts. defaultPath is PATH unless the
 // options set it (empty: no PATH).
 func Configure(opts Options, defaultPath string) (*Container, error) {
+	return configure(opts, defaultPath, "")
+}
+
+// configure is Configure for a closure in storeDir ("" when unknown), where
+// the process user's home gets no tmpfs.
+func configure(opts Options, defaultPath, storeDir string) (*Container, error) {
 	if len(opts.Args) == 0 {
 		return nil, errors.New("args is empty: the container needs a program to run")
 	}
@@ -156,16 +154,35 @@ func Configure(opts Options, defaultPath string) (*Container, error) {
 	for _, m := range opts.Mounts {
 		if dest, err := CheckDestination(m.Destination); err == nil {
 			userMounts[dest] = true
-			if m.IsFile {
-				c.FileMounts[dest] = true
-			}
 		}
 	}
 	system := systemMounts()
-	withTmp := opts.Tmp == nil || *opts.Tmp
-	if withTmp && !userMounts["/tmp"] {
-		system = append(system, specs.Mount{Destination: TmpfsDir, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}})
-		c.Symlinks = append(c.Symlinks, Symlink{Path: "/tmp", Target: TmpfsDir})
+	var writable []writableDir
+	if opts.Tmp == nil || *opts.Tmp {
+		writable = writableDirs(id, storeDir, userMounts)
+	}
+	for _, w := range writable {
+		if w.mount != nil {
+			system = append(system, *w.mount)
+		}
+		c.Symlinks = append(c.Symlinks, Symlink{Path: w.path, Target: w.target})
+	}
+	if _, dir, ok := throughSymlink(cwd, writable); ok {
+		return nil, fmt.Errorf("workingDir %s is inside %s, an empty tmpfs when the container starts: use %s itself or a directory outside it", cwd, dir, dir)
+	}
+	// User mounts inside a writable directory go into its tmpfs, through
+	// the symlink, where the runtime makes their mountpoints.
+	userList := make([]Mount, len(opts.Mounts))
+	for i, m := range opts.Mounts {
+		if dest, err := CheckDestination(m.Destination); err == nil {
+			if via, _, ok := throughSymlink(dest, writable); ok {
+				m.Destination = via
+			}
+			if m.IsFile {
+				c.FileMounts[m.Destination] = true
+			}
+		}
+		userList[i] = m
 	}
 	if hostNetwork {
 		for _, f := range []string{"/etc/resolv.conf", "/etc/hosts"} {
@@ -175,7 +192,7 @@ func Configure(opts Options, defaultPath string) (*Container, error) {
 			}
 		}
 	}
-	mounts, err := mergeMounts(system, opts.Mounts)
+	mounts, err := mergeMounts(system, userList, storeDir)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +236,7 @@ func Configure(opts Options, defaultPath string) (*Container, error) {
 			Rlimits:         limits,
 			NoNewPrivileges: noNewPrivs,
 		},
-		Root:     &specs.Root{Path: RootfsDir, Readonly: opts.Readonly},
+		Root:     &specs.Root{Path: RootfsDir, Readonly: true},
 		Hostname: hostname,
 		Mounts:   mounts,
 		Linux: &specs.Linux{
@@ -230,14 +247,29 @@ func Configure(opts Options, defaultPath string) (*Container, error) {
 		},
 		Annotations: annotations,
 	}
+	if opts.Readonly != nil && !*opts.Readonly {
+		c.Warnings = append(c.Warnings, "readonly = false: the root filesystem stays read-only, so that no container can write into the store; /tmp, /var/tmp, /run and the home directory are writable tmpfs mounts, and `oci-builder writable BUNDLE DIR` makes a copy with a writable root outside the store")
+	}
 	if opts.Rootless != nil {
-		if c.Warnings, err = MakeRootless(c.Spec, *opts.Rootless); err != nil {
+		w, err := MakeRootless(c.Spec, *opts.Rootless)
+		if err != nil {
 			return nil, err
 		}
+		c.Warnings = append(c.Warnings, w...)
 	}
 	if len(opts.ExtraConfig) > 0 {
 		if c.Spec, err = MergeConfig(c.Spec, opts.ExtraConfig); err != nil {
 			return nil, err
+		}
+		if c.Spec.Root != nil && !c.Spec.Root.Readonly {
+			c.Warnings = append(c.Warnings, "extraConfig sets root.readonly to false: the container can write into this bundle's rootfs, in the Nix store when Nix builds it")
+		}
+	}
+	if caps := c.Spec.Process; caps != nil && caps.Capabilities != nil {
+		for _, name := range caps.Capabilities.Bounding {
+			if name == "CAP_SYS_ADMIN" {
+				c.Warnings = append(c.Warnings, "capabilities include CAP_SYS_ADMIN: the container can remount its root filesystem writable and write into this bundle's rootfs")
+			}
 		}
 	}
 
@@ -409,11 +441,16 @@ func isBind(m Mount) bool {
 	return false
 }
 
-// specMount checks a user mount and gives its runtime-spec form.
-func specMount(m Mount) (specs.Mount, error) {
+// specMount checks a user mount and gives its runtime-spec form. With a
+// storeDir, a destination inside it is refused (it would add to or change
+// the container's store) and a bind mount of a store path is read-only.
+func specMount(m Mount, storeDir string) (specs.Mount, error) {
 	dest, err := CheckDestination(m.Destination)
 	if err != nil {
 		return specs.Mount{}, err
+	}
+	if storeDir != "" && within(dest, storeDir) {
+		return specs.Mount{}, fmt.Errorf("mount destination %s is inside the store directory %s, which holds only the closure: mount it elsewhere", dest, storeDir)
 	}
 	if err := checkString("mount "+dest+": type", m.Type); err != nil {
 		return specs.Mount{}, err
@@ -449,6 +486,18 @@ func specMount(m Mount) (specs.Mount, error) {
 			opts = append([]string{"rbind"}, opts...)
 		}
 		out.Options = append([]string(nil), opts...)
+		if storeDir != "" && within(path.Clean(m.Source), storeDir) {
+			ro := false
+			for _, o := range opts {
+				if o == "rw" {
+					return specs.Mount{}, fmt.Errorf("mount %s: source %s is in the store, which is never mounted writable: drop the \"rw\" option", dest, m.Source)
+				}
+				ro = ro || o == "ro"
+			}
+			if !ro {
+				out.Options = append(out.Options, "ro")
+			}
+		}
 		return out, nil
 	}
 	if out.Source == "" {
@@ -461,14 +510,14 @@ func specMount(m Mount) (specs.Mount, error) {
 	return out, nil
 }
 
-// mergeMounts appends the user mounts, sorted by destination so that a
+// mergeMounts appends the user mounts (see specMount for storeDir), sorted by destination so that a
 // parent is mounted before what is mounted inside it, to the system mounts;
 // a user mount replaces a system mount with the same destination in place.
-func mergeMounts(system []specs.Mount, user []Mount) ([]specs.Mount, error) {
+func mergeMounts(system []specs.Mount, user []Mount, storeDir string) ([]specs.Mount, error) {
 	converted := make([]specs.Mount, 0, len(user))
 	seen := map[string]bool{}
 	for _, m := range user {
-		sm, err := specMount(m)
+		sm, err := specMount(m, storeDir)
 		if err != nil {
 			return nil, err
 		}

@@ -29,7 +29,7 @@ func TestConfigGolden(t *testing.T) {
 		{"nixpkgs-defaults", bundle.Options{Args: []string{"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bash-5.2/bin/bash"}, OS: "linux", Arch: "x86_64"}},
 		{"mounts-readonly", bundle.Options{
 			Args:     []string{"/bin/sh", "-c", "cat /data/f"},
-			Readonly: true,
+			Readonly: ptr(false),
 			Arch:     "aarch64",
 			Mounts: []bundle.Mount{
 				{Destination: "/var/data/", Source: "/srv/data", Options: []string{"ro"}},
@@ -193,7 +193,7 @@ func TestDecodeOptions(t *testing.T) {
 		})
 	}
 	opts, err := bundle.DecodeOptions([]byte(`{"args":["/bin/sh","-c","x"],"mounts":[{"destination":"/a","source":"/x","isFile":true}],"readonly":true,"os":"linux","arch":"x86_64"}`))
-	if err != nil || len(opts.Args) != 3 || !opts.Mounts[0].IsFile || !opts.Readonly || opts.Arch != "x86_64" {
+	if err != nil || len(opts.Args) != 3 || !opts.Mounts[0].IsFile || opts.Readonly == nil || !*opts.Readonly || opts.Arch != "x86_64" {
 		t.Fatalf("decoded %+v, %v", opts, err)
 	}
 }

@@ -36,7 +36,7 @@ func FuzzConfig(f *testing.F) {
 				{Destination: dest1, Type: type1, Source: source1, Options: splitOptions(options1), IsFile: isFile1},
 				{Destination: dest2, Type: type2, Source: source2, Options: splitOptions(options2), IsFile: isFile2},
 			},
-			Readonly: readonly,
+			Readonly: &readonly,
 			OS:       osName,
 			Arch:     arch,
 		}

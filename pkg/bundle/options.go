@@ -25,8 +25,14 @@ type Options struct {
 	// Mounts are the user's mounts, applied after the system mounts. A user
 	// mount whose destination equals a system mount's replaces it.
 	Mounts []Mount `json:"mounts,omitempty"`
-	// Readonly makes the root filesystem read-only.
-	Readonly bool `json:"readonly,omitempty"`
+	// Readonly is nixpkgs' option; the root filesystem is always
+	// read-only, so that no container can write into a bundle in the store
+	// (or, in hardlink mode, into the store itself). Nil and true are the
+	// same; false is accepted for compatibility with nixpkgs and warns that
+	// the root stays read-only (`oci-builder writable` makes a writable
+	// copy outside the store). The writable places a program expects are
+	// tmpfs mounts: see Tmp.
+	Readonly *bool `json:"readonly,omitempty"`
 	// OS and Arch name the platform, as GOOS/GOARCH values or Nix's names
 	// ("x86_64", "aarch64"); they are recorded as annotations. Empty means
 	// linux and the builder's own architecture.
@@ -70,9 +76,15 @@ type Options struct {
 	// Rlimits set resource limits by name ("nofile" or "RLIMIT_NOFILE"),
 	// over the default RLIMIT_NOFILE of 1024.
 	Rlimits map[string]Rlimit `json:"rlimits,omitempty"`
-	// Tmp gives the container a /tmp that every user can write (default
-	// true); see TmpfsDir.
+	// Tmp gives the container its writable scratch directories (default
+	// true): /tmp and /var/tmp that every user can write, /run for root,
+	// and the process user's home, each an empty tmpfs (see TmpfsDir).
+	// False leaves the whole filesystem read-only but /dev/shm.
 	Tmp *bool `json:"tmp,omitempty"`
+	// Seccomp is the system call filter: nil or "default" for Docker's
+	// default profile adjusted to the capabilities, "unconfined" for none,
+	// or a profile in Docker's JSON format.
+	Seccomp *Seccomp `json:"seccomp,omitempty"`
 	// Network is "private" (the default: a network namespace of its own) or
 	// "host" (the host's network, with its /etc/resolv.conf and /etc/hosts).
 	Network string `json:"network,omitempty"`
@@ -333,4 +345,49 @@ func inPath(p string) string {
 		return ""
 	}
 	return " in " + p
+}
+
+// Seccomp names a seccomp profile or gives one. In JSON it is "default",
+// "unconfined" or a profile object in Docker's format (that of moby's
+// default.json).
+type Seccomp struct {
+	// Name is SeccompDefault or SeccompUnconfined when Profile is nil.
+	Name string
+	// Profile is a profile in Docker's JSON format.
+	Profile json.RawMessage
+}
+
+// The seccomp profiles named by the seccomp option.
+const (
+	// SeccompDefault is Docker's default profile, adjusted to the
+	// container's capabilities.
+	SeccompDefault = "default"
+	// SeccompUnconfined is no system call filter at all.
+	SeccompUnconfined = "unconfined"
+)
+
+// UnmarshalJSON accepts "default", "unconfined" or a profile object.
+func (s *Seccomp) UnmarshalJSON(data []byte) error {
+	var name string
+	if err := json.Unmarshal(data, &name); err == nil {
+		if name != SeccompDefault && name != SeccompUnconfined {
+			return fmt.Errorf("seccomp %q is not %q, %q or a profile", name, SeccompDefault, SeccompUnconfined)
+		}
+		*s = Seccomp{Name: name}
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil || obj == nil {
+		return fmt.Errorf("seccomp: expected %q, %q or a profile object, got %s", SeccompDefault, SeccompUnconfined, data)
+	}
+	*s = Seccomp{Profile: append(json.RawMessage(nil), data...)}
+	return nil
+}
+
+// MarshalJSON writes the name or the profile.
+func (s Seccomp) MarshalJSON() ([]byte, error) {
+	if s.Profile != nil {
+		return s.Profile, nil
+	}
+	return json.Marshal(s.Name)
 }

@@ -1,6 +1,7 @@
 package bundle_test
 
 import (
+	"strconv"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -154,7 +155,9 @@ func TestMakeRootless(t *testing.T) {
 			specs.User{}, 1},
 		{"user with subordinate ids", specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{29}}, bundle.RootlessIDs{UID: 1001, GID: 1002, SubUIDs: sub, SubGIDs: sub},
 			[]specs.LinuxIDMapping{{ContainerID: 0, HostID: 1001, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}},
-			[]specs.LinuxIDMapping{{ContainerID: 0, HostID: 1002, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}},
+			// The host group is the process's group (1000), not root's:
+			// the runtime cannot drop the host user's groups.
+			[]specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 1000}, {ContainerID: 1000, HostID: 1002, Size: 1}, {ContainerID: 1001, HostID: 101000, Size: 64536}},
 			specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{29}}, 1},
 		{"user without subordinate ids runs as root", specs.User{UID: 1000, GID: 1000}, bundle.RootlessIDs{UID: 1001, GID: 1001},
 			[]specs.LinuxIDMapping{{ContainerID: 0, HostID: 1001, Size: 1}}, []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1001, Size: 1}},
@@ -196,8 +199,10 @@ func TestMakeRootless(t *testing.T) {
 				if m.Destination == "/sys" && (m.Type != "none" || m.Source != "/sys") {
 					t.Fatalf("/sys mount %+v", m)
 				}
+				// uid= and gid= stay only for ids the mappings have.
 				for _, o := range m.Options {
-					if strings.HasPrefix(o, "gid=") || strings.HasPrefix(o, "uid=") {
+					if strings.HasPrefix(o, "uid=") && !mapped(spec.Linux.UIDMappings, o[4:]) ||
+						strings.HasPrefix(o, "gid=") && !mapped(spec.Linux.GIDMappings, o[4:]) {
 						t.Fatalf("mount %s keeps %s", m.Destination, o)
 					}
 				}
@@ -230,4 +235,17 @@ func TestMergeConfig(t *testing.T) {
 	if spec.Hostname != "container" {
 		t.Fatalf("spec changed: %q", spec.Hostname)
 	}
+}
+
+func mapped(m []specs.LinuxIDMapping, v string) bool {
+	id, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return false
+	}
+	for _, r := range m {
+		if uint64(r.ContainerID) <= id && id < uint64(r.ContainerID)+uint64(r.Size) {
+			return true
+		}
+	}
+	return false
 }

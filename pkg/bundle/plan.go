@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -106,8 +107,11 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 			pathWarning = fmt.Sprintf("PATH holds only the bin directories of the store paths the process mentions: with every bin directory of the closure it would be %d bytes long (the bound is %d); set env.PATH to choose", full, maxDefaultPath)
 		}
 	}
-	c, err := Configure(opts, path)
+	c, err := configure(opts, path, g.StoreDir())
 	if err != nil {
+		return nil, err
+	}
+	if err := checkStoreProtected(c.Spec, mode); err != nil {
 		return nil, err
 	}
 	verify, verifyWarning, err := planVerify(opts.Verify, mode, closure)
@@ -157,6 +161,27 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkStoreProtected refuses what would let a hard-link bundle's container
+// write to the host's store: its files share their inodes with the store's,
+// and root in the container owns them, so only a read-only root filesystem
+// (which CAP_SYS_ADMIN could remount) keeps them unchanged.
+func checkStoreProtected(spec *specs.Spec, mode StoreMode) error {
+	if mode != StoreHardlink {
+		return nil
+	}
+	if spec.Root == nil || !spec.Root.Readonly {
+		return errors.New("storeMode \"hardlink\" needs a read-only root filesystem: its files are the host store's own inodes, which a writable root would let the container change (extraConfig sets root.readonly to false)")
+	}
+	if spec.Process != nil && spec.Process.Capabilities != nil {
+		for _, c := range spec.Process.Capabilities.Bounding {
+			if c == "CAP_SYS_ADMIN" {
+				return errors.New("storeMode \"hardlink\" cannot be given CAP_SYS_ADMIN: with it the container could remount its root filesystem writable and change the host store's files, which the bundle's files are; use storeMode \"copy\" or \"reflink\"")
+			}
+		}
+	}
+	return nil
 }
 
 // planVerify decides whether the closure is verified: as asked, or by
@@ -272,16 +297,11 @@ func defaultPath(roots []string, closure []*store.PathInfo, fsys StoreFS) string
 // in a store: it is mode 0555 and has exactly one inode for its root and
 // one per mountpoint, so that once the runtime has made them nothing more
 // can be created in it, even by a process allowed to override permissions.
-// A user mount inside the store directory would be hidden by the tmpfs and
-// is refused.
+// A user mount inside the store directory, which the tmpfs would hide, was
+// refused when the mounts were merged.
 func (p *Plan) bindStore() error {
 	if len(p.Closure) == 0 {
 		return nil
-	}
-	for _, m := range p.Spec.Mounts {
-		if within(m.Destination, p.StoreDir) {
-			return fmt.Errorf("mount destination %s is inside the store directory %s, which storeMode \"bind\" mounts a tmpfs over: use another destination or another store mode", m.Destination, p.StoreDir)
-		}
 	}
 	p.Spec.Mounts = append(p.Spec.Mounts, specs.Mount{
 		Destination: p.StoreDir,

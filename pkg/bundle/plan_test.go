@@ -58,7 +58,6 @@ func TestNewPlan(t *testing.T) {
 			{Destination: "/etc/hosts", Source: "/etc/hosts", IsFile: true},
 			{Destination: "/data", Source: "/srv"},
 			{Destination: "/data/inner", Source: "/srv2"},
-			{Destination: "/nix/store/extra", Source: "/opt/extra"},
 		},
 	}, dirs{sh + "/bin": true, lib + "/bin": true, sp("/nix/store", 'd', "unrelated") + "/bin": true})
 	if err != nil {
@@ -70,10 +69,12 @@ func TestNewPlan(t *testing.T) {
 	if !reflect.DeepEqual(plan.Spec.Process.Env, wantEnv) {
 		t.Fatalf("env %q, want %q", plan.Spec.Process.Env, wantEnv)
 	}
-	if want := []string{"/root", "/srv/app", "/var/empty"}; !reflect.DeepEqual(plan.Dirs, want) {
+	// root's home is a tmpfs reached through a symlink, like /tmp.
+	if want := []string{"/srv/app", "/var/empty"}; !reflect.DeepEqual(plan.Dirs, want) {
 		t.Fatalf("dirs %v, want %v", plan.Dirs, want)
 	}
-	if len(plan.Symlinks) != 1 || plan.Symlinks[0] != (bundle.Symlink{Path: "/tmp", Target: "/dev/tmp"}) {
+	wantLinks := []bundle.Symlink{{Path: "/tmp", Target: "/dev/tmp"}, {Path: "/var/tmp", Target: "/dev/tmp"}, {Path: "/run", Target: "/dev/run"}, {Path: "/root", Target: "/dev/home"}}
+	if !reflect.DeepEqual(plan.Symlinks, wantLinks) {
 		t.Fatalf("symlinks %v", plan.Symlinks)
 	}
 	var files []string
@@ -88,7 +89,7 @@ func TestNewPlan(t *testing.T) {
 	}
 	want := []bundle.Mountpoint{
 		{Path: "/proc"}, {Path: "/dev"}, {Path: "/sys"},
-		{Path: "/data"}, {Path: "/etc/hosts", IsFile: true}, {Path: "/nix/store/extra"},
+		{Path: "/data"}, {Path: "/etc/hosts", IsFile: true},
 	}
 	if !reflect.DeepEqual(plan.Mountpoints, want) {
 		t.Fatalf("mountpoints %+v, want %+v", plan.Mountpoints, want)
@@ -107,7 +108,12 @@ func TestNewPlanErrors(t *testing.T) {
 		want string
 	}{
 		{"args path outside the closure", bundle.Options{Args: []string{sh + "/bin/sh", outside + "/bin/x"}}, "args[1]: " + outside + " is not in the closure graph"},
-		{"mount inside a closure path", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: sh + "/etc", Source: "/x"}}}, "mount destination " + sh + "/etc is inside store path " + sh},
+		{"mount inside a closure path", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: sh + "/etc", Source: "/x"}}}, "mount destination " + sh + "/etc is inside the store directory /nix/store"},
+		{"mount inside the store directory", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: "/nix/store/foo", Source: "/x"}}}, "mount destination /nix/store/foo is inside the store directory /nix/store, which holds only the closure"},
+		{"writable bind of a store path", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: "/data", Source: sh, Options: []string{"rw"}}}}, "mount /data: source " + sh + " is in the store, which is never mounted writable"},
+		{"working directory inside /tmp", bundle.Options{Args: []string{sh}, WorkingDir: "/tmp/work"}, "workingDir /tmp/work is inside /tmp, an empty tmpfs"},
+		{"hardlink with a writable root", bundle.Options{Args: []string{sh}, StoreMode: bundle.StoreHardlink, ExtraConfig: []byte(`{"root":{"readonly":false}}`)}, `storeMode "hardlink" needs a read-only root filesystem`},
+		{"hardlink with CAP_SYS_ADMIN", bundle.Options{Args: []string{sh}, StoreMode: bundle.StoreHardlink, Capabilities: &bundle.Capabilities{Bounding: []string{"SYS_ADMIN"}}}, `storeMode "hardlink" cannot be given CAP_SYS_ADMIN`},
 		{"empty args", bundle.Options{}, "args is empty"},
 		{"unknown store mode", bundle.Options{Args: []string{sh}, StoreMode: "symlink"}, `storeMode "symlink" is not one of "copy", "reflink", "hardlink", "bind"`},
 	}
@@ -242,7 +248,7 @@ func TestNewPlanBind(t *testing.T) {
 		t.Fatalf("store mode %q", plan.StoreMode)
 	}
 	var got []string
-	for _, m := range plan.Spec.Mounts[8:] {
+	for _, m := range plan.Spec.Mounts[10:] {
 		got = append(got, m.Destination+" "+m.Type+" "+m.Source+" "+strings.Join(m.Options, ","))
 	}
 	ro := " none %s rbind,ro,nosuid,nodev"
@@ -281,7 +287,7 @@ func TestNewPlanBind(t *testing.T) {
 			Args: []string{sh + "/bin/sh"}, StoreMode: bundle.StoreBind,
 			Mounts: []bundle.Mount{{Destination: dest, Type: "tmpfs"}},
 		}, nil)
-		want := "mount destination " + dest + " is inside the store directory /nix/store, which storeMode \"bind\" mounts a tmpfs over"
+		want := "mount destination " + dest + " is inside the store directory /nix/store, which holds only the closure"
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("mount at %s: error %v, want %q", dest, err, want)
 		}
@@ -292,7 +298,7 @@ func TestNewPlanBind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(plan.Spec.Mounts) != 8 {
+		if len(plan.Spec.Mounts) != 10 {
 			t.Fatalf("%q: %d mounts", mode, len(plan.Spec.Mounts))
 		}
 	}

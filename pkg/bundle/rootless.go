@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -37,14 +38,19 @@ func MakeRootless(spec *specs.Spec, ids RootlessIDs) ([]string, error) {
 		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 	}
 	user := &spec.Process.User
-	uidMap, uidOK := idMappings(ids.UID, ids.SubUIDs, append([]uint32{user.UID}, 0))
-	gidMap, gidOK := idMappings(ids.GID, ids.SubGIDs, append([]uint32{user.GID}, user.AdditionalGids...))
+	uidMap, uidOK := idMappings(ids.UID, 0, ids.SubUIDs, append([]uint32{user.UID}, 0))
+	// An unprivileged runtime cannot drop the supplementary groups of the
+	// user running it (setgroups is denied), and they are seen through the
+	// mapping: the host group mapped to container group 0 would give the
+	// process group root. So the host group is mapped to the process's own
+	// group, which the process has anyway.
+	gidMap, gidOK := idMappings(ids.GID, user.GID, ids.SubGIDs, append([]uint32{user.GID}, user.AdditionalGids...))
 	if !uidOK || !gidOK {
 		warnings = append(warnings, fmt.Sprintf("rootless: the process runs as root inside the user namespace, not as %d:%d: "+
 			"mapping those needs subordinate ids covering them (/etc/subuid, /etc/subgid)", user.UID, user.GID))
 		user.UID, user.GID, user.AdditionalGids = 0, 0, nil
-		uidMap, _ = idMappings(ids.UID, nil, nil)
-		gidMap, _ = idMappings(ids.GID, nil, nil)
+		uidMap, _ = idMappings(ids.UID, 0, nil, nil)
+		gidMap, _ = idMappings(ids.GID, 0, nil, nil)
 	}
 	spec.Linux.UIDMappings = uidMap
 	spec.Linux.GIDMappings = gidMap
@@ -53,9 +59,14 @@ func MakeRootless(spec *specs.Spec, ids RootlessIDs) ([]string, error) {
 		if m.Destination == "/sys" && m.Type == "sysfs" {
 			m = specs.Mount{Destination: "/sys", Type: "none", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
 		}
+		// uid= and gid= options name container ids: those left unmapped
+		// would make the mount fail.
 		var opts []string
 		for _, o := range m.Options {
-			if strings.HasPrefix(o, "uid=") || strings.HasPrefix(o, "gid=") {
+			if v, ok := strings.CutPrefix(o, "uid="); ok && !mappedID(uidMap, v) {
+				continue
+			}
+			if v, ok := strings.CutPrefix(o, "gid="); ok && !mappedID(gidMap, v) {
 				continue
 			}
 			opts = append(opts, o)
@@ -73,22 +84,43 @@ func MakeRootless(spec *specs.Spec, ids RootlessIDs) ([]string, error) {
 	return warnings, nil
 }
 
-// idMappings maps container id 0 to host and, with subordinate ids,
-// container ids 1 to sub.Count to them. It reports whether every id in need
-// is mapped.
-func idMappings(host uint32, sub *IDRange, need []uint32) ([]specs.LinuxIDMapping, bool) {
-	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: host, Size: 1}}
-	if sub != nil && sub.Count > 0 {
-		m = append(m, specs.LinuxIDMapping{ContainerID: 1, HostID: sub.Start, Size: sub.Count})
+// idMappings maps container id own to host and, with subordinate ids, the
+// container ids around it, from 0, to them in order: container ids 0 to
+// sub.Count are mapped, own to host. It reports whether every id in need is
+// mapped.
+func idMappings(host, own uint32, sub *IDRange, need []uint32) ([]specs.LinuxIDMapping, bool) {
+	var m []specs.LinuxIDMapping
+	if sub == nil || sub.Count == 0 {
+		m = []specs.LinuxIDMapping{{ContainerID: own, HostID: host, Size: 1}}
+	} else {
+		below := min(own, sub.Count)
+		if below > 0 {
+			m = append(m, specs.LinuxIDMapping{ContainerID: 0, HostID: sub.Start, Size: below})
+		}
+		m = append(m, specs.LinuxIDMapping{ContainerID: own, HostID: host, Size: 1})
+		if above := sub.Count - below; above > 0 && own < ^uint32(0) {
+			m = append(m, specs.LinuxIDMapping{ContainerID: own + 1, HostID: sub.Start + below, Size: min(above, ^uint32(0)-own)})
+		}
 	}
 	for _, id := range need {
-		mapped := false
-		for _, r := range m {
-			mapped = mapped || (id >= r.ContainerID && id-r.ContainerID < r.Size)
-		}
-		if !mapped {
+		if !inMappings(m, id) {
 			return m, false
 		}
 	}
 	return m, true
+}
+
+func inMappings(m []specs.LinuxIDMapping, id uint32) bool {
+	for _, r := range m {
+		if id >= r.ContainerID && uint64(id) < uint64(r.ContainerID)+uint64(r.Size) {
+			return true
+		}
+	}
+	return false
+}
+
+// mappedID reports whether the decimal container id v is in m.
+func mappedID(m []specs.LinuxIDMapping, v string) bool {
+	id, err := strconv.ParseUint(v, 10, 32)
+	return err == nil && inMappings(m, uint32(id))
 }

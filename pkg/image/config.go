@@ -20,7 +20,7 @@ func refuseRuntimeOnly(c bundle.Options) error {
 		how  string
 	}{
 		{len(c.Mounts) > 0, "mounts", "podman run -v or a Kubernetes volume decide mounts; declare mountpoints with volumes"},
-		{c.Readonly, "readonly", "podman run --read-only or Kubernetes' readOnlyRootFilesystem decide it"},
+		{c.Readonly != nil, "readonly", "podman run --read-only or Kubernetes' readOnlyRootFilesystem decide it"},
 		{c.Hostname != "", "hostname", "podman run --hostname or Kubernetes' hostname decide it"},
 		{c.Terminal, "terminal", "podman run -t decides it"},
 		{c.Capabilities != nil, "capabilities", "podman run --cap-add/--cap-drop or Kubernetes' securityContext decide them"},
@@ -30,6 +30,7 @@ func refuseRuntimeOnly(c bundle.Options) error {
 		{c.Resources != nil, "resources", "podman run --memory/--cpus/--pids-limit or Kubernetes' resources decide them"},
 		{len(c.ExtraConfig) > 0, "extraConfig", "an image has no runtime configuration to merge into"},
 		{c.Rootless != nil, "rootless", "rootless runtimes map users themselves"},
+		{c.Seccomp != nil, "seccomp", "runtimes apply their own default profile; podman run --security-opt seccomp=FILE or Kubernetes' seccompProfile choose another"},
 		{c.StoreMode != "", "storeMode", "an image's layers always hold the closure's bytes"},
 		{c.Verify != nil, "verify", "images are not checked against the NAR hashes of the closure (buildContainer and oci-builder bundle check them)"},
 	}

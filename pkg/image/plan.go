@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
@@ -120,7 +121,16 @@ func rootfsEntries(c bundle.Options, bp *bundle.Plan) ([]layer.Entry, []string) 
 			home = v
 		}
 	}
-	for _, d := range bp.Dirs {
+	// A bundle reaches the home through a symlink to a tmpfs; an image's
+	// root filesystem is writable and has it as a directory.
+	dirs := bp.Dirs
+	for _, l := range bp.Symlinks {
+		if l.Path == home && l.Target == bundle.HomeDir {
+			dirs = append(append([]string(nil), dirs...), home)
+			sort.Strings(dirs)
+		}
+	}
+	for _, d := range dirs {
 		e := layer.Entry{Path: d, Dir: true, Mode: 0o755}
 		if d == home && proc.User.UID != 0 {
 			e.UID, e.GID = int(proc.User.UID), int(proc.User.GID)

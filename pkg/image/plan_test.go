@@ -92,7 +92,7 @@ func TestOptionErrors(t *testing.T) {
 		{"no args", bundle.Options{}, image.Options{}, "args is empty"},
 		{"empty program", bundle.Options{Args: []string{""}}, image.Options{}, "args[0] is empty"},
 		{"mounts", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/d", Source: "/s"}}}, image.Options{}, "mounts cannot be part of an image: podman run -v"},
-		{"readonly", bundle.Options{Args: args, Readonly: true}, image.Options{}, "readonly cannot be part of an image"},
+		{"readonly", bundle.Options{Args: args, Readonly: new(bool)}, image.Options{}, "readonly cannot be part of an image"},
 		{"hostname", bundle.Options{Args: args, Hostname: "h"}, image.Options{}, "hostname cannot be part of an image"},
 		{"terminal", bundle.Options{Args: args, Terminal: true}, image.Options{}, "terminal cannot be part of an image"},
 		{"capabilities", bundle.Options{Args: args, Capabilities: &bundle.Capabilities{}}, image.Options{}, "capabilities cannot be part of an image"},
@@ -232,6 +232,7 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 		"ExtraConfig":     "refused",
 		"Rootless":        "refused",
 		"StoreMode":       "refused",
+		"Seccomp":         "refused",
 		"Verify":          "refused",
 	}
 	typ := reflect.TypeOf(bundle.Options{})
