@@ -13,4 +13,4 @@ require (
 	golang.org/x/text v0.14.0
 )
 
-require github.com/moby/profiles/seccomp v0.3.0 // indirect
+require github.com/moby/profiles/seccomp v0.3.0

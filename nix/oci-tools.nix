@@ -256,6 +256,20 @@ let
     ];
     # Check the closure against its NAR hashes: default true, false for bind.
     verify = bool;
+    # "default" (Docker's profile), "unconfined", a profile file in
+    # Docker's JSON format (read at evaluation) or the profile itself.
+    seccomp =
+      fn: arg: v:
+      if v == "default" || v == "unconfined" then
+        v
+      else if isPath v || (isString v && builtins.substring 0 1 v == "/") then
+        builtins.fromJSON (builtins.readFile v)
+      else if isAttrs v && !(v ? outPath) then
+        v
+      else
+        fail fn "'${arg}' must be \"default\", \"unconfined\", a profile file or a profile attribute set, got ${
+          if isString v then "\"${v}\"" else describe v
+        }";
     extraConfig = anyAttrs;
     rootless =
       let
@@ -364,7 +378,9 @@ let
       # nixpkgs' default is "x86_64" whatever the system; this is the CPU of
       # the system the derivation is built for ("x86_64" on x86_64-linux).
       arch ? builtins.head (split "-" system),
-      readonly ? false,
+      # nixpkgs' default is false; the root filesystem is always read-only
+      # here (false warns at build time), see README's security section.
+      readonly ? null,
       name ? null,
       env ? null,
       workingDir ? null,
@@ -385,6 +401,7 @@ let
       rootless ? null,
       storeMode ? null,
       verify ? null,
+      seccomp ? null,
     }@given:
     let
       fn = "buildContainer";
@@ -393,7 +410,7 @@ let
         attrNames (checkType fn "mounts" isAttrs "an attribute set of mounts" mounts)
       );
       # nixpkgs' defaults, which the function's formals set but `given` lacks.
-      options = checkOptions fn ({ inherit os arch readonly; } // given);
+      options = checkOptions fn ({ inherit os arch; } // given);
       roots = processRoots processArgs options;
     in
     derivation {
@@ -471,6 +488,7 @@ let
       rootless ? null,
       storeMode ? null,
       verify ? null,
+      seccomp ? null,
     }@given:
     let
       fn = "buildImage";

@@ -126,6 +126,9 @@ func runBundle(ctx context.Context, e env, args []string) error {
 	if _, err := os.Lstat(*out); err == nil {
 		return fmt.Errorf("output directory %s already exists", *out)
 	}
+	if err := removeStale(e, *out); err != nil {
+		return err
+	}
 
 	var opts bundle.Options
 	if *optionsFile != "" {

@@ -2,20 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/staging"
 	"github.com/oci-builder/oci-builder/pkg/nixstore"
 )
 
@@ -160,7 +157,7 @@ func runImage(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if _, err := os.Lstat(f.out); err == nil {
-		return fmt.Errorf("output %s already exists", f.out)
+		return fmt.Errorf("output directory %s already exists", f.out)
 	}
 	g, err := closureGraph(ctx, f.graph, f.storeDir, nixstore.StoreDir(e.getenv), f.container)
 	if err != nil {
@@ -185,29 +182,37 @@ func runImage(ctx context.Context, e env, args []string) error {
 // writeImageAtomically writes the image into a temporary directory beside
 // out and renames it to out when it is complete; on failure it removes what
 // it wrote.
-func writeImageAtomically(ctx context.Context, e env, out string, plan *image.Plan, jobs int) error {
-	out = filepath.Clean(out)
-	if _, err := os.Lstat(out); err == nil {
-		return fmt.Errorf("output %s already exists", out)
+func writeImageAtomically(ctx context.Context, e env, out string, plan *image.Plan, jobs int) (err error) {
+	if err := removeStale(e, out); err != nil {
+		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("create temporary directory beside %s: %w", out, err)
-	}
-	defer os.RemoveAll(tmp)
-	staged := filepath.Join(tmp, "image")
-	res, err := writeImage(ctx, e.stderr, staged, plan, jobs)
+	dir, err := staging.New(out)
 	if err != nil {
 		return err
 	}
-	if err := unix.Renameat2(unix.AT_FDCWD, staged, unix.AT_FDCWD, out, unix.RENAME_NOREPLACE); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("output %s already exists", out)
+	defer func() {
+		if cerr := dir.Close(); cerr != nil && err == nil {
+			err = cerr
 		}
-		return fmt.Errorf("move the image to %s: %w", out, err)
+	}()
+	res, err := writeImage(ctx, e.stderr, dir.Path, plan, jobs)
+	if err != nil {
+		return err
+	}
+	if err := dir.Commit(); err != nil {
+		return err
 	}
 	fmt.Fprintln(e.stdout, res.Manifest.Digest)
 	return nil
+}
+
+// removeStale removes what killed runs for out left and says so.
+func removeStale(e env, out string) error {
+	removed, err := staging.RemoveStale(out)
+	for _, p := range removed {
+		fmt.Fprintf(e.stderr, "oci-builder: removed %s, left by a run that was killed\n", p)
+	}
+	return err
 }
 
 // runNixImageBuilder is the builder of buildImage's derivations:
@@ -239,9 +244,7 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 
 // writeImage writes the plan to out, reporting progress on log.
 func writeImage(ctx context.Context, log io.Writer, out string, plan *image.Plan, workers int) (image.Result, error) {
-	if workers <= 0 {
-		workers = runtime.NumCPU()
-	}
+	workers = workerCount(workers, log)
 	var total uint64
 	paths := 0
 	for _, l := range plan.Layers {

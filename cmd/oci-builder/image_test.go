@@ -96,7 +96,7 @@ func TestImageCommandErrors(t *testing.T) {
 		{"unknown flag", []string{"--out", "x", "--frob", prog}, 2, "image: flag provided but not defined: -frob"},
 		{"bad label", []string{"--out", "x", "--label", "novalue", prog}, 2, `"novalue" is not NAME=VALUE`},
 		{"graph missing", []string{"--out", "x", "--graph", "/nonexistent/graph", prog}, 1, "read graph: open /nonexistent/graph"},
-		{"out exists", []string{"--out", existing, "--graph", graph, prog}, 1, "output " + existing + " already exists"},
+		{"out exists", []string{"--out", existing, "--graph", graph, prog}, 1, "output directory " + existing + " already exists"},
 		{"bad tag", []string{"--out", "x", "--graph", graph, "--tag", "a/b", prog}, 1, `tag "a/b" is not a valid tag`},
 		{"bad port", []string{"--out", "x", "--graph", graph, "--expose", "80/http", prog}, 1, `protocol "http"`},
 		{"runtime option", []string{"--out", "x", "--graph", graph, "--options", hostnameOptions, prog}, 1, "hostname cannot be part of an image: podman run --hostname"},

@@ -84,6 +84,12 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 			run:     runRootless,
 		},
 		{
+			name:    "writable",
+			summary: "copy a bundle outside the store with a writable root filesystem",
+			usage:   writableUsage,
+			run:     runWritable,
+		},
+		{
 			name:    "validate",
 			summary: "check a bundle as a runtime would, reporting every problem",
 			usage:   validateUsage,
@@ -157,7 +163,7 @@ func run(ctx context.Context, args []string, e env) int {
 			fmt.Fprintln(e.stdout, c.usage)
 			return exitOK
 		}
-		err := c.run(ctx, e, rest)
+		err := runRecovering(ctx, c, e, rest)
 		if err == nil {
 			return exitOK
 		}
@@ -170,6 +176,18 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	fmt.Fprintf(e.stderr, "oci-builder: error: unknown command %q (see oci-builder help)\n", name)
 	return exitUsage
+}
+
+// runRecovering runs c, turning a panic in it into an error: whatever the
+// input, the user gets one error line and exit status 1, never a stack
+// trace (a panic is a bug, and the line says so).
+func runRecovering(ctx context.Context, c command, e env, args []string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error (a bug in oci-builder %s, please report it with the command): %v", version, r)
+		}
+	}()
+	return c.run(ctx, e, args)
 }
 
 // oneLine keeps an error message on one line whatever names it quotes.

@@ -109,9 +109,7 @@ type writeFunc func(ctx context.Context, out string, plan *bundle.Plan, copyOpts
 // a line when it starts, about one a second while it copies, and a summary.
 // note is added to the summary's mode.
 func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Plan, copyOpts rootfs.Options, note string, write writeFunc) error {
-	if copyOpts.Workers <= 0 {
-		copyOpts.Workers = runtime.NumCPU()
-	}
+	copyOpts.Workers = workerCount(copyOpts.Workers, log)
 	var total uint64
 	for _, info := range plan.Closure {
 		total += info.NarSize
@@ -225,4 +223,24 @@ func humanBytes(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// maxWorkersPerCPU bounds the workers: copying and compressing gain nothing
+// from more than a few per CPU, and each costs memory (a million of them,
+// gigabytes).
+const maxWorkersPerCPU = 4
+
+// workerCount is the number of workers for n asked (--jobs, NIX_BUILD_CORES):
+// one per CPU for 0 or less, at most maxWorkersPerCPU per CPU, with a note on
+// log when n is lowered.
+func workerCount(n int, log io.Writer) int {
+	cpus := runtime.NumCPU()
+	if n <= 0 {
+		return cpus
+	}
+	if limit := maxWorkersPerCPU * cpus; n > limit {
+		fmt.Fprintf(log, "oci-builder: note: using %d workers, not %d: at most %d per CPU (%d CPUs)\n", limit, n, maxWorkersPerCPU, cpus)
+		return limit
+	}
+	return n
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -297,8 +298,8 @@ func environment(opts Options, defaultPath string, id Identity) ([]string, error
 		vars["TERM"] = "xterm"
 	}
 	for k, v := range opts.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || !utf8.ValidString(k) {
-			return nil, fmt.Errorf("env: %q is not a valid variable name", k)
+		if !validEnvName(k) {
+			return nil, fmt.Errorf("env: %q is not a valid variable name (it must be non-empty, without '=' or control characters such as a newline)", k)
 		}
 		if err := checkString("env."+k, v); err != nil {
 			return nil, err
@@ -310,6 +311,20 @@ func environment(opts Options, defaultPath string, id Identity) ([]string, error
 		out = append(out, k+"="+vars[k])
 	}
 	return out, nil
+}
+
+// validEnvName accepts what a process can read back as one variable: a
+// non-empty name without '=' or control characters, valid UTF-8.
+func validEnvName(k string) bool {
+	if k == "" || !utf8.ValidString(k) {
+		return false
+	}
+	for _, r := range k {
+		if r == '=' || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func validHostname(h string) bool {

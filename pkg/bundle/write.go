@@ -10,10 +10,10 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
+	"github.com/oci-builder/oci-builder/pkg/staging"
 )
 
 // ConfigFile is the name of the runtime configuration inside a bundle.
@@ -156,45 +156,27 @@ func writeBindStore(ctx context.Context, plan *Plan, opts rootfs.Options) (rootf
 	return rootfs.Stats{Paths: int64(len(sources)), Verified: stats.Verified, Elapsed: time.Since(start)}, nil
 }
 
-// WriteAtomic writes the bundle into a temporary directory beside out and
-// renames it to out only once it is complete, so that out either does not
+// WriteAtomic writes the bundle into a staging directory beside out and
+// moves it to out only once it is complete, so that out either does not
 // exist or is a whole bundle. On an error, a cancelled ctx included, what was
-// written is removed.
-func WriteAtomic(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options) (rootfs.Stats, error) {
-	var stats rootfs.Stats
-	if _, err := os.Lstat(out); err == nil {
-		return stats, fmt.Errorf("output directory %s already exists", out)
-	}
-	parent, base := filepath.Split(filepath.Clean(out))
-	if parent == "" {
-		parent = "."
-	}
-	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-")
+// written is removed. The leftovers of killed runs for out are removed
+// first (see package staging; staging.RemoveStale lists them).
+func WriteAtomic(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options) (stats rootfs.Stats, err error) {
+	dir, err := staging.New(out)
 	if err != nil {
-		return stats, fmt.Errorf("create temporary directory beside %s: %w", out, err)
+		return stats, err
 	}
-	cleanup := func(cause error) (rootfs.Stats, error) {
-		if err := rootfs.RemoveAll(tmp); err != nil {
-			if cause == nil {
-				return stats, fmt.Errorf("remove %s: %w", tmp, err)
-			}
-			return stats, fmt.Errorf("%w (and removing %s: %v)", cause, tmp, err)
+	defer func() {
+		if cerr := dir.Close(); cerr != nil && err == nil {
+			err = cerr
 		}
-		return stats, cause
-	}
-	staged := filepath.Join(tmp, "bundle")
-	stats, err = Write(ctx, staged, plan, copyOpts)
+	}()
+	stats, err = Write(ctx, dir.Path, plan, copyOpts)
 	if err == nil {
 		err = ctx.Err()
 	}
-	if err != nil {
-		return cleanup(err)
+	if err == nil {
+		err = dir.Commit()
 	}
-	if err := unix.Renameat2(unix.AT_FDCWD, staged, unix.AT_FDCWD, out, unix.RENAME_NOREPLACE); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return cleanup(fmt.Errorf("output directory %s already exists", out))
-		}
-		return cleanup(fmt.Errorf("rename the finished bundle to %s: %w", out, err))
-	}
-	return cleanup(nil)
+	return stats, err
 }
