@@ -271,7 +271,10 @@ func TestRootless(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	script := `echo "$(busybox id -u):$(busybox id -g) $(busybox whoami)"; echo ok > /tmp/f && busybox cat /tmp/f`
+	// Groups: the supplementary groups, which must not hold group root for
+	// a user other than root (an unprivileged runc cannot drop the
+	// caller's; the mapping makes them the process's own group).
+	script := `echo "$(busybox id -u):$(busybox id -g) $(busybox whoami) groups=$(busybox sed -n 's/^Groups:[[:space:]]*//p' /proc/self/status | busybox tr -d ' ')"; echo ok > /tmp/f && busybox cat /tmp/f`
 	dir, err := os.MkdirTemp("", "ocib-rootless-")
 	if err != nil {
 		t.Fatal(err)
@@ -290,9 +293,9 @@ func TestRootless(t *testing.T) {
 				t.Fatalf("oci-builder rootless: %v\n%s", err, out)
 			}
 			validate(t, variant)
-			want := "0:0 root\nok\n"
+			want := "0:0 root groups=0\nok\n"
 			if extra != "" {
-				want = "1000:1000 app\nok\n"
+				want = "1000:1000 app groups=1000\nok\n"
 			}
 			out, err = as("runc", "--root", filepath.Join(dir, "state"), "run", "--bundle", variant, "rl-"+h.nonce+fmt.Sprint(len(extra)))
 			if err != nil || out != want {
@@ -315,7 +318,7 @@ func TestRootless(t *testing.T) {
 		bundle := shellContainer(t, "rlopt", fmt.Sprintf(`rootless = { uid = %s; gid = %s; };`, u.Uid, u.Gid), script, false)
 		validate(t, bundle)
 		out, err := as("runc", "--root", filepath.Join(dir, "state"), "run", "--bundle", bundle, "rlopt-"+h.nonce)
-		if err != nil || out != "0:0 root\nok\n" {
+		if err != nil || out != "0:0 root groups=0\nok\n" {
 			t.Fatalf("rootless run: %v\n%q", err, out)
 		}
 	})

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/oci-builder/oci-builder/pkg/seccomp"
 )
 
 // RootfsDir is the bundle's root filesystem directory, relative to the bundle.
@@ -266,6 +268,9 @@ func configure(opts Options, defaultPath, storeDir string) (*Container, error) {
 			c.Warnings = append(c.Warnings, "extraConfig sets root.readonly to false: the container can write into this bundle's rootfs, in the Nix store when Nix builds it")
 		}
 	}
+	if err := applySeccomp(c, opts.Seccomp, arch); err != nil {
+		return nil, err
+	}
 	if caps := c.Spec.Process; caps != nil && caps.Capabilities != nil {
 		for _, name := range caps.Capabilities.Bounding {
 			if name == "CAP_SYS_ADMIN" {
@@ -285,6 +290,38 @@ func configure(opts Options, defaultPath, storeDir string) (*Container, error) {
 	}
 	sort.Strings(c.Dirs)
 	return c, nil
+}
+
+// applySeccomp gives the container its system call filter, adjusted to
+// its final capabilities (after extraConfig): Docker's default profile, the
+// user's, or none. A filter that extraConfig sets is kept as it is.
+func applySeccomp(c *Container, opt *Seccomp, arch string) error {
+	if c.Spec.Linux == nil {
+		return nil
+	}
+	if c.Spec.Linux.Seccomp != nil {
+		if opt != nil {
+			return errors.New("seccomp: extraConfig sets linux.seccomp too: give one of them")
+		}
+		return nil
+	}
+	switch {
+	case opt != nil && opt.Profile != nil:
+		sc, err := seccomp.Load(opt.Profile, c.Spec, arch)
+		if err != nil {
+			return fmt.Errorf("seccomp: %w", err)
+		}
+		c.Spec.Linux.Seccomp = sc
+	case opt != nil && opt.Name == SeccompUnconfined:
+	default:
+		sc, err := seccomp.Default(c.Spec, arch)
+		if err != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("no seccomp filter: %v", err))
+			return nil
+		}
+		c.Spec.Linux.Seccomp = sc
+	}
+	return nil
 }
 
 // environment is the process's environment, sorted: the user's variables

@@ -25,7 +25,7 @@
 //
 // The result is checked against what runc 1.1 accepts in linux.seccomp:
 // its actions, operators and architectures, no filter flags (runc before
-// 1.2 rejects every flag), at most six syscall arguments, and
+// 1.2 rejects every flag), argument indexes below six, and
 // SCMP_ACT_NOTIFY only in rules, never for write, and with a listenerPath.
 // defaultErrnoRet and errnoRet, which the default profile uses, are
 // supported since runc 1.0.
@@ -58,7 +58,9 @@ import (
 // ENOSYS for clone3) are arch's numbers, not the build machine's.
 //
 // An arch the profile has no architecture entry for (386, arm, ppc64le,
-// ...) or that runc 1.1 does not support (loong64) is an error.
+// ...) is an error, where Docker on such a machine leaves architectures
+// empty (the runtime's native one only); so is an arch runc 1.1 does not
+// support (loong64).
 func Default(spec *specs.Spec, arch string) (*specs.LinuxSeccomp, error) {
 	t, err := lookupTarget(arch)
 	if err != nil {
@@ -236,11 +238,14 @@ func convert(p *moby.Seccomp, spec *specs.Spec, t target) (*specs.LinuxSeccomp, 
 			return nil, fmt.Errorf("%s is null", where)
 		}
 		names := call.Names
-		if call.Name != "" {
+		// The old profile format has one name per rule; moby keeps the
+		// deprecated field to read it, and so does Load.
+		//lint:ignore SA1019 reading old-format profiles is the point
+		if old := call.Name; old != "" {
 			if len(names) > 0 {
 				return nil, fmt.Errorf("%s: both name and names are set: use names", where)
 			}
-			names = []string{call.Name}
+			names = []string{old}
 		}
 		rule := specs.LinuxSyscall{
 			Names:    slices.Clone(names),
