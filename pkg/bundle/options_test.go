@@ -155,10 +155,8 @@ func TestMakeRootless(t *testing.T) {
 			specs.User{}, 1},
 		{"user with subordinate ids", specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{29}}, bundle.RootlessIDs{UID: 1001, GID: 1002, SubUIDs: sub, SubGIDs: sub},
 			[]specs.LinuxIDMapping{{ContainerID: 0, HostID: 1001, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}},
-			// The host group is the process's group (1000), not root's:
-			// the runtime cannot drop the host user's groups.
-			[]specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 1000}, {ContainerID: 1000, HostID: 1002, Size: 1}, {ContainerID: 1001, HostID: 101000, Size: 64536}},
-			specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{29}}, 1},
+			[]specs.LinuxIDMapping{{ContainerID: 0, HostID: 1002, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}},
+			specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{29}}, 2},
 		{"user without subordinate ids runs as root", specs.User{UID: 1000, GID: 1000}, bundle.RootlessIDs{UID: 1001, GID: 1001},
 			[]specs.LinuxIDMapping{{ContainerID: 0, HostID: 1001, Size: 1}}, []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1001, Size: 1}},
 			specs.User{}, 2},

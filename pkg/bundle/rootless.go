@@ -39,18 +39,20 @@ func MakeRootless(spec *specs.Spec, ids RootlessIDs) ([]string, error) {
 	}
 	user := &spec.Process.User
 	uidMap, uidOK := idMappings(ids.UID, 0, ids.SubUIDs, append([]uint32{user.UID}, 0))
-	// An unprivileged runtime cannot drop the supplementary groups of the
-	// user running it (setgroups is denied), and they are seen through the
-	// mapping: the host group mapped to container group 0 would give the
-	// process group root. So the host group is mapped to the process's own
-	// group, which the process has anyway.
-	gidMap, gidOK := idMappings(ids.GID, user.GID, ids.SubGIDs, append([]uint32{user.GID}, user.AdditionalGids...))
+	gidMap, gidOK := idMappings(ids.GID, 0, ids.SubGIDs, append([]uint32{user.GID}, user.AdditionalGids...))
 	if !uidOK || !gidOK {
 		warnings = append(warnings, fmt.Sprintf("rootless: the process runs as root inside the user namespace, not as %d:%d: "+
 			"mapping those needs subordinate ids covering them (/etc/subuid, /etc/subgid)", user.UID, user.GID))
 		user.UID, user.GID, user.AdditionalGids = 0, 0, nil
 		uidMap, _ = idMappings(ids.UID, 0, nil, nil)
 		gidMap, _ = idMappings(ids.GID, 0, nil, nil)
+	}
+	if user.UID != 0 {
+		// runc 1.1 run by an unprivileged user cannot call setgroups, and
+		// needs container group 0 to be a group of that user (it chowns
+		// the process's stdio pipes to it), so the user's own groups stay
+		// the process's supplementary groups, the first seen as group 0.
+		warnings = append(warnings, fmt.Sprintf("rootless: the process (uid %d) keeps the supplementary groups of the user who runs runc, that user's own group seen as group 0 (root): an unprivileged runc 1.1 cannot drop them", user.UID))
 	}
 	spec.Linux.UIDMappings = uidMap
 	spec.Linux.GIDMappings = gidMap
