@@ -11,6 +11,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/store"
+	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
 // maxDefaultPath bounds the default PATH: one environment string may not
@@ -140,9 +141,11 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 			p.Files = append(p.Files, f)
 		}
 	}
-	v, err := schema.New()
+	// The schema of the version the config declares, as validate and
+	// runtimes read it (extraConfig may change ociVersion).
+	v, err := schema.ForVersion(p.Spec.Version)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("extraConfig: %w", err)
 	}
 	config, err := MarshalConfig(p.Spec)
 	if err != nil {
@@ -159,6 +162,9 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 		if err := p.bindStore(); err != nil {
 			return nil, err
 		}
+	}
+	if problems := validate.Spec(p.Spec); len(problems) > 0 {
+		return nil, fmt.Errorf("%s: %s", optionFor(problems[0], opts), problems[0])
 	}
 	return p, nil
 }
@@ -182,6 +188,25 @@ func checkStoreProtected(spec *specs.Spec, mode StoreMode) error {
 		}
 	}
 	return nil
+}
+
+// optionFor names the option that most likely led to a configuration
+// problem (validate.Spec's line, which names the config field).
+func optionFor(problem string, opts Options) string {
+	if len(opts.ExtraConfig) > 0 {
+		return "extraConfig (or the options it merges into)"
+	}
+	for _, f := range []struct{ field, option string }{
+		{"process.args", "args"}, {"process.env", "env"}, {"process.user", "user"},
+		{"process.capabilities", "capabilities"}, {"process.rlimits", "rlimits"},
+		{"hostname", "hostname"}, {"mounts", "mounts"}, {"linux.seccomp", "seccomp"},
+		{"linux.uidMappings", "rootless"}, {"linux.gidMappings", "rootless"},
+	} {
+		if strings.HasPrefix(problem, f.field) {
+			return f.option
+		}
+	}
+	return "the options"
 }
 
 // planVerify decides whether the closure is verified: as asked, or by

@@ -281,7 +281,7 @@ func TestDefaultArch(t *testing.T) {
 		{"ppc64le", "architecture ppc64le (SCMP_ARCH_PPC64LE) is not in the profile's archMap"},
 		{"386", "architecture 386 (SCMP_ARCH_X86) is not in the profile's archMap"},
 		{"loong64", `architecture "SCMP_ARCH_LOONGARCH64" is not supported by runc 1.1`},
-		{"riscv64", ""},
+		{"riscv64", `architecture "SCMP_ARCH_RISCV64" is not supported by runc 1.1`},
 		{"mips64le", ""},
 	}
 	for _, tc := range tests {

@@ -1,8 +1,9 @@
-// Package validate checks an OCI runtime bundle as a runtime would before
+// Package validate checks an OCI runtime bundle as runc 1.1 would before
 // starting it, offline, and reports every problem at once: the config
-// against the runtime-spec schema of the version it declares, the root
-// filesystem, the program to run, mountpoints and bind sources, the
-// working directory and the user namespace's id mappings.
+// against the runtime-spec schema of the version it declares and against
+// what runc 1.1 accepts (Spec), the root filesystem, the program to run,
+// mountpoints and bind sources, the working directory. A bundle it finds
+// valid is one runc 1.1 can create and start.
 package validate
 
 import (
@@ -27,7 +28,8 @@ type Report struct {
 	// SchemaVersion is the runtime-spec schema the config was checked
 	// against, if one was found.
 	SchemaVersion string
-	// Program is the container path args[0] resolved to, if it did.
+	// Program is the container path args[0] resolved to; it is set
+	// whenever the report is valid.
 	Program string
 	// Problems lists what would stop a runtime, one line each.
 	Problems []string
@@ -40,7 +42,8 @@ func (r *Report) addf(format string, args ...any) {
 	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
 }
 
-// Bundle validates the bundle in dir.
+// Bundle validates the bundle in dir: config.json against the schema of its
+// ociVersion, then Spec's checks, then the files.
 func Bundle(dir string) *Report {
 	r := &Report{Bundle: dir}
 	configPath := filepath.Join(dir, "config.json")
@@ -56,12 +59,14 @@ func Bundle(dir string) *Report {
 		r.addf("config.json: not valid JSON: %v", err)
 		return r
 	}
+	var flagged []string // the fields the schema found wrong, as JSON pointers
 	if v, err := schema.ForVersion(version.OCIVersion); err != nil {
 		r.addf("config.json: %v", err)
 	} else {
 		r.SchemaVersion = v.Version()
 		for _, p := range v.Problems(data) {
 			r.addf("config.json does not match the runtime-spec %s schema: %s", v.Version(), p)
+			flagged = append(flagged, schemaFields(p)...)
 		}
 	}
 	var spec specs.Spec
@@ -69,12 +74,42 @@ func Bundle(dir string) *Report {
 		r.addf("config.json: cannot be read as a runtime configuration: %v", err)
 		return r
 	}
+	for _, p := range specProblems(&spec) {
+		if !coveredBy(p.field, flagged) {
+			r.Problems = append(r.Problems, p.msg)
+		}
+	}
 	c := &checker{r: r, bundle: dir, spec: &spec}
 	c.root()
 	c.mounts()
 	c.process()
-	c.namespaces()
 	return r
+}
+
+// schemaFields returns the JSON pointers a schema problem
+// ("/process/args: got null, want array") is about: its location, or for a
+// missing property ("/process: missing property 'cwd'") that property's.
+func schemaFields(p string) []string {
+	loc, msg, _ := strings.Cut(p, ": ")
+	if !strings.HasPrefix(msg, "missing propert") {
+		return []string{loc}
+	}
+	var out []string
+	parts := strings.Split(msg, "'")
+	for i := 1; i < len(parts); i += 2 {
+		out = append(out, strings.TrimSuffix(loc, "/")+"/"+parts[i])
+	}
+	return out
+}
+
+// coveredBy reports whether field is one of flagged or inside one.
+func coveredBy(field string, flagged []string) bool {
+	for _, f := range flagged {
+		if field == f || f == "/" || strings.HasPrefix(field, f+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func unwrapPathError(err error) error {
@@ -92,9 +127,9 @@ type checker struct {
 	rootfs string // host path of the root filesystem, "" when unusable
 }
 
+// root checks root.path; Spec reports it missing.
 func (c *checker) root() {
 	if c.spec.Root == nil || c.spec.Root.Path == "" {
-		c.r.addf("root.path is missing")
 		return
 	}
 	p := c.spec.Root.Path
@@ -112,39 +147,53 @@ func (c *checker) root() {
 	}
 }
 
+// isBindMount reports whether m is a bind mount: of type bind or rbind,
+// or with a bind or rbind option (Spec refuses the first without the
+// second, which runc 1.1 does not bind).
 func isBindMount(m specs.Mount) bool {
-	if m.Type == "bind" || m.Type == "rbind" {
-		return true
-	}
+	return m.Type == "bind" || m.Type == "rbind" || hasBindOption(m)
+}
+
+func hasBindOption(m specs.Mount) bool {
+	return hasOption(m, "bind") || hasOption(m, "rbind")
+}
+
+func hasOption(m specs.Mount, option string) bool {
 	for _, o := range m.Options {
-		if o == "bind" || o == "rbind" {
+		if o == option {
 			return true
 		}
 	}
 	return false
 }
 
+// bindSource is the host path of a bind mount's source: runc takes a
+// relative one from the bundle directory.
+func (c *checker) bindSource(m specs.Mount) string {
+	if filepath.IsAbs(m.Source) {
+		return m.Source
+	}
+	return filepath.Join(c.bundle, m.Source)
+}
+
 func within(p, dir string) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
-// mounts checks destinations, mountpoints and bind sources. A mountpoint
-// inside an earlier mount lives in that mount's filesystem and cannot be
-// checked; every other one must exist in the rootfs, since where the rootfs
-// is read-only the runtime cannot create it.
+// mounts checks mountpoints and bind sources (Spec checks destinations). A
+// mountpoint inside an earlier mount lives in that mount's filesystem and
+// cannot be checked, nor need one the runtime can make in a tmpfs; every
+// other one must exist in the rootfs, since where the rootfs is read-only
+// the runtime cannot create it.
 func (c *checker) mounts() {
 	for i, m := range c.spec.Mounts {
 		where := fmt.Sprintf("mounts[%d] (%s)", i, m.Destination)
 		if !path.IsAbs(m.Destination) {
-			c.r.addf("%s: destination is not an absolute path", where)
 			continue
-		}
-		if strings.Contains(m.Destination+"/", "/../") {
-			c.r.addf("%s: destination contains \"..\"", where)
 		}
 		var srcInfo os.FileInfo
 		if isBindMount(m) {
-			st, err := os.Stat(m.Source)
+			st, err := os.Stat(c.bindSource(m))
 			if err != nil {
 				c.r.addf("%s: bind source %q: %v", where, m.Source, unwrapPathError(err))
 			}
@@ -157,12 +206,15 @@ func (c *checker) mounts() {
 		if nested || c.rootfs == "" {
 			continue
 		}
-		host, err := c.resolve(m.Destination, i)
+		loc, err := c.resolve(m.Destination, i)
 		if err != nil {
 			c.r.addf("%s: mountpoint: %v", where, err)
 			continue
 		}
-		st, err := os.Stat(host)
+		if loc.kind != onHost {
+			continue
+		}
+		st, err := os.Stat(loc.host)
 		if err != nil {
 			c.r.addf("%s: mountpoint does not exist in the rootfs", where)
 			continue
@@ -180,27 +232,26 @@ func kind(st os.FileInfo) string {
 	return "file"
 }
 
-// process checks cwd and the program.
+// process checks cwd and the program (Spec checks that both are given).
 func (c *checker) process() {
 	p := c.spec.Process
-	if p == nil {
-		c.r.addf("process is missing")
+	if p == nil || c.rootfs == "" {
 		return
 	}
-	if !path.IsAbs(p.Cwd) {
-		c.r.addf("process.cwd %q is not an absolute path", p.Cwd)
-	} else if c.rootfs != "" {
-		if host, err := c.resolve(p.Cwd, len(c.spec.Mounts)); err == nil && host != "" {
-			if st, err := os.Stat(host); err != nil || !st.IsDir() {
+	if path.IsAbs(p.Cwd) {
+		loc, err := c.resolve(p.Cwd, len(c.spec.Mounts))
+		switch {
+		case err != nil:
+			c.r.addf("process.cwd %q: %v", p.Cwd, err)
+		case loc.kind == absent:
+			c.r.addf("process.cwd %q is not a directory in the container: it lies in the tmpfs mounted at %s", p.Cwd, loc.mount)
+		case loc.kind == onHost:
+			if st, err := os.Stat(loc.host); err != nil || !st.IsDir() {
 				c.r.addf("process.cwd %q is not a directory in the container", p.Cwd)
 			}
 		}
 	}
 	if len(p.Args) == 0 || p.Args[0] == "" {
-		c.r.addf("process.args is empty: there is no program to run")
-		return
-	}
-	if c.rootfs == "" {
 		return
 	}
 	prog := p.Args[0]
@@ -211,7 +262,7 @@ func (c *checker) process() {
 				continue
 			}
 			cand := path.Join(dir, prog)
-			if host, err := c.resolve(cand, len(c.spec.Mounts)); err == nil && host != "" && isExecutable(host) {
+			if loc, err := c.resolve(cand, len(c.spec.Mounts)); err == nil && loc.kind == onHost && isExecutable(loc.host) {
 				found = cand
 				break
 			}
@@ -230,15 +281,25 @@ func (c *checker) process() {
 // program checks that prog (a container path) is an executable file, and
 // follows a #! line to its interpreter.
 func (c *checker) program(what, prog string, depth int) {
-	host, err := c.resolve(prog, len(c.spec.Mounts))
+	loc, err := c.resolve(prog, len(c.spec.Mounts))
 	if err != nil {
 		c.r.addf("%s %q: %v", what, prog, err)
 		return
 	}
-	if host == "" {
-		return // provided by a mount the runtime makes (tmpfs, proc, ...)
+	switch loc.kind {
+	case unknown: // in a filesystem the runtime makes (/dev, proc, ...)
+		if depth == 0 {
+			c.r.Program = prog
+		}
+		return
+	case absent:
+		c.r.addf("%s %q does not exist in the container: it lies in the tmpfs mounted at %s", what, prog, loc.mount)
+		return
+	case tmpfsDir:
+		c.r.addf("%s %q is not a regular file", what, prog)
+		return
 	}
-	st, err := os.Stat(host)
+	st, err := os.Stat(loc.host)
 	switch {
 	case err != nil:
 		c.r.addf("%s %q does not exist in the container", what, prog)
@@ -249,11 +310,14 @@ func (c *checker) program(what, prog string, depth int) {
 	case st.Mode().Perm()&0o111 == 0:
 		c.r.addf("%s %q is not executable", what, prog)
 		return
+	case loc.noexec != "":
+		c.r.addf("%s %q is not executable: the mount at %s has the noexec option", what, prog, loc.noexec)
+		return
 	}
 	if depth == 0 {
 		c.r.Program = prog
 	}
-	interp := shebang(host)
+	interp := shebang(loc.host)
 	if interp != "" && depth < 4 {
 		c.program(fmt.Sprintf("the interpreter of %s", prog), interp, depth+1)
 	}
@@ -294,12 +358,38 @@ func envValue(env []string, name string) string {
 	return ""
 }
 
-// resolve maps the absolute container path p to a host path, as the
-// container would see it once the first n mounts are made: through the
-// last bind mount covering it, else in the rootfs, following symlinks
-// within the container. It returns "" for a path inside a mount the runtime
-// creates (tmpfs, proc, ...), whose contents cannot be checked.
-func (c *checker) resolve(p string, n int) (string, error) {
+// locKind is what is known of a container path.
+type locKind int
+
+const (
+	// onHost: the path is that of a host file (which may not exist) in
+	// the rootfs or a bind mount's source.
+	onHost locKind = iota
+	// unknown: the path lies in a filesystem the runtime fills or the
+	// kernel provides (/dev, proc, sysfs, ...), which cannot be checked.
+	unknown
+	// tmpfsDir: the path is a directory of a tmpfs, its root or one the
+	// runtime makes there for the mountpoint of a later mount.
+	tmpfsDir
+	// absent: the path lies in a tmpfs and is none of those: nothing can
+	// be there when the process starts.
+	absent
+)
+
+// location is where a container path is.
+type location struct {
+	kind  locKind
+	host  string // for onHost
+	mount string // the tmpfs's destination, for tmpfsDir and absent
+	// noexec is the destination of the mount it is in when that mount
+	// has the noexec option, where execve fails with EACCES.
+	noexec string
+}
+
+// resolve maps the absolute container path p to where it is once the
+// first n mounts are made: through the last mount covering it, else in the
+// rootfs, following symlinks within the container.
+func (c *checker) resolve(p string, n int) (location, error) {
 	const maxLinks = 40
 	links := 0
 	cur := "/"
@@ -315,121 +405,86 @@ func (c *checker) resolve(p string, n int) (string, error) {
 			continue
 		}
 		next := path.Join(cur, part)
-		host, ok := c.hostPath(next, n)
-		if !ok {
-			return "", nil
+		loc := c.hostPath(next, n)
+		switch loc.kind {
+		case absent:
+			return loc, nil
+		case unknown, tmpfsDir:
+			// Taken as a directory: a mount further down may cover
+			// the rest (/dev/shm in /dev).
+			cur = next
+			continue
 		}
-		st, err := os.Lstat(host)
+		st, err := os.Lstat(loc.host)
 		if err != nil || st.Mode()&os.ModeSymlink == 0 {
 			cur = next
 			continue
 		}
 		if links++; links > maxLinks {
-			return "", fmt.Errorf("too many levels of symlinks")
+			return location{}, fmt.Errorf("too many levels of symlinks")
 		}
-		target, err := os.Readlink(host)
+		target, err := os.Readlink(loc.host)
 		if err != nil {
-			return "", err
+			return location{}, err
 		}
 		if path.IsAbs(target) {
 			cur = "/"
 		}
 		rest = append(strings.Split(strings.Trim(target, "/"), "/"), rest...)
 	}
-	host, ok := c.hostPath(cur, n)
-	if !ok {
-		return "", nil
-	}
-	return host, nil
+	return c.hostPath(cur, n), nil
 }
 
-// hostPath maps a symlink-free container path to the host, through the last
-// of the first n mounts that covers it.
-func (c *checker) hostPath(p string, n int) (string, bool) {
+// hostPath tells where the symlink-free container path p is, through the
+// last of the first n mounts that covers it. A bind mount maps it into its
+// source. A fresh tmpfs (without tmpcopyup) holds only directories for the
+// mountpoints of later mounts; a tmpfs with tmpcopyup starts as a copy of
+// what it covers. The runtime fills the tmpfs at /dev with devices, and
+// any other filesystem cannot be looked into.
+func (c *checker) hostPath(p string, n int) location {
+	mounts := c.spec.Mounts[:n]
+	copyNoexec := "" // a noexec tmpfs with tmpcopyup over p
 	for i := n - 1; i >= 0; i-- {
-		m := c.spec.Mounts[i]
+		m := mounts[i]
 		dest := path.Clean(m.Destination)
 		if !path.IsAbs(dest) || !within(p, dest) {
 			continue
 		}
-		if !isBindMount(m) {
-			return "", false
-		}
-		return filepath.Join(m.Source, strings.TrimPrefix(p, dest)), true
-	}
-	return filepath.Join(c.rootfs, p), true
-}
-
-// namespaces checks the namespaces and the user namespace's id mappings.
-func (c *checker) namespaces() {
-	l := c.spec.Linux
-	if l == nil {
-		return
-	}
-	seen := map[specs.LinuxNamespaceType]bool{}
-	userNS, utsNS := false, false
-	for _, ns := range l.Namespaces {
-		if seen[ns.Type] {
-			c.r.addf("linux.namespaces: %s is listed twice", ns.Type)
-		}
-		seen[ns.Type] = true
-		userNS = userNS || ns.Type == specs.UserNamespace
-		utsNS = utsNS || ns.Type == specs.UTSNamespace
-	}
-	if c.spec.Hostname != "" && !utsNS {
-		c.r.addf("hostname is set but there is no uts namespace to set it in")
-	}
-	if !userNS {
-		if len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0 {
-			c.r.addf("linux.uidMappings/gidMappings are set but there is no user namespace")
-		}
-		return
-	}
-	var user specs.User
-	if c.spec.Process != nil {
-		user = c.spec.Process.User
-	}
-	c.mappings("uid", l.UIDMappings, []uint32{0, user.UID})
-	c.mappings("gid", l.GIDMappings, append([]uint32{0, user.GID}, user.AdditionalGids...))
-}
-
-func (c *checker) mappings(kind string, m []specs.LinuxIDMapping, need []uint32) {
-	name := "linux." + kind + "Mappings"
-	if len(m) == 0 {
-		c.r.addf("%s: a user namespace is used but no %s is mapped", name, kind)
-		return
-	}
-	for i, a := range m {
-		if a.Size == 0 {
-			c.r.addf("%s[%d] has size 0", name, i)
-		}
-		for j := i + 1; j < len(m); j++ {
-			b := m[j]
-			if overlap(a.ContainerID, a.Size, b.ContainerID, b.Size) {
-				c.r.addf("%s[%d] and [%d] overlap inside the container", name, i, j)
+		switch {
+		case isBindMount(m):
+			src := c.bindSource(m)
+			loc := location{kind: onHost, host: filepath.Join(src, strings.TrimPrefix(p, dest))}
+			if p == dest {
+				// The mount shows what a symlink source points to.
+				if real, err := filepath.EvalSymlinks(src); err == nil {
+					loc.host = real
+				}
 			}
-			if overlap(a.HostID, a.Size, b.HostID, b.Size) {
-				c.r.addf("%s[%d] and [%d] overlap on the host", name, i, j)
+			if hasOption(m, "noexec") {
+				loc.noexec = dest
 			}
+			if copyNoexec != "" {
+				loc.noexec = copyNoexec
+			}
+			return loc
+		case m.Type == "tmpfs" && hasOption(m, "tmpcopyup"):
+			if copyNoexec == "" && hasOption(m, "noexec") {
+				copyNoexec = dest
+			}
+			continue
+		case m.Type == "tmpfs" && dest != "/dev":
+			if p == dest {
+				return location{kind: tmpfsDir, mount: dest}
+			}
+			for _, later := range mounts[i+1:] {
+				if d := path.Clean(later.Destination); path.IsAbs(d) && within(d, p) {
+					return location{kind: tmpfsDir, mount: dest}
+				}
+			}
+			return location{kind: absent, mount: dest}
+		default:
+			return location{kind: unknown}
 		}
 	}
-	reported := map[uint32]bool{}
-	for _, id := range need {
-		mapped := false
-		for _, r := range m {
-			mapped = mapped || (id >= r.ContainerID && uint64(id) < uint64(r.ContainerID)+uint64(r.Size))
-		}
-		if !mapped && !reported[id] {
-			reported[id] = true
-			if id == 0 {
-				c.r.addf("%s: container %s 0 is not mapped (the runtime needs container root)", name, kind)
-			} else {
-				c.r.addf("%s: the process's %s %d is not mapped", name, kind, id)
-			}
-		}
-	}
-}
-
-func overlap(a, an, b, bn uint32) bool {
-	return uint64(a) < uint64(b)+uint64(bn) && uint64(b) < uint64(a)+uint64(an)
+	return location{kind: onHost, host: filepath.Join(c.rootfs, p), noexec: copyNoexec}
 }
