@@ -81,8 +81,13 @@ in [ busybox prog.bin script ]`, modeProgExpr))...)
 				if mode == "bind" {
 					checkBindBundle(t, bundleDir, closure)
 				}
-				// The root filesystem is read-only in every mode.
-				want := "message from the out output\nargs: one\n" + strings.Join(names, "\n") + "\nRead-only file system\nRead-only file system\n"
+				// The root filesystem is read-only in every mode; in bind
+				// mode the store directory is a tmpfs of mode 0555.
+				inStore := "Read-only file system"
+				if mode == "bind" {
+					inStore = "Permission denied"
+				}
+				want := "message from the out output\nargs: one\n" + strings.Join(names, "\n") + "\nRead-only file system\n" + inStore + "\n"
 				res := runc(t, bundleDir)
 				if res.code != 0 || res.stdout != want {
 					t.Fatalf("exit %d, stdout\n%s\nwant\n%s\nstderr %q", res.code, res.stdout, want, res.stderr)

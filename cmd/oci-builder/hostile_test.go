@@ -368,7 +368,7 @@ func TestNixVersionLayouts(t *testing.T) {
 			}
 			out := filepath.Join(t.TempDir(), "out")
 			attrs["outputs"] = map[string]string{"out": out}
-			attrs["container"] = map[string]any{"args": roots}
+			attrs["container"] = programFromHost(roots...)
 			data, err = json.Marshal(attrs)
 			if err != nil {
 				t.Fatal(err)
@@ -450,7 +450,7 @@ func TestDeeperThanPathMax(t *testing.T) {
 	top, out := builderCase{
 		storeDir:  dir,
 		graph:     []map[string]any{{"path": p, "references": []string{}, "narHash": sum.String(), "narSize": sum.Size}},
-		container: map[string]any{"args": []string{p + "/" + component + "/level"}},
+		container: programFromHost(p + "/" + component + "/level"),
 	}.write(t)
 	t.Cleanup(func() { writableDeep(out) })
 	code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-builder")
@@ -487,4 +487,14 @@ func writableDeep(root string) {
 		return
 	}
 	walk(fd)
+}
+
+// programFromHost is container options whose program is the host's
+// /bin/true, bind-mounted, with args naming the store paths to copy: the
+// builder refuses a bundle whose program would not start.
+func programFromHost(args ...string) map[string]any {
+	return map[string]any{
+		"args":   append([]string{"/bin/true"}, args...),
+		"mounts": []map[string]any{{"destination": "/bin", "source": "/bin", "options": []string{"rbind", "ro"}}},
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
 	"github.com/oci-builder/oci-builder/pkg/staging"
+	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
 // ConfigFile is the name of the runtime configuration inside a bundle.
@@ -123,6 +124,13 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 	}
 	if err := f.Close(); err != nil {
 		return stats, fmt.Errorf("write %s: %w", ConfigFile, err)
+	}
+	// What the builder writes, validate accepts: the program, the
+	// mountpoints and the working directory are checked in the bundle as
+	// written, and a bundle that would not start loses its config.json.
+	if r := validate.Bundle(out); !r.Valid() {
+		os.Remove(filepath.Join(out, ConfigFile))
+		return stats, fmt.Errorf("the bundle would not start: %s", r.Problems[0])
 	}
 	return stats, nil
 }
