@@ -2,15 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
 func TestParseFlagValues(t *testing.T) {
@@ -139,5 +143,83 @@ func TestBundleCommandErrors(t *testing.T) {
 		if code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "oci-builder: error:") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want %d, %q", tc.args, code, stderr, tc.code, tc.want)
 		}
+	}
+}
+
+// TestBundleContract: options that would give a bundle runc (or validate)
+// rejects fail with one error line naming the problem, and never panic;
+// what passes, validate accepts.
+func TestBundleContract(t *testing.T) {
+	storeDir, prog, lib := fakeStore(t)
+	graph := graphFile(t, prog, lib)
+	big := strings.Repeat("x", 1<<20)
+	tests := []struct {
+		name  string
+		flags []string
+		want  string // "" means success
+	}{
+		{"env name with a newline", []string{"--env", "A\nB=x"}, `env: "A\nB" is not a valid variable name`},
+		{"process null", []string{"--extra-config", `{"process":null}`}, "process is missing"},
+		{"root null", []string{"--extra-config", `{"root":null}`}, "root.path is missing"},
+		{"hostname without uts", []string{"--extra-config", `{"linux":{"namespaces":null}}`}, "uts namespace"},
+		{"unknown ociVersion", []string{"--extra-config", `{"ociVersion":"0.0.1"}`}, "0.0.1"},
+		{"uid out of range", []string{"--user", "4294967295"}, "process.user.uid 4294967295"},
+		{"effective not permitted", []string{"--extra-config", `{"process":{"capabilities":{"effective":["CAP_KILL"],"permitted":null}}}`}, "effective"},
+		{"one argument of 1 MB", []string{"--", prog + "/bin/prog", big}, "process.args[1]"},
+		{"program outside the store", []string{"--", "/bin/sh"}, `process.args[0] "/bin/sh" does not exist in the container`},
+		{"mount in the store directory", []string{"--mount", "dst=" + storeDir + "/foo,src=/srv"}, "inside the store directory"},
+		{"unknown seccomp profile name", []string{"--seccomp", "/nonexistent"}, "--seccomp: open /nonexistent"},
+		{"mount inside /tmp", []string{"--mount", "dst=/tmp/x,type=tmpfs"}, ""},
+		{"seccomp unconfined", []string{"--seccomp", "unconfined"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "b")
+			args := append([]string{"bundle", "--out", out, "--graph", graph}, tc.flags...)
+			if !slices.Contains(tc.flags, "--") {
+				args = append(args, "--", prog+"/bin/prog")
+			}
+			code, _, stderr := runWith(t, nil, args...)
+			if tc.want != "" {
+				if code == 0 || strings.Count(stderr, "oci-builder: error:") != 1 || !strings.Contains(stderr, tc.want) {
+					t.Fatalf("exit %d, stderr %q; want one error line with %q", code, stderr, tc.want)
+				}
+				if _, err := os.Lstat(out); err == nil {
+					t.Fatal("a failed build left its output")
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			if r := validate.Bundle(out); !r.Valid() {
+				t.Fatalf("validate: %q", r.Problems)
+			}
+		})
+	}
+}
+
+// TestBundleHousekeeping: absurd worker counts are capped with a note, and
+// the leftover of a killed run at the same --out is removed.
+func TestBundleHousekeeping(t *testing.T) {
+	_, prog, lib := fakeStore(t)
+	graph := graphFile(t, prog, lib)
+	parent := t.TempDir()
+	out := filepath.Join(parent, "b")
+	stale := filepath.Join(parent, ".b.tmp-4242")
+	if err := os.MkdirAll(filepath.Join(stale, "b", "rootfs"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runWith(t, nil, "bundle", "--out", out, "--graph", graph, "--jobs", "1000000", "--", prog+"/bin/prog")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	limit := 4 * runtime.NumCPU()
+	if !strings.Contains(stderr, fmt.Sprintf("using %d workers, not 1000000", limit)) ||
+		!strings.Contains(stderr, "removed "+stale+", left by a run that was killed") {
+		t.Fatalf("stderr %q", stderr)
+	}
+	if _, err := os.Lstat(stale); err == nil {
+		t.Fatal("the leftover is still there")
 	}
 }

@@ -264,6 +264,9 @@ func configure(opts Options, defaultPath, storeDir string) (*Container, error) {
 		if c.Spec, err = MergeConfig(c.Spec, opts.ExtraConfig); err != nil {
 			return nil, err
 		}
+		if c.Spec.Process == nil {
+			return nil, errors.New("extraConfig: process is missing: the container needs a process (extraConfig may change it, not remove it)")
+		}
 		if c.Spec.Root != nil && !c.Spec.Root.Readonly {
 			c.Warnings = append(c.Warnings, "extraConfig sets root.readonly to false: the container can write into this bundle's rootfs, in the Nix store when Nix builds it")
 		}

@@ -35,7 +35,8 @@ type writableDir struct {
 // process runs as id: /tmp, /var/tmp, /run and the home directory, unless
 // the home is the root directory, /var/empty (nobody's, empty by intent),
 // in the store, or in another of them or in a system mount. A user mount
-// at one of the paths replaces it.
+// at one of the paths replaces it; one that holds the store directory is
+// left out (NewPlan warns).
 func writableDirs(id Identity, storeDir string, userMounts map[string]bool) []writableDir {
 	tmp := &specs.Mount{Destination: TmpfsDir, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}}
 	dirs := []writableDir{
@@ -61,7 +62,7 @@ func writableDirs(id Identity, storeDir string, userMounts map[string]bool) []wr
 	// tmpfs mount unless the user mounts it too.
 	out := dirs[:0]
 	for _, d := range dirs {
-		if userMounts[d.path] {
+		if userMounts[d.path] || (storeDir != "" && within(storeDir, d.path)) {
 			continue
 		}
 		if d.mount == nil && userMounts["/tmp"] {
