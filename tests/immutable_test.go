@@ -240,3 +240,24 @@ ociTools.buildContainer {
 		}
 	})
 }
+
+// TestSeccomp: Docker's default filter is on (Seccomp: 2 in
+// /proc/self/status, unshare -U refused, which the kernel otherwise allows
+// root without CAP_SYS_ADMIN), rootless too, and "unconfined" turns it off.
+func TestSeccomp(t *testing.T) {
+	need(t)
+	t.Parallel()
+	script := `busybox sed -n 's/^Seccomp:[[:space:]]*/seccomp /p' /proc/self/status; busybox unshare -U true 2>/dev/null && echo unshare allowed || echo unshare refused`
+	tests := []struct{ extra, want string }{
+		{``, "seccomp 2\nunshare refused\n"},
+		{`storeMode = "bind";`, "seccomp 2\nunshare refused\n"},
+		{`seccomp = "unconfined";`, "seccomp 0\nunshare allowed\n"},
+		{`seccomp = "default"; capabilities = [ "CAP_SYS_ADMIN" ];`, "seccomp 2\nunshare allowed\n"},
+	}
+	for i, tc := range tests {
+		bundle := shellContainer(t, fmt.Sprintf("seccomp%d", i), tc.extra, script, i%2 == 0)
+		if out := run(t, bundle); out != tc.want {
+			t.Errorf("%s: %q, want %q", tc.extra, out, tc.want)
+		}
+	}
+}

@@ -128,7 +128,7 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 	// What the builder writes, validate accepts: the program, the
 	// mountpoints and the working directory are checked in the bundle as
 	// written, and a bundle that would not start loses its config.json.
-	if r := validate.Bundle(out); !r.Valid() {
+	if r := validate.AtBuild(out); !r.Valid() {
 		os.Remove(filepath.Join(out, ConfigFile))
 		return stats, fmt.Errorf("the bundle would not start: %s", r.Problems[0])
 	}

@@ -44,7 +44,15 @@ func (r *Report) addf(format string, args ...any) {
 
 // Bundle validates the bundle in dir: config.json against the schema of its
 // ociVersion, then Spec's checks, then the files.
-func Bundle(dir string) *Report {
+func Bundle(dir string) *Report { return check(dir, false) }
+
+// AtBuild validates the bundle in dir as Bundle does, where it is built
+// rather than where it will run: a bind mount's source that does not exist
+// on this machine (a host path, absent in a Nix build's sandbox) is not a
+// problem, and what lies under it cannot be checked.
+func AtBuild(dir string) *Report { return check(dir, true) }
+
+func check(dir string, atBuild bool) *Report {
 	r := &Report{Bundle: dir}
 	configPath := filepath.Join(dir, "config.json")
 	data, err := os.ReadFile(configPath)
@@ -79,7 +87,7 @@ func Bundle(dir string) *Report {
 			r.Problems = append(r.Problems, p.msg)
 		}
 	}
-	c := &checker{r: r, bundle: dir, spec: &spec}
+	c := &checker{r: r, bundle: dir, spec: &spec, atBuild: atBuild}
 	c.root()
 	c.mounts()
 	c.process()
@@ -125,6 +133,8 @@ type checker struct {
 	bundle string
 	spec   *specs.Spec
 	rootfs string // host path of the root filesystem, "" when unusable
+	// atBuild tolerates bind sources missing on this machine (AtBuild).
+	atBuild bool
 }
 
 // root checks root.path; Spec reports it missing.
@@ -194,7 +204,7 @@ func (c *checker) mounts() {
 		var srcInfo os.FileInfo
 		if isBindMount(m) {
 			st, err := os.Stat(c.bindSource(m))
-			if err != nil {
+			if err != nil && !(c.atBuild && errors.Is(err, fs.ErrNotExist)) {
 				c.r.addf("%s: bind source %q: %v", where, m.Source, unwrapPathError(err))
 			}
 			srcInfo = st
@@ -453,6 +463,11 @@ func (c *checker) hostPath(p string, n int) location {
 		switch {
 		case isBindMount(m):
 			src := c.bindSource(m)
+			if c.atBuild {
+				if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+					return location{kind: unknown}
+				}
+			}
 			loc := location{kind: onHost, host: filepath.Join(src, strings.TrimPrefix(p, dest))}
 			if p == dest {
 				// The mount shows what a symlink source points to.

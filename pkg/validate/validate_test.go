@@ -614,3 +614,32 @@ func TestBindStore(t *testing.T) {
 		})
 	}
 }
+
+// TestAtBuild: a bind source missing where the bundle is built (a host
+// path, absent in a Nix sandbox) is a problem for Bundle, not for AtBuild,
+// which cannot see under it.
+func TestAtBuild(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "rootfs", "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := &specs.Spec{
+		Version: specs.Version,
+		Root:    &specs.Root{Path: "rootfs"},
+		Process: &specs.Process{Args: []string{"/data/prog"}, Cwd: "/"},
+		Mounts:  []specs.Mount{{Destination: "/data", Type: "bind", Source: filepath.Join(dir, "absent"), Options: []string{"rbind"}}},
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := validate.Bundle(dir); r.Valid() {
+		t.Fatal("Bundle accepts a missing bind source")
+	}
+	if r := validate.AtBuild(dir); !r.Valid() {
+		t.Fatalf("AtBuild: %q", r.Problems)
+	}
+}
