@@ -1,9 +1,9 @@
 package bundle_test
 
 import (
-	"strconv"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
