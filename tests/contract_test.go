@@ -3,8 +3,10 @@ package tests
 import (
 	"bytes"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,16 +43,24 @@ var contractPieces = [][]string{
 
 // TestBuildValidateRunContract is the property test of the contract: for
 // option sets drawn at random (a fixed seed, so that a failure can be
-// replayed; CONTRACT_CASES changes the count in scripts/fuzz's long run),
+// replayed; CONTRACT_CASES and CONTRACT_SEED change the count and the draw,
+// as scripts/fuzz's long run does),
 // `oci-builder bundle` either fails with exactly one error line and leaves
 // nothing, or writes a bundle that validate accepts and runc starts.
 func TestBuildValidateRunContract(t *testing.T) {
 	need(t)
 	t.Parallel()
 	bb := storePath(t, "busybox")
-	rng := rand.New(rand.NewPCG(11, 2026))
+	cases, seed := 40, uint64(2026)
+	if v, err := strconv.Atoi(os.Getenv("CONTRACT_CASES")); err == nil && v > 0 {
+		cases = v
+	}
+	if v, err := strconv.ParseUint(os.Getenv("CONTRACT_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	rng := rand.New(rand.NewPCG(11, seed))
 	built, refused := 0, 0
-	for i := range 40 {
+	for i := range cases {
 		var flags []string
 		for range 1 + rng.IntN(3) {
 			flags = append(flags, contractPieces[rng.IntN(len(contractPieces))]...)
