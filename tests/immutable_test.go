@@ -54,6 +54,7 @@ for p in $($bb find / /nix/store/* -xdev -type f 2>/dev/null); do
   $bb rm -f "$p" 2>/dev/null && hit unlink "$p"
 done
 echo "tmp: $(echo scratch > /tmp/f && echo scratch > /var/tmp/f && echo ok > $HOME/f && $bb cat $HOME/f)"
+$bb sed -n 's/^Seccomp:[[:space:]]*/seccomp /p' /proc/self/status
 echo "store entries attacked: $tried"
 echo "attempts that changed something: $n"
 `
@@ -135,8 +136,8 @@ ociTools.buildContainer {
 	return r.out, r.log
 }
 
-// checkAttack checks the hostile script's report: nothing changed, and the
-// writable places were writable.
+// checkAttack checks the hostile script's report: nothing changed, the
+// writable places were writable, and the seccomp filter was on.
 func checkAttack(t *testing.T, out string) {
 	t.Helper()
 	var tried int
@@ -145,7 +146,8 @@ func checkAttack(t *testing.T, out string) {
 	}
 	// The closure (busybox: a directory, bin, bin/busybox, bin/sh; the
 	// script) must have been attacked, not skipped.
-	if tried < 5 || !strings.Contains(out, "attempts that changed something: 0\n") || !strings.Contains(out, "tmp: ok\n") {
+	if tried < 5 || !strings.Contains(out, "attempts that changed something: 0\n") || !strings.Contains(out, "tmp: ok\n") ||
+		!strings.Contains(out, "seccomp 2\n") {
 		t.Fatalf("hostile container:\n%s", out)
 	}
 }

@@ -179,6 +179,7 @@ func TestBundleContract(t *testing.T) {
 			if !slices.Contains(tc.flags, "--") {
 				args = append(args, "--", prog+"/bin/prog")
 			}
+			t.Cleanup(func() { makeWritable(out) })
 			code, _, stderr := runWith(t, nil, args...)
 			if tc.want != "" {
 				if code == 0 || strings.Count(stderr, "oci-builder: error:") != 1 || !strings.Contains(stderr, tc.want) {
@@ -207,9 +208,14 @@ func TestBundleHousekeeping(t *testing.T) {
 	parent := t.TempDir()
 	out := filepath.Join(parent, "b")
 	stale := filepath.Join(parent, ".b.tmp-4242")
-	if err := os.MkdirAll(filepath.Join(stale, "b", "rootfs"), 0o555); err != nil {
+	if err := os.MkdirAll(filepath.Join(stale, "b", "rootfs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Read-only, as a killed run leaves its copy of the store.
+	if err := os.Chmod(filepath.Join(stale, "b", "rootfs"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { makeWritable(out) })
 	code, _, stderr := runWith(t, nil, "bundle", "--out", out, "--graph", graph, "--jobs", "1000000", "--", prog+"/bin/prog")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)

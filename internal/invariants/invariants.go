@@ -6,6 +6,7 @@ package invariants
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"reflect"
@@ -16,6 +17,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/store"
+	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
 // Graph checks a parsed closure graph: one clean absolute store directory
@@ -195,6 +197,13 @@ func Config(v *schema.Validator, opts bundle.Options, spec *specs.Spec) error {
 func Plan(v *schema.Validator, g *store.Graph, opts bundle.Options, plan *bundle.Plan) error {
 	if err := Config(v, opts, plan.Spec); err != nil {
 		return err
+	}
+	// The contract: a plan's configuration is one runc 1.1 accepts.
+	if problems := validate.Spec(plan.Spec); len(problems) > 0 {
+		return fmt.Errorf("plan made although validate.Spec refuses its config: %s", strings.Join(problems, "; "))
+	}
+	if !plan.Spec.Root.Readonly && len(opts.ExtraConfig) == 0 {
+		return errors.New("plan with a writable root filesystem")
 	}
 	var roots []string
 	for _, a := range opts.Args {
