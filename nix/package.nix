@@ -31,7 +31,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-nEyu/MsqKvRjXLcLTenQCWldCTaV9DD34+L+ecE4pdE=";
+  vendorHash = "sha256-TcmDQz8SgmdqEQLjRseY9TcT8F586my4W+pJ+YzEOZk=";
 
   subPackages = [ "cmd/oci-builder" ];
 
