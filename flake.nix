@@ -1,7 +1,7 @@
 {
   description = "oci-builder: OCI runtime bundles from Nix closures, a drop-in ociTools.buildContainer";
 
-  # No flake.lock is committed: see "Flake" in README.md.
+  # No flake.lock is committed: see "Flake" in docs/nix-api.md.
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
 
   outputs =

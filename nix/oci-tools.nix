@@ -379,7 +379,7 @@ let
       # the system the derivation is built for ("x86_64" on x86_64-linux).
       arch ? builtins.head (split "-" system),
       # nixpkgs' default is false; the root filesystem is always read-only
-      # here (false warns at build time), see README's security section.
+      # here (false warns at build time), see docs/security.md.
       readonly ? null,
       name ? null,
       env ? null,
