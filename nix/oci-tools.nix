@@ -558,4 +558,10 @@ let
 in
 {
   inherit buildContainer buildImage;
+
+  # Internal, not an API: the option names tests/options_test.go compares
+  # with Go's options and the docs. The names of the checkers of container
+  # options, and of the options buildImage refuses.
+  _containerOptionNames = attrNames containerOptions;
+  _imageRefusedOptionNames = attrNames runtimeOnly;
 }
