@@ -320,28 +320,27 @@ func copyUint(p *uint) *uint {
 	return &v
 }
 
-// runcActions are the actions runc 1.1 knows (libcontainer/seccomp).
-func runcActions() []specs.LinuxSeccompAction {
+// RuncActions are the actions runc 1.1 knows (libcontainer/seccomp).
+func RuncActions() []specs.LinuxSeccompAction {
 	return []specs.LinuxSeccompAction{
 		specs.ActKill, specs.ActKillProcess, specs.ActKillThread, specs.ActTrap,
 		specs.ActErrno, specs.ActTrace, specs.ActAllow, specs.ActLog, specs.ActNotify,
 	}
 }
 
-// runcOperators are the argument operators runc 1.1 knows.
-func runcOperators() []specs.LinuxSeccompOperator {
+// RuncOperators are the argument operators runc 1.1 knows.
+func RuncOperators() []specs.LinuxSeccompOperator {
 	return []specs.LinuxSeccompOperator{
 		specs.OpNotEqual, specs.OpLessThan, specs.OpLessEqual, specs.OpEqualTo,
 		specs.OpGreaterEqual, specs.OpGreaterThan, specs.OpMaskedEqual,
 	}
 }
 
-// runcArches are the architectures runc 1.1 knows; SCMP_ARCH_LOONGARCH64
-// came with runc 1.4.
-// runcArches are the seccomp architectures runc 1.1.5 accepts: not
+// RuncArches are the seccomp architectures runc 1.1.5 accepts: not
 // SCMP_ARCH_RISCV64 (a riscv64 bundle gets no default filter, with a
-// warning) nor SCMP_ARCH_LOONGARCH64, as pkg/validate checks too.
-func runcArches() []specs.Arch {
+// warning) nor SCMP_ARCH_LOONGARCH64 (runc 1.4); pkg/validate checks them
+// too.
+func RuncArches() []specs.Arch {
 	return []specs.Arch{
 		specs.ArchX86, specs.ArchX86_64, specs.ArchX32, specs.ArchARM, specs.ArchAARCH64,
 		specs.ArchMIPS, specs.ArchMIPS64, specs.ArchMIPS64N32, specs.ArchMIPSEL,
@@ -365,8 +364,8 @@ func checkRule(r specs.LinuxSyscall, listenerPath string) error {
 			return errors.New("empty syscall name")
 		}
 	}
-	if !slices.Contains(runcActions(), r.Action) {
-		return fmt.Errorf("unknown action %q (known: %s)", r.Action, joinStrings(runcActions()))
+	if !slices.Contains(RuncActions(), r.Action) {
+		return fmt.Errorf("unknown action %q (known: %s)", r.Action, joinStrings(RuncActions()))
 	}
 	if r.Action == specs.ActNotify {
 		if listenerPath == "" {
@@ -380,8 +379,8 @@ func checkRule(r specs.LinuxSyscall, listenerPath string) error {
 		if a.Index >= maxArgs {
 			return fmt.Errorf("args[%d]: index %d is not below %d", j, a.Index, maxArgs)
 		}
-		if !slices.Contains(runcOperators(), a.Op) {
-			return fmt.Errorf("args[%d]: unknown operator %q (known: %s)", j, a.Op, joinStrings(runcOperators()))
+		if !slices.Contains(RuncOperators(), a.Op) {
+			return fmt.Errorf("args[%d]: unknown operator %q (known: %s)", j, a.Op, joinStrings(RuncOperators()))
 		}
 	}
 	return nil
@@ -390,8 +389,8 @@ func checkRule(r specs.LinuxSyscall, listenerPath string) error {
 // checkSeccomp checks the parts of s other than its rules against what
 // runc 1.1 accepts.
 func checkSeccomp(s *specs.LinuxSeccomp) error {
-	if !slices.Contains(runcActions(), s.DefaultAction) {
-		return fmt.Errorf("defaultAction: unknown action %q (known: %s)", s.DefaultAction, joinStrings(runcActions()))
+	if !slices.Contains(RuncActions(), s.DefaultAction) {
+		return fmt.Errorf("defaultAction: unknown action %q (known: %s)", s.DefaultAction, joinStrings(RuncActions()))
 	}
 	if s.DefaultAction == specs.ActNotify {
 		return fmt.Errorf("defaultAction: runc does not allow %s as the default action", specs.ActNotify)
@@ -400,8 +399,8 @@ func checkSeccomp(s *specs.LinuxSeccomp) error {
 		return fmt.Errorf("flags %s: runc 1.1 supports no seccomp filter flags", joinStrings(s.Flags))
 	}
 	for _, a := range s.Architectures {
-		if !slices.Contains(runcArches(), a) {
-			return fmt.Errorf("architecture %q is not supported by runc 1.1 (supported: %s)", a, joinStrings(runcArches()))
+		if !slices.Contains(RuncArches(), a) {
+			return fmt.Errorf("architecture %q is not supported by runc 1.1 (supported: %s)", a, joinStrings(RuncArches()))
 		}
 	}
 	return nil

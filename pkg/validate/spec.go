@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/oci-builder/oci-builder/pkg/seccomp"
 )
 
 // Limits execve(2) puts on the new program's arguments and environment.
@@ -70,32 +72,6 @@ func knownNamespaces() []specs.LinuxNamespaceType {
 	return []specs.LinuxNamespaceType{
 		specs.PIDNamespace, specs.NetworkNamespace, specs.MountNamespace, specs.IPCNamespace,
 		specs.UTSNamespace, specs.UserNamespace, specs.CgroupNamespace,
-	}
-}
-
-// seccompActions are the actions runc 1.1 accepts (`runc features`).
-func seccompActions() []specs.LinuxSeccompAction {
-	return []specs.LinuxSeccompAction{
-		specs.ActKill, specs.ActKillProcess, specs.ActKillThread, specs.ActTrap, specs.ActErrno,
-		specs.ActTrace, specs.ActAllow, specs.ActLog, specs.ActNotify,
-	}
-}
-
-// seccompArchs are the architectures runc 1.1 accepts (`runc features`).
-func seccompArchs() []specs.Arch {
-	return []specs.Arch{
-		specs.ArchX86, specs.ArchX86_64, specs.ArchX32, specs.ArchARM, specs.ArchAARCH64,
-		specs.ArchMIPS, specs.ArchMIPS64, specs.ArchMIPS64N32, specs.ArchMIPSEL, specs.ArchMIPSEL64,
-		specs.ArchMIPSEL64N32, specs.ArchPPC, specs.ArchPPC64, specs.ArchPPC64LE, specs.ArchS390,
-		specs.ArchS390X,
-	}
-}
-
-// seccompOperators are the argument comparisons runc 1.1 accepts.
-func seccompOperators() []specs.LinuxSeccompOperator {
-	return []specs.LinuxSeccompOperator{
-		specs.OpNotEqual, specs.OpLessThan, specs.OpLessEqual, specs.OpEqualTo,
-		specs.OpGreaterEqual, specs.OpGreaterThan, specs.OpMaskedEqual,
 	}
 }
 
@@ -427,13 +403,13 @@ func (s *specChecker) seccomp() {
 	}
 	sc := s.spec.Linux.Seccomp
 	switch {
-	case !slices.Contains(seccompActions(), sc.DefaultAction):
+	case !slices.Contains(seccomp.RuncActions(), sc.DefaultAction):
 		s.addf("/linux/seccomp/defaultAction", "linux.seccomp.defaultAction %q is not a seccomp action runc 1.1 accepts", sc.DefaultAction)
 	case sc.DefaultAction == specs.ActNotify:
 		s.addf("/linux/seccomp/defaultAction", "linux.seccomp.defaultAction is SCMP_ACT_NOTIFY, which runc 1.1 refuses as the default action")
 	}
 	for i, a := range sc.Architectures {
-		if !slices.Contains(seccompArchs(), a) {
+		if !slices.Contains(seccomp.RuncArches(), a) {
 			s.addf(fmt.Sprintf("/linux/seccomp/architectures/%d", i), "linux.seccomp.architectures[%d] %q is not an architecture runc 1.1 knows", i, a)
 		}
 	}
@@ -447,7 +423,7 @@ func (s *specChecker) seccomp() {
 			s.addf(field+"/names", "%s.names is empty: the rule names no syscall", where)
 		}
 		switch {
-		case !slices.Contains(seccompActions(), call.Action):
+		case !slices.Contains(seccomp.RuncActions(), call.Action):
 			s.addf(field+"/action", "%s.action %q is not a seccomp action runc 1.1 accepts", where, call.Action)
 		case call.Action == specs.ActNotify && sc.ListenerPath == "":
 			s.addf(field+"/action", "%s.action is SCMP_ACT_NOTIFY, which needs linux.seccomp.listenerPath", where)
@@ -458,7 +434,7 @@ func (s *specChecker) seccomp() {
 			if a.Index >= 6 {
 				s.addf(fmt.Sprintf("%s/args/%d/index", field, j), "%s.args[%d].index %d is not an argument index (0 to 5)", where, j, a.Index)
 			}
-			if !slices.Contains(seccompOperators(), a.Op) {
+			if !slices.Contains(seccomp.RuncOperators(), a.Op) {
 				s.addf(fmt.Sprintf("%s/args/%d/op", field, j), "%s.args[%d].op %q is not a comparison runc 1.1 accepts", where, j, a.Op)
 			}
 		}
