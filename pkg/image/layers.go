@@ -4,15 +4,15 @@ import (
 	"math/bits"
 	"sort"
 
+	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/layer"
-	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // LayerPlan is one layer to write: the store paths it holds, or entries
 // made for the image.
 type LayerPlan struct {
 	// Paths are sorted by path.
-	Paths []*store.PathInfo
+	Paths []*graph.PathInfo
 	// Entries, when not nil, are the layer's contents instead of Paths.
 	Entries []layer.Entry
 	// Popularity is the number of closure paths that depend on the layer's
@@ -25,7 +25,7 @@ type LayerPlan struct {
 // paths outside the closure and self-references are ignored; paths that
 // refer to each other (which Nix does not allow, but a graph file may hold)
 // count each other.
-func Popularity(closure []*store.PathInfo) map[string]int {
+func Popularity(closure []*graph.PathInfo) map[string]int {
 	n := len(closure)
 	index := make(map[string]int, n)
 	for i, info := range closure {
@@ -163,12 +163,12 @@ func components(succ [][]int) ([]int, []int) {
 // popular other paths get a layer each, and the remaining, least popular
 // dependencies share one layer. So a change to the application changes only
 // the top layer, and a dependency that keeps its rank keeps its layer.
-func GroupLayers(closure []*store.PathInfo, maxLayers int) []LayerPlan {
+func GroupLayers(closure []*graph.PathInfo, maxLayers int) []LayerPlan {
 	if len(closure) == 0 {
 		return nil
 	}
 	pop := Popularity(closure)
-	ranked := append([]*store.PathInfo(nil), closure...)
+	ranked := append([]*graph.PathInfo(nil), closure...)
 	sort.SliceStable(ranked, func(i, j int) bool {
 		a, b := ranked[i], ranked[j]
 		if pop[a.Path] != pop[b.Path] {
@@ -179,8 +179,8 @@ func GroupLayers(closure []*store.PathInfo, maxLayers int) []LayerPlan {
 		}
 		return a.Path < b.Path
 	})
-	single := func(p *store.PathInfo) LayerPlan {
-		return LayerPlan{Paths: []*store.PathInfo{p}, Popularity: pop[p.Path]}
+	single := func(p *graph.PathInfo) LayerPlan {
+		return LayerPlan{Paths: []*graph.PathInfo{p}, Popularity: pop[p.Path]}
 	}
 	var layers []LayerPlan
 	if len(ranked) <= maxLayers {
@@ -192,7 +192,7 @@ func GroupLayers(closure []*store.PathInfo, maxLayers int) []LayerPlan {
 	if maxLayers <= 1 {
 		return []LayerPlan{group(ranked, pop)}
 	}
-	var deps, roots []*store.PathInfo
+	var deps, roots []*graph.PathInfo
 	for _, p := range ranked {
 		if pop[p.Path] == 0 {
 			roots = append(roots, p)
@@ -223,8 +223,8 @@ func GroupLayers(closure []*store.PathInfo, maxLayers int) []LayerPlan {
 }
 
 // group makes one layer of paths, sorted by path.
-func group(paths []*store.PathInfo, pop map[string]int) LayerPlan {
-	sorted := append([]*store.PathInfo(nil), paths...)
+func group(paths []*graph.PathInfo, pop map[string]int) LayerPlan {
+	sorted := append([]*graph.PathInfo(nil), paths...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	if len(sorted) == 1 {
 		return LayerPlan{Paths: sorted, Popularity: pop[sorted[0].Path]}

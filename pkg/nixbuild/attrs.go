@@ -15,7 +15,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/oci-builder/oci-builder/pkg/store"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 )
 
 // AttrsFile is the name of the structured attributes file in the build
@@ -127,7 +127,7 @@ func (a *Attrs) Output(name string) (string, error) {
 // Graph returns the union of the closure graphs that exportReferencesGraph
 // asked for, with storeDir as the store directory (inferred from the graph
 // when empty).
-func (a *Attrs) Graph(storeDir string) (*store.Graph, error) {
+func (a *Attrs) Graph(storeDir string) (*graph.Graph, error) {
 	v, ok := a.Raw("exportReferencesGraph")
 	if !ok {
 		return nil, fmt.Errorf("%s has no \"exportReferencesGraph\"", AttrsFile)
@@ -141,14 +141,14 @@ func (a *Attrs) Graph(storeDir string) (*store.Graph, error) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	var infos []store.PathInfo
+	var infos []graph.PathInfo
 	seen := map[string]bool{}
 	for _, k := range names {
 		data, ok := a.Raw(k)
 		if !ok {
 			return nil, fmt.Errorf("%s: no closure graph under %q", AttrsFile, k)
 		}
-		g, err := store.ParseJSON(data, storeDir)
+		g, err := graph.ParseJSON(data, storeDir)
 		if err != nil {
 			return nil, fmt.Errorf("%s key %q: %w", AttrsFile, k, err)
 		}
@@ -165,7 +165,7 @@ func (a *Attrs) Graph(storeDir string) (*store.Graph, error) {
 			}
 		}
 	}
-	return store.NewGraph(infos, storeDir)
+	return graph.NewGraph(infos, storeDir)
 }
 
 // Cores returns the number of parallel jobs the build may use: the value of

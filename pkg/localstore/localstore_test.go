@@ -1,4 +1,4 @@
-package nixstore_test
+package localstore_test
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/pkg/nixstore"
+	"github.com/oci-builder/oci-builder/pkg/localstore"
 )
 
 func TestMentions(t *testing.T) {
@@ -26,7 +26,7 @@ func TestMentions(t *testing.T) {
 		{missing + "/bin/x", nil, []string{missing}},
 	}
 	for _, tc := range tests {
-		found, absent := nixstore.Mentions(tc.s, dir)
+		found, absent := localstore.Mentions(tc.s, dir)
 		if !reflect.DeepEqual(found, tc.found) || !reflect.DeepEqual(absent, tc.absent) {
 			t.Errorf("Mentions(%q) = %v, %v; want %v, %v", tc.s, found, absent, tc.found, tc.absent)
 		}
@@ -49,7 +49,7 @@ func TestParsePathInfo(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := nixstore.ParsePathInfo([]byte(tc.json), "/nix/store")
+			g, err := localstore.ParsePathInfo([]byte(tc.json), "/nix/store")
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
@@ -77,7 +77,7 @@ func TestStoreDir(t *testing.T) {
 		{map[string]string{"NIX_STORE": "/gnu/store/"}, "/gnu/store"},
 		{map[string]string{"NIX_STORE_DIR": "/a", "NIX_STORE": "/b"}, "/a"},
 	} {
-		if got := nixstore.StoreDir(env(tc.env)); got != tc.want {
+		if got := localstore.StoreDir(env(tc.env)); got != tc.want {
 			t.Errorf("StoreDir(%v) = %q", tc.env, got)
 		}
 	}

@@ -1,7 +1,7 @@
-// Package nixstore asks the local Nix store about closures, for the
+// Package localstore asks the local Nix store about closures, for the
 // standalone command line (outside a derivation, where Nix does not hand
 // the graph over).
-package nixstore
+package localstore
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/oci-builder/oci-builder/pkg/store"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 )
 
 // Mentions returns the store paths under storeDir that s mentions, each
@@ -23,7 +23,7 @@ import (
 // that do not exist are returned apart, as written.
 func Mentions(s, storeDir string) (found, missing []string) {
 	seen := map[string]bool{}
-	for _, m := range store.Mentions(s, storeDir) {
+	for _, m := range graph.Mentions(s, storeDir) {
 		exists := false
 		// The shortest candidate is "<storeDir>/<hash>-" plus one character.
 		for end := m.End; end > m.Start+len(storeDir)+35 && !exists; end-- {
@@ -46,9 +46,9 @@ func Mentions(s, storeDir string) (found, missing []string) {
 // Closure asks `nix path-info --json --recursive` for the closure of roots
 // and returns it as a graph in storeDir. nixCmd is the nix executable
 // ("nix" when empty).
-func Closure(ctx context.Context, nixCmd, storeDir string, roots []string) (*store.Graph, error) {
+func Closure(ctx context.Context, nixCmd, storeDir string, roots []string) (*graph.Graph, error) {
 	if len(roots) == 0 {
-		return store.NewGraph(nil, storeDir)
+		return graph.NewGraph(nil, storeDir)
 	}
 	if nixCmd == "" {
 		nixCmd = "nix"
@@ -70,7 +70,7 @@ func Closure(ctx context.Context, nixCmd, storeDir string, roots []string) (*sto
 // ParsePathInfo reads `nix path-info --json` output: an array of entries
 // with "path" (Nix 2.4 to 2.18) or an object keyed by path (Nix 2.19 and
 // later). narHash may be SRI ("sha256-...") or "sha256:<nix-base32>".
-func ParsePathInfo(data []byte, storeDir string) (*store.Graph, error) {
+func ParsePathInfo(data []byte, storeDir string) (*graph.Graph, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		var byPath map[string]json.RawMessage
@@ -97,7 +97,7 @@ func ParsePathInfo(data []byte, storeDir string) (*store.Graph, error) {
 		}
 		trimmed, _ = json.Marshal(entries)
 	}
-	g, err := store.ParseJSON(trimmed, storeDir)
+	g, err := graph.ParseJSON(trimmed, storeDir)
 	if err != nil {
 		return nil, fmt.Errorf("nix path-info output: %w", err)
 	}

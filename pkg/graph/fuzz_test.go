@@ -1,4 +1,4 @@
-package store_test
+package graph_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/oci-builder/oci-builder/internal/invariants"
-	"github.com/oci-builder/oci-builder/pkg/store"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 )
 
 // addFixtures seeds f with the graph fixtures whose name matches glob,
@@ -38,7 +38,7 @@ func addFixtures(f *testing.F, glob string) {
 func FuzzParseJSON(f *testing.F) {
 	addFixtures(f, "*.json")
 	f.Fuzz(func(t *testing.T, data []byte, storeDir string) {
-		g, err := store.ParseJSON(data, storeDir)
+		g, err := graph.ParseJSON(data, storeDir)
 		if err != nil {
 			if g != nil {
 				t.Fatal("graph and error both returned")
@@ -46,7 +46,7 @@ func FuzzParseJSON(f *testing.F) {
 			return
 		}
 		checkParsed(t, g, storeDir, string(data))
-		again, err := store.Parse(data, storeDir)
+		again, err := graph.Parse(data, storeDir)
 		if err != nil || !sameGraph(g, again) {
 			t.Fatalf("Parse disagrees with ParseJSON: %v", err)
 		}
@@ -54,7 +54,7 @@ func FuzzParseJSON(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := store.ParseJSON(enc, storeDir)
+		back, err := graph.ParseJSON(enc, storeDir)
 		if err != nil || !sameGraph(g, back) {
 			t.Fatalf("JSON round trip: %v\n%s", err, enc)
 		}
@@ -67,7 +67,7 @@ func FuzzParseJSON(f *testing.F) {
 func FuzzParseRegistration(f *testing.F) {
 	addFixtures(f, "*.txt")
 	f.Fuzz(func(t *testing.T, data []byte, storeDir string) {
-		g, err := store.ParseRegistration(bytes.NewReader(data), storeDir)
+		g, err := graph.ParseRegistration(bytes.NewReader(data), storeDir)
 		if err != nil {
 			if g != nil {
 				t.Fatal("graph and error both returned")
@@ -76,7 +76,7 @@ func FuzzParseRegistration(f *testing.F) {
 		}
 		checkParsed(t, g, storeDir, string(data))
 		if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '[' {
-			again, err := store.Parse(data, storeDir)
+			again, err := graph.Parse(data, storeDir)
 			if err != nil || !sameGraph(g, again) {
 				t.Fatalf("Parse disagrees with ParseRegistration: %v", err)
 			}
@@ -88,7 +88,7 @@ func FuzzParseRegistration(f *testing.F) {
 				text.WriteString(r + "\n")
 			}
 		}
-		back, err := store.ParseRegistration(strings.NewReader(text.String()), storeDir)
+		back, err := graph.ParseRegistration(strings.NewReader(text.String()), storeDir)
 		if err != nil || !sameGraph(g, back) {
 			t.Fatalf("text round trip: %v\n%s", err, text.String())
 		}
@@ -98,7 +98,7 @@ func FuzzParseRegistration(f *testing.F) {
 // checkParsed checks the invariants of a parsed graph, of the closures of
 // each path and of all paths, and of FindReferences on the input itself and
 // on the paths joined.
-func checkParsed(t *testing.T, g *store.Graph, storeDir, input string) {
+func checkParsed(t *testing.T, g *graph.Graph, storeDir, input string) {
 	t.Helper()
 	if err := invariants.Graph(g, storeDir); err != nil {
 		t.Fatal(err)
@@ -136,8 +136,8 @@ func checkParsed(t *testing.T, g *store.Graph, storeDir, input string) {
 	}
 }
 
-func infos(g *store.Graph) []store.PathInfo {
-	var out []store.PathInfo
+func infos(g *graph.Graph) []graph.PathInfo {
+	var out []graph.PathInfo
 	for _, p := range g.Paths() {
 		info, _ := g.Lookup(p)
 		out = append(out, *info)
@@ -145,6 +145,6 @@ func infos(g *store.Graph) []store.PathInfo {
 	return out
 }
 
-func sameGraph(a, b *store.Graph) bool {
+func sameGraph(a, b *graph.Graph) bool {
 	return a != nil && b != nil && a.StoreDir() == b.StoreDir() && reflect.DeepEqual(infos(a), infos(b))
 }

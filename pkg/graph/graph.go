@@ -1,4 +1,4 @@
-// Package store models Nix store paths and the closure graphs that Nix
+// Package graph models Nix store paths and the closure graphs that Nix
 // exports to builders through exportReferencesGraph.
 //
 // A Graph holds one entry per store path (its references and, when Nix
@@ -7,7 +7,7 @@
 // attributes (ParseJSON) and the text registration format written for
 // non-structured derivations (ParseRegistration). The store directory is taken
 // from the data itself, never assumed.
-package store
+package graph
 
 import (
 	"errors"
