@@ -75,7 +75,7 @@ func FuzzParseRegistration(f *testing.F) {
 			return
 		}
 		checkParsed(t, g, storeDir, string(data))
-		if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '[' {
+		if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) == 0 || (trimmed[0] != '[' && trimmed[0] != '{') {
 			again, err := graph.Parse(data, storeDir)
 			if err != nil || !sameGraph(g, again) {
 				t.Fatalf("Parse disagrees with ParseRegistration: %v", err)
@@ -93,6 +93,61 @@ func FuzzParseRegistration(f *testing.F) {
 			t.Fatalf("text round trip: %v\n%s", err, text.String())
 		}
 	})
+}
+
+// FuzzParsePathInfo parses arbitrary bytes as `nix path-info --json`
+// output, in either form, with the same properties as FuzzParseJSON and a
+// round trip through the object form (Nix 2.19 and later). It is seeded
+// with the JSON fixtures (the array form) and the same graphs keyed by path.
+func FuzzParsePathInfo(f *testing.F) {
+	addFixtures(f, "*.json")
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		g, err := graph.ParseJSON(data, "")
+		if err != nil {
+			f.Fatalf("%s: %v", file, err)
+		}
+		f.Add(objectForm(f, g), "")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, storeDir string) {
+		g, err := graph.ParsePathInfo(data, storeDir)
+		if err != nil {
+			if g != nil {
+				t.Fatal("graph and error both returned")
+			}
+			return
+		}
+		checkParsed(t, g, storeDir, string(data))
+		if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+			again, err := graph.Parse(data, storeDir)
+			if err != nil || !sameGraph(g, again) {
+				t.Fatalf("Parse disagrees with ParsePathInfo: %v", err)
+			}
+		}
+		enc := objectForm(t, g)
+		back, err := graph.ParsePathInfo(enc, storeDir)
+		if err != nil || !sameGraph(g, back) {
+			t.Fatalf("object form round trip: %v\n%s", err, enc)
+		}
+	})
+}
+
+// objectForm writes g as `nix path-info --json` does from Nix 2.19 on: an
+// object keyed by path.
+func objectForm(t testing.TB, g *graph.Graph) []byte {
+	byPath := map[string]graph.PathInfo{}
+	for _, info := range infos(g) {
+		byPath[info.Path] = info
+	}
+	enc, err := json.Marshal(byPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc
 }
 
 // checkParsed checks the invariants of a parsed graph, of the closures of

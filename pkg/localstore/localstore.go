@@ -6,12 +6,10 @@ package localstore
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/graph"
@@ -64,44 +62,7 @@ func Closure(ctx context.Context, nixCmd, storeDir string, roots []string) (*gra
 		}
 		return nil, fmt.Errorf("nix path-info of %s: %v: %s", strings.Join(roots, " "), err, msg)
 	}
-	return ParsePathInfo(stdout.Bytes(), storeDir)
-}
-
-// ParsePathInfo reads `nix path-info --json` output: an array of entries
-// with "path" (Nix 2.4 to 2.18) or an object keyed by path (Nix 2.19 and
-// later). narHash may be SRI ("sha256-...") or "sha256:<nix-base32>".
-func ParsePathInfo(data []byte, storeDir string) (*graph.Graph, error) {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) > 0 && trimmed[0] == '{' {
-		var byPath map[string]json.RawMessage
-		if err := json.Unmarshal(trimmed, &byPath); err != nil {
-			return nil, fmt.Errorf("nix path-info output: %w", err)
-		}
-		keys := make([]string, 0, len(byPath))
-		for k := range byPath {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var entries []json.RawMessage
-		for _, k := range keys {
-			if bytes.Equal(bytes.TrimSpace(byPath[k]), []byte("null")) {
-				return nil, fmt.Errorf("%s is not valid in the local store", k)
-			}
-			var fields map[string]json.RawMessage
-			if err := json.Unmarshal(byPath[k], &fields); err != nil {
-				return nil, fmt.Errorf("nix path-info output for %s: %w", k, err)
-			}
-			fields["path"], _ = json.Marshal(k)
-			entry, _ := json.Marshal(fields)
-			entries = append(entries, entry)
-		}
-		trimmed, _ = json.Marshal(entries)
-	}
-	g, err := graph.ParseJSON(trimmed, storeDir)
-	if err != nil {
-		return nil, fmt.Errorf("nix path-info output: %w", err)
-	}
-	return g, nil
+	return graph.ParsePathInfo(stdout.Bytes(), storeDir)
 }
 
 // StoreDir returns the store directory: $NIX_STORE_DIR, else $NIX_STORE,

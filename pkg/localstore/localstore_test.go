@@ -33,40 +33,6 @@ func TestMentions(t *testing.T) {
 	}
 }
 
-func TestParsePathInfo(t *testing.T) {
-	p1 := "/nix/store/" + strings.Repeat("a", 32) + "-one"
-	p2 := "/nix/store/" + strings.Repeat("b", 32) + "-two"
-	tests := []struct {
-		name, json, err string
-	}{
-		// Nix 2.8 (and up to 2.18): an array, SRI hashes.
-		{"array", `[{"path":"` + p1 + `","narHash":"sha256-MGiGF0F1lVEdxu1OzyZwSk8jACYK69DfZA4kbxN3YQA=","narSize":1,"references":["` + p2 + `"],"registrationTime":1},
-		  {"path":"` + p2 + `","narHash":"sha256-oYpx7olqIL6TpLxkXGgfZEX1j+jiKutzcb1w4gEsD0Q=","narSize":2,"references":[]}]`, ""},
-		// Nix 2.19 and later: an object keyed by path.
-		{"object", `{"` + p1 + `":{"narHash":"sha256-x","narSize":1,"references":["` + p2 + `"]},"` + p2 + `":{"narHash":"sha256-y","narSize":2,"references":[]}}`, ""},
-		{"invalid path", `{"` + p1 + `":null}`, p1 + " is not valid in the local store"},
-		{"garbage", `{"x":`, "nix path-info output"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			g, err := localstore.ParsePathInfo([]byte(tc.json), "/nix/store")
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error %v, want %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			closure, err := g.Closure([]string{p1})
-			if err != nil || len(closure) != 2 || closure[0].NarSize != 1 {
-				t.Fatalf("closure %+v, %v", closure, err)
-			}
-		})
-	}
-}
-
 func TestStoreDir(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	for _, tc := range []struct {
