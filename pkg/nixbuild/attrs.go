@@ -141,8 +141,7 @@ func (a *Attrs) Graph(storeDir string) (*graph.Graph, error) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	var infos []graph.PathInfo
-	seen := map[string]bool{}
+	graphs := make([]*graph.Graph, 0, len(names))
 	for _, k := range names {
 		data, ok := a.Raw(k)
 		if !ok {
@@ -152,20 +151,11 @@ func (a *Attrs) Graph(storeDir string) (*graph.Graph, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s key %q: %w", AttrsFile, k, err)
 		}
-		if len(names) == 1 {
-			// One graph (what the Nix library exports): it is the
-			// closure graph already, checked.
-			return g, nil
-		}
-		for _, p := range g.Paths() {
-			if !seen[p] {
-				seen[p] = true
-				info, _ := g.Lookup(p)
-				infos = append(infos, *info)
-			}
-		}
+		graphs = append(graphs, g)
 	}
-	return graph.NewGraph(infos, storeDir)
+	// One graph (what the Nix library exports) is the closure graph
+	// already, checked; Merge returns it as it is.
+	return graph.Merge(graphs, storeDir)
 }
 
 // Cores returns the number of parallel jobs the build may use: the value of
