@@ -47,35 +47,6 @@ func names(paths []*graph.PathInfo) string {
 	return strings.Join(out, "+")
 }
 
-func TestPopularity(t *testing.T) {
-	tests := []struct {
-		name string
-		refs map[string][]string
-		want map[string]int
-	}{
-		{"chain with self-references", map[string][]string{"app": {"app", "lib"}, "lib": {"lib", "c"}, "c": {"c"}},
-			map[string]int{"app": 0, "lib": 1, "c": 2}},
-		{"diamond", map[string][]string{"app": {"left", "right"}, "left": {"glibc"}, "right": {"glibc"}, "glibc": nil},
-			map[string]int{"app": 0, "left": 1, "right": 1, "glibc": 3}},
-		{"two roots", map[string][]string{"app": {"glibc"}, "script": nil, "glibc": nil},
-			map[string]int{"app": 0, "script": 0, "glibc": 1}},
-		{"cycle", map[string][]string{"app": {"x"}, "x": {"y"}, "y": {"x", "z"}, "z": nil},
-			map[string]int{"app": 0, "x": 2, "y": 2, "z": 3}},
-		{"reference outside", map[string][]string{"app": {"app"}}, map[string]int{"app": 0}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := map[string]int{}
-			for p, n := range image.Popularity(closure(t, tc.refs, nil)) {
-				got[p[44:]] = n
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("popularity %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestGroupLayers(t *testing.T) {
 	// app -> {libfoo, bash}; libfoo -> {zlib, glibc}; bash -> glibc; zlib -> glibc
 	// popularity: glibc 4, zlib 2, bash 1, libfoo 1, app 0; plus a second root.
