@@ -207,7 +207,7 @@ func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir stri
 	var roots []string
 	seen := map[string]bool{}
 	for _, what := range sortedNames(strs) {
-		found, missing := localstore.Mentions(strs[what], storeDir)
+		found, missing := localstore.FindPaths(strs[what], storeDir)
 		if len(missing) > 0 {
 			return nil, fmt.Errorf("%s: %s is not in the store", what, missing[0])
 		}

@@ -269,6 +269,7 @@ type Mention struct {
 }
 
 // Mentions finds every mention of a store path of storeDir in s, in order.
+// It only reads s: FindReferences looks the mentions up in a graph.
 func Mentions(s, storeDir string) []Mention {
 	prefix := storeDir + "/"
 	var out []Mention

@@ -1,6 +1,9 @@
-// Package localstore asks the local Nix store about closures, for the
+// Package localstore asks the local Nix store about store paths, for the
 // standalone command line (outside a derivation, where Nix does not hand
-// the graph over).
+// the closure graph over): which of the paths a string mentions exist
+// (FindPaths), the closure graph of some paths (Closure, from `nix
+// path-info`, parsed by graph.ParsePathInfo) and the store directory the
+// environment names (StoreDir).
 package localstore
 
 import (
@@ -15,11 +18,13 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/graph"
 )
 
-// Mentions returns the store paths under storeDir that s mentions, each
-// once, in order, with the longest name that exists on disk (names may
-// contain dots, so "${p}." could be read either way). Mentions of paths
-// that do not exist are returned apart, as written.
-func Mentions(s, storeDir string) (found, missing []string) {
+// FindPaths returns the store paths under storeDir that s mentions (see
+// graph.Mentions) and that exist in the local store, each once, in order,
+// with the longest name that exists on disk (names may contain dots, so
+// "${p}." could be read either way). Mentions of paths that do not exist are
+// returned apart, as written. It is the local store's counterpart of
+// graph.Graph.FindReferences, which looks the mentions up in a graph.
+func FindPaths(s, storeDir string) (found, missing []string) {
 	seen := map[string]bool{}
 	for _, m := range graph.Mentions(s, storeDir) {
 		exists := false

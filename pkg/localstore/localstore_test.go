@@ -9,7 +9,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/localstore"
 )
 
-func TestMentions(t *testing.T) {
+func TestFindPaths(t *testing.T) {
 	dir := t.TempDir()
 	a := dir + "/" + strings.Repeat("a", 32) + "-foo.sh"
 	b := dir + "/" + strings.Repeat("b", 32) + "-bar"
@@ -26,9 +26,9 @@ func TestMentions(t *testing.T) {
 		{missing + "/bin/x", nil, []string{missing}},
 	}
 	for _, tc := range tests {
-		found, absent := localstore.Mentions(tc.s, dir)
+		found, absent := localstore.FindPaths(tc.s, dir)
 		if !reflect.DeepEqual(found, tc.found) || !reflect.DeepEqual(absent, tc.absent) {
-			t.Errorf("Mentions(%q) = %v, %v; want %v, %v", tc.s, found, absent, tc.found, tc.absent)
+			t.Errorf("FindPaths(%q) = %v, %v; want %v, %v", tc.s, found, absent, tc.found, tc.absent)
 		}
 	}
 }
