@@ -12,9 +12,9 @@ import (
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
-	"github.com/oci-builder/oci-builder/pkg/nixstore"
+	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/localstore"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
-	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 const bundleUsage = `Usage: oci-builder bundle --out DIR [OPTIONS] [--] PROGRAM [ARGS...]
@@ -157,7 +157,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 		return &usageError{fmt.Sprintf("bundle: %v", err)}
 	}
 
-	graph, err := closureGraph(ctx, *graphFile, *storeDir, nixstore.StoreDir(e.getenv), opts)
+	graph, err := closureGraph(ctx, *graphFile, *storeDir, localstore.StoreDir(e.getenv), opts)
 	if err != nil {
 		return err
 	}
@@ -182,13 +182,13 @@ func runBundle(ctx context.Context, e env, args []string) error {
 // one its paths are in), or asks the local store (in the store directory
 // given, or the default one) for the closure of the store paths the process
 // mentions.
-func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir string, opts bundle.Options) (*store.Graph, error) {
+func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir string, opts bundle.Options) (*graph.Graph, error) {
 	if graphFile != "" {
 		data, err := os.ReadFile(graphFile)
 		if err != nil {
 			return nil, fmt.Errorf("read graph: %w", err)
 		}
-		g, err := store.Parse(data, storeDir)
+		g, err := graph.Parse(data, storeDir)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", graphFile, err)
 		}
@@ -207,7 +207,7 @@ func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir stri
 	var roots []string
 	seen := map[string]bool{}
 	for _, what := range sortedNames(strs) {
-		found, missing := nixstore.Mentions(strs[what], storeDir)
+		found, missing := localstore.FindPaths(strs[what], storeDir)
 		if len(missing) > 0 {
 			return nil, fmt.Errorf("%s: %s is not in the store", what, missing[0])
 		}
@@ -218,7 +218,7 @@ func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir stri
 			}
 		}
 	}
-	return nixstore.Closure(ctx, "", storeDir, roots)
+	return localstore.Closure(ctx, "", storeDir, roots)
 }
 
 func sortedNames(m map[string]string) []string {

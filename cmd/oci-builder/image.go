@@ -11,7 +11,7 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/image"
-	"github.com/oci-builder/oci-builder/pkg/nixstore"
+	"github.com/oci-builder/oci-builder/pkg/localstore"
 	"github.com/oci-builder/oci-builder/pkg/staging"
 )
 
@@ -158,7 +158,7 @@ func runImage(ctx context.Context, e env, args []string) error {
 	if _, err := os.Lstat(f.out); err == nil {
 		return fmt.Errorf("output directory %s already exists", f.out)
 	}
-	g, err := closureGraph(ctx, f.graph, f.storeDir, nixstore.StoreDir(e.getenv), f.container)
+	g, err := closureGraph(ctx, f.graph, f.storeDir, localstore.StoreDir(e.getenv), f.container)
 	if err != nil {
 		return err
 	}

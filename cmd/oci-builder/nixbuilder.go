@@ -10,9 +10,9 @@ import (
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
-	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // runNixBuilder is the derivation builder: .attrs.json in, bundle out.
@@ -60,7 +60,7 @@ type builderInput struct {
 	// container are the container options.
 	container bundle.Options
 	// graph is the closure graph.
-	graph *store.Graph
+	graph *graph.Graph
 	// workers is NIX_BUILD_CORES (0 meaning every CPU).
 	workers int
 }

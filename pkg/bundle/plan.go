@@ -8,9 +8,9 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/schema"
-	"github.com/oci-builder/oci-builder/pkg/store"
 	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
@@ -38,7 +38,7 @@ type Plan struct {
 	// StoreDir is the store directory, recreated inside the rootfs.
 	StoreDir string
 	// Closure is what goes into the rootfs, sorted by path.
-	Closure []*store.PathInfo
+	Closure []*graph.PathInfo
 	// Mountpoints are created in the rootfs, in mount order.
 	Mountpoints []Mountpoint
 	// Dirs, Files and Symlinks are created in the rootfs too.
@@ -77,7 +77,7 @@ func (HostStore) IsDir(p string) bool {
 // of every store path that the process's arguments, environment and working
 // directory mention, which must all be in g. PATH defaults to the closure's
 // bin directories that fsys shows, those of the mentioned paths first.
-func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
+func NewPlan(g *graph.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 	first, err := Configure(opts, "")
 	if err != nil {
 		return nil, err
@@ -214,7 +214,7 @@ func optionFor(problem string, opts Options) string {
 // A graph that gives some paths no narHash (the text format gives none)
 // cannot have them verified: that is an error when verification was asked
 // for explicitly, and otherwise a warning naming how many go unverified.
-func planVerify(asked *bool, mode StoreMode, closure []*store.PathInfo) (bool, string, error) {
+func planVerify(asked *bool, mode StoreMode, closure []*graph.PathInfo) (bool, string, error) {
 	verify := mode != StoreBind
 	if asked != nil {
 		verify = *asked
@@ -259,7 +259,7 @@ func (p *Plan) Expected() []nar.Expected {
 }
 
 // processRoots finds the store paths the process mentions.
-func processRoots(g *store.Graph, proc *specs.Process) ([]string, error) {
+func processRoots(g *graph.Graph, proc *specs.Process) ([]string, error) {
 	var roots []string
 	check := func(what, s string) error {
 		refs, err := g.FindReferences(s)
@@ -288,7 +288,7 @@ func processRoots(g *store.Graph, proc *specs.Process) ([]string, error) {
 
 // defaultPath joins the bin directories of the closure: the roots' first, in
 // the order they are mentioned, then the others by path.
-func defaultPath(roots []string, closure []*store.PathInfo, fsys StoreFS) string {
+func defaultPath(roots []string, closure []*graph.PathInfo, fsys StoreFS) string {
 	if fsys == nil {
 		return ""
 	}

@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	store "github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
 	"github.com/oci-builder/oci-builder/pkg/schema"
-	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 func sp(dir string, c byte, name string) string {

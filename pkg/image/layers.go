@@ -1,18 +1,17 @@
 package image
 
 import (
-	"math/bits"
 	"sort"
 
+	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/layer"
-	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // LayerPlan is one layer to write: the store paths it holds, or entries
 // made for the image.
 type LayerPlan struct {
 	// Paths are sorted by path.
-	Paths []*store.PathInfo
+	Paths []*graph.PathInfo
 	// Entries, when not nil, are the layer's contents instead of Paths.
 	Entries []layer.Entry
 	// Popularity is the number of closure paths that depend on the layer's
@@ -20,155 +19,24 @@ type LayerPlan struct {
 	Popularity int
 }
 
-// Popularity returns, for each path of the closure, how many other paths of
-// the closure depend on it, directly or through other paths. References to
-// paths outside the closure and self-references are ignored; paths that
-// refer to each other (which Nix does not allow, but a graph file may hold)
-// count each other.
-func Popularity(closure []*store.PathInfo) map[string]int {
-	n := len(closure)
-	index := make(map[string]int, n)
-	for i, info := range closure {
-		index[info.Path] = i
-	}
-	succ := make([][]int, n)
-	for i, info := range closure {
-		for _, r := range info.References {
-			if j, ok := index[r]; ok && j != i {
-				succ[i] = append(succ[i], j)
-			}
-		}
-	}
-	comp, order := components(succ)
-	// anc[c] has a bit for every path that can reach component c (the
-	// component's own paths included). Tarjan's algorithm finishes a
-	// component after every component it reaches, so walking the order
-	// backwards visits a component after all of its predecessors.
-	words := (n + 63) / 64
-	anc := make([][]uint64, len(order))
-	members := make([][]int, len(order))
-	for i := 0; i < n; i++ {
-		members[comp[i]] = append(members[comp[i]], i)
-	}
-	for k := len(order) - 1; k >= 0; k-- {
-		c := order[k]
-		if anc[c] == nil {
-			anc[c] = make([]uint64, words)
-		}
-		for _, i := range members[c] {
-			anc[c][i/64] |= 1 << (uint(i) % 64)
-		}
-		for _, i := range members[c] {
-			for _, j := range succ[i] {
-				d := comp[j]
-				if d == c {
-					continue
-				}
-				if anc[d] == nil {
-					anc[d] = make([]uint64, words)
-				}
-				for w := range anc[c] {
-					anc[d][w] |= anc[c][w]
-				}
-			}
-		}
-	}
-	out := make(map[string]int, n)
-	for i, info := range closure {
-		count := 0
-		for _, w := range anc[comp[i]] {
-			count += bits.OnesCount64(w)
-		}
-		out[info.Path] = count - 1
-	}
-	return out
-}
-
-// components finds the strongly connected components of the graph succ
-// (Tarjan's algorithm, iteratively). It returns each node's component and
-// the components in the order they were completed: a component comes after
-// every component it reaches.
-func components(succ [][]int) ([]int, []int) {
-	n := len(succ)
-	const unvisited = -1
-	idx := make([]int, n)
-	low := make([]int, n)
-	comp := make([]int, n)
-	onStack := make([]bool, n)
-	for i := range idx {
-		idx[i] = unvisited
-	}
-	var stack, order []int
-	next := 0
-	type frame struct{ node, edge int }
-	for root := 0; root < n; root++ {
-		if idx[root] != unvisited {
-			continue
-		}
-		calls := []frame{{root, 0}}
-		idx[root], low[root] = next, next
-		next++
-		stack = append(stack, root)
-		onStack[root] = true
-		for len(calls) > 0 {
-			f := &calls[len(calls)-1]
-			v := f.node
-			if f.edge < len(succ[v]) {
-				w := succ[v][f.edge]
-				f.edge++
-				if idx[w] == unvisited {
-					idx[w], low[w] = next, next
-					next++
-					stack = append(stack, w)
-					onStack[w] = true
-					calls = append(calls, frame{w, 0})
-				} else if onStack[w] && idx[w] < low[v] {
-					low[v] = idx[w]
-				}
-				continue
-			}
-			calls = calls[:len(calls)-1]
-			if len(calls) > 0 {
-				parent := calls[len(calls)-1].node
-				if low[v] < low[parent] {
-					low[parent] = low[v]
-				}
-			}
-			if low[v] == idx[v] {
-				c := len(order)
-				for {
-					w := stack[len(stack)-1]
-					stack = stack[:len(stack)-1]
-					onStack[w] = false
-					comp[w] = c
-					if w == v {
-						break
-					}
-				}
-				order = append(order, c)
-			}
-		}
-	}
-	return comp, order
-}
-
 // GroupLayers splits the closure into at most maxLayers layers, base layer
 // first.
 //
-// Paths are ranked by popularity (see Popularity), most popular first, then
-// by name and path so that the ranking does not depend on hashes. When the
-// closure has at most maxLayers paths, each gets its own layer. Otherwise
-// the roots (the paths nothing else in the closure depends on: the
-// application and whatever else args name) share the top layer, the most
-// popular other paths get a layer each, and the remaining, least popular
-// dependencies share one layer. So a change to the application changes only
-// the top layer, and a dependency that keeps its rank keeps its layer.
-func GroupLayers(closure []*store.PathInfo, maxLayers int) []LayerPlan {
+// Paths are ranked by popularity (see graph.Popularity), most popular
+// first, then by name and path so that the ranking does not depend on
+// hashes. When the closure has at most maxLayers paths, each gets its own
+// layer. Otherwise the roots (the paths nothing else in the closure depends
+// on: the application and whatever else args name) share the top layer, the
+// most popular other paths get a layer each, and the remaining, least
+// popular dependencies share one layer. So a change to the application
+// changes only the top layer, and a dependency that keeps its rank keeps its
+// layer.
+func GroupLayers(closure []*graph.PathInfo, maxLayers int) []LayerPlan {
 	if len(closure) == 0 {
 		return nil
 	}
-	pop := Popularity(closure)
-	ranked := append([]*store.PathInfo(nil), closure...)
+	pop := graph.Popularity(closure)
+	ranked := append([]*graph.PathInfo(nil), closure...)
 	sort.SliceStable(ranked, func(i, j int) bool {
 		a, b := ranked[i], ranked[j]
 		if pop[a.Path] != pop[b.Path] {
@@ -179,8 +47,8 @@ func GroupLayers(closure []*store.PathInfo, maxLayers int) []LayerPlan {
 		}
 		return a.Path < b.Path
 	})
-	single := func(p *store.PathInfo) LayerPlan {
-		return LayerPlan{Paths: []*store.PathInfo{p}, Popularity: pop[p.Path]}
+	single := func(p *graph.PathInfo) LayerPlan {
+		return LayerPlan{Paths: []*graph.PathInfo{p}, Popularity: pop[p.Path]}
 	}
 	var layers []LayerPlan
 	if len(ranked) <= maxLayers {
@@ -192,7 +60,7 @@ func GroupLayers(closure []*store.PathInfo, maxLayers int) []LayerPlan {
 	if maxLayers <= 1 {
 		return []LayerPlan{group(ranked, pop)}
 	}
-	var deps, roots []*store.PathInfo
+	var deps, roots []*graph.PathInfo
 	for _, p := range ranked {
 		if pop[p.Path] == 0 {
 			roots = append(roots, p)
@@ -223,8 +91,8 @@ func GroupLayers(closure []*store.PathInfo, maxLayers int) []LayerPlan {
 }
 
 // group makes one layer of paths, sorted by path.
-func group(paths []*store.PathInfo, pop map[string]int) LayerPlan {
-	sorted := append([]*store.PathInfo(nil), paths...)
+func group(paths []*graph.PathInfo, pop map[string]int) LayerPlan {
+	sorted := append([]*graph.PathInfo(nil), paths...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	if len(sorted) == 1 {
 		return LayerPlan{Paths: sorted, Popularity: pop[sorted[0].Path]}

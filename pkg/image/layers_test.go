@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
-	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // sp returns a store path whose hash is c repeated.
@@ -16,22 +16,22 @@ func sp(c byte, name string) string {
 
 // closure builds path infos from "name -> references" pairs; each name n
 // gets the hash of its first letter.
-func closure(t *testing.T, refs map[string][]string, sizes map[string]uint64) []*store.PathInfo {
+func closure(t *testing.T, refs map[string][]string, sizes map[string]uint64) []*graph.PathInfo {
 	t.Helper()
 	path := func(n string) string { return sp(n[0], n) }
-	var infos []store.PathInfo
+	var infos []graph.PathInfo
 	for n, rs := range refs {
-		info := store.PathInfo{Path: path(n), NarSize: sizes[n], References: []string{}}
+		info := graph.PathInfo{Path: path(n), NarSize: sizes[n], References: []string{}}
 		for _, r := range rs {
 			info.References = append(info.References, path(r))
 		}
 		infos = append(infos, info)
 	}
-	g, err := store.NewGraph(infos, "")
+	g, err := graph.NewGraph(infos, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*store.PathInfo
+	var out []*graph.PathInfo
 	for _, p := range g.Paths() {
 		info, _ := g.Lookup(p)
 		out = append(out, info)
@@ -39,41 +39,12 @@ func closure(t *testing.T, refs map[string][]string, sizes map[string]uint64) []
 	return out
 }
 
-func names(paths []*store.PathInfo) string {
+func names(paths []*graph.PathInfo) string {
 	var out []string
 	for _, p := range paths {
 		out = append(out, p.Name())
 	}
 	return strings.Join(out, "+")
-}
-
-func TestPopularity(t *testing.T) {
-	tests := []struct {
-		name string
-		refs map[string][]string
-		want map[string]int
-	}{
-		{"chain with self-references", map[string][]string{"app": {"app", "lib"}, "lib": {"lib", "c"}, "c": {"c"}},
-			map[string]int{"app": 0, "lib": 1, "c": 2}},
-		{"diamond", map[string][]string{"app": {"left", "right"}, "left": {"glibc"}, "right": {"glibc"}, "glibc": nil},
-			map[string]int{"app": 0, "left": 1, "right": 1, "glibc": 3}},
-		{"two roots", map[string][]string{"app": {"glibc"}, "script": nil, "glibc": nil},
-			map[string]int{"app": 0, "script": 0, "glibc": 1}},
-		{"cycle", map[string][]string{"app": {"x"}, "x": {"y"}, "y": {"x", "z"}, "z": nil},
-			map[string]int{"app": 0, "x": 2, "y": 2, "z": 3}},
-		{"reference outside", map[string][]string{"app": {"app"}}, map[string]int{"app": 0}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := map[string]int{}
-			for p, n := range image.Popularity(closure(t, tc.refs, nil)) {
-				got[p[44:]] = n
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("popularity %v, want %v", got, tc.want)
-			}
-		})
-	}
 }
 
 func TestGroupLayers(t *testing.T) {
@@ -117,7 +88,7 @@ func TestGroupLayers(t *testing.T) {
 // same dependencies) leaves every other layer as it was.
 func TestGroupLayersStable(t *testing.T) {
 	deps := map[string][]string{"libfoo": {"zlib", "glibc"}, "bash": {"glibc"}, "zlib": {"glibc"}, "glibc": nil, "perl": {"glibc"}}
-	with := func(app string) []*store.PathInfo {
+	with := func(app string) []*graph.PathInfo {
 		refs := map[string][]string{app: {"libfoo", "bash", "perl"}}
 		for k, v := range deps {
 			refs[k] = v

@@ -10,8 +10,8 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/layer"
-	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // CreatedBy is the history's created_by of every layer.
@@ -48,7 +48,7 @@ type Plan struct {
 // must all be in g, split into layers, a layer with /etc/passwd, /etc/group,
 // the home and working directories and /tmp, and the image configuration.
 // fsys tells which store paths have a bin directory, for the default PATH.
-func NewPlan(g *store.Graph, c bundle.Options, o Options, fsys bundle.StoreFS) (*Plan, error) {
+func NewPlan(g *graph.Graph, c bundle.Options, o Options, fsys bundle.StoreFS) (*Plan, error) {
 	s, err := o.check()
 	if err != nil {
 		return nil, err

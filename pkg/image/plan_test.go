@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
-	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 var (
@@ -17,9 +17,9 @@ var (
 	sh    = sp('b', "bash-5.2")
 )
 
-func sampleGraph(t *testing.T) *store.Graph {
+func sampleGraph(t *testing.T) *graph.Graph {
 	t.Helper()
-	g, err := store.NewGraph([]store.PathInfo{
+	g, err := graph.NewGraph([]graph.PathInfo{
 		{Path: app, References: []string{app, glibc}},
 		{Path: glibc, References: []string{glibc}},
 		{Path: sh, References: []string{glibc}},

@@ -18,17 +18,17 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
-	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // diskStore makes, in the store directory dir, n library paths, each
 // referring to the previous one, and an application (whose hash is made of
 // appHash) referring to the last, and returns the graph and the
 // application's path. The libraries are the same in every call.
-func diskStore(t *testing.T, dir string, n int, appHash byte, appText string) (*store.Graph, string) {
+func diskStore(t *testing.T, dir string, n int, appHash byte, appText string) (*graph.Graph, string) {
 	t.Helper()
-	var infos []store.PathInfo
+	var infos []graph.PathInfo
 	prev := ""
 	hashChars := "0123456789abcdfghijklmnpqrsvwxyz"
 	for i := 0; i < n; i++ {
@@ -41,7 +41,7 @@ func diskStore(t *testing.T, dir string, n int, appHash byte, appText string) (*
 				t.Fatal(err)
 			}
 		}
-		info := store.PathInfo{Path: p, NarSize: uint64(1000 * (i + 1)), References: []string{}}
+		info := graph.PathInfo{Path: p, NarSize: uint64(1000 * (i + 1)), References: []string{}}
 		if prev != "" {
 			info.References = append(info.References, prev)
 		}
@@ -55,8 +55,8 @@ func diskStore(t *testing.T, dir string, n int, appHash byte, appText string) (*
 	if err := os.WriteFile(app+"/bin/app", []byte(appText), 0o555); err != nil {
 		t.Fatal(err)
 	}
-	infos = append(infos, store.PathInfo{Path: app, References: []string{prev}})
-	g, err := store.NewGraph(infos, "")
+	infos = append(infos, graph.PathInfo{Path: app, References: []string{prev}})
+	g, err := graph.NewGraph(infos, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/oci-builder/oci-builder/pkg/store"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 )
 
 // AttrsFile is the name of the structured attributes file in the build
@@ -127,7 +127,7 @@ func (a *Attrs) Output(name string) (string, error) {
 // Graph returns the union of the closure graphs that exportReferencesGraph
 // asked for, with storeDir as the store directory (inferred from the graph
 // when empty).
-func (a *Attrs) Graph(storeDir string) (*store.Graph, error) {
+func (a *Attrs) Graph(storeDir string) (*graph.Graph, error) {
 	v, ok := a.Raw("exportReferencesGraph")
 	if !ok {
 		return nil, fmt.Errorf("%s has no \"exportReferencesGraph\"", AttrsFile)
@@ -141,31 +141,21 @@ func (a *Attrs) Graph(storeDir string) (*store.Graph, error) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	var infos []store.PathInfo
-	seen := map[string]bool{}
+	graphs := make([]*graph.Graph, 0, len(names))
 	for _, k := range names {
 		data, ok := a.Raw(k)
 		if !ok {
 			return nil, fmt.Errorf("%s: no closure graph under %q", AttrsFile, k)
 		}
-		g, err := store.ParseJSON(data, storeDir)
+		g, err := graph.ParseJSON(data, storeDir)
 		if err != nil {
 			return nil, fmt.Errorf("%s key %q: %w", AttrsFile, k, err)
 		}
-		if len(names) == 1 {
-			// One graph (what the Nix library exports): it is the
-			// closure graph already, checked.
-			return g, nil
-		}
-		for _, p := range g.Paths() {
-			if !seen[p] {
-				seen[p] = true
-				info, _ := g.Lookup(p)
-				infos = append(infos, *info)
-			}
-		}
+		graphs = append(graphs, g)
 	}
-	return store.NewGraph(infos, storeDir)
+	// One graph (what the Nix library exports) is the closure graph
+	// already, checked; Merge returns it as it is.
+	return graph.Merge(graphs, storeDir)
 }
 
 // Cores returns the number of parallel jobs the build may use: the value of

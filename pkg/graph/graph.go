@@ -1,13 +1,21 @@
-// Package store models Nix store paths and the closure graphs that Nix
-// exports to builders through exportReferencesGraph.
+// Package graph models Nix store paths and their closure graphs: the graphs
+// Nix exports to builders through exportReferencesGraph and the ones
+// `nix path-info --json --recursive` prints.
 //
 // A Graph holds one entry per store path (its references and, when Nix
-// provided them, its NAR hash and size). Graphs come from either of the two
-// formats Nix writes: the JSON array placed in .attrs.json under structured
-// attributes (ParseJSON) and the text registration format written for
-// non-structured derivations (ParseRegistration). The store directory is taken
-// from the data itself, never assumed.
-package store
+// provided them, its NAR hash and size). Graphs come from every format Nix
+// writes: the JSON array placed in .attrs.json under structured attributes
+// (ParseJSON), the text registration format written for non-structured
+// derivations (ParseRegistration) and `nix path-info --json` output, an
+// array or an object keyed by path (ParsePathInfo); Parse tells them apart.
+// Merge joins graphs. The store directory is taken from the data itself,
+// never assumed.
+//
+// On a graph, Closure gives what a set of roots needs and FindReferences
+// which of its paths a string mentions (Mentions scans a string for store
+// paths, without looking them up). Popularity ranks the paths of a closure
+// by how many others depend on them.
+package graph
 
 import (
 	"errors"
@@ -269,6 +277,7 @@ type Mention struct {
 }
 
 // Mentions finds every mention of a store path of storeDir in s, in order.
+// It only reads s: FindReferences looks the mentions up in a graph.
 func Mentions(s, storeDir string) []Mention {
 	prefix := storeDir + "/"
 	var out []Mention

@@ -1,4 +1,4 @@
-package store_test
+package graph_test
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/pkg/store"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 )
 
 func TestParseRegistration(t *testing.T) {
@@ -43,7 +43,7 @@ func TestParseRegistration(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := store.ParseRegistration(strings.NewReader(tc.input), "")
+			g, err := graph.ParseRegistration(strings.NewReader(tc.input), "")
 			checkGraph(t, g, err, tc.want, tc.err)
 		})
 	}
@@ -81,7 +81,7 @@ func TestParseJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := store.ParseJSON([]byte(tc.input), "")
+			g, err := graph.ParseJSON([]byte(tc.input), "")
 			checkGraph(t, g, err, tc.want, tc.err)
 		})
 	}
@@ -101,7 +101,7 @@ func TestParseNixVersionFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := store.Parse(data, "")
+			g, err := graph.Parse(data, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,7 +118,7 @@ func TestParseNixVersionFixtures(t *testing.T) {
 	}
 }
 
-func refsOf(g *store.Graph) map[string][]string {
+func refsOf(g *graph.Graph) map[string][]string {
 	got := map[string][]string{}
 	for _, p := range g.Paths() {
 		info, _ := g.Lookup(p)
@@ -127,7 +127,7 @@ func refsOf(g *store.Graph) map[string][]string {
 	return got
 }
 
-func checkGraph(t *testing.T, g *store.Graph, err error, want map[string][]string, wantErr string) {
+func checkGraph(t *testing.T, g *graph.Graph, err error, want map[string][]string, wantErr string) {
 	t.Helper()
 	if wantErr != "" {
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
@@ -159,7 +159,7 @@ func TestParseSelfReferenceFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := store.Parse(data, "/nix/store")
+			g, err := graph.Parse(data, "/nix/store")
 			checkGraph(t, g, err, want, "")
 			closure, err := g.Closure([]string{top})
 			if err != nil || len(closure) != 3 {
@@ -174,6 +174,45 @@ func TestParseSelfReferenceFixtures(t *testing.T) {
 				if !strings.HasPrefix(bb.CA, "fixed:r:sha256:") || bb.NarSize != 1982928 {
 					t.Fatalf("busybox entry %+v", bb)
 				}
+			}
+		})
+	}
+}
+
+func TestParsePathInfo(t *testing.T) {
+	p1 := "/nix/store/" + strings.Repeat("a", 32) + "-one"
+	p2 := "/nix/store/" + strings.Repeat("b", 32) + "-two"
+	tests := []struct {
+		name, json, err string
+	}{
+		// Nix 2.8 (and up to 2.18): an array, SRI hashes.
+		{"array", `[{"path":"` + p1 + `","narHash":"sha256-MGiGF0F1lVEdxu1OzyZwSk8jACYK69DfZA4kbxN3YQA=","narSize":1,"references":["` + p2 + `"],"registrationTime":1},
+		  {"path":"` + p2 + `","narHash":"sha256-oYpx7olqIL6TpLxkXGgfZEX1j+jiKutzcb1w4gEsD0Q=","narSize":2,"references":[]}]`, ""},
+		// Nix 2.19 and later: an object keyed by path.
+		{"object", `{"` + p1 + `":{"narHash":"sha256-x","narSize":1,"references":["` + p2 + `"]},"` + p2 + `":{"narHash":"sha256-y","narSize":2,"references":[]}}`, ""},
+		{"invalid path", `{"` + p1 + `":null}`, p1 + " is not valid in the local store"},
+		{"garbage", `{"x":`, "nix path-info output"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := graph.ParsePathInfo([]byte(tc.json), "/nix/store")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			closure, err := g.Closure([]string{p1})
+			if err != nil || len(closure) != 2 || closure[0].NarSize != 1 {
+				t.Fatalf("closure %+v, %v", closure, err)
+			}
+			// Parse recognises both forms.
+			again, err := graph.Parse([]byte(tc.json), "")
+			if err != nil || !reflect.DeepEqual(refsOf(again), refsOf(g)) {
+				t.Fatalf("Parse: %v, %v", again, err)
 			}
 		})
 	}

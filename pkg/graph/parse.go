@@ -1,4 +1,4 @@
-package store
+package graph
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -118,13 +119,60 @@ func ParseRegistration(r io.Reader, storeDir string) (*Graph, error) {
 	return NewGraph(infos, storeDir)
 }
 
-// Parse reads a closure graph in either format, telling them apart by the
-// first non-blank byte: '[' starts the JSON array, anything else is the text
-// registration format.
+// ParsePathInfo parses the output of `nix path-info --json`: an array of
+// entries with "path" (Nix 2.4 to 2.18, the same shape as ParseJSON reads) or
+// an object keyed by path (Nix 2.19 and later), where a null value means the
+// path is not valid in the store that was asked. narHash may be SRI
+// ("sha256-...") or "sha256:<nix-base32>"; it is kept as written.
+func ParsePathInfo(data []byte, storeDir string) (*Graph, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		var byPath map[string]json.RawMessage
+		if err := json.Unmarshal(trimmed, &byPath); err != nil {
+			return nil, fmt.Errorf("nix path-info output: %w", err)
+		}
+		keys := make([]string, 0, len(byPath))
+		for k := range byPath {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var entries []json.RawMessage
+		for _, k := range keys {
+			if bytes.Equal(bytes.TrimSpace(byPath[k]), []byte("null")) {
+				return nil, fmt.Errorf("%s is not valid in the local store", k)
+			}
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(byPath[k], &fields); err != nil {
+				return nil, fmt.Errorf("nix path-info output for %s: %w", k, err)
+			}
+			fields["path"], _ = json.Marshal(k)
+			entry, _ := json.Marshal(fields)
+			entries = append(entries, entry)
+		}
+		trimmed, _ = json.Marshal(entries)
+	}
+	g, err := ParseJSON(trimmed, storeDir)
+	if err != nil {
+		return nil, fmt.Errorf("nix path-info output: %w", err)
+	}
+	return g, nil
+}
+
+// Parse reads a closure graph in any of the formats above, telling them
+// apart by the first non-blank byte: '[' starts a JSON array (ParseJSON:
+// exportReferencesGraph under structured attributes, or `nix path-info
+// --json` before Nix 2.19), '{' a JSON object (ParsePathInfo: `nix path-info
+// --json` from Nix 2.19 on), anything else is the text registration format
+// (ParseRegistration).
 func Parse(data []byte, storeDir string) (*Graph, error) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		return ParseJSON(data, storeDir)
+	if len(trimmed) > 0 {
+		switch trimmed[0] {
+		case '[':
+			return ParseJSON(data, storeDir)
+		case '{':
+			return ParsePathInfo(data, storeDir)
+		}
 	}
 	return ParseRegistration(bytes.NewReader(data), storeDir)
 }

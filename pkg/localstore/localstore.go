@@ -1,0 +1,82 @@
+// Package localstore asks the local Nix store about store paths, for the
+// standalone command line (outside a derivation, where Nix does not hand
+// the closure graph over): which of the paths a string mentions exist
+// (FindPaths), the closure graph of some paths (Closure, from `nix
+// path-info`, parsed by graph.ParsePathInfo) and the store directory the
+// environment names (StoreDir).
+package localstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"strings"
+
+	"github.com/oci-builder/oci-builder/pkg/graph"
+)
+
+// FindPaths returns the store paths under storeDir that s mentions (see
+// graph.Mentions) and that exist in the local store, each once, in order,
+// with the longest name that exists on disk (names may contain dots, so
+// "${p}." could be read either way). Mentions of paths that do not exist are
+// returned apart, as written. It is the local store's counterpart of
+// graph.Graph.FindReferences, which looks the mentions up in a graph.
+func FindPaths(s, storeDir string) (found, missing []string) {
+	seen := map[string]bool{}
+	for _, m := range graph.Mentions(s, storeDir) {
+		exists := false
+		// The shortest candidate is "<storeDir>/<hash>-" plus one character.
+		for end := m.End; end > m.Start+len(storeDir)+35 && !exists; end-- {
+			p := s[m.Start:end]
+			if _, err := os.Lstat(p); err == nil {
+				exists = true
+				if !seen[p] {
+					seen[p] = true
+					found = append(found, p)
+				}
+			}
+		}
+		if !exists {
+			missing = append(missing, s[m.Start:m.End])
+		}
+	}
+	return found, missing
+}
+
+// Closure asks `nix path-info --json --recursive` for the closure of roots
+// and returns it as a graph in storeDir. nixCmd is the nix executable
+// ("nix" when empty).
+func Closure(ctx context.Context, nixCmd, storeDir string, roots []string) (*graph.Graph, error) {
+	if len(roots) == 0 {
+		return graph.NewGraph(nil, storeDir)
+	}
+	if nixCmd == "" {
+		nixCmd = "nix"
+	}
+	args := append([]string{"--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive"}, roots...)
+	cmd := exec.CommandContext(ctx, nixCmd, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		return nil, fmt.Errorf("nix path-info of %s: %v: %s", strings.Join(roots, " "), err, msg)
+	}
+	return graph.ParsePathInfo(stdout.Bytes(), storeDir)
+}
+
+// StoreDir returns the store directory: $NIX_STORE_DIR, else $NIX_STORE,
+// else /nix/store.
+func StoreDir(getenv func(string) string) string {
+	for _, v := range []string{"NIX_STORE_DIR", "NIX_STORE"} {
+		if d := getenv(v); d != "" {
+			return path.Clean(d)
+		}
+	}
+	return "/nix/store"
+}
