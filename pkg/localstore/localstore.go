@@ -29,7 +29,7 @@ func FindPaths(s, storeDir string) (found, missing []string) {
 	for _, m := range graph.Mentions(s, storeDir) {
 		exists := false
 		// The shortest candidate is "<storeDir>/<hash>-" plus one character.
-		for end := m.End; end > m.Start+len(storeDir)+35 && !exists; end-- {
+		for end := m.End; end >= m.Start+len(storeDir)+35 && !exists; end-- {
 			p := s[m.Start:end]
 			if _, err := os.Lstat(p); err == nil {
 				exists = true

@@ -16,6 +16,9 @@ func TestFindPaths(t *testing.T) {
 	os.WriteFile(a, nil, 0o444)
 	os.Mkdir(b, 0o755)
 	missing := dir + "/" + strings.Repeat("c", 32) + "-gone"
+	// A name of one character is the shortest a store path can have.
+	short := dir + "/" + strings.Repeat("d", 32) + "-x"
+	os.Mkdir(short, 0o755)
 	tests := []struct {
 		s             string
 		found, absent []string
@@ -24,6 +27,7 @@ func TestFindPaths(t *testing.T) {
 		{"exec " + b + "/bin/x " + a + ". " + b, []string{b, a}, nil},
 		{"ls " + dir + " " + dir + "/.links", nil, nil},
 		{missing + "/bin/x", nil, []string{missing}},
+		{short + "/bin/x", []string{short}, nil},
 	}
 	for _, tc := range tests {
 		found, absent := localstore.FindPaths(tc.s, dir)
