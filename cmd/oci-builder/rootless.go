@@ -8,16 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	"github.com/oci-builder/oci-builder/pkg/subid"
 )
 
 const rootlessUsage = `Usage: oci-builder rootless [OPTIONS] BUNDLE DIR
@@ -139,55 +136,15 @@ func runRootless(_ context.Context, e env, args []string) error {
 // runc needs to map it is installed.
 func subIDs(flagValue, file string, uid uint32, helper string) (*bundle.IDRange, error) {
 	if flagValue != "" {
-		r, err := parseIDRange(flagValue)
+		r, err := subid.Parse(flagValue)
 		if err != nil {
 			return nil, &usageError{fmt.Sprintf("rootless: %v", err)}
 		}
-		return r, nil
+		return &bundle.IDRange{Start: r.Start, Count: r.Count}, nil
 	}
-	if _, err := exec.LookPath(helper); err != nil {
-		return nil, nil
+	r, err := subid.ForRunc(file, helper, uid)
+	if err != nil || r == nil {
+		return nil, err
 	}
-	data, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rootless: %w", err)
-	}
-	names := []string{strconv.FormatUint(uint64(uid), 10)}
-	if u, err := user.LookupId(names[0]); err == nil {
-		names = append(names, u.Username)
-	}
-	return findSubIDs(string(data), names), nil
-}
-
-// findSubIDs finds the first range of /etc/subuid-format text for one of
-// names (a user name or uid).
-func findSubIDs(text string, names []string) *bundle.IDRange {
-	for _, line := range strings.Split(text, "\n") {
-		fields := strings.Split(strings.TrimSpace(line), ":")
-		if len(fields) != 3 {
-			continue
-		}
-		for _, n := range names {
-			if fields[0] != n {
-				continue
-			}
-			if r, err := parseIDRange(fields[1] + ":" + fields[2]); err == nil {
-				return r
-			}
-		}
-	}
-	return nil
-}
-
-func parseIDRange(s string) (*bundle.IDRange, error) {
-	a, b, ok := strings.Cut(s, ":")
-	start, err1 := strconv.ParseUint(a, 10, 32)
-	count, err2 := strconv.ParseUint(b, 10, 32)
-	if !ok || err1 != nil || err2 != nil || count == 0 {
-		return nil, fmt.Errorf("subordinate id range %q is not START:COUNT", s)
-	}
-	return &bundle.IDRange{Start: uint32(start), Count: uint32(count)}, nil
+	return &bundle.IDRange{Start: r.Start, Count: r.Count}, nil
 }

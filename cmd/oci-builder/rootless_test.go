@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -12,29 +11,6 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 )
-
-func TestFindSubIDs(t *testing.T) {
-	text := "alice:100000:65536\n# comment\nbob:165536:1000\n1002:300000:10\nbroken:x:y\n"
-	tests := []struct {
-		names []string
-		want  *bundle.IDRange
-	}{
-		{[]string{"1001", "bob"}, &bundle.IDRange{Start: 165536, Count: 1000}},
-		{[]string{"1002", "carol"}, &bundle.IDRange{Start: 300000, Count: 10}},
-		{[]string{"1003", "broken"}, nil},
-		{[]string{"9", "nobody"}, nil},
-	}
-	for _, tc := range tests {
-		if got := findSubIDs(text, tc.names); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("findSubIDs(%v) = %+v, want %+v", tc.names, got, tc.want)
-		}
-	}
-	for _, bad := range []string{"1", "a:1", "1:0", "1:-1", ":"} {
-		if _, err := parseIDRange(bad); err == nil {
-			t.Errorf("parseIDRange(%q) succeeded", bad)
-		}
-	}
-}
 
 func TestRootlessCommand(t *testing.T) {
 	src := t.TempDir()
