@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -184,15 +183,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 // mentions.
 func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir string, opts bundle.Options) (*graph.Graph, error) {
 	if graphFile != "" {
-		data, err := os.ReadFile(graphFile)
-		if err != nil {
-			return nil, fmt.Errorf("read graph: %w", err)
-		}
-		g, err := graph.Parse(data, storeDir)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", graphFile, err)
-		}
-		return g, nil
+		return graph.ReadFile(graphFile, storeDir)
 	}
 	if storeDir == "" {
 		storeDir = defaultStoreDir
@@ -204,30 +195,7 @@ func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir stri
 	for k, v := range opts.Env {
 		strs["env."+k] = v
 	}
-	var roots []string
-	seen := map[string]bool{}
-	for _, what := range sortedNames(strs) {
-		found, missing := localstore.FindPaths(strs[what], storeDir)
-		if len(missing) > 0 {
-			return nil, fmt.Errorf("%s: %s is not in the store", what, missing[0])
-		}
-		for _, p := range found {
-			if !seen[p] {
-				seen[p] = true
-				roots = append(roots, p)
-			}
-		}
-	}
-	return localstore.Closure(ctx, "", storeDir, roots)
-}
-
-func sortedNames(m map[string]string) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
+	return localstore.ClosureOf(ctx, storeDir, strs)
 }
 
 // flagValues are the parsed flags that map onto Options.

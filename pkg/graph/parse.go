@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,6 +155,19 @@ func ParsePathInfo(data []byte, storeDir string) (*Graph, error) {
 	g, err := ParseJSON(trimmed, storeDir)
 	if err != nil {
 		return nil, fmt.Errorf("nix path-info output: %w", err)
+	}
+	return g, nil
+}
+
+// ReadFile reads and parses (see Parse) the graph file p.
+func ReadFile(p, storeDir string) (*Graph, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("read graph: %w", err)
+	}
+	g, err := Parse(data, storeDir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return g, nil
 }

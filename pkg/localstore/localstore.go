@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/graph"
@@ -44,6 +45,33 @@ func FindPaths(s, storeDir string) (found, missing []string) {
 		}
 	}
 	return found, missing
+}
+
+// ClosureOf is the closure, from the local store, of the store paths that
+// the strings mention (each named for error messages, e.g. "args[0]"; they
+// are looked at in the order of their names). A mention of a store path
+// that is not in the store is an error naming the string.
+func ClosureOf(ctx context.Context, storeDir string, strs map[string]string) (*graph.Graph, error) {
+	names := make([]string, 0, len(strs))
+	for k := range strs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var roots []string
+	seen := map[string]bool{}
+	for _, what := range names {
+		found, missing := FindPaths(strs[what], storeDir)
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%s: %s is not in the store", what, missing[0])
+		}
+		for _, p := range found {
+			if !seen[p] {
+				seen[p] = true
+				roots = append(roots, p)
+			}
+		}
+	}
+	return Closure(ctx, "", storeDir, roots)
 }
 
 // Closure asks `nix path-info --json --recursive` for the closure of roots
