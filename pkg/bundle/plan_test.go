@@ -2,6 +2,7 @@ package bundle_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	store "github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	"github.com/oci-builder/oci-builder/pkg/staging"
 )
 
 func sp(dir string, c byte, name string) string {
@@ -182,7 +184,7 @@ func TestWrite(t *testing.T) {
 	}
 	// The output directory must not exist yet.
 	_, err = bundle.Write(context.Background(), out, plan, rootfs.Options{})
-	if err == nil || err.Error() != "output directory "+out+" already exists" {
+	if !errors.Is(err, staging.ErrExists) || err.Error() != "output directory "+out+" already exists" {
 		t.Fatalf("error %v", err)
 	}
 }

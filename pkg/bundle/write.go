@@ -50,7 +50,7 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 	}
 	if err := os.Mkdir(out, 0o755); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return stats, fmt.Errorf("output directory %s already exists", out)
+			return stats, fmt.Errorf("output directory %s %w", out, staging.ErrExists)
 		}
 		return stats, fmt.Errorf("create output directory: %w", err)
 	}

@@ -28,6 +28,14 @@ import (
 	"github.com/nix-community/go-nix/pkg/storepath"
 )
 
+// ErrNotInGraph is wrapped by the errors for a store path that a string, a
+// root or a reference names but the graph does not hold.
+var ErrNotInGraph = errors.New("is not in the closure graph")
+
+// ErrNotClosed is wrapped by the error for a graph whose closure refers to
+// a store path it does not hold.
+var ErrNotClosed = errors.New("closure is not closed")
+
 // maxNameLen is the longest store path name Nix accepts.
 const maxNameLen = 211
 
@@ -213,7 +221,7 @@ func (g *Graph) Closure(roots []string) ([]*PathInfo, error) {
 	stack := make([]string, 0, len(roots))
 	for _, r := range roots {
 		if _, ok := g.infos[r]; !ok {
-			return nil, fmt.Errorf("store path %s is not in the closure graph", r)
+			return nil, fmt.Errorf("store path %s %w", r, ErrNotInGraph)
 		}
 		stack = append(stack, r)
 	}
@@ -227,7 +235,7 @@ func (g *Graph) Closure(roots []string) ([]*PathInfo, error) {
 		visited[p] = info
 		for _, r := range info.References {
 			if _, ok := g.infos[r]; !ok {
-				return nil, fmt.Errorf("closure is not closed: %s refers to %s, which is not in the graph", p, r)
+				return nil, fmt.Errorf("%w: %s refers to %s, which is not in the graph", ErrNotClosed, p, r)
 			}
 			if _, done := visited[r]; !done {
 				stack = append(stack, r)
@@ -256,7 +264,7 @@ func (g *Graph) FindReferences(s string) ([]string, error) {
 	for _, m := range Mentions(s, g.storeDir) {
 		info, ok := g.byHash[m.Hash]
 		if !ok || !strings.HasPrefix(s[m.Start:m.End], info.Path) {
-			return nil, fmt.Errorf("%s is not in the closure graph", s[m.Start:m.End])
+			return nil, fmt.Errorf("%s %w", s[m.Start:m.End], ErrNotInGraph)
 		}
 		if !seen[info.Path] {
 			seen[info.Path] = true

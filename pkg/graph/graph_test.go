@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -131,8 +132,11 @@ func TestClosureNotClosed(t *testing.T) {
 	}
 	_, err = g.Closure([]string{hello})
 	want := "closure is not closed: " + hello + " refers to " + glibc + ", which is not in the graph"
-	if err == nil || err.Error() != want {
+	if !errors.Is(err, graph.ErrNotClosed) || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
+	}
+	if _, err := g.Closure([]string{glibc}); !errors.Is(err, graph.ErrNotInGraph) {
+		t.Fatalf("closure of a path not in the graph: %v", err)
 	}
 }
 
