@@ -17,7 +17,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 )
 
 const rootlessUsage = `Usage: oci-builder rootless [OPTIONS] BUNDLE DIR
@@ -83,7 +85,7 @@ func runRootless(_ context.Context, e env, args []string) error {
 		return fmt.Errorf("bundle rootfs: %w", err)
 	}
 	spec.Root.Path = rootPath
-	ids := bundle.RootlessIDs{UID: uint32(*uid), GID: uint32(*gid)}
+	ids := container.RootlessIDs{UID: uint32(*uid), GID: uint32(*gid)}
 	if !*noSub {
 		if ids.SubUIDs, err = subIDs(*subuid, "/etc/subuid", ids.UID, "newuidmap"); err != nil {
 			return err
@@ -92,11 +94,11 @@ func runRootless(_ context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	warnings, err := bundle.MakeRootless(&spec, ids)
+	warnings, err := specconv.MakeRootless(&spec, ids)
 	if err != nil {
 		return err
 	}
-	out, err := bundle.MarshalConfig(&spec)
+	out, err := specconv.MarshalConfig(&spec)
 	if err != nil {
 		return err
 	}
@@ -137,7 +139,7 @@ func runRootless(_ context.Context, e env, args []string) error {
 // subIDs returns the subordinate id range given as START:COUNT, or else the
 // one file (/etc/subuid or /etc/subgid) gives the user uid, when the helper
 // runc needs to map it is installed.
-func subIDs(flagValue, file string, uid uint32, helper string) (*bundle.IDRange, error) {
+func subIDs(flagValue, file string, uid uint32, helper string) (*container.IDRange, error) {
 	if flagValue != "" {
 		r, err := parseIDRange(flagValue)
 		if err != nil {
@@ -164,7 +166,7 @@ func subIDs(flagValue, file string, uid uint32, helper string) (*bundle.IDRange,
 
 // findSubIDs finds the first range of /etc/subuid-format text for one of
 // names (a user name or uid).
-func findSubIDs(text string, names []string) *bundle.IDRange {
+func findSubIDs(text string, names []string) *container.IDRange {
 	for _, line := range strings.Split(text, "\n") {
 		fields := strings.Split(strings.TrimSpace(line), ":")
 		if len(fields) != 3 {
@@ -182,12 +184,12 @@ func findSubIDs(text string, names []string) *bundle.IDRange {
 	return nil
 }
 
-func parseIDRange(s string) (*bundle.IDRange, error) {
+func parseIDRange(s string) (*container.IDRange, error) {
 	a, b, ok := strings.Cut(s, ":")
 	start, err1 := strconv.ParseUint(a, 10, 32)
 	count, err2 := strconv.ParseUint(b, 10, 32)
 	if !ok || err1 != nil || err2 != nil || count == 0 {
 		return nil, fmt.Errorf("subordinate id range %q is not START:COUNT", s)
 	}
-	return &bundle.IDRange{Start: uint32(start), Count: uint32(count)}, nil
+	return &container.IDRange{Start: uint32(start), Count: uint32(count)}, nil
 }

@@ -10,17 +10,18 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 )
 
 func TestFindSubIDs(t *testing.T) {
 	text := "alice:100000:65536\n# comment\nbob:165536:1000\n1002:300000:10\nbroken:x:y\n"
 	tests := []struct {
 		names []string
-		want  *bundle.IDRange
+		want  *container.IDRange
 	}{
-		{[]string{"1001", "bob"}, &bundle.IDRange{Start: 165536, Count: 1000}},
-		{[]string{"1002", "carol"}, &bundle.IDRange{Start: 300000, Count: 10}},
+		{[]string{"1001", "bob"}, &container.IDRange{Start: 165536, Count: 1000}},
+		{[]string{"1002", "carol"}, &container.IDRange{Start: 300000, Count: 10}},
 		{[]string{"1003", "broken"}, nil},
 		{[]string{"9", "nobody"}, nil},
 	}
@@ -38,11 +39,11 @@ func TestFindSubIDs(t *testing.T) {
 
 func TestRootlessCommand(t *testing.T) {
 	src := t.TempDir()
-	spec, err := bundle.Config(bundle.Options{Args: []string{"/bin/sh"}, User: &bundle.ID{Name: "app"}, Resources: &bundle.Resources{Pids: ptrTo(int64(4))}})
+	spec, _, err := specconv.Config(container.Options{Args: []string{"/bin/sh"}, User: &container.ID{Name: "app"}, Resources: &container.Resources{Pids: ptrTo(int64(4))}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, _ := bundle.MarshalConfig(spec)
+	data, _ := specconv.MarshalConfig(spec)
 	os.WriteFile(filepath.Join(src, "config.json"), data, 0o644)
 	os.Mkdir(filepath.Join(src, "rootfs"), 0o755)
 	link := filepath.Join(t.TempDir(), "result")

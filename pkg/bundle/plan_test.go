@@ -11,8 +11,9 @@ import (
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
-	"github.com/oci-builder/oci-builder/pkg/rootfs"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
@@ -50,11 +51,11 @@ func closurePaths(p *bundle.Plan) []string {
 
 func TestNewPlan(t *testing.T) {
 	g, sh, lib, script := graph(t, "/nix/store")
-	plan, err := bundle.NewPlan(g, bundle.Options{
+	plan, err := bundle.NewPlan(g, container.Options{
 		Args:       []string{script, "-c", "exec " + sh + "/bin/sh"},
 		Env:        map[string]string{"LIB": lib + "/share"},
 		WorkingDir: "/srv/app",
-		Mounts: []bundle.Mount{
+		Mounts: []container.Mount{
 			{Destination: "/etc/hosts", Source: "/etc/hosts", IsFile: true},
 			{Destination: "/data", Source: "/srv"},
 			{Destination: "/data/inner", Source: "/srv2"},
@@ -73,7 +74,7 @@ func TestNewPlan(t *testing.T) {
 	if want := []string{"/srv/app", "/var/empty"}; !reflect.DeepEqual(plan.Dirs, want) {
 		t.Fatalf("dirs %v, want %v", plan.Dirs, want)
 	}
-	wantLinks := []bundle.Symlink{{Path: "/tmp", Target: "/dev/tmp"}, {Path: "/var/tmp", Target: "/dev/tmp"}, {Path: "/run", Target: "/dev/run"}, {Path: "/root", Target: "/dev/home"}}
+	wantLinks := []container.Symlink{{Path: "/tmp", Target: "/dev/tmp"}, {Path: "/var/tmp", Target: "/dev/tmp"}, {Path: "/run", Target: "/dev/run"}, {Path: "/root", Target: "/dev/home"}}
 	if !reflect.DeepEqual(plan.Symlinks, wantLinks) {
 		t.Fatalf("symlinks %v", plan.Symlinks)
 	}
@@ -104,18 +105,18 @@ func TestNewPlanErrors(t *testing.T) {
 	outside := sp("/nix/store", 'z', "not-exported")
 	tests := []struct {
 		name string
-		opts bundle.Options
+		opts container.Options
 		want string
 	}{
-		{"args path outside the closure", bundle.Options{Args: []string{sh + "/bin/sh", outside + "/bin/x"}}, "args[1]: " + outside + " is not in the closure graph"},
-		{"mount inside a closure path", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: sh + "/etc", Source: "/x"}}}, "mount destination " + sh + "/etc is inside the store directory /nix/store"},
-		{"mount inside the store directory", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: "/nix/store/foo", Source: "/x"}}}, "mount destination /nix/store/foo is inside the store directory /nix/store, which holds only the closure"},
-		{"writable bind of a store path", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: "/data", Source: sh, Options: []string{"rw"}}}}, "mount /data: source " + sh + " is in the store, which is never mounted writable"},
-		{"working directory inside /tmp", bundle.Options{Args: []string{sh}, WorkingDir: "/tmp/work"}, "workingDir /tmp/work is inside /tmp, an empty tmpfs"},
-		{"hardlink with a writable root", bundle.Options{Args: []string{sh}, StoreMode: bundle.StoreHardlink, ExtraConfig: []byte(`{"root":{"readonly":false}}`)}, `storeMode "hardlink" needs a read-only root filesystem`},
-		{"hardlink with CAP_SYS_ADMIN", bundle.Options{Args: []string{sh}, StoreMode: bundle.StoreHardlink, Capabilities: &bundle.Capabilities{Bounding: []string{"SYS_ADMIN"}}}, `storeMode "hardlink" cannot be given CAP_SYS_ADMIN`},
-		{"empty args", bundle.Options{}, "args is empty"},
-		{"unknown store mode", bundle.Options{Args: []string{sh}, StoreMode: "symlink"}, `storeMode "symlink" is not one of "copy", "reflink", "hardlink", "bind"`},
+		{"args path outside the closure", container.Options{Args: []string{sh + "/bin/sh", outside + "/bin/x"}}, "args[1]: " + outside + " is not in the closure graph"},
+		{"mount inside a closure path", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: sh + "/etc", Source: "/x"}}}, "mount destination " + sh + "/etc is inside the store directory /nix/store"},
+		{"mount inside the store directory", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/nix/store/foo", Source: "/x"}}}, "mount destination /nix/store/foo is inside the store directory /nix/store, which holds only the closure"},
+		{"writable bind of a store path", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/data", Source: sh, Options: []string{"rw"}}}}, "mount /data: source " + sh + " is in the store, which is never mounted writable"},
+		{"working directory inside /tmp", container.Options{Args: []string{sh}, WorkingDir: "/tmp/work"}, "workingDir /tmp/work is inside /tmp, an empty tmpfs"},
+		{"hardlink with a writable root", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreHardlink), ExtraConfig: []byte(`{"root":{"readonly":false}}`)}, `storeMode "hardlink" needs a read-only root filesystem`},
+		{"hardlink with CAP_SYS_ADMIN", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreHardlink), Capabilities: &container.Capabilities{Bounding: []string{"SYS_ADMIN"}}}, `storeMode "hardlink" cannot be given CAP_SYS_ADMIN`},
+		{"empty args", container.Options{}, "args is empty"},
+		{"unknown store mode", container.Options{Args: []string{sh}, StoreMode: "symlink"}, `storeMode "symlink" is not one of "copy", "reflink", "hardlink", "bind"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,7 +134,7 @@ func TestNewPlanNotClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = bundle.NewPlan(g, bundle.Options{Args: []string{sh + "/bin/sh"}}, nil)
+	_, err = bundle.NewPlan(g, container.Options{Args: []string{sh + "/bin/sh"}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "refers to "+lib+", which is not in the graph") {
 		t.Fatalf("error %v", err)
 	}
@@ -151,15 +152,15 @@ func TestWrite(t *testing.T) {
 	}
 	os.WriteFile(sh+"/bin/sh", []byte("shell"), 0o555)
 	os.WriteFile(script, []byte("echo"), 0o444)
-	plan, err := bundle.NewPlan(g, bundle.Options{
+	plan, err := bundle.NewPlan(g, container.Options{
 		Args:   []string{sh + "/bin/sh", script},
-		Mounts: []bundle.Mount{{Destination: "/etc/resolv.conf", Source: "/etc/resolv.conf", IsFile: true}},
+		Mounts: []container.Mount{{Destination: "/etc/resolv.conf", Source: "/etc/resolv.conf", IsFile: true}},
 	}, bundle.HostStore{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "bundle")
-	stats, err := bundle.Write(context.Background(), out, plan, rootfs.Options{Workers: 2})
+	stats, err := bundle.Write(context.Background(), out, plan, bundle.WriteOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestWrite(t *testing.T) {
 		t.Errorf("bundle mode %v", st.Mode())
 	}
 	// The output directory must not exist yet.
-	_, err = bundle.Write(context.Background(), out, plan, rootfs.Options{})
+	_, err = bundle.Write(context.Background(), out, plan, bundle.WriteOptions{})
 	if err == nil || err.Error() != "output directory "+out+" already exists" {
 		t.Fatalf("error %v", err)
 	}
@@ -189,7 +190,8 @@ func TestWrite(t *testing.T) {
 
 // TestDefaultPathBound checks the default PATH of a closure with so many
 // bin directories that it would pass 64 KiB: it keeps those of the paths
-// the process mentions, with a warning, and a PATH set in env is kept.
+// the process mentions, and container.New's warning reaches the plan; a
+// PATH set in env is kept.
 func TestDefaultPathBound(t *testing.T) {
 	app := sp("/nix/store", 'a', "app")
 	infos := []store.PathInfo{{Path: app}}
@@ -206,7 +208,7 @@ func TestDefaultPathBound(t *testing.T) {
 	}
 	// The graph has no hashes to verify against.
 	noVerify := false
-	plan, err := bundle.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}, Verify: &noVerify}, fsys)
+	plan, err := bundle.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}, Verify: &noVerify}, fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +218,7 @@ func TestDefaultPathBound(t *testing.T) {
 	if len(plan.Warnings) != 1 || !strings.HasPrefix(plan.Warnings[0], "PATH holds only the bin directories of the store paths the process mentions: with every bin directory of the closure it would be ") {
 		t.Fatalf("warnings %q", plan.Warnings)
 	}
-	plan, err = bundle.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}, Env: map[string]string{"PATH": "/bin"}, Verify: &noVerify}, fsys)
+	plan, err = bundle.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}, Env: map[string]string{"PATH": "/bin"}, Verify: &noVerify}, fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,10 +234,10 @@ func TestDefaultPathBound(t *testing.T) {
 // inside the store directory, which the tmpfs would hide, is refused.
 func TestNewPlanBind(t *testing.T) {
 	g, sh, lib, script := graph(t, "/nix/store")
-	plan, err := bundle.NewPlan(g, bundle.Options{
+	plan, err := bundle.NewPlan(g, container.Options{
 		Args:      []string{sh + "/bin/sh", script},
-		StoreMode: bundle.StoreBind,
-		Mounts: []bundle.Mount{
+		StoreMode: string(bundle.StoreBind),
+		Mounts: []container.Mount{
 			{Destination: "/nix", Type: "tmpfs"},
 			{Destination: "/zz", Source: "/srv"},
 			{Destination: "/data", Source: "/srv"},
@@ -271,7 +273,7 @@ func TestNewPlanBind(t *testing.T) {
 	}
 	// The store mounts join the config after NewPlan's schema check: the
 	// whole config must still be valid.
-	config, err := bundle.MarshalConfig(plan.Spec)
+	config, err := specconv.MarshalConfig(plan.Spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,9 +285,9 @@ func TestNewPlanBind(t *testing.T) {
 		t.Fatalf("bind-mode config: %v", err)
 	}
 	for _, dest := range []string{"/nix/store", "/nix/store/extra"} {
-		_, err := bundle.NewPlan(g, bundle.Options{
-			Args: []string{sh + "/bin/sh"}, StoreMode: bundle.StoreBind,
-			Mounts: []bundle.Mount{{Destination: dest, Type: "tmpfs"}},
+		_, err := bundle.NewPlan(g, container.Options{
+			Args: []string{sh + "/bin/sh"}, StoreMode: string(bundle.StoreBind),
+			Mounts: []container.Mount{{Destination: dest, Type: "tmpfs"}},
 		}, nil)
 		want := "mount destination " + dest + " is inside the store directory /nix/store, which holds only the closure"
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -294,7 +296,7 @@ func TestNewPlanBind(t *testing.T) {
 	}
 	// Other modes add no store mounts.
 	for _, mode := range []bundle.StoreMode{"", bundle.StoreCopy, bundle.StoreReflink, bundle.StoreHardlink} {
-		plan, err := bundle.NewPlan(g, bundle.Options{Args: []string{sh}, StoreMode: mode}, nil)
+		plan, err := bundle.NewPlan(g, container.Options{Args: []string{sh}, StoreMode: string(mode)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,12 +322,12 @@ func TestWriteModes(t *testing.T) {
 	os.WriteFile(script, []byte("echo"), 0o444)
 	for _, mode := range bundle.StoreModes() {
 		t.Run(string(mode), func(t *testing.T) {
-			plan, err := bundle.NewPlan(g, bundle.Options{Args: []string{sh + "/bin/sh", script}, StoreMode: mode}, nil)
+			plan, err := bundle.NewPlan(g, container.Options{Args: []string{sh + "/bin/sh", script}, StoreMode: string(mode)}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			out := filepath.Join(t.TempDir(), "bundle")
-			stats, err := bundle.Write(context.Background(), out, plan, rootfs.Options{})
+			stats, err := bundle.Write(context.Background(), out, plan, bundle.WriteOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -404,7 +406,7 @@ func TestPlanVerify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			plan, err := bundle.NewPlan(tc.g, bundle.Options{Args: []string{sh}, StoreMode: tc.mode, Verify: tc.verify}, nil)
+			plan, err := bundle.NewPlan(tc.g, container.Options{Args: []string{sh}, StoreMode: string(tc.mode), Verify: tc.verify}, nil)
 			if tc.failure != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.failure) && !strings.Contains(err.Error(), tc.failure) {
 					t.Fatalf("error %v, want %q", err, tc.failure)
