@@ -2,6 +2,7 @@ package image_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -242,3 +243,70 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 		}
 	}
 }
+
+// TestNewPlanIgnoresNarHash checks that an image is planned from a graph
+// whose narHash cannot be parsed: images are never verified, so the hash
+// is never read (a bundle plan, which verifies by default, refuses it).
+func TestNewPlanIgnoresNarHash(t *testing.T) {
+	g, err := store.NewGraph([]store.PathInfo{
+		{Path: app, References: []string{glibc}, NarHash: "sha256:not-a-hash"},
+		{Path: glibc, NarHash: "md5:0"},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, binDirs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Layers) != 3 || len(p.Warnings) != 0 {
+		t.Fatalf("layers %d, warnings %q", len(p.Layers), p.Warnings)
+	}
+}
+
+// TestNewPlanWarnings checks that the container's warnings reach the plan:
+// a closure whose bin directories would make a PATH longer than 64 KiB
+// (1,200 store paths with a bin directory) gets the bin directories of the
+// paths the process mentions, and a warning says so; a store directory
+// inside /tmp leaves the image without a writable /tmp.
+func TestNewPlanWarnings(t *testing.T) {
+	infos := []store.PathInfo{{Path: app}}
+	bins := binDirs{app: true}
+	for i := 0; i < 1200; i++ {
+		dep := "/nix/store/" + strings.Repeat("d", 32-len(fmt.Sprint(i))) + fmt.Sprint(i) + "-dependency"
+		infos[0].References = append(infos[0].References, dep)
+		infos = append(infos, store.PathInfo{Path: dep})
+		bins[dep] = true
+	}
+	g, err := store.NewGraph(infos, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) != 1 || !strings.HasPrefix(p.Warnings[0], "PATH holds only the bin directories of the store paths the process mentions: ") {
+		t.Fatalf("warnings %q", p.Warnings)
+	}
+	if env := p.Config.Config.Env; !reflect.DeepEqual(env, []string{"HOME=/root", "PATH=" + app + "/bin"}) {
+		t.Fatalf("env has %d variables, PATH %d bytes long", len(env), len(env[len(env)-1]))
+	}
+
+	tmpApp := "/tmp/store/" + strings.Repeat("a", 32) + "-app"
+	g, err = store.NewGraph([]store.PathInfo{{Path: tmpApp}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = image.NewPlan(g, container.Options{Args: []string{tmpApp + "/bin/app"}}, image.Options{}, binDirs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"no writable /tmp: the store directory /tmp/store is inside it"}; !reflect.DeepEqual(p.Warnings, want) {
+		t.Fatalf("warnings %q, want %q", p.Warnings, want)
+	}
+	if c := p.Config.History[0].Comment; c != "created for the image: /etc/passwd, /etc/group, /etc/nsswitch.conf, /root, /var/empty" {
+		t.Fatalf("the /etc layer: %s", c)
+	}
+}
+
