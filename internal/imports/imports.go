@@ -10,7 +10,25 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 )
+
+// IO lists the packages through which code reads or writes files.
+func IO() []string {
+	return []string{"os", "io/fs", "os/exec", "path/filepath"}
+}
+
+// Check fails t for each import of a forbidden path (see Forbidden).
+func Check(t testing.TB, dir string, files []string, forbidden ...string) {
+	t.Helper()
+	bad, err := Forbidden(dir, files, forbidden...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bad {
+		t.Error(b)
+	}
+}
 
 // Forbidden parses the import lines of the Go files in dir (test files
 // excluded; only those named in files, when any are) and returns one line

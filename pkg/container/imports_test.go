@@ -9,11 +9,5 @@ import (
 // TestNoIO keeps the package pure: it asks the store only what StoreFS
 // answers.
 func TestNoIO(t *testing.T) {
-	bad, err := imports.Forbidden(".", nil, "os", "io/fs", "os/exec", "path/filepath")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range bad {
-		t.Error(b)
-	}
+	imports.Check(t, ".", nil, imports.IO()...)
 }
