@@ -37,6 +37,8 @@ type WriteOptions struct {
 	// Progress, when set, is called about once a second with the counts so
 	// far, from a goroutine of its own.
 	Progress func(rootfs.Stats)
+	// ProgressInterval overrides the one second between Progress calls.
+	ProgressInterval time.Duration
 	// OwnedLinksOnly, in hardlink mode, links only files owned by the
 	// calling user and copies the others: a Nix build's output may not hold
 	// hard links to files of another owner.
@@ -46,7 +48,10 @@ type WriteOptions struct {
 // copyOptions are the rootfs options that put files in place in mode,
 // verifying them against verify.
 func (o WriteOptions) copyOptions(mode rootfs.Mode, verify []nar.Expected) rootfs.Options {
-	return rootfs.Options{Mode: mode, OwnedLinksOnly: o.OwnedLinksOnly, Workers: o.Workers, Progress: o.Progress, Verify: verify}
+	return rootfs.Options{
+		Mode: mode, OwnedLinksOnly: o.OwnedLinksOnly, Workers: o.Workers,
+		Progress: o.Progress, ProgressInterval: o.ProgressInterval, Verify: verify,
+	}
 }
 
 // CopyMode is the rootfs copy mode that puts files in place for m. Bind
