@@ -33,8 +33,8 @@ import (
 	"time"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
-	"github.com/oci-builder/oci-builder/pkg/rootfs"
 )
 
 func main() {
@@ -1220,7 +1220,7 @@ func writeFromAttrs(ctx context.Context, attrsFile, out string) error {
 		return err
 	}
 	raw, _ := attrs.Raw("container")
-	opts, err := bundle.DecodeOptions(raw)
+	opts, err := container.DecodeOptions(raw)
 	if err != nil {
 		return err
 	}
@@ -1232,6 +1232,6 @@ func writeFromAttrs(ctx context.Context, attrsFile, out string) error {
 	if err != nil {
 		return err
 	}
-	_, err = bundle.Write(ctx, out, plan, rootfs.Options{Workers: runtime.NumCPU()})
+	_, err = bundle.Write(ctx, out, plan, bundle.WriteOptions{Workers: runtime.NumCPU()})
 	return err
 }

@@ -3,7 +3,7 @@ package tests
 // The option-parity test: one list of options, kept in step in three
 // places. The Nix library (the formal arguments of buildContainer and
 // buildImage in nix/oci-tools.nix, and its containerOptions checkers), Go
-// (the JSON fields of bundle.Options and image.Options, which the builder
+// (the JSON fields of container.Options and image.Options, which the builder
 // decodes strictly) and the docs (the argument tables of docs/nix-api.md and
 // docs/images.md). An option added to one place alone fails here, with a
 // message saying what to add where.
@@ -19,23 +19,23 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/image"
 )
 
 // nixOnly are the arguments of buildContainer and buildImage that never
 // reach the builder under their own name. Keep it tiny: every other
-// argument must be a JSON field of bundle.Options or image.Options.
+// argument must be a JSON field of container.Options or image.Options.
 var nixOnly = map[string]string{
 	"cmd":  "the library turns it into args = [ cmd ]",
 	"name": "the derivation's name; the builder never sees it",
 }
 
-// goOnly are JSON fields of bundle.Options that buildContainer does not
+// goOnly are JSON fields of container.Options that buildContainer does not
 // take as arguments. None today: every container option can be set from Nix.
 var goOnly = map[string]string{}
 
-// notChecked are the JSON fields of bundle.Options that nix/oci-tools.nix
+// notChecked are the JSON fields of container.Options that nix/oci-tools.nix
 // builds itself instead of passing them through a containerOptions checker.
 var notChecked = map[string]string{
 	"args":   "commandLine builds it from args or cmd",
@@ -205,7 +205,7 @@ func minus(a map[string]bool, b ...[]string) map[string]bool {
 func TestOptionParity(t *testing.T) {
 	need(t)
 	nix := evalNixOptions(t)
-	goContainer := jsonNames(t, reflect.TypeOf(bundle.Options{}))
+	goContainer := jsonNames(t, reflect.TypeOf(container.Options{}))
 	goImage := jsonNames(t, reflect.TypeOf(image.Options{}))
 	containerDoc := readDocTable(t, "nix-api.md")
 	imageDoc := readDocTable(t, "images.md")
@@ -228,22 +228,22 @@ func TestOptionParity(t *testing.T) {
 		{
 			"buildContainer arguments are Go container options",
 			keys(nix.Container), setOf(keys(goContainer), keysOf(nixOnly)),
-			"buildContainer in nix/oci-tools.nix takes %[1]q, but bundle.Options (pkg/bundle/options.go) has no field with JSON name %[1]q: add the field and implement it, or remove the argument",
+			"buildContainer in nix/oci-tools.nix takes %[1]q, but container.Options (pkg/container/options.go) has no field with JSON name %[1]q: add the field and implement it, or remove the argument",
 		},
 		{
 			"Go container options are buildContainer arguments",
 			keys(goContainer), setOf(keys(nix.Container), keysOf(goOnly)),
-			"bundle.Options (pkg/bundle/options.go) has the JSON field %[1]q, but buildContainer in nix/oci-tools.nix has no argument %[1]q: add `%[1]s ? null,` to its formals and a checker to containerOptions",
+			"container.Options (pkg/container/options.go) has the JSON field %[1]q, but buildContainer in nix/oci-tools.nix has no argument %[1]q: add `%[1]s ? null,` to its formals and a checker to containerOptions",
 		},
 		{
 			"containerOptions checkers are Go container options",
 			nix.Checkers, minus(goContainer, keysOf(notChecked)),
-			"containerOptions in nix/oci-tools.nix checks %[1]q, but bundle.Options (pkg/bundle/options.go) has no field with JSON name %[1]q: the builder would refuse it; add the field",
+			"containerOptions in nix/oci-tools.nix checks %[1]q, but container.Options (pkg/container/options.go) has no field with JSON name %[1]q: the builder would refuse it; add the field",
 		},
 		{
 			"Go container options have containerOptions checkers",
 			keys(minus(goContainer, keysOf(notChecked))), setOf(nix.Checkers),
-			"bundle.Options (pkg/bundle/options.go) has the JSON field %[1]q, but containerOptions in nix/oci-tools.nix has no checker for it, so buildContainer drops it: add `%[1]s = <checker>;` to containerOptions",
+			"container.Options (pkg/container/options.go) has the JSON field %[1]q, but containerOptions in nix/oci-tools.nix has no checker for it, so buildContainer drops it: add `%[1]s = <checker>;` to containerOptions",
 		},
 		{
 			"buildContainer arguments have containerOptions checkers",
@@ -253,7 +253,7 @@ func TestOptionParity(t *testing.T) {
 		{
 			"buildImage arguments are Go container or image options",
 			keys(nix.Image), setOf(keys(goContainer), keys(goImage), keysOf(nixOnly)),
-			"buildImage in nix/oci-tools.nix takes %[1]q, but neither bundle.Options (pkg/bundle/options.go) nor image.Options (pkg/image/options.go) has a field with JSON name %[1]q: add it to image.Options if it is an image setting (and pass it under `image` in buildImage), or to bundle.Options",
+			"buildImage in nix/oci-tools.nix takes %[1]q, but neither container.Options (pkg/container/options.go) nor image.Options (pkg/image/options.go) has a field with JSON name %[1]q: add it to image.Options if it is an image setting (and pass it under `image` in buildImage), or to container.Options",
 		},
 		{
 			"Go image options are buildImage arguments",
@@ -263,7 +263,7 @@ func TestOptionParity(t *testing.T) {
 		{
 			"Go container options are buildImage arguments (carried or refused)",
 			keys(minus(goContainer, []string{"args"})), nix.Image,
-			"bundle.Options (pkg/bundle/options.go) has the JSON field %[1]q, but buildImage in nix/oci-tools.nix has no argument %[1]q: add `%[1]s ? null,` to its formals, and to runtimeOnly with what decides it if an image cannot carry it",
+			"container.Options (pkg/container/options.go) has the JSON field %[1]q, but buildImage in nix/oci-tools.nix has no argument %[1]q: add `%[1]s ? null,` to its formals, and to runtimeOnly with what decides it if an image cannot carry it",
 		},
 		{
 			"options buildImage refuses are container options it takes",

@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
 )
@@ -420,11 +421,11 @@ func tarPipeline(t *testing.T, paths []string, rootfsDir string) {
 // as the standalone CLI will.
 func goBundle(t *testing.T, g *graph.Graph, args []string, mode bundle.StoreMode, out string) rootfs.Stats {
 	t.Helper()
-	plan, err := bundle.NewPlan(g, bundle.Options{Args: args, StoreMode: mode}, nil)
+	plan, err := bundle.NewPlan(g, container.Options{Args: args, StoreMode: string(mode)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stats, err := bundle.Write(context.Background(), out, plan, rootfs.Options{Workers: 4})
+	stats, err := bundle.Write(context.Background(), out, plan, bundle.WriteOptions{Workers: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/localstore"
-	"github.com/oci-builder/oci-builder/pkg/rootfs"
 )
 
 const bundleUsage = `Usage: oci-builder bundle --out DIR [OPTIONS] [--] PROGRAM [ARGS...]
@@ -129,19 +129,19 @@ func runBundle(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
-	var opts bundle.Options
+	var opts container.Options
 	if *optionsFile != "" {
 		data, err := os.ReadFile(*optionsFile)
 		if err != nil {
 			return fmt.Errorf("read options: %w", err)
 		}
-		if opts, err = bundle.DecodeOptions(data); err != nil {
+		if opts, err = container.DecodeOptions(data); err != nil {
 			return fmt.Errorf("%s: %w", *optionsFile, err)
 		}
 	}
 	opts.Args = fs.Args()
 	if *storeMode != "" {
-		opts.StoreMode = bundle.StoreMode(*storeMode)
+		opts.StoreMode = *storeMode
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -167,7 +167,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
-	if err := writeBundle(ctx, e.stderr, *out, plan, rootfs.Options{Workers: *jobs}, "", bundle.WriteAtomic); err != nil {
+	if err := writeBundle(ctx, e.stderr, *out, plan, bundle.WriteOptions{Workers: *jobs}, "", bundle.WriteAtomic); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted; removed the partial bundle: %w", err)
 		}
@@ -180,20 +180,17 @@ func runBundle(ctx context.Context, e env, args []string) error {
 // closureGraph reads the graph file (in the store directory given, or the
 // one its paths are in), or asks the local store (in the store directory
 // given, or the default one) for the closure of the store paths the process
-// mentions.
-func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir string, opts bundle.Options) (*graph.Graph, error) {
+// mentions (container.Mentions).
+func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir string, opts container.Options) (*graph.Graph, error) {
 	if graphFile != "" {
 		return graph.ReadFile(graphFile, storeDir)
 	}
 	if storeDir == "" {
 		storeDir = defaultStoreDir
 	}
-	strs := map[string]string{"workdir": opts.WorkingDir}
-	for i, a := range opts.Args {
-		strs[fmt.Sprintf("args[%d]", i)] = a
-	}
-	for k, v := range opts.Env {
-		strs["env."+k] = v
+	var strs []localstore.Named
+	for _, m := range container.Mentions(opts) {
+		strs = append(strs, localstore.Named{Name: m.Option, Value: m.Value})
 	}
 	return localstore.ClosureOf(ctx, storeDir, strs)
 }
@@ -208,7 +205,7 @@ type flagValues struct {
 }
 
 // applyFlags sets on opts every option whose flag was given.
-func applyFlags(opts *bundle.Options, set map[string]bool, f flagValues) error {
+func applyFlags(opts *container.Options, set map[string]bool, f flagValues) error {
 	str := map[string]*string{"workdir": &opts.WorkingDir, "hostname": &opts.Hostname, "network": &opts.Network, "os": &opts.OS, "arch": &opts.Arch}
 	val := map[string]string{"workdir": f.workdir, "hostname": f.hostname, "network": f.network, "os": f.os, "arch": f.arch}
 	for name, p := range str {
@@ -221,8 +218,8 @@ func applyFlags(opts *bundle.Options, set map[string]bool, f flagValues) error {
 		opts.Readonly = &readonly
 	}
 	if set["seccomp"] {
-		sc := &bundle.Seccomp{Name: f.seccomp}
-		if f.seccomp != bundle.SeccompDefault && f.seccomp != bundle.SeccompUnconfined {
+		sc := &container.Seccomp{Name: f.seccomp}
+		if f.seccomp != container.SeccompDefault && f.seccomp != container.SeccompUnconfined {
 			data, err := os.ReadFile(f.seccomp)
 			if err != nil {
 				return fmt.Errorf("--seccomp: %w", err)
@@ -293,7 +290,7 @@ func applyFlags(opts *bundle.Options, set map[string]bool, f flagValues) error {
 		opts.Mounts = append(opts.Mounts, m)
 	}
 	if len(f.caps) > 0 {
-		opts.Capabilities = &bundle.Capabilities{Bounding: f.caps, Effective: f.caps, Permitted: f.caps}
+		opts.Capabilities = &container.Capabilities{Bounding: f.caps, Effective: f.caps, Permitted: f.caps}
 	}
 	for _, r := range f.rlimits {
 		name, limit, err := parseRlimit(r)
@@ -301,21 +298,21 @@ func applyFlags(opts *bundle.Options, set map[string]bool, f flagValues) error {
 			return err
 		}
 		if opts.Rlimits == nil {
-			opts.Rlimits = map[string]bundle.Rlimit{}
+			opts.Rlimits = map[string]container.Rlimit{}
 		}
 		opts.Rlimits[name] = limit
 	}
 	if set["memory"] || set["cpus"] || set["pids"] {
 		if opts.Resources == nil {
-			opts.Resources = &bundle.Resources{}
+			opts.Resources = &container.Resources{}
 		}
 	}
 	if set["memory"] {
-		n, err := bundle.ParseSize(f.memory)
+		n, err := container.ParseSize(f.memory)
 		if err != nil {
 			return fmt.Errorf("--memory: %w", err)
 		}
-		size := bundle.Size(n)
+		size := container.Size(n)
 		opts.Resources.Memory = &size
 	}
 	if set["cpus"] {
@@ -342,7 +339,7 @@ func applyFlags(opts *bundle.Options, set map[string]bool, f flagValues) error {
 			return err
 		}
 		if opts.ExtraUsers == nil {
-			opts.ExtraUsers = map[string]bundle.UserEntry{}
+			opts.ExtraUsers = map[string]container.UserEntry{}
 		}
 		opts.ExtraUsers[name] = entry
 	}
@@ -352,7 +349,7 @@ func applyFlags(opts *bundle.Options, set map[string]bool, f flagValues) error {
 			return err
 		}
 		if opts.ExtraGroups == nil {
-			opts.ExtraGroups = map[string]bundle.GroupEntry{}
+			opts.ExtraGroups = map[string]container.GroupEntry{}
 		}
 		opts.ExtraGroups[name] = entry
 	}
@@ -363,13 +360,13 @@ func applyFlags(opts *bundle.Options, set map[string]bool, f flagValues) error {
 		if f.rootlessUID < 0 || f.rootlessUID > 1<<32-1 || f.rootlessGID < 0 || f.rootlessGID > 1<<32-1 {
 			return errors.New("--rootless-uid and --rootless-gid must be 32-bit ids")
 		}
-		opts.Rootless = &bundle.RootlessIDs{UID: uint32(f.rootlessUID), GID: uint32(f.rootlessGID)}
+		opts.Rootless = &container.RootlessIDs{UID: uint32(f.rootlessUID), GID: uint32(f.rootlessGID)}
 	}
 	return nil
 }
 
-func parseID(s string) (*bundle.ID, error) {
-	var id bundle.ID
+func parseID(s string) (*container.ID, error) {
+	var id container.ID
 	if err := id.UnmarshalJSON([]byte(strconv.Quote(s))); err != nil {
 		return nil, err
 	}
@@ -377,8 +374,8 @@ func parseID(s string) (*bundle.ID, error) {
 }
 
 // parseMount reads dst=PATH[,src=PATH][,type=TYPE][,option=OPT]...[,file].
-func parseMount(spec string) (bundle.Mount, error) {
-	var m bundle.Mount
+func parseMount(spec string) (container.Mount, error) {
+	var m container.Mount
 	for _, field := range strings.Split(spec, ",") {
 		k, v, _ := strings.Cut(field, "=")
 		switch k {
@@ -403,7 +400,7 @@ func parseMount(spec string) (bundle.Mount, error) {
 }
 
 // parseRlimit reads NAME=SOFT[:HARD].
-func parseRlimit(s string) (string, bundle.Rlimit, error) {
+func parseRlimit(s string) (string, container.Rlimit, error) {
 	name, v, ok := strings.Cut(s, "=")
 	soft, hard, twoValues := strings.Cut(v, ":")
 	if !twoValues {
@@ -412,28 +409,28 @@ func parseRlimit(s string) (string, bundle.Rlimit, error) {
 	a, err1 := strconv.ParseUint(soft, 10, 64)
 	b, err2 := strconv.ParseUint(hard, 10, 64)
 	if !ok || name == "" || err1 != nil || err2 != nil {
-		return "", bundle.Rlimit{}, fmt.Errorf("--rlimit %q is not NAME=SOFT[:HARD]", s)
+		return "", container.Rlimit{}, fmt.Errorf("--rlimit %q is not NAME=SOFT[:HARD]", s)
 	}
-	return name, bundle.Rlimit{Soft: a, Hard: b}, nil
+	return name, container.Rlimit{Soft: a, Hard: b}, nil
 }
 
 // parseExtraUser reads NAME=UID[:GID[:HOME]].
-func parseExtraUser(s string) (string, bundle.UserEntry, error) {
+func parseExtraUser(s string) (string, container.UserEntry, error) {
 	name, v, ok := strings.Cut(s, "=")
 	parts := strings.SplitN(v, ":", 3)
 	bad := fmt.Errorf("--extra-user %q is not NAME=UID[:GID[:HOME]]", s)
 	if !ok || name == "" {
-		return "", bundle.UserEntry{}, bad
+		return "", container.UserEntry{}, bad
 	}
 	uid, err := strconv.ParseUint(parts[0], 10, 32)
 	if err != nil {
-		return "", bundle.UserEntry{}, bad
+		return "", container.UserEntry{}, bad
 	}
-	e := bundle.UserEntry{UID: uint32(uid)}
+	e := container.UserEntry{UID: uint32(uid)}
 	if len(parts) > 1 && parts[1] != "" {
 		gid, err := strconv.ParseUint(parts[1], 10, 32)
 		if err != nil {
-			return "", bundle.UserEntry{}, bad
+			return "", container.UserEntry{}, bad
 		}
 		g := uint32(gid)
 		e.GID = &g
@@ -445,14 +442,14 @@ func parseExtraUser(s string) (string, bundle.UserEntry, error) {
 }
 
 // parseExtraGroup reads NAME=GID[:MEMBER,...].
-func parseExtraGroup(s string) (string, bundle.GroupEntry, error) {
+func parseExtraGroup(s string) (string, container.GroupEntry, error) {
 	name, v, ok := strings.Cut(s, "=")
 	gidText, members, hasMembers := strings.Cut(v, ":")
 	gid, err := strconv.ParseUint(gidText, 10, 32)
 	if !ok || name == "" || err != nil {
-		return "", bundle.GroupEntry{}, fmt.Errorf("--extra-group %q is not NAME=GID[:MEMBER,...]", s)
+		return "", container.GroupEntry{}, fmt.Errorf("--extra-group %q is not NAME=GID[:MEMBER,...]", s)
 	}
-	e := bundle.GroupEntry{GID: uint32(gid)}
+	e := container.GroupEntry{GID: uint32(gid)}
 	if hasMembers && members != "" {
 		e.Members = strings.Split(members, ",")
 	}

@@ -13,13 +13,13 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
 func TestParseFlagValues(t *testing.T) {
 	m, err := parseMount("dst=/data,src=/srv,option=ro,option=size=1m,file")
-	if err != nil || !reflect.DeepEqual(m, bundle.Mount{Destination: "/data", Source: "/srv", Options: []string{"ro", "size=1m"}, IsFile: true}) {
+	if err != nil || !reflect.DeepEqual(m, container.Mount{Destination: "/data", Source: "/srv", Options: []string{"ro", "size=1m"}, IsFile: true}) {
 		t.Fatalf("parseMount: %+v %v", m, err)
 	}
 	for _, bad := range []string{"src=/srv", "dst=/a,bogus=1"} {
@@ -27,10 +27,10 @@ func TestParseFlagValues(t *testing.T) {
 			t.Errorf("parseMount(%q) succeeded", bad)
 		}
 	}
-	if n, l, err := parseRlimit("nofile=10:20"); err != nil || n != "nofile" || l != (bundle.Rlimit{Soft: 10, Hard: 20}) {
+	if n, l, err := parseRlimit("nofile=10:20"); err != nil || n != "nofile" || l != (container.Rlimit{Soft: 10, Hard: 20}) {
 		t.Errorf("parseRlimit: %s %+v %v", n, l, err)
 	}
-	if _, l, _ := parseRlimit("nproc=5"); l != (bundle.Rlimit{Soft: 5, Hard: 5}) {
+	if _, l, _ := parseRlimit("nproc=5"); l != (container.Rlimit{Soft: 5, Hard: 5}) {
 		t.Errorf("parseRlimit single: %+v", l)
 	}
 	for _, bad := range []string{"nofile", "=1", "nofile=x", "nofile=1:y"} {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/image"
 	"github.com/oci-builder/oci-builder/pkg/localstore"
 	"github.com/oci-builder/oci-builder/pkg/staging"
@@ -81,7 +82,7 @@ func (l labelFlag) Set(v string) error {
 type imageFlags struct {
 	out, graph, storeDir string
 	jobs                 int
-	container            bundle.Options
+	container            container.Options
 	image                image.Options
 }
 
@@ -133,7 +134,7 @@ func parseImageFlags(args []string) (imageFlags, error) {
 		if err != nil {
 			return f, fmt.Errorf("read options: %w", err)
 		}
-		if f.container, err = bundle.DecodeOptions(data); err != nil {
+		if f.container, err = container.DecodeOptions(data); err != nil {
 			return f, fmt.Errorf("%s: %w", *optionsFile, err)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -183,6 +184,48 @@ func TestImageUsage(t *testing.T) {
 		code, stdout, stderr := runWith(t, nil, tc.args...)
 		if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, stdout, stderr)
+		}
+	}
+}
+
+// TestImageCommandWarnings checks that the container's warnings reach the
+// user: a closure of 1,200 store paths with a bin directory, too many for
+// the default PATH, in a store inside /tmp (no writable /tmp). Its graph
+// gives a narHash that does not parse, which an image never reads.
+func TestImageCommandWarnings(t *testing.T) {
+	dir, prog, lib := fakeStore(t)
+	graph := []map[string]any{
+		{"path": prog, "references": []string{lib}, "narHash": "sha256:bogus"},
+		{"path": lib, "references": []string{}},
+	}
+	for i := 0; i < 1200; i++ {
+		dep := fmt.Sprintf("%s/%s%d-dependency", dir, strings.Repeat("d", 32-len(fmt.Sprint(i))), i)
+		if err := os.MkdirAll(dep+"/bin", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		graph[0]["references"] = append(graph[0]["references"].([]string), dep)
+		graph = append(graph, map[string]any{"path": dep, "references": []string{}})
+	}
+	data, err := json.Marshal(graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	graphFile := filepath.Join(t.TempDir(), "graph.json")
+	if err := os.WriteFile(graphFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "image")
+	code, stdout, stderr := runWith(t, nil, "image", "--out", out, "--graph", graphFile, "--", prog+"/bin/prog")
+	if code != 0 || !digestLine.MatchString(stdout) {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	wants := []string{"oci-builder: warning: PATH holds only the bin directories of the store paths the process mentions: "}
+	if strings.HasPrefix(dir, "/tmp/") {
+		wants = append(wants, "oci-builder: warning: no writable /tmp: the store directory "+dir+" is inside it\n")
+	}
+	for _, want := range wants {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("no %q in the log:\n%s", want, stderr)
 		}
 	}
 }

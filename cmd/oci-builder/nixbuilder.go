@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
@@ -35,7 +36,7 @@ func runNixBuilder(ctx context.Context, e env, args []string) error {
 	// not own makes Nix reject the output: such files are copied, and when
 	// the store is not the build user's at all, hard links are given up
 	// once, up front.
-	copyOpts := rootfs.Options{Workers: in.workers, OwnedLinksOnly: true}
+	opts := bundle.WriteOptions{Workers: in.workers, OwnedLinksOnly: true}
 	note := ""
 	if plan.StoreMode == bundle.StoreHardlink && len(plan.Closure) > 0 {
 		ok, reason, err := nixbuild.LinksAccepted(plan.Closure[0].Path, os.Geteuid())
@@ -48,7 +49,7 @@ func runNixBuilder(ctx context.Context, e env, args []string) error {
 			note = " (hardlink refused by Nix)"
 		}
 	}
-	return writeBundle(ctx, e.stderr, in.out, plan, copyOpts, note, bundle.Write)
+	return writeBundle(ctx, e.stderr, in.out, plan, opts, note, bundle.Write)
 }
 
 // builderInput is what a derivation's builder reads from .attrs.json and
@@ -58,7 +59,7 @@ type builderInput struct {
 	// out is the output path.
 	out string
 	// container are the container options.
-	container bundle.Options
+	container container.Options
 	// graph is the closure graph.
 	graph *graph.Graph
 	// workers is NIX_BUILD_CORES (0 meaning every CPU).
@@ -83,7 +84,7 @@ func readBuilderInput(e env) (builderInput, error) {
 	if !ok {
 		return in, fmt.Errorf("%s has no \"container\" attribute: use nix/oci-tools.nix to make the derivation", nixbuild.AttrsFile)
 	}
-	if in.container, err = bundle.DecodeOptions(raw); err != nil {
+	if in.container, err = container.DecodeOptions(raw); err != nil {
 		return in, err
 	}
 	storeDir, err := in.attrs.String("storeDir")
@@ -103,12 +104,12 @@ func readBuilderInput(e env) (builderInput, error) {
 }
 
 // writeFunc writes a planned bundle: bundle.Write or bundle.WriteAtomic.
-type writeFunc func(ctx context.Context, out string, plan *bundle.Plan, copyOpts rootfs.Options) (rootfs.Stats, error)
+type writeFunc func(ctx context.Context, out string, plan *bundle.Plan, opts bundle.WriteOptions) (rootfs.Stats, error)
 
 // writeBundle writes the plan to out with write, reporting progress on log:
 // a line when it starts, about one a second while it copies, and a summary.
 // note is added to the summary's mode.
-func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Plan, copyOpts rootfs.Options, note string, write writeFunc) error {
+func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Plan, copyOpts bundle.WriteOptions, note string, write writeFunc) error {
 	copyOpts.Workers = workerCount(copyOpts.Workers, log)
 	var total uint64
 	for _, info := range plan.Closure {

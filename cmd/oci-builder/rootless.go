@@ -13,7 +13,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 	"github.com/oci-builder/oci-builder/pkg/subid"
 )
 
@@ -80,7 +82,7 @@ func runRootless(_ context.Context, e env, args []string) error {
 		return fmt.Errorf("bundle rootfs: %w", err)
 	}
 	spec.Root.Path = rootPath
-	ids := bundle.RootlessIDs{UID: uint32(*uid), GID: uint32(*gid)}
+	ids := container.RootlessIDs{UID: uint32(*uid), GID: uint32(*gid)}
 	if !*noSub {
 		if ids.SubUIDs, err = subIDs(*subuid, "/etc/subuid", ids.UID, "newuidmap"); err != nil {
 			return err
@@ -89,11 +91,11 @@ func runRootless(_ context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	warnings, err := bundle.MakeRootless(&spec, ids)
+	warnings, err := specconv.MakeRootless(&spec, ids)
 	if err != nil {
 		return err
 	}
-	out, err := bundle.MarshalConfig(&spec)
+	out, err := specconv.MarshalConfig(&spec)
 	if err != nil {
 		return err
 	}
@@ -134,17 +136,17 @@ func runRootless(_ context.Context, e env, args []string) error {
 // subIDs returns the subordinate id range given as START:COUNT, or else the
 // one file (/etc/subuid or /etc/subgid) gives the user uid, when the helper
 // runc needs to map it is installed.
-func subIDs(flagValue, file string, uid uint32, helper string) (*bundle.IDRange, error) {
+func subIDs(flagValue, file string, uid uint32, helper string) (*container.IDRange, error) {
 	if flagValue != "" {
 		r, err := subid.Parse(flagValue)
 		if err != nil {
 			return nil, &usageError{fmt.Sprintf("rootless: %v", err)}
 		}
-		return &bundle.IDRange{Start: r.Start, Count: r.Count}, nil
+		return &container.IDRange{Start: r.Start, Count: r.Count}, nil
 	}
 	r, err := subid.ForRunc(file, helper, uid)
 	if err != nil || r == nil {
 		return nil, err
 	}
-	return &bundle.IDRange{Start: r.Start, Count: r.Count}, nil
+	return &container.IDRange{Start: r.Start, Count: r.Count}, nil
 }

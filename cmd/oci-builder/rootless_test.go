@@ -9,16 +9,17 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 )
 
 func TestRootlessCommand(t *testing.T) {
 	src := t.TempDir()
-	spec, err := bundle.Config(bundle.Options{Args: []string{"/bin/sh"}, User: &bundle.ID{Name: "app"}, Resources: &bundle.Resources{Pids: ptrTo(int64(4))}})
+	spec, _, err := specconv.Config(container.Options{Args: []string{"/bin/sh"}, User: &container.ID{Name: "app"}, Resources: &container.Resources{Pids: ptrTo(int64(4))}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, _ := bundle.MarshalConfig(spec)
+	data, _ := specconv.MarshalConfig(spec)
 	os.WriteFile(filepath.Join(src, "config.json"), data, 0o644)
 	os.Mkdir(filepath.Join(src, "rootfs"), 0o755)
 	link := filepath.Join(t.TempDir(), "result")

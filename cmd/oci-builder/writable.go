@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
-	"github.com/oci-builder/oci-builder/pkg/rootfs"
 )
 
 const writableUsage = `Usage: oci-builder writable [--jobs N] BUNDLE DIR
@@ -42,7 +41,7 @@ func runWritable(ctx context.Context, e env, args []string) error {
 	if err := removeStale(e, fs.Arg(1)); err != nil {
 		return err
 	}
-	stats, err := bundle.WritableCopy(ctx, fs.Arg(0), fs.Arg(1), rootfs.Options{Workers: workerCount(*jobs, e.stderr)})
+	stats, err := bundle.WritableCopy(ctx, fs.Arg(0), fs.Arg(1), bundle.WriteOptions{Workers: workerCount(*jobs, e.stderr)})
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,10 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
@@ -127,13 +129,13 @@ func Closure(g *graph.Graph, roots []string, closure []*graph.PathInfo, err erro
 	return nil
 }
 
-// Config checks a runtime configuration made by bundle.Config(opts): its
+// Config checks a runtime configuration made by specconv.Config(opts): its
 // config.json is valid against the runtime-spec schema and decodes back to
 // the same value, the process is opts.Args, the mount destinations are
 // clean, absolute and unique, bind mounts have a source and a bind option,
-// and the platform annotations are what bundle.Platform says.
-func Config(v *schema.Validator, opts bundle.Options, spec *specs.Spec) error {
-	data, err := bundle.MarshalConfig(spec)
+// and the platform annotations are what container.Platform says.
+func Config(v *schema.Validator, opts container.Options, spec *specs.Spec) error {
+	data, err := specconv.MarshalConfig(spec)
 	if err != nil {
 		return err
 	}
@@ -159,7 +161,7 @@ func Config(v *schema.Validator, opts bundle.Options, spec *specs.Spec) error {
 	}
 	seen := map[string]bool{}
 	for _, m := range spec.Mounts {
-		if clean, err := bundle.CheckDestination(m.Destination); err != nil || clean != m.Destination {
+		if clean, err := container.CheckDestination(m.Destination); err != nil || clean != m.Destination {
 			return fmt.Errorf("mount destination %q: %q, %v", m.Destination, clean, err)
 		}
 		if seen[m.Destination] {
@@ -177,24 +179,24 @@ func Config(v *schema.Validator, opts bundle.Options, spec *specs.Spec) error {
 			}
 		}
 	}
-	osName, arch, err := bundle.Platform(opts.OS, opts.Arch)
+	osName, arch, err := container.Platform(opts.OS, opts.Arch)
 	if err != nil {
 		return fmt.Errorf("Config accepted a platform Platform refuses: %v", err)
 	}
-	if spec.Annotations[bundle.AnnotationOS] != osName || spec.Annotations[bundle.AnnotationArch] != arch {
+	if spec.Annotations[specconv.AnnotationOS] != osName || spec.Annotations[specconv.AnnotationArch] != arch {
 		return fmt.Errorf("annotations %v, platform %s/%s", spec.Annotations, osName, arch)
 	}
-	if spec.Root == nil || spec.Root.Path != bundle.RootfsDir || (!spec.Root.Readonly && len(opts.ExtraConfig) == 0) {
+	if spec.Root == nil || spec.Root.Path != specconv.RootfsDir || (!spec.Root.Readonly && len(opts.ExtraConfig) == 0) {
 		return fmt.Errorf("root %+v", spec.Root)
 	}
 	return nil
 }
 
 // Plan checks a bundle plan made from g and opts: its configuration (as
-// Config), its closure (closed, the closure of what args mention), and its
-// mountpoints (clean absolute destinations of the configuration's mounts,
-// none inside a store path of the closure).
-func Plan(v *schema.Validator, g *graph.Graph, opts bundle.Options, plan *bundle.Plan) error {
+// Config), its closure (closed, the closure of what the process mentions:
+// container.Mentions), and its mountpoints (clean absolute destinations of
+// the configuration's mounts, none inside a store path of the closure).
+func Plan(v *schema.Validator, g *graph.Graph, opts container.Options, plan *bundle.Plan) error {
 	if err := Config(v, opts, plan.Spec); err != nil {
 		return err
 	}
@@ -206,10 +208,10 @@ func Plan(v *schema.Validator, g *graph.Graph, opts bundle.Options, plan *bundle
 		return errors.New("plan with a writable root filesystem")
 	}
 	var roots []string
-	for _, a := range opts.Args {
-		refs, err := g.FindReferences(a)
+	for _, m := range container.Mentions(opts) {
+		refs, err := g.FindReferences(m.Value)
 		if err != nil {
-			return fmt.Errorf("plan made although args do not resolve: %v", err)
+			return fmt.Errorf("plan made although %s does not resolve: %v", m.Option, err)
 		}
 		roots = append(roots, refs...)
 	}

@@ -1,24 +1,32 @@
+// Package bundle turns a closure graph and container options into an OCI
+// runtime bundle: config.json plus a rootfs holding the closure.
+//
+// The work is split in two. NewPlan is pure: from the graph and the options
+// it computes the container (package container) and its runtime
+// configuration (package specconv), then what the rootfs needs: the closure
+// to put in it and how (the store mode, whether to verify it), the
+// mountpoints, directories, files and symlinks to create. Write performs
+// the plan on disk.
 package bundle
 
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
-// maxDefaultPath bounds the default PATH: one environment string may not
-// exceed 128 KiB (MAX_ARG_STRLEN) and no one wants to search more. Past it
-// the default PATH holds only the bin directories of the paths the process
-// mentions.
-const maxDefaultPath = 64 << 10
+// RootfsDir is the bundle's root filesystem directory, relative to the
+// bundle (root.path).
+const RootfsDir = specconv.RootfsDir
 
 // Mountpoint is a path to create in the rootfs before the runtime mounts
 // something on it: where the store is read-only (NixOS), the runtime cannot
@@ -43,8 +51,8 @@ type Plan struct {
 	Mountpoints []Mountpoint
 	// Dirs, Files and Symlinks are created in the rootfs too.
 	Dirs     []string
-	Files    []File
-	Symlinks []Symlink
+	Files    []container.File
+	Symlinks []container.Symlink
 	// StoreMode is how the closure gets into the rootfs. In StoreBind mode
 	// Spec mounts a tmpfs at the store directory and bind-mounts every
 	// closure path read-only into it, and Write copies nothing: the
@@ -58,84 +66,44 @@ type Plan struct {
 	Warnings []string
 }
 
-// StoreFS answers the one question planning asks of the store: whether a
-// path is a directory (following symlinks).
-type StoreFS interface {
-	IsDir(path string) bool
-}
-
-// HostStore is StoreFS for the store on this machine.
-type HostStore struct{}
-
-// IsDir reports whether p is a directory.
-func (HostStore) IsDir(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
-}
-
-// NewPlan computes the bundle for opts from the closure graph g: the closure
-// of every store path that the process's arguments, environment and working
-// directory mention, which must all be in g. PATH defaults to the closure's
-// bin directories that fsys shows, those of the mentioned paths first.
-func NewPlan(g *graph.Graph, opts Options, fsys StoreFS) (*Plan, error) {
-	first, err := Configure(opts, "")
+// NewPlan computes the bundle for opts from the closure graph g: the
+// container (container.New: the closure of every store path the process
+// mentions, which must all be in g; PATH defaults to the closure's bin
+// directories that fsys shows, those of the mentioned paths first), its
+// runtime configuration (specconv.ToSpec), and what the rootfs needs. The
+// configuration must be one that runc 1.1 accepts (validate.Spec) and, but
+// for bind mode's store mounts, valid against the runtime-spec schema of
+// the version it declares.
+func NewPlan(g *graph.Graph, opts container.Options, fsys container.StoreFS) (*Plan, error) {
+	c, err := container.New(g, opts, fsys)
 	if err != nil {
 		return nil, err
 	}
-	mode, err := ParseStoreMode(string(opts.StoreMode))
+	spec, warnings, err := specconv.ToSpec(c)
 	if err != nil {
 		return nil, err
 	}
-	roots, err := processRoots(g, first.Spec.Process)
+	mode, err := ParseStoreMode(opts.StoreMode)
 	if err != nil {
 		return nil, err
 	}
-	closure, err := g.Closure(roots)
+	if err := checkStoreProtected(spec, mode); err != nil {
+		return nil, err
+	}
+	verify, verifyWarning, err := planVerify(opts.Verify, mode, c.Closure)
 	if err != nil {
 		return nil, err
 	}
-	path, pathWarning := "", ""
-	if _, set := opts.Env["PATH"]; !set {
-		path = defaultPath(roots, closure, fsys)
-		if len(path) > maxDefaultPath {
-			// A closure with thousands of bin directories: the ones of
-			// the paths the process mentions are what it needs.
-			full := len(path)
-			path = defaultPath(roots, nil, fsys)
-			if len(path) > maxDefaultPath {
-				return nil, fmt.Errorf("the default PATH would be %d bytes long: set env.PATH", len(path))
-			}
-			pathWarning = fmt.Sprintf("PATH holds only the bin directories of the store paths the process mentions: with every bin directory of the closure it would be %d bytes long (the bound is %d); set env.PATH to choose", full, maxDefaultPath)
-		}
-	}
-	c, err := configure(opts, path, g.StoreDir())
-	if err != nil {
-		return nil, err
-	}
-	if err := checkStoreProtected(c.Spec, mode); err != nil {
-		return nil, err
-	}
-	verify, verifyWarning, err := planVerify(opts.Verify, mode, closure)
-	if err != nil {
-		return nil, err
-	}
-	p := &Plan{Spec: c.Spec, StoreDir: g.StoreDir(), Closure: closure, StoreMode: mode, Verify: verify, Warnings: c.Warnings}
-	for _, w := range []string{pathWarning, verifyWarning} {
-		if w != "" {
-			p.Warnings = append(p.Warnings, w)
-		}
-	}
-	for _, l := range c.Symlinks {
-		if p.StoreDir != "" && within(p.StoreDir, l.Path) {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("no %s symlink: the store directory %s is inside it", l.Path, p.StoreDir))
-			continue
-		}
-		p.Symlinks = append(p.Symlinks, l)
+	p := &Plan{Spec: spec, StoreDir: c.StoreDir, Closure: c.Closure, Symlinks: c.Symlinks, StoreMode: mode, Verify: verify}
+	p.Warnings = append(append(p.Warnings, c.Warnings...), warnings...)
+	if verifyWarning != "" {
+		p.Warnings = append(p.Warnings, verifyWarning)
 	}
 	if err := p.planMountpoints(c.FileMounts); err != nil {
 		return nil, err
 	}
-	p.planDirs(c.Dirs)
+	// extraConfig may have added mounts: what they hide is not created.
+	p.Dirs = c.RootfsDirs(p.Spec.Mounts)
 	for _, f := range c.Files {
 		if !p.mounted(f.Path) {
 			p.Files = append(p.Files, f)
@@ -147,7 +115,7 @@ func NewPlan(g *graph.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extraConfig: %w", err)
 	}
-	config, err := MarshalConfig(p.Spec)
+	config, err := specconv.MarshalConfig(p.Spec)
 	if err != nil {
 		return nil, err
 	}
@@ -159,9 +127,7 @@ func NewPlan(g *graph.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 	// checking thousands of them would make the build's time grow with
 	// the closure's size, which bind mode is there to avoid.
 	if mode == StoreBind {
-		if err := p.bindStore(); err != nil {
-			return nil, err
-		}
+		p.bindStore()
 	}
 	if problems := validate.Spec(p.Spec); len(problems) > 0 {
 		return nil, fmt.Errorf("%s: %s", optionFor(problems[0], opts), problems[0])
@@ -192,7 +158,7 @@ func checkStoreProtected(spec *specs.Spec, mode StoreMode) error {
 
 // optionFor names the option that most likely led to a configuration
 // problem (validate.Spec's line, which names the config field).
-func optionFor(problem string, opts Options) string {
+func optionFor(problem string, opts container.Options) string {
 	if len(opts.ExtraConfig) > 0 {
 		return "extraConfig (or the options it merges into)"
 	}
@@ -258,59 +224,6 @@ func (p *Plan) Expected() []nar.Expected {
 	return want
 }
 
-// processRoots finds the store paths the process mentions.
-func processRoots(g *graph.Graph, proc *specs.Process) ([]string, error) {
-	var roots []string
-	check := func(what, s string) error {
-		refs, err := g.FindReferences(s)
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		roots = append(roots, refs...)
-		return nil
-	}
-	for i, arg := range proc.Args {
-		if err := check(fmt.Sprintf("args[%d]", i), arg); err != nil {
-			return nil, err
-		}
-	}
-	for _, e := range proc.Env {
-		name, value, _ := strings.Cut(e, "=")
-		if err := check("env."+name, value); err != nil {
-			return nil, err
-		}
-	}
-	if err := check("workingDir", proc.Cwd); err != nil {
-		return nil, err
-	}
-	return roots, nil
-}
-
-// defaultPath joins the bin directories of the closure: the roots' first, in
-// the order they are mentioned, then the others by path.
-func defaultPath(roots []string, closure []*graph.PathInfo, fsys StoreFS) string {
-	if fsys == nil {
-		return ""
-	}
-	var dirs []string
-	seen := map[string]bool{}
-	add := func(p string) {
-		if !seen[p] {
-			seen[p] = true
-			if bin := p + "/bin"; fsys.IsDir(bin) {
-				dirs = append(dirs, bin)
-			}
-		}
-	}
-	for _, r := range roots {
-		add(r)
-	}
-	for _, info := range closure {
-		add(info.Path)
-	}
-	return strings.Join(dirs, ":")
-}
-
 // bindStore appends to the spec, after every other mount (so after a
 // user's mount of a parent such as /nix), a tmpfs at the store directory
 // and a read-only bind mount of each closure path at the same path, in the
@@ -324,9 +237,9 @@ func defaultPath(roots []string, closure []*graph.PathInfo, fsys StoreFS) string
 // can be created in it, even by a process allowed to override permissions.
 // A user mount inside the store directory, which the tmpfs would hide, was
 // refused when the mounts were merged.
-func (p *Plan) bindStore() error {
+func (p *Plan) bindStore() {
 	if len(p.Closure) == 0 {
-		return nil
+		return
 	}
 	p.Spec.Mounts = append(p.Spec.Mounts, specs.Mount{
 		Destination: p.StoreDir,
@@ -342,7 +255,6 @@ func (p *Plan) bindStore() error {
 			Options:     []string{"rbind", "ro", "nosuid", "nodev"},
 		})
 	}
-	return nil
 }
 
 // planMountpoints lists the destinations to pre-create: every mount's,
@@ -384,23 +296,6 @@ func (p *Plan) checkOutsideClosure(what, dest string) error {
 		}
 	}
 	return nil
-}
-
-// planDirs keeps the directories that belong to the rootfs itself: not in
-// the store, not in a mount, not behind the /tmp symlink.
-func (p *Plan) planDirs(dirs []string) {
-	for _, d := range dirs {
-		if d == "/" || (p.StoreDir != "" && within(d, p.StoreDir)) {
-			continue
-		}
-		skip := p.mounted(d)
-		for _, l := range p.Symlinks {
-			skip = skip || within(d, l.Path)
-		}
-		if !skip {
-			p.Dirs = append(p.Dirs, d)
-		}
-	}
 }
 
 // mounted reports whether something is mounted on p or above it, hiding

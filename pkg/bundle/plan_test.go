@@ -12,9 +12,10 @@ import (
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
-	store "github.com/oci-builder/oci-builder/pkg/graph"
-	"github.com/oci-builder/oci-builder/pkg/rootfs"
+	"github.com/oci-builder/oci-builder/pkg/container"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 	"github.com/oci-builder/oci-builder/pkg/staging"
 )
 
@@ -22,10 +23,10 @@ func sp(dir string, c byte, name string) string {
 	return dir + "/" + strings.Repeat(string(c), 32) + "-" + name
 }
 
-func graph(t *testing.T, dir string) (*store.Graph, string, string, string) {
+func testGraph(t *testing.T, dir string) (*graph.Graph, string, string, string) {
 	t.Helper()
 	sh, lib, script := sp(dir, 'a', "busybox"), sp(dir, 'b', "lib"), sp(dir, 'c', "run.sh")
-	g, err := store.NewGraph([]store.PathInfo{
+	g, err := graph.NewGraph([]graph.PathInfo{
 		{Path: sh, References: []string{lib}},
 		{Path: lib, References: []string{lib}},
 		{Path: script, References: []string{sh}},
@@ -51,12 +52,12 @@ func closurePaths(p *bundle.Plan) []string {
 }
 
 func TestNewPlan(t *testing.T) {
-	g, sh, lib, script := graph(t, "/nix/store")
-	plan, err := bundle.NewPlan(g, bundle.Options{
+	g, sh, lib, script := testGraph(t, "/nix/store")
+	plan, err := bundle.NewPlan(g, container.Options{
 		Args:       []string{script, "-c", "exec " + sh + "/bin/sh"},
 		Env:        map[string]string{"LIB": lib + "/share"},
 		WorkingDir: "/srv/app",
-		Mounts: []bundle.Mount{
+		Mounts: []container.Mount{
 			{Destination: "/etc/hosts", Source: "/etc/hosts", IsFile: true},
 			{Destination: "/data", Source: "/srv"},
 			{Destination: "/data/inner", Source: "/srv2"},
@@ -75,7 +76,7 @@ func TestNewPlan(t *testing.T) {
 	if want := []string{"/srv/app", "/var/empty"}; !reflect.DeepEqual(plan.Dirs, want) {
 		t.Fatalf("dirs %v, want %v", plan.Dirs, want)
 	}
-	wantLinks := []bundle.Symlink{{Path: "/tmp", Target: "/dev/tmp"}, {Path: "/var/tmp", Target: "/dev/tmp"}, {Path: "/run", Target: "/dev/run"}, {Path: "/root", Target: "/dev/home"}}
+	wantLinks := []container.Symlink{{Path: "/tmp", Target: "/dev/tmp"}, {Path: "/var/tmp", Target: "/dev/tmp"}, {Path: "/run", Target: "/dev/run"}, {Path: "/root", Target: "/dev/home"}}
 	if !reflect.DeepEqual(plan.Symlinks, wantLinks) {
 		t.Fatalf("symlinks %v", plan.Symlinks)
 	}
@@ -102,22 +103,22 @@ func TestNewPlan(t *testing.T) {
 }
 
 func TestNewPlanErrors(t *testing.T) {
-	g, sh, _, _ := graph(t, "/nix/store")
+	g, sh, _, _ := testGraph(t, "/nix/store")
 	outside := sp("/nix/store", 'z', "not-exported")
 	tests := []struct {
 		name string
-		opts bundle.Options
+		opts container.Options
 		want string
 	}{
-		{"args path outside the closure", bundle.Options{Args: []string{sh + "/bin/sh", outside + "/bin/x"}}, "args[1]: " + outside + " is not in the closure graph"},
-		{"mount inside a closure path", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: sh + "/etc", Source: "/x"}}}, "mount destination " + sh + "/etc is inside the store directory /nix/store"},
-		{"mount inside the store directory", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: "/nix/store/foo", Source: "/x"}}}, "mount destination /nix/store/foo is inside the store directory /nix/store, which holds only the closure"},
-		{"writable bind of a store path", bundle.Options{Args: []string{sh}, Mounts: []bundle.Mount{{Destination: "/data", Source: sh, Options: []string{"rw"}}}}, "mount /data: source " + sh + " is in the store, which is never mounted writable"},
-		{"working directory inside /tmp", bundle.Options{Args: []string{sh}, WorkingDir: "/tmp/work"}, "workingDir /tmp/work is inside /tmp, an empty tmpfs"},
-		{"hardlink with a writable root", bundle.Options{Args: []string{sh}, StoreMode: bundle.StoreHardlink, ExtraConfig: []byte(`{"root":{"readonly":false}}`)}, `storeMode "hardlink" needs a read-only root filesystem`},
-		{"hardlink with CAP_SYS_ADMIN", bundle.Options{Args: []string{sh}, StoreMode: bundle.StoreHardlink, Capabilities: &bundle.Capabilities{Bounding: []string{"SYS_ADMIN"}}}, `storeMode "hardlink" cannot be given CAP_SYS_ADMIN`},
-		{"empty args", bundle.Options{}, "args is empty"},
-		{"unknown store mode", bundle.Options{Args: []string{sh}, StoreMode: "symlink"}, `storeMode "symlink" is not one of "copy", "reflink", "hardlink", "bind"`},
+		{"args path outside the closure", container.Options{Args: []string{sh + "/bin/sh", outside + "/bin/x"}}, "args[1]: " + outside + " is not in the closure graph"},
+		{"mount inside a closure path", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: sh + "/etc", Source: "/x"}}}, "mount destination " + sh + "/etc is inside the store directory /nix/store"},
+		{"mount inside the store directory", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/nix/store/foo", Source: "/x"}}}, "mount destination /nix/store/foo is inside the store directory /nix/store, which holds only the closure"},
+		{"writable bind of a store path", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/data", Source: sh, Options: []string{"rw"}}}}, "mount /data: source " + sh + " is in the store, which is never mounted writable"},
+		{"working directory inside /tmp", container.Options{Args: []string{sh}, WorkingDir: "/tmp/work"}, "workingDir /tmp/work is inside /tmp, an empty tmpfs"},
+		{"hardlink with a writable root", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreHardlink), ExtraConfig: []byte(`{"root":{"readonly":false}}`)}, `storeMode "hardlink" needs a read-only root filesystem`},
+		{"hardlink with CAP_SYS_ADMIN", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreHardlink), Capabilities: &container.Capabilities{Bounding: []string{"SYS_ADMIN"}}}, `storeMode "hardlink" cannot be given CAP_SYS_ADMIN`},
+		{"empty args", container.Options{}, "args is empty"},
+		{"unknown store mode", container.Options{Args: []string{sh}, StoreMode: "symlink"}, `storeMode "symlink" is not one of "copy", "reflink", "hardlink", "bind"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,11 +132,11 @@ func TestNewPlanErrors(t *testing.T) {
 
 func TestNewPlanNotClosed(t *testing.T) {
 	sh, lib := sp("/nix/store", 'a', "busybox"), sp("/nix/store", 'b', "lib")
-	g, err := store.NewGraph([]store.PathInfo{{Path: sh, References: []string{lib}}}, "")
+	g, err := graph.NewGraph([]graph.PathInfo{{Path: sh, References: []string{lib}}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = bundle.NewPlan(g, bundle.Options{Args: []string{sh + "/bin/sh"}}, nil)
+	_, err = bundle.NewPlan(g, container.Options{Args: []string{sh + "/bin/sh"}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "refers to "+lib+", which is not in the graph") {
 		t.Fatalf("error %v", err)
 	}
@@ -145,7 +146,7 @@ func TestNewPlanNotClosed(t *testing.T) {
 // with a store directory other than /nix/store.
 func TestWrite(t *testing.T) {
 	storeDir := filepath.Join(t.TempDir(), "store")
-	g, sh, lib, script := graph(t, storeDir)
+	g, sh, lib, script := testGraph(t, storeDir)
 	for _, p := range []string{sh + "/bin", lib, filepath.Dir(script)} {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
@@ -153,15 +154,15 @@ func TestWrite(t *testing.T) {
 	}
 	os.WriteFile(sh+"/bin/sh", []byte("shell"), 0o555)
 	os.WriteFile(script, []byte("echo"), 0o444)
-	plan, err := bundle.NewPlan(g, bundle.Options{
+	plan, err := bundle.NewPlan(g, container.Options{
 		Args:   []string{sh + "/bin/sh", script},
-		Mounts: []bundle.Mount{{Destination: "/etc/resolv.conf", Source: "/etc/resolv.conf", IsFile: true}},
+		Mounts: []container.Mount{{Destination: "/etc/resolv.conf", Source: "/etc/resolv.conf", IsFile: true}},
 	}, bundle.HostStore{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "bundle")
-	stats, err := bundle.Write(context.Background(), out, plan, rootfs.Options{Workers: 2})
+	stats, err := bundle.Write(context.Background(), out, plan, bundle.WriteOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func TestWrite(t *testing.T) {
 		t.Errorf("bundle mode %v", st.Mode())
 	}
 	// The output directory must not exist yet.
-	_, err = bundle.Write(context.Background(), out, plan, rootfs.Options{})
+	_, err = bundle.Write(context.Background(), out, plan, bundle.WriteOptions{})
 	if !errors.Is(err, staging.ErrExists) || err.Error() != "output directory "+out+" already exists" {
 		t.Fatalf("error %v", err)
 	}
@@ -191,24 +192,25 @@ func TestWrite(t *testing.T) {
 
 // TestDefaultPathBound checks the default PATH of a closure with so many
 // bin directories that it would pass 64 KiB: it keeps those of the paths
-// the process mentions, with a warning, and a PATH set in env is kept.
+// the process mentions, and container.New's warning reaches the plan; a
+// PATH set in env is kept.
 func TestDefaultPathBound(t *testing.T) {
 	app := sp("/nix/store", 'a', "app")
-	infos := []store.PathInfo{{Path: app}}
+	infos := []graph.PathInfo{{Path: app}}
 	fsys := dirs{app + "/bin": true}
 	for i := 0; i < 2000; i++ {
 		dep := "/nix/store/" + strings.Repeat("b", 32-len(fmt.Sprint(i))) + fmt.Sprint(i) + "-dep"
 		infos[0].References = append(infos[0].References, dep)
-		infos = append(infos, store.PathInfo{Path: dep})
+		infos = append(infos, graph.PathInfo{Path: dep})
 		fsys[dep+"/bin"] = true
 	}
-	g, err := store.NewGraph(infos, "")
+	g, err := graph.NewGraph(infos, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The graph has no hashes to verify against.
 	noVerify := false
-	plan, err := bundle.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}, Verify: &noVerify}, fsys)
+	plan, err := bundle.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}, Verify: &noVerify}, fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +220,7 @@ func TestDefaultPathBound(t *testing.T) {
 	if len(plan.Warnings) != 1 || !strings.HasPrefix(plan.Warnings[0], "PATH holds only the bin directories of the store paths the process mentions: with every bin directory of the closure it would be ") {
 		t.Fatalf("warnings %q", plan.Warnings)
 	}
-	plan, err = bundle.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}, Env: map[string]string{"PATH": "/bin"}, Verify: &noVerify}, fsys)
+	plan, err = bundle.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}, Env: map[string]string{"PATH": "/bin"}, Verify: &noVerify}, fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,11 +235,11 @@ func TestDefaultPathBound(t *testing.T) {
 // closure path, in order, and no mountpoints planned for them; a user mount
 // inside the store directory, which the tmpfs would hide, is refused.
 func TestNewPlanBind(t *testing.T) {
-	g, sh, lib, script := graph(t, "/nix/store")
-	plan, err := bundle.NewPlan(g, bundle.Options{
+	g, sh, lib, script := testGraph(t, "/nix/store")
+	plan, err := bundle.NewPlan(g, container.Options{
 		Args:      []string{sh + "/bin/sh", script},
-		StoreMode: bundle.StoreBind,
-		Mounts: []bundle.Mount{
+		StoreMode: string(bundle.StoreBind),
+		Mounts: []container.Mount{
 			{Destination: "/nix", Type: "tmpfs"},
 			{Destination: "/zz", Source: "/srv"},
 			{Destination: "/data", Source: "/srv"},
@@ -273,7 +275,7 @@ func TestNewPlanBind(t *testing.T) {
 	}
 	// The store mounts join the config after NewPlan's schema check: the
 	// whole config must still be valid.
-	config, err := bundle.MarshalConfig(plan.Spec)
+	config, err := specconv.MarshalConfig(plan.Spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,9 +287,9 @@ func TestNewPlanBind(t *testing.T) {
 		t.Fatalf("bind-mode config: %v", err)
 	}
 	for _, dest := range []string{"/nix/store", "/nix/store/extra"} {
-		_, err := bundle.NewPlan(g, bundle.Options{
-			Args: []string{sh + "/bin/sh"}, StoreMode: bundle.StoreBind,
-			Mounts: []bundle.Mount{{Destination: dest, Type: "tmpfs"}},
+		_, err := bundle.NewPlan(g, container.Options{
+			Args: []string{sh + "/bin/sh"}, StoreMode: string(bundle.StoreBind),
+			Mounts: []container.Mount{{Destination: dest, Type: "tmpfs"}},
 		}, nil)
 		want := "mount destination " + dest + " is inside the store directory /nix/store, which holds only the closure"
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -296,7 +298,7 @@ func TestNewPlanBind(t *testing.T) {
 	}
 	// Other modes add no store mounts.
 	for _, mode := range []bundle.StoreMode{"", bundle.StoreCopy, bundle.StoreReflink, bundle.StoreHardlink} {
-		plan, err := bundle.NewPlan(g, bundle.Options{Args: []string{sh}, StoreMode: mode}, nil)
+		plan, err := bundle.NewPlan(g, container.Options{Args: []string{sh}, StoreMode: string(mode)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +314,7 @@ func TestNewPlanBind(t *testing.T) {
 // bind only an empty store directory.
 func TestWriteModes(t *testing.T) {
 	storeDir := filepath.Join(t.TempDir(), "store")
-	g, sh, lib, script := graph(t, storeDir)
+	g, sh, lib, script := testGraph(t, storeDir)
 	for _, p := range []string{sh + "/bin", lib} {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
@@ -322,12 +324,12 @@ func TestWriteModes(t *testing.T) {
 	os.WriteFile(script, []byte("echo"), 0o444)
 	for _, mode := range bundle.StoreModes() {
 		t.Run(string(mode), func(t *testing.T) {
-			plan, err := bundle.NewPlan(g, bundle.Options{Args: []string{sh + "/bin/sh", script}, StoreMode: mode}, nil)
+			plan, err := bundle.NewPlan(g, container.Options{Args: []string{sh + "/bin/sh", script}, StoreMode: string(mode)}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			out := filepath.Join(t.TempDir(), "bundle")
-			stats, err := bundle.Write(context.Background(), out, plan, rootfs.Options{})
+			stats, err := bundle.Write(context.Background(), out, plan, bundle.WriteOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -369,8 +371,8 @@ func TestWriteModes(t *testing.T) {
 func TestPlanVerify(t *testing.T) {
 	const hash = "sha256:0031fw9ny90fckgx1sqa4q026ksaf0kcykpdqqfm35bm84bqcs1h"
 	sh, lib := sp("/nix/store", 'a', "busybox"), sp("/nix/store", 'b', "lib")
-	graphWith := func(shHash, libHash string) *store.Graph {
-		g, err := store.NewGraph([]store.PathInfo{
+	graphWith := func(shHash, libHash string) *graph.Graph {
+		g, err := graph.NewGraph([]graph.PathInfo{
 			{Path: sh, References: []string{lib}, NarHash: shHash},
 			{Path: lib, NarHash: libHash},
 		}, "")
@@ -382,7 +384,7 @@ func TestPlanVerify(t *testing.T) {
 	on, off := true, false
 	tests := []struct {
 		name             string
-		g                *store.Graph
+		g                *graph.Graph
 		mode             bundle.StoreMode
 		verify           *bool
 		want             bool
@@ -406,7 +408,7 @@ func TestPlanVerify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			plan, err := bundle.NewPlan(tc.g, bundle.Options{Args: []string{sh}, StoreMode: tc.mode, Verify: tc.verify}, nil)
+			plan, err := bundle.NewPlan(tc.g, container.Options{Args: []string{sh}, StoreMode: string(tc.mode), Verify: tc.verify}, nil)
 			if tc.failure != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.failure) && !strings.Contains(err.Error(), tc.failure) {
 					t.Fatalf("error %v, want %q", err, tc.failure)

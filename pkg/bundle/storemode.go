@@ -3,11 +3,10 @@ package bundle
 import (
 	"fmt"
 	"strings"
-
-	"github.com/oci-builder/oci-builder/pkg/rootfs"
 )
 
-// StoreMode is how the closure gets into the bundle.
+// StoreMode is how the closure gets into the bundle: the storeMode option
+// (container.Options.StoreMode), checked by ParseStoreMode.
 type StoreMode string
 
 // The store modes. The empty StoreMode means StoreCopy.
@@ -47,16 +46,4 @@ func ParseStoreMode(s string) (StoreMode, error) {
 		names[i] = fmt.Sprintf("%q", m)
 	}
 	return "", fmt.Errorf("storeMode %q is not one of %s", s, strings.Join(names, ", "))
-}
-
-// CopyMode is the rootfs copy mode that puts files in place for m. Bind
-// mode copies nothing; it maps to rootfs.ModeCopy, unused.
-func (m StoreMode) CopyMode() rootfs.Mode {
-	switch m {
-	case StoreReflink:
-		return rootfs.ModeReflink
-	case StoreHardlink:
-		return rootfs.ModeHardlink
-	}
-	return rootfs.ModeCopy
 }

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,13 +21,16 @@ import (
 // root.readonly false. Nothing else of the configuration changes, so a
 // bind-mode bundle's store paths stay read-only bind mounts. out appears
 // only once complete (see package staging).
-func WritableCopy(ctx context.Context, src, out string, opts rootfs.Options) (stats rootfs.Stats, err error) {
+func WritableCopy(ctx context.Context, src, out string, opts WriteOptions) (stats rootfs.Stats, err error) {
 	data, err := os.ReadFile(filepath.Join(src, ConfigFile))
 	if err != nil {
 		return stats, fmt.Errorf("read bundle: %w", err)
 	}
+	// Numbers stay as written (json.Number), however large.
 	var config map[string]any
-	if err := decodeNumbers(data, &config); err != nil || config == nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&config); err != nil || config == nil {
 		return stats, fmt.Errorf("%s: not a JSON object", filepath.Join(src, ConfigFile))
 	}
 	root, _ := config["root"].(map[string]any)
@@ -71,9 +75,7 @@ func WritableCopy(ctx context.Context, src, out string, opts rootfs.Options) (st
 	for i, e := range entries {
 		sources[i] = filepath.Join(rootPath, e.Name())
 	}
-	opts.Mode = rootfs.ModeReflink
-	opts.Verify = nil
-	if stats, err = rootfs.Copy(ctx, dst, sources, opts); err != nil {
+	if stats, err = rootfs.Copy(ctx, dst, sources, opts.copyOptions(rootfs.ModeReflink, nil)); err != nil {
 		return stats, err
 	}
 	err = filepath.WalkDir(dstRoot, func(p string, d fs.DirEntry, err error) error {

@@ -2,17 +2,15 @@ package bundle
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 	"github.com/oci-builder/oci-builder/pkg/staging"
 	"github.com/oci-builder/oci-builder/pkg/validate"
 )
@@ -20,31 +18,68 @@ import (
 // ConfigFile is the name of the runtime configuration inside a bundle.
 const ConfigFile = "config.json"
 
-// MarshalConfig renders a configuration as config.json's bytes: indented,
-// with a final newline, the same bytes for the same spec.
-func MarshalConfig(spec *specs.Spec) ([]byte, error) {
-	data, err := json.MarshalIndent(spec, "", "\t")
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", ConfigFile, err)
+// HostStore is container.StoreFS for the store on this machine.
+type HostStore struct{}
+
+// IsDir reports whether p is a directory.
+func (HostStore) IsDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// WriteOptions are how Write, WriteAtomic and WritableCopy work. What they
+// write, the closure's copy mode and its verification included, is the
+// plan's.
+type WriteOptions struct {
+	// Workers is the number of goroutines putting files in place (or, in
+	// bind mode, reading them to verify them); 0 or less means one per CPU.
+	Workers int
+	// Progress, when set, is called about once a second with the counts so
+	// far, from a goroutine of its own.
+	Progress func(rootfs.Stats)
+	// ProgressInterval overrides the one second between Progress calls.
+	ProgressInterval time.Duration
+	// OwnedLinksOnly, in hardlink mode, links only files owned by the
+	// calling user and copies the others: a Nix build's output may not hold
+	// hard links to files of another owner.
+	OwnedLinksOnly bool
+}
+
+// copyOptions are the rootfs options that put files in place in mode,
+// verifying them against verify.
+func (o WriteOptions) copyOptions(mode rootfs.Mode, verify []nar.Expected) rootfs.Options {
+	return rootfs.Options{
+		Mode: mode, OwnedLinksOnly: o.OwnedLinksOnly, Workers: o.Workers,
+		Progress: o.Progress, ProgressInterval: o.ProgressInterval, Verify: verify,
 	}
-	return append(data, '\n'), nil
+}
+
+// CopyMode is the rootfs copy mode that puts files in place for m. Bind
+// mode copies nothing; it maps to rootfs.ModeCopy, unused.
+func (m StoreMode) CopyMode() rootfs.Mode {
+	switch m {
+	case StoreReflink:
+		return rootfs.ModeReflink
+	case StoreHardlink:
+		return rootfs.ModeHardlink
+	}
+	return rootfs.ModeCopy
 }
 
 // Write creates the bundle directory out (which must not exist) and fills it
 // as planned: the rootfs with its mountpoints and the closure, then
 // config.json, last, so that a bundle without it is visibly incomplete.
 //
-// plan.StoreMode decides how the closure gets into the rootfs (it sets
-// copyOpts.Mode): copied, cloned or hard-linked file by file, or, in bind
-// mode, not at all: the store directory stays empty (the runtime makes the
-// mountpoints in the tmpfs the spec mounts over it). With plan.Verify (it
-// sets copyOpts.Verify) each closure path is checked against its narHash
-// while it is copied, or, in bind mode, read for that; a mismatch is a
-// *nar.MismatchError, and no config.json is written.
-func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options) (rootfs.Stats, error) {
+// plan.StoreMode decides how the closure gets into the rootfs: copied,
+// cloned or hard-linked file by file, or, in bind mode, not at all: the
+// store directory stays empty (the runtime makes the mountpoints in the
+// tmpfs the spec mounts over it). With plan.Verify each closure path is
+// checked against its narHash while it is copied, or, in bind mode, read
+// for that; a mismatch is a *nar.MismatchError, and no config.json is
+// written.
+func Write(ctx context.Context, out string, plan *Plan, opts WriteOptions) (rootfs.Stats, error) {
 	var stats rootfs.Stats
-	copyOpts.Mode = plan.StoreMode.CopyMode()
-	config, err := MarshalConfig(plan.Spec)
+	config, err := specconv.MarshalConfig(plan.Spec)
 	if err != nil {
 		return stats, err
 	}
@@ -102,13 +137,13 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 			sources[i] = info.Path
 		}
 		if plan.StoreMode == StoreBind {
-			stats, err = writeBindStore(ctx, plan, copyOpts)
+			stats, err = writeBindStore(ctx, plan, opts)
 		} else {
-			copyOpts.Verify = nil
+			var verify []nar.Expected
 			if plan.Verify {
-				copyOpts.Verify = plan.Expected()
+				verify = plan.Expected()
 			}
-			stats, err = rootfs.Copy(ctx, storeDir, sources, copyOpts)
+			stats, err = rootfs.Copy(ctx, storeDir, sources, opts.copyOptions(plan.StoreMode.CopyMode(), verify))
 		}
 		if err != nil {
 			return stats, err
@@ -139,7 +174,7 @@ func Write(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options)
 // reading the closure to verify it when the plan says so. Nothing is
 // written: the runtime makes the mountpoints in the tmpfs the spec mounts
 // at the store directory.
-func writeBindStore(ctx context.Context, plan *Plan, opts rootfs.Options) (rootfs.Stats, error) {
+func writeBindStore(ctx context.Context, plan *Plan, opts WriteOptions) (rootfs.Stats, error) {
 	start := time.Now()
 	var stats rootfs.Stats
 	if plan.Verify {
@@ -150,7 +185,7 @@ func writeBindStore(ctx context.Context, plan *Plan, opts rootfs.Options) (rootf
 			}
 		}
 		var err error
-		if stats, err = rootfs.Verify(ctx, want, opts); err != nil {
+		if stats, err = rootfs.Verify(ctx, want, opts.copyOptions(rootfs.ModeCopy, nil)); err != nil {
 			return stats, err
 		}
 	}
@@ -169,7 +204,7 @@ func writeBindStore(ctx context.Context, plan *Plan, opts rootfs.Options) (rootf
 // exist or is a whole bundle. On an error, a cancelled ctx included, what was
 // written is removed. The leftovers of killed runs for out are removed
 // first (see package staging; staging.RemoveStale lists them).
-func WriteAtomic(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Options) (stats rootfs.Stats, err error) {
+func WriteAtomic(ctx context.Context, out string, plan *Plan, opts WriteOptions) (stats rootfs.Stats, err error) {
 	dir, err := staging.New(out)
 	if err != nil {
 		return stats, err
@@ -179,7 +214,7 @@ func WriteAtomic(ctx context.Context, out string, plan *Plan, copyOpts rootfs.Op
 			err = cerr
 		}
 	}()
-	stats, err = Write(ctx, dir.Path, plan, copyOpts)
+	stats, err = Write(ctx, dir.Path, plan, opts)
 	if err == nil {
 		err = ctx.Err()
 	}

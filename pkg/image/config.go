@@ -1,19 +1,18 @@
 package image
 
 import (
-	"errors"
 	"fmt"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 )
 
 // refuseRuntimeOnly fails on container options that an image cannot carry:
 // whoever runs an image decides them (podman run flags, a Kubernetes pod
 // spec). They are refused, not dropped, so that nobody believes an image
 // has them.
-func refuseRuntimeOnly(c bundle.Options) error {
+func refuseRuntimeOnly(c container.Options) error {
 	refused := []struct {
 		set  bool
 		name string
@@ -42,8 +41,8 @@ func refuseRuntimeOnly(c bundle.Options) error {
 	return nil
 }
 
-// imageConfig maps the container options c, as package bundle resolved them
-// in bp, and the image settings s to the execution parameters of the image
+// imageConfig maps the container options c, as container.New resolved them
+// in ct, and the image settings s to the execution parameters of the image
 // configuration. It is the one place where container options become image
 // fields:
 //
@@ -62,11 +61,8 @@ func refuseRuntimeOnly(c bundle.Options) error {
 //     Volumes.
 //   - os and arch are the image's platform (see Platform).
 //   - the rest is refused (see refuseRuntimeOnly).
-func imageConfig(c bundle.Options, bp *bundle.Plan, s settings) (v1.ImageConfig, error) {
-	proc := bp.Spec.Process
-	if proc == nil || len(proc.Args) == 0 {
-		return v1.ImageConfig{}, errors.New("args is empty: the image needs a program to run")
-	}
+func imageConfig(c container.Options, ct *container.Container, s settings) v1.ImageConfig {
+	proc := ct.Process
 	cfg := v1.ImageConfig{
 		Entrypoint:   []string{proc.Args[0]},
 		Env:          append([]string(nil), proc.Env...),
@@ -83,14 +79,14 @@ func imageConfig(c bundle.Options, bp *bundle.Plan, s settings) (v1.ImageConfig,
 	if c.User != nil || c.Group != nil {
 		cfg.User = fmt.Sprintf("%d:%d", proc.User.UID, proc.User.GID)
 	}
-	return cfg, nil
+	return cfg
 }
 
 // Platform maps the os and arch options to the image's GOOS and GOARCH
-// values, as bundle.Platform does for bundles, plus the variant that Nix's
+// values, as container.Platform does, plus the variant that Nix's
 // 32-bit ARM names carry (armv7l is arm, variant v7).
-func Platform(c bundle.Options) (v1.Platform, error) {
-	osName, arch, err := bundle.Platform(c.OS, c.Arch)
+func Platform(c container.Options) (v1.Platform, error) {
+	osName, arch, err := container.Platform(c.OS, c.Arch)
 	if err != nil {
 		return v1.Platform{}, err
 	}

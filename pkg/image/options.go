@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
@@ -40,8 +40,8 @@ const (
 	DefaultCreated = "1970-01-01T00:00:01Z"
 )
 
-// Options are the settings an image has beyond the container options of
-// package bundle. They are what the Nix library passes to the builder (as
+// Options are the settings an image has beyond the container options
+// (container.Options). They are what the Nix library passes to the builder (as
 // JSON, under "image") and what the command line collects. The zero value
 // means every default.
 type Options struct {
@@ -67,7 +67,7 @@ type Options struct {
 }
 
 // DecodeOptions reads Options from JSON, with exact key matching and
-// unknown keys refused, as bundle.DecodeOptions does.
+// unknown keys refused, as container.DecodeOptions does.
 func DecodeOptions(data []byte) (Options, error) {
 	var opts Options
 	if err := strictjson.Unmarshal(data, &opts); err != nil {
@@ -151,7 +151,7 @@ func (o Options) check() (settings, error) {
 		s.labels[k] = v
 	}
 	for _, v := range o.Volumes {
-		dest, err := bundle.CheckDestination(v)
+		dest, err := container.CheckDestination(v)
 		if err != nil {
 			return s, fmt.Errorf("volume: %w", err)
 		}

@@ -9,7 +9,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 )
@@ -38,17 +38,19 @@ type Plan struct {
 	// Config is the image configuration, complete but for
 	// RootFS.DiffIDs, which Write fills in as it writes the layers.
 	Config v1.Image
-	// Warnings report options that were dropped.
+	// Warnings report options that were dropped or limited: those of the
+	// container (container.New) and the image's own.
 	Warnings []string
 }
 
 // NewPlan computes the image for the container options c and the image
-// options o from the closure graph g: the closure of every store path that
-// the process mentions (arguments, environment, working directory), which
-// must all be in g, split into layers, a layer with /etc/passwd, /etc/group,
-// the home and working directories and /tmp, and the image configuration.
-// fsys tells which store paths have a bin directory, for the default PATH.
-func NewPlan(g *graph.Graph, c bundle.Options, o Options, fsys bundle.StoreFS) (*Plan, error) {
+// options o from the closure graph g: the container (container.New: the
+// closure of every store path that the process mentions, which must all be
+// in g; fsys tells which store paths have a bin directory, for the default
+// PATH), its closure split into layers, a layer with /etc/passwd,
+// /etc/group, the home and working directories and /tmp, and the image
+// configuration. The closure is not verified, so its narHashes are not read.
+func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.StoreFS) (*Plan, error) {
 	s, err := o.check()
 	if err != nil {
 		return nil, err
@@ -60,26 +62,22 @@ func NewPlan(g *graph.Graph, c bundle.Options, o Options, fsys bundle.StoreFS) (
 	if err != nil {
 		return nil, err
 	}
-	bp, err := bundle.NewPlan(g, c, fsys)
+	ct, err := container.New(g, c, fsys)
 	if err != nil {
 		return nil, err
 	}
-	if len(bp.Closure) == 0 {
+	if len(ct.Closure) == 0 {
 		return nil, errors.New("args mention no store path: the image would have an empty filesystem")
 	}
-	cfg, err := imageConfig(c, bp, s)
-	if err != nil {
-		return nil, err
-	}
-	entries, warnings := rootfsEntries(c, bp)
-	layers := append([]LayerPlan{{Entries: entries}}, GroupLayers(bp.Closure, s.maxLayers-1)...)
+	cfg := imageConfig(c, ct, s)
+	layers := append([]LayerPlan{{Entries: rootfsEntries(ct)}}, GroupLayers(ct.Closure, s.maxLayers-1)...)
 	created := s.created
 	p := &Plan{
-		StoreDir:    g.StoreDir(),
+		StoreDir:    ct.StoreDir,
 		Layers:      layers,
 		Compression: s.compression,
 		Tag:         s.tag,
-		Warnings:    warnings,
+		Warnings:    ct.Warnings,
 		Config: v1.Image{
 			Created:  &created,
 			Platform: platform,
@@ -87,9 +85,9 @@ func NewPlan(g *graph.Graph, c bundle.Options, o Options, fsys bundle.StoreFS) (
 			RootFS:   v1.RootFS{Type: "layers", DiffIDs: []digest.Digest{}},
 		},
 	}
-	if len(c.Annotations) > 0 {
+	if len(ct.Annotations) > 0 {
 		p.Annotations = map[string]string{}
-		for k, v := range c.Annotations {
+		for k, v := range ct.Annotations {
 			p.Annotations[k] = v
 		}
 	}
@@ -103,49 +101,49 @@ func NewPlan(g *graph.Graph, c bundle.Options, o Options, fsys bundle.StoreFS) (
 	return p, nil
 }
 
-// rootfsEntries is the /etc layer: what package bundle puts in a bundle's
-// rootfs besides the closure (/etc/passwd, /etc/group, /etc/nsswitch.conf,
-// the home and working directories), owned by root except the process
-// user's home, which is the user's, and /tmp with mode 1777 unless the tmp
-// option is false. Unlike a bundle, an image can carry owners and modes.
-func rootfsEntries(c bundle.Options, bp *bundle.Plan) ([]layer.Entry, []string) {
-	var warnings []string
+// rootfsEntries is the /etc layer: what a bundle's rootfs holds besides the
+// closure (/etc/passwd, /etc/group, /etc/nsswitch.conf, the home and working
+// directories), owned by root except the process user's home, which is the
+// user's, and /tmp with mode 1777 when the container has a writable /tmp
+// (not when the tmp option is false or the store directory is inside /tmp,
+// which container.New warns about). Unlike a bundle, an image can carry
+// owners and modes.
+func rootfsEntries(c *container.Container) []layer.Entry {
 	var entries []layer.Entry
-	for _, f := range bp.Files {
+	for _, f := range c.Files {
 		entries = append(entries, layer.Entry{Path: f.Path, Data: f.Data, Mode: 0o444})
 	}
-	proc := bp.Spec.Process
+	user := c.Process.User
 	home := ""
-	for _, e := range proc.Env {
+	for _, e := range c.Process.Env {
 		if v, ok := strings.CutPrefix(e, "HOME="); ok {
 			home = v
 		}
 	}
-	// A bundle reaches the home through a symlink to a tmpfs; an image's
-	// root filesystem is writable and has it as a directory.
-	dirs := bp.Dirs
-	for _, l := range bp.Symlinks {
-		if l.Path == home && l.Target == bundle.HomeDir {
-			dirs = append(append([]string(nil), dirs...), home)
+	// A bundle reaches the home and /tmp through symlinks to tmpfs mounts;
+	// an image's root filesystem is writable and has them as directories.
+	dirs := c.RootfsDirs(c.Mounts)
+	tmp := false
+	for _, l := range c.Symlinks {
+		switch {
+		case l.Path == home && l.Target == container.HomeDir:
+			dirs = append(dirs, home)
 			sort.Strings(dirs)
+		case l.Path == "/tmp":
+			tmp = true
 		}
 	}
 	for _, d := range dirs {
 		e := layer.Entry{Path: d, Dir: true, Mode: 0o755}
-		if d == home && proc.User.UID != 0 {
-			e.UID, e.GID = int(proc.User.UID), int(proc.User.GID)
+		if d == home && user.UID != 0 {
+			e.UID, e.GID = int(user.UID), int(user.GID)
 		}
 		entries = append(entries, e)
 	}
-	if c.Tmp == nil || *c.Tmp {
-		if bp.StoreDir == "/tmp" || strings.HasPrefix(bp.StoreDir, "/tmp/") {
-			// The store's layers hold /tmp too, mode 0755, and come later.
-			warnings = append(warnings, fmt.Sprintf("no writable /tmp: the store directory %s is inside it", bp.StoreDir))
-		} else {
-			entries = append(entries, layer.Entry{Path: "/tmp", Dir: true, Mode: 0o1777})
-		}
+	if tmp {
+		entries = append(entries, layer.Entry{Path: "/tmp", Dir: true, Mode: 0o1777})
 	}
-	return entries, warnings
+	return entries
 }
 
 // describe says what the layer holds, naming its store paths without their

@@ -2,11 +2,13 @@ package image_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/internal/imports"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
 )
@@ -30,14 +32,14 @@ func sampleGraph(t *testing.T) *graph.Graph {
 	return g
 }
 
-// binDirs is a bundle.StoreFS where the given paths have a bin directory.
+// binDirs is a container.StoreFS where the given paths have a bin directory.
 type binDirs map[string]bool
 
 func (b binDirs) IsDir(p string) bool {
 	return b[strings.TrimSuffix(p, "/bin")] && strings.HasSuffix(p, "/bin")
 }
 
-func planConfig(t *testing.T, c bundle.Options, o image.Options) string {
+func planConfig(t *testing.T, c container.Options, o image.Options) string {
 	t.Helper()
 	p, err := image.NewPlan(sampleGraph(t), c, o, binDirs{app: true, sh: true})
 	if err != nil {
@@ -54,19 +56,19 @@ func TestImageConfig(t *testing.T) {
 	uid := uint32(1000)
 	tests := []struct {
 		name string
-		c    bundle.Options
+		c    container.Options
 		o    image.Options
 		want string
 	}{
-		{"program only", bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{},
+		{"program only", container.Options{Args: []string{app + "/bin/app"}}, image.Options{},
 			`{"Env":["HOME=/root","PATH=` + app + `/bin"],"Entrypoint":["` + app + `/bin/app"]}`},
-		{"program and arguments", bundle.Options{Args: []string{sh + "/bin/sh", "-c", "exec " + app + "/bin/app"}}, image.Options{},
+		{"program and arguments", container.Options{Args: []string{sh + "/bin/sh", "-c", "exec " + app + "/bin/app"}}, image.Options{},
 			`{"Env":["HOME=/root","PATH=` + sh + `/bin:` + app + `/bin"],"Entrypoint":["` + sh + `/bin/sh"],"Cmd":["-c","exec ` + app + `/bin/app"]}`},
-		{"env, user, working directory", bundle.Options{
+		{"env, user, working directory", container.Options{
 			Args: []string{app + "/bin/app"}, Env: map[string]string{"PATH": "/bin", "LANG": "C.UTF-8"},
-			User: &bundle.ID{Num: &uid}, WorkingDir: "/srv/app",
+			User: &container.ID{Num: &uid}, WorkingDir: "/srv/app",
 		}, image.Options{}, `{"User":"1000:1000","Env":["HOME=/home/user","LANG=C.UTF-8","PATH=/bin"],"Entrypoint":["` + app + `/bin/app"],"WorkingDir":"/srv/app"}`},
-		{"ports, labels, volumes", bundle.Options{Args: []string{app + "/bin/app"}, Env: map[string]string{"PATH": "/bin"}}, image.Options{
+		{"ports, labels, volumes", container.Options{Args: []string{app + "/bin/app"}, Env: map[string]string{"PATH": "/bin"}}, image.Options{
 			ExposedPorts: []string{"8080", "53/udp", "8080/tcp", "9/sctp"},
 			Labels:       map[string]string{"b": "2", "a": "1"},
 			Volumes:      []string{"/data", "/var/lib/x/"},
@@ -85,44 +87,44 @@ func TestOptionErrors(t *testing.T) {
 	args := []string{app + "/bin/app"}
 	tests := []struct {
 		name string
-		c    bundle.Options
+		c    container.Options
 		o    image.Options
 		want string
 	}{
-		{"no args", bundle.Options{}, image.Options{}, "args is empty"},
-		{"empty program", bundle.Options{Args: []string{""}}, image.Options{}, "args[0] is empty"},
-		{"mounts", bundle.Options{Args: args, Mounts: []bundle.Mount{{Destination: "/d", Source: "/s"}}}, image.Options{}, "mounts cannot be part of an image: podman run -v"},
-		{"readonly", bundle.Options{Args: args, Readonly: new(bool)}, image.Options{}, "readonly cannot be part of an image"},
-		{"hostname", bundle.Options{Args: args, Hostname: "h"}, image.Options{}, "hostname cannot be part of an image"},
-		{"terminal", bundle.Options{Args: args, Terminal: true}, image.Options{}, "terminal cannot be part of an image"},
-		{"capabilities", bundle.Options{Args: args, Capabilities: &bundle.Capabilities{}}, image.Options{}, "capabilities cannot be part of an image"},
-		{"noNewPrivileges", bundle.Options{Args: args, NoNewPrivileges: new(bool)}, image.Options{}, "noNewPrivileges cannot be part of an image"},
-		{"rlimits", bundle.Options{Args: args, Rlimits: map[string]bundle.Rlimit{"nofile": {}}}, image.Options{}, "rlimits cannot be part of an image"},
-		{"network", bundle.Options{Args: args, Network: "host"}, image.Options{}, "network cannot be part of an image"},
-		{"resources", bundle.Options{Args: args, Resources: &bundle.Resources{}}, image.Options{}, "resources cannot be part of an image"},
-		{"extraConfig", bundle.Options{Args: args, ExtraConfig: []byte(`{}`)}, image.Options{}, "extraConfig cannot be part of an image"},
-		{"rootless", bundle.Options{Args: args, Rootless: &bundle.RootlessIDs{}}, image.Options{}, "rootless cannot be part of an image"},
-		{"verify", bundle.Options{Args: args, Verify: new(bool)}, image.Options{}, "verify cannot be part of an image: images are not checked against the NAR hashes"},
-		{"bad env", bundle.Options{Args: args, Env: map[string]string{"A=B": "x"}}, image.Options{}, `env: "A=B" is not a valid variable name`},
-		{"tag", bundle.Options{Args: args}, image.Options{Tag: "-x"}, `tag "-x" is not a valid tag`},
-		{"tag with colon", bundle.Options{Args: args}, image.Options{Tag: "a:b"}, `tag "a:b" is not a valid tag`},
-		{"long tag", bundle.Options{Args: args}, image.Options{Tag: strings.Repeat("t", 129)}, "is not a valid tag"},
-		{"negative maxLayers", bundle.Options{Args: args}, image.Options{MaxLayers: -1}, "maxLayers -1 is out of range (2 to 125"},
-		{"one layer", bundle.Options{Args: args}, image.Options{MaxLayers: 1}, "maxLayers 1 is out of range (2 to 125"},
-		{"too many layers", bundle.Options{Args: args}, image.Options{MaxLayers: 126}, "maxLayers 126 is out of range"},
-		{"compression", bundle.Options{Args: args}, image.Options{Compression: "xz"}, `compression "xz" is not supported`},
-		{"created", bundle.Options{Args: args}, image.Options{Created: "yesterday"}, `created "yesterday" is not an RFC 3339 date`},
-		{"port number", bundle.Options{Args: args}, image.Options{ExposedPorts: []string{"http"}}, `exposed port "http": "http" is not a port number`},
-		{"port zero", bundle.Options{Args: args}, image.Options{ExposedPorts: []string{"0"}}, `exposed port "0"`},
-		{"port range", bundle.Options{Args: args}, image.Options{ExposedPorts: []string{"70000"}}, `exposed port "70000"`},
-		{"protocol", bundle.Options{Args: args}, image.Options{ExposedPorts: []string{"80/http"}}, `protocol "http" is not tcp, udp or sctp`},
-		{"label name", bundle.Options{Args: args}, image.Options{Labels: map[string]string{"": "x"}}, "empty name"},
-		{"relative volume", bundle.Options{Args: args}, image.Options{Volumes: []string{"data"}}, `volume: mount destination "data" is not an absolute path`},
-		{"root volume", bundle.Options{Args: args}, image.Options{Volumes: []string{"/"}}, "is the root directory"},
-		{"arch", bundle.Options{Args: args, Arch: "vax"}, image.Options{}, `arch "vax" is not a known architecture`},
-		{"os", bundle.Options{Args: args, OS: "plan9"}, image.Options{}, `os "plan9" is not supported`},
-		{"path outside the graph", bundle.Options{Args: []string{sp('z', "other") + "/bin/x"}}, image.Options{}, "args[0]: /nix/store/zzzz"},
-		{"no store path", bundle.Options{Args: []string{"/bin/sh"}}, image.Options{}, "args mention no store path"},
+		{"no args", container.Options{}, image.Options{}, "args is empty"},
+		{"empty program", container.Options{Args: []string{""}}, image.Options{}, "args[0] is empty"},
+		{"mounts", container.Options{Args: args, Mounts: []container.Mount{{Destination: "/d", Source: "/s"}}}, image.Options{}, "mounts cannot be part of an image: podman run -v"},
+		{"readonly", container.Options{Args: args, Readonly: new(bool)}, image.Options{}, "readonly cannot be part of an image"},
+		{"hostname", container.Options{Args: args, Hostname: "h"}, image.Options{}, "hostname cannot be part of an image"},
+		{"terminal", container.Options{Args: args, Terminal: true}, image.Options{}, "terminal cannot be part of an image"},
+		{"capabilities", container.Options{Args: args, Capabilities: &container.Capabilities{}}, image.Options{}, "capabilities cannot be part of an image"},
+		{"noNewPrivileges", container.Options{Args: args, NoNewPrivileges: new(bool)}, image.Options{}, "noNewPrivileges cannot be part of an image"},
+		{"rlimits", container.Options{Args: args, Rlimits: map[string]container.Rlimit{"nofile": {}}}, image.Options{}, "rlimits cannot be part of an image"},
+		{"network", container.Options{Args: args, Network: "host"}, image.Options{}, "network cannot be part of an image"},
+		{"resources", container.Options{Args: args, Resources: &container.Resources{}}, image.Options{}, "resources cannot be part of an image"},
+		{"extraConfig", container.Options{Args: args, ExtraConfig: []byte(`{}`)}, image.Options{}, "extraConfig cannot be part of an image"},
+		{"rootless", container.Options{Args: args, Rootless: &container.RootlessIDs{}}, image.Options{}, "rootless cannot be part of an image"},
+		{"verify", container.Options{Args: args, Verify: new(bool)}, image.Options{}, "verify cannot be part of an image: images are not checked against the NAR hashes"},
+		{"bad env", container.Options{Args: args, Env: map[string]string{"A=B": "x"}}, image.Options{}, `env: "A=B" is not a valid variable name`},
+		{"tag", container.Options{Args: args}, image.Options{Tag: "-x"}, `tag "-x" is not a valid tag`},
+		{"tag with colon", container.Options{Args: args}, image.Options{Tag: "a:b"}, `tag "a:b" is not a valid tag`},
+		{"long tag", container.Options{Args: args}, image.Options{Tag: strings.Repeat("t", 129)}, "is not a valid tag"},
+		{"negative maxLayers", container.Options{Args: args}, image.Options{MaxLayers: -1}, "maxLayers -1 is out of range (2 to 125"},
+		{"one layer", container.Options{Args: args}, image.Options{MaxLayers: 1}, "maxLayers 1 is out of range (2 to 125"},
+		{"too many layers", container.Options{Args: args}, image.Options{MaxLayers: 126}, "maxLayers 126 is out of range"},
+		{"compression", container.Options{Args: args}, image.Options{Compression: "xz"}, `compression "xz" is not supported`},
+		{"created", container.Options{Args: args}, image.Options{Created: "yesterday"}, `created "yesterday" is not an RFC 3339 date`},
+		{"port number", container.Options{Args: args}, image.Options{ExposedPorts: []string{"http"}}, `exposed port "http": "http" is not a port number`},
+		{"port zero", container.Options{Args: args}, image.Options{ExposedPorts: []string{"0"}}, `exposed port "0"`},
+		{"port range", container.Options{Args: args}, image.Options{ExposedPorts: []string{"70000"}}, `exposed port "70000"`},
+		{"protocol", container.Options{Args: args}, image.Options{ExposedPorts: []string{"80/http"}}, `protocol "http" is not tcp, udp or sctp`},
+		{"label name", container.Options{Args: args}, image.Options{Labels: map[string]string{"": "x"}}, "empty name"},
+		{"relative volume", container.Options{Args: args}, image.Options{Volumes: []string{"data"}}, `volume: mount destination "data" is not an absolute path`},
+		{"root volume", container.Options{Args: args}, image.Options{Volumes: []string{"/"}}, "is the root directory"},
+		{"arch", container.Options{Args: args, Arch: "vax"}, image.Options{}, `arch "vax" is not a known architecture`},
+		{"os", container.Options{Args: args, OS: "plan9"}, image.Options{}, `os "plan9" is not supported`},
+		{"path outside the graph", container.Options{Args: []string{sp('z', "other") + "/bin/x"}}, image.Options{}, "args[0]: /nix/store/zzzz"},
+		{"no store path", container.Options{Args: []string{"/bin/sh"}}, image.Options{}, "args mention no store path"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,7 +137,7 @@ func TestOptionErrors(t *testing.T) {
 }
 
 func TestNewPlan(t *testing.T) {
-	p, err := image.NewPlan(sampleGraph(t), bundle.Options{
+	p, err := image.NewPlan(sampleGraph(t), container.Options{
 		Args:        []string{sh + "/bin/sh", "-c", "exec " + app + "/bin/app"},
 		Arch:        "armv7l",
 		Annotations: map[string]string{"org.example": "yes"},
@@ -176,7 +178,7 @@ func TestNewPlan(t *testing.T) {
 		t.Fatalf("annotations %v", p.Annotations)
 	}
 
-	def, err := image.NewPlan(sampleGraph(t), bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{}, binDirs{})
+	def, err := image.NewPlan(sampleGraph(t), container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, binDirs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +206,7 @@ func TestDecodeOptions(t *testing.T) {
 	}
 }
 
-// TestEveryContainerOptionIsDecided fails when bundle.Options gains a field
+// TestEveryContainerOptionIsDecided fails when container.Options gains a field
 // that ImageConfig neither maps to the image nor refuses: each new container
 // option needs that decision (and a line here).
 func TestEveryContainerOptionIsDecided(t *testing.T) {
@@ -235,10 +237,85 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 		"Seccomp":         "refused",
 		"Verify":          "refused",
 	}
-	typ := reflect.TypeOf(bundle.Options{})
+	typ := reflect.TypeOf(container.Options{})
 	for i := 0; i < typ.NumField(); i++ {
 		if name := typ.Field(i).Name; decided[name] == "" {
-			t.Errorf("bundle.Options.%s is not decided for images: map it in image.ImageConfig or refuse it there, then list it here", name)
+			t.Errorf("container.Options.%s is not decided for images: map it in image.ImageConfig or refuse it there, then list it here", name)
 		}
 	}
+}
+
+// TestNewPlanIgnoresNarHash checks that an image is planned from a graph
+// whose narHash cannot be parsed: images are never verified, so the hash
+// is never read (a bundle plan, which verifies by default, refuses it).
+func TestNewPlanIgnoresNarHash(t *testing.T) {
+	g, err := graph.NewGraph([]graph.PathInfo{
+		{Path: app, References: []string{glibc}, NarHash: "sha256:not-a-hash"},
+		{Path: glibc, NarHash: "md5:0"},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, binDirs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Layers) != 3 || len(p.Warnings) != 0 {
+		t.Fatalf("layers %d, warnings %q", len(p.Layers), p.Warnings)
+	}
+}
+
+// TestNewPlanWarnings checks that the container's warnings reach the plan:
+// a closure whose bin directories would make a PATH longer than 64 KiB
+// (1,200 store paths with a bin directory) gets the bin directories of the
+// paths the process mentions, and a warning says so; a store directory
+// inside /tmp leaves the image without a writable /tmp.
+func TestNewPlanWarnings(t *testing.T) {
+	infos := []graph.PathInfo{{Path: app}}
+	bins := binDirs{app: true}
+	for i := 0; i < 1200; i++ {
+		dep := "/nix/store/" + strings.Repeat("d", 32-len(fmt.Sprint(i))) + fmt.Sprint(i) + "-dependency"
+		infos[0].References = append(infos[0].References, dep)
+		infos = append(infos, graph.PathInfo{Path: dep})
+		bins[dep] = true
+	}
+	g, err := graph.NewGraph(infos, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) != 1 || !strings.HasPrefix(p.Warnings[0], "PATH holds only the bin directories of the store paths the process mentions: ") {
+		t.Fatalf("warnings %q", p.Warnings)
+	}
+	if env := p.Config.Config.Env; !reflect.DeepEqual(env, []string{"HOME=/root", "PATH=" + app + "/bin"}) {
+		t.Fatalf("env has %d variables, PATH %d bytes long", len(env), len(env[len(env)-1]))
+	}
+
+	tmpApp := "/tmp/store/" + strings.Repeat("a", 32) + "-app"
+	g, err = graph.NewGraph([]graph.PathInfo{{Path: tmpApp}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = image.NewPlan(g, container.Options{Args: []string{tmpApp + "/bin/app"}}, image.Options{}, binDirs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"no writable /tmp: the store directory /tmp/store is inside it"}; !reflect.DeepEqual(p.Warnings, want) {
+		t.Fatalf("warnings %q, want %q", p.Warnings, want)
+	}
+	if c := p.Config.History[0].Comment; c != "created for the image: /etc/passwd, /etc/group, /etc/nsswitch.conf, /root, /var/empty" {
+		t.Fatalf("the /etc layer: %s", c)
+	}
+}
+
+// TestPlanIndependentOfBundles keeps image planning away from what only a
+// bundle needs: the runtime configuration, its schema, NAR hashes.
+func TestPlanIndependentOfBundles(t *testing.T) {
+	imports.Check(t, ".", []string{"plan.go", "config.go", "options.go", "layers.go"},
+		"github.com/oci-builder/oci-builder/pkg/bundle", "github.com/oci-builder/oci-builder/pkg/specconv",
+		"github.com/oci-builder/oci-builder/pkg/schema", "github.com/oci-builder/oci-builder/pkg/nar",
+		"github.com/opencontainers/runtime-spec/specs-go")
 }

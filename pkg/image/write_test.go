@@ -18,6 +18,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
 )
@@ -160,7 +161,7 @@ func TestWriteLayout(t *testing.T) {
 	g, app := diskStore(t, filepath.Join(t.TempDir(), "store"), 5, 'x', "v1")
 	for _, compression := range []string{"gzip", "zstd"} {
 		t.Run(compression, func(t *testing.T) {
-			plan, err := image.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app", "--flag"}}, image.Options{Compression: compression, Tag: "v1"}, bundle.HostStore{})
+			plan, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app", "--flag"}}, image.Options{Compression: compression, Tag: "v1"}, bundle.HostStore{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -247,7 +248,7 @@ func TestNewApplicationSameDependencies(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "store")
 			for i, text := range []string{"version 1", "version 2"} {
 				g, app := diskStore(t, dir, 5, "xy"[i], text)
-				plan, err := image.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{MaxLayers: maxLayers}, bundle.HostStore{})
+				plan, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{MaxLayers: maxLayers}, bundle.HostStore{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -276,7 +277,7 @@ func TestNewApplicationSameDependencies(t *testing.T) {
 
 func TestWriteErrors(t *testing.T) {
 	g, app := diskStore(t, filepath.Join(t.TempDir(), "store"), 3, 'x', "v1")
-	plan, err := image.NewPlan(g, bundle.Options{Args: []string{app + "/bin/app"}}, image.Options{}, bundle.HostStore{})
+	plan, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, bundle.HostStore{})
 	if err != nil {
 		t.Fatal(err)
 	}

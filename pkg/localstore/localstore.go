@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/graph"
@@ -47,22 +46,21 @@ func FindPaths(s, storeDir string) (found, missing []string) {
 	return found, missing
 }
 
+// Named is a string and what it is, for error messages (e.g. "args[0]").
+type Named struct {
+	Name, Value string
+}
+
 // ClosureOf is the closure, from the local store, of the store paths that
-// the strings mention (each named for error messages, e.g. "args[0]"; they
-// are looked at in the order of their names). A mention of a store path
-// that is not in the store is an error naming the string.
-func ClosureOf(ctx context.Context, storeDir string, strs map[string]string) (*graph.Graph, error) {
-	names := make([]string, 0, len(strs))
-	for k := range strs {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+// the strings mention, in order. A mention of a store path that is not in
+// the store is an error naming the string.
+func ClosureOf(ctx context.Context, storeDir string, strs []Named) (*graph.Graph, error) {
 	var roots []string
 	seen := map[string]bool{}
-	for _, what := range names {
-		found, missing := FindPaths(strs[what], storeDir)
+	for _, s := range strs {
+		found, missing := FindPaths(s.Value, storeDir)
 		if len(missing) > 0 {
-			return nil, fmt.Errorf("%s: %s is not in the store", what, missing[0])
+			return nil, fmt.Errorf("%s: %s is not in the store", s.Name, missing[0])
 		}
 		for _, p := range found {
 			if !seen[p] {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
 )
 
@@ -173,7 +174,7 @@ func TestContainerAttrs(t *testing.T) {
 	if !ok {
 		t.Fatal("no container attribute")
 	}
-	opts, err := bundle.DecodeOptions(raw)
+	opts, err := container.DecodeOptions(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/oci-builder/oci-builder/internal/invariants"
 	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 )
@@ -62,7 +63,7 @@ func FuzzAttrs(f *testing.F) {
 		if !ok {
 			return
 		}
-		opts, err := bundle.DecodeOptions(raw)
+		opts, err := container.DecodeOptions(raw)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "container options: ") {
 				t.Fatalf("error %q", err)

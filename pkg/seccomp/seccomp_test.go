@@ -15,9 +15,10 @@ import (
 	moby "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/seccomp"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 )
 
 // specWith is a spec whose bounding set is caps.
@@ -496,11 +497,11 @@ func TestSchema(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := bundle.Options{Args: []string{"/bin/true"}, Arch: tc.arch}
+			opts := container.Options{Args: []string{"/bin/true"}, Arch: tc.arch}
 			if tc.caps != nil {
-				opts.Capabilities = &bundle.Capabilities{Bounding: tc.caps, Effective: tc.caps, Permitted: tc.caps}
+				opts.Capabilities = &container.Capabilities{Bounding: tc.caps, Effective: tc.caps, Permitted: tc.caps}
 			}
-			spec, err := bundle.Config(opts)
+			spec, _, err := specconv.Config(opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -515,7 +516,7 @@ func TestSchema(t *testing.T) {
 			if tc.caps != nil && !allowed(spec.Linux.Seccomp, "mount") {
 				t.Error("the bundle's CAP_SYS_ADMIN did not allow mount")
 			}
-			config, err := bundle.MarshalConfig(spec)
+			config, err := specconv.MarshalConfig(spec)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,7 +12,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
+	"github.com/oci-builder/oci-builder/pkg/specconv"
 	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
@@ -37,10 +38,10 @@ func goodBundle(t *testing.T) (string, *specs.Spec) {
 	hostFile := filepath.Join(t.TempDir(), "hosts")
 	os.WriteFile(hostFile, []byte("127.0.0.1 localhost\n"), 0o644)
 
-	spec, err := bundle.Config(bundle.Options{
+	spec, _, err := specconv.Config(container.Options{
 		Args:   []string{"/bin/link", "arg"},
 		Env:    map[string]string{"PATH": "/bin:/data"},
-		Mounts: []bundle.Mount{{Destination: "/data", Source: host}, {Destination: "/etc/hosts", Source: hostFile, IsFile: true}},
+		Mounts: []container.Mount{{Destination: "/data", Source: host}, {Destination: "/etc/hosts", Source: hostFile, IsFile: true}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +206,7 @@ func TestNixpkgsConfig(t *testing.T) {
 // defaultSpec is the configuration the builder writes by default.
 func defaultSpec(t *testing.T) *specs.Spec {
 	t.Helper()
-	spec, err := bundle.Config(bundle.Options{Args: []string{"/bin/sh"}})
+	spec, _, err := specconv.Config(container.Options{Args: []string{"/bin/sh"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,15 +239,15 @@ func TestSpecValid(t *testing.T) {
 		{"default", defaultSpec},
 		{"rootless", func(t *testing.T) *specs.Spec {
 			uid, gid := uint32(1000), uint32(100)
-			spec, err := bundle.Config(bundle.Options{Args: []string{"/bin/sh"}, User: &bundle.ID{Num: &uid}, Group: &bundle.ID{Num: &gid},
-				Rootless: &bundle.RootlessIDs{UID: 1000, GID: 100, SubUIDs: &bundle.IDRange{Start: 100000, Count: 65536}, SubGIDs: &bundle.IDRange{Start: 100000, Count: 65536}}})
+			spec, _, err := specconv.Config(container.Options{Args: []string{"/bin/sh"}, User: &container.ID{Num: &uid}, Group: &container.ID{Num: &gid},
+				Rootless: &container.RootlessIDs{UID: 1000, GID: 100, SubUIDs: &container.IDRange{Start: 100000, Count: 65536}, SubGIDs: &container.IDRange{Start: 100000, Count: 65536}}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return spec
 		}},
 		{"rootless without subordinate ids", func(t *testing.T) *specs.Spec {
-			spec, err := bundle.Config(bundle.Options{Args: []string{"/bin/sh"}, Rootless: &bundle.RootlessIDs{UID: 1000, GID: 100}})
+			spec, _, err := specconv.Config(container.Options{Args: []string{"/bin/sh"}, Rootless: &container.RootlessIDs{UID: 1000, GID: 100}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package bundle
+package specconv
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/oci-builder/oci-builder/pkg/container"
 )
 
 // MakeRootless changes spec so that the host user ids.UID:ids.GID can run
@@ -20,7 +22,7 @@ import (
 // them the process runs as root inside the user namespace, which is still
 // the unprivileged user on the host. It returns a warning for each setting
 // dropped or changed.
-func MakeRootless(spec *specs.Spec, ids RootlessIDs) ([]string, error) {
+func MakeRootless(spec *specs.Spec, ids container.RootlessIDs) ([]string, error) {
 	if spec.Process == nil || spec.Linux == nil {
 		return nil, fmt.Errorf("rootless: the configuration has no process or linux section")
 	}
@@ -90,7 +92,7 @@ func MakeRootless(spec *specs.Spec, ids RootlessIDs) ([]string, error) {
 // container ids around it, from 0, to them in order: container ids 0 to
 // sub.Count are mapped, own to host. It reports whether every id in need is
 // mapped.
-func idMappings(host, own uint32, sub *IDRange, need []uint32) ([]specs.LinuxIDMapping, bool) {
+func idMappings(host, own uint32, sub *container.IDRange, need []uint32) ([]specs.LinuxIDMapping, bool) {
 	var m []specs.LinuxIDMapping
 	if sub == nil || sub.Count == 0 {
 		m = []specs.LinuxIDMapping{{ContainerID: own, HostID: host, Size: 1}}

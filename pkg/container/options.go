@@ -1,10 +1,4 @@
-// Package bundle turns a closure graph and container options into an OCI
-// runtime bundle: config.json plus a rootfs holding the closure.
-//
-// The work is split in two. NewPlan is pure: from the graph and the options
-// it computes the closure to copy, the mountpoints to create and the
-// runtime-spec configuration. Write performs the plan on disk.
-package bundle
+package container
 
 import (
 	"encoding/json"
@@ -38,15 +32,18 @@ type Options struct {
 	// linux and the builder's own architecture.
 	OS   string `json:"os,omitempty"`
 	Arch string `json:"arch,omitempty"`
-	// StoreMode is how the closure gets into the bundle: "copy" (the
-	// default, also meant by ""), "reflink", "hardlink" or "bind".
-	StoreMode StoreMode `json:"storeMode,omitempty"`
+	// StoreMode is how the closure gets into a bundle: "copy" (the
+	// default, also meant by ""), "reflink", "hardlink" or "bind". Package
+	// bundle reads it (bundle.ParseStoreMode); New does not.
+	StoreMode string `json:"storeMode,omitempty"`
 	// Verify checks each store path of the closure against the NAR hash
 	// (and size) the closure graph gives it. Nil means true in the modes
 	// that put the closure's files in the rootfs (copy, reflink, hardlink),
 	// which hash each file as they put it in place, and false in bind mode,
-	// where verifying means reading the whole closure for that alone. See
-	// NewPlan for store paths the graph gives no hash.
+	// where verifying means reading the whole closure for that alone.
+	// Package bundle reads it (see bundle.NewPlan for store paths the graph
+	// gives no hash); New does not, nor does an image, which is never
+	// verified.
 	Verify *bool `json:"verify,omitempty"`
 
 	// Env is the process environment. PATH defaults to the bin directories

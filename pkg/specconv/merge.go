@@ -1,4 +1,4 @@
-package bundle
+package specconv
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package bundle
+package container
 
 import (
 	"fmt"
@@ -36,8 +36,8 @@ type writableDir struct {
 // the home is the root directory, /var/empty (nobody's, empty by intent),
 // in the store, or in another of them or in a system mount. A user mount
 // at one of the paths replaces it; one that holds the store directory is
-// left out (NewPlan warns).
-func writableDirs(id Identity, storeDir string, userMounts map[string]bool) []writableDir {
+// left out, with a warning.
+func writableDirs(id Identity, storeDir string, userMounts map[string]bool) ([]writableDir, []string) {
 	tmp := &specs.Mount{Destination: TmpfsDir, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}}
 	dirs := []writableDir{
 		{path: "/tmp", target: TmpfsDir, mount: tmp},
@@ -61,8 +61,13 @@ func writableDirs(id Identity, storeDir string, userMounts map[string]bool) []wr
 	// A user mount at /tmp replaces /tmp alone; /var/tmp then has its own
 	// tmpfs mount unless the user mounts it too.
 	out := dirs[:0]
+	var warnings []string
 	for _, d := range dirs {
-		if userMounts[d.path] || (storeDir != "" && within(storeDir, d.path)) {
+		if userMounts[d.path] {
+			continue
+		}
+		if storeDir != "" && within(storeDir, d.path) {
+			warnings = append(warnings, fmt.Sprintf("no writable %s: the store directory %s is inside it", d.path, storeDir))
 			continue
 		}
 		if d.mount == nil && userMounts["/tmp"] {
@@ -70,7 +75,7 @@ func writableDirs(id Identity, storeDir string, userMounts map[string]bool) []wr
 		}
 		out = append(out, d)
 	}
-	return out
+	return out, warnings
 }
 
 // throughSymlink rewrites a path inside one of the writable directories

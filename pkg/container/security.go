@@ -1,4 +1,4 @@
-package bundle
+package container
 
 import (
 	"fmt"
@@ -21,16 +21,6 @@ func knownCapabilities() []string {
 		"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
 		"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
 		"CAP_CHECKPOINT_RESTORE",
-	}
-}
-
-// defaultCapabilities are `runc spec`'s.
-func defaultCapabilities() *specs.LinuxCapabilities {
-	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
-	return &specs.LinuxCapabilities{
-		Bounding:  append([]string(nil), caps...),
-		Effective: append([]string(nil), caps...),
-		Permitted: append([]string(nil), caps...),
 	}
 }
 
@@ -92,14 +82,15 @@ func knownRlimits() []string {
 	}
 }
 
-// rlimits merges the user's limits over the default RLIMIT_NOFILE 1024,
-// sorted by type.
+// rlimits checks the user's limits and names them by type
+// ("nofile" is RLIMIT_NOFILE), sorted by type. When two names mean the same
+// type, the later one in sorted order wins.
 func rlimits(user map[string]Rlimit) ([]specs.POSIXRlimit, error) {
 	known := map[string]bool{}
 	for _, k := range knownRlimits() {
 		known[k] = true
 	}
-	merged := map[string]Rlimit{"RLIMIT_NOFILE": {Soft: 1024, Hard: 1024}}
+	merged := map[string]Rlimit{}
 	for _, name := range sortedKeys(user) {
 		u := strings.ToUpper(name)
 		if !strings.HasPrefix(u, "RLIMIT_") {
@@ -114,21 +105,9 @@ func rlimits(user map[string]Rlimit) ([]specs.POSIXRlimit, error) {
 		}
 		merged[u] = l
 	}
-	out := make([]specs.POSIXRlimit, 0, len(merged))
+	var out []specs.POSIXRlimit
 	for _, t := range sortedKeys(merged) {
 		out = append(out, specs.POSIXRlimit{Type: t, Soft: merged[t].Soft, Hard: merged[t].Hard})
 	}
 	return out, nil
-}
-
-// maskedPaths and readonlyPaths are `runc spec`'s.
-func maskedPaths() []string {
-	return []string{
-		"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
-	}
-}
-
-func readonlyPaths() []string {
-	return []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 }
