@@ -17,7 +17,7 @@ buildGoModule (finalAttrs: {
   pname = "oci-builder";
   version = "0.1.0";
 
-  # Only what `go build` and `go test ./cmd/oci-builder` read, so that
+  # Only what `go build`, `go mod vendor` and `go test ./cmd/oci-builder` read, so that
   # documentation, Nix files and the end-to-end tests can change without
   # rebuilding the package.
   src = lib.fileset.toSource {
@@ -28,6 +28,10 @@ buildGoModule (finalAttrs: {
       ../cmd
       ../internal
       ../pkg
+      # Test helpers that the packages' tests import (go mod vendor needs
+      # them); not the end-to-end tests.
+      ../tests/imports
+      ../tests/invariants
     ];
   };
 

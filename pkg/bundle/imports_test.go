@@ -3,7 +3,7 @@ package bundle_test
 import (
 	"testing"
 
-	"github.com/oci-builder/oci-builder/internal/imports"
+	"github.com/oci-builder/oci-builder/tests/imports"
 )
 
 // TestPlannerDoesNoIO keeps the planner's files free of I/O: reading the

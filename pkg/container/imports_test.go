@@ -3,7 +3,7 @@ package container_test
 import (
 	"testing"
 
-	"github.com/oci-builder/oci-builder/internal/imports"
+	"github.com/oci-builder/oci-builder/tests/imports"
 )
 
 // TestNoIO keeps the package pure: it asks the store only what StoreFS

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/internal/invariants"
 	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/tests/invariants"
 )
 
 // addFixtures seeds f with the graph fixtures whose name matches glob,

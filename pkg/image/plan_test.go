@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/internal/imports"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/tests/imports"
 )
 
 var (

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/internal/invariants"
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
 	"github.com/oci-builder/oci-builder/pkg/schema"
+	"github.com/oci-builder/oci-builder/tests/invariants"
 )
 
 // FuzzAttrs decodes arbitrary bytes as .attrs.json the way the nix-builder

@@ -4,10 +4,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/internal/invariants"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/specconv"
+	"github.com/oci-builder/oci-builder/tests/invariants"
 )
 
 // FuzzConfig builds runtime configurations from fuzzed options: two

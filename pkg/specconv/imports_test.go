@@ -3,7 +3,7 @@ package specconv_test
 import (
 	"testing"
 
-	"github.com/oci-builder/oci-builder/internal/imports"
+	"github.com/oci-builder/oci-builder/tests/imports"
 )
 
 // TestNoIO keeps the package free of I/O: turning a container into a
