@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -88,33 +87,19 @@ func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func runBundle(ctx context.Context, e env, args []string) error {
+	var opts container.Options
 	fs := flag.NewFlagSet("bundle", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var (
 		out, graphFile, storeDir, optionsFile = fs.String("out", "", ""), fs.String("graph", "", ""), fs.String("store-dir", "", ""), fs.String("options", "", "")
 		jobs                                  = fs.Int("jobs", 0, "")
-		storeMode                             = fs.String("store-mode", "", "")
-		workdir, hostname, user, group        = fs.String("workdir", "", ""), fs.String("hostname", "", ""), fs.String("user", "", ""), fs.String("group", "", "")
-		readonly, terminal, noTmp             = fs.Bool("readonly", false, ""), fs.Bool("terminal", false, ""), fs.Bool("no-tmp", false, "")
-		network, memory, osName, arch         = fs.String("network", "", ""), fs.String("memory", "", ""), fs.String("os", "", ""), fs.String("arch", "", "")
-		cpus                                  = fs.Float64("cpus", 0, "")
-		pids                                  = fs.Int64("pids", 0, "")
-		extraConfig, seccomp                  = fs.String("extra-config", "", ""), fs.String("seccomp", "", "")
-		rootlessUID, rootlessGID              = fs.Int64("rootless-uid", -1, ""), fs.Int64("rootless-gid", -1, "")
-		envs, mounts, caps, rlimits, annots   listFlag
-		extraUsers, extraGroups               listFlag
-		noNewPrivs                            = fs.String("no-new-privileges", "", "")
-		verify                                = fs.Bool("verify", false, "")
 	)
-	fs.Var(&envs, "env", "")
-	fs.Var(&mounts, "mount", "")
-	fs.Var(&caps, "cap", "")
-	fs.Var(&rlimits, "rlimit", "")
-	fs.Var(&annots, "annotation", "")
-	fs.Var(&extraUsers, "extra-user", "")
-	fs.Var(&extraGroups, "extra-group", "")
-	if err := fs.Parse(args); err != nil {
-		return &usageError{fmt.Sprintf("bundle: %v", err)}
+	check := containerFlags(fs, &opts)
+	if err := parseWithOptionsFile(fs, args, optionsFile, &opts); err != nil {
+		return err
+	}
+	if err := check(); err != nil {
+		return err
 	}
 	if *out == "" {
 		return &usageError{"bundle needs --out DIR (see oci-builder bundle --help)"}
@@ -127,33 +112,6 @@ func runBundle(ctx context.Context, e env, args []string) error {
 	}
 	if err := removeStale(e, *out); err != nil {
 		return err
-	}
-
-	var opts container.Options
-	if *optionsFile != "" {
-		data, err := os.ReadFile(*optionsFile)
-		if err != nil {
-			return fmt.Errorf("read options: %w", err)
-		}
-		if opts, err = container.DecodeOptions(data); err != nil {
-			return fmt.Errorf("%s: %w", *optionsFile, err)
-		}
-	}
-	opts.Args = fs.Args()
-	if *storeMode != "" {
-		opts.StoreMode = *storeMode
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if err := applyFlags(&opts, set, flagValues{
-		workdir: *workdir, hostname: *hostname, user: *user, group: *group, network: *network, memory: *memory,
-		os: *osName, arch: *arch, extraConfig: *extraConfig, noNewPrivs: *noNewPrivs, verify: *verify, seccomp: *seccomp,
-		readonly: *readonly, terminal: *terminal, noTmp: *noTmp, cpus: *cpus, pids: *pids,
-		rootlessUID: *rootlessUID, rootlessGID: *rootlessGID,
-		envs: envs, mounts: mounts, caps: caps, rlimits: rlimits, annotations: annots,
-		extraUsers: extraUsers, extraGroups: extraGroups,
-	}); err != nil {
-		return &usageError{fmt.Sprintf("bundle: %v", err)}
 	}
 
 	graph, err := closureGraph(ctx, *graphFile, *storeDir, localstore.StoreDir(e.getenv), opts)
@@ -193,176 +151,6 @@ func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir stri
 		strs = append(strs, localstore.Named{Name: m.Option, Value: m.Value})
 	}
 	return localstore.ClosureOf(ctx, storeDir, strs)
-}
-
-// flagValues are the parsed flags that map onto Options.
-type flagValues struct {
-	workdir, hostname, user, group, network, memory, os, arch, extraConfig, noNewPrivs, seccomp string
-	readonly, terminal, noTmp, verify                                                           bool
-	cpus                                                                                        float64
-	pids, rootlessUID, rootlessGID                                                              int64
-	envs, mounts, caps, rlimits, annotations, extraUsers, extraGroups                           []string
-}
-
-// applyFlags sets on opts every option whose flag was given.
-func applyFlags(opts *container.Options, set map[string]bool, f flagValues) error {
-	str := map[string]*string{"workdir": &opts.WorkingDir, "hostname": &opts.Hostname, "network": &opts.Network, "os": &opts.OS, "arch": &opts.Arch}
-	val := map[string]string{"workdir": f.workdir, "hostname": f.hostname, "network": f.network, "os": f.os, "arch": f.arch}
-	for name, p := range str {
-		if set[name] {
-			*p = val[name]
-		}
-	}
-	if set["readonly"] {
-		readonly := f.readonly
-		opts.Readonly = &readonly
-	}
-	if set["seccomp"] {
-		sc := &container.Seccomp{Name: f.seccomp}
-		if f.seccomp != container.SeccompDefault && f.seccomp != container.SeccompUnconfined {
-			data, err := os.ReadFile(f.seccomp)
-			if err != nil {
-				return fmt.Errorf("--seccomp: %w", err)
-			}
-			if err := sc.UnmarshalJSON(data); err != nil || sc.Profile == nil {
-				return fmt.Errorf("--seccomp %s: not a seccomp profile (a JSON object in Docker's format)", f.seccomp)
-			}
-		}
-		opts.Seccomp = sc
-	}
-	if set["terminal"] {
-		opts.Terminal = f.terminal
-	}
-	if set["no-tmp"] {
-		tmp := !f.noTmp
-		opts.Tmp = &tmp
-	}
-	if set["user"] {
-		id, err := parseID(f.user)
-		if err != nil {
-			return fmt.Errorf("--user: %w", err)
-		}
-		opts.User = id
-	}
-	if set["group"] {
-		id, err := parseID(f.group)
-		if err != nil {
-			return fmt.Errorf("--group: %w", err)
-		}
-		opts.Group = id
-	}
-	if set["no-new-privileges"] {
-		b, err := strconv.ParseBool(f.noNewPrivs)
-		if err != nil {
-			return fmt.Errorf("--no-new-privileges %q is not true or false", f.noNewPrivs)
-		}
-		opts.NoNewPrivileges = &b
-	}
-	if set["verify"] {
-		verify := f.verify
-		opts.Verify = &verify
-	}
-	for _, kv := range f.envs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("--env %q is not NAME=VALUE", kv)
-		}
-		if opts.Env == nil {
-			opts.Env = map[string]string{}
-		}
-		opts.Env[k] = v
-	}
-	for _, kv := range f.annotations {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("--annotation %q is not KEY=VALUE", kv)
-		}
-		if opts.Annotations == nil {
-			opts.Annotations = map[string]string{}
-		}
-		opts.Annotations[k] = v
-	}
-	for _, spec := range f.mounts {
-		m, err := parseMount(spec)
-		if err != nil {
-			return err
-		}
-		opts.Mounts = append(opts.Mounts, m)
-	}
-	if len(f.caps) > 0 {
-		opts.Capabilities = &container.Capabilities{Bounding: f.caps, Effective: f.caps, Permitted: f.caps}
-	}
-	for _, r := range f.rlimits {
-		name, limit, err := parseRlimit(r)
-		if err != nil {
-			return err
-		}
-		if opts.Rlimits == nil {
-			opts.Rlimits = map[string]container.Rlimit{}
-		}
-		opts.Rlimits[name] = limit
-	}
-	if set["memory"] || set["cpus"] || set["pids"] {
-		if opts.Resources == nil {
-			opts.Resources = &container.Resources{}
-		}
-	}
-	if set["memory"] {
-		n, err := container.ParseSize(f.memory)
-		if err != nil {
-			return fmt.Errorf("--memory: %w", err)
-		}
-		size := container.Size(n)
-		opts.Resources.Memory = &size
-	}
-	if set["cpus"] {
-		cpus := f.cpus
-		opts.Resources.CPU = &cpus
-	}
-	if set["pids"] {
-		pids := f.pids
-		opts.Resources.Pids = &pids
-	}
-	if set["extra-config"] {
-		data := []byte(f.extraConfig)
-		if strings.HasPrefix(f.extraConfig, "@") {
-			var err error
-			if data, err = os.ReadFile(f.extraConfig[1:]); err != nil {
-				return fmt.Errorf("--extra-config: %w", err)
-			}
-		}
-		opts.ExtraConfig = data
-	}
-	for _, u := range f.extraUsers {
-		name, entry, err := parseExtraUser(u)
-		if err != nil {
-			return err
-		}
-		if opts.ExtraUsers == nil {
-			opts.ExtraUsers = map[string]container.UserEntry{}
-		}
-		opts.ExtraUsers[name] = entry
-	}
-	for _, g := range f.extraGroups {
-		name, entry, err := parseExtraGroup(g)
-		if err != nil {
-			return err
-		}
-		if opts.ExtraGroups == nil {
-			opts.ExtraGroups = map[string]container.GroupEntry{}
-		}
-		opts.ExtraGroups[name] = entry
-	}
-	if set["rootless-uid"] != set["rootless-gid"] {
-		return errors.New("--rootless-uid and --rootless-gid go together")
-	}
-	if set["rootless-uid"] {
-		if f.rootlessUID < 0 || f.rootlessUID > 1<<32-1 || f.rootlessGID < 0 || f.rootlessGID > 1<<32-1 {
-			return errors.New("--rootless-uid and --rootless-gid must be 32-bit ids")
-		}
-		opts.Rootless = &container.RootlessIDs{UID: uint32(f.rootlessUID), GID: uint32(f.rootlessGID)}
-	}
-	return nil
 }
 
 func parseID(s string) (*container.ID, error) {

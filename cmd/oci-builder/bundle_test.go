@@ -130,8 +130,8 @@ func TestBundleCommandErrors(t *testing.T) {
 		{[]string{"bundle", "--graph", graph, "--", prog}, 2, "bundle needs --out DIR"},
 		{[]string{"bundle", "--out", "x"}, 2, "bundle needs a PROGRAM"},
 		{[]string{"bundle", "--out", existing, "--graph", graph, "--", prog}, 1, "output directory " + existing + " already exists"},
-		{[]string{"bundle", "--out", "y", "--graph", graph, "--env", "NOEQUALS", "--", prog}, 2, `--env "NOEQUALS" is not NAME=VALUE`},
-		{[]string{"bundle", "--out", "y", "--graph", graph, "--memory", "lots", "--", prog}, 2, `--memory: size "lots"`},
+		{[]string{"bundle", "--out", "y", "--graph", graph, "--env", "NOEQUALS", "--", prog}, 2, `invalid value "NOEQUALS" for flag -env: "NOEQUALS" is not NAME=VALUE`},
+		{[]string{"bundle", "--out", "y", "--graph", graph, "--memory", "lots", "--", prog}, 2, `invalid value "lots" for flag -memory: size "lots"`},
 		{[]string{"bundle", "--out", "y", "--graph", graph, "--rootless-uid", "1", "--", prog}, 2, "--rootless-uid and --rootless-gid go together"},
 		{[]string{"bundle", "--out", "y", "--graph", graph, "--user", "Bad Name", "--", prog}, 1, `user "Bad Name" is not a valid user name`},
 		{[]string{"bundle", "--out", "y", "--graph", "/nonexistent", "--", prog}, 1, "read graph: open /nonexistent"},
@@ -168,7 +168,7 @@ func TestBundleContract(t *testing.T) {
 		{"one argument of 1 MB", []string{"--", prog + "/bin/prog", big}, "process.args[1]"},
 		{"program outside the store", []string{"--", "/bin/sh"}, `process.args[0] "/bin/sh" does not exist in the container`},
 		{"mount in the store directory", []string{"--mount", "dst=" + storeDir + "/foo,src=/srv"}, "inside the store directory"},
-		{"unknown seccomp profile name", []string{"--seccomp", "/nonexistent"}, "--seccomp: open /nonexistent"},
+		{"unknown seccomp profile name", []string{"--seccomp", "/nonexistent"}, "for flag -seccomp: open /nonexistent"},
 		{"mount inside /tmp", []string{"--mount", "dst=/tmp/x,type=tmpfs"}, ""},
 		{"seccomp unconfined", []string{"--seccomp", "unconfined"}, ""},
 	}
@@ -227,5 +227,35 @@ func TestBundleHousekeeping(t *testing.T) {
 	}
 	if _, err := os.Lstat(stale); err == nil {
 		t.Fatal("the leftover is still there")
+	}
+}
+
+// TestFlagsOverrideOptionsFile: --options FILE is read first, and each flag
+// then sets its option: a string replaces, --env adds to the environment,
+// the first --cap replaces the capability sets.
+func TestFlagsOverrideOptionsFile(t *testing.T) {
+	_, prog, lib := fakeStore(t)
+	graph := graphFile(t, prog, lib)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "options.json")
+	if err := os.WriteFile(file, []byte(`{"hostname":"fromfile","env":{"A":"1"},"capabilities":["CAP_CHOWN"],"user":"app"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "b")
+	t.Cleanup(func() { makeWritable(out) })
+	code, _, stderr := runWith(t, nil, "bundle", "--out", out, "--graph", graph, "--hostname", "fromflag",
+		"--options", file, "--env", "B=2", "--cap", "NET_RAW", "--cap", "KILL", "--", prog+"/bin/prog")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var spec specs.Spec
+	data, _ := os.ReadFile(filepath.Join(out, "config.json"))
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	env := strings.Join(spec.Process.Env, " ")
+	if spec.Hostname != "fromflag" || !strings.Contains(env, "A=1") || !strings.Contains(env, "B=2") ||
+		!reflect.DeepEqual(spec.Process.Capabilities.Bounding, []string{"CAP_KILL", "CAP_NET_RAW"}) || spec.Process.User.UID != 1000 {
+		t.Fatalf("hostname %q, env %q, capabilities %v, user %+v", spec.Hostname, env, spec.Process.Capabilities.Bounding, spec.Process.User)
 	}
 }

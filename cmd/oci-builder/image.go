@@ -102,17 +102,15 @@ func parseImageFlags(args []string) (imageFlags, error) {
 	labels := labelFlag{}
 	fs.Var(labels, "label", "")
 	fs.Var((*listFlag)(&f.image.Volumes), "volume", "")
-	var (
-		optionsFile, workdir, user, group, osName, arch = fs.String("options", "", ""), fs.String("workdir", "", ""), fs.String("user", "", ""), fs.String("group", "", ""), fs.String("os", "", ""), fs.String("arch", "", "")
-		noTmp                                           = fs.Bool("no-tmp", false, "")
-		envs, annots, extraUsers, extraGroups           listFlag
-	)
-	fs.Var(&envs, "env", "")
-	fs.Var(&annots, "annotation", "")
-	fs.Var(&extraUsers, "extra-user", "")
-	fs.Var(&extraGroups, "extra-group", "")
-	if err := fs.Parse(args); err != nil {
-		return f, &usageError{"image: " + err.Error()}
+	var optionsFile string
+	fs.StringVar(&optionsFile, "options", "", "")
+	// The container options an image carries.
+	check := containerFlags(fs, &f.container, "env", "annotation", "extra-user", "extra-group", "workdir", "user", "group", "os", "arch", "no-tmp")
+	if err := parseWithOptionsFile(fs, args, &optionsFile, &f.container); err != nil {
+		return f, err
+	}
+	if err := check(); err != nil {
+		return f, err
 	}
 	if f.out == "" {
 		return f, &usageError{"image: --out DIR is required"}
@@ -128,24 +126,6 @@ func parseImageFlags(args []string) (imageFlags, error) {
 	}
 	if len(labels) > 0 {
 		f.image.Labels = labels
-	}
-	if *optionsFile != "" {
-		data, err := os.ReadFile(*optionsFile)
-		if err != nil {
-			return f, fmt.Errorf("read options: %w", err)
-		}
-		if f.container, err = container.DecodeOptions(data); err != nil {
-			return f, fmt.Errorf("%s: %w", *optionsFile, err)
-		}
-	}
-	f.container.Args = fs.Args()
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if err := applyFlags(&f.container, set, flagValues{
-		workdir: *workdir, user: *user, group: *group, os: *osName, arch: *arch, noTmp: *noTmp,
-		envs: envs, annotations: annots, extraUsers: extraUsers, extraGroups: extraGroups,
-	}); err != nil {
-		return f, &usageError{"image: " + err.Error()}
 	}
 	return f, nil
 }

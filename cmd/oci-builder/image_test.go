@@ -101,7 +101,7 @@ func TestImageCommandErrors(t *testing.T) {
 		{"bad tag", []string{"--out", "x", "--graph", graph, "--tag", "a/b", prog}, 1, `tag "a/b" is not a valid tag`},
 		{"bad port", []string{"--out", "x", "--graph", graph, "--expose", "80/http", prog}, 1, `protocol "http"`},
 		{"runtime option", []string{"--out", "x", "--graph", graph, "--options", hostnameOptions, prog}, 1, "hostname cannot be part of an image: podman run --hostname"},
-		{"bad env", []string{"--out", "x", "--graph", graph, "--env", "NOVALUE", prog}, 2, `--env "NOVALUE" is not NAME=VALUE`},
+		{"bad env", []string{"--out", "x", "--graph", graph, "--env", "NOVALUE", prog}, 2, `invalid value "NOVALUE" for flag -env: "NOVALUE" is not NAME=VALUE`},
 		{"path not in graph", []string{"--out", "x", "--graph", graph, missing + "/bin/x"}, 1, "args[0]: " + missing + " is not in the closure graph"},
 		{"path not on disk", []string{"--out", "x", "--graph", badGraph, missing + "/bin/x"}, 1, "layer 2 (" + missing + "): stat " + missing + ": no such file or directory"},
 	}
