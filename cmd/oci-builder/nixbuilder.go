@@ -38,16 +38,13 @@ func runNixBuilder(ctx context.Context, e env, args []string) error {
 	// once, up front.
 	opts := bundle.WriteOptions{Workers: in.workers, OwnedLinksOnly: true}
 	note := ""
-	if plan.StoreMode == bundle.StoreHardlink && len(plan.Closure) > 0 {
-		ok, reason, err := nixbuild.LinksAccepted(plan.Closure[0].Path, os.Geteuid())
-		if err != nil {
-			return err
-		}
-		if !ok {
-			fmt.Fprintf(e.stderr, "oci-builder: storeMode hardlink: %s; copying the closure instead\n", reason)
-			plan.StoreMode = bundle.StoreCopy
-			note = " (hardlink refused by Nix)"
-		}
+	reason, err := nixbuild.FallBackFromHardlinks(plan, os.Geteuid())
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		fmt.Fprintf(e.stderr, "oci-builder: storeMode hardlink: %s; copying the closure instead\n", reason)
+		note = " (hardlink refused by Nix)"
 	}
 	return writeBundle(ctx, e.stderr, in.out, plan, opts, note, bundle.Write)
 }

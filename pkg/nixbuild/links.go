@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oci-builder/oci-builder/pkg/bundle"
 )
 
 // LinksAccepted tells whether Nix will accept, in this build's output, hard
@@ -29,4 +31,20 @@ func LinksAccepted(storePath string, uid int) (ok bool, reason string, err error
 		return true, "", nil
 	}
 	return false, fmt.Sprintf("the store belongs to uid %d but this build runs as uid %d, so Nix would reject hard links to it (invalid ownership)", st.Uid, uid), nil
+}
+
+// FallBackFromHardlinks changes a plan in storeMode "hardlink" to a copy
+// when Nix would not accept hard links into the store from this build (see
+// LinksAccepted; uid is the builder's), and returns why, or "" when the
+// plan is kept. Files that link(2) refuses one by one are copied anyway.
+func FallBackFromHardlinks(plan *bundle.Plan, uid int) (string, error) {
+	if plan.StoreMode != bundle.StoreHardlink || len(plan.Closure) == 0 {
+		return "", nil
+	}
+	ok, reason, err := LinksAccepted(plan.Closure[0].Path, uid)
+	if err != nil || ok {
+		return "", err
+	}
+	plan.StoreMode = bundle.StoreCopy
+	return reason, nil
 }
