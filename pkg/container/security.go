@@ -8,9 +8,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// knownCapabilities are Linux's capabilities, up to CAP_CHECKPOINT_RESTORE
+// KnownCapabilities are Linux's capabilities, up to CAP_CHECKPOINT_RESTORE
 // (Linux 5.9).
-func knownCapabilities() []string {
+func KnownCapabilities() []string {
 	return []string{
 		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
 		"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
@@ -28,7 +28,7 @@ func knownCapabilities() []string {
 // against the known list, and sorts and dedupes every set.
 func normalizeCapabilities(c *Capabilities) (*specs.LinuxCapabilities, error) {
 	known := map[string]bool{}
-	for _, k := range knownCapabilities() {
+	for _, k := range KnownCapabilities() {
 		known[k] = true
 	}
 	norm := func(set string, names []string) ([]string, error) {
@@ -73,8 +73,8 @@ func normalizeCapabilities(c *Capabilities) (*specs.LinuxCapabilities, error) {
 	return &out, nil
 }
 
-// knownRlimits are the resource limits runtimes accept.
-func knownRlimits() []string {
+// KnownRlimits are the resource limits runtimes accept.
+func KnownRlimits() []string {
 	return []string{
 		"RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
 		"RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
@@ -87,7 +87,7 @@ func knownRlimits() []string {
 // type, the later one in sorted order wins.
 func rlimits(user map[string]Rlimit) ([]specs.POSIXRlimit, error) {
 	known := map[string]bool{}
-	for _, k := range knownRlimits() {
+	for _, k := range KnownRlimits() {
 		known[k] = true
 	}
 	merged := map[string]Rlimit{}

@@ -11,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/seccomp"
 )
 
@@ -40,31 +41,6 @@ const (
 	// take.
 	maxHostname = 64
 )
-
-// knownCapabilities are Linux's capabilities, CAP_CHOWN to
-// CAP_CHECKPOINT_RESTORE (Linux 5.9), the list runc 1.1 knows.
-func knownCapabilities() []string {
-	return []string{
-		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-		"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-		"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-		"CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-		"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-		"CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-		"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-		"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-		"CAP_CHECKPOINT_RESTORE",
-	}
-}
-
-// knownRlimits are the resource limits runc 1.1 maps to setrlimit(2).
-func knownRlimits() []string {
-	return []string{
-		"RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
-		"RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
-		"RLIMIT_RSS", "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK",
-	}
-}
 
 // knownNamespaces are the namespaces runc 1.1 can create or join (no time
 // namespace, which the runtime-spec has since 1.2).
@@ -187,14 +163,14 @@ func (s *specChecker) capabilities(c *specs.LinuxCapabilities) {
 	}
 	for _, set := range sets {
 		for i, n := range set.names {
-			if !slices.Contains(knownCapabilities(), n) {
+			if !slices.Contains(container.KnownCapabilities(), n) {
 				s.addf(fmt.Sprintf("/process/capabilities/%s/%d", set.name, i), "process.capabilities.%s[%d] %q is not a known capability", set.name, i, n)
 			}
 		}
 	}
 	subset := func(set string, names []string, of string, within []string, why string) {
 		for i, n := range names {
-			if slices.Contains(knownCapabilities(), n) && !slices.Contains(within, n) {
+			if slices.Contains(container.KnownCapabilities(), n) && !slices.Contains(within, n) {
 				s.addf(fmt.Sprintf("/process/capabilities/%s/%d", set, i), "process.capabilities.%s has %s, which is not in %s: %s", set, n, of, why)
 			}
 		}
@@ -209,7 +185,7 @@ func (s *specChecker) rlimits(limits []specs.POSIXRlimit) {
 	seen := map[string]bool{}
 	for i, l := range limits {
 		field := fmt.Sprintf("/process/rlimits/%d", i)
-		if !slices.Contains(knownRlimits(), l.Type) {
+		if !slices.Contains(container.KnownRlimits(), l.Type) {
 			s.addf(field+"/type", "process.rlimits[%d].type %q is not a known resource limit", i, l.Type)
 			continue
 		}
