@@ -254,4 +254,13 @@ func TestWritableDirs(t *testing.T) {
 	if want := []string{"no writable /tmp: the store directory /tmp/store is inside it"}; !reflect.DeepEqual(c.Warnings, want) {
 		t.Fatalf("warnings %q", c.Warnings)
 	}
+	// /var/tmp still gets its tmpfs: a symlink to /dev/tmp, where one is
+	// mounted.
+	mounted := false
+	for _, m := range c.Mounts {
+		mounted = mounted || (m.Destination == container.TmpfsDir && m.Type == "tmpfs")
+	}
+	if !mounted {
+		t.Fatalf("no tmpfs at %s for /var/tmp: %+v", container.TmpfsDir, c.Mounts)
+	}
 }

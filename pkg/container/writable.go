@@ -58,8 +58,10 @@ func writableDirs(id Identity, storeDir string, userMounts map[string]bool) ([]w
 			Options: []string{"nosuid", "nodev", "mode=0700", fmt.Sprintf("uid=%d", id.UID), fmt.Sprintf("gid=%d", id.GID)},
 		}})
 	}
-	// A user mount at /tmp replaces /tmp alone; /var/tmp then has its own
-	// tmpfs mount unless the user mounts it too.
+	// A user mount at /tmp replaces /tmp alone, as does a store inside it
+	// (with a warning); /var/tmp then has its own tmpfs mount unless the
+	// user mounts it too.
+	noTmp := userMounts["/tmp"] || (storeDir != "" && within(storeDir, "/tmp"))
 	out := dirs[:0]
 	var warnings []string
 	for _, d := range dirs {
@@ -70,7 +72,7 @@ func writableDirs(id Identity, storeDir string, userMounts map[string]bool) ([]w
 			warnings = append(warnings, fmt.Sprintf("no writable %s: the store directory %s is inside it", d.path, storeDir))
 			continue
 		}
-		if d.mount == nil && userMounts["/tmp"] {
+		if d.mount == nil && noTmp {
 			d.mount = &specs.Mount{Destination: d.target, Type: "tmpfs", Source: "tmpfs", Options: append([]string(nil), tmp.Options...)}
 		}
 		out = append(out, d)
