@@ -49,6 +49,10 @@ are decided by whoever runs the image):
   --no-tmp                  no /tmp
   --annotation KEY=VALUE    manifest annotation (repeatable)
   --os OS, --arch ARCH      platform (default linux and this machine's)
+  --verify=BOOL             check every store path against the NAR hash of the
+                            closure graph as its layer is written (default
+                            true; a graph without hashes is written unchecked,
+                            with a warning)
 
 Other options:
   --out DIR                 the image layout to create (required)
@@ -103,7 +107,7 @@ func parseImageFlags(args []string) (imageFlags, error) {
 	fs.Var((*listFlag)(&f.image.Volumes), "volume", "")
 	var (
 		optionsFile, workdir, user, group, osName, arch = fs.String("options", "", ""), fs.String("workdir", "", ""), fs.String("user", "", ""), fs.String("group", "", ""), fs.String("os", "", ""), fs.String("arch", "", "")
-		noTmp                                           = fs.Bool("no-tmp", false, "")
+		noTmp, verify                                   = fs.Bool("no-tmp", false, ""), fs.Bool("verify", false, "")
 		envs, annots, extraUsers, extraGroups           listFlag
 	)
 	fs.Var(&envs, "env", "")
@@ -141,7 +145,7 @@ func parseImageFlags(args []string) (imageFlags, error) {
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if err := applyFlags(&f.container, set, flagValues{
-		workdir: *workdir, user: *user, group: *group, os: *osName, arch: *arch, noTmp: *noTmp,
+		workdir: *workdir, user: *user, group: *group, os: *osName, arch: *arch, noTmp: *noTmp, verify: *verify,
 		envs: envs, annotations: annots, extraUsers: extraUsers, extraGroups: extraGroups,
 	}); err != nil {
 		return f, &usageError{"image: " + err.Error()}
@@ -252,10 +256,15 @@ func writeImage(ctx context.Context, log io.Writer, out string, plan *image.Plan
 			paths++
 		}
 	}
-	fmt.Fprintf(log, "oci-builder: writing %s (%s) as %s compressed with %s, %s at once\n",
-		plural(paths, "store path"), sizeOrUnknown(total), plural(len(plan.Layers), "layer"), plan.Compression, plural(workers, "layer"))
+	verifying := ""
+	if plan.Verify {
+		verifying = ", verifying their NAR hashes"
+	}
+	fmt.Fprintf(log, "oci-builder: writing %s (%s) as %s compressed with %s, %s at once%s\n",
+		plural(paths, "store path"), sizeOrUnknown(total), plural(len(plan.Layers), "layer"), plan.Compression, plural(workers, "layer"), verifying)
 	res, err := image.Write(ctx, out, plan, image.WriteOptions{
 		Workers: workers,
+		Verify:  plan.Verify,
 		Progress: func(p image.Progress) {
 			rate := 0.0
 			if secs := p.Elapsed.Seconds(); secs > 0 {
@@ -268,14 +277,19 @@ func writeImage(ctx context.Context, log io.Writer, out string, plan *image.Plan
 	if err != nil {
 		return res, err
 	}
-	var tarSize, size int64
+	var tarSize, size, verified int64
 	for _, l := range res.Layers {
 		tarSize += l.TarSize
 		size += l.Size
+		verified += l.Verified
 	}
-	fmt.Fprintf(log, "oci-builder: done: image %s (tag %s), %s, %s of tar compressed to %s (%s) in %.2f s\n",
+	verifiedNote := "; not verified"
+	if plan.Verify {
+		verifiedNote = fmt.Sprintf("; verified %d of %d store paths against their NAR hashes", verified, paths)
+	}
+	fmt.Fprintf(log, "oci-builder: done: image %s (tag %s), %s, %s of tar compressed to %s (%s) in %.2f s%s\n",
 		res.Manifest.Digest, plan.Tag, plural(len(res.Layers), "layer"), humanBytes(uint64(tarSize)), humanBytes(uint64(size)),
-		plan.Compression, res.Elapsed.Seconds())
+		plan.Compression, res.Elapsed.Seconds(), verifiedNote)
 	return res, nil
 }
 

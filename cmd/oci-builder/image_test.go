@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -184,5 +185,118 @@ func TestImageUsage(t *testing.T) {
 		if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, stdout, stderr)
 		}
+	}
+}
+
+// TestImageVerifyMismatch: `oci-builder image` and the image builder check
+// the closure against the graph's NAR hashes while they write the layers,
+// in gzip and zstd: a store path changed since Nix registered it gives one
+// error line naming it and both hashes, exit 1, and no image (the command
+// leaves nothing at --out, the builder no index.json).
+func TestImageVerifyMismatch(t *testing.T) {
+	for _, compression := range []string{"gzip", "zstd"} {
+		t.Run(compression, func(t *testing.T) {
+			dir, prog, lib := fakeStore(t)
+			progHash, progSize := narOf(t, prog)
+			libHash, libSize := narOf(t, lib)
+			tamper(t, lib+"/sh")
+			actual, _ := narOf(t, lib)
+			graph := []map[string]any{
+				{"path": prog, "references": []string{lib}, "narHash": progHash, "narSize": progSize},
+				{"path": lib, "references": []string{}, "narHash": libHash, "narSize": libSize},
+			}
+			data, err := json.Marshal(graph)
+			if err != nil {
+				t.Fatal(err)
+			}
+			graphFile := filepath.Join(t.TempDir(), "graph.json")
+			if err := os.WriteFile(graphFile, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("oci-builder: error: store path %s: NAR hash mismatch: expected %s, got %s\n", lib, libHash, actual)
+
+			parent := t.TempDir()
+			out := filepath.Join(parent, "image")
+			code, stdout, stderr := runWith(t, nil, "image", "--out", out, "--graph", graphFile, "--compression", compression, "--", prog+"/bin/prog")
+			if code != 1 || stdout != "" || !strings.HasSuffix(stderr, want) || strings.Count(stderr, "error:") != 1 ||
+				!strings.Contains(stderr, "verifying their NAR hashes") {
+				t.Fatalf("exit %d, stdout %q, stderr:\n%s\nwant it to end with:\n%s", code, stdout, stderr, want)
+			}
+			if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+				t.Fatalf("left behind: %v", entries)
+			}
+
+			container := map[string]any{"args": []string{prog + "/bin/prog"}}
+			top, builderOut := builderCase{storeDir: dir, graph: graph, container: container,
+				extra: map[string]any{"image": map[string]any{"compression": compression}}}.write(t)
+			code, _, stderr = runWith(t, map[string]string{"NIX_BUILD_TOP": top, "NIX_BUILD_CORES": "2"}, "nix-image-builder")
+			if code != 1 || !strings.HasSuffix(stderr, want) || strings.Count(stderr, "error:") != 1 {
+				t.Fatalf("builder: exit %d, stderr:\n%s\nwant it to end with:\n%s", code, stderr, want)
+			}
+			if _, err := os.Lstat(filepath.Join(builderOut, "index.json")); !os.IsNotExist(err) {
+				t.Fatalf("index.json written: %v", err)
+			}
+
+			// verify = false writes the image as it is.
+			out = filepath.Join(parent, "unverified")
+			code, stdout, stderr = runWith(t, nil, "image", "--out", out, "--graph", graphFile, "--verify=false", "--compression", compression, "--", prog+"/bin/prog")
+			if code != 0 || !digestLine.MatchString(stdout) || !strings.Contains(stderr, "; not verified\n") {
+				t.Fatalf("--verify=false: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+			}
+		})
+	}
+}
+
+// TestImageVerifyOption: the verify decisions of bundles: on by default
+// with a graph that has hashes, a warning without hashes, an error when
+// asked for without them.
+func TestImageVerifyOption(t *testing.T) {
+	_, prog, lib := fakeStore(t)
+	progHash, _ := narOf(t, prog)
+	libHash, _ := narOf(t, lib)
+	graphFile := func(hashes ...string) string {
+		infos := []map[string]any{
+			{"path": prog, "references": []string{lib}},
+			{"path": lib, "references": []string{}},
+		}
+		for i, h := range hashes {
+			infos[i]["narHash"] = h
+		}
+		data, err := json.Marshal(infos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "graph.json")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name  string
+		graph string
+		flags []string
+		code  int
+		want  []string
+	}{
+		{"hashes", graphFile(progHash, libHash), nil, 0, []string{"verifying their NAR hashes", "; verified 2 of 2 store paths against their NAR hashes\n"}},
+		{"no hashes", graphFile(), nil, 0, []string{"oci-builder: warning: not verifying the closure: the closure graph gives no narHash", "; not verified\n"}},
+		{"some hashes", graphFile(progHash), nil, 0, []string{"oci-builder: warning: not verifying 1 of 2 store paths, " + lib + " first", "; verified 1 of 2 store paths"}},
+		{"asked without hashes", graphFile(progHash), []string{"--verify"}, 1, []string{"oci-builder: error: verify: the closure graph gives no narHash for " + lib}},
+		{"off", graphFile(progHash, libHash), []string{"--verify=false"}, 0, []string{"; not verified\n"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"image", "--out", filepath.Join(t.TempDir(), "image"), "--graph", tc.graph}, tc.flags...)
+			code, _, stderr := runWith(t, nil, append(args, "--", prog+"/bin/prog")...)
+			if code != tc.code {
+				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Fatalf("stderr does not say %q:\n%s", w, stderr)
+				}
+			}
+		})
 	}
 }

@@ -38,6 +38,11 @@ type Plan struct {
 	// Config is the image configuration, complete but for
 	// RootFS.DiffIDs, which Write fills in as it writes the layers.
 	Config v1.Image
+	// Verify says the closure is to be checked against the NAR hashes of
+	// the graph as the layers are written (WriteOptions.Verify): as the
+	// verify option asks, by default whenever the graph gives hashes,
+	// with the rules of bundles (see verifyWarning).
+	Verify bool
 	// Warnings report options that were dropped.
 	Warnings []string
 }
@@ -72,6 +77,9 @@ func NewPlan(g *store.Graph, c bundle.Options, o Options, fsys bundle.StoreFS) (
 		return nil, err
 	}
 	entries, warnings := rootfsEntries(c, bp)
+	if w := verifyWarning(c.Verify, bp.Closure); w != "" {
+		warnings = append(warnings, w)
+	}
 	layers := append([]LayerPlan{{Entries: entries}}, GroupLayers(bp.Closure, s.maxLayers-1)...)
 	created := s.created
 	p := &Plan{
@@ -79,6 +87,7 @@ func NewPlan(g *store.Graph, c bundle.Options, o Options, fsys bundle.StoreFS) (
 		Layers:      layers,
 		Compression: s.compression,
 		Tag:         s.tag,
+		Verify:      bp.Verify,
 		Warnings:    warnings,
 		Config: v1.Image{
 			Created:  &created,

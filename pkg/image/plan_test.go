@@ -82,6 +82,7 @@ func TestImageConfig(t *testing.T) {
 }
 
 func TestOptionErrors(t *testing.T) {
+	yes := true
 	args := []string{app + "/bin/app"}
 	tests := []struct {
 		name string
@@ -102,7 +103,7 @@ func TestOptionErrors(t *testing.T) {
 		{"resources", bundle.Options{Args: args, Resources: &bundle.Resources{}}, image.Options{}, "resources cannot be part of an image"},
 		{"extraConfig", bundle.Options{Args: args, ExtraConfig: []byte(`{}`)}, image.Options{}, "extraConfig cannot be part of an image"},
 		{"rootless", bundle.Options{Args: args, Rootless: &bundle.RootlessIDs{}}, image.Options{}, "rootless cannot be part of an image"},
-		{"verify", bundle.Options{Args: args, Verify: new(bool)}, image.Options{}, "verify cannot be part of an image: images are not checked against the NAR hashes"},
+		{"verify without hashes", bundle.Options{Args: args, Verify: &yes}, image.Options{}, "verify: the closure graph gives no narHash for " + app},
 		{"bad env", bundle.Options{Args: args, Env: map[string]string{"A=B": "x"}}, image.Options{}, `env: "A=B" is not a valid variable name`},
 		{"tag", bundle.Options{Args: args}, image.Options{Tag: "-x"}, `tag "-x" is not a valid tag`},
 		{"tag with colon", bundle.Options{Args: args}, image.Options{Tag: "a:b"}, `tag "a:b" is not a valid tag`},
@@ -233,12 +234,72 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 		"Rootless":        "refused",
 		"StoreMode":       "refused",
 		"Seccomp":         "refused",
-		"Verify":          "refused",
+		"Verify":          "Plan.Verify: the layers are checked against the NAR hashes as they are written",
 	}
 	typ := reflect.TypeOf(bundle.Options{})
 	for i := 0; i < typ.NumField(); i++ {
 		if name := typ.Field(i).Name; decided[name] == "" {
 			t.Errorf("bundle.Options.%s is not decided for images: map it in image.ImageConfig or refuse it there, then list it here", name)
 		}
+	}
+}
+
+// TestPlanVerify: the verify option decides Plan.Verify as it decides a
+// bundle's in copy mode: on by default when the graph gives hashes, with a
+// warning for the paths it gives none, an error when asked for without
+// hashes.
+func TestPlanVerify(t *testing.T) {
+	hash := "sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
+	graph := func(hashed ...string) *store.Graph {
+		var infos []store.PathInfo
+		for _, p := range []string{app, glibc} {
+			info := store.PathInfo{Path: p, References: []string{glibc}}
+			for _, h := range hashed {
+				if h == p {
+					info.NarHash = hash
+				}
+			}
+			infos = append(infos, info)
+		}
+		g, err := store.NewGraph(infos, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	yes, no := true, false
+	tests := []struct {
+		name    string
+		g       *store.Graph
+		asked   *bool
+		verify  bool
+		warning string
+		err     string
+	}{
+		{"default with hashes", graph(app, glibc), nil, true, "", ""},
+		{"default without hashes", graph(), nil, false, "not verifying the closure: the closure graph gives no narHash", ""},
+		{"default with some hashes", graph(app), nil, true, "not verifying 1 of 2 store paths, " + glibc + " first", ""},
+		{"asked with hashes", graph(app, glibc), &yes, true, "", ""},
+		{"asked without some hashes", graph(app), &yes, false, "", "verify: the closure graph gives no narHash for " + glibc + " (1 of 2 store paths have none"},
+		{"turned off", graph(app, glibc), &no, false, "", ""},
+		{"turned off without hashes", graph(), &no, false, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := image.NewPlan(tc.g, bundle.Options{Args: []string{app + "/bin/app"}, Verify: tc.asked}, image.Options{}, binDirs{})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			warnings := strings.Join(p.Warnings, "\n")
+			if p.Verify != tc.verify || (tc.warning == "") != (warnings == "") || !strings.Contains(warnings, tc.warning) {
+				t.Fatalf("verify %v, warnings %q; want %v, %q", p.Verify, p.Warnings, tc.verify, tc.warning)
+			}
+		})
 	}
 }
