@@ -11,10 +11,11 @@
 // entered and when it is left, a regular file open for reading with its
 // status, a symlink with its target. Any other file type (a FIFO, a socket,
 // a device) fails the walk with one error naming it, unless the visitor
-// takes such entries (OtherVisitor). A regular file that changes while the
-// visitor reads it (its size, modification time or status change time
-// differ after the visit from before) fails the walk with an error naming
-// it.
+// takes such entries (OtherVisitor). A regular file that the walk opened
+// and that changes while the visitor reads it (its size, modification time
+// or status change time differ after the visit from before) fails the walk
+// with an error naming it; a visitor that opens files itself (DeferFiles)
+// can check them with Unchanged.
 package storetree
 
 import (
