@@ -442,7 +442,6 @@ let
     rootless = "rootless runtimes map users themselves";
     storeMode = "an image's layers always hold the closure's bytes";
     seccomp = "runtimes apply their own default profile; podman run --security-opt seccomp=FILE or Kubernetes' seccompProfile choose another";
-    verify = "images are not checked against the NAR hashes of the closure (buildContainer checks them)";
   };
 
   # An OCI image layout (oci-layout, index.json, blobs/sha256/) of the
@@ -474,6 +473,9 @@ let
       extraGroups ? null,
       tmp ? null,
       annotations ? null,
+      # Check each store path against its NAR hash as its layer is written:
+      # default true when the closure graph has hashes.
+      verify ? null,
       # Refused, see runtimeOnly.
       mounts ? null,
       readonly ? null,
@@ -487,7 +489,6 @@ let
       extraConfig ? null,
       rootless ? null,
       storeMode ? null,
-      verify ? null,
       seccomp ? null,
     }@given:
     let

@@ -333,6 +333,38 @@ ociTools.buildImage {
 	}
 }
 
+// TestImageVerify: buildImage checks the closure against its NAR hashes as
+// it writes the layers unless verify = false, and the image is the same
+// either way.
+func TestImageVerify(t *testing.T) {
+	needTools(t)
+	t.Parallel()
+	var digests []string
+	for _, verify := range []string{"", "verify = false;", "verify = true;"} {
+		r := nixBuild(t, "let\n"+appExpr+`in
+ociTools.buildImage {
+  name = "verify-${nonce}";
+  args = [ "${app "v"}/bin/app" ];
+  `+verify+`
+}`, true)
+		if r.err != nil {
+			t.Fatal(r)
+		}
+		want := "; verified 3 of 3 store paths against their NAR hashes"
+		if verify == "verify = false;" {
+			want = "; not verified"
+		}
+		if !strings.Contains(r.log, want) {
+			t.Fatalf("%q: the log does not say %q:\n%s", verify, want, r.log)
+		}
+		d, _ := readLayout(t, r.out)
+		digests = append(digests, d)
+	}
+	if digests[0] != digests[1] || digests[0] != digests[2] {
+		t.Fatalf("digests differ: %v", digests)
+	}
+}
+
 // TestImageDependencyLayersReused: a new version of the application on the
 // same dependencies gives a new image whose dependency layers are the same
 // blobs, with every path in its own layer and with grouped layers.
@@ -422,7 +454,7 @@ func TestImageEvaluationErrors(t *testing.T) {
 		{"maxLayers one", `maxLayers = 1;`, "'maxLayers' must be at least 2 (the closure's layers and the /etc layer), got 1"},
 		{"hostname", `hostname = "web";`, "'hostname' cannot be part of an image: podman run --hostname"},
 		{"capabilities", `capabilities = [ ];`, "'capabilities' cannot be part of an image"},
-		{"verify", `verify = true;`, "ociTools.buildImage: 'verify' cannot be part of an image: images are not checked against the NAR hashes"},
+		{"verify type", `verify = "yes";`, "'verify'"},
 		{"env type", `env = [ ];`, "'env'"},
 		{"port", `exposedPorts = [ true ];`, "'exposedPorts' must be a list of ports (8080 or \"53/udp\"), got an element that is a bool"},
 		{"ports not a list", `exposedPorts = 80;`, "'exposedPorts' must be a list of ports, got a int"},

@@ -103,7 +103,7 @@ func TestHostileGraphsAndTrees(t *testing.T) {
 				t.Fatal(err)
 			}
 			return []map[string]any{{"path": p, "references": []string{}}}, []string{p},
-				"copy " + p + "/sub/pipe: is a FIFO; only regular files, directories and symlinks can be copied"
+				"copy " + p + "/sub/pipe: is a FIFO; a store path holds only regular files, directories and symlinks"
 		}, false},
 		{"store path is a FIFO", func(t *testing.T, dir string) ([]map[string]any, []string, string) {
 			p := dir + "/" + hash('a') + "-fifo"
@@ -122,7 +122,7 @@ func TestHostileGraphsAndTrees(t *testing.T) {
 				t.Fatal(err)
 			}
 			return []map[string]any{{"path": p, "references": []string{}}}, []string{p},
-				"copy " + p + "/sock: is a socket; only regular files, directories and symlinks can be copied"
+				"copy " + p + "/sock: is a socket; a store path holds only regular files, directories and symlinks"
 		}, false},
 		{"device in a store path", func(t *testing.T, dir string) ([]map[string]any, []string, string) {
 			p := dir + "/" + hash('a') + "-dev"
@@ -134,7 +134,7 @@ func TestHostileGraphsAndTrees(t *testing.T) {
 				t.Fatal(err)
 			}
 			return []map[string]any{{"path": p, "references": []string{}}}, []string{p},
-				"copy " + p + "/null: is a character device; only regular files, directories and symlinks can be copied"
+				"copy " + p + "/null: is a character device; a store path holds only regular files, directories and symlinks"
 		}, true},
 		{"device after good paths", func(t *testing.T, dir string) ([]map[string]any, []string, string) {
 			good := dir + "/" + hash('a') + "-good"

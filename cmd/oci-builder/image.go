@@ -50,6 +50,10 @@ are decided by whoever runs the image):
   --no-tmp                  no /tmp
   --annotation KEY=VALUE    manifest annotation (repeatable)
   --os OS, --arch ARCH      platform (default linux and this machine's)
+  --verify=BOOL             check every store path against the NAR hash of the
+                            closure graph as its layer is written (default
+                            true; a graph without hashes is written unchecked,
+                            with a warning)
 
 Other options:
   --out DIR                 the image layout to create (required)
@@ -105,7 +109,7 @@ func parseImageFlags(args []string) (imageFlags, error) {
 	var optionsFile string
 	fs.StringVar(&optionsFile, "options", "", "")
 	// The container options an image carries.
-	check := containerFlags(fs, &f.container, "env", "annotation", "extra-user", "extra-group", "workdir", "user", "group", "os", "arch", "no-tmp")
+	check := containerFlags(fs, &f.container, "env", "annotation", "extra-user", "extra-group", "workdir", "user", "group", "os", "arch", "no-tmp", "verify")
 	if err := parseWithOptionsFile(fs, args, &optionsFile, &f.container); err != nil {
 		return f, err
 	}
@@ -233,10 +237,15 @@ func writeImage(ctx context.Context, log io.Writer, out string, plan *image.Plan
 			paths++
 		}
 	}
-	fmt.Fprintf(log, "oci-builder: writing %s (%s) as %s compressed with %s, %s at once\n",
-		plural(paths, "store path"), sizeOrUnknown(total), plural(len(plan.Layers), "layer"), plan.Compression, plural(workers, "layer"))
+	verifying := ""
+	if plan.Verify {
+		verifying = ", verifying their NAR hashes"
+	}
+	fmt.Fprintf(log, "oci-builder: writing %s (%s) as %s compressed with %s, %s at once%s\n",
+		plural(paths, "store path"), sizeOrUnknown(total), plural(len(plan.Layers), "layer"), plan.Compression, plural(workers, "layer"), verifying)
 	res, err := image.Write(ctx, out, plan, image.WriteOptions{
 		Workers: workers,
+		Verify:  plan.Verify,
 		Progress: func(p image.Progress) {
 			rate := 0.0
 			if secs := p.Elapsed.Seconds(); secs > 0 {
@@ -249,14 +258,19 @@ func writeImage(ctx context.Context, log io.Writer, out string, plan *image.Plan
 	if err != nil {
 		return res, err
 	}
-	var tarSize, size int64
+	var tarSize, size, verified int64
 	for _, l := range res.Layers {
 		tarSize += l.TarSize
 		size += l.Size
+		verified += l.Verified
 	}
-	fmt.Fprintf(log, "oci-builder: done: image %s (tag %s), %s, %s of tar compressed to %s (%s) in %.2f s\n",
+	verifiedNote := "; not verified"
+	if plan.Verify {
+		verifiedNote = fmt.Sprintf("; verified %d of %d store paths against their NAR hashes", verified, paths)
+	}
+	fmt.Fprintf(log, "oci-builder: done: image %s (tag %s), %s, %s of tar compressed to %s (%s) in %.2f s%s\n",
 		res.Manifest.Digest, plan.Tag, plural(len(res.Layers), "layer"), humanBytes(uint64(tarSize)), humanBytes(uint64(size)),
-		plan.Compression, res.Elapsed.Seconds())
+		plan.Compression, res.Elapsed.Seconds(), verifiedNote)
 	return res, nil
 }
 

@@ -103,7 +103,7 @@ func TestImageCommandErrors(t *testing.T) {
 		{"runtime option", []string{"--out", "x", "--graph", graph, "--options", hostnameOptions, prog}, 1, "hostname cannot be part of an image: podman run --hostname"},
 		{"bad env", []string{"--out", "x", "--graph", graph, "--env", "NOVALUE", prog}, 2, `invalid value "NOVALUE" for flag -env: "NOVALUE" is not NAME=VALUE`},
 		{"path not in graph", []string{"--out", "x", "--graph", graph, missing + "/bin/x"}, 1, "args[0]: " + missing + " is not in the closure graph"},
-		{"path not on disk", []string{"--out", "x", "--graph", badGraph, missing + "/bin/x"}, 1, "layer 2 (" + missing + "): stat " + missing + ": no such file or directory"},
+		{"path not on disk", []string{"--out", "x", "--graph", badGraph, missing + "/bin/x"}, 1, "layer 2 (" + missing + "): read " + missing + ": no such file or directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,7 +191,8 @@ func TestImageUsage(t *testing.T) {
 // TestImageCommandWarnings checks that the container's warnings reach the
 // user: a closure of 1,200 store paths with a bin directory, too many for
 // the default PATH, in a store inside /tmp (no writable /tmp). Its graph
-// gives a narHash that does not parse, which an image never reads.
+// gives a narHash that does not parse, which an image does not read when
+// verification is off.
 func TestImageCommandWarnings(t *testing.T) {
 	dir, prog, lib := fakeStore(t)
 	graph := []map[string]any{
@@ -215,7 +216,7 @@ func TestImageCommandWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "image")
-	code, stdout, stderr := runWith(t, nil, "image", "--out", out, "--graph", graphFile, "--", prog+"/bin/prog")
+	code, stdout, stderr := runWith(t, nil, "image", "--out", out, "--graph", graphFile, "--verify=false", "--", prog+"/bin/prog")
 	if code != 0 || !digestLine.MatchString(stdout) {
 		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
 	}
@@ -227,5 +228,118 @@ func TestImageCommandWarnings(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("no %q in the log:\n%s", want, stderr)
 		}
+	}
+}
+
+// TestImageVerifyMismatch: `oci-builder image` and the image builder check
+// the closure against the graph's NAR hashes while they write the layers,
+// in gzip and zstd: a store path changed since Nix registered it gives one
+// error line naming it and both hashes, exit 1, and no image (the command
+// leaves nothing at --out, the builder no index.json).
+func TestImageVerifyMismatch(t *testing.T) {
+	for _, compression := range []string{"gzip", "zstd"} {
+		t.Run(compression, func(t *testing.T) {
+			dir, prog, lib := fakeStore(t)
+			progHash, progSize := narOf(t, prog)
+			libHash, libSize := narOf(t, lib)
+			tamper(t, lib+"/sh")
+			actual, _ := narOf(t, lib)
+			graph := []map[string]any{
+				{"path": prog, "references": []string{lib}, "narHash": progHash, "narSize": progSize},
+				{"path": lib, "references": []string{}, "narHash": libHash, "narSize": libSize},
+			}
+			data, err := json.Marshal(graph)
+			if err != nil {
+				t.Fatal(err)
+			}
+			graphFile := filepath.Join(t.TempDir(), "graph.json")
+			if err := os.WriteFile(graphFile, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("oci-builder: error: store path %s: NAR hash mismatch: expected %s, got %s\n", lib, libHash, actual)
+
+			parent := t.TempDir()
+			out := filepath.Join(parent, "image")
+			code, stdout, stderr := runWith(t, nil, "image", "--out", out, "--graph", graphFile, "--compression", compression, "--", prog+"/bin/prog")
+			if code != 1 || stdout != "" || !strings.HasSuffix(stderr, want) || strings.Count(stderr, "error:") != 1 ||
+				!strings.Contains(stderr, "verifying their NAR hashes") {
+				t.Fatalf("exit %d, stdout %q, stderr:\n%s\nwant it to end with:\n%s", code, stdout, stderr, want)
+			}
+			if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+				t.Fatalf("left behind: %v", entries)
+			}
+
+			container := map[string]any{"args": []string{prog + "/bin/prog"}}
+			top, builderOut := builderCase{storeDir: dir, graph: graph, container: container,
+				extra: map[string]any{"image": map[string]any{"compression": compression}}}.write(t)
+			code, _, stderr = runWith(t, map[string]string{"NIX_BUILD_TOP": top, "NIX_BUILD_CORES": "2"}, "nix-image-builder")
+			if code != 1 || !strings.HasSuffix(stderr, want) || strings.Count(stderr, "error:") != 1 {
+				t.Fatalf("builder: exit %d, stderr:\n%s\nwant it to end with:\n%s", code, stderr, want)
+			}
+			if _, err := os.Lstat(filepath.Join(builderOut, "index.json")); !os.IsNotExist(err) {
+				t.Fatalf("index.json written: %v", err)
+			}
+
+			// verify = false writes the image as it is.
+			out = filepath.Join(parent, "unverified")
+			code, stdout, stderr = runWith(t, nil, "image", "--out", out, "--graph", graphFile, "--verify=false", "--compression", compression, "--", prog+"/bin/prog")
+			if code != 0 || !digestLine.MatchString(stdout) || !strings.Contains(stderr, "; not verified\n") {
+				t.Fatalf("--verify=false: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+			}
+		})
+	}
+}
+
+// TestImageVerifyOption: the verify decisions of bundles: on by default
+// with a graph that has hashes, a warning without hashes, an error when
+// asked for without them.
+func TestImageVerifyOption(t *testing.T) {
+	_, prog, lib := fakeStore(t)
+	progHash, _ := narOf(t, prog)
+	libHash, _ := narOf(t, lib)
+	graphFile := func(hashes ...string) string {
+		infos := []map[string]any{
+			{"path": prog, "references": []string{lib}},
+			{"path": lib, "references": []string{}},
+		}
+		for i, h := range hashes {
+			infos[i]["narHash"] = h
+		}
+		data, err := json.Marshal(infos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "graph.json")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name  string
+		graph string
+		flags []string
+		code  int
+		want  []string
+	}{
+		{"hashes", graphFile(progHash, libHash), nil, 0, []string{"verifying their NAR hashes", "; verified 2 of 2 store paths against their NAR hashes\n"}},
+		{"no hashes", graphFile(), nil, 0, []string{"oci-builder: warning: not verifying the closure: the closure graph gives no narHash", "; not verified\n"}},
+		{"some hashes", graphFile(progHash), nil, 0, []string{"oci-builder: warning: not verifying 1 of 2 store paths, " + lib + " first", "; verified 1 of 2 store paths"}},
+		{"asked without hashes", graphFile(progHash), []string{"--verify"}, 1, []string{"oci-builder: error: verify: the closure graph gives no narHash for " + lib}},
+		{"off", graphFile(progHash, libHash), []string{"--verify=false"}, 0, []string{"; not verified\n"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"image", "--out", filepath.Join(t.TempDir(), "image"), "--graph", tc.graph}, tc.flags...)
+			code, _, stderr := runWith(t, nil, append(args, "--", prog+"/bin/prog")...)
+			if code != tc.code {
+				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Fatalf("stderr does not say %q:\n%s", w, stderr)
+				}
+			}
+		})
 	}
 }

@@ -90,7 +90,7 @@ func NewPlan(g *graph.Graph, opts container.Options, fsys container.StoreFS) (*P
 	if err := checkStoreProtected(spec, mode); err != nil {
 		return nil, err
 	}
-	verify, verifyWarning, err := planVerify(opts.Verify, mode, c.Closure)
+	verify, verifyWarning, err := nar.PlanVerify(opts.Verify, mode != StoreBind, expected(c.Closure))
 	if err != nil {
 		return nil, err
 	}
@@ -175,50 +175,14 @@ func optionFor(problem string, opts container.Options) string {
 	return "the options"
 }
 
-// planVerify decides whether the closure is verified: as asked, or by
-// default in every mode but bind. Every narHash the graph gives must parse.
-// A graph that gives some paths no narHash (the text format gives none)
-// cannot have them verified: that is an error when verification was asked
-// for explicitly, and otherwise a warning naming how many go unverified.
-func planVerify(asked *bool, mode StoreMode, closure []*graph.PathInfo) (bool, string, error) {
-	verify := mode != StoreBind
-	if asked != nil {
-		verify = *asked
-	}
-	if !verify {
-		return false, "", nil
-	}
-	missing := 0
-	firstMissing := ""
-	for _, info := range closure {
-		if info.NarHash == "" {
-			if missing == 0 {
-				firstMissing = info.Path
-			}
-			missing++
-			continue
-		}
-		if _, err := nar.ParseHash(info.NarHash); err != nil {
-			return false, "", fmt.Errorf("store path %s: %w", info.Path, err)
-		}
-	}
-	if missing == 0 {
-		return true, "", nil
-	}
-	if asked != nil {
-		return false, "", fmt.Errorf("verify: the closure graph gives no narHash for %s (%d of %d store paths have none; the text format of exportReferencesGraph carries none): set verify to false, or give a graph with hashes", firstMissing, missing, len(closure))
-	}
-	if missing == len(closure) {
-		return false, "not verifying the closure: the closure graph gives no narHash (the text format of exportReferencesGraph carries none)", nil
-	}
-	return true, fmt.Sprintf("not verifying %d of %d store paths, %s first: the closure graph gives them no narHash", missing, len(closure), firstMissing), nil
-}
 
 // Expected lists what the graph says of each closure path's NAR
 // serialisation, in the order of Closure, for rootfs.Copy and rootfs.Verify.
-func (p *Plan) Expected() []nar.Expected {
-	want := make([]nar.Expected, len(p.Closure))
-	for i, info := range p.Closure {
+func (p *Plan) Expected() []nar.Expected { return expected(p.Closure) }
+
+func expected(closure []*graph.PathInfo) []nar.Expected {
+	want := make([]nar.Expected, len(closure))
+	for i, info := range closure {
 		want[i] = nar.Expected{Path: info.Path, NarHash: info.NarHash, NarSize: info.NarSize}
 	}
 	return want

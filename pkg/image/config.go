@@ -31,7 +31,6 @@ func refuseRuntimeOnly(c container.Options) error {
 		{c.Rootless != nil, "rootless", "rootless runtimes map users themselves"},
 		{c.Seccomp != nil, "seccomp", "runtimes apply their own default profile; podman run --security-opt seccomp=FILE or Kubernetes' seccompProfile choose another"},
 		{c.StoreMode != "", "storeMode", "an image's layers always hold the closure's bytes"},
-		{c.Verify != nil, "verify", "images are not checked against the NAR hashes of the closure (buildContainer and oci-builder bundle check them)"},
 	}
 	for _, r := range refused {
 		if r.set {

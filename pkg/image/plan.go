@@ -12,6 +12,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/nar"
 )
 
 // CreatedBy is the history's created_by of every layer.
@@ -38,6 +39,11 @@ type Plan struct {
 	// Config is the image configuration, complete but for
 	// RootFS.DiffIDs, which Write fills in as it writes the layers.
 	Config v1.Image
+	// Verify says the closure is checked against the NAR hashes of the
+	// graph as the layers are written (WriteOptions.Verify): as the verify
+	// option asks, by default whenever the graph gives hashes, by the rules
+	// of bundles (nar.PlanVerify).
+	Verify bool
 	// Warnings report options that were dropped or limited: those of the
 	// container (container.New) and the image's own.
 	Warnings []string
@@ -49,7 +55,8 @@ type Plan struct {
 // in g; fsys tells which store paths have a bin directory, for the default
 // PATH), its closure split into layers, a layer with /etc/passwd,
 // /etc/group, the home and working directories and /tmp, and the image
-// configuration. The closure is not verified, so its narHashes are not read.
+// configuration. Unless verify is false, the narHashes of the graph must
+// parse: the layers are checked against them as they are written.
 func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.StoreFS) (*Plan, error) {
 	s, err := o.check()
 	if err != nil {
@@ -70,6 +77,18 @@ func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.Stor
 		return nil, errors.New("args mention no store path: the image would have an empty filesystem")
 	}
 	cfg := imageConfig(c, ct, s)
+	want := make([]nar.Expected, len(ct.Closure))
+	for i, info := range ct.Closure {
+		want[i] = nar.Expected{Path: info.Path, NarHash: info.NarHash, NarSize: info.NarSize}
+	}
+	verify, verifyWarning, err := nar.PlanVerify(c.Verify, true, want)
+	if err != nil {
+		return nil, err
+	}
+	warnings := ct.Warnings
+	if verifyWarning != "" {
+		warnings = append(warnings, verifyWarning)
+	}
 	layers := append([]LayerPlan{{Entries: rootfsEntries(ct)}}, GroupLayers(ct.Closure, s.maxLayers-1)...)
 	created := s.created
 	p := &Plan{
@@ -77,7 +96,8 @@ func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.Stor
 		Layers:      layers,
 		Compression: s.compression,
 		Tag:         s.tag,
-		Warnings:    ct.Warnings,
+		Verify:      verify,
+		Warnings:    warnings,
 		Config: v1.Image{
 			Created:  &created,
 			Platform: platform,

@@ -84,6 +84,7 @@ func TestImageConfig(t *testing.T) {
 }
 
 func TestOptionErrors(t *testing.T) {
+	yes := true
 	args := []string{app + "/bin/app"}
 	tests := []struct {
 		name string
@@ -104,7 +105,7 @@ func TestOptionErrors(t *testing.T) {
 		{"resources", container.Options{Args: args, Resources: &container.Resources{}}, image.Options{}, "resources cannot be part of an image"},
 		{"extraConfig", container.Options{Args: args, ExtraConfig: []byte(`{}`)}, image.Options{}, "extraConfig cannot be part of an image"},
 		{"rootless", container.Options{Args: args, Rootless: &container.RootlessIDs{}}, image.Options{}, "rootless cannot be part of an image"},
-		{"verify", container.Options{Args: args, Verify: new(bool)}, image.Options{}, "verify cannot be part of an image: images are not checked against the NAR hashes"},
+		{"verify without hashes", container.Options{Args: args, Verify: &yes}, image.Options{}, "verify: the closure graph gives no narHash for " + app},
 		{"bad env", container.Options{Args: args, Env: map[string]string{"A=B": "x"}}, image.Options{}, `env: "A=B" is not a valid variable name`},
 		{"tag", container.Options{Args: args}, image.Options{Tag: "-x"}, `tag "-x" is not a valid tag`},
 		{"tag with colon", container.Options{Args: args}, image.Options{Tag: "a:b"}, `tag "a:b" is not a valid tag`},
@@ -235,7 +236,7 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 		"Rootless":        "refused",
 		"StoreMode":       "refused",
 		"Seccomp":         "refused",
-		"Verify":          "refused",
+		"Verify":          "Plan.Verify: the layers are checked against the NAR hashes as they are written",
 	}
 	typ := reflect.TypeOf(container.Options{})
 	for i := 0; i < typ.NumField(); i++ {
@@ -245,10 +246,11 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 	}
 }
 
-// TestNewPlanIgnoresNarHash checks that an image is planned from a graph
-// whose narHash cannot be parsed: images are never verified, so the hash
-// is never read (a bundle plan, which verifies by default, refuses it).
-func TestNewPlanIgnoresNarHash(t *testing.T) {
+// TestNewPlanNarHashOnlyWhenVerifying checks that an image is planned from
+// a graph whose narHash cannot be parsed when verify is false (the hash is
+// never read), and that by default, when the layers are verified, the
+// hash is refused, naming its store path.
+func TestNewPlanNarHashOnlyWhenVerifying(t *testing.T) {
 	g, err := graph.NewGraph([]graph.PathInfo{
 		{Path: app, References: []string{glibc}, NarHash: "sha256:not-a-hash"},
 		{Path: glibc, NarHash: "md5:0"},
@@ -256,12 +258,16 @@ func TestNewPlanIgnoresNarHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, binDirs{})
+	no := false
+	p, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}, Verify: &no}, image.Options{}, binDirs{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Layers) != 3 || len(p.Warnings) != 0 {
-		t.Fatalf("layers %d, warnings %q", len(p.Layers), p.Warnings)
+	if len(p.Layers) != 3 || len(p.Warnings) != 0 || p.Verify {
+		t.Fatalf("layers %d, warnings %q, verify %v", len(p.Layers), p.Warnings, p.Verify)
+	}
+	if _, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, binDirs{}); err == nil || !strings.Contains(err.Error(), "store path "+app) {
+		t.Fatalf("default verification of a malformed narHash: %v", err)
 	}
 }
 
@@ -283,7 +289,10 @@ func TestNewPlanWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, bins)
+	// Verification off: the graph gives no hashes, which would add a
+	// warning of its own.
+	no := false
+	p, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}, Verify: &no}, image.Options{}, bins)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +308,7 @@ func TestNewPlanWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err = image.NewPlan(g, container.Options{Args: []string{tmpApp + "/bin/app"}}, image.Options{}, binDirs{})
+	p, err = image.NewPlan(g, container.Options{Args: []string{tmpApp + "/bin/app"}, Verify: &no}, image.Options{}, binDirs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,10 +321,70 @@ func TestNewPlanWarnings(t *testing.T) {
 }
 
 // TestPlanIndependentOfBundles keeps image planning away from what only a
-// bundle needs: the runtime configuration, its schema, NAR hashes.
+// bundle needs: the runtime configuration and its schema.
 func TestPlanIndependentOfBundles(t *testing.T) {
 	imports.Check(t, ".", []string{"plan.go", "config.go", "options.go", "layers.go"},
 		"github.com/oci-builder/oci-builder/pkg/bundle", "github.com/oci-builder/oci-builder/pkg/specconv",
-		"github.com/oci-builder/oci-builder/pkg/schema", "github.com/oci-builder/oci-builder/pkg/nar",
+		"github.com/oci-builder/oci-builder/pkg/schema",
 		"github.com/opencontainers/runtime-spec/specs-go")
+}
+
+// TestPlanVerify: the verify option decides Plan.Verify as it decides a
+// bundle's in copy mode: on by default when the graph gives hashes, with a
+// warning for the paths it gives none, an error when asked for without
+// hashes.
+func TestPlanVerify(t *testing.T) {
+	hash := "sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
+	graphOf := func(hashed ...string) *graph.Graph {
+		var infos []graph.PathInfo
+		for _, p := range []string{app, glibc} {
+			info := graph.PathInfo{Path: p, References: []string{glibc}}
+			for _, h := range hashed {
+				if h == p {
+					info.NarHash = hash
+				}
+			}
+			infos = append(infos, info)
+		}
+		g, err := graph.NewGraph(infos, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	yes, no := true, false
+	tests := []struct {
+		name    string
+		g       *graph.Graph
+		asked   *bool
+		verify  bool
+		warning string
+		err     string
+	}{
+		{"default with hashes", graphOf(app, glibc), nil, true, "", ""},
+		{"default without hashes", graphOf(), nil, false, "not verifying the closure: the closure graph gives no narHash", ""},
+		{"default with some hashes", graphOf(app), nil, true, "not verifying 1 of 2 store paths, " + glibc + " first", ""},
+		{"asked with hashes", graphOf(app, glibc), &yes, true, "", ""},
+		{"asked without some hashes", graphOf(app), &yes, false, "", "verify: the closure graph gives no narHash for " + glibc + " (1 of 2 store paths have none"},
+		{"turned off", graphOf(app, glibc), &no, false, "", ""},
+		{"turned off without hashes", graphOf(), &no, false, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := image.NewPlan(tc.g, container.Options{Args: []string{app + "/bin/app"}, Verify: tc.asked}, image.Options{}, binDirs{})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			warnings := strings.Join(p.Warnings, "\n")
+			if p.Verify != tc.verify || (tc.warning == "") != (warnings == "") || !strings.Contains(warnings, tc.warning) {
+				t.Fatalf("verify %v, warnings %q; want %v, %q", p.Verify, p.Warnings, tc.verify, tc.warning)
+			}
+		})
+	}
 }

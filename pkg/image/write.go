@@ -19,6 +19,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/nar"
 )
 
 // WriteOptions tune Write.
@@ -31,6 +32,12 @@ type WriteOptions struct {
 	Progress func(Progress)
 	// ProgressInterval overrides the one second between Progress calls.
 	ProgressInterval time.Duration
+	// Verify checks each store path that the plan gives a narHash
+	// against it, hashing in NAR order the very bytes written into its
+	// layer (each file is still read once). A difference fails Write with
+	// a *nar.MismatchError, whose message is one line. Plan.Verify is what
+	// NewPlan decided for it.
+	Verify bool
 }
 
 // Progress tells how far Write is.
@@ -163,7 +170,7 @@ func writeLayers(ctx context.Context, blobs string, plan *Plan, opts WriteOption
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				l, err := writeLayer(ctx, blobs, plan, i, func(n int64) { bytesRead.Add(n) })
+				l, err := writeLayer(ctx, blobs, plan, i, opts.Verify, func(n int64) { bytesRead.Add(n) })
 				if err != nil {
 					cancel(err)
 					continue
@@ -188,12 +195,16 @@ func writeLayers(ctx context.Context, blobs string, plan *Plan, opts WriteOption
 }
 
 // writeLayer writes layer i to a temporary file in blobs and renames it to
-// its digest.
-func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, progress func(int64)) (layer.Layer, error) {
+// its digest, verifying its store paths when verify is set.
+func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify bool, progress func(int64)) (layer.Layer, error) {
 	lp := plan.Layers[i]
 	paths := make([]string, len(lp.Paths))
+	var want []nar.Expected
 	for k, p := range lp.Paths {
 		paths[k] = p.Path
+		if verify && p.NarHash != "" {
+			want = append(want, nar.Expected{Path: p.Path, NarHash: p.NarHash, NarSize: p.NarSize})
+		}
 	}
 	name := "the /etc layer"
 	switch {
@@ -212,7 +223,7 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, progress f
 	if lp.Entries != nil {
 		l, err = layer.WriteEntries(ctx, bw, lp.Entries, plan.Compression)
 	} else {
-		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, progress)
+		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, layer.Options{Progress: progress, Verify: want})
 	}
 	if err == nil {
 		err = bw.Flush()
@@ -227,6 +238,11 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, progress f
 		os.Remove(tmp)
 		if ctx.Err() != nil {
 			return layer.Layer{}, context.Cause(ctx)
+		}
+		var mismatch *nar.MismatchError
+		if errors.As(err, &mismatch) {
+			// It names the store path already: one line, as bundles give it.
+			return layer.Layer{}, err
 		}
 		return layer.Layer{}, fmt.Errorf("layer %d (%s): %w", i+1, name, err)
 	}

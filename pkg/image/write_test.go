@@ -294,7 +294,7 @@ func TestWriteErrors(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "image")
 	_, err = image.Write(context.Background(), out, plan, image.WriteOptions{Workers: 2})
-	if err == nil || !strings.Contains(err.Error(), "layer 3 ("+lib1+"): stat "+lib1+": no such file or directory") {
+	if err == nil || !strings.Contains(err.Error(), "layer 3 ("+lib1+"): read "+lib1+": no such file or directory") {
 		t.Fatalf("error %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "index.json")); !os.IsNotExist(err) {

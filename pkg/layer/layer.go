@@ -63,11 +63,10 @@ type Layer struct {
 }
 
 // Write writes the layer holding paths (absolute store paths directly in
-// storeDir) to w, compressed with c, and describes it. progress is passed to
-// WriteTar.
-func Write(ctx context.Context, w io.Writer, storeDir string, paths []string, c Compression, progress func(int64)) (Layer, error) {
+// storeDir) to w, compressed with c, and describes it. opts are WriteTar's.
+func Write(ctx context.Context, w io.Writer, storeDir string, paths []string, c Compression, opts Options) (Layer, error) {
 	return compressed(w, c, func(tw io.Writer) (Stats, error) {
-		return WriteTar(ctx, tw, storeDir, paths, progress)
+		return WriteTar(ctx, tw, storeDir, paths, opts)
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/nar"
 )
 
 // fakeStore makes a store directory holding a directory path (files of both
@@ -97,7 +98,7 @@ func TestWriteTarEntries(t *testing.T) {
 	store, paths := fakeStore(t)
 	var buf bytes.Buffer
 	// Given in reverse order: the tar is sorted whatever the order.
-	stats, err := layer.WriteTar(context.Background(), &buf, store, []string{paths[2], paths[1], paths[0]}, nil)
+	stats, err := layer.WriteTar(context.Background(), &buf, store, []string{paths[2], paths[1], paths[0]}, layer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,16 +152,16 @@ func TestWriteTarErrors(t *testing.T) {
 		paths    []string
 		want     string
 	}{
-		{"fifo", store, []string{fifoPath}, fifoPath + "/pipe: a FIFO cannot be put in a layer"},
+		{"fifo", store, []string{fifoPath}, "read " + fifoPath + "/pipe: is a FIFO; a store path holds only regular files, directories and symlinks"},
 		{"whiteout name", store, []string{whiteout}, whiteout + "/.wh.gone: a name starting with \".wh.\""},
-		{"missing", store, []string{missing}, "stat " + missing + ": no such file or directory"},
+		{"missing", store, []string{missing}, "read " + missing + ": no such file or directory"},
 		{"outside the store", store, []string{"/etc"}, "store path /etc is not directly in " + store},
 		{"twice", store, []string{paths[0], paths[0]}, "is given twice"},
 		{"relative store", "nix/store", nil, `store directory "nix/store" is not a clean absolute path`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := layer.WriteTar(context.Background(), io.Discard, tc.storeDir, tc.paths, nil)
+			_, err := layer.WriteTar(context.Background(), io.Discard, tc.storeDir, tc.paths, layer.Options{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
@@ -224,7 +225,7 @@ func TestWriteCompressedDeterministic(t *testing.T) {
 			for _, chunk := range []int{1 << 30, 4097, 512} {
 				var buf bytes.Buffer
 				var progressed int64
-				l, err := layer.Write(context.Background(), chunkWriter{&buf, chunk}, store, paths, c, func(n int64) { progressed += n })
+				l, err := layer.Write(context.Background(), chunkWriter{&buf, chunk}, store, paths, c, layer.Options{Progress: func(n int64) { progressed += n }})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -268,16 +269,16 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 
 func TestWriteErrors(t *testing.T) {
 	store, paths := fakeStore(t)
-	_, err := layer.Write(context.Background(), &failingWriter{n: 100}, store, paths, layer.Gzip, nil)
+	_, err := layer.Write(context.Background(), &failingWriter{n: 100}, store, paths, layer.Gzip, layer.Options{})
 	if err == nil || !strings.Contains(err.Error(), "write layer: disk full") || strings.Contains(err.Error(), "read ") {
 		t.Fatalf("error %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := layer.Write(ctx, io.Discard, store, paths, layer.Zstd, nil); !errors.Is(err, context.Canceled) {
+	if _, err := layer.Write(ctx, io.Discard, store, paths, layer.Zstd, layer.Options{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v", err)
 	}
-	if _, err := layer.Write(context.Background(), io.Discard, store, paths, "xz", nil); err == nil {
+	if _, err := layer.Write(context.Background(), io.Discard, store, paths, "xz", layer.Options{}); err == nil {
 		t.Fatal("no error for compression xz")
 	}
 }
@@ -324,10 +325,10 @@ func TestLongNames(t *testing.T) {
 	}
 	var a, b bytes.Buffer
 	sum := sha256.New()
-	if _, err := layer.WriteTar(context.Background(), io.MultiWriter(&a, sum), store, []string{p}, nil); err != nil {
+	if _, err := layer.WriteTar(context.Background(), io.MultiWriter(&a, sum), store, []string{p}, layer.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := layer.WriteTar(context.Background(), &b, store, []string{p}, nil); err != nil {
+	if _, err := layer.WriteTar(context.Background(), &b, store, []string{p}, layer.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
@@ -361,7 +362,7 @@ func TestHostileNames(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	if _, err := layer.WriteTar(context.Background(), &buf, store, []string{p}, nil); err != nil {
+	if _, err := layer.WriteTar(context.Background(), &buf, store, []string{p}, layer.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	prefix := strings.TrimPrefix(p, "/") + "/"
@@ -432,4 +433,181 @@ func TestWriteEntries(t *testing.T) {
 			t.Errorf("error %v, want %q", err, tc.want)
 		}
 	}
+}
+
+// copyTree copies the tree at src to dst (which must not exist), keeping
+// modes and symlinks.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		target := dst + strings.TrimPrefix(p, src)
+		switch {
+		case info.Mode()&os.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case info.IsDir():
+			return os.Mkdir(target, 0o755)
+		default:
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(target, data, 0o644); err != nil {
+				return err
+			}
+			return os.Chmod(target, info.Mode().Perm())
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteVerified: a layer checks each store path it is given a narHash
+// for against the bytes it writes, in gzip and in zstd: a store path as Nix
+// registered it passes and the layer is the same bytes as unverified; one
+// whose file lost a byte's worth of change fails with a *nar.MismatchError
+// naming it, in one line.
+func TestWriteVerified(t *testing.T) {
+	store, paths := fakeStore(t)
+	// Names whose byte order is not what a locale would sort, in
+	// directories and files, so that the tar order and the NAR order
+	// must agree for the hash to match.
+	tricky := store + "/" + strings.Repeat("e", 32) + "-tricky"
+	for _, d := range []string{"a", "a/b", "B", "a-b", "é"} {
+		if err := os.MkdirAll(tricky+"/"+d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"a.b", "a/b/c", "a/_", "Z", "é/x", "\xff"} {
+		if err := os.WriteFile(tricky+"/"+f, []byte(f), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("a/b", tricky+"/a0"); err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, tricky)
+	want := make([]nar.Expected, len(paths))
+	for i, p := range paths {
+		sum, err := nar.HashPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = nar.Expected{Path: p, NarHash: sum.String(), NarSize: sum.Size}
+	}
+	// The store path to corrupt: a copy of the package in another store.
+	other := filepath.Join(t.TempDir(), "nix", "store")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pkg := other + "/" + filepath.Base(paths[0])
+	copyTree(t, paths[0], pkg)
+	sum, err := nar.HashPath(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.String() != want[0].NarHash {
+		t.Fatalf("the copy hashes to %s, the original to %s", sum, want[0].NarHash)
+	}
+	data := pkg + "/lib/data"
+	contents, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents[1000] ^= 0x20
+	if err := os.WriteFile(data, contents, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	actual, err := nar.HashPath(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []layer.Compression{layer.Gzip, layer.Zstd} {
+		t.Run(string(c), func(t *testing.T) {
+			var plain, verified bytes.Buffer
+			if _, err := layer.Write(context.Background(), &plain, store, paths, c, layer.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			l, err := layer.Write(context.Background(), &verified, store, paths, c, layer.Options{Verify: want})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Verified != int64(len(paths)) || !bytes.Equal(plain.Bytes(), verified.Bytes()) {
+				t.Fatalf("verified %d of %d; same bytes as unverified: %v", l.Verified, len(paths), bytes.Equal(plain.Bytes(), verified.Bytes()))
+			}
+			// Only the paths given a hash are checked.
+			l, err = layer.Write(context.Background(), io.Discard, store, paths, c, layer.Options{Verify: want[1:2]})
+			if err != nil || l.Verified != 1 {
+				t.Fatalf("verified %d, error %v", l.Verified, err)
+			}
+
+			corrupt := nar.Expected{Path: pkg, NarHash: want[0].NarHash, NarSize: want[0].NarSize}
+			_, err = layer.Write(context.Background(), io.Discard, other, []string{pkg}, c, layer.Options{Verify: []nar.Expected{corrupt}})
+			var mismatch *nar.MismatchError
+			wantErr := fmt.Sprintf("store path %s: NAR hash mismatch: expected %s, got %s", pkg, want[0].NarHash, actual)
+			if !errors.As(err, &mismatch) || err.Error() != wantErr {
+				t.Fatalf("error %v, want %q", err, wantErr)
+			}
+		})
+	}
+
+	for _, tc := range []struct {
+		name string
+		want []nar.Expected
+		err  string
+	}{
+		{"not in the layer", []nar.Expected{{Path: store + "/" + strings.Repeat("z", 32) + "-x", NarHash: want[0].NarHash}}, "verify: store path " + store + "/zzzz"},
+		{"bad hash", []nar.Expected{{Path: paths[0], NarHash: "sha256:nope"}}, `store path ` + paths[0] + `: narHash "sha256:nope"`},
+		{"size", []nar.Expected{{Path: paths[0], NarHash: want[0].NarHash, NarSize: 1}}, "the NAR hash matches but the NAR size is"},
+	} {
+		if _, err := layer.WriteTar(context.Background(), io.Discard, store, paths, layer.Options{Verify: tc.want}); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+		}
+	}
+}
+
+// TestWriteTarChangedFile: a store file that changes while the layer reads
+// it fails the layer, naming it.
+func TestWriteTarChangedFile(t *testing.T) {
+	store, paths := fakeStore(t)
+	data := paths[0] + "/lib/data"
+	grow := func() {
+		os.Chmod(data, 0o644)
+		f, err := os.OpenFile(data, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		f.WriteString("more")
+	}
+	// The tar goes through a writer that changes the file once the
+	// layer has read part of it.
+	w := &hookWriter{after: 300000, hook: grow}
+	_, err := layer.WriteTar(context.Background(), w, store, paths, layer.Options{})
+	if err == nil || !strings.Contains(err.Error(), "read "+data+": changed while it was read: its size went from 500000 to 500004 bytes") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// hookWriter calls hook once after bytes have been written through it.
+type hookWriter struct {
+	n, after int
+	hook     func()
+}
+
+func (h *hookWriter) Write(p []byte) (int, error) {
+	h.n += len(p)
+	if h.hook != nil && h.n >= h.after {
+		h.hook()
+		h.hook = nil
+	}
+	return len(p), nil
 }

@@ -9,9 +9,11 @@
 // first with mode 0755, hard links are written as regular files, and the
 // compressors are deterministic for a given level.
 //
-// Trees are read through directory file descriptors (openat, getdents,
-// fstatat), never joined paths, so depth is not limited by PATH_MAX and no
-// symlink is followed.
+// Trees are read through directory file descriptors (package storetree),
+// never joined paths, so depth is not limited by PATH_MAX and no symlink is
+// followed; a file that changes while it is read fails the layer. Each
+// store path can be checked against its NAR hash from the bytes written
+// (Options.Verify), without reading anything twice.
 package layer
 
 import (
@@ -20,15 +22,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/oci-builder/oci-builder/internal/fsentry"
+	"github.com/oci-builder/oci-builder/pkg/nar"
+	"github.com/oci-builder/oci-builder/pkg/storetree"
 )
 
 // modTime is the modification time of every entry, in seconds since the
@@ -44,6 +47,23 @@ type Stats struct {
 	Files, Dirs, Symlinks int64
 	// Bytes is the total size of the regular files' contents.
 	Bytes int64
+	// Verified is the number of store paths whose NAR hash (and size)
+	// matched (see Options.Verify).
+	Verified int64
+}
+
+// Options tune WriteTar and Write.
+type Options struct {
+	// Progress, when not nil, is called from the writing goroutine with
+	// the number of file content bytes written since its previous call.
+	Progress func(int64)
+	// Verify holds what the closure graph says of some of the store
+	// paths (nar.Expected, by Path). Each of them with a NarHash is
+	// hashed in NAR order from the very bytes the tar gets, each file
+	// read once, and checked once its tree is written: a different hash
+	// fails the layer with a *nar.MismatchError. Paths not in Verify are
+	// written unchecked.
+	Verify []nar.Expected
 }
 
 // tarWriter walks store paths into a tar stream.
@@ -55,14 +75,16 @@ type tarWriter struct {
 	// progress, when set, is called with the number of content bytes
 	// written since its last call.
 	progress func(int64)
+	// h, when not nil, is the NAR hasher of the store path being written.
+	h *nar.Hasher
 }
 
 // WriteTar writes the uncompressed layer holding paths, absolute store paths
 // directly inside storeDir, to w: the directories leading to storeDir, then
-// each path's tree, in sorted order. progress, when not nil, is called from
-// the writing goroutine with the number of file content bytes written since
-// the previous call.
-func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string, progress func(int64)) (Stats, error) {
+// each path's tree, in sorted order. Within a path, entries come in NAR
+// order (see package storetree), which is what lets opts.Verify hash the
+// bytes written.
+func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string, opts Options) (Stats, error) {
 	if !path.IsAbs(storeDir) || path.Clean(storeDir) != storeDir || storeDir == "/" {
 		return Stats{}, fmt.Errorf("store directory %q is not a clean absolute path", storeDir)
 	}
@@ -76,7 +98,20 @@ func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string,
 			return Stats{}, fmt.Errorf("store path %s is given twice", p)
 		}
 	}
-	t := &tarWriter{ctx: ctx, tw: tar.NewWriter(w), buf: make([]byte, 256*1024), progress: progress}
+	want := make(map[string]nar.Expected, len(opts.Verify))
+	for _, e := range opts.Verify {
+		if _, ok := slices.BinarySearch(sorted, e.Path); !ok {
+			return Stats{}, fmt.Errorf("verify: store path %s is not in the layer", e.Path)
+		}
+		if e.NarHash == "" {
+			continue
+		}
+		if _, err := nar.ParseHash(e.NarHash); err != nil {
+			return Stats{}, fmt.Errorf("store path %s: %w", e.Path, err)
+		}
+		want[e.Path] = e
+	}
+	t := &tarWriter{ctx: ctx, tw: tar.NewWriter(w), buf: make([]byte, 256*1024), progress: opts.Progress}
 	// The parent directories: "nix/", "nix/store/".
 	rel := strings.TrimPrefix(storeDir, "/")
 	parts := strings.Split(rel, "/")
@@ -87,13 +122,13 @@ func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string,
 		}
 	}
 	if len(sorted) > 0 {
-		store, err := os.Open(storeDir)
+		store, err := unix.Open(storeDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return t.stats, fmt.Errorf("open store directory: %w", err)
+			return t.stats, fmt.Errorf("open store directory %s: %w", storeDir, err)
 		}
-		defer store.Close()
+		defer unix.Close(store)
 		for _, p := range sorted {
-			if err := t.entry(store, path.Base(p), rel+"/"+path.Base(p), p); err != nil {
+			if err := t.storePath(store, p, want); err != nil {
 				return t.stats, err
 			}
 		}
@@ -102,6 +137,32 @@ func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string,
 		return t.stats, fmt.Errorf("finish tar: %w", err)
 	}
 	return t.stats, nil
+}
+
+// storePath writes the store path p, whose name is in the directory store,
+// and checks its NAR hash when want has it.
+func (t *tarWriter) storePath(store int, p string, want map[string]nar.Expected) error {
+	e, verify := want[p]
+	t.h = nil
+	if verify {
+		t.h = nar.NewHasher()
+	}
+	if err := storetree.WalkAt(t.ctx, store, path.Base(p), p, t, storetree.Options{Op: "read"}); err != nil {
+		return err
+	}
+	if !verify {
+		return nil
+	}
+	sum, err := t.h.Sum()
+	t.h = nil
+	if err != nil {
+		return fmt.Errorf("hash %s: %w", p, err)
+	}
+	if err := sum.CheckExpected(e); err != nil {
+		return err
+	}
+	t.stats.Verified++
+	return nil
 }
 
 // header writes h with the layer's fixed metadata: mtime 1, no user or
@@ -115,106 +176,112 @@ func (t *tarWriter) header(h *tar.Header) error {
 	return nil
 }
 
-// entry writes the entry name of the directory dir, and everything under it,
-// as name (the path inside the layer); display is its path on the host, for
-// messages.
-func (t *tarWriter) entry(dir *os.File, name, tarName, display string) error {
-	if err := t.ctx.Err(); err != nil {
-		return err
+// The walk of a store path: tarWriter is its storetree.Visitor.
+
+// tarName is e's name in the layer: its path without the leading slash.
+func tarName(e *storetree.Entry) string { return e.Path()[1:] }
+
+// checkName refuses names that OCI layers give a meaning. (The walk of a
+// store path is given its name in the store directory, so the root's Name
+// is the store path's too.)
+func checkName(e *storetree.Entry) error {
+	if strings.HasPrefix(e.Name, whiteoutPrefix) {
+		return fmt.Errorf("%s: a name starting with %q would be read as a deletion (whiteout) in an OCI layer", e.Path(), whiteoutPrefix)
 	}
-	if strings.HasPrefix(name, whiteoutPrefix) {
-		return fmt.Errorf("%s: a name starting with %q would be read as a deletion (whiteout) in an OCI layer", display, whiteoutPrefix)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("stat %s: %w", display, err)
-	}
-	perm := int64(st.Mode & 0o7777)
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return t.dir(dir, name, tarName, display, perm)
-	case unix.S_IFLNK:
-		target, err := fsentry.Readlinkat(int(dir.Fd()), name)
-		if err != nil {
-			return fmt.Errorf("read symlink %s: %w", display, err)
-		}
-		t.stats.Symlinks++
-		return t.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: tarName, Linkname: target, Mode: 0o777})
-	case unix.S_IFREG:
-		return t.file(dir, name, tarName, display, perm)
-	default:
-		return fmt.Errorf("%s: a %s cannot be put in a layer (only directories, regular files and symlinks)", display, fsentry.KindName(st.Mode))
-	}
+	return nil
 }
 
-func (t *tarWriter) dir(parent *os.File, name, tarName, display string, perm int64) error {
-	fd, err := unix.Openat(int(parent.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open directory %s: %w", display, err)
+// hashErr words an error of the NAR hasher about e.
+func hashErr(e *storetree.Entry, err error) error {
+	if err == nil {
+		return nil
 	}
-	d := os.NewFile(uintptr(fd), display)
-	defer d.Close()
-	if err := t.header(&tar.Header{Typeflag: tar.TypeDir, Name: tarName + "/", Mode: perm}); err != nil {
+	return fmt.Errorf("hash %s: %w", e.Path(), err)
+}
+
+func (t *tarWriter) EnterDir(d *storetree.Entry) error {
+	if err := checkName(d); err != nil {
+		return err
+	}
+	if err := t.header(&tar.Header{Typeflag: tar.TypeDir, Name: tarName(d) + "/", Mode: int64(d.Stat.Mode & 0o7777)}); err != nil {
 		return err
 	}
 	t.stats.Dirs++
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return fmt.Errorf("read directory %s: %w", display, err)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := t.entry(d, n, tarName+"/"+n, display+"/"+n); err != nil {
-			return err
-		}
+	if t.h != nil {
+		return hashErr(d, t.h.Directory(d.NARName()))
 	}
 	return nil
 }
 
-func (t *tarWriter) file(parent *os.File, name, tarName, display string, perm int64) error {
-	fd, err := unix.Openat(int(parent.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", display, err)
+func (t *tarWriter) LeaveDir(d *storetree.Entry) error {
+	if t.h != nil {
+		return hashErr(d, t.h.EndDirectory())
 	}
-	f := os.NewFile(uintptr(fd), display)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("stat %s: %w", display, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%s changed while it was read: no longer a regular file", display)
-	}
-	if err := t.header(&tar.Header{Typeflag: tar.TypeReg, Name: tarName, Mode: perm, Size: st.Size}); err != nil {
+	return nil
+}
+
+func (t *tarWriter) Symlink(e *storetree.Entry, target string) error {
+	if err := checkName(e); err != nil {
 		return err
 	}
-	n, err := io.CopyBuffer(t.tw, io.LimitReader(readerOnly{f}, st.Size), t.buf)
-	if err != nil {
-		var we *writeError
-		if errors.As(err, &we) {
-			return we.err
-		}
-		return fmt.Errorf("read %s: %w", display, err)
+	if err := t.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: tarName(e), Linkname: target, Mode: 0o777}); err != nil {
+		return err
 	}
-	if n != st.Size {
-		return fmt.Errorf("%s changed while it was read: %d bytes instead of %d", display, n, st.Size)
-	}
-	if m, _ := f.Read(t.buf[:1]); m != 0 {
-		return fmt.Errorf("%s changed while it was read: it grew past %d bytes", display, st.Size)
-	}
-	t.stats.Files++
-	t.stats.Bytes += n
-	if t.progress != nil {
-		t.progress(n)
+	t.stats.Symlinks++
+	if t.h != nil {
+		return hashErr(e, t.h.Symlink(e.NARName(), target))
 	}
 	return nil
 }
 
-// readerOnly hides *os.File's WriterTo so that io.CopyBuffer uses the
-// writer's buffer size.
-type readerOnly struct{ r io.Reader }
-
-func (r readerOnly) Read(p []byte) (int, error) { return r.r.Read(p) }
+// File writes the regular file open at e.Fd, reading it once for the tar
+// and, when verifying, the NAR hash.
+func (t *tarWriter) File(e *storetree.Entry) error {
+	if err := checkName(e); err != nil {
+		return err
+	}
+	size := e.Stat.Size
+	if err := t.header(&tar.Header{Typeflag: tar.TypeReg, Name: tarName(e), Mode: int64(e.Stat.Mode & 0o7777), Size: size}); err != nil {
+		return err
+	}
+	if t.h != nil {
+		if err := t.h.File(e.NARName(), e.Stat.Mode&unix.S_IXUSR != 0, uint64(size)); err != nil {
+			return hashErr(e, err)
+		}
+	}
+	for off := int64(0); off < size; {
+		n, err := unix.Pread(e.Fd, t.buf[:min(int64(len(t.buf)), size-off)], off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", e.Path(), err)
+		}
+		if n == 0 {
+			return fmt.Errorf("read %s: changed while it was read: it shrank from %d to %d bytes", e.Path(), size, off)
+		}
+		if _, err := t.tw.Write(t.buf[:n]); err != nil {
+			var we *writeError
+			if errors.As(err, &we) {
+				return we.err
+			}
+			return fmt.Errorf("tar entry %s: %w", tarName(e), err)
+		}
+		if t.h != nil {
+			// The hasher checks only the sizes it was told.
+			if _, err := t.h.Write(t.buf[:n]); err != nil {
+				return hashErr(e, err)
+			}
+		}
+		off += int64(n)
+	}
+	t.stats.Files++
+	t.stats.Bytes += size
+	if t.progress != nil {
+		t.progress(size)
+	}
+	return nil
+}
 
 // writeError marks errors of the layer's destination, so that they are not
 // reported as read errors of the file being copied.

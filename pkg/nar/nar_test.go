@@ -443,7 +443,7 @@ func TestHashPathRejectsSpecialFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := nar.HashPath(dir)
-			want := "hash " + bad + ": is a " + tc.kind + "; a NAR holds only regular files, directories and symlinks"
+			want := "hash " + bad + ": is a " + tc.kind + "; a store path holds only regular files, directories and symlinks"
 			if err == nil || err.Error() != want {
 				t.Fatalf("error %v, want %q", err, want)
 			}

@@ -2,19 +2,19 @@ package nar
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
-	"sort"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/oci-builder/oci-builder/internal/fsentry"
+	"github.com/oci-builder/oci-builder/pkg/storetree"
 )
 
 // HashPath computes the NAR hash and size of the tree at path (a directory,
 // regular file or symlink, which is not followed), as `nix-store --dump
 // path | sha256sum` would. The tree is walked through directory file
-// descriptors, so its depth is not limited by PATH_MAX. Any other file type
+// descriptors (see package storetree), so its depth is not limited by
+// PATH_MAX. Any other file type, or a file that changes while it is read,
 // is an error naming it.
 func HashPath(path string) (Sum, error) {
 	return hashPath(context.Background(), path)
@@ -23,11 +23,11 @@ func HashPath(path string) (Sum, error) {
 // hashPath is HashPath, giving up with ctx's cause between entries once ctx
 // is done.
 func hashPath(ctx context.Context, path string) (Sum, error) {
-	w := walker{ctx: ctx, h: NewHasher(), buf: make([]byte, 256<<10)}
-	if err := w.root(path); err != nil {
+	v := &hasher{h: NewHasher(), buf: make([]byte, 256<<10)}
+	if err := storetree.Walk(ctx, path, v, storetree.Options{Op: "hash"}); err != nil {
 		return Sum{}, err
 	}
-	sum, err := w.h.Sum()
+	sum, err := v.h.Sum()
 	if err != nil {
 		return Sum{}, fmt.Errorf("hash %s: %w", path, err)
 	}
@@ -49,131 +49,56 @@ func Verify(path, narHash string) error {
 	return sum.Check(path, narHash)
 }
 
-type walker struct {
-	ctx context.Context
+// hasher is the visitor that feeds a walk to a Hasher.
+type hasher struct {
 	h   *Hasher
 	buf []byte
 }
 
-// where is an entry's place in the tree, for error messages: the path is
-// only joined when an error needs it, so deep trees cost no long strings.
-type where struct {
-	parent *where
-	name   string
+func (v *hasher) fail(e *storetree.Entry, err error) error {
+	return fmt.Errorf("hash %s: %w", e.Path(), err)
 }
 
-func (p *where) String() string {
-	if p.parent == nil {
-		return p.name
-	}
-	return p.parent.String() + "/" + p.name
-}
-
-func (w *walker) root(path string) error {
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return fmt.Errorf("hash %s: %w", path, err)
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("hash %s: %w", path, err)
-		}
-		return w.dir(fd, "", &where{name: path})
-	default:
-		return w.entry(unix.AT_FDCWD, path, "", &where{name: path})
-	}
-}
-
-// entry adds the non-directory at dirFd/name (name is the NAR entry name,
-// empty for the root) to the hash.
-func (w *walker) entry(dirFd int, name, narName string, display *where) error {
-	if w.ctx.Err() != nil {
-		return context.Cause(w.ctx)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("hash %s: %w", display, err)
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		fd, err := unix.Openat(dirFd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("hash %s: %w", display, err)
-		}
-		return w.dir(fd, narName, display)
-	case unix.S_IFLNK:
-		target, err := fsentry.Readlinkat(dirFd, name)
-		if err != nil {
-			return fmt.Errorf("hash %s: readlink: %w", display, err)
-		}
-		if err := w.h.Symlink(narName, target); err != nil {
-			return fmt.Errorf("hash %s: %w", display, err)
-		}
-		return nil
-	case unix.S_IFREG:
-		return w.file(dirFd, name, narName, display)
-	default:
-		return fmt.Errorf("hash %s: is a %s; a NAR holds only regular files, directories and symlinks", display, fsentry.KindName(st.Mode))
-	}
-}
-
-// dir adds the directory open at fd, which it closes, to the hash.
-func (w *walker) dir(fd int, narName string, display *where) error {
-	f := os.NewFile(uintptr(fd), narName)
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return fmt.Errorf("hash %s: list directory: %w", display, err)
-	}
-	// NAR entries are sorted by their bytes, which is Go's string order.
-	sort.Strings(names)
-	if err := w.h.Directory(narName); err != nil {
-		return fmt.Errorf("hash %s: %w", display, err)
-	}
-	for _, name := range names {
-		if err := w.entry(fd, name, name, &where{parent: display, name: name}); err != nil {
-			return err
-		}
-	}
-	if err := w.h.EndDirectory(); err != nil {
-		return fmt.Errorf("hash %s: %w", display, err)
+func (v *hasher) EnterDir(d *storetree.Entry) error {
+	if err := v.h.Directory(d.NARName()); err != nil {
+		return v.fail(d, err)
 	}
 	return nil
 }
 
-// file adds the regular file dirFd/name to the hash, reading it once.
-func (w *walker) file(dirFd int, name, narName string, display *where) error {
-	fd, err := unix.Openat(dirFd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("hash %s: %w", display, err)
+func (v *hasher) LeaveDir(d *storetree.Entry) error {
+	if err := v.h.EndDirectory(); err != nil {
+		return v.fail(d, err)
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("hash %s: %w", display, err)
+	return nil
+}
+
+func (v *hasher) Symlink(e *storetree.Entry, target string) error {
+	if err := v.h.Symlink(e.NARName(), target); err != nil {
+		return v.fail(e, err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("hash %s: is a %s; a NAR holds only regular files, directories and symlinks", display, fsentry.KindName(st.Mode))
-	}
-	size := uint64(st.Size)
-	if err := w.h.File(narName, st.Mode&unix.S_IXUSR != 0, size); err != nil {
-		return fmt.Errorf("hash %s: %w", display, err)
+	return nil
+}
+
+// File adds the regular file open at e.Fd to the hash, reading it once.
+func (v *hasher) File(e *storetree.Entry) error {
+	size := uint64(e.Stat.Size)
+	if err := v.h.File(e.NARName(), e.Stat.Mode&unix.S_IXUSR != 0, size); err != nil {
+		return v.fail(e, err)
 	}
 	for off := uint64(0); off < size; {
-		n, err := unix.Pread(fd, w.buf[:min(uint64(len(w.buf)), size-off)], int64(off))
+		n, err := unix.Pread(e.Fd, v.buf[:min(uint64(len(v.buf)), size-off)], int64(off))
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("hash %s: read: %w", display, err)
+			return v.fail(e, fmt.Errorf("read: %w", err))
 		}
 		if n == 0 {
-			return fmt.Errorf("hash %s: file shrank while being read", display)
+			return v.fail(e, errors.New("changed while it was read: it shrank"))
 		}
-		if _, err := w.h.Write(w.buf[:n]); err != nil {
-			return fmt.Errorf("hash %s: %w", display, err)
+		if _, err := v.h.Write(v.buf[:n]); err != nil {
+			return v.fail(e, err)
 		}
 		off += uint64(n)
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/internal/fsentry"
+	"github.com/oci-builder/oci-builder/pkg/storetree"
 )
 
 // manifest describes a tree as lines "path type mode detail", walked through
@@ -28,32 +29,32 @@ func manifest(t *testing.T, root string) []string {
 	var walk func(fd int, rel string)
 	walk = func(fd int, rel string) {
 		defer unix.Close(fd)
-		entries, err := readDir(fd)
+		entries, err := storetree.ReadDir(fd)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
 			var st unix.Stat_t
-			if err := unix.Fstatat(fd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if err := unix.Fstatat(fd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 				t.Fatal(err)
 			}
-			p := rel + "/" + e.name
-			switch e.kind {
+			p := rel + "/" + e.Name
+			switch e.Kind {
 			case unix.S_IFDIR:
 				out = append(out, fmt.Sprintf("%q dir %o", p, st.Mode&0o7777))
-				sub, err := unix.Openat(fd, e.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+				sub, err := unix.Openat(fd, e.Name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
 				walk(sub, p)
 			case unix.S_IFLNK:
-				target, err := fsentry.Readlinkat(fd, e.name)
+				target, err := fsentry.Readlinkat(fd, e.Name)
 				if err != nil {
 					t.Fatal(err)
 				}
 				out = append(out, fmt.Sprintf("%q link -> %q", p, target))
 			case unix.S_IFREG:
-				f, err := unix.Openat(fd, e.name, unix.O_RDONLY, 0)
+				f, err := unix.Openat(fd, e.Name, unix.O_RDONLY, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -246,12 +247,12 @@ func removeDeep(t *testing.T, root string) {
 			return
 		}
 		unix.Fchmod(fd, 0o755)
-		entries, _ := readDir(fd)
+		entries, _ := storetree.ReadDir(fd)
 		for _, e := range entries {
-			if e.kind == unix.S_IFDIR {
-				rm(fd, e.name)
+			if e.Kind == unix.S_IFDIR {
+				rm(fd, e.Name)
 			} else {
-				unix.Unlinkat(fd, e.name, 0)
+				unix.Unlinkat(fd, e.Name, 0)
 			}
 		}
 		unix.Close(fd)
@@ -266,7 +267,7 @@ func TestCopyRejectsSpecialFiles(t *testing.T) {
 		make func(p string) error
 		want string
 	}{
-		{"fifo", func(p string) error { return unix.Mkfifo(p, 0o644) }, "is a FIFO; only regular files, directories and symlinks can be copied"},
+		{"fifo", func(p string) error { return unix.Mkfifo(p, 0o644) }, "is a FIFO; a store path holds only regular files, directories and symlinks"},
 		{"socket", func(p string) error {
 			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 			if err != nil {
