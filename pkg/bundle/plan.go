@@ -175,7 +175,6 @@ func optionFor(problem string, opts container.Options) string {
 	return "the options"
 }
 
-
 // Expected lists what the graph says of each closure path's NAR
 // serialisation, in the order of Closure, for rootfs.Copy and rootfs.Verify.
 func (p *Plan) Expected() []nar.Expected { return expected(p.Closure) }
@@ -230,7 +229,7 @@ func (p *Plan) planMountpoints(isFile map[string]bool) error {
 	for _, m := range p.Spec.Mounts {
 		nested := false
 		for _, e := range earlier {
-			if within(m.Destination, e) {
+			if container.Within(m.Destination, e) {
 				nested = true
 				break
 			}
@@ -242,7 +241,7 @@ func (p *Plan) planMountpoints(isFile map[string]bool) error {
 		if err := p.checkOutsideClosure("mount destination", m.Destination); err != nil {
 			return err
 		}
-		if p.StoreDir != "" && within(p.StoreDir, m.Destination) && isFile[m.Destination] {
+		if p.StoreDir != "" && container.Within(p.StoreDir, m.Destination) && isFile[m.Destination] {
 			return fmt.Errorf("mount destination %s is a file but contains the store directory %s", m.Destination, p.StoreDir)
 		}
 		p.Mountpoints = append(p.Mountpoints, Mountpoint{Path: m.Destination, IsFile: isFile[m.Destination]})
@@ -251,11 +250,11 @@ func (p *Plan) planMountpoints(isFile map[string]bool) error {
 }
 
 func (p *Plan) checkOutsideClosure(what, dest string) error {
-	if p.StoreDir == "" || !within(dest, p.StoreDir) || dest == p.StoreDir {
+	if p.StoreDir == "" || !container.Within(dest, p.StoreDir) || dest == p.StoreDir {
 		return nil
 	}
 	for _, info := range p.Closure {
-		if within(dest, info.Path) {
+		if container.Within(dest, info.Path) {
 			return fmt.Errorf("%s %s is inside store path %s of the closure", what, dest, info.Path)
 		}
 	}
@@ -266,14 +265,9 @@ func (p *Plan) checkOutsideClosure(what, dest string) error {
 // what the rootfs has there.
 func (p *Plan) mounted(path string) bool {
 	for _, m := range p.Spec.Mounts {
-		if within(path, m.Destination) {
+		if container.Within(path, m.Destination) {
 			return true
 		}
 	}
 	return false
-}
-
-// within reports whether p is dir or lies under it.
-func within(p, dir string) bool {
-	return p == dir || strings.HasPrefix(p, dir+"/")
 }

@@ -340,15 +340,15 @@ func (c *Container) mounts(opts Options, id Identity, cwd string) ([]specs.Mount
 func (c *Container) RootfsDirs(mounts []specs.Mount) []string {
 	var out []string
 	for _, d := range c.Dirs {
-		if d == "/" || (c.StoreDir != "" && within(d, c.StoreDir)) {
+		if d == "/" || (c.StoreDir != "" && Within(d, c.StoreDir)) {
 			continue
 		}
 		skip := false
 		for _, m := range mounts {
-			skip = skip || within(d, m.Destination)
+			skip = skip || Within(d, m.Destination)
 		}
 		for _, l := range c.Symlinks {
-			skip = skip || within(d, l.Path)
+			skip = skip || Within(d, l.Path)
 		}
 		if !skip {
 			out = append(out, d)
@@ -633,6 +633,10 @@ func CheckDestination(dest string) (string, error) {
 	return clean, nil
 }
 
+// isBind reports whether the user's mount m is a bind mount: in the
+// options' model a missing type and "none" mean a bind mount (nixpkgs'
+// manual writes them so); in config.json only a bind or rbind option (or
+// the type bind) does, which is what validate checks.
 func isBind(m Mount) bool {
 	if m.Type == "" || m.Type == "none" || m.Type == "bind" || m.Type == "rbind" {
 		return true
@@ -653,7 +657,7 @@ func specMount(m Mount, storeDir string) (specs.Mount, error) {
 	if err != nil {
 		return specs.Mount{}, err
 	}
-	if storeDir != "" && within(dest, storeDir) {
+	if storeDir != "" && Within(dest, storeDir) {
 		return specs.Mount{}, fmt.Errorf("mount destination %s is inside the store directory %s, which holds only the closure: mount it elsewhere", dest, storeDir)
 	}
 	if err := checkString("mount "+dest+": type", m.Type); err != nil {
@@ -690,7 +694,7 @@ func specMount(m Mount, storeDir string) (specs.Mount, error) {
 			opts = append([]string{"rbind"}, opts...)
 		}
 		out.Options = append([]string(nil), opts...)
-		if storeDir != "" && within(path.Clean(m.Source), storeDir) {
+		if storeDir != "" && Within(path.Clean(m.Source), storeDir) {
 			ro := false
 			for _, o := range opts {
 				if o == "rw" {
@@ -751,7 +755,8 @@ func mergeMounts(system []specs.Mount, user []Mount, storeDir string) ([]specs.M
 	return out, nil
 }
 
-// within reports whether p is dir or lies under it.
-func within(p, dir string) bool {
-	return p == dir || strings.HasPrefix(p, dir+"/")
+// Within reports whether the clean absolute path p is dir or lies under it
+// (every absolute path lies under "/").
+func Within(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }

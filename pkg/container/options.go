@@ -317,31 +317,9 @@ func DecodeOptions(data []byte) (Options, error) {
 	}
 	var opts Options
 	if err := strictjson.Unmarshal(data, &opts); err != nil {
-		return Options{}, fmt.Errorf("container options: %w", describeJSONError(err))
+		return Options{}, fmt.Errorf("container options: %w", strictjson.DescribeOptionError(err))
 	}
 	return opts, nil
-}
-
-func describeJSONError(err error) error {
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) {
-		if typ.Field == "" {
-			return fmt.Errorf("expected a JSON object, got JSON %s", typ.Value)
-		}
-		return fmt.Errorf("option %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
-	}
-	var unknown *strictjson.UnknownFieldError
-	if errors.As(err, &unknown) {
-		return fmt.Errorf("unknown option %q%s (known: %s)", unknown.Key, inPath(unknown.Path), strings.Join(unknown.Known, ", "))
-	}
-	return err
-}
-
-func inPath(p string) string {
-	if p == "" {
-		return ""
-	}
-	return " in " + p
 }
 
 // Seccomp names a seccomp profile or gives one. In JSON it is "default",

@@ -233,3 +233,21 @@ func TestDecodeOptions(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestWithin(t *testing.T) {
+	for _, tc := range []struct {
+		p, dir string
+		want   bool
+	}{
+		{"/nix/store", "/nix/store", true},
+		{"/nix/store/x", "/nix/store", true},
+		{"/nix/storex", "/nix/store", false},
+		{"/nix", "/nix/store", false},
+		{"/anything", "/", true},
+		{"/", "/", true},
+	} {
+		if got := container.Within(tc.p, tc.dir); got != tc.want {
+			t.Errorf("Within(%q, %q) = %v", tc.p, tc.dir, got)
+		}
+	}
+}

@@ -45,12 +45,12 @@ func writableDirs(id Identity, storeDir string, userMounts map[string]bool) ([]w
 		{path: "/run", target: RunDir, mount: &specs.Mount{Destination: RunDir, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=0755"}}},
 	}
 	home := id.Home
-	ownHome := home != "/" && home != "/var/empty" && (storeDir == "" || !within(home, storeDir))
+	ownHome := home != "/" && home != "/var/empty" && (storeDir == "" || !Within(home, storeDir))
 	for _, d := range dirs {
-		ownHome = ownHome && !within(home, d.path)
+		ownHome = ownHome && !Within(home, d.path)
 	}
 	for _, m := range systemMounts() {
-		ownHome = ownHome && !within(home, m.Destination)
+		ownHome = ownHome && !Within(home, m.Destination)
 	}
 	if ownHome {
 		dirs = append(dirs, writableDir{path: home, target: HomeDir, mount: &specs.Mount{
@@ -61,14 +61,14 @@ func writableDirs(id Identity, storeDir string, userMounts map[string]bool) ([]w
 	// A user mount at /tmp replaces /tmp alone, as does a store inside it
 	// (with a warning); /var/tmp then has its own tmpfs mount unless the
 	// user mounts it too.
-	noTmp := userMounts["/tmp"] || (storeDir != "" && within(storeDir, "/tmp"))
+	noTmp := userMounts["/tmp"] || (storeDir != "" && Within(storeDir, "/tmp"))
 	out := dirs[:0]
 	var warnings []string
 	for _, d := range dirs {
 		if userMounts[d.path] {
 			continue
 		}
-		if storeDir != "" && within(storeDir, d.path) {
+		if storeDir != "" && Within(storeDir, d.path) {
 			warnings = append(warnings, fmt.Sprintf("no writable %s: the store directory %s is inside it", d.path, storeDir))
 			continue
 		}

@@ -9,7 +9,6 @@
 package image
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -71,21 +70,9 @@ type Options struct {
 func DecodeOptions(data []byte) (Options, error) {
 	var opts Options
 	if err := strictjson.Unmarshal(data, &opts); err != nil {
-		return Options{}, fmt.Errorf("image options: %w", describeJSONError(err))
+		return Options{}, fmt.Errorf("image options: %w", strictjson.DescribeOptionError(err))
 	}
 	return opts, nil
-}
-
-func describeJSONError(err error) error {
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
-		return fmt.Errorf("option %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
-	}
-	var unknown *strictjson.UnknownFieldError
-	if errors.As(err, &unknown) {
-		return fmt.Errorf("unknown option %q (known: %s)", unknown.Key, strings.Join(unknown.Known, ", "))
-	}
-	return err
 }
 
 // settings are Options checked and with defaults applied.

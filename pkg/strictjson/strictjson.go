@@ -145,3 +145,25 @@ func sortedKeys(m map[string]reflect.Type) []string {
 func escape(k string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
 }
+
+// DescribeOptionError rewrites a decoding error of an options object in
+// the words of its users: the option whose value has the wrong type, or the
+// unknown option with where it was found and the known ones.
+func DescribeOptionError(err error) error {
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		if typ.Field == "" {
+			return fmt.Errorf("expected a JSON object, got JSON %s", typ.Value)
+		}
+		return fmt.Errorf("option %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
+	}
+	var unknown *UnknownFieldError
+	if errors.As(err, &unknown) {
+		where := ""
+		if unknown.Path != "" {
+			where = " in " + unknown.Path
+		}
+		return fmt.Errorf("unknown option %q%s (known: %s)", unknown.Key, where, strings.Join(unknown.Known, ", "))
+	}
+	return err
+}

@@ -58,3 +58,26 @@ func TestUnmarshal(t *testing.T) {
 		})
 	}
 }
+
+func TestDescribeOptionError(t *testing.T) {
+	type inner struct {
+		B int `json:"b"`
+	}
+	type opts struct {
+		A int   `json:"a"`
+		I inner `json:"i"`
+	}
+	tests := []struct{ json, want string }{
+		{`{"a":"x"}`, `option "a": expected int, got JSON string`},
+		{`{"c":1}`, `unknown option "c" (known: a, i)`},
+		{`{"i":{"z":1}}`, `unknown option "z" in /i (known: b)`},
+		{`[1]`, `expected a JSON object, got JSON array`},
+	}
+	for _, tc := range tests {
+		var o opts
+		err := strictjson.DescribeOptionError(strictjson.Unmarshal([]byte(tc.json), &o))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %q", tc.json, err, tc.want)
+		}
+	}
+}

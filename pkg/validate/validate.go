@@ -18,6 +18,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 )
 
@@ -186,10 +187,6 @@ func (c *checker) bindSource(m specs.Mount) string {
 	return filepath.Join(c.bundle, m.Source)
 }
 
-func within(p, dir string) bool {
-	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
-}
-
 // mounts checks mountpoints and bind sources (Spec checks destinations). A
 // mountpoint inside an earlier mount lives in that mount's filesystem and
 // cannot be checked, nor need one the runtime can make in a tmpfs; every
@@ -211,7 +208,7 @@ func (c *checker) mounts() {
 		}
 		nested := false
 		for _, e := range c.spec.Mounts[:i] {
-			nested = nested || within(path.Clean(m.Destination), path.Clean(e.Destination))
+			nested = nested || container.Within(path.Clean(m.Destination), path.Clean(e.Destination))
 		}
 		if nested || c.rootfs == "" {
 			continue
@@ -457,7 +454,7 @@ func (c *checker) hostPath(p string, n int) location {
 	for i := n - 1; i >= 0; i-- {
 		m := mounts[i]
 		dest := path.Clean(m.Destination)
-		if !path.IsAbs(dest) || !within(p, dest) {
+		if !path.IsAbs(dest) || !container.Within(p, dest) {
 			continue
 		}
 		switch {
@@ -492,7 +489,7 @@ func (c *checker) hostPath(p string, n int) location {
 				return location{kind: tmpfsDir, mount: dest}
 			}
 			for _, later := range mounts[i+1:] {
-				if d := path.Clean(later.Destination); path.IsAbs(d) && within(d, p) {
+				if d := path.Clean(later.Destination); path.IsAbs(d) && container.Within(d, p) {
 					return location{kind: tmpfsDir, mount: dest}
 				}
 			}
