@@ -75,7 +75,7 @@ func (HostStore) IsDir(p string) bool {
 
 // NewPlan computes the bundle for opts from the closure graph g: the closure
 // of every store path that the process's arguments, environment and working
-// directory mention, which must all be in g. PATH defaults to the closure's
+// directory mention, which must all be in g, and of opts.Roots. PATH defaults to the closure's
 // bin directories that fsys shows, those of the mentioned paths first.
 func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 	first, err := Configure(opts, "")
@@ -90,6 +90,7 @@ func NewPlan(g *store.Graph, opts Options, fsys StoreFS) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	roots = append(roots, opts.Roots...)
 	closure, err := g.Closure(roots)
 	if err != nil {
 		return nil, err
