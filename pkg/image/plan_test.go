@@ -234,6 +234,7 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 		"StoreMode":       "refused",
 		"Seccomp":         "refused",
 		"Verify":          "refused",
+		"Roots":           "the closure's layers",
 	}
 	typ := reflect.TypeOf(bundle.Options{})
 	for i := 0; i < typ.NumField(); i++ {
