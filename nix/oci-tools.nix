@@ -54,7 +54,11 @@ let
   fail = fn: msg: throw "ociTools.${fn}: ${msg}";
 
   # The system the derivations are built on, where oci-builder runs.
-  system = if stdenv != null then stdenv.buildPlatform.system else oci-builder.system or builtins.currentSystem;
+  system =
+    if stdenv != null then
+      stdenv.buildPlatform.system
+    else
+      oci-builder.system or builtins.currentSystem;
 
   # The architecture names oci-builder accepts: GOARCH values and Nix's CPU
   # names (pkg/bundle.Platform; tests/nixpkgs_test.go checks they agree).
@@ -117,8 +121,10 @@ let
       let
         cpu = stdenv.hostPlatform.parsed.cpu.name;
       in
-      goArchOfCpu.${cpu}
-        or (fail fn "the host platform's CPU \"${cpu}\" has no OCI architecture: set 'arch' to one of ${concatStringsSep ", " archNames}");
+      if goArchOfCpu ? ${cpu} then
+        goArchOfCpu.${cpu}
+      else
+        fail fn "the host platform's CPU \"${cpu}\" has no OCI architecture: set 'arch' to one of ${concatStringsSep ", " archNames}";
 
   describe = v: if isAttrs v && v ? outPath then "a derivation" else "a ${typeOf v}";
 
@@ -134,8 +140,6 @@ let
     builtins.replaceStrings
       [ "\\" "." "[" "]" "{" "}" "(" ")" "*" "+" "?" "^" "$" "|" ]
       [ "\\\\" "\\." "\\[" "\\]" "\\{" "\\}" "\\(" "\\)" "\\*" "\\+" "\\?" "\\^" "\\$" "\\|" ];
-
-  storePathPrefix = "(${escapeRegex builtins.storeDir}/[${nix32}]{32}-)";
 
   # The name part of a store path ("<storeDir>/<hash>-<name>").
   nameOf =
@@ -159,7 +163,9 @@ let
         }) 16
       );
       n = stringLength hex / 2;
-      bytes = genList (i: digits.${substring (2 * i) 1 hex} * 16 + digits.${substring (2 * i + 1) 1 hex}) n;
+      bytes = genList (
+        i: digits.${substring (2 * i) 1 hex} * 16 + digits.${substring (2 * i + 1) 1 hex}
+      ) n;
       byte = i: if i < n then elemAt bytes i else 0;
       pow2 = elemAt [ 1 2 4 8 16 32 64 128 256 ];
       len = (n * 8 - 1) / 5 + 1;
@@ -186,6 +192,10 @@ let
     + toBase32 (
       builtins.hashString "sha256" "nix-upstream-output:${substring 0 32 (baseNameOf drv)}:${outputPathName}"
     );
+
+  # A whole store path in a text (its name runs as far as the characters of
+  # store path names go) or the placeholder of a content-addressed output.
+  mentionPattern = "(${escapeRegex builtins.storeDir}/[${nix32}]{32}-[A-Za-z0-9+._?=-]+|/[${nix32}]{52})";
 
   # Pure evaluation (flakes) has no clock, and reads no .drv file.
   pureEval = !(builtins ? currentTime);
@@ -215,19 +225,17 @@ let
       keys = attrNames context;
       # Every whole store path and placeholder in the text, in order.
       mentions = unique (
-        map builtins.head (
-          filter isList (
-            split "(${escapeRegex builtins.storeDir}/[${nix32}]{32}-[A-Za-z0-9+._?=-]+|/[${nix32}]{52})" (
-              unsafeDiscardStringContext joined
-            )
-          )
-        )
+        map builtins.head (filter isList (split mentionPattern (unsafeDiscardStringContext joined)))
       );
-      storePaths = filter (m: substring 0 (stringLength builtins.storeDir + 1) m == "${builtins.storeDir}/") mentions;
+      storePaths = filter (
+        m: substring 0 (stringLength builtins.storeDir + 1) m == "${builtins.storeDir}/"
+      ) mentions;
+      # Store paths (and whole derivations, as drv.drvPath gives them).
+      plainKeys = filter (p: context.${p}.path or false || context.${p}.allOutputs or false) keys;
       plain = map (p: {
         path = p;
         name = nameOf p;
-      }) (filter (p: context.${p}.path or false || context.${p}.allOutputs or false) keys);
+      }) plainKeys;
       outputs = concatLists (
         map (
           drv:
