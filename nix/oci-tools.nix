@@ -648,7 +648,8 @@ let
       extraGroups ? null,
       tmp ? null,
       annotations ? null,
-      # Refused, see runtimeOnly.
+      # Refused, see runtimeOnly; but readonly = false and mounts = { },
+      # nixpkgs' buildContainer defaults, are accepted and ignored.
       mounts ? null,
       readonly ? null,
       hostname ? null,
