@@ -15,7 +15,12 @@
 }:
 let
   oci-builder = pkgs.callPackage ./nix/package.nix { };
-  ociTools = pkgs.callPackage ./nix/oci-tools.nix { inherit oci-builder; };
+  # The builder runs where the derivations are built: the build platform's
+  # oci-builder, which is oci-builder itself unless pkgs is a cross package
+  # set (pkgsCross.X: containers and images for X).
+  ociTools = pkgs.callPackage ./nix/oci-tools.nix {
+    oci-builder = pkgs.buildPackages.callPackage ./nix/package.nix { };
+  };
 in
 {
   inherit oci-builder ociTools;

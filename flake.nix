@@ -61,6 +61,8 @@
       checks = forAllSystems (
         system: pkgs: {
           inherit (pkgs) oci-builder;
+          # `oci-builder version` prints the package's version.
+          oci-builder-version = pkgs.oci-builder.tests.version;
           example = validated pkgs "example" self.packages.${system}.example;
           # lib.ociToolsFor with nixpkgs as it comes, no overlay.
           lib-example = validated pkgs "lib-example" (

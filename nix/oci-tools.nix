@@ -7,13 +7,23 @@
 # carry and image settings, and makes an OCI image layout of the same
 # closure, for registries, podman and Kubernetes.
 #
-# Only builtins are used, so this works from nixpkgs (callPackage supplies
-# oci-builder) and with no nixpkgs at all:
+# Only builtins are used, so this works from nixpkgs and with no nixpkgs at
+# all:
 #
 #   (import ./nix/oci-tools.nix { oci-builder = ./dir/with/bin; }).buildContainer { ... }
 #
 # where oci-builder is a package or a directory containing bin/oci-builder.
-{ oci-builder, ... }:
+# From nixpkgs, callPackage also supplies stdenv, read at evaluation only:
+# the derivations are built on its build platform, by an oci-builder that
+# runs there (the overlay passes buildPackages.oci-builder), and 'os' and
+# 'arch' default to its host platform's, so that pkgsCross.X.ociTools makes
+# containers and images for X. Without stdenv, they default to the system
+# of oci-builder (or this machine's).
+{
+  oci-builder,
+  stdenv ? null,
+  ...
+}:
 let
   inherit (builtins)
     all
@@ -43,8 +53,78 @@ let
 
   fail = fn: msg: throw "ociTools.${fn}: ${msg}";
 
-  # The system the derivations are built for.
-  system = oci-builder.system or builtins.currentSystem;
+  # The system the derivations are built on, where oci-builder runs.
+  system =
+    if stdenv != null then
+      stdenv.buildPlatform.system
+    else
+      oci-builder.system or builtins.currentSystem;
+
+  # The architecture names oci-builder accepts: GOARCH values and Nix's CPU
+  # names (pkg/bundle.Platform; tests/nixpkgs_test.go checks they agree).
+  archNames = [
+    "amd64"
+    "x86_64"
+    "arm64"
+    "aarch64"
+    "386"
+    "i386"
+    "i486"
+    "i586"
+    "i686"
+    "arm"
+    "armv5tel"
+    "armv6l"
+    "armv7l"
+    "armv7a"
+    "riscv64"
+    "ppc64le"
+    "powerpc64le"
+    "ppc64"
+    "powerpc64"
+    "s390x"
+    "mips64le"
+    "mips64el"
+    "loong64"
+    "loongarch64"
+  ];
+
+  # nixpkgs' CPU names (stdenv.hostPlatform.parsed.cpu.name) as GOARCH
+  # values, the names OCI images use, as nixpkgs' go.GOARCH (which
+  # dockerTools uses for images).
+  goArchOfCpu = {
+    aarch64 = "arm64";
+    armv5tel = "arm";
+    armv6l = "arm";
+    armv7a = "arm";
+    armv7l = "arm";
+    i686 = "386";
+    loongarch64 = "loong64";
+    mips64el = "mips64le";
+    powerpc64 = "ppc64";
+    powerpc64le = "ppc64le";
+    riscv64 = "riscv64";
+    s390x = "s390x";
+    x86_64 = "amd64";
+  };
+
+  # The default 'os': the host platform's kernel, "linux" without nixpkgs.
+  defaultOs = if stdenv != null then stdenv.hostPlatform.parsed.kernel.name else "linux";
+
+  # The default 'arch': the host platform's CPU as a GOARCH value; without
+  # nixpkgs, the CPU of the system ("x86_64" on x86_64-linux).
+  defaultArch =
+    fn:
+    if stdenv == null then
+      builtins.head (split "-" system)
+    else
+      let
+        cpu = stdenv.hostPlatform.parsed.cpu.name;
+      in
+      if goArchOfCpu ? ${cpu} then
+        goArchOfCpu.${cpu}
+      else
+        fail fn "the host platform's CPU \"${cpu}\" has no OCI architecture: set 'arch' to one of ${concatStringsSep ", " archNames}";
 
   describe = v: if isAttrs v && v ? outPath then "a derivation" else "a ${typeOf v}";
 
@@ -61,8 +141,6 @@ let
       [ "\\" "." "[" "]" "{" "}" "(" ")" "*" "+" "?" "^" "$" "|" ]
       [ "\\\\" "\\." "\\[" "\\]" "\\{" "\\}" "\\(" "\\)" "\\*" "\\+" "\\?" "\\^" "\\$" "\\|" ];
 
-  storePathPrefix = "(${escapeRegex builtins.storeDir}/[${nix32}]{32}-)";
-
   # The name part of a store path ("<storeDir>/<hash>-<name>").
   nameOf =
     p:
@@ -71,56 +149,130 @@ let
     in
     substring 33 (stringLength base) base;
 
-  # The store paths (whole paths, never sub-paths, as exportReferencesGraph
-  # needs under structured attributes on Nix 2.4 to 2.21) that the strings
-  # mention through their context, in order of first mention. A derivation
-  # output's hash is not in the context, only the derivation's, so each
-  # mention "<storeDir>/<hash>-<rest>" is matched against the names the
-  # context allows, longest first ("hello-2.12-bin" before "hello-2.12").
+  unique = foldl' (acc: x: if builtins.elem x acc then acc else acc ++ [ x ]) [ ];
+
+  # Nix's base-32 form of a hash that builtins.hashString gives in
+  # hexadecimal (as nix-hash --to-base32 prints it).
+  toBase32 =
+    hex:
+    let
+      digits = listToAttrs (
+        genList (i: {
+          name = substring i 1 "0123456789abcdef";
+          value = i;
+        }) 16
+      );
+      n = stringLength hex / 2;
+      bytes = genList (
+        i: digits.${substring (2 * i) 1 hex} * 16 + digits.${substring (2 * i + 1) 1 hex}
+      ) n;
+      byte = i: if i < n then elemAt bytes i else 0;
+      pow2 = elemAt [ 1 2 4 8 16 32 64 128 256 ];
+      len = (n * 8 - 1) / 5 + 1;
+      # The k-th group of 5 bits, counted from the hash's first byte.
+      digit =
+        k:
+        let
+          b = k * 5;
+          i = b / 8;
+          j = b - i * 8;
+          v = byte i / pow2 j + byte (i + 1) * pow2 (8 - j);
+        in
+        substring (v - v / 32 * 32) 1 nix32;
+    in
+    concatStringsSep "" (genList (k: digit (len - 1 - k)) len);
+
+  # The text Nix puts in a string for an output of a content-addressed
+  # derivation, whose path is known only once it is built; Nix replaces it
+  # with the path in the attributes of the derivations that use it.
+  # outputPathName is the output path's name: "hello-2.12", "hello-2.12-bin".
+  caPlaceholder =
+    drv: outputPathName:
+    "/"
+    + toBase32 (
+      builtins.hashString "sha256" "nix-upstream-output:${substring 0 32 (baseNameOf drv)}:${outputPathName}"
+    );
+
+  # A whole store path in a text (its name runs as far as the characters of
+  # store path names go) or the placeholder of a content-addressed output.
+  mentionPattern = "(${escapeRegex builtins.storeDir}/[${nix32}]{32}-[A-Za-z0-9+._?=-]+|/[${nix32}]{52})";
+
+  # Pure evaluation (flakes) has no clock, and reads no .drv file.
+  pureEval = !(builtins ? currentTime);
+
+  # The closure roots of strings: every store path of their context, and
+  # nothing else (a store path the text names without context is not a
+  # dependency for Nix either, and may not exist where the derivation is
+  # built). Each root is { path; name; }, path carrying the whole context,
+  # in the order the text first names them, then the roots the text does
+  # not name. Roots are whole store paths, never sub-paths, as
+  # exportReferencesGraph needs under structured attributes on Nix 2.4 to
+  # 2.21.
+  #
+  # The context gives plain store paths as they are, and derivation outputs
+  # by the derivation's .drv path and the output's name. An output's path is
+  # found in the text: the one whole store path there named as the output is
+  # ("hello-2.12", "hello-2.12-bin"; "hello-2.12-bin-extra" is another
+  # name), or the placeholder of a content-addressed output. An output the
+  # text does not name (only in the context, as builtins.appendContext or
+  # lib.addContextFrom leave it), or names under two paths, is read from its
+  # .drv file (import), which pure evaluation forbids: there it is an error.
   rootsOf =
-    strings:
+    fn: strings:
     let
       joined = concatStringsSep " " strings;
       context = getContext joined;
-      drvName =
-        p:
+      keys = attrNames context;
+      # Every whole store path and placeholder in the text, in order.
+      mentions = unique (
+        map builtins.head (filter isList (split mentionPattern (unsafeDiscardStringContext joined)))
+      );
+      storePaths = filter (
+        m: substring 0 (stringLength builtins.storeDir + 1) m == "${builtins.storeDir}/"
+      ) mentions;
+      # Store paths (and whole derivations, as drv.drvPath gives them).
+      plainKeys = filter (p: context.${p}.path or false || context.${p}.allOutputs or false) keys;
+      plain = map (p: {
+        path = p;
+        name = nameOf p;
+      }) plainKeys;
+      outputs = concatLists (
+        map (
+          drv:
+          let
+            drvName = substring 0 (stringLength (nameOf drv) - 4) (nameOf drv);
+          in
+          map (o: {
+            inherit drv;
+            output = o;
+            name = if o == "out" then drvName else "${drvName}-${o}";
+          }) (context.${drv}.outputs or [ ])
+        ) keys
+      );
+      locate =
+        d:
         let
-          n = nameOf p;
+          placeholder = caPlaceholder d.drv d.name;
+          named = filter (m: nameOf m == d.name) storePaths;
+          found = if builtins.elem placeholder mentions then [ placeholder ] ++ named else named;
         in
-        substring 0 (stringLength n - 4) n;
-      names = concatLists (
-        map (
-          p:
-          let
-            c = context.${p};
-          in
-          (if c.path or false || c.allOutputs or false then [ (nameOf p) ] else [ ])
-          ++ map (o: if o == "out" then drvName p else "${drvName p}-${o}") (c.outputs or [ ])
-        ) (attrNames context)
-      );
-      longestName =
-        rest:
-        foldl' (
-          best: n:
-          if stringLength n > stringLength best && substring 0 (stringLength n) rest == n then n else best
-        ) "" names;
-      pieces = split storePathPrefix (unsafeDiscardStringContext joined);
-      mentions = genList (i: {
-        prefix = builtins.head (elemAt pieces (2 * i + 1));
-        rest = elemAt pieces (2 * i + 2);
-      }) ((length pieces - 1) / 2);
-      found = concatLists (
-        map (
-          m:
-          let
-            n = longestName m.rest;
-          in
-          if n == "" then [ ] else [ (m.prefix + n) ]
-        ) mentions
-      );
-      firstMentions = foldl' (acc: p: if builtins.elem p acc then acc else acc ++ [ p ]) [ ] found;
+        {
+          inherit (d) name;
+          path =
+            if length found == 1 then
+              builtins.head found
+            else if pureEval then
+              fail fn "the output '${d.output}' of ${d.drv} is in the strings' context but their text names ${
+                if found == [ ] then "no path" else "several paths (${concatStringsSep ", " found})"
+              } for it, and pure evaluation cannot read its path from the .drv file: name the output in a string (\"\${drv.${d.output}}\"), or evaluate with --impure"
+            else
+              unsafeDiscardStringContext (import d.drv).${d.output}.outPath;
+        };
+      roots = plain ++ map locate outputs;
+      inText = map (m: filter (r: r.path == m) roots) mentions;
+      ordered = concatLists inText ++ filter (r: !(builtins.elem r.path mentions)) roots;
     in
-    map (p: appendContext p context) firstMentions;
+    map (r: r // { path = appendContext r.path context; }) ordered;
 
   checkStringList =
     fn: arg: v:
@@ -201,8 +353,18 @@ let
   # with their checkers. Each is passed to the builder only when set.
   containerOptions = {
     readonly = bool;
-    os = str;
-    arch = str;
+    os =
+      fn: arg: v:
+      if str fn arg v == "linux" then
+        v
+      else
+        fail fn "'os' must be \"linux\" (oci-builder makes Linux containers), got \"${v}\"";
+    arch =
+      fn: arg: v:
+      if builtins.elem (str fn arg v) archNames then
+        v
+      else
+        fail fn "'arch' must be one of the architectures oci-builder accepts (${concatStringsSep ", " archNames}), got \"${v}\"";
     env = attrsOf envValue;
     workingDir = str;
     hostname = str;
@@ -351,8 +513,8 @@ let
   # The store paths the process mentions (its arguments, environment and
   # working directory): they and their closure go into the rootfs.
   processRoots =
-    processArgs: options:
-    rootsOf (
+    fn: processArgs: options:
+    rootsOf fn (
       processArgs
       ++ builtins.attrValues (options.env or { })
       ++ (if options ? workingDir then [ options.workingDir ] else [ ])
@@ -365,19 +527,26 @@ let
     if name != null then
       checkType fn "name" isString "a string" name
     else if roots != [ ] then
-      "${unsafeDiscardStringContext (nameOf (builtins.head roots))}-${suffix}"
+      "${unsafeDiscardStringContext (builtins.head roots).name}-${suffix}"
     else
       suffix;
+
+  # The derivation with attributes nixpkgs users reach for, at its top
+  # level and under passthru, as mkDerivation's passthru: only evaluation
+  # sees them, the derivation (builtins only, no stdenv) does not change.
+  withPassthru = passthru: drv: drv // passthru // { inherit passthru; };
 
   buildContainer =
     {
       args ? null,
       cmd ? null,
       mounts ? { },
-      os ? "linux",
-      # nixpkgs' default is "x86_64" whatever the system; this is the CPU of
-      # the system the derivation is built for ("x86_64" on x86_64-linux).
-      arch ? builtins.head (split "-" system),
+      # The host platform's (nixpkgs' default is "linux").
+      os ? defaultOs,
+      # nixpkgs' default is "x86_64" whatever the platform; this is the
+      # host platform's CPU as a GOARCH value ("amd64", "arm64"), see
+      # defaultArch.
+      arch ? defaultArch "buildContainer",
       # nixpkgs' default is false; the root filesystem is always read-only
       # here (false warns at build time), see docs/security.md.
       readonly ? null,
@@ -411,21 +580,27 @@ let
       );
       # nixpkgs' defaults, which the function's formals set but `given` lacks.
       options = checkOptions fn ({ inherit os arch; } // given);
-      roots = processRoots processArgs options;
-    in
-    derivation {
-      name = derivationName fn name roots "container";
-      inherit system;
-      builder = "${oci-builder}/bin/oci-builder";
-      args = [ "nix-builder" ];
-      __structuredAttrs = true;
-      exportReferencesGraph.closure = roots;
-      storeDir = builtins.storeDir;
+      roots = processRoots fn processArgs options;
       container = options // {
         args = processArgs;
         mounts = checkedMounts;
       };
-    };
+    in
+    withPassthru
+      {
+        options = container;
+        closureRoots = map (r: r.path) roots;
+      }
+      (derivation {
+        name = derivationName fn name roots "container";
+        inherit system container;
+        builder = "${oci-builder}/bin/oci-builder";
+        args = [ "nix-builder" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = map (r: r.path) roots;
+        storeDir = builtins.storeDir;
+      });
+
   # Container options an image cannot carry, with what decides them instead:
   # whoever runs the image.
   runtimeOnly = {
@@ -454,10 +629,9 @@ let
       cmd ? null,
       name ? null,
       tag ? "latest",
-      os ? "linux",
-      # The CPU of the system the image is built for: "x86_64-linux" gives
-      # "x86_64" (amd64).
-      arch ? builtins.head (split "-" system),
+      # The host platform's, see buildContainer.
+      os ? defaultOs,
+      arch ? defaultArch "buildImage",
       maxLayers ? 100,
       compression ? "gzip",
       created ? "1970-01-01T00:00:01Z",
@@ -476,7 +650,8 @@ let
       # Check each store path against its NAR hash as its layer is written:
       # default true when the closure graph has hashes.
       verify ? null,
-      # Refused, see runtimeOnly.
+      # Refused, see runtimeOnly; but readonly = false and mounts = { },
+      # nixpkgs' buildContainer defaults, are accepted and ignored.
       mounts ? null,
       readonly ? null,
       hostname ? null,
@@ -493,10 +668,22 @@ let
     }@given:
     let
       fn = "buildImage";
-      refused = filter (k: given ? ${k} && given.${k} != null) (attrNames runtimeOnly);
+      # nixpkgs' buildContainer defaults, which a converted call carries:
+      # accepted and ignored, as an image has neither.
+      ignoredDefaults = {
+        readonly = false;
+        mounts = { };
+      };
+      taken = removeAttrs given (
+        filter (k: given ? ${k} && given.${k} == ignoredDefaults.${k}) (attrNames ignoredDefaults)
+      );
+      refused = filter (k: taken ? ${k} && taken.${k} != null) (attrNames runtimeOnly);
       processArgs = commandLine fn args cmd;
-      options = checkOptions fn ({ inherit os arch; } // given);
-      roots = processRoots processArgs options;
+      options = checkOptions fn ({ inherit os arch; } // taken);
+      roots = processRoots fn processArgs options;
+      container = options // {
+        args = processArgs;
+      };
       checkPort =
         p:
         if builtins.isInt p then
@@ -521,41 +708,49 @@ let
       let
         k = builtins.head refused;
       in
-      fail fn "'${k}' cannot be part of an image: ${runtimeOnly.${k}}"
+      fail fn "'${k}' cannot be part of an image: ${runtimeOnly.${k}}${
+        if ignoredDefaults ? ${k} then
+          " (only nixpkgs' default, ${builtins.toJSON ignoredDefaults.${k}}, is accepted, and ignored)"
+        else
+          ""
+      }"
     else
-      derivation {
-        name = derivationName fn name roots "image";
-        inherit system;
-        builder = "${oci-builder}/bin/oci-builder";
-        args = [ "nix-image-builder" ];
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = roots;
-        storeDir = builtins.storeDir;
-        container = options // {
-          args = processArgs;
-        };
-        image = {
-          tag = checkType fn "tag" isString "a string" tag;
-          maxLayers =
-            if !(builtins.isInt maxLayers) then
-              fail fn "'maxLayers' must be an integer, got ${describe maxLayers}"
-            else if maxLayers < 2 then
-              fail fn "'maxLayers' must be at least 2 (the closure's layers and the /etc layer), got ${toString maxLayers}"
-            else
-              maxLayers;
-          compression =
-            if compression == "gzip" || compression == "zstd" then
-              compression
-            else
-              fail fn "'compression' must be \"gzip\" or \"zstd\", got ${
-                if isString compression then "\"${compression}\"" else describe compression
-              }";
-          created = checkType fn "created" isString "a string" created;
-          exposedPorts = map checkPort (checkType fn "exposedPorts" isList "a list of ports" exposedPorts);
-          labels = checkLabels labels;
-          volumes = checkStringList fn "volumes" volumes;
-        };
-      };
+      withPassthru
+        {
+          options = container;
+          closureRoots = map (r: r.path) roots;
+          imageTag = tag;
+        }
+        (derivation {
+          name = derivationName fn name roots "image";
+          inherit system container;
+          builder = "${oci-builder}/bin/oci-builder";
+          args = [ "nix-image-builder" ];
+          __structuredAttrs = true;
+          exportReferencesGraph.closure = map (r: r.path) roots;
+          storeDir = builtins.storeDir;
+          image = {
+            tag = checkType fn "tag" isString "a string" tag;
+            maxLayers =
+              if !(builtins.isInt maxLayers) then
+                fail fn "'maxLayers' must be an integer, got ${describe maxLayers}"
+              else if maxLayers < 2 then
+                fail fn "'maxLayers' must be at least 2 (the closure's layers and the /etc layer), got ${toString maxLayers}"
+              else
+                maxLayers;
+            compression =
+              if compression == "gzip" || compression == "zstd" then
+                compression
+              else
+                fail fn "'compression' must be \"gzip\" or \"zstd\", got ${
+                  if isString compression then "\"${compression}\"" else describe compression
+                }";
+            created = checkType fn "created" isString "a string" created;
+            exposedPorts = map checkPort (checkType fn "exposedPorts" isList "a list of ports" exposedPorts);
+            labels = checkLabels labels;
+            volumes = checkStringList fn "volumes" volumes;
+          };
+        });
 in
 {
   inherit buildContainer buildImage;

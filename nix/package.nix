@@ -11,6 +11,8 @@
 {
   lib,
   buildGoModule,
+  callPackage,
+  testers,
 }:
 
 buildGoModule (finalAttrs: {
@@ -42,12 +44,66 @@ buildGoModule (finalAttrs: {
   # A static executable: it is the builder of derivations and runs with
   # nothing else from the store.
   env.CGO_ENABLED = 0;
+  # buildGoModule adds -buildmode=pie to GOFLAGS when the pie hardening flag
+  # is on (pkgsMusl, and any platform that turns it on by default): with
+  # CGO_ENABLED=0 that links an executable with an ELF interpreter, which
+  # finds no dynamic loader in a build sandbox.
+  hardeningDisable = [ "pie" ];
 
   ldflags = [
     "-s"
     "-w"
     "-X main.version=${finalAttrs.version}"
   ];
+
+  # The builder's guarantees, checked on what was installed: no ELF
+  # interpreter (PT_INTERP, read from the program headers with od, for
+  # 32- and 64-bit ELF in the machine's byte order: install checks only run
+  # where the program runs), and it works with an empty environment, as
+  # Nix runs builders with almost none.
+  doInstallCheck = true;
+  installCheckPhase = ''
+    runHook preInstallCheck
+    bin=$out/bin/oci-builder
+    field() { od -An -j "$1" -N "$2" -t "u$2" "$bin" | tr -d ' \n'; }
+    if [ "$(head -c 4 "$bin" | tail -c 3)" != ELF ]; then
+      echo "$bin is not an ELF executable" >&2
+      exit 1
+    fi
+    case $(field 4 1) in
+    1) phoff=$(field 28 4) phentsize=$(field 42 2) phnum=$(field 44 2) ;;
+    2) phoff=$(field 32 8) phentsize=$(field 54 2) phnum=$(field 56 2) ;;
+    *)
+      echo "$bin: unknown ELF class" >&2
+      exit 1
+      ;;
+    esac
+    i=0
+    while [ "$i" -lt "$phnum" ]; do
+      if [ "$(field $((phoff + i * phentsize)) 4)" = 3 ]; then
+        echo "$bin has an ELF interpreter (PT_INTERP): a builder must be a static executable (was it linked with -buildmode=pie?)" >&2
+        exit 1
+      fi
+      i=$((i + 1))
+    done
+    printed=$(env -i "$bin" version)
+    if [ "$printed" != "oci-builder ${finalAttrs.version}" ]; then
+      echo "env -i $bin version printed '$printed', want 'oci-builder ${finalAttrs.version}'" >&2
+      exit 1
+    fi
+    runHook postInstallCheck
+  '';
+
+  passthru.tests = {
+    # The flake's example container, with this package as its builder.
+    example = callPackage ../examples/hello.nix {
+      ociTools = callPackage ./oci-tools.nix { oci-builder = finalAttrs.finalPackage; };
+    };
+    version = testers.testVersion {
+      package = finalAttrs.finalPackage;
+      command = "oci-builder version";
+    };
+  };
 
   meta = {
     description = "Builds OCI runtime bundles (config.json + rootfs/) from Nix store closures";
@@ -56,6 +112,8 @@ buildGoModule (finalAttrs: {
       whose builder is this one static executable copies the closure of the
       container's program into rootfs/ and writes a valid config.json.
     '';
+    homepage = "https://github.com/oci-builder/oci-builder";
+    license = lib.licenses.mit;
     mainProgram = "oci-builder";
     platforms = lib.platforms.linux;
   };

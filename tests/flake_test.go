@@ -288,7 +288,8 @@ func copyTree(src, dst string) error {
 	})
 }
 
-// builtPaths decodes `nix build --json`: the out paths, in order.
+// builtPaths decodes `nix build --json`: the out paths, in order, each
+// once (Nix 2.26 lists an installable's outputs more than once).
 func builtPaths(t *testing.T, r nixResult) []string {
 	t.Helper()
 	if r.err != nil {
@@ -301,8 +302,12 @@ func builtPaths(t *testing.T, r nixResult) []string {
 		t.Fatalf("decode nix build --json %q: %v", r.out, err)
 	}
 	var paths []string
+	seen := map[string]bool{}
 	for _, b := range built {
-		paths = append(paths, b.Outputs["out"])
+		if p := b.Outputs["out"]; !seen[p] {
+			seen[p] = true
+			paths = append(paths, p)
+		}
 	}
 	return paths
 }
@@ -369,7 +374,7 @@ func TestFlakePackage(t *testing.T) {
 	system := hostSystem(t)
 	refs := []string{flakeRef("packages." + system + ".oci-builder"), flakeRef("packages." + system + ".default")}
 	paths := builtPaths(t, nixFlake(t, standin.dir, true, []string{"build"}, append([]string{"--no-link", "--json"}, refs...)...))
-	if len(paths) != 2 || paths[0] != paths[1] {
+	if len(paths) != 1 {
 		t.Fatalf("oci-builder and default are %v, want one package", paths)
 	}
 	// The package does not change between runs: rebuild it, so that the

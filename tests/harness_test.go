@@ -34,6 +34,7 @@ type harness struct {
 	work    string
 	builder string // directory holding bin/oci-builder
 	busybox string // directory holding bin/busybox and bin/sh
+	nix     string // the version of Nix the tests run, as "2.8.0"
 	nonce   string
 	skip    string
 	runcSeq atomic.Int64
@@ -76,6 +77,14 @@ func setup() (int, error) {
 		h.skip = "missing " + strings.Join(missing, ", ")
 		return -1, nil
 	}
+	// The tests run with whichever Nix is on PATH (scripts/test runs them
+	// with Debian 12's and, in a chroot, Debian 13's): say which.
+	version, err := exec.Command("nix-build", "--version").Output()
+	if err != nil {
+		return 0, fmt.Errorf("nix-build --version: %w", err)
+	}
+	h.nix = strings.TrimPrefix(strings.TrimSpace(string(version)), "nix-build (Nix) ")
+	fmt.Fprintf(os.Stderr, "end-to-end tests with Nix %s\n", h.nix)
 	repo, err := filepath.Abs("..")
 	if err != nil {
 		return 0, err

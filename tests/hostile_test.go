@@ -3,7 +3,6 @@ package tests
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -174,20 +173,19 @@ func listTree(t *testing.T, root string) []string {
 	return lines
 }
 
-// narHashOf asks Nix for the narHash it registered for a store path.
+// narHashOf asks Nix for the narHash it registered for a store path
+// (nix-store --query --hash: nix path-info --json changed its shape in Nix
+// 2.19, from a list to an object by path).
 func narHashOf(t *testing.T, storePath string) string {
 	t.Helper()
-	r := runNix(t, "nix", "--extra-experimental-features", "nix-command", "path-info", "--json", storePath)
+	r := runNix(t, "nix-store", "--query", "--hash", storePath)
 	if r.err != nil {
 		t.Fatal(r)
 	}
-	var infos []struct {
-		NarHash string `json:"narHash"`
+	if !strings.HasPrefix(r.out, "sha256:") || strings.Contains(r.out, "\n") {
+		t.Fatalf("nix-store --query --hash %s printed %q", storePath, r.out)
 	}
-	if err := json.Unmarshal([]byte(r.out), &infos); err != nil || len(infos) != 1 {
-		t.Fatalf("nix path-info: %v: %s", err, r.out)
-	}
-	return infos[0].NarHash
+	return r.out
 }
 
 // TestHostileTree builds the hostile store paths with real Nix, puts them

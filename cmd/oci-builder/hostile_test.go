@@ -493,8 +493,15 @@ func writableDeep(root string) {
 // /bin/true, bind-mounted, with args naming the store paths to copy: the
 // builder refuses a bundle whose program would not start.
 func programFromHost(args ...string) map[string]any {
+	// In a build sandbox /bin may hold nothing but sh (Nix 2.26's
+	// sandbox-paths, NixOS's): there the mount's source is one the builder
+	// cannot see, and so cannot check, as when the sandbox has no /bin.
+	source := "/bin"
+	if _, err := os.Stat("/bin/true"); err != nil {
+		source = "/nonexistent/bin"
+	}
 	return map[string]any{
 		"args":   append([]string{"/bin/true"}, args...),
-		"mounts": []map[string]any{{"destination": "/bin", "source": "/bin", "options": []string{"rbind", "ro"}}},
+		"mounts": []map[string]any{{"destination": "/bin", "source": source, "options": []string{"rbind", "ro"}}},
 	}
 }

@@ -94,6 +94,12 @@ func readBuilderInput(e env) (builderInput, error) {
 	if in.graph, err = in.attrs.Graph(storeDir); err != nil {
 		return in, err
 	}
+	// Every path Nix exported goes into the rootfs, mentioned by the
+	// process or not: nix/oci-tools.nix exports the store paths of the
+	// context of the container's strings.
+	if in.container.Roots, err = in.attrs.GraphRoots(in.graph.StoreDir()); err != nil {
+		return in, err
+	}
 	if in.workers, err = nixbuild.Cores(e.getenv); err != nil {
 		return in, err
 	}

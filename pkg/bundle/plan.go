@@ -68,7 +68,7 @@ type Plan struct {
 
 // NewPlan computes the bundle for opts from the closure graph g: the
 // container (container.New: the closure of every store path the process
-// mentions, which must all be in g; PATH defaults to the closure's bin
+// mentions, which must all be in g, and of opts.Roots; PATH defaults to the closure's bin
 // directories that fsys shows, those of the mentioned paths first), its
 // runtime configuration (specconv.ToSpec), and what the rootfs needs. The
 // configuration must be one that runc 1.1 accepts (validate.Spec) and, but

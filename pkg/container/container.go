@@ -77,7 +77,7 @@ type Container struct {
 	// Roots are the store paths the process mentions (see Mentions), in
 	// order of first mention.
 	Roots []string
-	// Closure is the closure of Roots, sorted by path.
+	// Closure is the closure of Roots and of Options.Roots, sorted by path.
 	Closure []*graph.PathInfo
 	// Process is the program the container runs and how.
 	Process Process
@@ -244,7 +244,7 @@ func New(g *graph.Graph, opts Options, fsys StoreFS) (*Container, error) {
 		if c.Roots, err = roots(g, opts); err != nil {
 			return nil, err
 		}
-		if c.Closure, err = g.Closure(c.Roots); err != nil {
+		if c.Closure, err = g.Closure(append(append([]string(nil), c.Roots...), opts.Roots...)); err != nil {
 			return nil, err
 		}
 		if _, set := env["PATH"]; !set {

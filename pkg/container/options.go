@@ -96,6 +96,12 @@ type Options struct {
 	// Rootless, when set, makes the bundle runnable by an unprivileged user
 	// with these host ids (see Rootless).
 	Rootless *RootlessIDs `json:"rootless,omitempty"`
+
+	// Roots are store paths that go into the rootfs with their closure
+	// besides those the process mentions: the Nix builder sets them to
+	// what the derivation exported (exportReferencesGraph), the store
+	// paths of the context of the container's strings. Not an option.
+	Roots []string `json:"-"`
 }
 
 // ID names a user or group by name or by number. In JSON it is a string or

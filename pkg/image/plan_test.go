@@ -237,6 +237,7 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 		"StoreMode":       "refused",
 		"Seccomp":         "refused",
 		"Verify":          "Plan.Verify: the layers are checked against the NAR hashes as they are written",
+		"Roots":           "the closure's layers",
 	}
 	typ := reflect.TypeOf(container.Options{})
 	for i := 0; i < typ.NumField(); i++ {

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/graph"
 )
@@ -156,6 +157,50 @@ func (a *Attrs) Graph(storeDir string) (*graph.Graph, error) {
 	// One graph (what the Nix library exports) is the closure graph
 	// already, checked; Merge returns it as it is.
 	return graph.Merge(graphs, storeDir)
+}
+
+// GraphRoots returns the store paths exportReferencesGraph asked Nix to
+// export the closures of (a list of paths or one path under each key), in
+// the order of the keys and without duplicates: the closure graph is theirs.
+// A sub-path (which Nix 2.22 and later accept) stands for its store path.
+func (a *Attrs) GraphRoots(storeDir string) ([]string, error) {
+	v, ok := a.Raw("exportReferencesGraph")
+	if !ok {
+		return nil, fmt.Errorf("%s has no \"exportReferencesGraph\"", AttrsFile)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(v, &keys); err != nil {
+		return nil, fmt.Errorf("%s: \"exportReferencesGraph\" is not an object", AttrsFile)
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var roots []string
+	seen := map[string]bool{}
+	for _, k := range names {
+		var paths []string
+		if err := json.Unmarshal(keys[k], &paths); err != nil {
+			var one string
+			if json.Unmarshal(keys[k], &one) != nil {
+				return nil, fmt.Errorf("%s: exportReferencesGraph.%s is not a list of store paths", AttrsFile, k)
+			}
+			paths = []string{one}
+		}
+		for _, p := range paths {
+			if rest, ok := strings.CutPrefix(p, storeDir+"/"); ok && storeDir != "" {
+				if name, _, sub := strings.Cut(rest, "/"); sub {
+					p = storeDir + "/" + name
+				}
+			}
+			if !seen[p] {
+				seen[p] = true
+				roots = append(roots, p)
+			}
+		}
+	}
+	return roots, nil
 }
 
 // Cores returns the number of parallel jobs the build may use: the value of

@@ -195,3 +195,35 @@ func TestContainerAttrs(t *testing.T) {
 		t.Fatalf("closure %v, mountpoints %v, root %+v", paths, mountpoints, plan.Spec.Root)
 	}
 }
+
+func TestGraphRoots(t *testing.T) {
+	const a, b, c = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a", "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-b", "/nix/store/cccccccccccccccccccccccccccccccc-c"
+	tests := []struct {
+		json string
+		want string
+		err  string
+	}{
+		{`{"exportReferencesGraph":{"closure":["` + b + `","` + a + `"]}}`, b + " " + a, ""},
+		// Keys in order, duplicates once, one path alone, a sub-path as its store path.
+		{`{"exportReferencesGraph":{"y":"` + c + `","x":["` + a + `/bin/sh","` + c + `"]}}`, a + " " + c, ""},
+		{`{"exportReferencesGraph":{"x":[1]}}`, "", "exportReferencesGraph.x is not a list of store paths"},
+		{`{"exportReferencesGraph":["x","` + a + `"]}`, "", `"exportReferencesGraph" is not an object`},
+		{`{}`, "", `has no "exportReferencesGraph"`},
+	}
+	for _, tc := range tests {
+		attrs, err := nixbuild.ParseAttrs([]byte(tc.json))
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots, err := attrs.GraphRoots("/nix/store")
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.json, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(roots, " ") != tc.want {
+			t.Errorf("%s: roots %v (%v), want %s", tc.json, roots, err, tc.want)
+		}
+	}
+}

@@ -24,7 +24,7 @@ const Version = "1.3.0"
 
 // files holds the runtime-spec schemas, copied verbatim from
 // github.com/opencontainers/runtime-spec at the tags v1.0.2, v1.1.0, v1.2.1
-// and v1.3.0 (Apache-2.0).
+// and v1.3.0 (Apache-2.0: see NOTICE and LICENSE-Apache-2.0 here).
 //
 //go:embed runtime-spec-v*/*.json
 var files embed.FS

@@ -3,22 +3,47 @@
 # `go install` (GOFLAGS, ldflags, CGO_ENABLED, GOOS, GOARCH), and packages
 # the programs the test compiled with exactly that environment from the
 # same src (prebuilt/SYSTEM/bin, see default.nix): build.json there must
-# match, or evaluation fails. Like buildGoModule's checkPhase, the build runs
-# the tests of subPackages (prebuilt/SYSTEM/tests/NAME.test, compiled as
-# `go test` compiles them there) as the build user.
+# match, or evaluation fails.
+#
+# As in nixpkgs, the derivation builds on stdenv's build platform, for its
+# host platform (GOARCH); buildGoModule's configure phase adds
+# -buildmode=pie to GOFLAGS when the pie hardening flag is on, which it is
+# here by default (stdenv.defaultHardeningFlags) unless hardeningDisable
+# names it; the check phase runs the tests of subPackages
+# (prebuilt/SYSTEM/tests/NAME.test, compiled as `go test` compiles them
+# there) as the build user, and the install check phase runs
+# installCheckPhase with busybox's commands, both only when the build
+# platform can run the host platform's programs (not when cross-compiling).
 #
 # Any argument it does not implement is an error, so that a change to
 # nix/package.nix cannot go unnoticed by the tests.
 {
   lib,
-  system,
+  stdenv,
   busybox,
 }:
 fnOrAttrs:
 let
-  inherit (builtins) all attrNames concatStringsSep filter isList isString match pathExists toJSON;
+  inherit (builtins)
+    all
+    attrNames
+    concatStringsSep
+    elem
+    filter
+    isList
+    isString
+    match
+    pathExists
+    toJSON
+    ;
 
-  args = if builtins.isFunction fnOrAttrs then lib.fix fnOrAttrs else fnOrAttrs;
+  # As mkDerivation (finalAttrs: ...): the attributes, with finalPackage.
+  args =
+    if builtins.isFunction fnOrAttrs then
+      lib.fix (finalAttrs: fnOrAttrs finalAttrs // { finalPackage = package; })
+    else
+      fnOrAttrs;
+  given = removeAttrs args [ "finalPackage" ];
 
   fail = msg: throw "stand-in buildGoModule: ${msg}";
 
@@ -30,14 +55,21 @@ let
     "subPackages"
     "env"
     "ldflags"
+    "hardeningDisable"
+    "doCheck"
+    "doInstallCheck"
+    "installCheckPhase"
+    "passthru"
     "meta"
   ];
-  unknown = filter (k: !(builtins.elem k known)) (attrNames args);
+  unknown = filter (k: !(elem k known)) (attrNames given);
 
   goarchs = {
     x86_64-linux = "amd64";
     aarch64-linux = "arm64";
   };
+
+  inherit (stdenv) hostPlatform buildPlatform;
 
   # vendorHash: what buildGoModule's goModules derivation takes as outputHash.
   vendorHashOk = isString (args.vendorHash or null) && match "sha256-[A-Za-z0-9+/]{43}=" args.vendorHash != null;
@@ -52,32 +84,95 @@ let
       p: isString p && match "\\./.*|/.*|.*\\.\\..*" p == null && pathExists "${args.src}/${p}"
     ) args.subPackages;
 
-  # The environment of buildGoModule's build phase.
+  hardeningDisable = args.hardeningDisable or [ ];
+  hardeningOk = isList hardeningDisable && all (f: elem f stdenv.defaultHardeningFlags) hardeningDisable;
+  # mkDerivation's NIX_HARDENING_ENABLE.
+  hardening = filter (f: !(elem f hardeningDisable)) stdenv.defaultHardeningFlags;
+
+  canExecute = buildPlatform.canExecute hostPlatform;
+  doCheck = (args.doCheck or true) && canExecute;
+  doInstallCheck = (args.doInstallCheck or false) && canExecute;
+
+  # The environment of buildGoModule's build phase, after its configure
+  # phase: `if [[ $NIX_HARDENING_ENABLE =~ "pie" ]]; then export
+  # GOFLAGS="-buildmode=pie $GOFLAGS"; fi`.
   buildEnv = {
     src = "${args.src}";
-    GOFLAGS = [
-      "-mod=vendor"
-      "-trimpath"
-    ];
+    GOFLAGS =
+      (if elem "pie" hardening then [ "-buildmode=pie" ] else [ ])
+      ++ [
+        "-mod=vendor"
+        "-trimpath"
+      ];
     ldflags = (args.ldflags or [ ]) ++ [ "-buildid=" ];
     CGO_ENABLED = cgo;
     GOOS = "linux";
-    GOARCH = goarchs.${system};
+    GOARCH = goarchs.${hostPlatform.system};
     inherit (args) subPackages;
   };
 
-  prebuilt = ./prebuilt + "/${system}";
+  prebuilt = ./prebuilt + "/${hostPlatform.system}";
   recorded = builtins.fromJSON (builtins.readFile (prebuilt + "/build.json"));
   prebuiltChecked =
     if !(pathExists (prebuilt + "/build.json")) then
-      fail "the test did not compile the programs for ${system} (prebuilt/${system}/build.json is missing)"
+      fail "the test did not compile the programs for ${hostPlatform.system} (prebuilt/${hostPlatform.system}/build.json is missing)"
     else if recorded != buildEnv then
-      fail "prebuilt/${system} was compiled with ${toJSON recorded}, the package asks for ${toJSON buildEnv}"
+      fail "prebuilt/${hostPlatform.system} was compiled with ${toJSON recorded}, the package asks for ${toJSON buildEnv}"
     else
       builtins.path {
         path = prebuilt;
         name = "${args.pname}-${args.version}-prebuilt";
       };
+
+  passthru = args.passthru or { };
+
+  package =
+    derivation (
+      buildEnv
+      // {
+        name = "${args.pname}-${args.version}";
+        system = buildPlatform.system;
+        inherit (args) pname version vendorHash;
+        NIX_HARDENING_ENABLE = concatStringsSep " " hardening;
+        doCheck = if doCheck then "1" else "";
+        doInstallCheck = if doInstallCheck then "1" else "";
+        installCheckPhase = args.installCheckPhase or "";
+        prebuilt = prebuiltChecked;
+        builder = "${busybox}/bin/sh";
+        args = [
+          "-c"
+          ''
+            set -e
+            ${busybox}/bin/busybox mkdir -p $out/bin
+            for p in $subPackages; do
+              ${busybox}/bin/busybox cp $prebuilt/bin/''${p##*/} $out/bin/
+            done
+            # checkPhase: the tests of subPackages, in their directory, as
+            # the build user, in the sandbox when there is one.
+            if [ -n "$doCheck" ]; then
+              for p in $subPackages; do
+                (cd $src/$p && $prebuilt/tests/''${p##*/}.test -test.timeout=10m)
+              done
+            fi
+            # installCheckPhase, with busybox's commands on PATH.
+            if [ -n "$doInstallCheck" ]; then
+              ${busybox}/bin/busybox mkdir $NIX_BUILD_TOP/bin
+              ${busybox}/bin/busybox --install -s $NIX_BUILD_TOP/bin
+              (
+                PATH=$NIX_BUILD_TOP/bin
+                runHook() { :; }
+                eval "$installCheckPhase"
+              )
+            fi
+          ''
+        ];
+      }
+    )
+    // {
+      meta = args.meta or { };
+      inherit passthru;
+    }
+    // passthru;
 in
 if unknown != [ ] then
   fail "argument ${builtins.head unknown} is not implemented (known: ${concatStringsSep ", " known})"
@@ -95,32 +190,7 @@ else if !subPackagesOk then
   fail "subPackages must be a non-empty list of directories of src, relative and without ./, got ${toJSON (args.subPackages or null)}"
 else if !(isList (args.ldflags or [ ]) && all isString (args.ldflags or [ ])) then
   fail "ldflags must be a list of strings"
+else if !hardeningOk then
+  fail "hardeningDisable must be a list of the hardening flags of stdenv (${concatStringsSep ", " stdenv.defaultHardeningFlags}), got ${toJSON hardeningDisable}"
 else
-  derivation (
-    buildEnv
-    // {
-      name = "${args.pname}-${args.version}";
-      inherit system;
-      inherit (args) pname version vendorHash;
-      prebuilt = prebuiltChecked;
-      builder = "${busybox}/bin/sh";
-      args = [
-        "-c"
-        ''
-          set -e
-          ${busybox}/bin/busybox mkdir -p $out/bin
-          for p in $subPackages; do
-            ${busybox}/bin/busybox cp $prebuilt/bin/''${p##*/} $out/bin/
-          done
-          # checkPhase: the tests of subPackages, in their directory, as the
-          # build user, in the sandbox when there is one.
-          for p in $subPackages; do
-            (cd $src/$p && $prebuilt/tests/''${p##*/}.test -test.timeout=10m)
-          done
-        ''
-      ];
-    }
-  )
-  // {
-    meta = args.meta or { };
-  }
+  package

@@ -1,6 +1,20 @@
 # A stand-in for nixpkgs, for the offline tests of the project's flake,
-# default.nix and overlay (tests/flake_test.go): `import nixpkgs { system;
-# overlays; }` gives a package set with just what those files use.
+# default.nix and overlay (tests/flake_test.go, tests/nixpkgs_test.go):
+# `import nixpkgs { system; crossSystem; overlays; }` gives a package set
+# with just what those files use, with nixpkgs' meaning:
+#
+#   stdenv                 a derivation (that nothing may depend on) with
+#                          hostPlatform, buildPlatform and the default
+#                          hardening flags, pie included (as in pkgsMusl)
+#   buildPackages          the package set of the build platform: the
+#                          machine's (the set itself when not cross)
+#   pkgsCross.aarch64-multiplatform
+#                          built on this system, for aarch64-linux
+#   buildGoModule          see build-go-module.nix
+#   testers.testVersion    runs a command of a package, greps its version
+#   ociTools               nixpkgs' own: buildContainer, and somethingElse
+#                          that an overlay must keep
+#   hello, busybox
 #
 # The test copies this directory and adds what it needs at run time:
 #
@@ -14,9 +28,11 @@
 #
 # The derivations of systems other than the machine's are only evaluated
 # (nix flake check builds the current system's checks only): their hello
-# would run the machine's busybox, so it builds nowhere else.
+# would run the machine's busybox, so it builds nowhere else. Cross package
+# sets build on the machine.
 {
   system,
+  crossSystem ? null,
   overlays ? [ ],
   config ? { },
 }:
@@ -28,7 +44,19 @@ let
     aarch64-linux = "aarch64";
   };
 
-  cpu = cpus.${system} or (throw "stand-in nixpkgs: unsupported system ${system}");
+  # A platform as lib.systems.elaborate gives it, in part.
+  platform = s: {
+    system = s;
+    parsed.cpu.name = cpus.${s} or (throw "stand-in nixpkgs: unsupported system ${s}");
+    parsed.kernel.name = "linux";
+    isLinux = true;
+    # No emulation here: a platform runs its own executables only.
+    canExecute = other: other.system == s;
+  };
+
+  buildPlatform = platform system;
+  hostPlatform = if crossSystem == null then buildPlatform else platform crossSystem;
+  isCross = hostPlatform.system != buildPlatform.system;
 
   busybox =
     if builtins.pathExists ./busybox/bin/busybox then
@@ -41,9 +69,27 @@ let
 
   nonce = if builtins.pathExists ./nonce then builtins.readFile ./nonce else "";
 
+  # A derivation built where derivations of this set build.
+  build =
+    name: attrs: script:
+    derivation (
+      attrs
+      // {
+        inherit name;
+        system = buildPlatform.system;
+        builder = "${busybox}/bin/sh";
+        args = [
+          "-c"
+          script
+        ];
+      }
+    );
+
   # The package set before overlays; final is the set after them.
   base = final: {
-    inherit lib system busybox;
+    inherit lib busybox;
+    # nixpkgs' pkgs.system: the host platform's.
+    inherit (hostPlatform) system;
 
     # As nixpkgs' callPackage: the function's named arguments are taken from
     # the package set, then from args (without the override attributes).
@@ -54,29 +100,80 @@ let
       in
       f (builtins.intersectAttrs (builtins.functionArgs f) final // args);
 
-    stdenv.hostPlatform = {
-      inherit system;
-      parsed.cpu.name = cpu;
-      parsed.kernel.name = "linux";
+    # A real derivation, so that a derivation depending on stdenv shows in
+    # its inputs (the tests check that containers do not).
+    stdenv =
+      build "stdenv-standin" { } "${busybox}/bin/busybox mkdir $out"
+      // {
+        inherit hostPlatform buildPlatform;
+        targetPlatform = hostPlatform;
+        # The flags mkDerivation turns on unless hardeningDisable names them.
+        defaultHardeningFlags = [
+          "format"
+          "fortify"
+          "pie"
+          "pic"
+          "relro"
+          "stackprotector"
+          "strictoverflow"
+        ];
+      };
+
+    # The package set whose packages run on the build platform.
+    buildPackages =
+      if isCross then
+        import ./. {
+          inherit system overlays config;
+        }
+      else
+        final;
+
+    pkgsCross.aarch64-multiplatform = import ./. {
+      inherit system overlays config;
+      crossSystem = "aarch64-linux";
     };
 
     # Prints what GNU hello prints.
-    hello = derivation {
-      name = "hello-standin";
-      inherit system nonce;
-      builder = "${busybox}/bin/sh";
-      shell = if builtins.pathExists ./broken-hello then "/bin/sh" else "${busybox}/bin/sh";
-      args = [
-        "-c"
+    hello =
+      build "hello-standin"
+        {
+          inherit nonce;
+          shell = if builtins.pathExists ./broken-hello then "/bin/sh" else "${busybox}/bin/sh";
+        }
         ''
           ${busybox}/bin/busybox mkdir -p $out/bin
           printf '#!%s\necho "Hello, world!"\n' "$shell" > $out/bin/hello
           ${busybox}/bin/busybox chmod 555 $out/bin/hello
-        ''
-      ];
+        '';
+
+    buildGoModule = import ./build-go-module.nix {
+      inherit lib busybox;
+      inherit (final) stdenv;
     };
 
-    buildGoModule = import ./build-go-module.nix { inherit lib system busybox; };
+    # As nixpkgs' testers.testVersion: the command's output must hold the
+    # version as a word.
+    testers.testVersion =
+      {
+        package,
+        command ? "${package.meta.mainProgram or package.pname} --version",
+        version ? package.version,
+      }:
+      build "${package.name}-test-version" { inherit command version; } ''
+        PATH=${package}/bin:${busybox}/bin
+        if output=$($command 2>&1) && echo "$output" | busybox grep -Fw -- "$version"; then
+          busybox touch $out
+        else
+          echo "$command printed $output, without $version" >&2
+          exit 1
+        fi
+      '';
+
+    # nixpkgs' own ociTools, with an attribute an overlay must keep.
+    ociTools = {
+      buildContainer = args: throw "stand-in nixpkgs: this is nixpkgs' own ociTools.buildContainer";
+      somethingElse = "nixpkgs' ociTools.somethingElse";
+    };
   };
 
   # lib.extends: an overlay applied on top of a package set function.

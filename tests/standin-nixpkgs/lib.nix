@@ -24,6 +24,15 @@ rec {
       }) names
     );
 
+  licenses.mit = {
+    spdxId = "MIT";
+    shortName = "mit";
+    fullName = "MIT License";
+    url = "https://spdx.org/licenses/MIT.html";
+    free = true;
+    redistributable = true;
+  };
+
   platforms.linux = [
     "x86_64-linux"
     "aarch64-linux"
