@@ -125,23 +125,33 @@ func (a *Attrs) Output(name string) (string, error) {
 	return p, nil
 }
 
-// Graph returns the union of the closure graphs that exportReferencesGraph
-// asked for, with storeDir as the store directory (inferred from the graph
-// when empty).
-func (a *Attrs) Graph(storeDir string) (*graph.Graph, error) {
+// exportKeys reads exportReferencesGraph: its keys' values and the keys,
+// sorted.
+func (a *Attrs) exportKeys() (map[string]json.RawMessage, []string, error) {
 	v, ok := a.Raw("exportReferencesGraph")
 	if !ok {
-		return nil, fmt.Errorf("%s has no \"exportReferencesGraph\"", AttrsFile)
+		return nil, nil, fmt.Errorf("%s has no \"exportReferencesGraph\"", AttrsFile)
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(v, &keys); err != nil {
-		return nil, fmt.Errorf("%s: \"exportReferencesGraph\" is not an object", AttrsFile)
+		return nil, nil, fmt.Errorf("%s: \"exportReferencesGraph\" is not an object", AttrsFile)
 	}
 	names := make([]string, 0, len(keys))
 	for k := range keys {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	return keys, names, nil
+}
+
+// Graph returns the union of the closure graphs that exportReferencesGraph
+// asked for, with storeDir as the store directory (inferred from the graph
+// when empty).
+func (a *Attrs) Graph(storeDir string) (*graph.Graph, error) {
+	_, names, err := a.exportKeys()
+	if err != nil {
+		return nil, err
+	}
 	graphs := make([]*graph.Graph, 0, len(names))
 	for _, k := range names {
 		data, ok := a.Raw(k)
@@ -164,19 +174,10 @@ func (a *Attrs) Graph(storeDir string) (*graph.Graph, error) {
 // the order of the keys and without duplicates: the closure graph is theirs.
 // A sub-path (which Nix 2.22 and later accept) stands for its store path.
 func (a *Attrs) GraphRoots(storeDir string) ([]string, error) {
-	v, ok := a.Raw("exportReferencesGraph")
-	if !ok {
-		return nil, fmt.Errorf("%s has no \"exportReferencesGraph\"", AttrsFile)
+	keys, names, err := a.exportKeys()
+	if err != nil {
+		return nil, err
 	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(v, &keys); err != nil {
-		return nil, fmt.Errorf("%s: \"exportReferencesGraph\" is not an object", AttrsFile)
-	}
-	names := make([]string, 0, len(keys))
-	for k := range keys {
-		names = append(names, k)
-	}
-	sort.Strings(names)
 	var roots []string
 	seen := map[string]bool{}
 	for _, k := range names {
