@@ -102,6 +102,12 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 			run:     runImage,
 		},
 		{
+			name:    "copy",
+			summary: "copy an image layout to a registry, another layout or an archive",
+			usage:   copyUsage,
+			run:     runCopy,
+		},
+		{
 			name:    "nix-image-builder",
 			summary: "build the image of a derivation made by buildImage in nix/oci-tools.nix (the derivation's builder)",
 			usage: `Usage: oci-builder nix-image-builder
