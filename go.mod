@@ -17,6 +17,7 @@ require (
 	github.com/docker/cli v29.7.2+incompatible
 	github.com/google/go-containerregistry v0.22.1
 	github.com/moby/profiles/seccomp v0.3.0
+	golang.org/x/crypto v0.17.0
 )
 
 require (

@@ -37,7 +37,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-TcmDQz8SgmdqEQLjRseY9TcT8F586my4W+pJ+YzEOZk=";
+  vendorHash = "sha256-qE58sUE8uFqvVSvWhcC/u0XFyZBVuR1U3VeqZd5j3U8=";
 
   subPackages = [ "cmd/oci-builder" ];
 
