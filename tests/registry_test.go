@@ -190,15 +190,15 @@ func pushSummary(t *testing.T, image, dest string, extra ...string) (uploaded, e
 func TestCopyRegistry(t *testing.T) {
 	needRegistry(t)
 	reg := startRegistry(t, "")
-	build := func(version string) string {
+	build := func(version, attr string) string {
 		return mustBuild(t, "let\n"+appExpr+fmt.Sprintf(`in
-ociTools.buildImage {
+(ociTools.buildImage {
   name = "registry-%s-${nonce}";
   args = [ "${app %q}/bin/app" "one" "two" ];
   tag = "v%s";
-}`, version, version, version), false)
+})%s`, version, version, version, attr), false)
 	}
-	v1, v2 := build("1"), build("2")
+	v1, v2 := build("1", ""), build("2", "")
 	_, m1 := readLayout(t, v1)
 	_, m2 := readLayout(t, v2)
 	have := map[string]bool{}
@@ -235,6 +235,23 @@ ociTools.buildImage {
 	// The same image again uploads nothing.
 	if up, _ := pushSummary(t, v2, dest+":v2", "--insecure"); up != 0 {
 		t.Fatalf("a third push uploaded %d layers", up)
+	}
+	// The image's copyTo attribute is a runnable copier of that image.
+	copier := build("2", ".copyTo")
+	cmd := exec.Command(filepath.Join(copier, "bin", "oci-builder-copy"), dest+":copied")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, stderr.String())
+	}
+	if m := copySummary.FindStringSubmatch(stderr.String()); m == nil || m[3] != "0" {
+		t.Fatalf("the copier's summary:\n%s", stderr.String())
+	}
+	if d, _ := readLayout(t, v2); strings.TrimSpace(stdout.String()) != d {
+		t.Fatalf("the copier copied %s, want %s", stdout.String(), d)
+	}
+	if refs := references(t, copier); len(refs) != 2 {
+		t.Fatalf("the copier refers to %v, want oci-builder and the image", refs)
 	}
 
 	// Pull back with skopeo, run with umoci and runc.
