@@ -54,7 +54,6 @@ func runAs(ctx context.Context, argv0 string, args []string, e env) int {
 	return run(ctx, full, e)
 }
 
-
 // runNixCopierBuilder writes the copier of an image: two links.
 func runNixCopierBuilder(_ context.Context, e env, args []string) error {
 	if len(args) != 2 {
