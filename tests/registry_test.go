@@ -253,6 +253,17 @@ func TestCopyRegistry(t *testing.T) {
 	if refs := references(t, copier); len(refs) != 2 {
 		t.Fatalf("the copier refers to %v, want oci-builder and the image", refs)
 	}
+	// nix run finds it (meta.mainProgram).
+	file := writeExpr(t, "let\n"+appExpr+`in
+(ociTools.buildImage {
+  name = "registry-2-${nonce}";
+  args = [ "${app "2"}/bin/app" "one" "two" ];
+  tag = "v2";
+}).copyTo`)
+	r := runNix(t, "nix", "--extra-experimental-features", "nix-command", "run", "--option", "substituters", "", "-f", file, "", "--", dest+":nix-run")
+	if r.err != nil || !strings.Contains(r.log, "0 uploaded") {
+		t.Fatal(r)
+	}
 
 	// Pull back with skopeo, run with umoci and runc.
 	pulled := filepath.Join(t.TempDir(), "pulled")
