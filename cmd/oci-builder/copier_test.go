@@ -34,3 +34,26 @@ func TestCopierArgs(t *testing.T) {
 		t.Fatalf("no image beside it: %v", err)
 	}
 }
+
+// TestCopyCommandLine: usage errors exit 2, failures exit 1, each with
+// one line.
+func TestCopyCommandLine(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"copy"}, exitUsage, "want SRC and DEST"},
+		{[]string{"copy", "a", "b", "c"}, exitUsage, "want SRC and DEST"},
+		{[]string{"copy", "/x", "nowhere"}, exitUsage, "has no transport"},
+		{[]string{"copy", "/x", "dir:/y"}, exitUsage, "unknown transport"},
+		{[]string{"copy", "docker://h/r:t", "oci:/y"}, exitUsage, "only image layouts"},
+		{[]string{"copy", "--bogus", "/x", "oci:/y"}, exitUsage, "flag provided but not defined"},
+		{[]string{"copy", t.TempDir(), "oci:/y"}, exitError, "not an OCI image layout"},
+	} {
+		code, _, stderr := runWith(t, nil, c.args...)
+		if code != c.code || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line with %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+}
