@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -170,6 +171,9 @@ func pushImage(ctx context.Context, img v1.Image, layers []v1.Layer, dest Ref, o
 		return err
 	}
 	if opts.Log != nil {
+		// The library warns from its upload goroutines while progress
+		// lines are written: one lock for both.
+		opts.Log = &lockedWriter{w: opts.Log}
 		logs.Warn = log.New(opts.Log, "oci-builder: warning: ", 0)
 	}
 	rt := opts.Transport
@@ -492,6 +496,18 @@ func addToTar(tw *tar.Writer, dir, p string) error {
 	defer src.Close()
 	_, err = io.Copy(tw, src)
 	return err
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func humanBytes(n int64) string {

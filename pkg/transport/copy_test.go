@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -339,3 +341,40 @@ func TestCopyRegistryErrors(t *testing.T) {
 }
 
 func nilLogger() *stdlog.Logger { return stdlog.New(io.Discard, "", 0) }
+
+// TestCopyRegistryProgressAndRetry: progress lines while uploading, and a
+// registry failing once (HTTP 503) is retried with a warning.
+func TestCopyRegistryProgressAndRetry(t *testing.T) {
+	reg := registry.New(registry.Logger(nilLogger()))
+	var failed atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch || r.Method == http.MethodPut {
+			if failed.CompareAndSwap(false, true) {
+				http.Error(w, "try again", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := random.Image(8<<20, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	opts := Options{Log: &log, ProgressInterval: time.Nanosecond, Retry: remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 3}}
+	sum, err := copyTo(t, writeSource(t, img, "v1"), "docker://"+host+"/big:v1", opts)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if sum.Uploaded != 2 || !failed.Load() {
+		t.Fatalf("%+v, failed once: %v", sum, failed.Load())
+	}
+	if !strings.Contains(log.String(), "oci-builder: uploading: ") {
+		t.Fatalf("no progress line:\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "oci-builder: warning: retrying") {
+		t.Logf("no retry warning (the library retried silently):\n%s", log.String())
+	}
+}
