@@ -715,13 +715,8 @@ let
           ""
       }"
     else
-      withPassthru
-        {
-          options = container;
-          closureRoots = map (r: r.path) roots;
-          imageTag = tag;
-        }
-        (derivation {
+      let
+        image = derivation {
           name = derivationName fn name roots "image";
           inherit system container;
           builder = "${oci-builder}/bin/oci-builder";
@@ -750,7 +745,32 @@ let
             labels = checkLabels labels;
             volumes = checkStringList fn "volumes" volumes;
           };
-        });
+        };
+      in
+      withPassthru {
+        options = container;
+        closureRoots = map (r: r.path) roots;
+        imageTag = tag;
+        copyTo = copier image;
+      } image;
+
+  # A runnable copier of an image, as nix2container's copyToRegistry: two
+  # links, bin/oci-builder-copy to oci-builder and image to the image;
+  # `result/bin/oci-builder-copy DEST` (or `nix run .#image.copyTo --
+  # DEST`) is `oci-builder copy IMAGE DEST`. No shell: oci-builder knows
+  # its copier name (cmd/oci-builder/copier.go).
+  copier =
+    image:
+    withPassthru { meta.mainProgram = "oci-builder-copy"; } (derivation {
+      name = "${image.name}-copy-to";
+      inherit system;
+      builder = "${oci-builder}/bin/oci-builder";
+      args = [
+        "nix-copier-builder"
+        "${image}"
+        "${oci-builder}/bin/oci-builder"
+      ];
+    });
 in
 {
   inherit buildContainer buildImage;

@@ -1,7 +1,8 @@
 # The oci-builder package: the static Go executable that nix/oci-tools.nix
 # runs as the builder of every container derivation.
 #
-# callPackage-able from nixpkgs (nixpkgs 25.05 or later: env.CGO_ENABLED and
+# callPackage-able from nixpkgs (nixpkgs 25.11 or later: Go 1.25 for
+# go-containerregistry, env.CGO_ENABLED and
 # buildGoModule (finalAttrs: ...)):
 #
 #   oci-builder = callPackage ./nix/package.nix { };
@@ -37,7 +38,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-TcmDQz8SgmdqEQLjRseY9TcT8F586my4W+pJ+YzEOZk=";
+  vendorHash = "sha256-qE58sUE8uFqvVSvWhcC/u0XFyZBVuR1U3VeqZd5j3U8=";
 
   subPackages = [ "cmd/oci-builder" ];
 

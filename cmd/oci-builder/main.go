@@ -102,6 +102,23 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 			run:     runImage,
 		},
 		{
+			name:    "copy",
+			summary: "copy an image layout to a registry, another layout or an archive",
+			usage:   copyUsage,
+			run:     runCopy,
+		},
+		{
+			name:    "nix-copier-builder",
+			summary: "build the copyTo attribute of an image made by buildImage (the derivation's builder)",
+			usage: `Usage: oci-builder nix-copier-builder IMAGE OCI-BUILDER
+
+Runs as the builder of the copyTo attribute of buildImage's images: writes
+to $out the links bin/oci-builder-copy -> OCI-BUILDER and image -> IMAGE.
+Run as oci-builder-copy, oci-builder copies the image beside it:
+$out/bin/oci-builder-copy DEST is oci-builder copy $out/image DEST.`,
+			run: runNixCopierBuilder,
+		},
+		{
 			name:    "nix-image-builder",
 			summary: "build the image of a derivation made by buildImage in nix/oci-tools.nix (the derivation's builder)",
 			usage: `Usage: oci-builder nix-image-builder
@@ -197,7 +214,7 @@ func oneLine(s string) string {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr})
+	code := runAs(ctx, os.Args[0], os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr})
 	stop()
 	os.Exit(code)
 }

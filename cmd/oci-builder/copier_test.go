@@ -1,0 +1,59 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCopierArgs(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "image"), 0o755)
+	os.WriteFile(filepath.Join(dir, "image", "index.json"), []byte("{}"), 0o644)
+	self := filepath.Join(dir, "bin", copierName)
+	img := filepath.Join(dir, "image")
+	noPath := func(string) (string, error) { return "", errors.New("not on PATH") }
+	onPath := func(string) (string, error) { return self, nil }
+
+	if args, ok, err := copierArgs("/x/bin/oci-builder", []string{"image"}, noPath); ok || err != nil || args != nil {
+		t.Fatalf("oci-builder itself: %v %v %v", args, ok, err)
+	}
+	args, ok, err := copierArgs(self, []string{"--insecure", "docker://h/r:t"}, noPath)
+	if !ok || err != nil || strings.Join(args, " ") != "copy "+img+" --insecure docker://h/r:t" {
+		t.Fatalf("by path: %v %v %v", args, ok, err)
+	}
+	if args, _, err = copierArgs(copierName, []string{"oci:/x"}, onPath); err != nil || strings.Join(args, " ") != "copy "+img+" oci:/x" {
+		t.Fatalf("found on PATH: %v %v", args, err)
+	}
+	if _, ok, err = copierArgs(copierName, nil, noPath); !ok || err == nil {
+		t.Fatalf("not on PATH: %v %v", ok, err)
+	}
+	if _, _, err = copierArgs(filepath.Join(t.TempDir(), copierName), nil, noPath); err == nil || !strings.Contains(err.Error(), "../image") {
+		t.Fatalf("no image beside it: %v", err)
+	}
+}
+
+// TestCopyCommandLine: usage errors exit 2, failures exit 1, each with
+// one line.
+func TestCopyCommandLine(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"copy"}, exitUsage, "want SRC and DEST"},
+		{[]string{"copy", "a", "b", "c"}, exitUsage, "want SRC and DEST"},
+		{[]string{"copy", "/x", "nowhere"}, exitUsage, "has no transport"},
+		{[]string{"copy", "/x", "dir:/y"}, exitUsage, "unknown transport"},
+		{[]string{"copy", "docker://h/r:t", "oci:/y"}, exitUsage, "only image layouts"},
+		{[]string{"copy", "--bogus", "/x", "oci:/y"}, exitUsage, "flag provided but not defined"},
+		{[]string{"copy", t.TempDir(), "oci:/y"}, exitError, "not an OCI image layout"},
+	} {
+		code, _, stderr := runWith(t, nil, c.args...)
+		if code != c.code || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line with %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+}

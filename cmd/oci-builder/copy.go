@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/oci-builder/oci-builder/pkg/transport"
+)
+
+const copyUsage = `Usage: oci-builder copy [OPTIONS] SRC DEST
+
+Copies the image layout SRC, as written by buildImage or oci-builder image,
+to DEST, named as skopeo names images:
+
+  SRC   oci:DIR[:TAG] or DIR      an OCI image layout; TAG picks one of its
+                                  images (default: its only image)
+  DEST  docker://HOST/REPO:TAG    a registry
+        oci:DIR[:TAG]             an image layout (created, or the image of
+                                  TAG replaced; TAG defaults to SRC's)
+        oci-archive:FILE          a tar of an image layout
+        docker-archive:FILE[:REF] an archive for docker load, named REF
+
+A registry receives only the layers it lacks: the summary line on stderr
+says how many layers were uploaded and how many it already had. Long
+uploads print a progress line about once a second; transient network and
+server errors are retried. Archives and new layouts are written beside
+their path and renamed into place when complete. The manifest's digest is
+printed on stdout.
+
+Options:
+  --insecure                plain HTTP and unverified TLS for the registry
+  --dest-creds USER:PASS    the registry's credentials (default: from
+                            $REGISTRY_AUTH_FILE, else ~/.docker/config.json
+                            or $DOCKER_CONFIG, else none)
+
+Examples:
+  oci-builder copy ./result docker://registry.example.org/hello:2.12
+  oci-builder copy oci:hello-image:2.12 docker-archive:hello.tar:hello:2.12
+
+Exit status: 0 on success, 1 on an error, 2 on a usage error.`
+
+// runCopy is `oci-builder copy`.
+func runCopy(ctx context.Context, e env, args []string) error {
+	fs := flag.NewFlagSet("copy", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var opts transport.Options
+	fs.BoolVar(&opts.Insecure, "insecure", false, "")
+	fs.StringVar(&opts.Creds, "dest-creds", "", "")
+	// Options may come before, between or after SRC and DEST.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return &usageError{fmt.Sprintf("copy: %v", err)}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != 2 {
+		return &usageError{"copy: want SRC and DEST (oci-builder copy [OPTIONS] SRC DEST)"}
+	}
+	src, err := transport.ParseSource(pos[0])
+	if err != nil {
+		return &usageError{"copy: " + err.Error()}
+	}
+	dest, err := transport.ParseDestination(pos[1])
+	if err != nil {
+		return &usageError{"copy: " + err.Error()}
+	}
+	opts.Getenv = e.getenv
+	opts.Log = e.stderr
+	sum, err := transport.Copy(ctx, src, dest, opts)
+	if err != nil {
+		return err
+	}
+	if dest.Transport == transport.Docker {
+		fmt.Fprintf(e.stderr, "oci-builder: copied %s to %s: %s, %d uploaded (%s), %d already in the registry\n",
+			sum.Digest, dest, plural(sum.Layers, "layer"), sum.Uploaded, humanBytes(uint64(sum.UploadedBytes)), sum.Existed)
+	} else {
+		fmt.Fprintf(e.stderr, "oci-builder: copied %s to %s: %s\n", sum.Digest, dest, plural(sum.Layers, "layer"))
+	}
+	fmt.Fprintln(e.stdout, sum.Digest)
+	return nil
+}
