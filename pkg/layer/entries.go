@@ -86,7 +86,7 @@ func WriteEntriesTar(ctx context.Context, w io.Writer, entries []Entry) (Stats, 
 // WriteEntries writes the layer holding entries to w, compressed with c,
 // and describes it.
 func WriteEntries(ctx context.Context, w io.Writer, entries []Entry, c Compression) (Layer, error) {
-	return compressed(w, c, func(tw io.Writer) (Stats, error) {
+	return compressed(w, c, nil, func(tw io.Writer) (Stats, error) {
 		return WriteEntriesTar(ctx, tw, entries)
 	})
 }
