@@ -74,11 +74,11 @@ type blockResult struct {
 // parallelWriter compresses what it is given with codec into dest, blocks
 // compressed on pool.
 type parallelWriter struct {
-	dest    io.Writer
-	pool    *Pool
-	codec   blockCodec
-	buf     []byte
-	dict    []byte
+	dest  io.Writer
+	pool  *Pool
+	codec blockCodec
+	buf   []byte
+	dict  []byte
 	// pending holds the results of the dispatched blocks, in order; its
 	// capacity bounds the blocks of this writer held in memory.
 	pending   chan chan blockResult
