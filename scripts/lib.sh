@@ -20,6 +20,8 @@ ensure_packages() {
 	command -v skopeo >/dev/null || missing+=(skopeo)
 	command -v umoci >/dev/null || missing+=(umoci)
 	command -v zstd >/dev/null || missing+=(zstd)
+	# The benchmark's image comparison.
+	command -v pigz >/dev/null || missing+=(pigz)
 	command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || missing+=(xfsprogs)
 	if [ ${#missing[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ]; then
