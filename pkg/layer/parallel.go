@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -79,6 +80,9 @@ type parallelWriter struct {
 	codec blockCodec
 	buf   []byte
 	dict  []byte
+	// full is set once a block was dispatched: the layer is big, and
+	// its next blocks get whole buffers from blockBuffers.
+	full bool
 	// pending holds the results of the dispatched blocks, in order; its
 	// capacity bounds the blocks of this writer held in memory.
 	pending   chan chan blockResult
@@ -148,8 +152,13 @@ func (w *parallelWriter) Write(p []byte) (int, error) {
 	size := w.codec.blockSize()
 	for len(p) > 0 {
 		if w.buf == nil {
-			// Grown as needed: a small layer never holds a whole block.
-			w.buf = make([]byte, 0, min(size, max(len(p), 64<<10)))
+			if w.full {
+				w.buf = getBlockBuffer(size)
+			} else {
+				// Grown as needed: a small layer never holds a whole
+				// block.
+				w.buf = make([]byte, 0, min(size, max(len(p), 64<<10)))
+			}
 		}
 		k := min(size-len(w.buf), len(p))
 		w.buf = append(w.buf, p[:k]...)
@@ -167,22 +176,42 @@ func (w *parallelWriter) dispatch(last bool) {
 	if ds := w.codec.dictSize(); ds > 0 {
 		// The next block's dictionary: the tail of this one, preceded if
 		// this one is short by the tail of the previous one.
-		if len(block) >= ds {
-			w.dict = block[len(block)-ds:]
-		} else {
-			next := append(append([]byte(nil), dict...), block...)
-			w.dict = next[max(0, len(next)-ds):]
-		}
+		// Copied: the block's buffer is reused once it is compressed.
+		keep := max(0, ds-len(block))
+		next := append([]byte(nil), dict[max(0, len(dict)-keep):]...)
+		w.dict = append(next, block[max(0, len(block)-ds):]...)
 	}
 	w.buf = nil
+	w.full = true
 	res := make(chan blockResult, 1)
 	w.pending <- res
 	w.pool.slots <- struct{}{}
 	go func() {
 		defer func() { <-w.pool.slots }()
 		out, err := w.codec.compress(nil, dict, block, last)
+		putBlockBuffer(block)
 		res <- blockResult{out, err}
 	}()
+}
+
+// blockBuffers recycles the buffers of whole blocks, by capacity.
+var blockBuffers sync.Map
+
+func getBlockBuffer(size int) []byte {
+	if p, ok := blockBuffers.Load(size); ok {
+		if b, ok := p.(*sync.Pool).Get().(*[]byte); ok {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+func putBlockBuffer(b []byte) {
+	if cap(b) != gzipBlockSize && cap(b) != zstdBlockSize {
+		return
+	}
+	p, _ := blockBuffers.LoadOrStore(cap(b), &sync.Pool{})
+	p.(*sync.Pool).Put(&b)
 }
 
 // Close compresses the last block, waits for every block to be written
@@ -260,7 +289,7 @@ var zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
 	return zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstdLevel),
 		zstd.WithEncoderCRC(true),
-		zstd.WithEncoderConcurrency(64))
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 })
 
 func (*zstdCodec) header() []byte  { return nil }
