@@ -161,6 +161,11 @@ func (w *parallelWriter) Write(p []byte) (int, error) {
 			}
 		}
 		k := min(size-len(w.buf), len(p))
+		if len(w.buf)+k > cap(w.buf) && cap(w.buf) >= 1<<20 {
+			// A big layer after all: one copy into a whole block's
+			// buffer rather than doubling up to it.
+			w.buf = append(getBlockBuffer(size), w.buf...)
+		}
 		w.buf = append(w.buf, p[:k]...)
 		p = p[k:]
 		if len(w.buf) == size {
@@ -249,6 +254,9 @@ func (*gzipCodec) blockSize() int { return gzipBlockSize }
 func (*gzipCodec) dictSize() int  { return gzipDictSize }
 
 func (*gzipCodec) compress(dst, dict, p []byte, last bool) ([]byte, error) {
+	if dst == nil {
+		dst = make([]byte, 0, len(p)/2+1024)
+	}
 	buf := bytes.NewBuffer(dst)
 	fw, err := flate.NewWriterDict(buf, gzipLevel, dict)
 	if err != nil {
@@ -302,6 +310,10 @@ func (*zstdCodec) compress(dst, _, p []byte, _ bool) ([]byte, error) {
 	enc, err := zstdEncoder()
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	if dst == nil {
+		// Room for incompressible data: no growth while encoding.
+		dst = make([]byte, 0, len(p)+len(p)/64+1024)
 	}
 	return enc.EncodeAll(p, dst), nil
 }
