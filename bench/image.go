@@ -159,6 +159,7 @@ func (b *bench) imagesOf(ctx context.Context, name string, graphJSON []byte, pat
 		}
 		target("zstd at least as fast as `tar | zstd -3 -T0`, size within 1 %", "tar-zstd-T0", "image-zstd", 1, 0.01)
 		target("gzip at least 1.5x faster than `tar | pigz -6`, size within 3 %", "tar-pigz", "image-gzip", 1.5, 0.03)
+		b.printf("\n")
 	}
 	return nil
 }
