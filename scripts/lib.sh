@@ -22,6 +22,8 @@ ensure_packages() {
 	command -v zstd >/dev/null || missing+=(zstd)
 	# Registry tests: oci-builder copy pushes to a local CNCF distribution registry.
 	command -v docker-registry >/dev/null || missing+=(docker-registry)
+	# The benchmark's image comparison.
+	command -v pigz >/dev/null || missing+=(pigz)
 	command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || missing+=(xfsprogs)
 	if [ ${#missing[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ]; then

@@ -215,6 +215,15 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
+	if raw, ok := in.attrs.Raw("dockerCompat"); ok {
+		// ociTools.buildLayeredImage, the dockerTools front end.
+		if iopts.Compat, err = image.DecodeCompat(raw); err != nil {
+			return err
+		}
+		if iopts.Compat.TagFromOutput {
+			iopts.Tag = image.TagOfOutput(in.out)
+		}
+	}
 	plan, err := image.NewPlan(in.graph, in.container, iopts, bundle.HostStore{})
 	if err != nil {
 		return err

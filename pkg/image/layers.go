@@ -17,6 +17,8 @@ type LayerPlan struct {
 	// Popularity is the number of closure paths that depend on the layer's
 	// only path, or -1 for a layer grouping several paths.
 	Popularity int
+	// Comment, when set, is the layer's history comment.
+	Comment string
 }
 
 // GroupLayers splits the closure into at most maxLayers layers, base layer

@@ -63,6 +63,9 @@ type Options struct {
 	// Volumes are absolute paths where the container is expected to keep
 	// data; runtimes mount volumes there.
 	Volumes []string `json:"volumes,omitempty"`
+	// Compat, when not nil, holds the settings of the dockerTools
+	// front end (not buildImage options).
+	Compat *Compat `json:"-"`
 }
 
 // DecodeOptions reads Options from JSON, with exact key matching and
@@ -112,6 +115,11 @@ func (o Options) check() (settings, error) {
 	created := o.Created
 	if created == "" {
 		created = DefaultCreated
+	}
+	if created == "now" {
+		// dockerTools' "now": the time of the build, which makes the
+		// image not reproducible.
+		created = time.Now().UTC().Truncate(time.Second).Format(time.RFC3339)
 	}
 	t, err := time.Parse(time.RFC3339, created)
 	if err != nil {

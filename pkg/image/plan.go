@@ -77,6 +77,9 @@ func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.Stor
 		return nil, errors.New("args mention no store path: the image would have an empty filesystem")
 	}
 	cfg := imageConfig(c, ct, s)
+	if o.Compat != nil && o.Compat.Config != nil {
+		cfg = *o.Compat.Config
+	}
 	want := make([]nar.Expected, len(ct.Closure))
 	for i, info := range ct.Closure {
 		want[i] = nar.Expected{Path: info.Path, NarHash: info.NarHash, NarSize: info.NarSize}
@@ -89,7 +92,30 @@ func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.Stor
 	if verifyWarning != "" {
 		warnings = append(warnings, verifyWarning)
 	}
-	layers := append([]LayerPlan{{Entries: rootfsEntries(ct)}}, GroupLayers(ct.Closure, s.maxLayers-1)...)
+	var contents []layer.Entry
+	if o.Compat != nil && len(o.Compat.Contents) > 0 {
+		inClosure := map[string]bool{}
+		for _, info := range ct.Closure {
+			inClosure[info.Path] = true
+		}
+		for _, p := range o.Compat.Contents {
+			if !inClosure[p] {
+				return nil, fmt.Errorf("contents: %s is not a store path of the closure", p)
+			}
+		}
+		if contents, err = contentsEntries(o.Compat.Contents); err != nil {
+			return nil, err
+		}
+	}
+	budget := s.maxLayers - 1
+	if contents != nil && budget > 1 {
+		budget--
+	}
+	layers := append([]LayerPlan{{Entries: rootfsEntries(ct)}}, GroupLayers(ct.Closure, budget)...)
+	if contents != nil {
+		// On top, as dockerTools' customisation layer.
+		layers = append(layers, LayerPlan{Entries: contents, Comment: fmt.Sprintf("contents linked at /: %d entries of %s", len(contents), contentsNames(o.Compat.Contents))})
+	}
 	created := s.created
 	p := &Plan{
 		StoreDir:    ct.StoreDir,
@@ -170,6 +196,9 @@ func rootfsEntries(c *container.Container) []layer.Entry {
 // hashes (so that the image configuration refers to no store path through
 // its history).
 func (l LayerPlan) describe() string {
+	if l.Comment != "" {
+		return l.Comment
+	}
 	if l.Entries != nil {
 		names := make([]string, 0, len(l.Entries))
 		for _, e := range l.Entries {
@@ -189,4 +218,13 @@ func (l LayerPlan) describe() string {
 		names = append(names, p.Name())
 	}
 	return fmt.Sprintf("%d store paths: %s", len(l.Paths), strings.Join(names, ", "))
+}
+
+// contentsNames names store paths without their hashes.
+func contentsNames(paths []string) string {
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = (&graph.PathInfo{Path: p}).Name()
+	}
+	return strings.Join(names, ", ")
 }

@@ -24,8 +24,9 @@ import (
 
 // WriteOptions tune Write.
 type WriteOptions struct {
-	// Workers is the number of layers written at once; 0 or less means one
-	// per CPU.
+	// Workers is the number of layers written at once, and of goroutines
+	// compressing their blocks (shared: one big layer uses them all); 0 or
+	// less means one per CPU. The bytes written do not depend on it.
 	Workers int
 	// Progress, when set, is called about once a second while layers are
 	// written, from a goroutine of its own.
@@ -162,6 +163,7 @@ func writeLayers(ctx context.Context, blobs string, plan *Plan, opts WriteOption
 	})
 	defer stop()
 
+	pool := layer.NewPool(workers)
 	jobs := make(chan int)
 	layers := make([]layer.Layer, len(plan.Layers))
 	var wg sync.WaitGroup
@@ -170,7 +172,7 @@ func writeLayers(ctx context.Context, blobs string, plan *Plan, opts WriteOption
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				l, err := writeLayer(ctx, blobs, plan, i, opts.Verify, func(n int64) { bytesRead.Add(n) })
+				l, err := writeLayer(ctx, blobs, plan, i, opts.Verify, pool, func(n int64) { bytesRead.Add(n) })
 				if err != nil {
 					cancel(err)
 					continue
@@ -196,7 +198,7 @@ func writeLayers(ctx context.Context, blobs string, plan *Plan, opts WriteOption
 
 // writeLayer writes layer i to a temporary file in blobs and renames it to
 // its digest, verifying its store paths when verify is set.
-func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify bool, progress func(int64)) (layer.Layer, error) {
+func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify bool, pool *layer.Pool, progress func(int64)) (layer.Layer, error) {
 	lp := plan.Layers[i]
 	paths := make([]string, len(lp.Paths))
 	var want []nar.Expected
@@ -223,7 +225,7 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify boo
 	if lp.Entries != nil {
 		l, err = layer.WriteEntries(ctx, bw, lp.Entries, plan.Compression)
 	} else {
-		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, layer.Options{Progress: progress, Verify: want})
+		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, layer.Options{Progress: progress, Verify: want, Pool: pool})
 	}
 	if err == nil {
 		err = bw.Flush()

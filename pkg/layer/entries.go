@@ -15,8 +15,10 @@ import (
 type Entry struct {
 	// Path is absolute, as seen in the container.
 	Path string
-	// Dir makes a directory; otherwise Data is a regular file's contents.
+	// Dir makes a directory, Link a symbolic link to Link; otherwise Data
+	// is a regular file's contents.
 	Dir  bool
+	Link string
 	Data []byte
 	// Mode holds the permission bits, sticky bit included (01777 for /tmp).
 	Mode int64
@@ -38,6 +40,9 @@ func WriteEntriesTar(ctx context.Context, w io.Writer, entries []Entry) (Stats, 
 		if e.Dir && len(e.Data) > 0 {
 			return Stats{}, fmt.Errorf("layer entry %s is a directory with contents", e.Path)
 		}
+		if e.Link != "" && (e.Dir || len(e.Data) > 0) {
+			return Stats{}, fmt.Errorf("layer entry %s is a symlink with contents", e.Path)
+		}
 		byPath[e.Path] = e
 	}
 	for _, e := range entries {
@@ -45,7 +50,7 @@ func WriteEntriesTar(ctx context.Context, w io.Writer, entries []Entry) (Stats, 
 			parent, ok := byPath[dir]
 			if !ok {
 				byPath[dir] = Entry{Path: dir, Dir: true, Mode: 0o755}
-			} else if !parent.Dir {
+			} else if !parent.Dir || parent.Link != "" {
 				return Stats{}, fmt.Errorf("layer entry %s is inside %s, which is a file", e.Path, dir)
 			}
 		}
@@ -63,10 +68,14 @@ func WriteEntriesTar(ctx context.Context, w io.Writer, entries []Entry) (Stats, 
 		e := byPath[p]
 		name := strings.TrimPrefix(p, "/")
 		h := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: e.Mode, Size: int64(len(e.Data)), Uid: e.UID, Gid: e.GID}
-		if e.Dir {
+		switch {
+		case e.Dir:
 			h.Typeflag, h.Name, h.Size = tar.TypeDir, name+"/", 0
 			t.stats.Dirs++
-		} else {
+		case e.Link != "":
+			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, e.Link, 0o777
+			t.stats.Symlinks++
+		default:
 			t.stats.Files++
 			t.stats.Bytes += int64(len(e.Data))
 		}
@@ -86,7 +95,7 @@ func WriteEntriesTar(ctx context.Context, w io.Writer, entries []Entry) (Stats, 
 // WriteEntries writes the layer holding entries to w, compressed with c,
 // and describes it.
 func WriteEntries(ctx context.Context, w io.Writer, entries []Entry, c Compression) (Layer, error) {
-	return compressed(w, c, func(tw io.Writer) (Stats, error) {
+	return compressed(w, c, nil, func(tw io.Writer) (Stats, error) {
 		return WriteEntriesTar(ctx, tw, entries)
 	})
 }

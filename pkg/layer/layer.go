@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"time"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -28,7 +27,7 @@ const (
 // pigz and dockerTools; zstd's is klauspost/compress's default
 // (SpeedDefault, about zstd -3).
 const (
-	gzipLevel = gzip.DefaultCompression
+	gzipLevel = flate.DefaultCompression
 	zstdLevel = zstd.SpeedDefault
 )
 
@@ -65,43 +64,30 @@ type Layer struct {
 // Write writes the layer holding paths (absolute store paths directly in
 // storeDir) to w, compressed with c, and describes it. opts are WriteTar's.
 func Write(ctx context.Context, w io.Writer, storeDir string, paths []string, c Compression, opts Options) (Layer, error) {
-	return compressed(w, c, func(tw io.Writer) (Stats, error) {
+	return compressed(w, c, opts.Pool, func(tw io.Writer) (Stats, error) {
 		return WriteTar(ctx, tw, storeDir, paths, opts)
 	})
 }
 
 // compressed runs writeTar on a writer that compresses what it gets with c
-// into w, hashing the tar and the compressed blob on the way.
-func compressed(w io.Writer, c Compression, writeTar func(io.Writer) (Stats, error)) (Layer, error) {
+// into w, in blocks compressed on pool (see parallelWriter), hashing the
+// tar and the compressed blob on the way.
+func compressed(w io.Writer, c Compression, pool *Pool, writeTar func(io.Writer) (Stats, error)) (Layer, error) {
 	blobHash := sha256.New()
 	blob := &counter{w: io.MultiWriter(w, blobHash)}
 	dest := &errorMarker{w: blob}
-	var zw io.WriteCloser
+	var codec blockCodec
 	switch c {
 	case Gzip:
-		gw, err := gzip.NewWriterLevel(dest, gzipLevel)
-		if err != nil {
-			return Layer{}, fmt.Errorf("gzip: %w", err)
-		}
-		// No name, no mtime, "unknown" OS: the header says nothing about
-		// the machine that wrote it. (klauspost's writer stores the zero
-		// time.Time as a bogus date; the epoch gives the field 0.)
-		gw.Header.ModTime = time.Unix(0, 0)
-		gw.Header.OS = 255
-		zw = gw
+		codec = &gzipCodec{}
 	case Zstd:
-		enc, err := zstd.NewWriter(dest,
-			zstd.WithEncoderLevel(zstdLevel),
-			// One goroutine per layer: layers are compressed in
-			// parallel, and the output never depends on scheduling.
-			zstd.WithEncoderConcurrency(1),
-			zstd.WithEncoderCRC(true))
-		if err != nil {
-			return Layer{}, fmt.Errorf("zstd: %w", err)
-		}
-		zw = enc
+		codec = &zstdCodec{}
 	default:
 		return Layer{}, fmt.Errorf("compression %q is not supported", c)
+	}
+	zw, err := newParallelWriter(dest, pool, codec)
+	if err != nil {
+		return Layer{}, err
 	}
 	diffHash := sha256.New()
 	tarOut := &counter{w: &hashingWriter{w: zw, h: diffHash}}

@@ -7,7 +7,8 @@
 // name, every entry has mtime 1, uid and gid 0 and no user or group names,
 // the parent directories of the store directory (/nix, /nix/store) come
 // first with mode 0755, hard links are written as regular files, and the
-// compressors are deterministic for a given level.
+// compressors are deterministic for a given level and block size, whatever
+// the number of goroutines compressing (see Pool).
 //
 // Trees are read through directory file descriptors (package storetree),
 // never joined paths, so depth is not limited by PATH_MAX and no symlink is
@@ -64,6 +65,10 @@ type Options struct {
 	// fails the layer with a *nar.MismatchError. Paths not in Verify are
 	// written unchecked.
 	Verify []nar.Expected
+	// Pool, when not nil, compresses the layer's blocks (Write): a big
+	// layer uses all of its workers. Nil means one goroutine. The bytes
+	// written do not depend on it.
+	Pool *Pool
 }
 
 // tarWriter walks store paths into a tar stream.

@@ -1,0 +1,147 @@
+package layer_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/oci-builder/oci-builder/pkg/layer"
+)
+
+// bigStore makes a store holding one path with size bytes of half
+// compressible text, half random bytes, in a few files, so that its layer
+// spans many compression blocks, and returns the store and the path.
+func bigStore(t *testing.T, size int) (string, string) {
+	t.Helper()
+	store := t.TempDir()
+	p := filepath.Join(store, "0123456789abcdfghijklmnpqrsvwxyz-big")
+	if err := os.Mkdir(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(13))
+	words := []string{"func ", "return ", "nil", "err ", "if ", "{\n", "}\n", "layer", "store", "digest ", "\t", "0x1f", "compress"}
+	const files = 5
+	for i := 0; i < files; i++ {
+		var b bytes.Buffer
+		for b.Len() < size/files/2 {
+			b.WriteString(words[rng.Intn(len(words))])
+		}
+		noise := make([]byte, size/files/2)
+		rng.Read(noise)
+		b.Write(noise)
+		if err := os.WriteFile(filepath.Join(p, fmt.Sprintf("file%d", i)), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return store, p
+}
+
+// TestParallelCompressionDeterministic writes a layer spanning many blocks
+// with 1, 2 and 4 workers: the same bytes each time, which gunzip and
+// zstd -d (and the Go readers) turn back into the tar of the DiffID.
+func TestParallelCompressionDeterministic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 40 MiB layers")
+	}
+	store, p := bigStore(t, 40<<20)
+	for _, c := range []layer.Compression{layer.Gzip, layer.Zstd} {
+		t.Run(string(c), func(t *testing.T) {
+			var first []byte
+			var firstLayer layer.Layer
+			for _, workers := range []int{1, 2, 4} {
+				var out bytes.Buffer
+				l, err := layer.Write(context.Background(), &out, store, []string{p}, c, layer.Options{Pool: layer.NewPool(workers)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l.Digest != digest.FromBytes(out.Bytes()) || l.Size != int64(out.Len()) {
+					t.Fatalf("%d workers: layer %+v does not describe its %d bytes", workers, l, out.Len())
+				}
+				if first == nil {
+					first, firstLayer = out.Bytes(), l
+					continue
+				}
+				if l.Digest != firstLayer.Digest || !bytes.Equal(out.Bytes(), first) {
+					t.Fatalf("%d workers: digest %s, with 1 worker %s", workers, l.Digest, firstLayer.Digest)
+				}
+			}
+			if firstLayer.TarSize < 40<<20 || firstLayer.Size >= firstLayer.TarSize*3/4 {
+				t.Fatalf("tar of %d bytes compressed to %d", firstLayer.TarSize, firstLayer.Size)
+			}
+			// The Go readers check the CRC (gzip: one member) and the
+			// frames' checksums (zstd).
+			var r io.Reader
+			if c == layer.Gzip {
+				zr, err := gzip.NewReader(bytes.NewReader(first))
+				if err != nil {
+					t.Fatal(err)
+				}
+				zr.Multistream(false)
+				r = zr
+			} else {
+				zr, err := zstd.NewReader(bytes.NewReader(first))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer zr.Close()
+				r = zr
+			}
+			h := sha256.New()
+			if _, err := io.Copy(h, r); err != nil {
+				t.Fatal(err)
+			}
+			if got := digest.NewDigest(digest.SHA256, h); got != firstLayer.DiffID {
+				t.Fatalf("decompressed to %s, DiffID %s", got, firstLayer.DiffID)
+			}
+			// And the C tools.
+			tool := map[layer.Compression]string{layer.Gzip: "gzip", layer.Zstd: "zstd"}[c]
+			if _, err := exec.LookPath(tool); err != nil {
+				t.Logf("%s not found: not checked with it", tool)
+				return
+			}
+			cmd := exec.Command(tool, "-d", "-c")
+			cmd.Stdin = bytes.NewReader(first)
+			h.Reset()
+			cmd.Stdout = h
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%s -d: %v: %s", tool, err, stderr.String())
+			}
+			if got := digest.NewDigest(digest.SHA256, h); got != firstLayer.DiffID {
+				t.Fatalf("%s -d gives %s, DiffID %s", tool, got, firstLayer.DiffID)
+			}
+		})
+	}
+}
+
+// TestParallelCompressionSmall: layers smaller than a block, empty tars
+// included, are the same with any pool.
+func TestParallelCompressionSmall(t *testing.T) {
+	store, paths := fakeStore(t)
+	for _, c := range []layer.Compression{layer.Gzip, layer.Zstd} {
+		var want digest.Digest
+		for _, pool := range []*layer.Pool{nil, layer.NewPool(1), layer.NewPool(3)} {
+			l, err := layer.Write(context.Background(), io.Discard, store, paths, c, layer.Options{Pool: pool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want == "" {
+				want = l.Digest
+			} else if l.Digest != want {
+				t.Fatalf("%s: %s with pool %v, %s before", c, l.Digest, pool, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// dockerExpr is a typical dockerTools.buildLayeredImage expression, with
+// ociTools in place of dockerTools: busybox in contents, a config with
+// Cmd, Env, WorkingDir, User, ExposedPorts and Labels.
+const dockerExpr = `ociTools.buildLayeredImage {
+  name = "example.org/team/app-${nonce}";
+  contents = [ busybox ];
+  config = {
+    Cmd = [ "/bin/sh" "-c" ''
+      echo "sh $(readlink /bin/sh)"
+      echo "id $(id -u):$(id -g)"
+      echo "greeting $GREETING"
+      echo "pwd $(pwd)"
+    '' ];
+    Env = [ "GREETING=hello world" "PATH=/bin" ];
+    WorkingDir = "/srv/app";
+    User = "1000:1000";
+    ExposedPorts = { "8080/tcp" = { }; };
+    Labels = { "org.example.answer" = "42"; };
+  };
+  %s
+}`
+
+// TestDockerCompatLayeredImage builds a dockerTools-style expression with
+// ociTools.buildLayeredImage (builtins only, and through the stand-in
+// nixpkgs with the overlay), rebuilds it with --check, inspects it with
+// skopeo and runs it with umoci and runc: /bin/sh comes from contents, and
+// env, cwd and user are as written.
+func TestDockerCompatLayeredImage(t *testing.T) {
+	needTools(t)
+	for _, via := range []string{"builtins", "standin"} {
+		t.Run(via, func(t *testing.T) {
+			expr := fmt.Sprintf(dockerExpr, `tag = "v1";`)
+			if via == "standin" {
+				needStandin(t)
+				e := strings.Replace(fmt.Sprintf(dockerExpr, ""), "contents = [ busybox ]", "contents = [ pkgs.busybox ]", 1)
+				expr = fmt.Sprintf("let pkgs = %s; in pkgs.%s", standinPkgs(t, true), e)
+			}
+			file := writeExpr(t, expr)
+			r := nixBuildFile(t, file, true)
+			if r.err != nil {
+				t.Fatal(r)
+			}
+			img := r.out
+			if r := nixBuildFile(t, file, true, "--check"); r.err != nil {
+				t.Fatal(r)
+			}
+			tag := "v1"
+			if via == "standin" {
+				// dockerTools' default: the output path's hash.
+				tag = filepath.Base(img)[:32]
+			}
+			if !strings.HasSuffix(img, "-app-"+h.nonce) {
+				t.Fatalf("output %s: the derivation is not named as the image's baseNameOf", img)
+			}
+			ref := "oci:" + img + ":" + tag
+			var inspect struct {
+				Config struct {
+					Cmd          []string
+					Entrypoint   []string
+					Env          []string
+					WorkingDir   string
+					User         string
+					ExposedPorts map[string]any
+					Labels       map[string]string
+				} `json:"config"`
+			}
+			if err := json.Unmarshal(tool(t, "skopeo", "inspect", "--config", ref), &inspect); err != nil {
+				t.Fatal(err)
+			}
+			c := inspect.Config
+			if c.Entrypoint != nil || len(c.Cmd) != 3 || c.Cmd[0] != "/bin/sh" ||
+				strings.Join(c.Env, ",") != "GREETING=hello world,PATH=/bin" || c.WorkingDir != "/srv/app" ||
+				c.User != "1000:1000" || c.Labels["org.example.answer"] != "42" || c.ExposedPorts["8080/tcp"] == nil || len(c.ExposedPorts) != 1 {
+				t.Fatalf("image config %+v", c)
+			}
+			res := unpackAndRun(t, img+":"+tag)
+			// bin/sh is a link to busybox's, in the store.
+			want := "-busybox/bin/sh\nid 1000:1000\ngreeting hello world\npwd /srv/app\n"
+			if res.code != 0 || !strings.HasPrefix(res.stdout, "sh /nix/store/") || !strings.HasSuffix(res.stdout, want) {
+				t.Fatalf("runc: exit %d, stdout\n%s\nwant\n%s\nstderr %q", res.code, res.stdout, want, res.stderr)
+			}
+		})
+	}
+}
+
+// TestDockerCompatRefused: the arguments that need a shell are refused,
+// naming the alternative.
+func TestDockerCompatRefused(t *testing.T) {
+	need(t)
+	t.Parallel()
+	for arg, want := range map[string]string{
+		`extraCommands = "mkdir tmp";`:    "ociTools.buildLayeredImage: 'extraCommands' is not supported: it runs a shell",
+		`fakeRootCommands = "chown 1 x";`: "'fakeRootCommands' is not supported",
+		`runAsRoot = "true";`:             "'runAsRoot' is not supported",
+		`compressor = "none";`:            "'compressor' must be",
+		`contents = [ 3 ];`:               "'contents' must be a list of packages",
+	} {
+		expr := fmt.Sprintf(`ociTools.buildLayeredImage { name = "refused"; %s }`, arg)
+		r := runNix(t, "nix-instantiate", writeExpr(t, expr))
+		if r.err == nil || !strings.Contains(r.log, want) {
+			t.Errorf("%s: want an error containing %q, got %v\n%s", arg, want, r.err, r.log)
+		}
+	}
+}
