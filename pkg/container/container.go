@@ -694,11 +694,12 @@ func specMount(m Mount, storeDir string) (specs.Mount, error) {
 			opts = append([]string{"rbind"}, opts...)
 		}
 		out.Options = append([]string(nil), opts...)
-		if storeDir != "" && Within(path.Clean(m.Source), storeDir) {
+		// A source in the store, or holding it (/nix, /), is read-only.
+		if src := path.Clean(m.Source); storeDir != "" && path.IsAbs(src) && (Within(src, storeDir) || Within(storeDir, src)) {
 			ro := false
 			for _, o := range opts {
 				if o == "rw" {
-					return specs.Mount{}, fmt.Errorf("mount %s: source %s is in the store, which is never mounted writable: drop the \"rw\" option", dest, m.Source)
+					return specs.Mount{}, fmt.Errorf("mount %s: source %s is or holds the store, which is never mounted writable: drop the \"rw\" option", dest, m.Source)
 				}
 				ro = ro || o == "ro"
 			}

@@ -2,10 +2,12 @@ package container_test
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
+	"github.com/oci-builder/oci-builder/pkg/graph"
 )
 
 func TestDecodeOptionValues(t *testing.T) {
@@ -248,6 +250,34 @@ func TestWithin(t *testing.T) {
 	} {
 		if got := container.Within(tc.p, tc.dir); got != tc.want {
 			t.Errorf("Within(%q, %q) = %v", tc.p, tc.dir, got)
+		}
+	}
+}
+
+// TestStoreBindsReadOnly: a bind mount whose source is in the store or
+// holds it is made read-only; others are left as given.
+func TestStoreBindsReadOnly(t *testing.T) {
+	g, err := graph.NewGraph(nil, "/nix/store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		source string
+		ro     bool
+	}{
+		{"/nix/store/" + strings.Repeat("a", 32) + "-x", true},
+		{"/nix", true},
+		{"/", true},
+		{"/srv/data", false},
+	} {
+		c, err := container.New(g, container.Options{Args: []string{"/bin/sh"}, Mounts: []container.Mount{{Destination: "/data", Source: tc.source}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range c.Mounts {
+			if m.Destination == "/data" && slices.Contains(m.Options, "ro") != tc.ro {
+				t.Errorf("source %s: options %q", tc.source, m.Options)
+			}
 		}
 	}
 }
