@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/oci-builder/oci-builder/internal/units"
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/graph"
@@ -216,18 +217,7 @@ func sizeOrUnknown(n uint64) string {
 	return "~" + humanBytes(n)
 }
 
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n uint64) string { return units.Bytes(n) }
 
 // maxWorkersPerCPU bounds the workers: copying and compressing gain nothing
 // from more than a few per CPU, and each costs memory (a million of them,

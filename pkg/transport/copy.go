@@ -31,6 +31,7 @@ import (
 	rtransport "github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/oci-builder/oci-builder/internal/units"
 	"github.com/oci-builder/oci-builder/pkg/staging"
 )
 
@@ -254,7 +255,7 @@ func reportProgress(updates <-chan v1.Update, opts Options) {
 		if now := time.Now(); now.Sub(last) >= interval && u.Complete < u.Total {
 			last = now
 			fmt.Fprintf(opts.Log, "oci-builder: uploading: %s of %s (%.0f%%), %.0f s\n",
-				humanBytes(u.Complete), humanBytes(u.Total), 100*float64(u.Complete)/float64(u.Total), now.Sub(start).Seconds())
+				units.Bytes(uint64(u.Complete)), units.Bytes(uint64(u.Total)), 100*float64(u.Complete)/float64(u.Total), now.Sub(start).Seconds())
 		}
 	}
 }
@@ -508,17 +509,4 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
