@@ -23,6 +23,7 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/schema"
 	validatepkg "github.com/oci-builder/oci-builder/pkg/validate"
+	"github.com/oci-builder/oci-builder/tests/invariants"
 )
 
 // harness is what every end-to-end test shares: the builder and busybox
@@ -252,34 +253,13 @@ func validate(t *testing.T, bundle string) []byte {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if path := findNull(doc, ""); path != "" {
+	if path := invariants.FindNull(doc, ""); path != "" {
 		t.Fatalf("config.json has null at %s:\n%s", path, data)
 	}
 	if m, ok := doc.(map[string]any); ok && m["platform"] != nil {
 		t.Fatalf("config.json has platform:\n%s", data)
 	}
 	return data
-}
-
-// findNull returns the location of a null in a decoded JSON document.
-func findNull(v any, at string) string {
-	switch x := v.(type) {
-	case nil:
-		return at + "/"
-	case map[string]any:
-		for k, sub := range x {
-			if p := findNull(sub, at+"/"+k); p != "" {
-				return p
-			}
-		}
-	case []any:
-		for i, sub := range x {
-			if p := findNull(sub, fmt.Sprintf("%s/%d", at, i)); p != "" {
-				return p
-			}
-		}
-	}
-	return ""
 }
 
 // errorLine finds oci-builder's error line in a build log.

@@ -146,7 +146,7 @@ func Config(v *schema.Validator, opts container.Options, spec *specs.Spec) error
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return fmt.Errorf("config.json is not JSON: %v", err)
 	}
-	if where := findNull(doc, ""); where != "" {
+	if where := FindNull(doc, ""); where != "" {
 		return fmt.Errorf("config.json has a null at %s:\n%s", where, data)
 	}
 	var back specs.Spec
@@ -279,10 +279,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// findNull returns the JSON pointer of a null in the decoded document v
+// FindNull returns the JSON pointer of a null in the decoded document v
 // (under the pointer at), or "" when there is none. The runtime-spec schema
 // has no nullable field: runc and validators reject them.
-func findNull(v any, at string) string {
+func FindNull(v any, at string) string {
 	switch v := v.(type) {
 	case nil:
 		if at == "" {
@@ -291,13 +291,13 @@ func findNull(v any, at string) string {
 		return at
 	case map[string]any:
 		for k, x := range v {
-			if w := findNull(x, at+"/"+k); w != "" {
+			if w := FindNull(x, at+"/"+k); w != "" {
 				return w
 			}
 		}
 	case []any:
 		for i, x := range v {
-			if w := findNull(x, fmt.Sprintf("%s/%d", at, i)); w != "" {
+			if w := FindNull(x, fmt.Sprintf("%s/%d", at, i)); w != "" {
 				return w
 			}
 		}
