@@ -887,9 +887,63 @@ let
       fail fn "'${k}' is not supported: ${shellOnly.${k}}"
     else
       drv;
+
+  # dockerTools.streamLayeredImage's arguments (buildLayeredImage's but
+  # 'compressor'): the image buildLayeredImage would make, never written
+  # into the store. The output is an executable file, the line
+  # "#!<oci-builder> stream-image" and a JSON description of the image
+  # (store paths, layer sizes and DiffIDs, configuration), whose
+  # references keep the closure alive; running it writes a docker-archive
+  # with uncompressed layers to stdout: `$(nix-build) | docker load`. The
+  # derivation is buildLayeredImage's, with another builder command.
+  streamLayeredImage =
+    args:
+    let
+      fn = "streamLayeredImage";
+      checked =
+        if !(isAttrs args) then
+          fail fn "takes an attribute set of dockerTools.streamLayeredImage's arguments, got ${describe args}"
+        else if args ? compressor then
+          fail fn "'compressor' is not supported: the streamed layers are uncompressed, as dockerTools' are (docker load compresses nothing; use buildLayeredImage for compressed layers)"
+        else
+          args;
+      layered = buildLayeredImage checked;
+      attrs = layered.drvAttrs;
+      drv = withPassthru (
+        (checked.passthru or { })
+        // {
+          imageName = checked.name;
+          imageTag =
+            if checked.tag or null != null then
+              checked.tag
+            else
+              substring 0 32 (baseNameOf (unsafeDiscardStringContext drv.outPath));
+          inherit (layered) closureRoots;
+          # As dockerTools': the output is a program to run.
+          isExe = true;
+        }
+      ) (derivation (
+        attrs
+        // {
+          name = "stream-${attrs.name}";
+          args = [ "nix-stream-builder" ];
+          image = removeAttrs attrs.image [ "compression" ];
+          stream = {
+            repository = checked.name;
+            interpreter = "${oci-builder}/bin/oci-builder";
+          };
+        }
+      ));
+    in
+    drv;
 in
 {
-  inherit buildContainer buildImage buildLayeredImage;
+  inherit
+    buildContainer
+    buildImage
+    buildLayeredImage
+    streamLayeredImage
+    ;
 
   # Internal, not an API: the option names tests/options_test.go compares
   # with Go's options and the docs. The names of the checkers of container

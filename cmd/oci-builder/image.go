@@ -205,20 +205,32 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 {
 		return &usageError{"nix-image-builder takes no arguments"}
 	}
-	in, err := readBuilderInput(e)
+	in, plan, err := readImagePlan(e)
 	if err != nil {
 		return err
+	}
+	_, err = writeImage(ctx, e.stderr, in.out, plan, in.workers)
+	return err
+}
+
+// readImagePlan reads the builder input of an image derivation (buildImage,
+// buildLayeredImage, streamLayeredImage) and plans the image, reporting the
+// plan's warnings.
+func readImagePlan(e env) (builderInput, *image.Plan, error) {
+	in, err := readBuilderInput(e)
+	if err != nil {
+		return in, nil, err
 	}
 	var iopts image.Options
 	if raw, ok := in.attrs.Raw("image"); ok {
 		if iopts, err = image.DecodeOptions(raw); err != nil {
-			return err
+			return in, nil, err
 		}
 	}
 	if raw, ok := in.attrs.Raw("dockerCompat"); ok {
 		// ociTools.buildLayeredImage, the dockerTools front end.
 		if iopts.Compat, err = image.DecodeCompat(raw); err != nil {
-			return err
+			return in, nil, err
 		}
 		if iopts.Compat.TagFromOutput {
 			iopts.Tag = image.TagOfOutput(in.out)
@@ -226,13 +238,12 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	}
 	plan, err := image.NewPlan(in.graph, in.container, iopts, bundle.HostStore{})
 	if err != nil {
-		return err
+		return in, nil, err
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
-	_, err = writeImage(ctx, e.stderr, in.out, plan, in.workers)
-	return err
+	return in, plan, nil
 }
 
 // writeImage writes the plan to out, reporting progress on log.

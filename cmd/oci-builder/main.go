@@ -131,6 +131,27 @@ the number of layers written at once (0: every CPU).`,
 			run: runNixImageBuilder,
 		},
 		{
+			name:    streamCommand,
+			summary: "write the image a streamLayeredImage file describes to stdout as a docker-archive",
+			usage:   streamImageUsage,
+			run:     runStreamImage,
+		},
+		{
+			name:    "nix-stream-builder",
+			summary: "build the description of an image made by streamLayeredImage in nix/oci-tools.nix (the derivation's builder)",
+			usage: `Usage: oci-builder nix-stream-builder
+
+Runs as the builder of a derivation made by ociTools.streamLayeredImage. It
+reads .attrs.json as nix-image-builder does, plans the image as
+buildLayeredImage would, hashes each layer's uncompressed tar (reading the
+closure once, verifying NAR hashes) and writes to outputs.out an executable
+file: the line "#!INTERPRETER stream-image" and the image's description as
+JSON (store paths, layer sizes and DiffIDs, image configuration), from
+which oci-builder stream-image writes the docker-archive. NIX_BUILD_CORES
+sets the number of layers hashed at once (0: every CPU).`,
+			run: runNixStreamBuilder,
+		},
+		{
 			name:    "version",
 			summary: "print the version",
 			usage:   "Usage: oci-builder version",

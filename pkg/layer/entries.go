@@ -14,16 +14,17 @@ import (
 // paths: /etc/passwd, a home directory, /tmp.
 type Entry struct {
 	// Path is absolute, as seen in the container.
-	Path string
+	Path string `json:"path"`
 	// Dir makes a directory, Link a symbolic link to Link; otherwise Data
 	// is a regular file's contents.
-	Dir  bool
-	Link string
-	Data []byte
+	Dir  bool   `json:"dir,omitempty"`
+	Link string `json:"link,omitempty"`
+	Data []byte `json:"data,omitempty"`
 	// Mode holds the permission bits, sticky bit included (01777 for /tmp).
-	Mode int64
+	Mode int64 `json:"mode,omitempty"`
 	// UID and GID own the entry.
-	UID, GID int
+	UID int `json:"uid,omitempty"`
+	GID int `json:"gid,omitempty"`
 }
 
 // WriteEntriesTar writes the uncompressed layer holding entries to w, sorted

@@ -1,0 +1,432 @@
+// Package dockerarchive streams images as `docker load` archives
+// (docker-archive: layer tars, the image configuration, manifest.json)
+// without storing them: ociTools.streamLayeredImage (nix/oci-tools.nix)
+// stores only a Description of the image, and running it writes the
+// archive to stdout.
+//
+// A Description is made at build time from an image.Plan (Describe): the
+// store paths and entries of each layer, the size and DiffID of each
+// layer's uncompressed tar, computed by writing the tar to a hash (the
+// closure is read once, and checked against its NAR hashes when the plan
+// verifies), and the image configuration with its DiffIDs. Stream writes
+// the same tars again, into the archive, and checks each against its
+// recorded DiffID: a store path that changed since the build fails the
+// stream before the configuration and manifest.json are written, so no
+// loader accepts the archive.
+//
+// The layer tars are those of package layer, uncompressed, so an image
+// streamed from a plan has the DiffIDs and the image configuration of the
+// OCI image written from the same plan (image.Write).
+package dockerarchive
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/nar"
+	"github.com/oci-builder/oci-builder/pkg/strictjson"
+)
+
+// Version is the version of the Description format this package writes and
+// reads.
+const Version = 1
+
+// The kinds of layers.
+const (
+	// KindStore is a layer of store paths (layer.WriteTar).
+	KindStore = "store"
+	// KindEntries is a layer of entries made for the image: the /etc
+	// layer, the contents linked at / (layer.WriteEntriesTar).
+	KindEntries = "entries"
+)
+
+// Description is what a streamed image stores: everything needed to write
+// its archive from the store.
+type Description struct {
+	// Version is the format's version, Version.
+	Version int `json:"version"`
+	// StoreDir is the store directory the layers' paths are in.
+	StoreDir string `json:"storeDir"`
+	// RepoTag is the image's reference in manifest.json, "NAME:TAG".
+	RepoTag string `json:"repoTag"`
+	// Layers are the layers, base layer first.
+	Layers []Layer `json:"layers"`
+	// Config is the image configuration, its RootFS.DiffIDs those of
+	// Layers.
+	Config v1.Image `json:"config"`
+}
+
+// Layer is one layer of a Description.
+type Layer struct {
+	// Kind is KindStore or KindEntries.
+	Kind string `json:"kind"`
+	// Paths are the store paths of a KindStore layer.
+	Paths []string `json:"paths,omitempty"`
+	// Entries are the entries of a KindEntries layer.
+	Entries []layer.Entry `json:"entries,omitempty"`
+	// Size is the size of the uncompressed tar, DiffID its digest.
+	Size   int64         `json:"size"`
+	DiffID digest.Digest `json:"diffID"`
+}
+
+// DescribeOptions tune Describe.
+type DescribeOptions struct {
+	// Workers is the number of layers hashed at once; 0 or less means one
+	// per CPU. The description does not depend on it.
+	Workers int
+	// Verify checks each store path the plan gives a narHash against it
+	// while its tar is hashed (image.WriteOptions.Verify).
+	Verify bool
+}
+
+// Describe computes the description of the image planned by plan, whose
+// reference in manifest.json is repoTag: it writes each layer's tar to a
+// hash, to learn its size and DiffID.
+func Describe(ctx context.Context, plan *image.Plan, repoTag string, opts DescribeOptions) (*Description, error) {
+	d := &Description{Version: Version, StoreDir: plan.StoreDir, RepoTag: repoTag, Layers: make([]Layer, len(plan.Layers))}
+	for i, lp := range plan.Layers {
+		l := Layer{Kind: KindStore}
+		if lp.Entries != nil {
+			l.Kind, l.Entries = KindEntries, lp.Entries
+		} else {
+			for _, p := range lp.Paths {
+				l.Paths = append(l.Paths, p.Path)
+			}
+		}
+		d.Layers[i] = l
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers && w < len(plan.Layers); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				var want []nar.Expected
+				if opts.Verify {
+					for _, p := range plan.Layers[i].Paths {
+						if p.NarHash != "" {
+							want = append(want, nar.Expected{Path: p.Path, NarHash: p.NarHash, NarSize: p.NarSize})
+						}
+					}
+				}
+				sum := &digester{h: sha256.New()}
+				bw := bufio.NewWriterSize(sum, 256*1024)
+				err := d.Layers[i].writeTar(ctx, bw, d.StoreDir, want)
+				if err == nil {
+					err = bw.Flush()
+				}
+				if err != nil {
+					cancel(layerError(i, &d.Layers[i], err))
+					continue
+				}
+				d.Layers[i].Size, d.Layers[i].DiffID = sum.n, digest.NewDigest(digest.SHA256, sum.h)
+			}
+		}()
+	}
+	for i := range plan.Layers {
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	d.Config = plan.Config
+	d.Config.RootFS.DiffIDs = make([]digest.Digest, len(d.Layers))
+	for i, l := range d.Layers {
+		d.Config.RootFS.DiffIDs[i] = l.DiffID
+	}
+	return d, nil
+}
+
+// layerError names layer i in err, unless err names a store path already.
+func layerError(i int, l *Layer, err error) error {
+	var mismatch *nar.MismatchError
+	if errors.As(err, &mismatch) {
+		return err
+	}
+	return fmt.Errorf("layer %d (%s): %w", i+1, l.name(), err)
+}
+
+// name says what the layer holds, for messages.
+func (l *Layer) name() string {
+	switch {
+	case l.Kind == KindEntries:
+		return fmt.Sprintf("%d entries made for the image", len(l.Entries))
+	case len(l.Paths) == 1:
+		return l.Paths[0]
+	case len(l.Paths) > 1:
+		return fmt.Sprintf("%s and %d more", l.Paths[0], len(l.Paths)-1)
+	}
+	return "empty"
+}
+
+// writeTar writes the layer's uncompressed tar to w, verifying the store
+// paths of want.
+func (l *Layer) writeTar(ctx context.Context, w io.Writer, storeDir string, want []nar.Expected) error {
+	var err error
+	if l.Kind == KindEntries {
+		_, err = layer.WriteEntriesTar(ctx, w, l.Entries)
+	} else {
+		_, err = layer.WriteTar(ctx, w, storeDir, l.Paths, layer.Options{Verify: want})
+	}
+	return err
+}
+
+// digester hashes and counts what is written to it.
+type digester struct {
+	h hash.Hash
+	n int64
+}
+
+func (d *digester) Write(p []byte) (int, error) {
+	d.h.Write(p)
+	d.n += int64(len(p))
+	return len(p), nil
+}
+
+// Encode writes the description to w as the file a streamed image is: the
+// line "#!INTERPRETER" (an absolute path and, after one space, at most one
+// argument, as the kernel passes it), then the description as JSON. The
+// line must fit in 127 bytes, the limit of Linux before 5.1.
+func Encode(w io.Writer, interpreter string, d *Description) error {
+	if err := checkInterpreter(interpreter); err != nil {
+		return err
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode the image description: %w", err)
+	}
+	if _, err := fmt.Fprintf(w, "#!%s\n%s\n", interpreter, data); err != nil {
+		return fmt.Errorf("write the image description: %w", err)
+	}
+	return nil
+}
+
+// MaxShebang is the longest "#!" line, newline included, that every Linux
+// kernel reads whole (BINPRM_BUF_SIZE was 128 before Linux 5.1).
+const MaxShebang = 127
+
+func checkInterpreter(interpreter string) error {
+	prog, arg, _ := bytes.Cut([]byte(interpreter), []byte(" "))
+	switch {
+	case !path.IsAbs(string(prog)):
+		return fmt.Errorf("interpreter %q is not an absolute path", interpreter)
+	case bytes.ContainsAny([]byte(interpreter), "\n\t\x00") || bytes.Contains(arg, []byte(" ")):
+		return fmt.Errorf("interpreter %q must be a path and at most one argument, without tabs, newlines or a second space", interpreter)
+	case len("#!")+len(interpreter)+1 > MaxShebang:
+		return fmt.Errorf("the line #!%s is %d bytes with its newline, more than the %d that Linux before 5.1 reads: use a shorter store directory", interpreter, len(interpreter)+3, MaxShebang)
+	}
+	return nil
+}
+
+// Decode reads a file written by Encode: it skips the "#!" line and reads
+// the description, refusing unknown keys and other versions.
+func Decode(data []byte) (*Description, error) {
+	if !bytes.HasPrefix(data, []byte("#!")) {
+		return nil, errors.New("not a streamed image: it does not start with #!")
+	}
+	_, body, ok := bytes.Cut(data, []byte("\n"))
+	if !ok {
+		return nil, errors.New("not a streamed image: nothing after the #! line")
+	}
+	var d Description
+	if err := strictjson.Unmarshal(body, &d); err != nil {
+		return nil, fmt.Errorf("not a streamed image description: %w", err)
+	}
+	if d.Version != Version {
+		return nil, fmt.Errorf("streamed image description version %d, this oci-builder reads version %d", d.Version, Version)
+	}
+	if len(d.Layers) == 0 || len(d.Config.RootFS.DiffIDs) != len(d.Layers) {
+		return nil, fmt.Errorf("streamed image description has %d layers and %d DiffIDs", len(d.Layers), len(d.Config.RootFS.DiffIDs))
+	}
+	for i, l := range d.Layers {
+		if err := l.DiffID.Validate(); err != nil {
+			return nil, fmt.Errorf("layer %d: %w", i+1, err)
+		}
+		if l.DiffID != d.Config.RootFS.DiffIDs[i] {
+			return nil, fmt.Errorf("layer %d: DiffID %s, the configuration says %s", i+1, l.DiffID, d.Config.RootFS.DiffIDs[i])
+		}
+		if (l.Kind != KindStore && l.Kind != KindEntries) || l.Size < 0 {
+			return nil, fmt.Errorf("layer %d: kind %q, size %d", i+1, l.Kind, l.Size)
+		}
+	}
+	return &d, nil
+}
+
+// modTime is the modification time of the archive's entries, as of the
+// layers' (Nix's).
+var modTime = time.Unix(1, 0)
+
+// archive manifest.json's entry, as docker save writes it.
+type manifestEntry struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// Stream writes the docker-archive of d to w: each layer's tar as
+// DIFFID/layer.tar (uncompressed), then DIGEST.json (the image
+// configuration), manifest.json and repositories. Every store path is
+// checked to exist before anything is written; each layer's tar must have
+// the size and DiffID that d records, or Stream fails (the store path
+// changed) without writing the configuration and manifest.json. The same
+// description always gives the same bytes.
+func Stream(ctx context.Context, w io.Writer, d *Description) error {
+	for _, l := range d.Layers {
+		for _, p := range l.Paths {
+			if _, err := os.Lstat(p); err != nil {
+				return fmt.Errorf("store path %s of the image is missing (was it garbage-collected? nix-store --realise it or build the image again): %w", p, err)
+			}
+		}
+	}
+	config, err := json.Marshal(d.Config)
+	if err != nil {
+		return fmt.Errorf("encode the image configuration: %w", err)
+	}
+	bw := &errWriter{w: w}
+	out := bufio.NewWriterSize(bw, 1<<20)
+	tw := tar.NewWriter(out)
+	m := manifestEntry{Config: digest.FromBytes(config).Encoded() + ".json", RepoTags: []string{d.RepoTag}}
+	var written []digest.Digest
+	for i := range d.Layers {
+		l := &d.Layers[i]
+		name := l.DiffID.Encoded() + "/layer.tar"
+		m.Layers = append(m.Layers, name)
+		if slices.Contains(written, l.DiffID) {
+			continue // the same tar twice: written once
+		}
+		written = append(written, l.DiffID)
+		if err := streamLayer(ctx, tw, d.StoreDir, l, name); err != nil {
+			if bw.err != nil {
+				return bw.err
+			}
+			return layerError(i, l, err)
+		}
+	}
+	manifest, err := json.Marshal([]manifestEntry{m})
+	if err != nil {
+		return fmt.Errorf("encode manifest.json: %w", err)
+	}
+	repo, tag := splitRepoTag(d.RepoTag)
+	repositories, err := json.Marshal(map[string]map[string]string{repo: {tag: d.Layers[len(d.Layers)-1].DiffID.Encoded()}})
+	if err != nil {
+		return fmt.Errorf("encode repositories: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{m.Config, config}, {"manifest.json", manifest}, {"repositories", repositories}} {
+		if err := writeEntry(tw, f.name, int64(len(f.data))); err != nil {
+			return bw.or(err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return bw.or(fmt.Errorf("write %s: %w", f.name, err))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return bw.or(fmt.Errorf("finish the archive: %w", err))
+	}
+	if err := out.Flush(); err != nil {
+		return bw.or(err)
+	}
+	return nil
+}
+
+// streamLayer writes the layer's tar into tw as name, checking its size and
+// DiffID.
+func streamLayer(ctx context.Context, tw *tar.Writer, storeDir string, l *Layer, name string) error {
+	if err := writeEntry(tw, name, l.Size); err != nil {
+		return err
+	}
+	sum := sha256.New()
+	counted := &digester{h: sum}
+	buf := bufio.NewWriterSize(io.MultiWriter(tw, counted), 256*1024)
+	err := l.writeTar(ctx, buf, storeDir, nil)
+	if err == nil {
+		err = buf.Flush()
+	}
+	if errors.Is(err, tar.ErrWriteTooLong) || (err == nil && counted.n != l.Size) {
+		return fmt.Errorf("its tar is no longer the %d bytes the build recorded: a store path changed since the image was built", l.Size)
+	}
+	if err != nil {
+		return err
+	}
+	if got := digest.NewDigest(digest.SHA256, sum); got != l.DiffID {
+		return fmt.Errorf("its tar has digest %s, not the DiffID %s the build recorded: a store path changed since the image was built", got, l.DiffID)
+	}
+	return nil
+}
+
+func writeEntry(tw *tar.Writer, name string, size int64) error {
+	h := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o444, ModTime: modTime}
+	if err := tw.WriteHeader(h); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// splitRepoTag splits "NAME:TAG" at its last colon after the last slash.
+func splitRepoTag(ref string) (repo, tag string) {
+	slash := bytes.LastIndexByte([]byte(ref), '/')
+	colon := bytes.LastIndexByte([]byte(ref), ':')
+	if colon <= slash {
+		return ref, "latest"
+	}
+	return ref[:colon], ref[colon+1:]
+}
+
+// errWriter remembers the first error of w, so that a failure to write the
+// output (a closed pipe) is reported as such, not as a layer's.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.err = fmt.Errorf("write the archive: %w", err)
+	}
+	return n, e.err
+}
+
+// or is the output's error if there was one, else err.
+func (e *errWriter) or(err error) error {
+	if e.err != nil {
+		return e.err
+	}
+	return err
+}
