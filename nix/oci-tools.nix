@@ -787,8 +787,10 @@ let
   # name (and, as dockerTools', the derivation's baseNameOf), 'tag'
   # defaults to the hash of the output path, 'contents' are linked at / in
   # a top layer (bin/sh -> busybox's), 'config' is the image
-  # configuration's, verbatim. See docs/migration.md.
-  buildLayeredImage =
+  # configuration's, verbatim. See docs/migration.md. fn names the
+  # function in messages: "buildLayeredImage" or "streamLayeredImage".
+  layeredImage =
+    fn:
     {
       name,
       tag ? null,
@@ -796,7 +798,7 @@ let
       config ? { },
       created ? "1970-01-01T00:00:01Z",
       maxLayers ? 100,
-      architecture ? defaultArch "buildLayeredImage",
+      architecture ? defaultArch fn,
       # dockerTools' compressor: "gz" (default) or "zstd".
       compressor ? "gz",
       passthru ? { },
@@ -807,7 +809,6 @@ let
       fromImage ? null,
     }@given:
     let
-      fn = "buildLayeredImage";
       shellDefaults = {
         extraCommands = "";
         fakeRootCommands = "";
@@ -888,6 +889,8 @@ let
     else
       drv;
 
+  buildLayeredImage = layeredImage "buildLayeredImage";
+
   # dockerTools.streamLayeredImage's arguments (buildLayeredImage's but
   # 'compressor'): the image buildLayeredImage would make, never written
   # into the store. The output is an executable file, the line
@@ -907,7 +910,7 @@ let
           fail fn "'compressor' is not supported: the streamed layers are uncompressed, as dockerTools' are (docker load compresses nothing; use buildLayeredImage for compressed layers)"
         else
           args;
-      layered = buildLayeredImage checked;
+      layered = layeredImage fn checked;
       attrs = layered.drvAttrs;
       drv = withPassthru (
         (checked.passthru or { })

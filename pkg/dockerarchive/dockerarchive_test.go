@@ -1,0 +1,275 @@
+package dockerarchive
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/layer"
+)
+
+const interpreter = "/nix/store/00000000000000000000000000000000-oci-builder/bin/oci-builder stream-image"
+
+// fixture makes a store directory with two store paths and a plan of three
+// layers: entries, one store path, the other.
+func fixture(t *testing.T) (*image.Plan, []string) {
+	t.Helper()
+	store := filepath.Join(t.TempDir(), "store")
+	var paths []string
+	for _, name := range []string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-lib", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-app"} {
+		p := filepath.Join(store, name)
+		if err := os.MkdirAll(filepath.Join(p, "bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "bin", "prog"), []byte("contents of "+name), 0o555); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	created := time.Unix(1, 0).UTC()
+	plan := &image.Plan{
+		StoreDir: store,
+		Layers: []image.LayerPlan{
+			{Entries: []layer.Entry{{Path: "/etc/passwd", Data: []byte("root:x:0:0::/:/bin/sh\n"), Mode: 0o444}, {Path: "/tmp", Dir: true, Mode: 0o1777}}},
+			{Paths: []*graph.PathInfo{{Path: paths[0]}}},
+			{Paths: []*graph.PathInfo{{Path: paths[1]}}},
+		},
+		Config: v1.Image{
+			Created:  &created,
+			Platform: v1.Platform{OS: "linux", Architecture: "amd64"},
+			Config:   v1.ImageConfig{Cmd: []string{paths[1] + "/bin/prog"}},
+			RootFS:   v1.RootFS{Type: "layers"},
+		},
+	}
+	return plan, paths
+}
+
+// encoded describes the plan and returns the file Encode writes.
+func encoded(t *testing.T, plan *image.Plan) []byte {
+	t.Helper()
+	d, err := Describe(context.Background(), plan, "example.org/app:v1", DescribeOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	if err := Encode(&file, interpreter, d); err != nil {
+		t.Fatal(err)
+	}
+	return file.Bytes()
+}
+
+func stream(t *testing.T, file []byte, w io.Writer) error {
+	t.Helper()
+	d, err := Decode(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Stream(context.Background(), w, d)
+}
+
+// entries reads a tar into a map of names to contents, in order.
+func entries(t *testing.T, data []byte) ([]string, map[string][]byte) {
+	t.Helper()
+	var names []string
+	files := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names, files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		files[h.Name] = b
+	}
+}
+
+func TestStream(t *testing.T) {
+	plan, paths := fixture(t)
+	file := encoded(t, plan)
+	if !bytes.HasPrefix(file, []byte("#!"+interpreter+"\n{")) {
+		t.Fatalf("file starts with %q", file[:120])
+	}
+	var a, b bytes.Buffer
+	if err := stream(t, file, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream(t, file, &b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("two streams of one description differ")
+	}
+	names, files := entries(t, a.Bytes())
+	var manifest []manifestEntry
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil {
+		t.Fatal(err)
+	}
+	if len(manifest) != 1 || len(manifest[0].Layers) != 3 || strings.Join(manifest[0].RepoTags, ",") != "example.org/app:v1" {
+		t.Fatalf("manifest.json %+v", manifest)
+	}
+	m := manifest[0]
+	if want := append(append([]string{}, m.Layers...), m.Config, "manifest.json", "repositories"); strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("archive entries %v, want %v", names, want)
+	}
+	var cfg v1.Image
+	if err := json.Unmarshal(files[m.Config], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(files[m.Config]); hex.EncodeToString(sum[:])+".json" != m.Config {
+		t.Fatalf("configuration %s has digest %x", m.Config, sum)
+	}
+	// Each layer is the tar package layer writes, named by its DiffID.
+	for i, name := range m.Layers {
+		var want bytes.Buffer
+		var err error
+		if i == 0 {
+			_, err = layer.WriteEntriesTar(context.Background(), &want, plan.Layers[0].Entries)
+		} else {
+			_, err = layer.WriteTar(context.Background(), &want, plan.StoreDir, []string{paths[i-1]}, layer.Options{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(files[name], want.Bytes()) {
+			t.Fatalf("layer %d differs from package layer's tar", i)
+		}
+		diffID := digest.FromBytes(want.Bytes())
+		if name != diffID.Encoded()+"/layer.tar" || cfg.RootFS.DiffIDs[i] != diffID {
+			t.Fatalf("layer %d: name %s, DiffID %s in the configuration, digest %s", i, name, cfg.RootFS.DiffIDs[i], diffID)
+		}
+	}
+	if cfg.Config.Cmd[0] != paths[1]+"/bin/prog" || cfg.Created == nil {
+		t.Fatalf("configuration %+v", cfg)
+	}
+	var repos map[string]map[string]string
+	if err := json.Unmarshal(files["repositories"], &repos); err != nil || repos["example.org/app"]["v1"] != cfg.RootFS.DiffIDs[2].Encoded() {
+		t.Fatalf("repositories %s (%v)", files["repositories"], err)
+	}
+}
+
+// failingWriter fails after n bytes, as a closed pipe does.
+type failingWriter struct{ n int }
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		n := f.n
+		f.n = 0
+		return n, errors.New("broken pipe")
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// TestStreamFailures: what goes wrong after the build gives one error, and
+// never an archive with a manifest.
+func TestStreamFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, paths []string)
+		w      io.Writer
+		want   string
+		empty  bool
+	}{
+		{name: "missing store path", change: func(t *testing.T, paths []string) { os.RemoveAll(paths[1]) }, want: "-app of the image is missing", empty: true},
+		{name: "same size, other bytes", change: func(t *testing.T, paths []string) { rewrite(t, paths[0], "CONTENTS of aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-lib") }, want: "not the DiffID"},
+		{name: "longer", change: func(t *testing.T, paths []string) { rewrite(t, paths[1], strings.Repeat("x", 2000)) }, want: "no longer the"},
+		{name: "shorter", change: func(t *testing.T, paths []string) { os.Remove(filepath.Join(paths[1], "bin", "prog")) }, want: "no longer the"},
+		{name: "closed output", w: &failingWriter{n: 5000}, want: "write the archive: broken pipe"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, paths := fixture(t)
+			file := encoded(t, plan)
+			if tc.change != nil {
+				tc.change(t, paths)
+			}
+			var out bytes.Buffer
+			w := tc.w
+			if w == nil {
+				w = &out
+			}
+			err := stream(t, file, w)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v, want one line containing %q", err, tc.want)
+			}
+			if tc.empty && out.Len() != 0 {
+				t.Fatalf("%d bytes written before the error", out.Len())
+			}
+			if bytes.Contains(out.Bytes(), []byte("manifest.json")) {
+				t.Fatal("a failed stream wrote manifest.json")
+			}
+		})
+	}
+}
+
+func rewrite(t *testing.T, storePath, data string) {
+	t.Helper()
+	p := filepath.Join(storePath, "bin", "prog")
+	if err := os.Chmod(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEncodeInterpreter(t *testing.T) {
+	plan, _ := fixture(t)
+	d, err := Describe(context.Background(), plan, "app:v1", DescribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		interpreter, want string
+	}{
+		{interpreter, ""},
+		{"/bin/oci-builder", ""},
+		{"bin/oci-builder stream-image", "not an absolute path"},
+		{"/bin/oci-builder stream image", "at most one argument"},
+		{"/nix/store/" + strings.Repeat("x", 100) + "/bin/oci-builder stream-image", "more than the 127"},
+	} {
+		err := Encode(io.Discard, tc.interpreter, d)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%q: error %v, want %q", tc.interpreter, err, tc.want)
+		}
+	}
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	plan, _ := fixture(t)
+	good := string(encoded(t, plan))
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"no #!", strings.TrimPrefix(good, "#!"), "does not start with #!"},
+		{"no body", "#!" + interpreter, "nothing after"},
+		{"other version", strings.Replace(good, `"version":1`, `"version":2`, 1), "version 2"},
+		{"unknown key", strings.Replace(good, `"version":1`, `"version":1,"extra":true`, 1), "extra"},
+		{"wrong DiffID", strings.Replace(good, `"diffID":"sha256:`, `"diffID":"sha256:0`, 1), "layer 1"},
+	} {
+		if _, err := Decode([]byte(tc.file)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
