@@ -161,8 +161,8 @@ func TestStreamLayeredImage(t *testing.T) {
 				t.Fatalf("output %s: mode %v, %d bytes, first line %q", script, fi.Mode(), fi.Size(), line)
 			}
 			// Its references keep oci-builder and the closure alive.
-			refs := " " + strings.Join(references(t, script), " ") + " "
-			if !strings.Contains(refs, " oci-builder ") || !strings.Contains(refs, " busybox ") {
+			refs := " " + strings.Join(references(t, script), " ")
+			if !strings.Contains(refs, " oci-builder") || !strings.Contains(refs, " busybox") {
 				t.Fatalf("references of %s: %s", script, refs)
 			}
 

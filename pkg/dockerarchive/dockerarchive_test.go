@@ -193,7 +193,9 @@ func TestStreamFailures(t *testing.T) {
 		empty  bool
 	}{
 		{name: "missing store path", change: func(t *testing.T, paths []string) { os.RemoveAll(paths[1]) }, want: "-app of the image is missing", empty: true},
-		{name: "same size, other bytes", change: func(t *testing.T, paths []string) { rewrite(t, paths[0], "CONTENTS of aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-lib") }, want: "not the DiffID"},
+		{name: "same size, other bytes", change: func(t *testing.T, paths []string) {
+			rewrite(t, paths[0], "CONTENTS of aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-lib")
+		}, want: "not the DiffID"},
 		{name: "longer", change: func(t *testing.T, paths []string) { rewrite(t, paths[1], strings.Repeat("x", 2000)) }, want: "no longer the"},
 		{name: "shorter", change: func(t *testing.T, paths []string) { os.Remove(filepath.Join(paths[1], "bin", "prog")) }, want: "no longer the"},
 		{name: "closed output", w: &failingWriter{n: 5000}, want: "write the archive: broken pipe"},
