@@ -20,6 +20,8 @@ ensure_packages() {
 	command -v skopeo >/dev/null || missing+=(skopeo)
 	command -v umoci >/dev/null || missing+=(umoci)
 	command -v zstd >/dev/null || missing+=(zstd)
+	# The dockerTools tests load and run images with podman too.
+	command -v podman >/dev/null || missing+=(podman)
 	# Registry tests: oci-builder copy pushes to a local CNCF distribution registry.
 	command -v docker-registry >/dev/null || missing+=(docker-registry)
 	# The benchmark's image comparison.
