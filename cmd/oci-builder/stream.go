@@ -99,6 +99,10 @@ func runNixStreamBuilder(ctx context.Context, e env, args []string) error {
 	if err := strictjson.Unmarshal(raw, &sa); err != nil {
 		return fmt.Errorf("stream attributes: %w", strictjson.DescribeOptionError(err))
 	}
+	interpreter := sa.Interpreter + " " + streamCommand
+	if err := dockerarchive.CheckInterpreter(interpreter); err != nil {
+		return err
+	}
 	repoTag := sa.Repository + ":" + plan.Tag
 	if _, err := name.NewTag(repoTag); err != nil {
 		return fmt.Errorf("the image reference %q (name and tag) is not valid for docker load: %w", repoTag, err)
@@ -116,7 +120,7 @@ func runNixStreamBuilder(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("create the output: %w", err)
 	}
 	w := bufio.NewWriter(f)
-	err = dockerarchive.Encode(w, sa.Interpreter+" "+streamCommand, d)
+	err = dockerarchive.Encode(w, interpreter, d)
 	if err == nil {
 		err = w.Flush()
 	}

@@ -219,7 +219,7 @@ func (d *digester) Write(p []byte) (int, error) {
 // argument, as the kernel passes it), then the description as JSON. The
 // line must fit in 127 bytes, the limit of Linux before 5.1.
 func Encode(w io.Writer, interpreter string, d *Description) error {
-	if err := checkInterpreter(interpreter); err != nil {
+	if err := CheckInterpreter(interpreter); err != nil {
 		return err
 	}
 	data, err := json.Marshal(d)
@@ -236,7 +236,9 @@ func Encode(w io.Writer, interpreter string, d *Description) error {
 // kernel reads whole (BINPRM_BUF_SIZE was 128 before Linux 5.1).
 const MaxShebang = 127
 
-func checkInterpreter(interpreter string) error {
+// CheckInterpreter checks what Encode puts after "#!": an absolute path
+// and at most one argument, in a line of at most MaxShebang bytes.
+func CheckInterpreter(interpreter string) error {
 	prog, arg, _ := bytes.Cut([]byte(interpreter), []byte(" "))
 	switch {
 	case !path.IsAbs(string(prog)):
@@ -253,7 +255,7 @@ func checkInterpreter(interpreter string) error {
 // the description, refusing unknown keys and other versions.
 func Decode(data []byte) (*Description, error) {
 	if !bytes.HasPrefix(data, []byte("#!")) {
-		return nil, errors.New("not a streamed image: it does not start with #!")
+		return nil, errors.New("not a streamed image: no #! line")
 	}
 	_, body, ok := bytes.Cut(data, []byte("\n"))
 	if !ok {

@@ -264,7 +264,7 @@ func TestDecodeRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name, file, want string
 	}{
-		{"no #!", strings.TrimPrefix(good, "#!"), "does not start with #!"},
+		{"no #!", strings.TrimPrefix(good, "#!"), "no #! line"},
 		{"no body", "#!" + interpreter, "nothing after"},
 		{"other version", strings.Replace(good, `"version":1`, `"version":2`, 1), "version 2"},
 		{"unknown key", strings.Replace(good, `"version":1`, `"version":1,"extra":true`, 1), "extra"},
