@@ -34,6 +34,7 @@ import (
 	"path"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,9 +55,14 @@ const Version = 1
 const (
 	// KindStore is a layer of store paths (layer.WriteTar).
 	KindStore = "store"
-	// KindEntries is a layer of entries made for the image: the /etc
-	// layer, the contents linked at / (layer.WriteEntriesTar).
+	// KindEntries is a layer of entries made for the image, the /etc
+	// layer (layer.WriteEntriesTar).
 	KindEntries = "entries"
+	// KindContents is the layer linking the trees of store paths at /
+	// (image.ContentsEntries), whose entries are computed again when
+	// streamed rather than stored: a tree of thousands of files would
+	// make a description of megabytes.
+	KindContents = "contents"
 )
 
 // Description is what a streamed image stores: everything needed to write
@@ -79,7 +85,8 @@ type Description struct {
 type Layer struct {
 	// Kind is KindStore or KindEntries.
 	Kind string `json:"kind"`
-	// Paths are the store paths of a KindStore layer.
+	// Paths are the store paths of a KindStore layer, or those whose
+	// trees a KindContents layer links at /.
 	Paths []string `json:"paths,omitempty"`
 	// Entries are the entries of a KindEntries layer.
 	Entries []layer.Entry `json:"entries,omitempty"`
@@ -105,9 +112,12 @@ func Describe(ctx context.Context, plan *image.Plan, repoTag string, opts Descri
 	d := &Description{Version: Version, StoreDir: plan.StoreDir, RepoTag: repoTag, Layers: make([]Layer, len(plan.Layers))}
 	for i, lp := range plan.Layers {
 		l := Layer{Kind: KindStore}
-		if lp.Entries != nil {
+		switch {
+		case lp.Contents != nil:
+			l.Kind, l.Paths = KindContents, lp.Contents
+		case lp.Entries != nil:
 			l.Kind, l.Entries = KindEntries, lp.Entries
-		} else {
+		default:
 			for _, p := range lp.Paths {
 				l.Paths = append(l.Paths, p.Path)
 			}
@@ -182,6 +192,8 @@ func (l *Layer) name() string {
 	switch {
 	case l.Kind == KindEntries:
 		return fmt.Sprintf("%d entries made for the image", len(l.Entries))
+	case l.Kind == KindContents:
+		return fmt.Sprintf("the contents linked at /: %s", strings.Join(l.Paths, ", "))
 	case len(l.Paths) == 1:
 		return l.Paths[0]
 	case len(l.Paths) > 1:
@@ -194,9 +206,15 @@ func (l *Layer) name() string {
 // paths of want.
 func (l *Layer) writeTar(ctx context.Context, w io.Writer, storeDir string, want []nar.Expected) error {
 	var err error
-	if l.Kind == KindEntries {
+	switch l.Kind {
+	case KindEntries:
 		_, err = layer.WriteEntriesTar(ctx, w, l.Entries)
-	} else {
+	case KindContents:
+		var entries []layer.Entry
+		if entries, err = image.ContentsEntries(l.Paths); err == nil {
+			_, err = layer.WriteEntriesTar(ctx, w, entries)
+		}
+	default:
 		_, err = layer.WriteTar(ctx, w, storeDir, l.Paths, layer.Options{Verify: want})
 	}
 	return err
@@ -278,7 +296,7 @@ func Decode(data []byte) (*Description, error) {
 		if l.DiffID != d.Config.RootFS.DiffIDs[i] {
 			return nil, fmt.Errorf("layer %d: DiffID %s, the configuration says %s", i+1, l.DiffID, d.Config.RootFS.DiffIDs[i])
 		}
-		if (l.Kind != KindStore && l.Kind != KindEntries) || l.Size < 0 {
+		if (l.Kind != KindStore && l.Kind != KindEntries && l.Kind != KindContents) || l.Size < 0 {
 			return nil, fmt.Errorf("layer %d: kind %q, size %d", i+1, l.Kind, l.Size)
 		}
 	}

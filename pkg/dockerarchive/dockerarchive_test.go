@@ -42,12 +42,17 @@ func fixture(t *testing.T) (*image.Plan, []string) {
 		paths = append(paths, p)
 	}
 	created := time.Unix(1, 0).UTC()
+	contents, err := image.ContentsEntries(paths[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
 	plan := &image.Plan{
 		StoreDir: store,
 		Layers: []image.LayerPlan{
 			{Entries: []layer.Entry{{Path: "/etc/passwd", Data: []byte("root:x:0:0::/:/bin/sh\n"), Mode: 0o444}, {Path: "/tmp", Dir: true, Mode: 0o1777}}},
 			{Paths: []*graph.PathInfo{{Path: paths[0]}}},
 			{Paths: []*graph.PathInfo{{Path: paths[1]}}},
+			{Entries: contents, Contents: paths[1:]},
 		},
 		Config: v1.Image{
 			Created:  &created,
@@ -111,6 +116,10 @@ func TestStream(t *testing.T) {
 	if !bytes.HasPrefix(file, []byte("#!"+interpreter+"\n{")) {
 		t.Fatalf("file starts with %q", file[:120])
 	}
+	// The contents layer's entries (links to .../bin/prog) are not stored.
+	if !bytes.Contains(file, []byte(`{"kind":"contents","paths":["`+paths[1]+`"]`)) || bytes.Contains(file, []byte(`"link"`)) {
+		t.Fatalf("description %s", file)
+	}
 	var a, b bytes.Buffer
 	if err := stream(t, file, &a); err != nil {
 		t.Fatal(err)
@@ -126,7 +135,7 @@ func TestStream(t *testing.T) {
 	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil {
 		t.Fatal(err)
 	}
-	if len(manifest) != 1 || len(manifest[0].Layers) != 3 || strings.Join(manifest[0].RepoTags, ",") != "example.org/app:v1" {
+	if len(manifest) != 1 || len(manifest[0].Layers) != 4 || strings.Join(manifest[0].RepoTags, ",") != "example.org/app:v1" {
 		t.Fatalf("manifest.json %+v", manifest)
 	}
 	m := manifest[0]
@@ -144,8 +153,8 @@ func TestStream(t *testing.T) {
 	for i, name := range m.Layers {
 		var want bytes.Buffer
 		var err error
-		if i == 0 {
-			_, err = layer.WriteEntriesTar(context.Background(), &want, plan.Layers[0].Entries)
+		if plan.Layers[i].Entries != nil {
+			_, err = layer.WriteEntriesTar(context.Background(), &want, plan.Layers[i].Entries)
 		} else {
 			_, err = layer.WriteTar(context.Background(), &want, plan.StoreDir, []string{paths[i-1]}, layer.Options{})
 		}
@@ -164,7 +173,7 @@ func TestStream(t *testing.T) {
 		t.Fatalf("configuration %+v", cfg)
 	}
 	var repos map[string]map[string]string
-	if err := json.Unmarshal(files["repositories"], &repos); err != nil || repos["example.org/app"]["v1"] != cfg.RootFS.DiffIDs[2].Encoded() {
+	if err := json.Unmarshal(files["repositories"], &repos); err != nil || repos["example.org/app"]["v1"] != cfg.RootFS.DiffIDs[3].Encoded() {
 		t.Fatalf("repositories %s (%v)", files["repositories"], err)
 	}
 }

@@ -50,9 +50,10 @@ func TagOfOutput(out string) string {
 	return hash
 }
 
-// contentsEntries merges the trees of the store paths contents at / (see
-// Compat.Contents), reading them from the filesystem.
-func contentsEntries(contents []string) ([]layer.Entry, error) {
+// ContentsEntries merges the trees of the store paths contents at / (see
+// Compat.Contents), reading them from the filesystem: the entries of the
+// contents layer. The same trees always give the same entries.
+func ContentsEntries(contents []string) ([]layer.Entry, error) {
 	seen := map[string]bool{}
 	var entries []layer.Entry
 	var walk func(src, dest string) error

@@ -14,6 +14,9 @@ type LayerPlan struct {
 	Paths []*graph.PathInfo
 	// Entries, when not nil, are the layer's contents instead of Paths.
 	Entries []layer.Entry
+	// Contents, when not nil, are the store paths whose trees Entries
+	// link at / (ContentsEntries of Contents is Entries).
+	Contents []string
 	// Popularity is the number of closure paths that depend on the layer's
 	// only path, or -1 for a layer grouping several paths.
 	Popularity int

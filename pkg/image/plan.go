@@ -103,7 +103,7 @@ func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.Stor
 				return nil, fmt.Errorf("contents: %s is not a store path of the closure", p)
 			}
 		}
-		if contents, err = contentsEntries(o.Compat.Contents); err != nil {
+		if contents, err = ContentsEntries(o.Compat.Contents); err != nil {
 			return nil, err
 		}
 	}
@@ -114,7 +114,7 @@ func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.Stor
 	layers := append([]LayerPlan{{Entries: rootfsEntries(ct)}}, GroupLayers(ct.Closure, budget)...)
 	if contents != nil {
 		// On top, as dockerTools' customisation layer.
-		layers = append(layers, LayerPlan{Entries: contents, Comment: fmt.Sprintf("contents linked at /: %d entries of %s", len(contents), contentsNames(o.Compat.Contents))})
+		layers = append(layers, LayerPlan{Entries: contents, Contents: o.Compat.Contents, Comment: fmt.Sprintf("contents linked at /: %d entries of %s", len(contents), contentsNames(o.Compat.Contents))})
 	}
 	created := s.created
 	p := &Plan{
