@@ -907,7 +907,7 @@ let
         if !(isAttrs args) then
           fail fn "takes an attribute set of dockerTools.streamLayeredImage's arguments, got ${describe args}"
         else if args ? compressor then
-          fail fn "'compressor' is not supported: the streamed layers are uncompressed, as dockerTools' are (docker load compresses nothing; use buildLayeredImage for compressed layers)"
+          fail fn "'compressor' is not supported: streamed layers are uncompressed, as dockerTools.streamLayeredImage writes them (buildLayeredImage compresses its layers)"
         else
           args;
       layered = layeredImage fn checked;
