@@ -109,8 +109,12 @@ func runNixStreamBuilder(ctx context.Context, e env, args []string) error {
 	}
 	workers := workerCount(in.workers, e.stderr)
 	start := time.Now()
+	verifying := ""
+	if plan.Verify {
+		verifying = ", verifying their NAR hashes"
+	}
 	fmt.Fprintf(e.stderr, "oci-builder: hashing %s of the image %s, %s at once%s\n",
-		plural(len(plan.Layers), "layer"), repoTag, plural(workers, "layer"), map[bool]string{true: ", verifying their NAR hashes", false: ""}[plan.Verify])
+		plural(len(plan.Layers), "layer"), repoTag, plural(workers, "layer"), verifying)
 	d, err := dockerarchive.Describe(ctx, plan, repoTag, dockerarchive.DescribeOptions{Workers: workers, Verify: plan.Verify})
 	if err != nil {
 		return err
