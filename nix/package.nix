@@ -38,7 +38,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-qE58sUE8uFqvVSvWhcC/u0XFyZBVuR1U3VeqZd5j3U8=";
+  vendorHash = "sha256-koKDWsiL3nGB+sTNDgB1fK2Ih3flBlZkOnwecAZzacs=";
 
   subPackages = [ "cmd/oci-builder" ];
 
