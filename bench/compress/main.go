@@ -66,7 +66,7 @@ func run() error {
 		return layerChild(*writeLayer, *out, paths)
 	}
 	if len(paths) == 0 {
-		return errors.New("usage: compress [-reps N] [-image] STORE-PATH...")
+		return errors.New("usage: compress [-reps N] [-image] STORE-PATH [STORE-PATH]")
 	}
 	storeDir := filepath.Dir(paths[0])
 	var names []string
