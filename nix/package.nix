@@ -38,7 +38,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-koKDWsiL3nGB+sTNDgB1fK2Ih3flBlZkOnwecAZzacs=";
+  vendorHash = "sha256-dwdpYpM4EHOM/UXr+weH7783io6PE+0y5IEKBGcS+Ug=";
 
   subPackages = [ "cmd/oci-builder" ];
 
