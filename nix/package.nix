@@ -38,7 +38,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-qE58sUE8uFqvVSvWhcC/u0XFyZBVuR1U3VeqZd5j3U8=";
+  vendorHash = "sha256-dwdpYpM4EHOM/UXr+weH7783io6PE+0y5IEKBGcS+Ug=";
 
   subPackages = [ "cmd/oci-builder" ];
 

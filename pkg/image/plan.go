@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -34,7 +35,9 @@ type Plan struct {
 	Compression layer.Compression
 	// Tag is the image's reference name in index.json.
 	Tag string
-	// Annotations are the manifest's annotations (the annotations option).
+	// Annotations are the manifest's annotations: the annotations option,
+	// and org.opencontainers.image.created when the creation time is not
+	// the default.
 	Annotations map[string]string
 	// Config is the image configuration, complete but for
 	// RootFS.DiffIDs, which Write fills in as it writes the layers.
@@ -135,6 +138,18 @@ func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.Stor
 		p.Annotations = map[string]string{}
 		for k, v := range ct.Annotations {
 			p.Annotations[k] = v
+		}
+	}
+	if def, _ := time.Parse(time.RFC3339, DefaultCreated); !created.Equal(def) {
+		// A creation time that was given is the image's: the manifest
+		// says it too, as the image-spec's annotation (unless the
+		// annotations say otherwise). The default is a placeholder
+		// (dockerTools' too) that would show as a 1970 build date.
+		if _, ok := p.Annotations[v1.AnnotationCreated]; !ok {
+			if p.Annotations == nil {
+				p.Annotations = map[string]string{}
+			}
+			p.Annotations[v1.AnnotationCreated] = created.Format(time.RFC3339)
 		}
 	}
 	for _, l := range layers {

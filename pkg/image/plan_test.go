@@ -175,7 +175,7 @@ func TestNewPlan(t *testing.T) {
 	if !reflect.DeepEqual(history, wantHistory) {
 		t.Fatalf("history\n%q\nwant\n%q", history, wantHistory)
 	}
-	if !reflect.DeepEqual(p.Annotations, map[string]string{"org.example": "yes"}) {
+	if !reflect.DeepEqual(p.Annotations, map[string]string{"org.example": "yes", "org.opencontainers.image.created": "2024-05-01T10:00:00Z"}) {
 		t.Fatalf("annotations %v", p.Annotations)
 	}
 
@@ -185,6 +185,33 @@ func TestNewPlan(t *testing.T) {
 	}
 	if def.Tag != "latest" || def.Compression != "gzip" || def.Config.Created.Unix() != 1 || len(def.Layers) != 3 || def.Annotations != nil {
 		t.Fatalf("defaults: %+v", def)
+	}
+}
+
+// TestCreatedAnnotation: the manifest has org.opencontainers.image.created
+// when a creation time other than the default is given, and the
+// annotations option wins over it.
+func TestCreatedAnnotation(t *testing.T) {
+	for _, tc := range []struct {
+		name, created string
+		annotations   map[string]string
+		want          map[string]string
+	}{
+		{"default", "", nil, nil},
+		{"the default given", image.DefaultCreated, nil, nil},
+		{"given", "2024-05-01T12:00:00+02:00", nil, map[string]string{"org.opencontainers.image.created": "2024-05-01T10:00:00Z"}},
+		{"given and other annotations", "2024-05-01T10:00:00Z", map[string]string{"a": "b"}, map[string]string{"a": "b", "org.opencontainers.image.created": "2024-05-01T10:00:00Z"}},
+		{"annotation given", "2024-05-01T10:00:00Z", map[string]string{"org.opencontainers.image.created": "2024"}, map[string]string{"org.opencontainers.image.created": "2024"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := image.NewPlan(sampleGraph(t), container.Options{Args: []string{app + "/bin/app"}, Annotations: tc.annotations}, image.Options{Created: tc.created}, binDirs{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(p.Annotations, tc.want) {
+				t.Fatalf("annotations %v, want %v", p.Annotations, tc.want)
+			}
+		})
 	}
 }
 

@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"hash"
 	"io"
 
-	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -23,11 +21,14 @@ const (
 	Zstd Compression = "zstd"
 )
 
-// Levels used for each compression. gzip's is the level of `gzip -6`,
-// pigz and dockerTools; zstd's is klauspost/compress's default
-// (SpeedDefault, about zstd -3).
+// Levels used for each compression. gzip's is 6, that of `gzip -6`, pigz
+// and dockerTools (klauspost/compress's flate.DefaultCompression is its
+// level 5, 1.4 % bigger on source trees). klauspost's level 6 makes files
+// about 2 % bigger than zlib's (+1.9 % on GOROOT), its level 7 0.5 %
+// bigger but costs 1.6 times the CPU time. zstd's is klauspost/compress's
+// default (SpeedDefault, about zstd -3).
 const (
-	gzipLevel = flate.DefaultCompression
+	gzipLevel = 6
 	zstdLevel = zstd.SpeedDefault
 )
 
@@ -73,25 +74,30 @@ func Write(ctx context.Context, w io.Writer, storeDir string, paths []string, c 
 // into w, in blocks compressed on pool (see parallelWriter), hashing the
 // tar and the compressed blob on the way.
 func compressed(w io.Writer, c Compression, pool *Pool, writeTar func(io.Writer) (Stats, error)) (Layer, error) {
-	blobHash := sha256.New()
-	blob := &counter{w: io.MultiWriter(w, blobHash)}
-	dest := &errorMarker{w: blob}
 	var codec blockCodec
 	switch c {
 	case Gzip:
-		codec = &gzipCodec{}
+		codec = &gzipCodec{level: gzipLevel, block: gzipBlockSize}
 	case Zstd:
-		codec = &zstdCodec{}
+		codec = &zstdCodec{block: zstdBlockSize}
 	default:
 		return Layer{}, fmt.Errorf("compression %q is not supported", c)
 	}
-	zw, err := newParallelWriter(dest, pool, codec)
+	return compressedWith(w, c, codec, pool, writeTar)
+}
+
+// compressedWith is compressed with codec, which compresses with c.
+func compressedWith(w io.Writer, c Compression, codec blockCodec, pool *Pool, writeTar func(io.Writer) (Stats, error)) (Layer, error) {
+	blobHash := sha256.New()
+	blob := &counter{w: io.MultiWriter(w, blobHash)}
+	dest := &errorMarker{w: blob}
+	diffHash := sha256.New()
+	tar := &counter{w: diffHash}
+	zw, err := newParallelWriter(dest, tar, pool, codec)
 	if err != nil {
 		return Layer{}, err
 	}
-	diffHash := sha256.New()
-	tarOut := &counter{w: &hashingWriter{w: zw, h: diffHash}}
-	buffered := bufio.NewWriterSize(tarOut, 256*1024)
+	buffered := bufio.NewWriterSize(zw, 256*1024)
 	stats, err := writeTar(buffered)
 	if err == nil {
 		err = buffered.Flush()
@@ -107,7 +113,7 @@ func compressed(w io.Writer, c Compression, pool *Pool, writeTar func(io.Writer)
 		Digest:  digest.NewDigest(digest.SHA256, blobHash),
 		Size:    blob.n,
 		DiffID:  digest.NewDigest(digest.SHA256, diffHash),
-		TarSize: tarOut.n,
+		TarSize: tar.n,
 		Stats:   stats,
 	}, nil
 }
@@ -121,18 +127,6 @@ type counter struct {
 func (c *counter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
-	return n, err
-}
-
-// hashingWriter writes to w and, for what w accepted, to h.
-type hashingWriter struct {
-	w io.Writer
-	h hash.Hash
-}
-
-func (hw *hashingWriter) Write(p []byte) (int, error) {
-	n, err := hw.w.Write(p)
-	hw.h.Write(p[:n])
 	return n, err
 }
 

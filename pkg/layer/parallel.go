@@ -26,16 +26,28 @@ import (
 //     trailer (CRC-32 and size of the whole tar): one ordinary gzip member.
 //   - zstd: each block of zstdBlockSize is one independent zstd frame
 //     (with its checksum); concatenated frames are one valid zstd stream,
-//     as `zstd -d` and every OCI runtime read it.
+//     as `zstd -d` and every OCI runtime read it. 8 MiB frames are as
+//     small as the size allows (on GOROOT: 0.1 % smaller than one
+//     `zstd -3` stream, 4 MiB frames 0.4 % bigger, 32 MiB 0.2 % smaller),
+//     for 4 times as many blocks as 32 MiB frames gave to share out.
 const (
 	gzipBlockSize = 1 << 20
 	gzipDictSize  = 32 << 10
-	zstdBlockSize = 32 << 20
+	zstdBlockSize = 8 << 20
 )
 
 // Pool bounds the goroutines compressing the blocks of the layers that
-// share it: a big layer uses them all, several layers share them.
-type Pool struct{ slots chan struct{} }
+// share it: a big layer uses them all, several layers share them. It also
+// keeps the block buffers and deflate compressors of finished blocks for
+// the next ones: a fresh compressor or buffer costs more to allocate and
+// zero (and to fault in) than its block costs to copy.
+type Pool struct {
+	slots chan struct{}
+	// buffers holds *sync.Pool of *[]byte, by capacity.
+	buffers sync.Map
+	// deflaters holds *sync.Pool of *flate.Writer, by level.
+	deflaters sync.Map
+}
 
 // NewPool makes a pool of workers goroutines (at least one).
 func NewPool(workers int) *Pool {
@@ -44,6 +56,54 @@ func NewPool(workers int) *Pool {
 	}
 	return &Pool{slots: make(chan struct{}, workers)}
 }
+
+// minPooled is the capacity from which buffers are recycled: smaller ones
+// are those of small layers, which never fill a block.
+const minPooled = 1 << 20
+
+// buffer returns an empty buffer of capacity size.
+func (p *Pool) buffer(size int) []byte {
+	if size >= minPooled {
+		if sp, ok := p.buffers.Load(size); ok {
+			if b, ok := sp.(*sync.Pool).Get().(*[]byte); ok {
+				return (*b)[:0]
+			}
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+// recycle keeps b for buffer.
+func (p *Pool) recycle(b []byte) {
+	if cap(b) < minPooled {
+		return
+	}
+	sp, _ := p.buffers.LoadOrStore(cap(b), &sync.Pool{})
+	sp.(*sync.Pool).Put(&b)
+}
+
+// deflater returns a deflate compressor at level writing to dst with
+// dict, as flate.NewWriterDict makes it.
+func (p *Pool) deflater(dst io.Writer, level int, dict []byte) (*flate.Writer, error) {
+	if sp, ok := p.deflaters.Load(level); ok {
+		if fw, ok := sp.(*sync.Pool).Get().(*flate.Writer); ok {
+			fw.ResetDict(dst, dict)
+			return fw, nil
+		}
+	}
+	return flate.NewWriterDict(dst, level, dict)
+}
+
+// recycleDeflater keeps fw, made at level, for deflater.
+func (p *Pool) recycleDeflater(level int, fw *flate.Writer) {
+	sp, _ := p.deflaters.LoadOrStore(level, &sync.Pool{})
+	sp.(*sync.Pool).Put(fw)
+}
+
+// outputBound is the capacity given to a block's output: more than a
+// block of n bytes compresses to with deflate or zstd, incompressible
+// data included, so that it never grows while compressing.
+func outputBound(n int) int { return n + n/64 + 1024 }
 
 // Workers is the number of goroutines of the pool.
 func (p *Pool) Workers() int { return cap(p.slots) }
@@ -56,26 +116,31 @@ type blockCodec interface {
 	blockSize() int
 	// compress appends block p, compressed, to dst. dict holds the bytes
 	// of the stream just before p (up to the codec's need); last is set
-	// for the final block, which may be empty.
-	compress(dst, dict, p []byte, last bool) ([]byte, error)
+	// for the final block, which may be empty. pool may be used for
+	// scratch state.
+	compress(pool *Pool, dst, dict, p []byte, last bool) ([]byte, error)
 	// dictSize is how many bytes before a block compress wants as dict.
 	dictSize() int
-	// update sees the stream's bytes, in order.
+	// update sees the stream's bytes, in order (on the goroutine that
+	// writes the compressed blocks, not the one that writes the stream).
 	update(p []byte)
 	// trailer is written after the last block.
 	trailer() []byte
 }
 
-// blockResult is a compressed block, or why it is not.
+// blockResult is a compressed block, or why it is not, and the block.
 type blockResult struct {
-	data []byte
-	err  error
+	in, data []byte
+	err      error
 }
 
 // parallelWriter compresses what it is given with codec into dest, blocks
-// compressed on pool.
+// compressed on pool. The uncompressed bytes go to tap too, in order: tap
+// and the codec's update run on the goroutine writing to dest, so that
+// hashing the stream takes no time from the goroutine producing it.
 type parallelWriter struct {
 	dest  io.Writer
+	tap   io.Writer
 	pool  *Pool
 	codec blockCodec
 	buf   []byte
@@ -91,12 +156,13 @@ type parallelWriter struct {
 	err       error
 }
 
-func newParallelWriter(dest io.Writer, pool *Pool, codec blockCodec) (*parallelWriter, error) {
+func newParallelWriter(dest, tap io.Writer, pool *Pool, codec blockCodec) (*parallelWriter, error) {
 	if pool == nil {
 		pool = NewPool(1)
 	}
 	w := &parallelWriter{
 		dest:      dest,
+		tap:       tap,
 		pool:      pool,
 		codec:     codec,
 		pending:   make(chan chan blockResult, pool.Workers()+1),
@@ -116,16 +182,21 @@ func (w *parallelWriter) collect() {
 	defer close(w.collected)
 	for res := range w.pending {
 		r := <-res
-		if w.failed() != nil {
-			continue
+		if w.failed() == nil {
+			err := r.err
+			if err == nil {
+				w.codec.update(r.in)
+				_, err = w.tap.Write(r.in)
+			}
+			if err == nil {
+				_, err = w.dest.Write(r.data)
+			}
+			if err != nil {
+				w.fail(err)
+			}
 		}
-		err := r.err
-		if err == nil {
-			_, err = w.dest.Write(r.data)
-		}
-		if err != nil {
-			w.fail(err)
-		}
+		w.pool.recycle(r.in)
+		w.pool.recycle(r.data)
 	}
 }
 
@@ -147,13 +218,12 @@ func (w *parallelWriter) Write(p []byte) (int, error) {
 	if err := w.failed(); err != nil {
 		return 0, err
 	}
-	w.codec.update(p)
 	n := len(p)
 	size := w.codec.blockSize()
 	for len(p) > 0 {
 		if w.buf == nil {
 			if w.full {
-				w.buf = getBlockBuffer(size)
+				w.buf = w.pool.buffer(size)
 			} else {
 				// Grown as needed: a small layer never holds a whole
 				// block.
@@ -164,7 +234,7 @@ func (w *parallelWriter) Write(p []byte) (int, error) {
 		if len(w.buf)+k > cap(w.buf) && cap(w.buf) >= 1<<20 {
 			// A big layer after all: one copy into a whole block's
 			// buffer rather than doubling up to it.
-			w.buf = append(getBlockBuffer(size), w.buf...)
+			w.buf = append(w.pool.buffer(size), w.buf...)
 		}
 		w.buf = append(w.buf, p[:k]...)
 		p = p[k:]
@@ -193,30 +263,11 @@ func (w *parallelWriter) dispatch(last bool) {
 	w.pool.slots <- struct{}{}
 	go func() {
 		defer func() { <-w.pool.slots }()
-		out, err := w.codec.compress(nil, dict, block, last)
-		putBlockBuffer(block)
-		res <- blockResult{out, err}
+		// The block's buffer goes back to the pool once collect has
+		// seen it, the output's once collect has written it.
+		out, err := w.codec.compress(w.pool, w.pool.buffer(outputBound(cap(block))), dict, block, last)
+		res <- blockResult{block, out, err}
 	}()
-}
-
-// blockBuffers recycles the buffers of whole blocks, by capacity.
-var blockBuffers sync.Map
-
-func getBlockBuffer(size int) []byte {
-	if p, ok := blockBuffers.Load(size); ok {
-		if b, ok := p.(*sync.Pool).Get().(*[]byte); ok {
-			return (*b)[:0]
-		}
-	}
-	return make([]byte, 0, size)
-}
-
-func putBlockBuffer(b []byte) {
-	if cap(b) != gzipBlockSize && cap(b) != zstdBlockSize {
-		return
-	}
-	p, _ := blockBuffers.LoadOrStore(cap(b), &sync.Pool{})
-	p.(*sync.Pool).Put(&b)
 }
 
 // Close compresses the last block, waits for every block to be written
@@ -238,10 +289,12 @@ func (w *parallelWriter) Close() error {
 	return nil
 }
 
-// gzipCodec is pigz's scheme with klauspost's deflate at gzipLevel.
+// gzipCodec is pigz's scheme with klauspost's deflate at level, in
+// blocks of block bytes.
 type gzipCodec struct {
-	crc  uint32
-	size uint32
+	level, block int
+	crc          uint32
+	size         uint32
 }
 
 func (*gzipCodec) header() []byte {
@@ -250,18 +303,16 @@ func (*gzipCodec) header() []byte {
 	return []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 }
 
-func (*gzipCodec) blockSize() int { return gzipBlockSize }
-func (*gzipCodec) dictSize() int  { return gzipDictSize }
+func (g *gzipCodec) blockSize() int { return g.block }
+func (*gzipCodec) dictSize() int    { return gzipDictSize }
 
-func (*gzipCodec) compress(dst, dict, p []byte, last bool) ([]byte, error) {
-	if dst == nil {
-		dst = make([]byte, 0, len(p)/2+1024)
-	}
+func (g *gzipCodec) compress(pool *Pool, dst, dict, p []byte, last bool) ([]byte, error) {
 	buf := bytes.NewBuffer(dst)
-	fw, err := flate.NewWriterDict(buf, gzipLevel, dict)
+	fw, err := pool.deflater(buf, g.level, dict)
 	if err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
+	defer pool.recycleDeflater(g.level, fw)
 	if _, err := fw.Write(p); err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
@@ -288,8 +339,8 @@ func (g *gzipCodec) trailer() []byte {
 	return t
 }
 
-// zstdCodec makes one frame per block.
-type zstdCodec struct{}
+// zstdCodec makes one frame of block bytes per block.
+type zstdCodec struct{ block int }
 
 // zstdEncoder is shared by every layer: EncodeAll is safe for concurrent
 // use, and its output depends only on its input.
@@ -300,20 +351,16 @@ var zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 })
 
-func (*zstdCodec) header() []byte  { return nil }
-func (*zstdCodec) blockSize() int  { return zstdBlockSize }
-func (*zstdCodec) dictSize() int   { return 0 }
-func (*zstdCodec) update([]byte)   {}
-func (*zstdCodec) trailer() []byte { return nil }
+func (*zstdCodec) header() []byte   { return nil }
+func (z *zstdCodec) blockSize() int { return z.block }
+func (*zstdCodec) dictSize() int    { return 0 }
+func (*zstdCodec) update([]byte)    {}
+func (*zstdCodec) trailer() []byte  { return nil }
 
-func (*zstdCodec) compress(dst, _, p []byte, _ bool) ([]byte, error) {
+func (*zstdCodec) compress(_ *Pool, dst, _, p []byte, _ bool) ([]byte, error) {
 	enc, err := zstdEncoder()
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
-	}
-	if dst == nil {
-		// Room for incompressible data: no growth while encoding.
-		dst = make([]byte, 0, len(p)+len(p)/64+1024)
 	}
 	return enc.EncodeAll(p, dst), nil
 }

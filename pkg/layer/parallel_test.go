@@ -145,3 +145,48 @@ func TestParallelCompressionSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolReuse: a pool keeps the buffers and deflate compressors of
+// finished blocks for the next layers; what it hands out again must not
+// change a byte. Layers written one after the other on one pool, and
+// concurrently, have the digest of a layer written on a fresh pool.
+func TestPoolReuse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 12 MiB layers")
+	}
+	store, p := bigStore(t, 12<<20)
+	for _, c := range []layer.Compression{layer.Gzip, layer.Zstd} {
+		t.Run(string(c), func(t *testing.T) {
+			write := func(pool *layer.Pool) digest.Digest {
+				l, err := layer.Write(context.Background(), io.Discard, store, []string{p}, c, layer.Options{Pool: pool})
+				if err != nil {
+					t.Error(err)
+				}
+				return l.Digest
+			}
+			want := write(layer.NewPool(2))
+			shared := layer.NewPool(2)
+			for i := 0; i < 3; i++ {
+				if got := write(shared); got != want {
+					t.Fatalf("layer %d on a used pool: %s, on a fresh one %s", i, got, want)
+				}
+			}
+			got := make([]digest.Digest, 3)
+			done := make(chan struct{})
+			for i := range got {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					got[i] = write(shared)
+				}()
+			}
+			for range got {
+				<-done
+			}
+			for i, d := range got {
+				if d != want {
+					t.Fatalf("concurrent layer %d: %s, on a fresh pool %s", i, d, want)
+				}
+			}
+		})
+	}
+}
