@@ -228,6 +228,9 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := useLayerDerivations(in.attrs, plan); err != nil {
+		return err
+	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}

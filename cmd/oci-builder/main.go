@@ -131,6 +131,12 @@ the number of layers written at once (0: every CPU).`,
 			run: runNixImageBuilder,
 		},
 		{
+			name:    "nix-layer-builder",
+			summary: "build the layers of a derivation made by buildLayer in nix/oci-tools.nix (the derivation's builder)",
+			usage:   layerBuilderUsage,
+			run:     runNixLayerBuilder,
+		},
+		{
 			name:    "version",
 			summary: "print the version",
 			usage:   "Usage: oci-builder version",
