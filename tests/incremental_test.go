@@ -190,3 +190,41 @@ func TestIncrementalImage(t *testing.T) {
 		})
 	}
 }
+
+// TestIncrementalEvaluationErrors: bad 'layers' and buildLayer arguments
+// fail at evaluation with one message naming the argument.
+func TestIncrementalEvaluationErrors(t *testing.T) {
+	need(t)
+	const layer = `(ociTools.buildLayer { deps = [ busybox ]; maxLayers = 2; })`
+	tests := []struct {
+		name, expr, want string
+	}{
+		{"not a layer", `ociTools.buildImage { args = [ "${busybox}/bin/sh" ]; layers = [ busybox ]; }`,
+			`ociTools.buildImage: 'layers[0]' must be a result of ociTools.buildLayer, got the string "/nix/store/`},
+		{"a derivation", `ociTools.buildImage { args = [ "${busybox}/bin/sh" ]; layers = [ ` + layer + ` (derivation { name = "x"; builder = "x"; system = "x"; }) ]; }`,
+			`ociTools.buildImage: 'layers[1]' must be a result of ociTools.buildLayer, got a derivation`},
+		{"not a list", `ociTools.buildImage { args = [ "${busybox}/bin/sh" ]; layers = ` + layer + `; }`,
+			`ociTools.buildImage: 'layers' must be a list of ociTools.buildLayer results, got a derivation`},
+		{"no layer left", `ociTools.buildImage { args = [ "${busybox}/bin/sh" ]; maxLayers = 3; layers = [ ` + layer + ` ]; }`,
+			`ociTools.buildImage: 'maxLayers' leaves no layer for the closure`},
+		{"buildLayer no deps", `ociTools.buildLayer { }`, `ociTools.buildLayer: 'deps' names no store path`},
+		{"buildLayer deps type", `ociTools.buildLayer { deps = busybox; }`, `ociTools.buildLayer: 'deps' must be a list of strings`},
+		{"buildLayer layers", `ociTools.buildLayer { deps = [ busybox ]; layers = [ "x" ]; }`,
+			`ociTools.buildLayer: 'layers[0]' must be a result of ociTools.buildLayer, got the string "x"`},
+		{"buildLayer maxLayers", `ociTools.buildLayer { deps = [ busybox ]; maxLayers = 0; }`,
+			`ociTools.buildLayer: 'maxLayers' must be an integer from 1 to 125, got 0`},
+		{"buildLayer compression", `ociTools.buildLayer { deps = [ busybox ]; compression = "xz"; }`,
+			`ociTools.buildLayer: 'compression' must be "gzip" or "zstd", got "xz"`},
+		{"buildLayer verify", `ociTools.buildLayer { deps = [ busybox ]; verify = "yes"; }`,
+			`ociTools.buildLayer: 'verify' must be a boolean, got a string`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := runNix(t, "nix-instantiate", writeExpr(t, tc.expr))
+			if r.err == nil || !strings.Contains(r.log, tc.want) {
+				t.Fatalf("want error %q, got %v", tc.want, r)
+			}
+		})
+	}
+}
