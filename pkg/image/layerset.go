@@ -98,9 +98,14 @@ func (s *LoadedLayerSet) blob(l LayerRecord) string {
 	return filepath.Join(s.Dir, v1.ImageBlobsDir, string(l.Digest.Algorithm()), l.Digest.Encoded())
 }
 
-// name is the output's name without its hash.
+// name is the output's name without its hash (a directory outside the
+// store keeps its whole name).
 func (s *LoadedLayerSet) name() string {
-	return (&graph.PathInfo{Path: s.Dir}).Name()
+	base := filepath.Base(s.Dir)
+	if len(base) > 33 && base[32] == '-' {
+		return base[33:]
+	}
+	return base
 }
 
 // LayerSetOptions are a layer derivation's settings: what the Nix library
@@ -260,9 +265,13 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 	var layers []LayerPlan
 	for _, s := range sets {
 		for _, l := range s.Layers {
-			comment := fmt.Sprintf("layer derivation %s: %d store paths: %s", s.name(), len(l.Names), strings.Join(l.Names, ", "))
+			count := fmt.Sprintf("%d store paths", len(l.Names))
+			if len(l.Names) == 1 {
+				count = "1 store path"
+			}
+			comment := fmt.Sprintf("layer derivation %s: %s: %s", s.name(), count, strings.Join(l.Names, ", "))
 			if len(l.Names) > maxNamesInComment {
-				comment = fmt.Sprintf("layer derivation %s: %d store paths: %s, and %d more", s.name(), len(l.Names),
+				comment = fmt.Sprintf("layer derivation %s: %s: %s, and %d more", s.name(), count,
 					strings.Join(l.Names[:maxNamesInComment], ", "), len(l.Names)-maxNamesInComment)
 			}
 			layers = append(layers, LayerPlan{Prebuilt: &Prebuilt{Blob: s.blob(l), Record: l}, Comment: comment})
