@@ -952,6 +952,8 @@ let
       architecture ? defaultArch "buildLayeredImage",
       # dockerTools' compressor: "gz" (default) or "zstd".
       compressor ? "gz",
+      # Results of buildLayer, as buildImage's 'layers'.
+      layers ? [ ],
       passthru ? { },
       extraCommands ? "",
       fakeRootCommands ? "",
@@ -987,6 +989,20 @@ let
           "zstd"
         else
           fail fn "'compressor' must be \"gz\" or \"zstd\" (an OCI layout's layers are compressed), got ${builtins.toJSON compressor}";
+      checkedMaxLayers =
+        if !(builtins.isInt maxLayers) || maxLayers < 2 then
+          fail fn "'maxLayers' must be an integer of at least 2, got ${builtins.toJSON maxLayers}"
+        else
+          maxLayers;
+      drvName = baseNameOf (checkType fn "name" isString "a string" name);
+      layered = imageLayers {
+        inherit fn layers compression;
+        name = drvName;
+        roots = map (r: r.path) roots;
+        # The /etc layer's, and the contents' when there are any.
+        budget = checkedMaxLayers - 1 - (if contentsList != [ ] then 1 else 0);
+        verify = null;
+      };
       drv = withPassthru (
         passthru
         // {
@@ -995,43 +1011,45 @@ let
           closureRoots = map (r: r.path) roots;
           copyTo = copier drv;
         }
-      ) (derivation {
-        name = baseNameOf (checkType fn "name" isString "a string" name);
-        inherit system;
-        # The process of the /etc layer's passwd and of the closure; the
-        # image's configuration is 'config', verbatim.
-        container = {
-          args = if command != [ ] && all isString command then command else [ "/bin/sh" ];
-          os = defaultOs;
-          arch = checkType fn "architecture" isString "a string" architecture;
-        }
-        // (
-          if isString (cfg.WorkingDir or null) && substring 0 1 cfg.WorkingDir == "/" then
-            { workingDir = cfg.WorkingDir; }
-          else
-            { }
-        );
-        builder = "${oci-builder}/bin/oci-builder";
-        args = [ "nix-image-builder" ];
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = map (r: r.path) roots;
-        storeDir = builtins.storeDir;
-        image = {
-          tag = if tag == null then "" else checkType fn "tag" isString "a string" tag;
-          maxLayers =
-            if !(builtins.isInt maxLayers) || maxLayers < 2 then
-              fail fn "'maxLayers' must be an integer of at least 2, got ${builtins.toJSON maxLayers}"
-            else
-              maxLayers;
-          inherit compression;
-          created = checkType fn "created" isString "a string (RFC 3339, or \"now\")" created;
-        };
-        dockerCompat = {
-          config = cfg;
-          contents = contentsList;
-          tagFromOutput = tag == null;
-        };
-      });
+        // layered.passthru
+      ) (
+        derivation (
+          {
+            name = drvName;
+            inherit system;
+            # The process of the /etc layer's passwd and of the closure; the
+            # image's configuration is 'config', verbatim.
+            container = {
+              args = if command != [ ] && all isString command then command else [ "/bin/sh" ];
+              os = defaultOs;
+              arch = checkType fn "architecture" isString "a string" architecture;
+            }
+            // (
+              if isString (cfg.WorkingDir or null) && substring 0 1 cfg.WorkingDir == "/" then
+                { workingDir = cfg.WorkingDir; }
+              else
+                { }
+            );
+            builder = "${oci-builder}/bin/oci-builder";
+            args = [ "nix-image-builder" ];
+            __structuredAttrs = true;
+            exportReferencesGraph.closure = map (r: r.path) roots;
+            storeDir = builtins.storeDir;
+            image = {
+              tag = if tag == null then "" else checkType fn "tag" isString "a string" tag;
+              maxLayers = checkedMaxLayers;
+              inherit compression;
+              created = checkType fn "created" isString "a string (RFC 3339, or \"now\")" created;
+            };
+            dockerCompat = {
+              config = cfg;
+              contents = contentsList;
+              tagFromOutput = tag == null;
+            };
+          }
+          // layered.attrs
+        )
+      );
     in
     if refused != [ ] then
       let

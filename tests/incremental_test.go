@@ -228,3 +228,38 @@ func TestIncrementalEvaluationErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestIncrementalLayeredImage: buildLayeredImage takes 'layers' too; the
+// declared layers come first, then its own layer derivation's, /etc and
+// the contents layer on top; it runs.
+func TestIncrementalLayeredImage(t *testing.T) {
+	needTools(t)
+	t.Parallel()
+	img := mustBuild(t, "let\n"+appExpr+`
+  deps = ociTools.buildLayer { name = "ldeps-${nonce}"; deps = [ lib ]; maxLayers = 2; };
+in
+ociTools.buildLayeredImage {
+  name = "layered-incremental-${nonce}";
+  tag = "v1";
+  contents = [ busybox ];
+  config.Cmd = [ "${app "L"}/bin/app" "x" ];
+  layers = [ deps ];
+}`, true)
+	_, m := readLayout(t, img)
+	if len(m.Layers) != 5 {
+		t.Fatalf("%d layers, want 5 (deps' 2, the image's own, /etc, contents)", len(m.Layers))
+	}
+	for i, l := range m.Layers {
+		fi, err := os.Lstat(blobPath(img, l.Digest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if linked := fi.Mode()&os.ModeSymlink != 0; linked != (i < 3) {
+			t.Errorf("layer %d: linked %v, want %v", i, linked, i < 3)
+		}
+	}
+	res := unpackAndRun(t, img+":v1")
+	if res.code != 0 || !strings.Contains(res.stdout, "app version L: x") {
+		t.Fatalf("exit %d, stdout %q\n%s", res.code, res.stdout, res.stderr)
+	}
+}
