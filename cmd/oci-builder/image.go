@@ -228,7 +228,7 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := useLayerDerivations(in.attrs, plan); err != nil {
+	if err := useLayerDerivations(e.stderr, in.attrs, plan); err != nil {
 		return err
 	}
 	for _, w := range plan.Warnings {
