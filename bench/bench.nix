@@ -179,4 +179,72 @@ rec {
         ''
       ];
     };
+
+  # The incremental image (issue 14): the big closure (GOROOT and the
+  # generated paths) as a declared layer derivation, and a small
+  # application, app appNonce, that refers to it; nonce makes every
+  # derivation new, appNonce only the application.
+  app =
+    appNonce:
+    derivation {
+      name = "bench-app";
+      inherit system;
+      builder = "${bb}/bin/sh";
+      args = [
+        "-c"
+        ''
+          ${bb}/bin/busybox mkdir -p $out/bin
+          printf '#!${bb}/bin/sh\necho app ${appNonce} on ${bigRoot}\n' > $out/bin/app
+          ${bb}/bin/busybox chmod 555 $out/bin/app
+        ''
+      ];
+    };
+  depsLayer =
+    nonce:
+    ociTools.buildLayer {
+      name = "bench-deps-${nonce}";
+      deps = [
+        bigRoot
+        bb
+      ];
+      compression = "zstd";
+      # The image's 100 less its own layer derivation's and the /etc layer.
+      maxLayers = 98;
+    };
+  incrementalImage =
+    { nonce, appNonce }:
+    ociTools.buildImage {
+      name = "bench-incremental-${nonce}";
+      args = [ "${app appNonce}/bin/app" ];
+      compression = "zstd";
+      layers = [ (depsLayer nonce) ];
+    };
+
+  # The nixpkgs-style baseline: one derivation doing `tar | zstd` of the
+  # whole closure (host tools; run with the sandbox off).
+  tarZstd =
+    { nonce, appNonce }:
+    derivation {
+      name = "bench-tar-zstd-${nonce}";
+      inherit system;
+      builder = "/bin/bash";
+      PATH = "/usr/bin:/bin";
+      exportReferencesGraph = [
+        "closure"
+        (app appNonce)
+      ];
+      args = [
+        "-c"
+        ''
+          set -eo pipefail
+          mkdir $out
+          while read -r p; do
+            read -r deriver; read -r n
+            for ((i = 0; i < n; i++)); do read -r ref; done
+            echo "$p"
+          done < closure | sort -u > paths
+          tar -c -T paths | zstd -q -3 -T0 > $out/layer.tar.zst
+        ''
+      ];
+    };
 }

@@ -58,6 +58,8 @@ type config struct {
 	skipAsm    bool
 	skipImage  bool
 	skipVerify bool
+	skipIncr   bool
+	onlyIncr   bool
 	pause      time.Duration
 	goroot     string
 	bigPaths   int
@@ -93,10 +95,15 @@ func run() error {
 	flag.BoolVar(&cfg.skipAsm, "skip-assembly", false, "skip rootfs assembly into ext4 and tmpfs (and the profiles)")
 	flag.BoolVar(&cfg.skipImage, "skip-image", false, "skip the OCI image against tar | gzip")
 	flag.BoolVar(&cfg.skipVerify, "skip-verify", false, "skip copy with and without NAR verification")
+	flag.BoolVar(&cfg.skipIncr, "skip-incremental", false, "skip the incremental image rows (layer derivations, rebuild, push, store space)")
+	flag.BoolVar(&cfg.onlyIncr, "only-incremental", false, "run only the incremental image rows (on the full fixture unless -smoke)")
 	flag.DurationVar(&cfg.pause, "pause", 0, "idle time before each measurement on the store's filesystem, for virtual disks that throttle sustained I/O")
 	//lint:ignore SA1019 the default GOROOT of the machine that runs the benchmark is what it measures (go.mod says go 1.25 since go-containerregistry)
 	flag.StringVar(&cfg.goroot, "goroot", runtime.GOROOT(), "directory added to the store as one path of the big fixture")
 	flag.Parse()
+	if cfg.onlyIncr {
+		cfg.skipXFS, cfg.skipE2E, cfg.skipScale, cfg.skipAsm, cfg.skipImage, cfg.skipVerify = true, true, true, true, true, true
+	}
 	cfg.bigPaths, cfg.sizePct, cfg.scaleSizes = 2048, 100, []int{10, 100, 1000, 5000}
 	if cfg.smoke {
 		cfg.reps, cfg.e2eReps = 1, 1
@@ -741,7 +748,14 @@ func (b *bench) runAll(ctx context.Context) error {
 			return err
 		}
 	}
-	b.rssTable(big)
+	if !b.cfg.skipIncr {
+		if err := b.incremental(ctx); err != nil {
+			return err
+		}
+	}
+	if !b.cfg.onlyIncr {
+		b.rssTable(big)
+	}
 	if !b.cfg.skipScale {
 		if err := b.scaling(ctx); err != nil {
 			return err
@@ -1210,6 +1224,9 @@ func (b *bench) targets() {
 	}
 	check("image (gzip) ≥ 2× faster than `tar -c | gzip -6`", ratio(r["image/tar-gzip"], r["image/image-gzip"]), r["image/tar-gzip"] >= 2*r["image/image-gzip"], "image/tar-gzip", "image/image-gzip")
 	b.verifyTargets(check)
+	check("incremental image: rebuild after changing the application ≤ 10 % of the full build", fmt.Sprintf("%.1f %%", 100*r["incr/rebuild"]/r["incr/full"]), r["incr/rebuild"] <= 0.1*r["incr/full"], "incr/rebuild", "incr/full")
+	check("incremental image: the second push uploads only the application's layer", fmt.Sprintf("%.0f layers uploaded", r["incr/second-push-layers"]), r["incr/second-push-layers"] == 1, "incr/second-push-layers")
+	check("incremental image: two versions cost at most one compressed closure in the store (+1 %)", fmt.Sprintf("%.3f×", r["incr/space-ratio"]), r["incr/space-ratio"] <= 1.01, "incr/space-ratio")
 	check("peak RSS ≤ 64 MiB on the 1 GiB closure", fmt.Sprintf("%.1f MiB", r["rss"]), r["rss"] <= 64, "rss")
 }
 

@@ -634,6 +634,9 @@ let
       arch ? defaultArch "buildImage",
       maxLayers ? 100,
       compression ? "gzip",
+      # Results of buildLayer: their layers come first, and the rest of the
+      # closure goes into a layer derivation of its own, '<name>-layers'.
+      layers ? [ ],
       created ? "1970-01-01T00:00:01Z",
       exposedPorts ? [ ],
       labels ? { },
@@ -716,43 +719,193 @@ let
       }"
     else
       let
-        image = derivation {
-          name = derivationName fn name roots "image";
-          inherit system container;
-          builder = "${oci-builder}/bin/oci-builder";
-          args = [ "nix-image-builder" ];
-          __structuredAttrs = true;
-          exportReferencesGraph.closure = map (r: r.path) roots;
-          storeDir = builtins.storeDir;
-          image = {
-            tag = checkType fn "tag" isString "a string" tag;
-            maxLayers =
-              if !(builtins.isInt maxLayers) then
-                fail fn "'maxLayers' must be an integer, got ${describe maxLayers}"
-              else if maxLayers < 2 then
-                fail fn "'maxLayers' must be at least 2 (the closure's layers and the /etc layer), got ${toString maxLayers}"
-              else
-                maxLayers;
-            compression =
-              if compression == "gzip" || compression == "zstd" then
-                compression
-              else
-                fail fn "'compression' must be \"gzip\" or \"zstd\", got ${
-                  if isString compression then "\"${compression}\"" else describe compression
-                }";
-            created = checkType fn "created" isString "a string" created;
-            exposedPorts = map checkPort (checkType fn "exposedPorts" isList "a list of ports" exposedPorts);
-            labels = checkLabels labels;
-            volumes = checkStringList fn "volumes" volumes;
-          };
+        imageName = derivationName fn name roots "image";
+        checkedMaxLayers =
+          if !(builtins.isInt maxLayers) then
+            fail fn "'maxLayers' must be an integer, got ${describe maxLayers}"
+          else if maxLayers < 2 then
+            fail fn "'maxLayers' must be at least 2 (the closure's layers and the /etc layer), got ${toString maxLayers}"
+          else
+            maxLayers;
+        checkedCompression =
+          if compression == "gzip" || compression == "zstd" then
+            compression
+          else
+            fail fn "'compression' must be \"gzip\" or \"zstd\", got ${
+              if isString compression then "\"${compression}\"" else describe compression
+            }";
+        layered = imageLayers {
+          inherit fn layers;
+          compression = checkedCompression;
+          name = imageName;
+          roots = map (r: r.path) roots;
+          # The /etc layer's.
+          budget = checkedMaxLayers - 1;
+          verify = options.verify or null;
         };
+        image = derivation (
+          {
+            name = imageName;
+            inherit system container;
+            builder = "${oci-builder}/bin/oci-builder";
+            args = [ "nix-image-builder" ];
+            __structuredAttrs = true;
+            exportReferencesGraph.closure = map (r: r.path) roots;
+            storeDir = builtins.storeDir;
+            image = {
+              tag = checkType fn "tag" isString "a string" tag;
+              maxLayers = checkedMaxLayers;
+              compression = checkedCompression;
+              created = checkType fn "created" isString "a string" created;
+              exposedPorts = map checkPort (checkType fn "exposedPorts" isList "a list of ports" exposedPorts);
+              labels = checkLabels labels;
+              volumes = checkStringList fn "volumes" volumes;
+            };
+          }
+          // layered.attrs
+        );
       in
-      withPassthru {
-        options = container;
-        closureRoots = map (r: r.path) roots;
-        imageTag = tag;
-        copyTo = copier image;
-      } image;
+      withPassthru (
+        {
+          options = container;
+          closureRoots = map (r: r.path) roots;
+          imageTag = tag;
+          copyTo = copier image;
+        }
+        // layered.passthru
+      ) image;
+
+  # A layer derivation, the builder of buildLayer and of the layers of
+  # buildImage's 'layers': the closure of 'roots' less the store paths of
+  # 'layers' (checked buildLayer results) in at most maxLayers layers.
+  layerDerivation =
+    {
+      name,
+      roots,
+      layers,
+      compression,
+      maxLayers,
+      verify,
+    }:
+    withPassthru
+      {
+        ociLayer = {
+          inherit maxLayers compression;
+        };
+      }
+      (derivation {
+        inherit name system;
+        builder = "${oci-builder}/bin/oci-builder";
+        args = [ "nix-layer-builder" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = roots;
+        storeDir = builtins.storeDir;
+        layer = {
+          inherit compression maxLayers;
+          layers = map toStr layers;
+        }
+        // (if verify != null then { inherit verify; } else { });
+      });
+
+  # The 'layers' argument of the image functions: a list of buildLayer
+  # results.
+  checkLayers =
+    fn: layers:
+    genList (
+      i:
+      let
+        l = elemAt layers i;
+      in
+      if isAttrs l && l ? ociLayer && l ? outPath then
+        l
+      else
+        fail fn "'layers[${toString i}]' must be a result of ociTools.buildLayer, got ${
+          if isString l then "the string \"${l}\"" else describe l
+        }"
+    ) (length (checkType fn "layers" isList "a list of ociTools.buildLayer results" layers));
+
+  # What an image with declared layers adds to its derivation: the declared
+  # layers and, for the rest of its closure, a layer derivation of its own
+  # ('<name>-layers'), which the image links instead of writing layers. With
+  # no declared layers, nothing: the image writes its layers itself.
+  imageLayers =
+    {
+      fn,
+      name,
+      roots,
+      layers,
+      compression,
+      budget,
+      verify,
+    }:
+    let
+      declared = checkLayers fn layers;
+      used = foldl' (n: l: n + l.ociLayer.maxLayers) 0 declared;
+      rest = budget - used;
+      auto = layerDerivation {
+        name = "${name}-layers";
+        inherit roots compression verify;
+        layers = declared;
+        maxLayers =
+          if rest >= 1 then
+            rest
+          else
+            fail fn "'maxLayers' leaves no layer for the closure: the declared layers may have ${toString used} and the image's own need ${
+              toString (budget + 1 - rest)
+            }";
+      };
+    in
+    if declared == [ ] then
+      {
+        attrs = { };
+        passthru = { };
+      }
+    else
+      {
+        attrs.layerDerivations = map toStr (declared ++ [ auto ]);
+        passthru = {
+          layers = declared;
+          closureLayers = auto;
+        };
+      };
+
+  # A layer derivation of the closure of 'deps' less the store paths of
+  # 'layers' (other buildLayer results), in at most 'maxLayers' layers
+  # grouped by popularity as an image's: its output holds the blobs
+  # (blobs/sha256/) and layers.json. Give it to buildImage's 'layers' so
+  # that it is built once and shared by every version of the image.
+  buildLayer =
+    {
+      deps ? [ ],
+      layers ? [ ],
+      compression ? "gzip",
+      maxLayers ? 1,
+      name ? null,
+      verify ? null,
+    }:
+    let
+      fn = "buildLayer";
+      roots = rootsOf fn (checkStringList fn "deps" deps);
+    in
+    if roots == [ ] then
+      fail fn "'deps' names no store path: a layer needs something to hold"
+    else
+      layerDerivation {
+        name = derivationName fn name roots "layer";
+        roots = map (r: r.path) roots;
+        layers = checkLayers fn layers;
+        compression =
+          if compression == "gzip" || compression == "zstd" then
+            compression
+          else
+            fail fn "'compression' must be \"gzip\" or \"zstd\", got ${builtins.toJSON compression}";
+        maxLayers =
+          if builtins.isInt maxLayers && maxLayers >= 1 && maxLayers <= 125 then
+            maxLayers
+          else
+            fail fn "'maxLayers' must be an integer from 1 to 125, got ${builtins.toJSON maxLayers}";
+        verify = if verify == null then null else bool fn "verify" verify;
+      };
 
   # A runnable copier of an image, as nix2container's copyToRegistry: two
   # links, bin/oci-builder-copy to oci-builder and image to the image;
@@ -801,6 +954,8 @@ let
       architecture ? defaultArch fn,
       # dockerTools' compressor: "gz" (default) or "zstd".
       compressor ? "gz",
+      # Results of buildLayer, as buildImage's 'layers'.
+      layers ? [ ],
       passthru ? { },
       extraCommands ? "",
       fakeRootCommands ? "",
@@ -835,6 +990,20 @@ let
           "zstd"
         else
           fail fn "'compressor' must be \"gz\" or \"zstd\" (an OCI layout's layers are compressed), got ${builtins.toJSON compressor}";
+      checkedMaxLayers =
+        if !(builtins.isInt maxLayers) || maxLayers < 2 then
+          fail fn "'maxLayers' must be an integer of at least 2, got ${builtins.toJSON maxLayers}"
+        else
+          maxLayers;
+      drvName = baseNameOf (checkType fn "name" isString "a string" name);
+      layered = imageLayers {
+        inherit fn layers compression;
+        name = drvName;
+        roots = map (r: r.path) roots;
+        # The /etc layer's, and the contents' when there are any.
+        budget = checkedMaxLayers - 1 - (if contentsList != [ ] then 1 else 0);
+        verify = null;
+      };
       drv = withPassthru (
         passthru
         // {
@@ -843,43 +1012,45 @@ let
           closureRoots = map (r: r.path) roots;
           copyTo = copier drv;
         }
-      ) (derivation {
-        name = baseNameOf (checkType fn "name" isString "a string" name);
-        inherit system;
-        # The process of the /etc layer's passwd and of the closure; the
-        # image's configuration is 'config', verbatim.
-        container = {
-          args = if command != [ ] && all isString command then command else [ "/bin/sh" ];
-          os = defaultOs;
-          arch = checkType fn "architecture" isString "a string" architecture;
-        }
-        // (
-          if isString (cfg.WorkingDir or null) && substring 0 1 cfg.WorkingDir == "/" then
-            { workingDir = cfg.WorkingDir; }
-          else
-            { }
-        );
-        builder = "${oci-builder}/bin/oci-builder";
-        args = [ "nix-image-builder" ];
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = map (r: r.path) roots;
-        storeDir = builtins.storeDir;
-        image = {
-          tag = if tag == null then "" else checkType fn "tag" isString "a string" tag;
-          maxLayers =
-            if !(builtins.isInt maxLayers) || maxLayers < 2 then
-              fail fn "'maxLayers' must be an integer of at least 2, got ${builtins.toJSON maxLayers}"
-            else
-              maxLayers;
-          inherit compression;
-          created = checkType fn "created" isString "a string (RFC 3339, or \"now\")" created;
-        };
-        dockerCompat = {
-          config = cfg;
-          contents = contentsList;
-          tagFromOutput = tag == null;
-        };
-      });
+        // layered.passthru
+      ) (
+        derivation (
+          {
+            name = drvName;
+            inherit system;
+            # The process of the /etc layer's passwd and of the closure; the
+            # image's configuration is 'config', verbatim.
+            container = {
+              args = if command != [ ] && all isString command then command else [ "/bin/sh" ];
+              os = defaultOs;
+              arch = checkType fn "architecture" isString "a string" architecture;
+            }
+            // (
+              if isString (cfg.WorkingDir or null) && substring 0 1 cfg.WorkingDir == "/" then
+                { workingDir = cfg.WorkingDir; }
+              else
+                { }
+            );
+            builder = "${oci-builder}/bin/oci-builder";
+            args = [ "nix-image-builder" ];
+            __structuredAttrs = true;
+            exportReferencesGraph.closure = map (r: r.path) roots;
+            storeDir = builtins.storeDir;
+            image = {
+              tag = if tag == null then "" else checkType fn "tag" isString "a string" tag;
+              maxLayers = checkedMaxLayers;
+              inherit compression;
+              created = checkType fn "created" isString "a string (RFC 3339, or \"now\")" created;
+            };
+            dockerCompat = {
+              config = cfg;
+              contents = contentsList;
+              tagFromOutput = tag == null;
+            };
+          }
+          // layered.attrs
+        )
+      );
     in
     if refused != [ ] then
       let
@@ -908,6 +1079,8 @@ let
           fail fn "takes an attribute set of dockerTools.streamLayeredImage's arguments, got ${describe args}"
         else if args ? compressor then
           fail fn "'compressor' is not supported: streamed layers are uncompressed, as dockerTools.streamLayeredImage writes them (buildLayeredImage compresses its layers)"
+        else if args ? layers then
+          fail fn "'layers' is not supported: a streamed image is never stored, so there are no layer derivations to link (use buildLayeredImage with 'layers' for incremental images)"
         else
           args;
       layered = layeredImage fn checked;
@@ -946,6 +1119,7 @@ in
     buildImage
     buildLayeredImage
     streamLayeredImage
+    buildLayer
     ;
 
   # Internal, not an API: the option names tests/options_test.go compares

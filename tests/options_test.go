@@ -29,6 +29,8 @@ import (
 var nixOnly = map[string]string{
 	"cmd":  "the library turns it into args = [ cmd ]",
 	"name": "the derivation's name; the builder never sees it",
+	// buildImage's declared layer derivations.
+	"layers": "the library makes a layer derivation of the rest of the closure; the builder gets the layer derivations' outputs under layerDerivations",
 }
 
 // goOnly are JSON fields of container.Options that buildContainer does not
@@ -48,6 +50,8 @@ type nixOptions struct {
 	// buildImage (builtins.functionArgs).
 	Container map[string]bool `json:"container"`
 	Image     map[string]bool `json:"image"`
+	// Layer are the formal arguments of buildLayer.
+	Layer map[string]bool `json:"layer"`
 	// Checkers are the names in containerOptions: the options checkOptions
 	// passes to the builder. A formal argument without a checker is dropped.
 	Checkers []string `json:"checkers"`
@@ -63,6 +67,7 @@ func evalNixOptions(t *testing.T) nixOptions {
 	expr := fmt.Sprintf(`let t = import (/. + %s) { oci-builder = "/x"; }; in {
   container = builtins.functionArgs t.buildContainer;
   image = builtins.functionArgs t.buildImage;
+  layer = builtins.functionArgs t.buildLayer;
   checkers = t._containerOptionNames;
   refused = t._imageRefusedOptionNames;
 }`, file)
@@ -112,6 +117,13 @@ var (
 
 func readDocTable(t *testing.T, page string) docTable {
 	t.Helper()
+	return readDocTableHeaded(t, page, "argument")
+}
+
+// readDocTableHeaded is readDocTable for the tables whose first header is
+// header.
+func readDocTableHeaded(t *testing.T, page, header string) docTable {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join(h.repo, "docs", page))
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +148,7 @@ func readDocTable(t *testing.T, page string) docTable {
 		cells := strings.Split(line, "|")
 		first := strings.TrimSpace(cells[1])
 		if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "|---") {
-			inTable = first == "argument"
+			inTable = first == header
 			continue
 		}
 		if !inTable || strings.HasPrefix(line, "|---") {
@@ -209,6 +221,7 @@ func TestOptionParity(t *testing.T) {
 	goImage := jsonNames(t, reflect.TypeOf(image.Options{}))
 	containerDoc := readDocTable(t, "nix-api.md")
 	imageDoc := readDocTable(t, "images.md")
+	layerDoc := readDocTableHeaded(t, "images.md", "`buildLayer` argument")
 
 	for _, n := range keysOf(nixOnly) {
 		if goContainer[n] || goImage[n] {
@@ -296,6 +309,23 @@ func TestOptionParity(t *testing.T) {
 			"buildImage refuses %[1]q (runtimeOnly in nix/oci-tools.nix), but docs/images.md does not say so: name `%[1]s` where it lists the options that are refused at evaluation",
 		},
 	}
+	checks = append(checks, []struct {
+		name string
+		have []string
+		want map[string]bool
+		fix  string
+	}{
+		{
+			"buildLayer arguments are in the buildLayer table of images.md",
+			keys(nix.Layer), layerDoc.table,
+			"buildLayer takes %[1]q, but docs/images.md has no row for it in the table headed `buildLayer` argument: add `| `%[1]s` | type | default | meaning |`",
+		},
+		{
+			"the buildLayer table of images.md names only buildLayer arguments",
+			keys(layerDoc.table), nix.Layer,
+			"docs/images.md's `buildLayer` arguments table has a row for %[1]q, which buildLayer in nix/oci-tools.nix does not take: remove the row or add the argument",
+		},
+	}...)
 	for _, c := range checks {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 			if len(c.have) == 0 {

@@ -282,6 +282,7 @@ func TestStreamLayeredImageErrors(t *testing.T) {
 
 	for _, tc := range []struct{ args, want string }{
 		{`name = "x"; compressor = "zstd";`, "ociTools.streamLayeredImage: 'compressor' is not supported"},
+		{`name = "x"; layers = [ ];`, "ociTools.streamLayeredImage: 'layers' is not supported"},
 		{`name = "x"; extraCommands = "mkdir tmp";`, "ociTools.streamLayeredImage: 'extraCommands' is not supported"},
 		{`name = "Upper/Case"; contents = [ busybox ];`, `oci-builder: error: the image reference "Upper/Case:`},
 	} {

@@ -209,6 +209,9 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := useLayerDerivations(e.stderr, in.attrs, plan); err != nil {
+		return err
+	}
 	_, err = writeImage(ctx, e.stderr, in.out, plan, in.workers)
 	return err
 }

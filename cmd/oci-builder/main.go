@@ -152,6 +152,12 @@ sets the number of layers hashed at once (0: every CPU).`,
 			run: runNixStreamBuilder,
 		},
 		{
+			name:    "nix-layer-builder",
+			summary: "build the layers of a derivation made by buildLayer in nix/oci-tools.nix (the derivation's builder)",
+			usage:   layerBuilderUsage,
+			run:     runNixLayerBuilder,
+		},
+		{
 			name:    "version",
 			summary: "print the version",
 			usage:   "Usage: oci-builder version",

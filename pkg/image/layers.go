@@ -22,6 +22,9 @@ type LayerPlan struct {
 	Popularity int
 	// Comment, when set, is the layer's history comment.
 	Comment string
+	// Prebuilt, when not nil, is a layer a layer derivation wrote, which
+	// the image links (see Plan.UseLayerSets).
+	Prebuilt *Prebuilt
 }
 
 // GroupLayers splits the closure into at most maxLayers layers, base layer

@@ -109,7 +109,11 @@ func Write(ctx context.Context, out string, plan *Plan, opts WriteOptions) (Resu
 	}
 	for i, l := range layers {
 		img.RootFS.DiffIDs[i] = l.DiffID
-		manifest.Layers[i] = v1.Descriptor{MediaType: plan.Compression.MediaType(), Digest: l.Digest, Size: l.Size}
+		mediaType := plan.Compression.MediaType()
+		if pb := plan.Layers[i].Prebuilt; pb != nil {
+			mediaType = pb.Record.MediaType
+		}
+		manifest.Layers[i] = v1.Descriptor{MediaType: mediaType, Digest: l.Digest, Size: l.Size}
 	}
 	if res.Config, err = writeJSONBlob(blobs, v1.MediaTypeImageConfig, img); err != nil {
 		return Result{}, fmt.Errorf("image configuration: %w", err)
@@ -200,6 +204,9 @@ func writeLayers(ctx context.Context, blobs string, plan *Plan, opts WriteOption
 // its digest, verifying its store paths when verify is set.
 func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify bool, pool *layer.Pool, progress func(int64)) (layer.Layer, error) {
 	lp := plan.Layers[i]
+	if lp.Prebuilt != nil {
+		return linkPrebuilt(blobs, lp.Prebuilt)
+	}
 	paths := make([]string, len(lp.Paths))
 	var want []nar.Expected
 	for k, p := range lp.Paths {

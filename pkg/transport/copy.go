@@ -154,6 +154,16 @@ func ReadImage(src Ref) (v1.Image, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("source %s: %w", src, err)
 	}
+	if m, err := img.Manifest(); err == nil && hasLinkedBlobs(src.Path, m) {
+		// Layers linked to layer derivations' outputs (linked.go).
+		raw, err := img.RawManifest()
+		if err != nil {
+			return nil, "", fmt.Errorf("source %s: %w", src, err)
+		}
+		if img, err = readLinkedImage(src.Path, raw, d.MediaType); err != nil {
+			return nil, "", fmt.Errorf("source %s: %w", src, err)
+		}
+	}
 	return img, d.Annotations[refNameAnnotation], nil
 }
 

@@ -1,0 +1,171 @@
+package image_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-builder/oci-builder/pkg/bundle"
+	"github.com/oci-builder/oci-builder/pkg/container"
+	"github.com/oci-builder/oci-builder/pkg/image"
+)
+
+// writeSet plans and writes a layer set of the closure of roots less held.
+func writeSet(t *testing.T, out string, plan *image.Plan) *image.LoadedLayerSet {
+	t.Helper()
+	if _, err := image.WriteLayerSet(context.Background(), out, plan, image.WriteOptions{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := image.ReadLayerSet(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestLayerSets writes a declared layer set of the libraries, the
+// application's own set (the rest of the closure) and an image linking
+// both: the layout reads back whole, blobs are links, the /etc layer is
+// last.
+func TestLayerSets(t *testing.T) {
+	store, out := t.TempDir(), t.TempDir()
+	g, app := diskStore(t, store, 3, 'x', "#!/bin/sh\necho v1\n")
+	libs := g.Paths()[:3]
+	lastLib := libs[0]
+	for _, p := range libs {
+		if strings.HasSuffix(p, "-lib2") {
+			lastLib = p
+		}
+	}
+	plan, err := image.NewLayerSetPlan(g, []string{lastLib}, image.LayerSetOptions{MaxLayers: 2, Compression: "zstd"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := writeSet(t, filepath.Join(out, "deps"), plan)
+	if len(deps.Layers) != 2 || deps.Layers[0].MediaType != v1.MediaTypeImageLayerZstd {
+		t.Fatalf("deps: %+v", deps.Layers)
+	}
+	data, err := os.ReadFile(filepath.Join(deps.Dir, image.LayerSetFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), store) {
+		t.Fatalf("%s names store paths:\n%s", image.LayerSetFile, data)
+	}
+
+	plan, err = image.NewLayerSetPlan(g, []string{app}, image.LayerSetOptions{MaxLayers: 5}, []*image.LoadedLayerSet{deps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := writeSet(t, filepath.Join(out, "own"), plan)
+	if len(own.Layers) != 1 || strings.Join(own.Layers[0].Names, ",") != "app" || own.Layers[0].MediaType != v1.MediaTypeImageLayerGzip {
+		t.Fatalf("the application's set: %+v", own.Layers)
+	}
+
+	tests := []struct {
+		name string
+		sets []*image.LoadedLayerSet
+		err  string
+	}{
+		{"both", []*image.LoadedLayerSet{deps, own}, ""},
+		{"application missing", []*image.LoadedLayerSet{deps}, "store path " + app + " of the image's closure is in none of its layer derivations"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ip, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, bundle.HostStore{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = ip.UseLayerSets(tc.sets)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(t.TempDir(), "image")
+			if _, err := image.Write(context.Background(), dir, ip, image.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			m, img := checkLayout(t, dir)
+			if len(m.Layers) != 4 {
+				t.Fatalf("%d layers, want 4", len(m.Layers))
+			}
+			for i, l := range m.Layers[:3] {
+				set, k := deps, i
+				if i == 2 {
+					set, k = own, 0
+				}
+				if l.Digest != set.Layers[k].Digest || l.MediaType != set.Layers[k].MediaType {
+					t.Errorf("layer %d: %s %s, want %s %s", i, l.Digest, l.MediaType, set.Layers[k].Digest, set.Layers[k].MediaType)
+				}
+				fi, err := os.Lstat(filepath.Join(dir, "blobs", "sha256", l.Digest.Encoded()))
+				if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+					t.Errorf("layer %d's blob is not a link: %v", i, err)
+				}
+			}
+			if c := img.History[3].Comment; !strings.HasPrefix(c, "created for the image") {
+				t.Errorf("the last layer is not the /etc layer: %q", c)
+			}
+			if c := img.History[2].Comment; c != "layer derivation own: 1 store path: app" {
+				t.Errorf("history of the application's layer: %q", c)
+			}
+		})
+	}
+}
+
+// TestReadLayerSetErrors: what is not a layer derivation's output is named.
+func TestReadLayerSetErrors(t *testing.T) {
+	dir := t.TempDir()
+	blob := strings.Repeat("a", 64)
+	write := func(name, data string) string {
+		d := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Join(d, "blobs", "sha256"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if data != "" {
+			if err := os.WriteFile(filepath.Join(d, image.LayerSetFile), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(d, "blobs", "sha256", blob), []byte("12345"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	record := func(mediaType string, size int) string {
+		return `{"layers":[{"mediaType":"` + mediaType + `","digest":"sha256:` + blob + `","size":` + strconv.Itoa(size) + `,"diffID":"sha256:` + blob + `","pathDigests":[],"names":[]}]}`
+	}
+	tests := []struct {
+		name, data, want string
+	}{
+		{"no layers.json", "", "is not a layer derivation's output (ociTools.buildLayer): it has no layers.json"},
+		{"size", record(v1.MediaTypeImageLayerGzip, 4), "blob " + blob + " is 5 bytes, layers.json says 4"},
+		{"media type", record("text/plain", 5), `unknown media type "text/plain"`},
+		{"unknown key", `{"layers":[],"extra":1}`, "layers.json"},
+		{"ok", record(v1.MediaTypeImageLayerZstd, 5), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := write(strings.ReplaceAll(tc.name, " ", "-"), tc.data)
+			_, err := image.ReadLayerSet(d)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v, want one line with %q", err, tc.want)
+			}
+		})
+	}
+}
