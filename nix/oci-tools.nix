@@ -740,6 +740,7 @@ let
           name = imageName;
           roots = map (r: r.path) roots;
           # The /etc layer's.
+          own = 1;
           budget = checkedMaxLayers - 1;
           verify = options.verify or null;
         };
@@ -777,7 +778,8 @@ let
 
   # A layer derivation, the builder of buildLayer and of the layers of
   # buildImage's 'layers': the closure of 'roots' less the store paths of
-  # 'layers' (checked buildLayer results) in at most maxLayers layers.
+  # 'layers' (checked buildLayer results, flattened: the whole stack) in at
+  # most maxLayers layers.
   layerDerivation =
     {
       name,
@@ -791,6 +793,9 @@ let
       {
         ociLayer = {
           inherit maxLayers compression;
+          # The layer stack under this layer: every layer derivation below
+          # it, transitively, lower layers first.
+          layers = layers;
         };
       }
       (derivation {
@@ -824,6 +829,15 @@ let
         }"
     ) (length (checkType fn "layers" isList "a list of ociTools.buildLayer results" layers));
 
+  # The layer stack of checked buildLayer results: each one's own stack
+  # then itself, de-duplicated (first occurrence kept), so lower layers
+  # come first.
+  flattenLayers =
+    layers:
+    foldl' (acc: l: if builtins.any (a: toStr a == toStr l) acc then acc else acc ++ [ l ]) [ ] (
+      builtins.concatMap (l: (l.ociLayer.layers or [ ]) ++ [ l ]) layers
+    );
+
   # What an image with declared layers adds to its derivation: the declared
   # layers and, for the rest of its closure, a layer derivation of its own
   # ('<name>-layers'), which the image links instead of writing layers. With
@@ -836,10 +850,12 @@ let
       layers,
       compression,
       budget,
+      # The image's own layers (/etc, contents), which budget leaves out.
+      own,
       verify,
     }:
     let
-      declared = checkLayers fn layers;
+      declared = flattenLayers (checkLayers fn layers);
       used = foldl' (n: l: n + l.ociLayer.maxLayers) 0 declared;
       rest = budget - used;
       auto = layerDerivation {
@@ -850,8 +866,8 @@ let
           if rest >= 1 then
             rest
           else
-            fail fn "'maxLayers' leaves no layer for the closure: the declared layers may have ${toString used} and the image's own need ${
-              toString (budget + 1 - rest)
+            fail fn "'maxLayers' leaves no layer for the closure: the declared layers (and the layers under them) may have ${toString used}, the image's own layers are ${toString own} and the rest of the closure needs 1: maxLayers must be at least ${
+              toString (used + own + 1)
             }";
       };
     in
@@ -893,7 +909,7 @@ let
       layerDerivation {
         name = derivationName fn name roots "layer";
         roots = map (r: r.path) roots;
-        layers = checkLayers fn layers;
+        layers = flattenLayers (checkLayers fn layers);
         compression =
           if compression == "gzip" || compression == "zstd" then
             compression
@@ -1001,6 +1017,7 @@ let
         name = drvName;
         roots = map (r: r.path) roots;
         # The /etc layer's, and the contents' when there are any.
+        own = 1 + (if contentsList != [ ] then 1 else 0);
         budget = checkedMaxLayers - 1 - (if contentsList != [ ] then 1 else 0);
         verify = null;
       };

@@ -206,7 +206,12 @@ func TestIncrementalEvaluationErrors(t *testing.T) {
 		{"not a list", `ociTools.buildImage { args = [ "${busybox}/bin/sh" ]; layers = ` + layer + `; }`,
 			`ociTools.buildImage: 'layers' must be a list of ociTools.buildLayer results, got a derivation`},
 		{"no layer left", `ociTools.buildImage { args = [ "${busybox}/bin/sh" ]; maxLayers = 3; layers = [ ` + layer + ` ]; }`,
-			`ociTools.buildImage: 'maxLayers' leaves no layer for the closure`},
+			`ociTools.buildImage: 'maxLayers' leaves no layer for the closure: the declared layers (and the layers under them) may have 2, the image's own layers are 1 and the rest of the closure needs 1: maxLayers must be at least 4` + "\n"},
+		{"no layer left, contents", `ociTools.buildLayeredImage { name = "x"; contents = [ busybox ]; maxLayers = 4; layers = [ ` + layer + ` ]; }`,
+			`ociTools.buildLayeredImage: 'maxLayers' leaves no layer for the closure: the declared layers (and the layers under them) may have 2, the image's own layers are 2 and the rest of the closure needs 1: maxLayers must be at least 5` + "\n"},
+		// The layers under a declared layer count too: 2 + 1 here.
+		{"no layer left, stack", `ociTools.buildImage { args = [ "${busybox}/bin/sh" ]; maxLayers = 4; layers = [ (ociTools.buildLayer { deps = [ busybox ]; layers = [ ` + layer + ` ]; }) ]; }`,
+			`ociTools.buildImage: 'maxLayers' leaves no layer for the closure: the declared layers (and the layers under them) may have 3, the image's own layers are 1 and the rest of the closure needs 1: maxLayers must be at least 5` + "\n"},
 		{"buildLayer no deps", `ociTools.buildLayer { }`, `ociTools.buildLayer: 'deps' names no store path`},
 		{"buildLayer deps type", `ociTools.buildLayer { deps = busybox; }`, `ociTools.buildLayer: 'deps' must be a list of strings`},
 		{"buildLayer layers", `ociTools.buildLayer { deps = [ busybox ]; layers = [ "x" ]; }`,
@@ -226,6 +231,78 @@ func TestIncrementalEvaluationErrors(t *testing.T) {
 				t.Fatalf("want error %q, got %v", tc.want, r)
 			}
 		})
+	}
+}
+
+// nestedExpr is an image whose declared layer, mid (app 1), stacks on
+// base (lib, busybox); the image runs app 2, which only its own layer
+// derivation holds.
+const nestedExpr = "let\n" + appExpr + `
+  base = ociTools.buildLayer { name = "base-${nonce}"; deps = [ lib ]; };
+  mid = ociTools.buildLayer { name = "mid-${nonce}"; deps = [ (app "1") ]; layers = [ base ]; };
+  image = layers: ociTools.buildImage {
+    name = "nested-${nonce}";
+    args = [ "${app "2"}/bin/app" "two" ];
+    inherit layers;
+  };
+in
+{
+  inherit base mid;
+  image = image [ mid ];
+  # base twice (under mid and declared): once, below mid.
+  diamond = image [ mid base ];
+}`
+
+// TestIncrementalNestedEvaluation: the layers under a declared layer are
+// the image's layer derivations too, lower layers first, each once.
+func TestIncrementalNestedEvaluation(t *testing.T) {
+	need(t)
+	file := writeExpr(t, "let x = "+nestedExpr+"; in map (i: map (p: builtins.substring 33 100 (baseNameOf p)) i.drvAttrs.layerDerivations ++ [ (i.layers == [ x.base x.mid ]) ]) [ x.image x.diamond ] ++ [ (map (p: builtins.substring 33 100 (baseNameOf p)) x.mid.drvAttrs.layer.layers) ]")
+	r := runNix(t, "nix-instantiate", "--eval", "--strict", "--json", file)
+	if r.err != nil {
+		t.Fatal(r)
+	}
+	n := h.nonce
+	want := fmt.Sprintf(`[["base-%[1]s","mid-%[1]s","nested-%[1]s-layers",true],["base-%[1]s","mid-%[1]s","nested-%[1]s-layers",true],["base-%[1]s"]]`, n)
+	if r.out != want {
+		t.Fatalf("layer derivations %s, want %s", r.out, want)
+	}
+}
+
+// TestIncrementalNestedImage: an image whose declared layer stacks on
+// another links the lower layer's blobs too (it is not compressed again
+// into the image's own layer derivation) and runs.
+func TestIncrementalNestedImage(t *testing.T) {
+	needTools(t)
+	file := writeExpr(t, nestedExpr)
+	r := nixBuildFile(t, file, true, "-A", "image")
+	if r.err != nil {
+		t.Fatal(r)
+	}
+	img := r.out
+	_, m := readLayout(t, img)
+	wantIn := []string{"-base-" + h.nonce + "/", "-mid-" + h.nonce + "/", "-nested-" + h.nonce + "-layers/"}
+	if len(m.Layers) != len(wantIn)+1 {
+		t.Fatalf("%d layers, want %d (base's, mid's, the image's own layer derivation's, /etc)", len(m.Layers), len(wantIn)+1)
+	}
+	for i, w := range wantIn {
+		target, err := os.Readlink(blobPath(img, m.Layers[i].Digest))
+		if err != nil || !strings.Contains(target, w) {
+			t.Errorf("layer %d: blob is not a link into %s: %q, %v", i, w, target, err)
+		}
+	}
+	// The image's own layer derivation holds app 2 only.
+	own := filepath.Dir(filepath.Dir(filepath.Dir(func() string { p, _ := os.Readlink(blobPath(img, m.Layers[2].Digest)); return p }())))
+	data, err := os.ReadFile(filepath.Join(own, "layers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"app-`+h.nonce+`"`) || strings.Contains(string(data), "busybox") || strings.Contains(string(data), "lib-") {
+		t.Fatalf("the image's own layer derivation holds more than the application:\n%s", data)
+	}
+	res := unpackAndRun(t, img+":latest")
+	if res.code != 0 || !strings.Contains(res.stdout, "library data") || !strings.Contains(res.stdout, "app version 2: two") {
+		t.Fatalf("exit %d, stdout %q\n%s", res.code, res.stdout, res.stderr)
 	}
 }
 

@@ -76,12 +76,9 @@ func ReadLayerSet(dir string) (*LoadedLayerSet, error) {
 	if err := strictjson.Unmarshal(data, &s.LayerSet); err != nil {
 		return nil, fmt.Errorf("layer derivation %s: %s: %w", dir, LayerSetFile, err)
 	}
-	for _, l := range s.Layers {
-		if err := l.Digest.Validate(); err != nil {
-			return nil, fmt.Errorf("layer derivation %s: %s: digest %q: %w", dir, LayerSetFile, l.Digest, err)
-		}
-		if l.MediaType != layer.Gzip.MediaType() && l.MediaType != layer.Zstd.MediaType() {
-			return nil, fmt.Errorf("layer derivation %s: %s: unknown media type %q", dir, LayerSetFile, l.MediaType)
+	for i, l := range s.Layers {
+		if err := checkRecord(l); err != nil {
+			return nil, fmt.Errorf("layer derivation %s: %s: layer %d: %w", dir, LayerSetFile, i, err)
 		}
 		fi, err := os.Stat(s.blob(l))
 		if err != nil {
@@ -92,6 +89,41 @@ func ReadLayerSet(dir string) (*LoadedLayerSet, error) {
 		}
 	}
 	return s, nil
+}
+
+// checkRecord checks the fields of a LayerRecord: sha256 digests, a known
+// media type, a positive size and as many names as path digests.
+func checkRecord(l LayerRecord) error {
+	for _, f := range []struct {
+		name string
+		d    digest.Digest
+	}{{"digest", l.Digest}, {"diffID", l.DiffID}} {
+		if l := f.d.String(); !strings.HasPrefix(l, "sha256:") || !isLowerHex64(l[len("sha256:"):]) {
+			return fmt.Errorf("%s %q is not sha256: and 64 lowercase hexadecimal digits", f.name, f.d)
+		}
+	}
+	if l.MediaType != layer.Gzip.MediaType() && l.MediaType != layer.Zstd.MediaType() {
+		return fmt.Errorf("unknown media type %q", l.MediaType)
+	}
+	if l.Size <= 0 {
+		return fmt.Errorf("size %d of %s is not positive", l.Size, l.Digest)
+	}
+	if len(l.PathDigests) != len(l.Names) {
+		return fmt.Errorf("%s has %d pathDigests and %d names", l.Digest, len(l.PathDigests), len(l.Names))
+	}
+	return nil
+}
+
+func isLowerHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *LoadedLayerSet) blob(l LayerRecord) string {

@@ -151,6 +151,15 @@ func TestReadLayerSetErrors(t *testing.T) {
 		{"size", record(v1.MediaTypeImageLayerGzip, 4), "blob " + blob + " is 5 bytes, layers.json says 4"},
 		{"media type", record("text/plain", 5), `unknown media type "text/plain"`},
 		{"unknown key", `{"layers":[],"extra":1}`, "layers.json"},
+		{"empty diffID", strings.Replace(record(v1.MediaTypeImageLayerGzip, 5), `"diffID":"sha256:`+blob+`"`, `"diffID":""`, 1),
+			`layers.json: layer 0: diffID "" is not sha256: and 64 lowercase hexadecimal digits`},
+		{"sha512 digest", strings.Replace(record(v1.MediaTypeImageLayerGzip, 5), `"digest":"sha256:`+blob+`"`, `"digest":"sha512:`+strings.Repeat("a", 128)+`"`, 1),
+			`layers.json: layer 0: digest "sha512:` + strings.Repeat("a", 128) + `" is not sha256: and 64 lowercase hexadecimal digits`},
+		{"upper-case digest", strings.Replace(record(v1.MediaTypeImageLayerGzip, 5), `"digest":"sha256:`+blob+`"`, `"digest":"sha256:`+strings.Repeat("A", 64)+`"`, 1),
+			`layers.json: layer 0: digest "sha256:` + strings.Repeat("A", 64) + `" is not sha256`},
+		{"zero size", record(v1.MediaTypeImageLayerGzip, 0), "layers.json: layer 0: size 0 of sha256:" + blob + " is not positive"},
+		{"names", strings.Replace(record(v1.MediaTypeImageLayerGzip, 5), `"names":[]`, `"names":["x"]`, 1),
+			"layers.json: layer 0: sha256:" + blob + " has 0 pathDigests and 1 names"},
 		{"ok", record(v1.MediaTypeImageLayerZstd, 5), ""},
 	}
 	for _, tc := range tests {

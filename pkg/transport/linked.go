@@ -2,11 +2,16 @@ package transport
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -42,6 +47,9 @@ type linkedImage struct {
 	configDigest     v1.Hash
 	mediaType        types.MediaType
 	layers           map[v1.Hash]v1.Descriptor
+	// beforeOpen, when set (by tests), is called with the path of a blob
+	// just before it is opened.
+	beforeOpen func(path string)
 }
 
 // readLinkedImage reads the image of the layout dir whose manifest is
@@ -79,7 +87,10 @@ func (li *linkedImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error)
 }
 
 // open opens the blob h, following a symbolic link only to a regular file
-// in the store.
+// in the store (the store directory as it is named or with its own links
+// resolved). The file opened is never a link itself (O_NOFOLLOW), so a
+// blob swapped for a link after the check is refused, as
+// go-containerregistry's layout refuses links.
 func (li *linkedImage) open(h v1.Hash) (*os.File, error) {
 	p := filepath.Join(li.dir, "blobs", h.Algorithm, h.Hex)
 	fi, err := os.Lstat(p)
@@ -91,13 +102,19 @@ func (li *linkedImage) open(h v1.Hash) (*os.File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("layout blob %s: %w", h, err)
 		}
-		if !strings.HasPrefix(target, li.storeDir+"/") {
+		if !li.inStore(target) {
 			return nil, fmt.Errorf("layout blob %s is a symlink to %s, outside the store %s", h, target, li.storeDir)
 		}
 		p = target
 	}
-	f, err := os.Open(p)
+	if li.beforeOpen != nil {
+		li.beforeOpen(p)
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("layout blob %s: %s became a symbolic link while it was read", h, p)
+		}
 		return nil, fmt.Errorf("layout blob %s: %w", h, err)
 	}
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
@@ -107,13 +124,55 @@ func (li *linkedImage) open(h v1.Hash) (*os.File, error) {
 	return f, nil
 }
 
-func (li *linkedImage) readBlob(h v1.Hash) ([]byte, error) {
+// inStore tells whether the path p (links resolved) is in the store.
+func (li *linkedImage) inStore(p string) bool {
+	if strings.HasPrefix(p, li.storeDir+"/") {
+		return true
+	}
+	real, err := filepath.EvalSymlinks(li.storeDir)
+	return err == nil && strings.HasPrefix(p, real+"/")
+}
+
+// openVerified opens the blob h as open does; its reader fails at the end
+// if the blob's SHA-256 is not h.
+func (li *linkedImage) openVerified(h v1.Hash) (io.ReadCloser, error) {
+	if h.Algorithm != "sha256" {
+		return nil, fmt.Errorf("layout blob %s: not a sha256 digest", h)
+	}
 	f, err := li.open(h)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return io.ReadAll(f)
+	return &verifyingReader{f: f, h: h, sum: sha256.New()}, nil
+}
+
+// verifyingReader reads a blob and, at its end, checks its SHA-256.
+type verifyingReader struct {
+	f   *os.File
+	h   v1.Hash
+	sum hash.Hash
+}
+
+func (r *verifyingReader) Read(b []byte) (int, error) {
+	n, err := r.f.Read(b)
+	r.sum.Write(b[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(r.sum.Sum(nil)); got != r.h.Hex {
+			return n, fmt.Errorf("layout blob %s (%s) has the sha256 %s: it changed since the image was made", r.h, r.f.Name(), got)
+		}
+	}
+	return n, err
+}
+
+func (r *verifyingReader) Close() error { return r.f.Close() }
+
+func (li *linkedImage) readBlob(h v1.Hash) ([]byte, error) {
+	rc, err := li.openVerified(h)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }
 
 // linkedLayer is a layer blob of a linkedImage.
@@ -125,5 +184,5 @@ type linkedLayer struct {
 func (l *linkedLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
 func (l *linkedLayer) Size() (int64, error)                { return l.desc.Size, nil }
 func (l *linkedLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
-func (l *linkedLayer) Compressed() (io.ReadCloser, error)  { return l.li.open(l.desc.Digest) }
+func (l *linkedLayer) Compressed() (io.ReadCloser, error)  { return l.li.openVerified(l.desc.Digest) }
 func (l *linkedLayer) Descriptor() (*v1.Descriptor, error) { d := l.desc; return &d, nil }
