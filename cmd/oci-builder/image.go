@@ -252,18 +252,7 @@ func readImagePlan(e env) (builderInput, *image.Plan, error) {
 // writeImage writes the plan to out, reporting progress on log.
 func writeImage(ctx context.Context, log io.Writer, out string, plan *image.Plan, workers int) (image.Result, error) {
 	workers = workerCount(workers, log)
-	var total uint64
-	paths := 0
-	for _, l := range plan.Layers {
-		for _, p := range l.Paths {
-			total += p.NarSize
-			paths++
-		}
-	}
-	verifying := ""
-	if plan.Verify {
-		verifying = ", verifying their NAR hashes"
-	}
+	paths, total, verifying := describeLayers(plan.Layers, plan.Verify)
 	fmt.Fprintf(log, "oci-builder: writing %s (%s) as %s compressed with %s, %s at once%s\n",
 		plural(paths, "store path"), sizeOrUnknown(total), plural(len(plan.Layers), "layer"), plan.Compression, plural(workers, "layer"), verifying)
 	res, err := image.Write(ctx, out, plan, image.WriteOptions{
@@ -295,6 +284,21 @@ func writeImage(ctx context.Context, log io.Writer, out string, plan *image.Plan
 		res.Manifest.Digest, plan.Tag, plural(len(res.Layers), "layer"), humanBytes(uint64(tarSize)), humanBytes(uint64(size)),
 		plan.Compression, res.Elapsed.Seconds(), verifiedNote)
 	return res, nil
+}
+
+// describeLayers counts the store paths of layers and their NAR size, and
+// says whether they are verified, for the builders' first line.
+func describeLayers(layers []image.LayerPlan, verify bool) (paths int, total uint64, verifying string) {
+	for _, l := range layers {
+		for _, p := range l.Paths {
+			total += p.NarSize
+			paths++
+		}
+	}
+	if verify {
+		verifying = ", verifying their NAR hashes"
+	}
+	return paths, total, verifying
 }
 
 func plural(n int, word string) string {

@@ -79,18 +79,7 @@ func runNixLayerBuilder(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
 	workers = workerCount(workers, e.stderr)
-	paths := 0
-	var total uint64
-	for _, l := range plan.Layers {
-		for _, p := range l.Paths {
-			total += p.NarSize
-			paths++
-		}
-	}
-	verifying := ""
-	if plan.Verify {
-		verifying = ", verifying their NAR hashes"
-	}
+	paths, total, verifying := describeLayers(plan.Layers, plan.Verify)
 	fmt.Fprintf(e.stderr, "oci-builder: writing %s (%s) as %s compressed with %s, leaving out those of %s%s\n",
 		plural(paths, "store path"), sizeOrUnknown(total), plural(len(plan.Layers), "layer"), plan.Compression, plural(len(held), "layer derivation"), verifying)
 	set, err := image.WriteLayerSet(ctx, out, plan, image.WriteOptions{Workers: workers, Verify: plan.Verify})
