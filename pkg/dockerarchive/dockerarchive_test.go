@@ -178,16 +178,22 @@ func TestStream(t *testing.T) {
 	}
 }
 
-// failingWriter fails after n bytes, as a closed pipe does.
-type failingWriter struct{ n int }
+// failingWriter fails after n bytes, as a closed pipe does; accepted holds
+// the bytes it took.
+type failingWriter struct {
+	n        int
+	accepted bytes.Buffer
+}
 
 func (f *failingWriter) Write(p []byte) (int, error) {
 	if len(p) > f.n {
 		n := f.n
 		f.n = 0
+		f.accepted.Write(p[:n])
 		return n, errors.New("broken pipe")
 	}
 	f.n -= len(p)
+	f.accepted.Write(p)
 	return len(p), nil
 }
 
@@ -197,7 +203,7 @@ func TestStreamFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(t *testing.T, paths []string)
-		w      io.Writer
+		w      *failingWriter
 		want   string
 		empty  bool
 	}{
@@ -216,18 +222,25 @@ func TestStreamFailures(t *testing.T) {
 				tc.change(t, paths)
 			}
 			var out bytes.Buffer
-			w := tc.w
-			if w == nil {
-				w = &out
+			var w io.Writer = &out
+			if tc.w != nil {
+				w = tc.w
 			}
 			err := stream(t, file, w)
+			written := out.Bytes()
+			if tc.w != nil {
+				written = tc.w.accepted.Bytes()
+				if len(written) == 0 {
+					t.Fatal("the failing writer took nothing: the case tests no partial archive")
+				}
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error %v, want one line containing %q", err, tc.want)
 			}
-			if tc.empty && out.Len() != 0 {
-				t.Fatalf("%d bytes written before the error", out.Len())
+			if tc.empty && len(written) != 0 {
+				t.Fatalf("%d bytes written before the error", len(written))
 			}
-			if bytes.Contains(out.Bytes(), []byte("manifest.json")) {
+			if bytes.Contains(written, []byte("manifest.json")) {
 				t.Fatal("a failed stream wrote manifest.json")
 			}
 		})
