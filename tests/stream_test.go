@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -254,8 +255,10 @@ func TestStreamLayeredImage(t *testing.T) {
 	}
 }
 
-// TestStreamLayeredImageErrors: a closed stdout gives one line and exit 1;
-// an argument that makes no sense for a stream, or a name docker load
+// TestStreamLayeredImageErrors: a closed stdout gives one line and exit 1; a
+// copy of the output outside the store streams, a crafted copy naming
+// another store directory, a file outside the store or / is refused with
+// one line and nothing on stdout; an argument that makes no sense for a stream, or a name docker load
 // refuses, fails with one line naming it.
 func TestStreamLayeredImageErrors(t *testing.T) {
 	need(t)
@@ -278,6 +281,56 @@ func TestStreamLayeredImageErrors(t *testing.T) {
 	if strings.TrimSpace(string(out)) != "1" || strings.Count(string(stderr), "\n") != 1 ||
 		!strings.HasPrefix(string(stderr), "oci-builder: error: write the archive: ") || !strings.Contains(string(stderr), "broken pipe") {
 		t.Fatalf("stream into a closed pipe: exit %s, stderr %q", out, stderr)
+	}
+
+	// A copy of the file outside the store streams; a crafted copy that
+	// names a private file instead of a store path is refused before
+	// anything reaches stdout (the file is larger than the output's
+	// buffer, so streaming it would have written some of it).
+	data, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, bytes.Repeat([]byte("private "), 512*1024), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := regexp.MustCompile(`"kind":"store","paths":\["([^"]+)"`).FindSubmatch(data)
+	if first == nil {
+		t.Fatalf("%s names no store layer's paths", script)
+	}
+	for _, tc := range []struct {
+		name, data string
+		want       string
+	}{
+		{"copy", string(data), ""},
+		{"private file", strings.Replace(string(data), `"`+string(first[1])+`"`, `"`+secret+`"`, 1), `"` + secret + `" is not a store path in /nix/store`},
+		{"home as the store", strings.NewReplacer(`"storeDir":"/nix/store"`, `"storeDir":"`+dir+`"`, `"`+string(first[1])+`"`, `"`+secret+`"`).Replace(string(data)), `names the store directory "` + dir + `", not this machine's /nix/store`},
+		{"contents of /", strings.Replace(string(data), `"kind":"contents","paths":["`, `"kind":"contents","paths":["/","`, 1), `"/" is not a store path in /nix/store`},
+	} {
+		f := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+		if tc.data == string(data) && tc.want != "" {
+			t.Fatalf("%s: the case changes nothing", tc.name)
+		}
+		if err := os.WriteFile(f, []byte(tc.data), 0o555); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(f)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if tc.want == "" {
+			if err != nil || !bytes.Contains(stdout.Bytes(), []byte("manifest.json")) {
+				t.Errorf("%s: %v, %d bytes\n%s", tc.name, err, stdout.Len(), stderr.String())
+			}
+			continue
+		}
+		if cmd.ProcessState.ExitCode() != 1 || stdout.Len() != 0 || strings.Count(stderr.String(), "\n") != 1 ||
+			!strings.HasPrefix(stderr.String(), "oci-builder: error: "+f+": ") || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%s: exit %d, %d bytes on stdout, stderr %q; want exit 1, nothing on stdout and one line containing %q",
+				tc.name, cmd.ProcessState.ExitCode(), stdout.Len(), stderr.String(), tc.want)
+		}
 	}
 
 	for _, tc := range []struct{ args, want string }{

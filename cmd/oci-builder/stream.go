@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/pkg/dockerarchive"
+	"github.com/oci-builder/oci-builder/pkg/localstore"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
@@ -37,6 +38,10 @@ fails the command before manifest.json is written, so no loader accepts the
 partial archive. The same FILE always gives the same bytes. stdout must not
 be a terminal.
 
+FILE must name the local store directory ($NIX_STORE_DIR, else $NIX_STORE,
+else /nix/store) and only store paths directly in it: a FILE naming any
+other path is refused before anything is written.
+
 Exit status: 0 on success, 1 on an error (a missing store path, a closed
 stdout), 2 on a usage error.`
 
@@ -49,7 +54,7 @@ func runStreamImage(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read the image description: %w", err)
 	}
-	d, err := dockerarchive.Decode(data)
+	d, err := dockerarchive.Decode(data, localstore.StoreDir(e.getenv))
 	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}

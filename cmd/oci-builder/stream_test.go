@@ -11,8 +11,8 @@ import (
 )
 
 // streamCase writes the .attrs.json of a streamLayeredImage derivation
-// over the fake store; stream replaces the "stream" attribute.
-func streamCase(t *testing.T, stream any) (top, out string) {
+// over the fake store dir; stream replaces the "stream" attribute.
+func streamCase(t *testing.T, stream any) (dir, top, out string) {
 	t.Helper()
 	dir, prog, lib := fakeStore(t)
 	progHash, progSize := narOf(t, prog)
@@ -23,7 +23,7 @@ func streamCase(t *testing.T, stream any) (top, out string) {
 	if stream != nil {
 		extra["stream"] = stream
 	}
-	return builderCase{
+	top, out = builderCase{
 		storeDir: dir,
 		graph: []map[string]any{
 			{"path": prog, "references": []string{lib, prog}, "narHash": progHash, "narSize": progSize},
@@ -32,6 +32,7 @@ func streamCase(t *testing.T, stream any) (top, out string) {
 		container: map[string]any{"args": []string{prog + "/bin/prog"}, "os": "linux", "arch": "amd64"},
 		extra:     extra,
 	}.write(t)
+	return dir, top, out
 }
 
 // TestStreamBuilderAndCommand builds a description with nix-stream-builder
@@ -39,7 +40,7 @@ func streamCase(t *testing.T, stream any) (top, out string) {
 // with four layers (/etc, two store paths, contents) and manifest.json last
 // but repositories.
 func TestStreamBuilderAndCommand(t *testing.T) {
-	top, out := streamCase(t, map[string]any{"repository": "example.org/app", "interpreter": "/nix/store/x-oci-builder/bin/oci-builder"})
+	dir, top, out := streamCase(t, map[string]any{"repository": "example.org/app", "interpreter": "/nix/store/x-oci-builder/bin/oci-builder"})
 	code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top, "NIX_BUILD_CORES": "2"}, "nix-stream-builder")
 	if code != 0 {
 		t.Fatalf("nix-stream-builder: exit %d: %s", code, stderr)
@@ -55,7 +56,7 @@ func TestStreamBuilderAndCommand(t *testing.T) {
 	if !bytes.HasPrefix(data, []byte("#!/nix/store/x-oci-builder/bin/oci-builder stream-image\n{")) {
 		t.Fatalf("output starts with %q", data[:80])
 	}
-	code, stdout, stderr := runWith(t, nil, "stream-image", out)
+	code, stdout, stderr := runWith(t, map[string]string{"NIX_STORE_DIR": dir}, "stream-image", out)
 	if code != 0 {
 		t.Fatalf("stream-image: exit %d: %s", code, stderr)
 	}
@@ -101,7 +102,7 @@ func TestStreamErrors(t *testing.T) {
 			var out string
 			if args == nil {
 				var top string
-				top, out = streamCase(t, tc.stream)
+				_, top, out = streamCase(t, tc.stream)
 				args, vars = []string{"nix-stream-builder"}, map[string]string{"NIX_BUILD_TOP": top}
 			}
 			code, _, stderr := runWith(t, vars, args...)
@@ -112,6 +113,64 @@ func TestStreamErrors(t *testing.T) {
 				if _, err := os.Lstat(out); err == nil {
 					t.Fatalf("a failed build left %s", out)
 				}
+			}
+		})
+	}
+}
+
+// TestStreamImageRefuses: a description that names another store directory
+// than the local one, or paths that are not store paths in it, is refused
+// with one line naming the culprit, before anything is written to stdout.
+func TestStreamImageRefuses(t *testing.T) {
+	dir, top, out := streamCase(t, map[string]any{"repository": "example.org/app", "interpreter": "/nix/store/x-oci-builder/bin/oci-builder"})
+	if code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-stream-builder"); code != 0 {
+		t.Fatalf("nix-stream-builder: exit %d: %s", code, stderr)
+	}
+	good, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	secret := filepath.Join(home, "secret")
+	if err := os.WriteFile(secret, []byte("private"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lib := dir + "/" + strings.Repeat("b", 32) + "-lib"
+	// crafted is the description with each old string of oldNew replaced
+	// by the new one after it.
+	crafted := func(t *testing.T, oldNew []string) string {
+		t.Helper()
+		for i := 0; i < len(oldNew); i += 2 {
+			if !strings.Contains(string(good), oldNew[i]) {
+				t.Fatalf("the description has no %s", oldNew[i])
+			}
+		}
+		f := filepath.Join(t.TempDir(), "crafted")
+		if err := os.WriteFile(f, []byte(strings.NewReplacer(oldNew...).Replace(string(good))), 0o555); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	for _, tc := range []struct {
+		name     string
+		storeDir string
+		oldNew   []string
+		want     string
+	}{
+		{name: "other local store", storeDir: "/nix/store", want: `names the store directory "` + dir + `", not this machine's /nix/store`},
+		{name: "home as the store, its secret", storeDir: dir, oldNew: []string{`"storeDir":"` + dir + `"`, `"storeDir":"` + home + `"`, `"` + lib + `"`, `"` + secret + `"`}, want: `names the store directory "` + home + `"`},
+		{name: "home as the local store, its secret", storeDir: home, oldNew: []string{`"storeDir":"` + dir + `"`, `"storeDir":"` + home + `"`, `"` + lib + `"`, `"` + secret + `"`}, want: `"` + secret + `" is not a store path: not a valid store path name`},
+		{name: "a private file", storeDir: dir, oldNew: []string{`"` + lib + `"`, `"` + secret + `"`}, want: `"` + secret + `" is not a store path in ` + dir},
+		{name: "contents of /", storeDir: dir, oldNew: []string{`"kind":"contents","paths":["`, `"kind":"contents","paths":["/","`}, want: `"/" is not a store path in ` + dir},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := out
+			if tc.oldNew != nil {
+				f = crafted(t, tc.oldNew)
+			}
+			code, stdout, stderr := runWith(t, map[string]string{"NIX_STORE_DIR": tc.storeDir}, "stream-image", f)
+			if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "oci-builder: error: "+f+": ") || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, %d bytes on stdout, stderr %q; want exit 1, nothing on stdout and one error line containing %q", code, len(stdout), stderr, tc.want)
 			}
 		})
 	}

@@ -41,6 +41,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nar"
@@ -270,8 +271,11 @@ func CheckInterpreter(interpreter string) error {
 }
 
 // Decode reads a file written by Encode: it skips the "#!" line and reads
-// the description, refusing unknown keys and other versions.
-func Decode(data []byte) (*Description, error) {
+// the description, refusing unknown keys and other versions. storeDir is
+// the local store directory: the description must name it, and every path
+// it names must be a store path directly in it (Check), so that a crafted
+// description cannot make Stream read other files.
+func Decode(data []byte, storeDir string) (*Description, error) {
 	if !bytes.HasPrefix(data, []byte("#!")) {
 		return nil, errors.New("not a streamed image: no #! line")
 	}
@@ -300,7 +304,49 @@ func Decode(data []byte) (*Description, error) {
 			return nil, fmt.Errorf("layer %d: kind %q, size %d", i+1, l.Kind, l.Size)
 		}
 	}
+	if d.StoreDir != storeDir {
+		return nil, fmt.Errorf("streamed image description names the store directory %q, not this machine's %s (set NIX_STORE_DIR to the store it was built in)", d.StoreDir, storeDir)
+	}
+	if err := d.Check(); err != nil {
+		return nil, err
+	}
 	return &d, nil
+}
+
+// Check checks that the description reads nothing but store paths: its
+// store directory is a clean absolute path other than /, each path of a
+// layer is a store path directly in it ("STOREDIR/HASH-NAME", a valid store
+// path name), and a layer has paths or entries as its kind says, not both.
+func (d *Description) Check() error {
+	if !path.IsAbs(d.StoreDir) || path.Clean(d.StoreDir) != d.StoreDir || d.StoreDir == "/" || strings.ContainsAny(d.StoreDir, "\x00\n") {
+		return fmt.Errorf("streamed image description: store directory %q is not a clean absolute path other than /", d.StoreDir)
+	}
+	for i, l := range d.Layers {
+		if l.Kind == KindEntries && len(l.Paths) > 0 {
+			return fmt.Errorf("layer %d: a layer of kind %q has paths (%s)", i+1, l.Kind, l.Paths[0])
+		}
+		if l.Kind != KindEntries && len(l.Entries) > 0 {
+			return fmt.Errorf("layer %d: a layer of kind %q has entries (%s)", i+1, l.Kind, l.Entries[0].Path)
+		}
+		for _, p := range l.Paths {
+			if err := checkStorePath(d.StoreDir, p); err != nil {
+				return fmt.Errorf("layer %d: %w", i+1, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkStorePath checks that p is a store path directly in storeDir.
+func checkStorePath(storeDir, p string) error {
+	dir, base := path.Split(p)
+	if path.Clean(p) != p || dir != storeDir+"/" {
+		return fmt.Errorf("%q is not a store path in %s", p, storeDir)
+	}
+	if err := graph.ValidateBaseName(base); err != nil {
+		return fmt.Errorf("%q is not a store path: %w", p, err)
+	}
+	return nil
 }
 
 // modTime is the modification time of the archive's entries, as of the
@@ -316,12 +362,16 @@ type manifestEntry struct {
 
 // Stream writes the docker-archive of d to w: each layer's tar as
 // DIFFID/layer.tar (uncompressed), then DIGEST.json (the image
-// configuration), manifest.json and repositories. Every store path is
-// checked to exist before anything is written; each layer's tar must have
-// the size and DiffID that d records, or Stream fails (the store path
-// changed) without writing the configuration and manifest.json. The same
-// description always gives the same bytes.
+// configuration), manifest.json and repositories. The description is
+// checked (Check) and every store path checked to exist before anything is
+// written; each layer's tar must have the size and DiffID that d records,
+// or Stream fails (the store path changed) without writing the
+// configuration and manifest.json. The same description always gives the
+// same bytes.
 func Stream(ctx context.Context, w io.Writer, d *Description) error {
+	if err := d.Check(); err != nil {
+		return err
+	}
 	for _, l := range d.Layers {
 		for _, p := range l.Paths {
 			if _, err := os.Lstat(p); err != nil {

@@ -78,9 +78,9 @@ func encoded(t *testing.T, plan *image.Plan) []byte {
 	return file.Bytes()
 }
 
-func stream(t *testing.T, file []byte, w io.Writer) error {
+func stream(t *testing.T, storeDir string, file []byte, w io.Writer) error {
 	t.Helper()
-	d, err := Decode(file)
+	d, err := Decode(file, storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +121,10 @@ func TestStream(t *testing.T) {
 		t.Fatalf("description %s", file)
 	}
 	var a, b bytes.Buffer
-	if err := stream(t, file, &a); err != nil {
+	if err := stream(t, plan.StoreDir, file, &a); err != nil {
 		t.Fatal(err)
 	}
-	if err := stream(t, file, &b); err != nil {
+	if err := stream(t, plan.StoreDir, file, &b); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
@@ -178,16 +178,22 @@ func TestStream(t *testing.T) {
 	}
 }
 
-// failingWriter fails after n bytes, as a closed pipe does.
-type failingWriter struct{ n int }
+// failingWriter fails after n bytes, as a closed pipe does; accepted holds
+// the bytes it took.
+type failingWriter struct {
+	n        int
+	accepted bytes.Buffer
+}
 
 func (f *failingWriter) Write(p []byte) (int, error) {
 	if len(p) > f.n {
 		n := f.n
 		f.n = 0
+		f.accepted.Write(p[:n])
 		return n, errors.New("broken pipe")
 	}
 	f.n -= len(p)
+	f.accepted.Write(p)
 	return len(p), nil
 }
 
@@ -197,7 +203,7 @@ func TestStreamFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(t *testing.T, paths []string)
-		w      io.Writer
+		w      *failingWriter
 		want   string
 		empty  bool
 	}{
@@ -216,18 +222,25 @@ func TestStreamFailures(t *testing.T) {
 				tc.change(t, paths)
 			}
 			var out bytes.Buffer
-			w := tc.w
-			if w == nil {
-				w = &out
+			var w io.Writer = &out
+			if tc.w != nil {
+				w = tc.w
 			}
-			err := stream(t, file, w)
+			err := stream(t, plan.StoreDir, file, w)
+			written := out.Bytes()
+			if tc.w != nil {
+				written = tc.w.accepted.Bytes()
+				if len(written) == 0 {
+					t.Fatal("the failing writer took nothing: the case tests no partial archive")
+				}
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error %v, want one line containing %q", err, tc.want)
 			}
-			if tc.empty && out.Len() != 0 {
-				t.Fatalf("%d bytes written before the error", out.Len())
+			if tc.empty && len(written) != 0 {
+				t.Fatalf("%d bytes written before the error", len(written))
 			}
-			if bytes.Contains(out.Bytes(), []byte("manifest.json")) {
+			if bytes.Contains(written, []byte("manifest.json")) {
 				t.Fatal("a failed stream wrote manifest.json")
 			}
 		})
@@ -268,8 +281,17 @@ func TestEncodeInterpreter(t *testing.T) {
 }
 
 func TestDecodeRefuses(t *testing.T) {
-	plan, _ := fixture(t)
+	plan, paths := fixture(t)
+	store := plan.StoreDir
 	good := string(encoded(t, plan))
+	// A private file outside the store, as $HOME/secret.
+	home := t.TempDir()
+	secret := filepath.Join(home, "secret")
+	if err := os.WriteFile(secret, []byte("private"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	lib, app := q(paths[0]), q(paths[1])
 	for _, tc := range []struct {
 		name, file, want string
 	}{
@@ -278,9 +300,45 @@ func TestDecodeRefuses(t *testing.T) {
 		{"other version", strings.Replace(good, `"version":1`, `"version":2`, 1), "version 2"},
 		{"unknown key", strings.Replace(good, `"version":1`, `"version":1,"extra":true`, 1), "extra"},
 		{"wrong DiffID", strings.Replace(good, `"diffID":"sha256:`, `"diffID":"sha256:0`, 1), "layer 1"},
+		{"other store directory", strings.Replace(good, `"storeDir":`+q(store), `"storeDir":`+q(home), 1), `store directory ` + q(home) + `, not this machine's ` + store},
+		{"home as the store, a file in it", strings.ReplaceAll(strings.Replace(good, `"storeDir":`+q(store), `"storeDir":`+q(home), 1), lib, q(secret)), "store directory " + q(home)},
+		{"a file outside the store", strings.Replace(good, `"paths":[`+lib+`]`, `"paths":[`+q(secret)+`]`, 1), `layer 2: ` + q(secret) + ` is not a store path in ` + store},
+		{"contents of /", strings.Replace(good, `"kind":"contents","paths":[`+app+`]`, `"kind":"contents","paths":["/"]`, 1), `layer 4: "/" is not a store path in ` + store},
+		{"contents of the store directory", strings.Replace(good, `"kind":"contents","paths":[`+app+`]`, `"kind":"contents","paths":[`+q(store)+`]`, 1), `layer 4: ` + q(store) + ` is not a store path in ` + store},
+		{"a path in a store path", strings.Replace(good, `"paths":[`+lib+`]`, `"paths":[`+q(paths[0]+"/bin")+`]`, 1), `layer 2: ` + q(paths[0]+"/bin") + ` is not a store path in`},
+		{"dot-dot", strings.Replace(good, `"paths":[`+lib+`]`, `"paths":[`+q(paths[0]+"/../../secret")+`]`, 1), `layer 2: ` + q(paths[0]+"/../../secret") + ` is not a store path in`},
+		{"not clean", strings.Replace(good, `"paths":[`+lib+`]`, `"paths":[`+q(store+"//"+filepath.Base(paths[0]))+`]`, 1), `is not a store path in`},
+		{"relative", strings.Replace(good, `"paths":[`+lib+`]`, `"paths":[`+q(filepath.Base(paths[0]))+`]`, 1), `layer 2: ` + q(filepath.Base(paths[0])) + ` is not a store path in`},
+		{"not a store path name", strings.Replace(good, `"paths":[`+lib+`]`, `"paths":[`+q(store+"/secret")+`]`, 1), `layer 2: ` + q(store+"/secret") + ` is not a store path: not a valid store path name`},
+		{"paths on an entries layer", strings.Replace(good, `{"kind":"entries",`, `{"kind":"entries","paths":[`+lib+`],`, 1), `layer 1: a layer of kind "entries" has paths (` + paths[0] + `)`},
+		{"entries on a store layer", strings.Replace(good, `"paths":[`+lib+`]`, `"paths":[`+lib+`],"entries":[{"path":"/x"}]`, 1), `layer 2: a layer of kind "store" has entries (/x)`},
 	} {
-		if _, err := Decode([]byte(tc.file)); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.file == good {
+				t.Fatal("the case changes nothing: the description's layout changed")
+			}
+			_, err := Decode([]byte(tc.file), store)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v, want one line containing %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := Decode([]byte(good), store); err != nil {
+		t.Fatalf("the good description: %v", err)
+	}
+}
+
+// TestStreamChecks: Stream checks a description it is given as Decode
+// does, before writing anything.
+func TestStreamChecks(t *testing.T) {
+	plan, _ := fixture(t)
+	d, err := Describe(context.Background(), plan, "app:v1", DescribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Layers[3].Paths = []string{"/"}
+	var out bytes.Buffer
+	if err := Stream(context.Background(), &out, d); err == nil || !strings.Contains(err.Error(), `layer 4: "/" is not a store path in `+plan.StoreDir) || out.Len() != 0 {
+		t.Fatalf("error %v, %d bytes written", err, out.Len())
 	}
 }

@@ -149,7 +149,9 @@ func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.Stor
 			if p.Annotations == nil {
 				p.Annotations = map[string]string{}
 			}
-			p.Annotations[v1.AnnotationCreated] = created.Format(time.RFC3339)
+			// As the configuration's created is written (time.Time's
+			// JSON): fractional seconds kept, in UTC.
+			p.Annotations[v1.AnnotationCreated] = created.Format(time.RFC3339Nano)
 		}
 	}
 	for _, l := range layers {

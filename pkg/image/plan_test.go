@@ -1,6 +1,7 @@
 package image_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -202,6 +203,8 @@ func TestCreatedAnnotation(t *testing.T) {
 		{"given", "2024-05-01T12:00:00+02:00", nil, map[string]string{"org.opencontainers.image.created": "2024-05-01T10:00:00Z"}},
 		{"given and other annotations", "2024-05-01T10:00:00Z", map[string]string{"a": "b"}, map[string]string{"a": "b", "org.opencontainers.image.created": "2024-05-01T10:00:00Z"}},
 		{"annotation given", "2024-05-01T10:00:00Z", map[string]string{"org.opencontainers.image.created": "2024"}, map[string]string{"org.opencontainers.image.created": "2024"}},
+		{"fractional seconds", "2024-05-01T12:00:00.5+02:00", nil, map[string]string{"org.opencontainers.image.created": "2024-05-01T10:00:00.5Z"}},
+		{"nanoseconds", "2024-05-01T10:00:00.123456789Z", nil, map[string]string{"org.opencontainers.image.created": "2024-05-01T10:00:00.123456789Z"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := image.NewPlan(sampleGraph(t), container.Options{Args: []string{app + "/bin/app"}, Annotations: tc.annotations}, image.Options{Created: tc.created}, binDirs{})
@@ -210,6 +213,16 @@ func TestCreatedAnnotation(t *testing.T) {
 			}
 			if !reflect.DeepEqual(p.Annotations, tc.want) {
 				t.Fatalf("annotations %v, want %v", p.Annotations, tc.want)
+			}
+			// The annotation says what the configuration's created says.
+			if a, ok := p.Annotations["org.opencontainers.image.created"]; ok && tc.annotations == nil {
+				cfg, err := json.Marshal(p.Config)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Contains(cfg, []byte(`"created":"`+a+`"`)) {
+					t.Fatalf("annotation created %q, configuration %s", a, cfg)
+				}
 			}
 		})
 	}
