@@ -40,21 +40,7 @@ func TestDockerCompatLayeredImage(t *testing.T) {
 	needTools(t)
 	for _, via := range []string{"builtins", "standin"} {
 		t.Run(via, func(t *testing.T) {
-			expr := fmt.Sprintf(dockerExpr, `tag = "v1";`)
-			if via == "standin" {
-				needStandin(t)
-				e := strings.Replace(fmt.Sprintf(dockerExpr, ""), "contents = [ busybox ]", "contents = [ pkgs.busybox ]", 1)
-				expr = fmt.Sprintf("let pkgs = %s; in pkgs.%s", standinPkgs(t, true), e)
-			}
-			file := writeExpr(t, expr)
-			r := nixBuildFile(t, file, true)
-			if r.err != nil {
-				t.Fatal(r)
-			}
-			img := r.out
-			if r := nixBuildFile(t, file, true, "--check"); r.err != nil {
-				t.Fatal(r)
-			}
+			img := buildDockerExpr(t, dockerExpr, via)
 			tag := "v1"
 			if via == "standin" {
 				// dockerTools' default: the output path's hash.
@@ -124,4 +110,28 @@ func TestDockerCompatRefused(t *testing.T) {
 			t.Errorf("%s: want an error containing %q, got %v\n%s", arg, want, r.err, r.log)
 		}
 	}
+}
+
+// buildDockerExpr builds the dockerTools-style expression expr (dockerExpr
+// or its variant, with a %s for an extra argument) builtins-only with tag
+// "v1", or through the stand-in nixpkgs with busybox from pkgs and the
+// default tag, checks that nix-build --check rebuilds it the same, and
+// returns its output path.
+func buildDockerExpr(t *testing.T, expr, via string) string {
+	t.Helper()
+	e := fmt.Sprintf(expr, `tag = "v1";`)
+	if via == "standin" {
+		needStandin(t)
+		s := strings.Replace(fmt.Sprintf(expr, ""), "contents = [ busybox ]", "contents = [ pkgs.busybox ]", 1)
+		e = fmt.Sprintf("let pkgs = %s; in pkgs.%s", standinPkgs(t, true), s)
+	}
+	file := writeExpr(t, e)
+	r := nixBuildFile(t, file, true)
+	if r.err != nil {
+		t.Fatal(r)
+	}
+	if r := nixBuildFile(t, file, true, "--check"); r.err != nil {
+		t.Fatal(r)
+	}
+	return r.out
 }

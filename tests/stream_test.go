@@ -127,21 +127,7 @@ func TestStreamLayeredImage(t *testing.T) {
 	for _, via := range []string{"builtins", "standin"} {
 		t.Run(via, func(t *testing.T) {
 			stream := strings.Replace(dockerExpr, "ociTools.buildLayeredImage", "ociTools.streamLayeredImage", 1)
-			expr := fmt.Sprintf(stream, `tag = "v1";`)
-			if via == "standin" {
-				needStandin(t)
-				e := strings.Replace(fmt.Sprintf(stream, ""), "contents = [ busybox ]", "contents = [ pkgs.busybox ]", 1)
-				expr = fmt.Sprintf("let pkgs = %s; in pkgs.%s", standinPkgs(t, true), e)
-			}
-			file := writeExpr(t, expr)
-			r := nixBuildFile(t, file, true)
-			if r.err != nil {
-				t.Fatal(r)
-			}
-			script := r.out
-			if r := nixBuildFile(t, file, true, "--check"); r.err != nil {
-				t.Fatal(r)
-			}
+			script := buildDockerExpr(t, stream, via)
 			if !strings.HasSuffix(script, "-stream-app-"+h.nonce) {
 				t.Fatalf("output %s: not named stream-<baseNameOf name>", script)
 			}
