@@ -57,12 +57,24 @@ func TestParseFlagValues(t *testing.T) {
 // graphFile writes a closure graph of the fake store's two paths.
 func graphFile(t *testing.T, prog, lib string) string {
 	t.Helper()
-	data, _ := json.Marshal([]map[string]any{
+	return writeGraph(t, []map[string]any{
 		{"path": prog, "references": []string{lib}},
 		{"path": lib, "references": []string{}},
 	})
+}
+
+// writeGraph writes infos, a closure graph in exportReferencesGraph's JSON
+// form, to a file of its own and returns its path.
+func writeGraph(t *testing.T, infos []map[string]any) string {
+	t.Helper()
+	data, err := json.Marshal(infos)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := filepath.Join(t.TempDir(), "graph.json")
-	os.WriteFile(f, data, 0o644)
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 

@@ -13,18 +13,10 @@ import (
 // imageGraphFile writes the closure graph of fakeStore's program to a file.
 func imageGraphFile(t *testing.T, prog, lib string) string {
 	t.Helper()
-	data, err := json.Marshal([]map[string]any{
+	return writeGraph(t, []map[string]any{
 		{"path": prog, "references": []string{lib, prog}, "narSize": 100},
 		{"path": lib, "references": []string{}, "narSize": 50},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "graph.json")
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 var digestLine = regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`)
@@ -207,14 +199,7 @@ func TestImageCommandWarnings(t *testing.T) {
 		graph[0]["references"] = append(graph[0]["references"].([]string), dep)
 		graph = append(graph, map[string]any{"path": dep, "references": []string{}})
 	}
-	data, err := json.Marshal(graph)
-	if err != nil {
-		t.Fatal(err)
-	}
-	graphFile := filepath.Join(t.TempDir(), "graph.json")
-	if err := os.WriteFile(graphFile, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	graphFile := writeGraph(t, graph)
 	out := filepath.Join(t.TempDir(), "image")
 	code, stdout, stderr := runWith(t, nil, "image", "--out", out, "--graph", graphFile, "--verify=false", "--", prog+"/bin/prog")
 	if code != 0 || !digestLine.MatchString(stdout) {
@@ -305,15 +290,7 @@ func TestImageVerifyOption(t *testing.T) {
 		for i, h := range hashes {
 			infos[i]["narHash"] = h
 		}
-		data, err := json.Marshal(infos)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(t.TempDir(), "graph.json")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return writeGraph(t, infos)
 	}
 	tests := []struct {
 		name  string
