@@ -19,8 +19,8 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // modeProgExpr adds to progExpr a script that is a store path of its own (a
@@ -251,22 +251,22 @@ func closureOf(t *testing.T, paths ...string) []string {
 // graphOf builds the closure graph of the store paths closure (a whole
 // closure) from the local store's references, with every path moved from
 // /nix/store to storeDir.
-func graphOf(t *testing.T, closure []string, storeDir string) *graph.Graph {
+func graphOf(t *testing.T, closure []string, storeDir string) *store.Graph {
 	t.Helper()
 	move := func(p string) string { return storeDir + strings.TrimPrefix(p, "/nix/store") }
-	var infos []graph.PathInfo
+	var infos []store.PathInfo
 	for _, p := range closure {
 		r := runNix(t, "nix-store", "--query", "--references", p)
 		if r.err != nil {
 			t.Fatal(r)
 		}
-		info := graph.PathInfo{Path: move(p), References: []string{}}
+		info := store.PathInfo{Path: move(p), References: []string{}}
 		for _, ref := range strings.Fields(r.out) {
 			info.References = append(info.References, move(ref))
 		}
 		infos = append(infos, info)
 	}
-	g, err := graph.NewGraph(infos, storeDir)
+	g, err := store.NewGraph(infos, storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func tarPipeline(t *testing.T, paths []string, rootfsDir string) {
 
 // goBundle writes a bundle of the closure with bundle.Write, outside Nix,
 // as the standalone CLI will.
-func goBundle(t *testing.T, g *graph.Graph, args []string, mode bundle.StoreMode, out string) rootfs.Stats {
+func goBundle(t *testing.T, g *store.Graph, args []string, mode bundle.StoreMode, out string) rootfs.Stats {
 	t.Helper()
 	plan, err := bundle.NewPlan(g, container.Options{Args: args, StoreMode: string(mode)}, nil)
 	if err != nil {

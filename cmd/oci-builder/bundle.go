@@ -11,8 +11,8 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
-	"github.com/oci-builder/oci-builder/pkg/localstore"
+	"github.com/oci-builder/oci-builder/pkg/store"
+	"github.com/oci-builder/oci-builder/pkg/store/local"
 )
 
 const bundleUsage = `Usage: oci-builder bundle --out DIR [OPTIONS] [--] PROGRAM [ARGS...]
@@ -114,7 +114,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
-	graph, err := closureGraph(ctx, *graphFile, *storeDir, localstore.StoreDir(e.getenv), opts)
+	graph, err := closureGraph(ctx, *graphFile, *storeDir, local.StoreDir(e.getenv), opts)
 	if err != nil {
 		return err
 	}
@@ -139,18 +139,18 @@ func runBundle(ctx context.Context, e env, args []string) error {
 // one its paths are in), or asks the local store (in the store directory
 // given, or the default one) for the closure of the store paths the process
 // mentions (container.Mentions).
-func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir string, opts container.Options) (*graph.Graph, error) {
+func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir string, opts container.Options) (*store.Graph, error) {
 	if graphFile != "" {
-		return graph.ReadFile(graphFile, storeDir)
+		return store.ReadFile(graphFile, storeDir)
 	}
 	if storeDir == "" {
 		storeDir = defaultStoreDir
 	}
-	var strs []localstore.Named
+	var strs []local.Named
 	for _, m := range container.Mentions(opts) {
-		strs = append(strs, localstore.Named{Name: m.Option, Value: m.Value})
+		strs = append(strs, local.Named{Name: m.Option, Value: m.Value})
 	}
-	return localstore.ClosureOf(ctx, storeDir, strs)
+	return local.ClosureOf(ctx, storeDir, strs)
 }
 
 func parseID(s string) (*container.ID, error) {

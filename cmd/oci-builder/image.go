@@ -12,8 +12,8 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/image"
-	"github.com/oci-builder/oci-builder/pkg/localstore"
 	"github.com/oci-builder/oci-builder/pkg/staging"
+	"github.com/oci-builder/oci-builder/pkg/store/local"
 )
 
 const imageUsage = `Usage: oci-builder image --out DIR [OPTIONS] [--] PROGRAM [ARGS...]
@@ -143,7 +143,7 @@ func runImage(ctx context.Context, e env, args []string) error {
 	if _, err := os.Lstat(f.out); err == nil {
 		return fmt.Errorf("output directory %s already exists", f.out)
 	}
-	g, err := closureGraph(ctx, f.graph, f.storeDir, localstore.StoreDir(e.getenv), f.container)
+	g, err := closureGraph(ctx, f.graph, f.storeDir, local.StoreDir(e.getenv), f.container)
 	if err != nil {
 		return err
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/oci-builder/oci-builder/internal/units"
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // runNixBuilder is the derivation builder: .attrs.json in, bundle out.
@@ -59,7 +59,7 @@ type builderInput struct {
 	// container are the container options.
 	container container.Options
 	// graph is the closure graph.
-	graph *graph.Graph
+	graph *store.Graph
 	// workers is NIX_BUILD_CORES (0 meaning every CPU).
 	workers int
 }

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/pkg/dockerarchive"
-	"github.com/oci-builder/oci-builder/pkg/localstore"
+	"github.com/oci-builder/oci-builder/pkg/store/local"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
@@ -54,7 +54,7 @@ func runStreamImage(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read the image description: %w", err)
 	}
-	d, err := dockerarchive.Decode(data, localstore.StoreDir(e.getenv))
+	d, err := dockerarchive.Decode(data, local.StoreDir(e.getenv))
 	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}

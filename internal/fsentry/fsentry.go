@@ -1,5 +1,5 @@
 // Package fsentry holds the small facts about directory entries that
-// storetree's walk and its users (rootfs, nar, layer) share: reading a
+// the store tree walk (pkg/store/tree) and its users (rootfs, nar, layer) share: reading a
 // symlink's target relative to a directory descriptor, and naming a file
 // type in an error message.
 package fsentry

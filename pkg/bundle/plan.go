@@ -17,10 +17,10 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/specconv"
+	"github.com/oci-builder/oci-builder/pkg/store"
 	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
@@ -46,7 +46,7 @@ type Plan struct {
 	// StoreDir is the store directory, recreated inside the rootfs.
 	StoreDir string
 	// Closure is what goes into the rootfs, sorted by path.
-	Closure []*graph.PathInfo
+	Closure []*store.PathInfo
 	// Mountpoints are created in the rootfs, in mount order.
 	Mountpoints []Mountpoint
 	// Dirs, Files and Symlinks are created in the rootfs too.
@@ -74,7 +74,7 @@ type Plan struct {
 // configuration must be one that runc 1.1 accepts (validate.Spec) and, but
 // for bind mode's store mounts, valid against the runtime-spec schema of
 // the version it declares.
-func NewPlan(g *graph.Graph, opts container.Options, fsys container.StoreFS) (*Plan, error) {
+func NewPlan(g *store.Graph, opts container.Options, fsys container.StoreFS) (*Plan, error) {
 	c, err := container.New(g, opts, fsys)
 	if err != nil {
 		return nil, err
@@ -179,7 +179,7 @@ func optionFor(problem string, opts container.Options) string {
 // serialisation, in the order of Closure, for rootfs.Copy and rootfs.Verify.
 func (p *Plan) Expected() []nar.Expected { return expected(p.Closure) }
 
-func expected(closure []*graph.PathInfo) []nar.Expected {
+func expected(closure []*store.PathInfo) []nar.Expected {
 	want := make([]nar.Expected, len(closure))
 	for i, info := range closure {
 		want[i] = nar.Expected{Path: info.Path, NarHash: info.NarHash, NarSize: info.NarSize}

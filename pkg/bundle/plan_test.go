@@ -13,20 +13,20 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/specconv"
 	"github.com/oci-builder/oci-builder/pkg/staging"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 func sp(dir string, c byte, name string) string {
 	return dir + "/" + strings.Repeat(string(c), 32) + "-" + name
 }
 
-func testGraph(t *testing.T, dir string) (*graph.Graph, string, string, string) {
+func testGraph(t *testing.T, dir string) (*store.Graph, string, string, string) {
 	t.Helper()
 	sh, lib, script := sp(dir, 'a', "busybox"), sp(dir, 'b', "lib"), sp(dir, 'c', "run.sh")
-	g, err := graph.NewGraph([]graph.PathInfo{
+	g, err := store.NewGraph([]store.PathInfo{
 		{Path: sh, References: []string{lib}},
 		{Path: lib, References: []string{lib}},
 		{Path: script, References: []string{sh}},
@@ -133,7 +133,7 @@ func TestNewPlanErrors(t *testing.T) {
 
 func TestNewPlanNotClosed(t *testing.T) {
 	sh, lib := sp("/nix/store", 'a', "busybox"), sp("/nix/store", 'b', "lib")
-	g, err := graph.NewGraph([]graph.PathInfo{{Path: sh, References: []string{lib}}}, "")
+	g, err := store.NewGraph([]store.PathInfo{{Path: sh, References: []string{lib}}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,15 +197,15 @@ func TestWrite(t *testing.T) {
 // PATH set in env is kept.
 func TestDefaultPathBound(t *testing.T) {
 	app := sp("/nix/store", 'a', "app")
-	infos := []graph.PathInfo{{Path: app}}
+	infos := []store.PathInfo{{Path: app}}
 	fsys := dirs{app + "/bin": true}
 	for i := 0; i < 2000; i++ {
 		dep := "/nix/store/" + strings.Repeat("b", 32-len(fmt.Sprint(i))) + fmt.Sprint(i) + "-dep"
 		infos[0].References = append(infos[0].References, dep)
-		infos = append(infos, graph.PathInfo{Path: dep})
+		infos = append(infos, store.PathInfo{Path: dep})
 		fsys[dep+"/bin"] = true
 	}
-	g, err := graph.NewGraph(infos, "")
+	g, err := store.NewGraph(infos, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,8 +372,8 @@ func TestWriteModes(t *testing.T) {
 func TestPlanVerify(t *testing.T) {
 	const hash = "sha256:0031fw9ny90fckgx1sqa4q026ksaf0kcykpdqqfm35bm84bqcs1h"
 	sh, lib := sp("/nix/store", 'a', "busybox"), sp("/nix/store", 'b', "lib")
-	graphWith := func(shHash, libHash string) *graph.Graph {
-		g, err := graph.NewGraph([]graph.PathInfo{
+	graphWith := func(shHash, libHash string) *store.Graph {
+		g, err := store.NewGraph([]store.PathInfo{
 			{Path: sh, References: []string{lib}, NarHash: shHash},
 			{Path: lib, NarHash: libHash},
 		}, "")
@@ -385,7 +385,7 @@ func TestPlanVerify(t *testing.T) {
 	on, off := true, false
 	tests := []struct {
 		name             string
-		g                *graph.Graph
+		g                *store.Graph
 		mode             bundle.StoreMode
 		verify           *bool
 		want             bool

@@ -27,7 +27,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // DefaultHostname is the container's host name unless set.
@@ -78,7 +78,7 @@ type Container struct {
 	// order of first mention.
 	Roots []string
 	// Closure is the closure of Roots and of Options.Roots, sorted by path.
-	Closure []*graph.PathInfo
+	Closure []*store.PathInfo
 	// Process is the program the container runs and how.
 	Process Process
 	// OS and Arch are the platform as GOOS and GOARCH values (see Platform).
@@ -148,7 +148,7 @@ type Process struct {
 // the mentioned paths first. With a nil g the container has no closure and
 // no store directory, and with a nil fsys no default PATH. It fails on the
 // first problem, naming the option.
-func New(g *graph.Graph, opts Options, fsys StoreFS) (*Container, error) {
+func New(g *store.Graph, opts Options, fsys StoreFS) (*Container, error) {
 	if len(opts.Args) == 0 {
 		return nil, errors.New("args is empty: the container needs a program to run")
 	}
@@ -411,7 +411,7 @@ func Mentions(opts Options) []Mention {
 
 // roots finds the store paths the process mentions in g, in order of first
 // mention.
-func roots(g *graph.Graph, opts Options) ([]string, error) {
+func roots(g *store.Graph, opts Options) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	for _, m := range Mentions(opts) {
@@ -433,7 +433,7 @@ func roots(g *graph.Graph, opts Options) ([]string, error) {
 // closure, those of the roots first. When that would be longer than
 // maxDefaultPath, only the roots' (with a warning), and when even those
 // are, an error.
-func defaultPath(roots []string, closure []*graph.PathInfo, fsys StoreFS) (string, string, error) {
+func defaultPath(roots []string, closure []*store.PathInfo, fsys StoreFS) (string, string, error) {
 	p := binDirs(roots, closure, fsys)
 	if len(p) <= maxDefaultPath {
 		return p, "", nil
@@ -450,7 +450,7 @@ func defaultPath(roots []string, closure []*graph.PathInfo, fsys StoreFS) (strin
 
 // binDirs joins the bin directories of the roots, in the order they are
 // mentioned, then of the closure's other paths, by path.
-func binDirs(roots []string, closure []*graph.PathInfo, fsys StoreFS) string {
+func binDirs(roots []string, closure []*store.PathInfo, fsys StoreFS) string {
 	if fsys == nil {
 		return ""
 	}

@@ -9,7 +9,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 func sp(dir string, c byte, name string) string {
@@ -43,7 +43,7 @@ func (f *countingFS) IsDir(p string) bool {
 func TestNewClosure(t *testing.T) {
 	app, lib, sh, data, tool, other := sp("/nix/store", 'a', "app"), sp("/nix/store", 'b', "lib"), sp("/nix/store", 'c', "sh"),
 		sp("/nix/store", 'd', "data"), sp("/nix/store", 'f', "tool"), sp("/nix/store", 'g', "other")
-	g, err := graph.NewGraph([]graph.PathInfo{
+	g, err := store.NewGraph([]store.PathInfo{
 		{Path: app, References: []string{lib}}, {Path: lib}, {Path: sh, References: []string{lib}},
 		{Path: data}, {Path: tool}, {Path: other},
 	}, "")
@@ -89,7 +89,7 @@ func TestNewClosure(t *testing.T) {
 func TestNewClosureErrors(t *testing.T) {
 	app, lib := sp("/nix/store", 'a', "app"), sp("/nix/store", 'b', "lib")
 	missing := sp("/nix/store", 'z', "missing")
-	g, err := graph.NewGraph([]graph.PathInfo{{Path: app, References: []string{lib}}}, "")
+	g, err := store.NewGraph([]store.PathInfo{{Path: app, References: []string{lib}}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,18 +141,18 @@ func TestMentions(t *testing.T) {
 // bigClosure is the graph of a program referring to n store paths, each
 // with a bin directory (59 bytes of PATH each), and the StoreFS that shows
 // them.
-func bigClosure(t *testing.T, n int) (*graph.Graph, string, *countingFS) {
+func bigClosure(t *testing.T, n int) (*store.Graph, string, *countingFS) {
 	t.Helper()
 	app := sp("/nix/store", 'a', "app")
-	infos := []graph.PathInfo{{Path: app}}
+	infos := []store.PathInfo{{Path: app}}
 	fsys := newFS(app + "/bin")
 	for i := 0; i < n; i++ {
 		dep := "/nix/store/" + strings.Repeat("b", 32-len(fmt.Sprint(i))) + fmt.Sprint(i) + "-dependency"
 		infos[0].References = append(infos[0].References, dep)
-		infos = append(infos, graph.PathInfo{Path: dep})
+		infos = append(infos, store.PathInfo{Path: dep})
 		fsys.dirs[dep+"/bin"] = true
 	}
-	g, err := graph.NewGraph(infos, "")
+	g, err := store.NewGraph(infos, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestWritableDirs(t *testing.T) {
 
 	// A store directory inside /tmp leaves the container without a writable
 	// /tmp, and says so.
-	g, err := graph.NewGraph(nil, "/tmp/store")
+	g, err := store.NewGraph(nil, "/tmp/store")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 func TestDecodeOptionValues(t *testing.T) {
@@ -257,7 +257,7 @@ func TestWithin(t *testing.T) {
 // TestStoreBindsReadOnly: a bind mount whose source is in the store or
 // holds it is made read-only; others are left as given.
 func TestStoreBindsReadOnly(t *testing.T) {
-	g, err := graph.NewGraph(nil, "/nix/store")
+	g, err := store.NewGraph(nil, "/nix/store")
 	if err != nil {
 		t.Fatal(err)
 	}

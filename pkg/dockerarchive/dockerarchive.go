@@ -41,10 +41,10 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nar"
+	"github.com/oci-builder/oci-builder/pkg/store"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
@@ -343,7 +343,7 @@ func checkStorePath(storeDir, p string) error {
 	if path.Clean(p) != p || dir != storeDir+"/" {
 		return fmt.Errorf("%q is not a store path in %s", p, storeDir)
 	}
-	if err := graph.ValidateBaseName(base); err != nil {
+	if err := store.ValidateBaseName(base); err != nil {
 		return fmt.Errorf("%q is not a store path: %w", p, err)
 	}
 	return nil

@@ -18,9 +18,9 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
 	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 const interpreter = "/nix/store/00000000000000000000000000000000-oci-builder/bin/oci-builder stream-image"
@@ -29,10 +29,10 @@ const interpreter = "/nix/store/00000000000000000000000000000000-oci-builder/bin
 // layers: entries, one store path, the other.
 func fixture(t *testing.T) (*image.Plan, []string) {
 	t.Helper()
-	store := filepath.Join(t.TempDir(), "store")
+	storeDir := filepath.Join(t.TempDir(), "store")
 	var paths []string
 	for _, name := range []string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-lib", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-app"} {
-		p := filepath.Join(store, name)
+		p := filepath.Join(storeDir, name)
 		if err := os.MkdirAll(filepath.Join(p, "bin"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -47,11 +47,11 @@ func fixture(t *testing.T) (*image.Plan, []string) {
 		t.Fatal(err)
 	}
 	plan := &image.Plan{
-		StoreDir: store,
+		StoreDir: storeDir,
 		Layers: []image.LayerPlan{
 			{Entries: []layer.Entry{{Path: "/etc/passwd", Data: []byte("root:x:0:0::/:/bin/sh\n"), Mode: 0o444}, {Path: "/tmp", Dir: true, Mode: 0o1777}}},
-			{Paths: []*graph.PathInfo{{Path: paths[0]}}},
-			{Paths: []*graph.PathInfo{{Path: paths[1]}}},
+			{Paths: []*store.PathInfo{{Path: paths[0]}}},
+			{Paths: []*store.PathInfo{{Path: paths[1]}}},
 			{Entries: contents, Contents: paths[1:]},
 		},
 		Config: v1.Image{

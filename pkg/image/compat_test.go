@@ -10,17 +10,17 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // TestCompatContentsAndConfig: contents are merged at / in a top layer of
 // directories and symlinks (the first content wins), and config is the
 // image configuration, verbatim.
 func TestCompatContentsAndConfig(t *testing.T) {
-	store := t.TempDir()
-	a := filepath.Join(store, strings.Repeat("a", 32)+"-busybox")
-	b := filepath.Join(store, strings.Repeat("b", 32)+"-other")
+	dir := t.TempDir()
+	a := filepath.Join(dir, strings.Repeat("a", 32)+"-busybox")
+	b := filepath.Join(dir, strings.Repeat("b", 32)+"-other")
 	for _, d := range []string{a + "/bin", a + "/etc", b + "/bin", b + "/share/doc"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -34,7 +34,7 @@ func TestCompatContentsAndConfig(t *testing.T) {
 	if err := os.Symlink("busybox", a+"/bin/sh"); err != nil {
 		t.Fatal(err)
 	}
-	g, err := graph.NewGraph([]graph.PathInfo{{Path: a}, {Path: b}}, store)
+	g, err := store.NewGraph([]store.PathInfo{{Path: a}, {Path: b}}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

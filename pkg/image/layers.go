@@ -3,15 +3,15 @@ package image
 import (
 	"sort"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // LayerPlan is one layer to write: the store paths it holds, or entries
 // made for the image.
 type LayerPlan struct {
 	// Paths are sorted by path.
-	Paths []*graph.PathInfo
+	Paths []*store.PathInfo
 	// Entries, when not nil, are the layer's contents instead of Paths.
 	Entries []layer.Entry
 	// Contents, when not nil, are the store paths whose trees Entries
@@ -30,7 +30,7 @@ type LayerPlan struct {
 // GroupLayers splits the closure into at most maxLayers layers, base layer
 // first.
 //
-// Paths are ranked by popularity (see graph.Popularity), most popular
+// Paths are ranked by popularity (see store.Popularity), most popular
 // first, then by name and path so that the ranking does not depend on
 // hashes. When the closure has at most maxLayers paths, each gets its own
 // layer. Otherwise the roots (the paths nothing else in the closure depends
@@ -39,12 +39,12 @@ type LayerPlan struct {
 // popular dependencies share one layer. So a change to the application
 // changes only the top layer, and a dependency that keeps its rank keeps its
 // layer.
-func GroupLayers(closure []*graph.PathInfo, maxLayers int) []LayerPlan {
+func GroupLayers(closure []*store.PathInfo, maxLayers int) []LayerPlan {
 	if len(closure) == 0 {
 		return nil
 	}
-	pop := graph.Popularity(closure)
-	ranked := append([]*graph.PathInfo(nil), closure...)
+	pop := store.Popularity(closure)
+	ranked := append([]*store.PathInfo(nil), closure...)
 	sort.SliceStable(ranked, func(i, j int) bool {
 		a, b := ranked[i], ranked[j]
 		if pop[a.Path] != pop[b.Path] {
@@ -55,8 +55,8 @@ func GroupLayers(closure []*graph.PathInfo, maxLayers int) []LayerPlan {
 		}
 		return a.Path < b.Path
 	})
-	single := func(p *graph.PathInfo) LayerPlan {
-		return LayerPlan{Paths: []*graph.PathInfo{p}, Popularity: pop[p.Path]}
+	single := func(p *store.PathInfo) LayerPlan {
+		return LayerPlan{Paths: []*store.PathInfo{p}, Popularity: pop[p.Path]}
 	}
 	var layers []LayerPlan
 	if len(ranked) <= maxLayers {
@@ -68,7 +68,7 @@ func GroupLayers(closure []*graph.PathInfo, maxLayers int) []LayerPlan {
 	if maxLayers <= 1 {
 		return []LayerPlan{group(ranked, pop)}
 	}
-	var deps, roots []*graph.PathInfo
+	var deps, roots []*store.PathInfo
 	for _, p := range ranked {
 		if pop[p.Path] == 0 {
 			roots = append(roots, p)
@@ -99,8 +99,8 @@ func GroupLayers(closure []*graph.PathInfo, maxLayers int) []LayerPlan {
 }
 
 // group makes one layer of paths, sorted by path.
-func group(paths []*graph.PathInfo, pop map[string]int) LayerPlan {
-	sorted := append([]*graph.PathInfo(nil), paths...)
+func group(paths []*store.PathInfo, pop map[string]int) LayerPlan {
+	sorted := append([]*store.PathInfo(nil), paths...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	if len(sorted) == 1 {
 		return LayerPlan{Paths: sorted, Popularity: pop[sorted[0].Path]}

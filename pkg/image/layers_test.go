@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // sp returns a store path whose hash is c repeated.
@@ -16,22 +16,22 @@ func sp(c byte, name string) string {
 
 // closure builds path infos from "name -> references" pairs; each name n
 // gets the hash of its first letter.
-func closure(t *testing.T, refs map[string][]string, sizes map[string]uint64) []*graph.PathInfo {
+func closure(t *testing.T, refs map[string][]string, sizes map[string]uint64) []*store.PathInfo {
 	t.Helper()
 	path := func(n string) string { return sp(n[0], n) }
-	var infos []graph.PathInfo
+	var infos []store.PathInfo
 	for n, rs := range refs {
-		info := graph.PathInfo{Path: path(n), NarSize: sizes[n], References: []string{}}
+		info := store.PathInfo{Path: path(n), NarSize: sizes[n], References: []string{}}
 		for _, r := range rs {
 			info.References = append(info.References, path(r))
 		}
 		infos = append(infos, info)
 	}
-	g, err := graph.NewGraph(infos, "")
+	g, err := store.NewGraph(infos, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*graph.PathInfo
+	var out []*store.PathInfo
 	for _, p := range g.Paths() {
 		info, _ := g.Lookup(p)
 		out = append(out, info)
@@ -39,7 +39,7 @@ func closure(t *testing.T, refs map[string][]string, sizes map[string]uint64) []
 	return out
 }
 
-func names(paths []*graph.PathInfo) string {
+func names(paths []*store.PathInfo) string {
 	var out []string
 	for _, p := range paths {
 		out = append(out, p.Name())
@@ -88,7 +88,7 @@ func TestGroupLayers(t *testing.T) {
 // same dependencies) leaves every other layer as it was.
 func TestGroupLayersStable(t *testing.T) {
 	deps := map[string][]string{"libfoo": {"zlib", "glibc"}, "bash": {"glibc"}, "zlib": {"glibc"}, "glibc": nil, "perl": {"glibc"}}
-	with := func(app string) []*graph.PathInfo {
+	with := func(app string) []*store.PathInfo {
 		refs := map[string][]string{app: {"libfoo", "bash", "perl"}}
 		for k, v := range deps {
 			refs[k] = v

@@ -15,9 +15,9 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nar"
+	"github.com/oci-builder/oci-builder/pkg/store"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
@@ -169,7 +169,7 @@ func DecodeLayerSetOptions(data []byte) (LayerSetOptions, error) {
 // the store paths the layer sets held hold, grouped into at most
 // o.MaxLayers layers as images group their closure (GroupLayers). Only
 // Layers, StoreDir, Compression, Verify and Warnings of the plan are set.
-func NewLayerSetPlan(g *graph.Graph, roots []string, o LayerSetOptions, held []*LoadedLayerSet) (*Plan, error) {
+func NewLayerSetPlan(g *store.Graph, roots []string, o LayerSetOptions, held []*LoadedLayerSet) (*Plan, error) {
 	c, err := layer.ParseCompression(o.Compression)
 	if err != nil {
 		return nil, err
@@ -193,7 +193,7 @@ func NewLayerSetPlan(g *graph.Graph, roots []string, o LayerSetOptions, held []*
 			}
 		}
 	}
-	var rest []*graph.PathInfo
+	var rest []*store.PathInfo
 	var want []nar.Expected
 	for _, p := range closure {
 		if skip[PathDigest(p.Path)] {

@@ -11,9 +11,9 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nar"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // CreatedBy is the history's created_by of every layer.
@@ -60,7 +60,7 @@ type Plan struct {
 // /etc/group, the home and working directories and /tmp, and the image
 // configuration. Unless verify is false, the narHashes of the graph must
 // parse: the layers are checked against them as they are written.
-func NewPlan(g *graph.Graph, c container.Options, o Options, fsys container.StoreFS) (*Plan, error) {
+func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.StoreFS) (*Plan, error) {
 	s, err := o.check()
 	if err != nil {
 		return nil, err
@@ -241,7 +241,7 @@ func (l LayerPlan) describe() string {
 func contentsNames(paths []string) string {
 	names := make([]string, len(paths))
 	for i, p := range paths {
-		names[i] = (&graph.PathInfo{Path: p}).Name()
+		names[i] = (&store.PathInfo{Path: p}).Name()
 	}
 	return strings.Join(names, ", ")
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/store"
 	"github.com/oci-builder/oci-builder/tests/imports"
 )
 
@@ -20,9 +20,9 @@ var (
 	sh    = sp('b', "bash-5.2")
 )
 
-func sampleGraph(t *testing.T) *graph.Graph {
+func sampleGraph(t *testing.T) *store.Graph {
 	t.Helper()
-	g, err := graph.NewGraph([]graph.PathInfo{
+	g, err := store.NewGraph([]store.PathInfo{
 		{Path: app, References: []string{app, glibc}},
 		{Path: glibc, References: []string{glibc}},
 		{Path: sh, References: []string{glibc}},
@@ -292,7 +292,7 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 // never read), and that by default, when the layers are verified, the
 // hash is refused, naming its store path.
 func TestNewPlanNarHashOnlyWhenVerifying(t *testing.T) {
-	g, err := graph.NewGraph([]graph.PathInfo{
+	g, err := store.NewGraph([]store.PathInfo{
 		{Path: app, References: []string{glibc}, NarHash: "sha256:not-a-hash"},
 		{Path: glibc, NarHash: "md5:0"},
 	}, "")
@@ -318,15 +318,15 @@ func TestNewPlanNarHashOnlyWhenVerifying(t *testing.T) {
 // paths the process mentions, and a warning says so; a store directory
 // inside /tmp leaves the image without a writable /tmp.
 func TestNewPlanWarnings(t *testing.T) {
-	infos := []graph.PathInfo{{Path: app}}
+	infos := []store.PathInfo{{Path: app}}
 	bins := binDirs{app: true}
 	for i := 0; i < 1200; i++ {
 		dep := "/nix/store/" + strings.Repeat("d", 32-len(fmt.Sprint(i))) + fmt.Sprint(i) + "-dependency"
 		infos[0].References = append(infos[0].References, dep)
-		infos = append(infos, graph.PathInfo{Path: dep})
+		infos = append(infos, store.PathInfo{Path: dep})
 		bins[dep] = true
 	}
-	g, err := graph.NewGraph(infos, "")
+	g, err := store.NewGraph(infos, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestNewPlanWarnings(t *testing.T) {
 	}
 
 	tmpApp := "/tmp/store/" + strings.Repeat("a", 32) + "-app"
-	g, err = graph.NewGraph([]graph.PathInfo{{Path: tmpApp}}, "")
+	g, err = store.NewGraph([]store.PathInfo{{Path: tmpApp}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,10 +376,10 @@ func TestPlanIndependentOfBundles(t *testing.T) {
 // hashes.
 func TestPlanVerify(t *testing.T) {
 	hash := "sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
-	graphOf := func(hashed ...string) *graph.Graph {
-		var infos []graph.PathInfo
+	graphOf := func(hashed ...string) *store.Graph {
+		var infos []store.PathInfo
 		for _, p := range []string{app, glibc} {
-			info := graph.PathInfo{Path: p, References: []string{glibc}}
+			info := store.PathInfo{Path: p, References: []string{glibc}}
 			for _, h := range hashed {
 				if h == p {
 					info.NarHash = hash
@@ -387,7 +387,7 @@ func TestPlanVerify(t *testing.T) {
 			}
 			infos = append(infos, info)
 		}
-		g, err := graph.NewGraph(infos, "")
+		g, err := store.NewGraph(infos, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,7 +396,7 @@ func TestPlanVerify(t *testing.T) {
 	yes, no := true, false
 	tests := []struct {
 		name    string
-		g       *graph.Graph
+		g       *store.Graph
 		asked   *bool
 		verify  bool
 		warning string

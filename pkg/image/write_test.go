@@ -19,17 +19,17 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // diskStore makes, in the store directory dir, n library paths, each
 // referring to the previous one, and an application (whose hash is made of
 // appHash) referring to the last, and returns the graph and the
 // application's path. The libraries are the same in every call.
-func diskStore(t *testing.T, dir string, n int, appHash byte, appText string) (*graph.Graph, string) {
+func diskStore(t *testing.T, dir string, n int, appHash byte, appText string) (*store.Graph, string) {
 	t.Helper()
-	var infos []graph.PathInfo
+	var infos []store.PathInfo
 	prev := ""
 	hashChars := "0123456789abcdfghijklmnpqrsvwxyz"
 	for i := 0; i < n; i++ {
@@ -42,7 +42,7 @@ func diskStore(t *testing.T, dir string, n int, appHash byte, appText string) (*
 				t.Fatal(err)
 			}
 		}
-		info := graph.PathInfo{Path: p, NarSize: uint64(1000 * (i + 1)), References: []string{}}
+		info := store.PathInfo{Path: p, NarSize: uint64(1000 * (i + 1)), References: []string{}}
 		if prev != "" {
 			info.References = append(info.References, prev)
 		}
@@ -56,8 +56,8 @@ func diskStore(t *testing.T, dir string, n int, appHash byte, appText string) (*
 	if err := os.WriteFile(app+"/bin/app", []byte(appText), 0o555); err != nil {
 		t.Fatal(err)
 	}
-	infos = append(infos, graph.PathInfo{Path: app, References: []string{prev}})
-	g, err := graph.NewGraph(infos, "")
+	infos = append(infos, store.PathInfo{Path: app, References: []string{prev}})
+	g, err := store.NewGraph(infos, "")
 	if err != nil {
 		t.Fatal(err)
 	}

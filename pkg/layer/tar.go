@@ -10,7 +10,7 @@
 // compressors are deterministic for a given level and block size, whatever
 // the number of goroutines compressing (see Pool).
 //
-// Trees are read through directory file descriptors (package storetree),
+// Trees are read through directory file descriptors (package tree),
 // never joined paths, so depth is not limited by PATH_MAX and no symlink is
 // followed; a file that changes while it is read fails the layer. Each
 // store path can be checked against its NAR hash from the bytes written
@@ -32,7 +32,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/pkg/nar"
-	"github.com/oci-builder/oci-builder/pkg/storetree"
+	"github.com/oci-builder/oci-builder/pkg/store/tree"
 )
 
 // modTime is the modification time of every entry, in seconds since the
@@ -87,7 +87,7 @@ type tarWriter struct {
 // WriteTar writes the uncompressed layer holding paths, absolute store paths
 // directly inside storeDir, to w: the directories leading to storeDir, then
 // each path's tree, in sorted order. Within a path, entries come in NAR
-// order (see package storetree), which is what lets opts.Verify hash the
+// order (see package tree), which is what lets opts.Verify hash the
 // bytes written.
 func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string, opts Options) (Stats, error) {
 	if !path.IsAbs(storeDir) || path.Clean(storeDir) != storeDir || storeDir == "/" {
@@ -152,7 +152,7 @@ func (t *tarWriter) storePath(store int, p string, want map[string]nar.Expected)
 	if verify {
 		t.h = nar.NewHasher()
 	}
-	if err := storetree.WalkAt(t.ctx, store, path.Base(p), p, t, storetree.Options{Op: "read"}); err != nil {
+	if err := tree.WalkAt(t.ctx, store, path.Base(p), p, t, tree.Options{Op: "read"}); err != nil {
 		return err
 	}
 	if !verify {
@@ -181,15 +181,15 @@ func (t *tarWriter) header(h *tar.Header) error {
 	return nil
 }
 
-// The walk of a store path: tarWriter is its storetree.Visitor.
+// The walk of a store path: tarWriter is its tree.Visitor.
 
 // tarName is e's name in the layer: its path without the leading slash.
-func tarName(e *storetree.Entry) string { return e.Path()[1:] }
+func tarName(e *tree.Entry) string { return e.Path()[1:] }
 
 // checkName refuses names that OCI layers give a meaning. (The walk of a
 // store path is given its name in the store directory, so the root's Name
 // is the store path's too.)
-func checkName(e *storetree.Entry) error {
+func checkName(e *tree.Entry) error {
 	if strings.HasPrefix(e.Name, whiteoutPrefix) {
 		return fmt.Errorf("%s: a name starting with %q would be read as a deletion (whiteout) in an OCI layer", e.Path(), whiteoutPrefix)
 	}
@@ -197,14 +197,14 @@ func checkName(e *storetree.Entry) error {
 }
 
 // hashErr words an error of the NAR hasher about e.
-func hashErr(e *storetree.Entry, err error) error {
+func hashErr(e *tree.Entry, err error) error {
 	if err == nil {
 		return nil
 	}
 	return fmt.Errorf("hash %s: %w", e.Path(), err)
 }
 
-func (t *tarWriter) EnterDir(d *storetree.Entry) error {
+func (t *tarWriter) EnterDir(d *tree.Entry) error {
 	if err := checkName(d); err != nil {
 		return err
 	}
@@ -218,14 +218,14 @@ func (t *tarWriter) EnterDir(d *storetree.Entry) error {
 	return nil
 }
 
-func (t *tarWriter) LeaveDir(d *storetree.Entry) error {
+func (t *tarWriter) LeaveDir(d *tree.Entry) error {
 	if t.h != nil {
 		return hashErr(d, t.h.EndDirectory())
 	}
 	return nil
 }
 
-func (t *tarWriter) Symlink(e *storetree.Entry, target string) error {
+func (t *tarWriter) Symlink(e *tree.Entry, target string) error {
 	if err := checkName(e); err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func (t *tarWriter) Symlink(e *storetree.Entry, target string) error {
 
 // File writes the regular file open at e.Fd, reading it once for the tar
 // and, when verifying, the NAR hash.
-func (t *tarWriter) File(e *storetree.Entry) error {
+func (t *tarWriter) File(e *tree.Entry) error {
 	if err := checkName(e); err != nil {
 		return err
 	}

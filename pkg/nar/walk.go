@@ -7,13 +7,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/oci-builder/oci-builder/pkg/storetree"
+	"github.com/oci-builder/oci-builder/pkg/store/tree"
 )
 
 // HashPath computes the NAR hash and size of the tree at path (a directory,
 // regular file or symlink, which is not followed), as `nix-store --dump
 // path | sha256sum` would. The tree is walked through directory file
-// descriptors (see package storetree), so its depth is not limited by
+// descriptors (see package tree), so its depth is not limited by
 // PATH_MAX. Any other file type, or a file that changes while it is read,
 // is an error naming it.
 func HashPath(path string) (Sum, error) {
@@ -24,7 +24,7 @@ func HashPath(path string) (Sum, error) {
 // is done.
 func hashPath(ctx context.Context, path string) (Sum, error) {
 	v := &hasher{h: NewHasher(), buf: make([]byte, 256<<10)}
-	if err := storetree.Walk(ctx, path, v, storetree.Options{Op: "hash"}); err != nil {
+	if err := tree.Walk(ctx, path, v, tree.Options{Op: "hash"}); err != nil {
 		return Sum{}, err
 	}
 	sum, err := v.h.Sum()
@@ -55,25 +55,25 @@ type hasher struct {
 	buf []byte
 }
 
-func (v *hasher) fail(e *storetree.Entry, err error) error {
+func (v *hasher) fail(e *tree.Entry, err error) error {
 	return fmt.Errorf("hash %s: %w", e.Path(), err)
 }
 
-func (v *hasher) EnterDir(d *storetree.Entry) error {
+func (v *hasher) EnterDir(d *tree.Entry) error {
 	if err := v.h.Directory(d.NARName()); err != nil {
 		return v.fail(d, err)
 	}
 	return nil
 }
 
-func (v *hasher) LeaveDir(d *storetree.Entry) error {
+func (v *hasher) LeaveDir(d *tree.Entry) error {
 	if err := v.h.EndDirectory(); err != nil {
 		return v.fail(d, err)
 	}
 	return nil
 }
 
-func (v *hasher) Symlink(e *storetree.Entry, target string) error {
+func (v *hasher) Symlink(e *tree.Entry, target string) error {
 	if err := v.h.Symlink(e.NARName(), target); err != nil {
 		return v.fail(e, err)
 	}
@@ -81,7 +81,7 @@ func (v *hasher) Symlink(e *storetree.Entry, target string) error {
 }
 
 // File adds the regular file open at e.Fd to the hash, reading it once.
-func (v *hasher) File(e *storetree.Entry) error {
+func (v *hasher) File(e *tree.Entry) error {
 	size := uint64(e.Stat.Size)
 	if err := v.h.File(e.NARName(), e.Stat.Mode&unix.S_IXUSR != 0, size); err != nil {
 		return v.fail(e, err)

@@ -16,7 +16,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // AttrsFile is the name of the structured attributes file in the build
@@ -147,18 +147,18 @@ func (a *Attrs) exportKeys() (map[string]json.RawMessage, []string, error) {
 // Graph returns the union of the closure graphs that exportReferencesGraph
 // asked for, with storeDir as the store directory (inferred from the graph
 // when empty).
-func (a *Attrs) Graph(storeDir string) (*graph.Graph, error) {
+func (a *Attrs) Graph(storeDir string) (*store.Graph, error) {
 	_, names, err := a.exportKeys()
 	if err != nil {
 		return nil, err
 	}
-	graphs := make([]*graph.Graph, 0, len(names))
+	graphs := make([]*store.Graph, 0, len(names))
 	for _, k := range names {
 		data, ok := a.Raw(k)
 		if !ok {
 			return nil, fmt.Errorf("%s: no closure graph under %q", AttrsFile, k)
 		}
-		g, err := graph.ParseJSON(data, storeDir)
+		g, err := store.ParseJSON(data, storeDir)
 		if err != nil {
 			return nil, fmt.Errorf("%s key %q: %w", AttrsFile, k, err)
 		}
@@ -166,7 +166,7 @@ func (a *Attrs) Graph(storeDir string) (*graph.Graph, error) {
 	}
 	// One graph (what the Nix library exports) is the closure graph
 	// already, checked; Merge returns it as it is.
-	return graph.Merge(graphs, storeDir)
+	return store.Merge(graphs, storeDir)
 }
 
 // GraphRoots returns the store paths exportReferencesGraph asked Nix to

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // TestFallBackFromHardlinks: a hard-link plan stays one when the store path
@@ -26,7 +26,7 @@ func TestFallBackFromHardlinks(t *testing.T) {
 		{bundle.StoreReflink, owner + 1, bundle.StoreReflink, false},
 	}
 	for _, tc := range tests {
-		plan := &bundle.Plan{StoreMode: tc.mode, Closure: []*graph.PathInfo{{Path: p}}}
+		plan := &bundle.Plan{StoreMode: tc.mode, Closure: []*store.PathInfo{{Path: p}}}
 		reason, err := nixbuild.FallBackFromHardlinks(plan, tc.uid)
 		if err != nil || plan.StoreMode != tc.want || (reason != "") != tc.withReason {
 			t.Errorf("%s as uid %d: mode %s, reason %q, %v", tc.mode, tc.uid, plan.StoreMode, reason, err)

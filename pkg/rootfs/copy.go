@@ -1,6 +1,6 @@
 // Package rootfs puts store paths into a container's root filesystem.
 //
-// Trees are walked (package storetree) and written through directory file
+// Trees are walked (package tree) and written through directory file
 // descriptors (openat, mkdirat, symlinkat, getdents), never through joined
 // paths, so depth is not limited by PATH_MAX and a symlink is never
 // followed. One goroutine walks the sources, creating directories and
@@ -31,7 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/pkg/nar"
-	"github.com/oci-builder/oci-builder/pkg/storetree"
+	"github.com/oci-builder/oci-builder/pkg/store/tree"
 )
 
 // Options tune a copy.
@@ -345,13 +345,13 @@ func (c *copier) work() {
 }
 
 // copyTop copies one source into the directory dstFd, feeding seq (which
-// may be nil) the source's NAR events. The walk (package storetree) runs on
+// may be nil) the source's NAR events. The walk (package tree) runs on
 // this goroutine: it creates directories and symlinks itself and queues
 // regular files for the workers, which open them through the descriptor
 // of their directory (a dirNode's), held until the last of them is done.
 func (c *copier) copyTop(dstFd int, src string, seq *narSeq) error {
 	v := &copyVisitor{c: c, dstFd: dstFd, name: path.Base(src), seq: seq}
-	if err := storetree.Walk(c.ctx, src, v, storetree.Options{Op: "copy", DeferFiles: true}); err != nil {
+	if err := tree.Walk(c.ctx, src, v, tree.Options{Op: "copy", DeferFiles: true}); err != nil {
 		c.cancel(err)
 		// The walk's own references to the directories it did not leave.
 		for i := len(v.dirs) - 1; i >= 0; i-- {
@@ -382,14 +382,14 @@ type copyVisitor struct {
 }
 
 // dst is the directory where e goes, and e's name there.
-func (v *copyVisitor) dst(e *storetree.Entry) (int, string) {
+func (v *copyVisitor) dst(e *tree.Entry) (int, string) {
 	if e.IsRoot() {
 		return v.dstFd, v.name
 	}
 	return v.dirs[len(v.dirs)-1].dst, e.Name
 }
 
-func (v *copyVisitor) EnterDir(d *storetree.Entry) error {
+func (v *copyVisitor) EnterDir(d *tree.Entry) error {
 	c := v.c
 	dstParent, name := v.dst(d)
 	display := d.Path()
@@ -416,7 +416,7 @@ func (v *copyVisitor) EnterDir(d *storetree.Entry) error {
 	return nil
 }
 
-func (v *copyVisitor) LeaveDir(*storetree.Entry) error {
+func (v *copyVisitor) LeaveDir(*tree.Entry) error {
 	v.seq.endDir()
 	node := v.dirs[len(v.dirs)-1]
 	v.dirs = v.dirs[:len(v.dirs)-1]
@@ -424,7 +424,7 @@ func (v *copyVisitor) LeaveDir(*storetree.Entry) error {
 	return nil
 }
 
-func (v *copyVisitor) Symlink(e *storetree.Entry, target string) error {
+func (v *copyVisitor) Symlink(e *tree.Entry, target string) error {
 	dstDir, name := v.dst(e)
 	if err := v.c.copySymlink(e.DirFd, e.Name, dstDir, name, target, e.Path()); err != nil {
 		return err
@@ -435,7 +435,7 @@ func (v *copyVisitor) Symlink(e *storetree.Entry, target string) error {
 
 // File queues a regular file for the workers; a source that is a regular
 // file is copied on this goroutine.
-func (v *copyVisitor) File(e *storetree.Entry) error {
+func (v *copyVisitor) File(e *tree.Entry) error {
 	c := v.c
 	if e.IsRoot() {
 		return c.copyFileAt(&dataCopier{noCFR: &c.noCFR}, e.DirFd, e.Name, v.dstFd, v.name, e.Path(), v.seq.file(""))
@@ -505,7 +505,7 @@ func (c *copier) release(n *dirNode) {
 // the file (see copyFileVerified).
 //
 // The workers do not check that a file did not change while they read it
-// (storetree.Unchanged, one more fstat per file, 3 to 4% of the copy's CPU
+// (tree.Unchanged, one more fstat per file, 3 to 4% of the copy's CPU
 // time on a closure of small files): a verified copy checks the NAR hash
 // of the very bytes it read and wrote, which catches any change that
 // matters, and verify = false asks for no checks.
@@ -558,7 +558,7 @@ func (c *copier) linkFile(srcDir int, srcName string, dstDir int, dstName, displ
 		return false, fmt.Errorf("copy %s: %w", display, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return false, fmt.Errorf("copy %s: %w", display, &storetree.UnsupportedError{Mode: st.Mode})
+		return false, fmt.Errorf("copy %s: %w", display, &tree.UnsupportedError{Mode: st.Mode})
 	}
 	return c.link(&st, srcDir, srcName, dstDir, dstName, display)
 }
@@ -672,10 +672,10 @@ func (c *copier) finishFile(dst int, st *unix.Stat_t, cloned bool, display strin
 
 // openRegular opens srcDir/name, which must be a regular file (not
 // followed if it is a symlink), for reading, and returns it with its status
-// (storetree.OpenFile).
+// (tree.OpenFile).
 func openRegular(srcDir int, name, display string) (int, unix.Stat_t, error) {
 	var st unix.Stat_t
-	src, err := storetree.OpenFile(srcDir, name, &st)
+	src, err := tree.OpenFile(srcDir, name, &st)
 	if err != nil {
 		return -1, st, fmt.Errorf("copy %s: %w", display, err)
 	}

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/internal/fsentry"
-	"github.com/oci-builder/oci-builder/pkg/storetree"
+	"github.com/oci-builder/oci-builder/pkg/store/tree"
 )
 
 // manifest describes a tree as lines "path type mode detail", walked through
@@ -29,7 +29,7 @@ func manifest(t *testing.T, root string) []string {
 	var walk func(fd int, rel string)
 	walk = func(fd int, rel string) {
 		defer unix.Close(fd)
-		entries, err := storetree.ReadDir(fd)
+		entries, err := tree.ReadDir(fd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +247,7 @@ func removeDeep(t *testing.T, root string) {
 			return
 		}
 		unix.Fchmod(fd, 0o755)
-		entries, _ := storetree.ReadDir(fd)
+		entries, _ := tree.ReadDir(fd)
 		for _, e := range entries {
 			if e.Kind == unix.S_IFDIR {
 				rm(fd, e.Name)

@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/oci-builder/oci-builder/pkg/localstore"
+	"github.com/oci-builder/oci-builder/pkg/store/local"
 )
 
 // An image that buildImage made with layer derivations ('layers') links
@@ -59,7 +59,7 @@ func readLinkedImage(dir string, manifest []byte, mediaType types.MediaType) (v1
 	if err != nil {
 		return nil, err
 	}
-	li := &linkedImage{dir: dir, storeDir: localstore.StoreDir(os.Getenv), manifest: manifest, mediaType: mediaType, layers: map[v1.Hash]v1.Descriptor{}}
+	li := &linkedImage{dir: dir, storeDir: local.StoreDir(os.Getenv), manifest: manifest, mediaType: mediaType, layers: map[v1.Hash]v1.Descriptor{}}
 	if li.config, err = li.readBlob(m.Config.Digest); err != nil {
 		return nil, err
 	}

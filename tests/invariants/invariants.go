@@ -16,9 +16,9 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
-	"github.com/oci-builder/oci-builder/pkg/graph"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/specconv"
+	"github.com/oci-builder/oci-builder/pkg/store"
 	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
@@ -26,7 +26,7 @@ import (
 // (storeDir, when not empty), every path and reference a valid store path
 // directly in it, paths listed sorted and unique, references sorted and
 // without duplicates.
-func Graph(g *graph.Graph, storeDir string) error {
+func Graph(g *store.Graph, storeDir string) error {
 	paths := g.Paths()
 	if len(paths) != g.Len() {
 		return fmt.Errorf("Paths() has %d entries, Len() is %d", len(paths), g.Len())
@@ -68,7 +68,7 @@ func storePath(dir, p string) error {
 	if path.Dir(p) != dir || dir+"/"+path.Base(p) != p {
 		return fmt.Errorf("store path %q is not directly in %q", p, dir)
 	}
-	if err := graph.ValidateBaseName(path.Base(p)); err != nil {
+	if err := store.ValidateBaseName(path.Base(p)); err != nil {
 		return fmt.Errorf("store path %q: %w", p, err)
 	}
 	if strings.ContainsAny(p, "\x00\n") {
@@ -80,7 +80,7 @@ func storePath(dir, p string) error {
 // Closure checks the result of g.Closure(roots): it fails exactly when a
 // root is missing from g or a reachable path refers outside g, and
 // otherwise holds the roots, is sorted, unique and closed under references.
-func Closure(g *graph.Graph, roots []string, closure []*graph.PathInfo, err error) error {
+func Closure(g *store.Graph, roots []string, closure []*store.PathInfo, err error) error {
 	// Compute reachability independently, breadth-first.
 	reach := map[string]bool{}
 	var missing string
@@ -196,7 +196,7 @@ func Config(v *schema.Validator, opts container.Options, spec *specs.Spec) error
 // Config), its closure (closed, the closure of what the process mentions:
 // container.Mentions), and its mountpoints (clean absolute destinations of
 // the configuration's mounts, none inside a store path of the closure).
-func Plan(v *schema.Validator, g *graph.Graph, opts container.Options, plan *bundle.Plan) error {
+func Plan(v *schema.Validator, g *store.Graph, opts container.Options, plan *bundle.Plan) error {
 	if err := Config(v, opts, plan.Spec); err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func Plan(v *schema.Validator, g *graph.Graph, opts container.Options, plan *bun
 // FindReferences checks g.FindReferences(s): every path found is in g and
 // mentioned in s, found once, in order of first mention; an error names a
 // store path s mentions.
-func FindReferences(g *graph.Graph, s string, found []string, err error) error {
+func FindReferences(g *store.Graph, s string, found []string, err error) error {
 	if err != nil {
 		if !strings.Contains(err.Error(), "is not in the closure graph") {
 			return fmt.Errorf("FindReferences error %q", err)

@@ -1,4 +1,4 @@
-package localstore_test
+package local_test
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/pkg/localstore"
+	"github.com/oci-builder/oci-builder/pkg/store/local"
 )
 
 func TestFindPaths(t *testing.T) {
@@ -30,7 +30,7 @@ func TestFindPaths(t *testing.T) {
 		{short + "/bin/x", []string{short}, nil},
 	}
 	for _, tc := range tests {
-		found, absent := localstore.FindPaths(tc.s, dir)
+		found, absent := local.FindPaths(tc.s, dir)
 		if !reflect.DeepEqual(found, tc.found) || !reflect.DeepEqual(absent, tc.absent) {
 			t.Errorf("FindPaths(%q) = %v, %v; want %v, %v", tc.s, found, absent, tc.found, tc.absent)
 		}
@@ -47,7 +47,7 @@ func TestStoreDir(t *testing.T) {
 		{map[string]string{"NIX_STORE": "/gnu/store/"}, "/gnu/store"},
 		{map[string]string{"NIX_STORE_DIR": "/a", "NIX_STORE": "/b"}, "/a"},
 	} {
-		if got := localstore.StoreDir(env(tc.env)); got != tc.want {
+		if got := local.StoreDir(env(tc.env)); got != tc.want {
 			t.Errorf("StoreDir(%v) = %q", tc.env, got)
 		}
 	}

@@ -1,4 +1,4 @@
-// Package storetree walks the tree of a store path (a directory, regular
+// Package tree walks the tree of a store path (a directory, regular
 // file or symlink, as a NAR holds it) for the packages that read store
 // paths: nar hashes them, layer writes them into tar streams, rootfs copies
 // them, and rootfs.RemoveAll deletes trees.
@@ -16,7 +16,7 @@
 // or status change time differ after the visit from before) fails the walk
 // with an error naming it; a visitor that opens files itself (DeferFiles)
 // can check them with Unchanged.
-package storetree
+package tree
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package graph_test
+package store_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/store"
 	"github.com/oci-builder/oci-builder/tests/invariants"
 )
 
@@ -38,7 +38,7 @@ func addFixtures(f *testing.F, glob string) {
 func FuzzParseJSON(f *testing.F) {
 	addFixtures(f, "*.json")
 	f.Fuzz(func(t *testing.T, data []byte, storeDir string) {
-		g, err := graph.ParseJSON(data, storeDir)
+		g, err := store.ParseJSON(data, storeDir)
 		if err != nil {
 			if g != nil {
 				t.Fatal("graph and error both returned")
@@ -46,7 +46,7 @@ func FuzzParseJSON(f *testing.F) {
 			return
 		}
 		checkParsed(t, g, storeDir, string(data))
-		again, err := graph.Parse(data, storeDir)
+		again, err := store.Parse(data, storeDir)
 		if err != nil || !sameGraph(g, again) {
 			t.Fatalf("Parse disagrees with ParseJSON: %v", err)
 		}
@@ -54,7 +54,7 @@ func FuzzParseJSON(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := graph.ParseJSON(enc, storeDir)
+		back, err := store.ParseJSON(enc, storeDir)
 		if err != nil || !sameGraph(g, back) {
 			t.Fatalf("JSON round trip: %v\n%s", err, enc)
 		}
@@ -67,7 +67,7 @@ func FuzzParseJSON(f *testing.F) {
 func FuzzParseRegistration(f *testing.F) {
 	addFixtures(f, "*.txt")
 	f.Fuzz(func(t *testing.T, data []byte, storeDir string) {
-		g, err := graph.ParseRegistration(bytes.NewReader(data), storeDir)
+		g, err := store.ParseRegistration(bytes.NewReader(data), storeDir)
 		if err != nil {
 			if g != nil {
 				t.Fatal("graph and error both returned")
@@ -76,7 +76,7 @@ func FuzzParseRegistration(f *testing.F) {
 		}
 		checkParsed(t, g, storeDir, string(data))
 		if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) == 0 || (trimmed[0] != '[' && trimmed[0] != '{') {
-			again, err := graph.Parse(data, storeDir)
+			again, err := store.Parse(data, storeDir)
 			if err != nil || !sameGraph(g, again) {
 				t.Fatalf("Parse disagrees with ParseRegistration: %v", err)
 			}
@@ -88,7 +88,7 @@ func FuzzParseRegistration(f *testing.F) {
 				text.WriteString(r + "\n")
 			}
 		}
-		back, err := graph.ParseRegistration(strings.NewReader(text.String()), storeDir)
+		back, err := store.ParseRegistration(strings.NewReader(text.String()), storeDir)
 		if err != nil || !sameGraph(g, back) {
 			t.Fatalf("text round trip: %v\n%s", err, text.String())
 		}
@@ -107,14 +107,14 @@ func FuzzParsePathInfo(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		g, err := graph.ParseJSON(data, "")
+		g, err := store.ParseJSON(data, "")
 		if err != nil {
 			f.Fatalf("%s: %v", file, err)
 		}
 		f.Add(objectForm(f, g), "")
 	}
 	f.Fuzz(func(t *testing.T, data []byte, storeDir string) {
-		g, err := graph.ParsePathInfo(data, storeDir)
+		g, err := store.ParsePathInfo(data, storeDir)
 		if err != nil {
 			if g != nil {
 				t.Fatal("graph and error both returned")
@@ -123,13 +123,13 @@ func FuzzParsePathInfo(f *testing.F) {
 		}
 		checkParsed(t, g, storeDir, string(data))
 		if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
-			again, err := graph.Parse(data, storeDir)
+			again, err := store.Parse(data, storeDir)
 			if err != nil || !sameGraph(g, again) {
 				t.Fatalf("Parse disagrees with ParsePathInfo: %v", err)
 			}
 		}
 		enc := objectForm(t, g)
-		back, err := graph.ParsePathInfo(enc, storeDir)
+		back, err := store.ParsePathInfo(enc, storeDir)
 		if err != nil || !sameGraph(g, back) {
 			t.Fatalf("object form round trip: %v\n%s", err, enc)
 		}
@@ -138,8 +138,8 @@ func FuzzParsePathInfo(f *testing.F) {
 
 // objectForm writes g as `nix path-info --json` does from Nix 2.19 on: an
 // object keyed by path.
-func objectForm(t testing.TB, g *graph.Graph) []byte {
-	byPath := map[string]graph.PathInfo{}
+func objectForm(t testing.TB, g *store.Graph) []byte {
+	byPath := map[string]store.PathInfo{}
 	for _, info := range infos(g) {
 		byPath[info.Path] = info
 	}
@@ -153,7 +153,7 @@ func objectForm(t testing.TB, g *graph.Graph) []byte {
 // checkParsed checks the invariants of a parsed graph, of the closures of
 // each path and of all paths, and of FindReferences on the input itself and
 // on the paths joined.
-func checkParsed(t *testing.T, g *graph.Graph, storeDir, input string) {
+func checkParsed(t *testing.T, g *store.Graph, storeDir, input string) {
 	t.Helper()
 	if err := invariants.Graph(g, storeDir); err != nil {
 		t.Fatal(err)
@@ -191,8 +191,8 @@ func checkParsed(t *testing.T, g *graph.Graph, storeDir, input string) {
 	}
 }
 
-func infos(g *graph.Graph) []graph.PathInfo {
-	var out []graph.PathInfo
+func infos(g *store.Graph) []store.PathInfo {
+	var out []store.PathInfo
 	for _, p := range g.Paths() {
 		info, _ := g.Lookup(p)
 		out = append(out, *info)
@@ -200,6 +200,6 @@ func infos(g *graph.Graph) []graph.PathInfo {
 	return out
 }
 
-func sameGraph(a, b *graph.Graph) bool {
+func sameGraph(a, b *store.Graph) bool {
 	return a != nil && b != nil && a.StoreDir() == b.StoreDir() && reflect.DeepEqual(infos(a), infos(b))
 }

@@ -1,4 +1,4 @@
-package graph_test
+package store_test
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 func TestParseRegistration(t *testing.T) {
@@ -43,7 +43,7 @@ func TestParseRegistration(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := graph.ParseRegistration(strings.NewReader(tc.input), "")
+			g, err := store.ParseRegistration(strings.NewReader(tc.input), "")
 			checkGraph(t, g, err, tc.want, tc.err)
 		})
 	}
@@ -81,7 +81,7 @@ func TestParseJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := graph.ParseJSON([]byte(tc.input), "")
+			g, err := store.ParseJSON([]byte(tc.input), "")
 			checkGraph(t, g, err, tc.want, tc.err)
 		})
 	}
@@ -101,7 +101,7 @@ func TestParseNixVersionFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := graph.Parse(data, "")
+			g, err := store.Parse(data, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,7 +118,7 @@ func TestParseNixVersionFixtures(t *testing.T) {
 	}
 }
 
-func refsOf(g *graph.Graph) map[string][]string {
+func refsOf(g *store.Graph) map[string][]string {
 	got := map[string][]string{}
 	for _, p := range g.Paths() {
 		info, _ := g.Lookup(p)
@@ -127,7 +127,7 @@ func refsOf(g *graph.Graph) map[string][]string {
 	return got
 }
 
-func checkGraph(t *testing.T, g *graph.Graph, err error, want map[string][]string, wantErr string) {
+func checkGraph(t *testing.T, g *store.Graph, err error, want map[string][]string, wantErr string) {
 	t.Helper()
 	if wantErr != "" {
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
@@ -159,7 +159,7 @@ func TestParseSelfReferenceFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := graph.Parse(data, "/nix/store")
+			g, err := store.Parse(data, "/nix/store")
 			checkGraph(t, g, err, want, "")
 			closure, err := g.Closure([]string{top})
 			if err != nil || len(closure) != 3 {
@@ -195,7 +195,7 @@ func TestParsePathInfo(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := graph.ParsePathInfo([]byte(tc.json), "/nix/store")
+			g, err := store.ParsePathInfo([]byte(tc.json), "/nix/store")
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
@@ -210,7 +210,7 @@ func TestParsePathInfo(t *testing.T) {
 				t.Fatalf("closure %+v, %v", closure, err)
 			}
 			// Parse recognises both forms.
-			again, err := graph.Parse([]byte(tc.json), "")
+			again, err := store.Parse([]byte(tc.json), "")
 			if err != nil || !reflect.DeepEqual(refsOf(again), refsOf(g)) {
 				t.Fatalf("Parse: %v, %v", again, err)
 			}

@@ -1,4 +1,4 @@
-// Package graph models Nix store paths and their closure graphs: the graphs
+// Package store models Nix store paths and their closure graphs: the graphs
 // Nix exports to builders through exportReferencesGraph and the ones
 // `nix path-info --json --recursive` prints.
 //
@@ -15,7 +15,7 @@
 // which of its paths a string mentions (Mentions scans a string for store
 // paths, without looking them up). Popularity ranks the paths of a closure
 // by how many others depend on them.
-package graph
+package store
 
 import (
 	"errors"

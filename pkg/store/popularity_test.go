@@ -1,30 +1,30 @@
-package graph_test
+package store_test
 
 import (
 	"reflect"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // closureOf builds the entries of a graph from "name -> references" pairs;
 // each name n gets the hash of its first letter.
-func closureOf(t *testing.T, refs map[string][]string) []*graph.PathInfo {
+func closureOf(t *testing.T, refs map[string][]string) []*store.PathInfo {
 	t.Helper()
 	path := func(n string) string { return sp("/nix/store", n[0], n) }
-	var infos []graph.PathInfo
+	var infos []store.PathInfo
 	for n, rs := range refs {
-		info := graph.PathInfo{Path: path(n), References: []string{}}
+		info := store.PathInfo{Path: path(n), References: []string{}}
 		for _, r := range rs {
 			info.References = append(info.References, path(r))
 		}
 		infos = append(infos, info)
 	}
-	g, err := graph.NewGraph(infos, "")
+	g, err := store.NewGraph(infos, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*graph.PathInfo
+	var out []*store.PathInfo
 	for _, p := range g.Paths() {
 		info, _ := g.Lookup(p)
 		out = append(out, info)
@@ -51,7 +51,7 @@ func TestPopularity(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := map[string]int{}
-			for p, n := range graph.Popularity(closureOf(t, tc.refs)) {
+			for p, n := range store.Popularity(closureOf(t, tc.refs)) {
 				got[p[44:]] = n
 			}
 			if !reflect.DeepEqual(got, tc.want) {

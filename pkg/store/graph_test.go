@@ -1,4 +1,4 @@
-package graph_test
+package store_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // sp returns a syntactically valid store path whose hash is c repeated.
@@ -21,9 +21,9 @@ var (
 	other = sp("/nix/store", 'z', "other")
 )
 
-func sampleGraph(t *testing.T) *graph.Graph {
+func sampleGraph(t *testing.T) *store.Graph {
 	t.Helper()
-	g, err := graph.NewGraph([]graph.PathInfo{
+	g, err := store.NewGraph([]store.PathInfo{
 		{Path: hello, References: []string{glibc, hello}},
 		{Path: glibc, References: []string{glibc}},
 		{Path: extra, References: nil},
@@ -38,35 +38,35 @@ func TestNewGraphErrors(t *testing.T) {
 	f := false
 	tests := []struct {
 		name     string
-		infos    []graph.PathInfo
+		infos    []store.PathInfo
 		storeDir string
 		want     string
 	}{
-		{"bad hash", []graph.PathInfo{{Path: "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x"}}, "", "not a valid store path name"},
-		{"short", []graph.PathInfo{{Path: "/nix/store/abc"}}, "", "not a valid store path name"},
+		{"bad hash", []store.PathInfo{{Path: "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x"}}, "", "not a valid store path name"},
+		{"short", []store.PathInfo{{Path: "/nix/store/abc"}}, "", "not a valid store path name"},
 		// go-nix's storepath accepts these (found by FuzzParseJSON).
-		{"no dash", []graph.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 33)}}, "", "not a valid store path name"},
-		{"empty name", []graph.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 32) + "-"}}, "", "not a valid store path name"},
-		{"no dash, longer", []graph.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 32) + "xhello"}}, "", "not a valid store path name"},
-		{"sub path", []graph.PathInfo{{Path: hello + "/bin/hello"}}, "", "not a valid store path name"},
-		{"dot dot", []graph.PathInfo{{Path: "/nix/store/../" + strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
-		{"relative", []graph.PathInfo{{Path: strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
-		{"other dir", []graph.PathInfo{{Path: hello}, {Path: sp("/opt/store", 'a', "x")}}, "", "not in the store directory /nix/store"},
-		{"wrong explicit dir", []graph.PathInfo{{Path: hello}}, "/opt/store", "not in the store directory /opt/store"},
+		{"no dash", []store.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 33)}}, "", "not a valid store path name"},
+		{"empty name", []store.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 32) + "-"}}, "", "not a valid store path name"},
+		{"no dash, longer", []store.PathInfo{{Path: "/nix/store/" + strings.Repeat("0", 32) + "xhello"}}, "", "not a valid store path name"},
+		{"sub path", []store.PathInfo{{Path: hello + "/bin/hello"}}, "", "not a valid store path name"},
+		{"dot dot", []store.PathInfo{{Path: "/nix/store/../" + strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
+		{"relative", []store.PathInfo{{Path: strings.Repeat("a", 32) + "-x"}}, "", "not a clean absolute path"},
+		{"other dir", []store.PathInfo{{Path: hello}, {Path: sp("/opt/store", 'a', "x")}}, "", "not in the store directory /nix/store"},
+		{"wrong explicit dir", []store.PathInfo{{Path: hello}}, "/opt/store", "not in the store directory /opt/store"},
 		// Found by FuzzParseRegistration.
-		{"NUL in store dir", []graph.PathInfo{{Path: sp("/\x00", 'a', "x")}}, "", `store directory "/\x00" contains a NUL byte`},
-		{"newline in explicit store dir", []graph.PathInfo{{Path: sp("/a\nb", 'a', "x")}}, "/a\nb", "contains a NUL byte or a newline"},
-		{"bad name char", []graph.PathInfo{{Path: sp("/nix/store", 'a', "a b")}}, "", "not a valid store path name"},
-		{"long name", []graph.PathInfo{{Path: sp("/nix/store", 'a', strings.Repeat("n", 212))}}, "", "name longer than 211"},
-		{"duplicate", []graph.PathInfo{{Path: hello}, {Path: hello}}, "", "appears twice"},
+		{"NUL in store dir", []store.PathInfo{{Path: sp("/\x00", 'a', "x")}}, "", `store directory "/\x00" contains a NUL byte`},
+		{"newline in explicit store dir", []store.PathInfo{{Path: sp("/a\nb", 'a', "x")}}, "/a\nb", "contains a NUL byte or a newline"},
+		{"bad name char", []store.PathInfo{{Path: sp("/nix/store", 'a', "a b")}}, "", "not a valid store path name"},
+		{"long name", []store.PathInfo{{Path: sp("/nix/store", 'a', strings.Repeat("n", 212))}}, "", "name longer than 211"},
+		{"duplicate", []store.PathInfo{{Path: hello}, {Path: hello}}, "", "appears twice"},
 		// Found by FuzzParseJSON: FindReferences could not tell them apart.
-		{"same hash", []graph.PathInfo{{Path: sp("/nix/store", 'a', "x")}, {Path: sp("/nix/store", 'a', "y")}}, "", "graph entries " + sp("/nix/store", 'a', "x") + " and " + sp("/nix/store", 'a', "y") + " have the same hash"},
-		{"bad reference", []graph.PathInfo{{Path: hello, References: []string{"/etc/passwd"}}}, "", "reference"},
-		{"not valid", []graph.PathInfo{{Path: hello, Valid: &f}}, "", "marked as not valid"},
+		{"same hash", []store.PathInfo{{Path: sp("/nix/store", 'a', "x")}, {Path: sp("/nix/store", 'a', "y")}}, "", "graph entries " + sp("/nix/store", 'a', "x") + " and " + sp("/nix/store", 'a', "y") + " have the same hash"},
+		{"bad reference", []store.PathInfo{{Path: hello, References: []string{"/etc/passwd"}}}, "", "reference"},
+		{"not valid", []store.PathInfo{{Path: hello, Valid: &f}}, "", "marked as not valid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := graph.NewGraph(tc.infos, tc.storeDir)
+			_, err := store.NewGraph(tc.infos, tc.storeDir)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got error %v, want one containing %q", err, tc.want)
 			}
@@ -76,7 +76,7 @@ func TestNewGraphErrors(t *testing.T) {
 
 func TestGraphStoreDirFromData(t *testing.T) {
 	p := sp("/opt/nix/store", 'a', "thing")
-	g, err := graph.NewGraph([]graph.PathInfo{{Path: p}}, "")
+	g, err := store.NewGraph([]store.PathInfo{{Path: p}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,16 +126,16 @@ func TestClosure(t *testing.T) {
 }
 
 func TestClosureNotClosed(t *testing.T) {
-	g, err := graph.NewGraph([]graph.PathInfo{{Path: hello, References: []string{glibc}}}, "")
+	g, err := store.NewGraph([]store.PathInfo{{Path: hello, References: []string{glibc}}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = g.Closure([]string{hello})
 	want := "closure is not closed: " + hello + " refers to " + glibc + ", which is not in the graph"
-	if !errors.Is(err, graph.ErrNotClosed) || err.Error() != want {
+	if !errors.Is(err, store.ErrNotClosed) || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
 	}
-	if _, err := g.Closure([]string{glibc}); !errors.Is(err, graph.ErrNotInGraph) {
+	if _, err := g.Closure([]string{glibc}); !errors.Is(err, store.ErrNotInGraph) {
 		t.Fatalf("closure of a path not in the graph: %v", err)
 	}
 }
@@ -195,7 +195,7 @@ func TestPathsSortedAndLookup(t *testing.T) {
 
 func TestMentions(t *testing.T) {
 	s := "a " + hello + "/bin/x " + hello + ". /nix/store/" + strings.Repeat("e", 32) + "-x /nix/store/" + strings.Repeat("a", 32) + "- /nix/store"
-	got := graph.Mentions(s, "/nix/store")
+	got := store.Mentions(s, "/nix/store")
 	var texts []string
 	for _, m := range got {
 		texts = append(texts, s[m.Start:m.End]+"|"+m.Hash)

@@ -1,4 +1,4 @@
-package storetree_test
+package tree_test
 
 import (
 	"context"
@@ -12,17 +12,17 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/oci-builder/oci-builder/pkg/storetree"
+	"github.com/oci-builder/oci-builder/pkg/store/tree"
 )
 
 // recorder records a walk's events as lines, reading each file it is given.
 type recorder struct {
 	events []string
 	// onFile, when set, runs in File after the file is read.
-	onFile func(e *storetree.Entry) error
+	onFile func(e *tree.Entry) error
 }
 
-func (r *recorder) EnterDir(d *storetree.Entry) error {
+func (r *recorder) EnterDir(d *tree.Entry) error {
 	if d.Fd < 0 || d.Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return fmt.Errorf("EnterDir %s: fd %d, mode %o", d.Path(), d.Fd, d.Stat.Mode)
 	}
@@ -30,17 +30,17 @@ func (r *recorder) EnterDir(d *storetree.Entry) error {
 	return nil
 }
 
-func (r *recorder) LeaveDir(d *storetree.Entry) error {
+func (r *recorder) LeaveDir(d *tree.Entry) error {
 	r.events = append(r.events, fmt.Sprintf("leave %q", d.NARName()))
 	return nil
 }
 
-func (r *recorder) Symlink(e *storetree.Entry, target string) error {
+func (r *recorder) Symlink(e *tree.Entry, target string) error {
 	r.events = append(r.events, fmt.Sprintf("symlink %q -> %q", e.NARName(), target))
 	return nil
 }
 
-func (r *recorder) File(e *storetree.Entry) error {
+func (r *recorder) File(e *tree.Entry) error {
 	if e.Fd < 0 {
 		r.events = append(r.events, fmt.Sprintf("file %q unopened", e.NARName()))
 	} else {
@@ -59,7 +59,7 @@ func (r *recorder) File(e *storetree.Entry) error {
 // otherRecorder also takes FIFOs, sockets and devices.
 type otherRecorder struct{ recorder }
 
-func (r *otherRecorder) Other(e *storetree.Entry) error {
+func (r *otherRecorder) Other(e *tree.Entry) error {
 	r.events = append(r.events, fmt.Sprintf("other %q %o", e.NARName(), e.Kind))
 	return nil
 }
@@ -93,7 +93,7 @@ func TestWalk(t *testing.T) {
 		name string
 		// make builds the tree at root.
 		make func(t *testing.T, root string)
-		opts storetree.Options
+		opts tree.Options
 		want []string
 	}{
 		{"NAR order", func(t *testing.T, root string) {
@@ -105,7 +105,7 @@ func TestWalk(t *testing.T) {
 			}
 			write(t, root+"/a/x", "ax", 0o555)
 			mkdir(t, root+"/a/empty")
-		}, storetree.Options{}, []string{
+		}, tree.Options{}, []string{
 			`enter "" 755`,
 			`file "B" 444 "B"`,
 			`file "_" 444 "_"`,
@@ -128,7 +128,7 @@ func TestWalk(t *testing.T) {
 			symlink(t, "dir/f", root+"/to-file")
 			symlink(t, "/nonexistent", root+"/dangling")
 			symlink(t, "loop", root+"/loop")
-		}, storetree.Options{}, []string{
+		}, tree.Options{}, []string{
 			`enter "" 755`,
 			`symlink "dangling" -> "/nonexistent"`,
 			`enter "dir" 755`,
@@ -141,7 +141,7 @@ func TestWalk(t *testing.T) {
 		}},
 		{"deferred files", func(t *testing.T, root string) {
 			write(t, root+"/f", "f", 0o444)
-		}, storetree.Options{DeferFiles: true}, []string{
+		}, tree.Options{DeferFiles: true}, []string{
 			`enter "" 755`,
 			`file "f" unopened`,
 			`leave ""`,
@@ -153,7 +153,7 @@ func TestWalk(t *testing.T) {
 			mkdir(t, root)
 			tc.make(t, root)
 			var r recorder
-			if err := storetree.Walk(context.Background(), root, &r, tc.opts); err != nil {
+			if err := tree.Walk(context.Background(), root, &r, tc.opts); err != nil {
 				t.Fatal(err)
 			}
 			if got := strings.Join(r.events, "\n"); got != strings.Join(tc.want, "\n") {
@@ -180,7 +180,7 @@ func TestWalkRoots(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var r recorder
-		if err := storetree.Walk(context.Background(), tc.root, &r, storetree.Options{}); err != nil {
+		if err := tree.Walk(context.Background(), tc.root, &r, tree.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := strings.Join(r.events, "\n"); got != tc.want {
@@ -194,7 +194,7 @@ func TestWalkRoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	err = storetree.WalkAt(context.Background(), fd, "missing", "/shown/missing", &recorder{}, storetree.Options{Op: "read"})
+	err = tree.WalkAt(context.Background(), fd, "missing", "/shown/missing", &recorder{}, tree.Options{Op: "read"})
 	if err == nil || err.Error() != "read /shown/missing: no such file or directory" || !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("error %v", err)
 	}
@@ -229,14 +229,14 @@ func TestWalkUnsupported(t *testing.T) {
 					t.Fatal(err)
 				}
 				var r recorder
-				err := storetree.Walk(context.Background(), root, &r, storetree.Options{Op: "copy"})
+				err := tree.Walk(context.Background(), root, &r, tree.Options{Op: "copy"})
 				want := "copy " + bad + ": is a " + tc.kind + "; a store path holds only regular files, directories and symlinks"
-				var unsupported *storetree.UnsupportedError
+				var unsupported *tree.UnsupportedError
 				if err == nil || err.Error() != want || !errors.As(err, &unsupported) {
 					t.Fatalf("nested %v: error %v, want %q", nested, err, want)
 				}
 				var o otherRecorder
-				if err := storetree.Walk(context.Background(), root, &o, storetree.Options{}); err != nil {
+				if err := tree.Walk(context.Background(), root, &o, tree.Options{}); err != nil {
 					t.Fatalf("nested %v: other visitor: %v", nested, err)
 				}
 				last := o.events[0]
@@ -309,11 +309,11 @@ func TestWalkChangedFile(t *testing.T) {
 			if err := os.Chtimes(p, time.Unix(1, 0), time.Unix(1, 0)); err != nil {
 				t.Fatal(err)
 			}
-			r := recorder{onFile: func(e *storetree.Entry) error {
+			r := recorder{onFile: func(e *tree.Entry) error {
 				tc.change(t, p)
 				return nil
 			}}
-			err := storetree.Walk(context.Background(), root, &r, storetree.Options{Op: "hash"})
+			err := tree.Walk(context.Background(), root, &r, tree.Options{Op: "hash"})
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -362,7 +362,7 @@ func TestWalkDeeperThanPathMax(t *testing.T) {
 	unix.Close(fd)
 
 	var r recorder
-	if err := storetree.Walk(context.Background(), root, &r, storetree.Options{}); err != nil {
+	if err := tree.Walk(context.Background(), root, &r, tree.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.events) != 2*(depth+1)+2 || r.events[depth+1] != `file "bottom" 444 "at the bottom"` || r.events[depth+2] != `symlink "up" -> "../`+component+`"` {
@@ -370,8 +370,8 @@ func TestWalkDeeperThanPathMax(t *testing.T) {
 	}
 
 	// An error at the bottom names the whole path.
-	fail := recorder{onFile: func(e *storetree.Entry) error { return errors.New(e.Path()) }}
-	err = storetree.Walk(context.Background(), root, &fail, storetree.Options{})
+	fail := recorder{onFile: func(e *tree.Entry) error { return errors.New(e.Path()) }}
+	err = tree.Walk(context.Background(), root, &fail, tree.Options{})
 	want := root + strings.Repeat("/"+component, depth) + "/bottom"
 	if err == nil || err.Error() != want || len(want) <= unix.PathMax {
 		t.Fatalf("error %v, want the path of %d bytes", err, len(want))
@@ -386,8 +386,8 @@ func TestWalkStops(t *testing.T) {
 	write(t, root+"/a/f", "f", 0o444)
 	write(t, root+"/b", "b", 0o444)
 	boom := errors.New("boom")
-	r := recorder{onFile: func(*storetree.Entry) error { return boom }}
-	if err := storetree.Walk(context.Background(), root, &r, storetree.Options{}); err != boom {
+	r := recorder{onFile: func(*tree.Entry) error { return boom }}
+	if err := tree.Walk(context.Background(), root, &r, tree.Options{}); err != boom {
 		t.Fatalf("error %v", err)
 	}
 	if len(r.events) != 3 {
@@ -396,7 +396,7 @@ func TestWalkStops(t *testing.T) {
 	cause := errors.New("stopped")
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(cause)
-	if err := storetree.Walk(ctx, root, &recorder{}, storetree.Options{}); err != cause {
+	if err := tree.Walk(ctx, root, &recorder{}, tree.Options{}); err != cause {
 		t.Fatalf("error %v", err)
 	}
 }
@@ -412,12 +412,12 @@ type keeper struct {
 	}
 }
 
-func (k *keeper) EnterDir(d *storetree.Entry) error {
+func (k *keeper) EnterDir(d *tree.Entry) error {
 	k.dirs = append(k.dirs, d.KeepFd())
 	return k.recorder.EnterDir(d)
 }
 
-func (k *keeper) File(e *storetree.Entry) error {
+func (k *keeper) File(e *tree.Entry) error {
 	k.files = append(k.files, struct {
 		dirFd int
 		name  string
@@ -433,7 +433,7 @@ func TestDeferredFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	var k keeper
-	err := storetree.Walk(context.Background(), root, &k, storetree.Options{DeferFiles: true})
+	err := tree.Walk(context.Background(), root, &k, tree.Options{DeferFiles: true})
 	if err == nil || !strings.Contains(err.Error(), "/sub/g: is a FIFO") {
 		t.Fatalf("error %v", err)
 	}
@@ -446,7 +446,7 @@ func TestDeferredFiles(t *testing.T) {
 		t.Fatalf("files %v, dirs %v", k.files, k.dirs)
 	}
 	var st unix.Stat_t
-	fd, err := storetree.OpenFile(k.files[0].dirFd, k.files[0].name, &st)
+	fd, err := tree.OpenFile(k.files[0].dirFd, k.files[0].name, &st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,15 +454,15 @@ func TestDeferredFiles(t *testing.T) {
 	if st.Size != 8 {
 		t.Fatalf("size %d", st.Size)
 	}
-	if err := storetree.Unchanged(fd, &st); err != nil {
+	if err := tree.Unchanged(fd, &st); err != nil {
 		t.Fatal(err)
 	}
 	// OpenFile refuses what is not a regular file, without blocking on a
 	// FIFO.
-	if _, err := storetree.OpenFile(k.dirs[1], "g", &st); err == nil || err.Error() != "is a FIFO; a store path holds only regular files, directories and symlinks" {
+	if _, err := tree.OpenFile(k.dirs[1], "g", &st); err == nil || err.Error() != "is a FIFO; a store path holds only regular files, directories and symlinks" {
 		t.Fatalf("error %v", err)
 	}
-	if _, err := storetree.OpenFile(k.dirs[0], "sub", &st); err == nil {
+	if _, err := tree.OpenFile(k.dirs[0], "sub", &st); err == nil {
 		t.Fatal("opened a directory as a file")
 	}
 }
@@ -477,11 +477,11 @@ func TestReadDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	entries, err := storetree.ReadDir(fd)
+	entries, err := tree.ReadDir(fd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []storetree.DirEntry{{Name: "d", Kind: unix.S_IFDIR}, {Name: "f", Kind: unix.S_IFREG}, {Name: "l", Kind: unix.S_IFLNK}}
+	want := []tree.DirEntry{{Name: "d", Kind: unix.S_IFDIR}, {Name: "f", Kind: unix.S_IFREG}, {Name: "l", Kind: unix.S_IFLNK}}
 	if fmt.Sprint(entries) != fmt.Sprint(want) {
 		t.Fatalf("entries %v, want %v", entries, want)
 	}

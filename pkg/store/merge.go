@@ -1,4 +1,4 @@
-package graph
+package store
 
 // Merge returns the union of graphs, in storeDir (taken from the entries when
 // empty). A path listed by several graphs keeps the entry of the first one.

@@ -1,10 +1,10 @@
-// Package localstore asks the local Nix store about store paths, for the
+// Package local asks the local Nix store about store paths, for the
 // standalone command line (outside a derivation, where Nix does not hand
 // the closure graph over): which of the paths a string mentions exist
 // (FindPaths), the closure graph of some paths (Closure, from `nix
-// path-info`, parsed by graph.ParsePathInfo) and the store directory the
+// path-info`, parsed by store.ParsePathInfo) and the store directory the
 // environment names (StoreDir).
-package localstore
+package local
 
 import (
 	"bytes"
@@ -15,18 +15,18 @@ import (
 	"path"
 	"strings"
 
-	"github.com/oci-builder/oci-builder/pkg/graph"
+	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
 // FindPaths returns the store paths under storeDir that s mentions (see
-// graph.Mentions) and that exist in the local store, each once, in order,
+// store.Mentions) and that exist in the local store, each once, in order,
 // with the longest name that exists on disk (names may contain dots, so
 // "${p}." could be read either way). Mentions of paths that do not exist are
 // returned apart, as written. It is the local store's counterpart of
-// graph.Graph.FindReferences, which looks the mentions up in a graph.
+// store.Graph.FindReferences, which looks the mentions up in a graph.
 func FindPaths(s, storeDir string) (found, missing []string) {
 	seen := map[string]bool{}
-	for _, m := range graph.Mentions(s, storeDir) {
+	for _, m := range store.Mentions(s, storeDir) {
 		exists := false
 		// The shortest candidate is "<storeDir>/<hash>-" plus one character.
 		for end := m.End; end >= m.Start+len(storeDir)+35 && !exists; end-- {
@@ -54,7 +54,7 @@ type Named struct {
 // ClosureOf is the closure, from the local store, of the store paths that
 // the strings mention, in order. A mention of a store path that is not in
 // the store is an error naming the string.
-func ClosureOf(ctx context.Context, storeDir string, strs []Named) (*graph.Graph, error) {
+func ClosureOf(ctx context.Context, storeDir string, strs []Named) (*store.Graph, error) {
 	var roots []string
 	seen := map[string]bool{}
 	for _, s := range strs {
@@ -75,9 +75,9 @@ func ClosureOf(ctx context.Context, storeDir string, strs []Named) (*graph.Graph
 // Closure asks `nix path-info --json --recursive` for the closure of roots
 // and returns it as a graph in storeDir. nixCmd is the nix executable
 // ("nix" when empty).
-func Closure(ctx context.Context, nixCmd, storeDir string, roots []string) (*graph.Graph, error) {
+func Closure(ctx context.Context, nixCmd, storeDir string, roots []string) (*store.Graph, error) {
 	if len(roots) == 0 {
-		return graph.NewGraph(nil, storeDir)
+		return store.NewGraph(nil, storeDir)
 	}
 	if nixCmd == "" {
 		nixCmd = "nix"
@@ -93,7 +93,7 @@ func Closure(ctx context.Context, nixCmd, storeDir string, roots []string) (*gra
 		}
 		return nil, fmt.Errorf("nix path-info of %s: %v: %s", strings.Join(roots, " "), err, msg)
 	}
-	return graph.ParsePathInfo(stdout.Bytes(), storeDir)
+	return store.ParsePathInfo(stdout.Bytes(), storeDir)
 }
 
 // StoreDir returns the store directory: $NIX_STORE_DIR, else $NIX_STORE,
