@@ -1,0 +1,89 @@
+# buildContainer: an OCI runtime bundle (config.json + rootfs/).
+scope:
+let
+  inherit (builtins)
+    attrNames
+    isAttrs
+    ;
+  inherit (scope)
+    checkMount
+    checkOptions
+    checkType
+    commandLine
+    defaultArch
+    defaultOs
+    derivationName
+    oci-builder
+    processRoots
+    system
+    withPassthru
+    ;
+
+  buildContainer =
+    {
+      args ? null,
+      cmd ? null,
+      mounts ? { },
+      # The host platform's (nixpkgs' default is "linux").
+      os ? defaultOs,
+      # nixpkgs' default is "x86_64" whatever the platform; this is the
+      # host platform's CPU as a GOARCH value ("amd64", "arm64"), see
+      # defaultArch.
+      arch ? defaultArch "buildContainer",
+      # nixpkgs' default is false; the root filesystem is always read-only
+      # here (false warns at build time), see docs/security.md.
+      readonly ? null,
+      name ? null,
+      env ? null,
+      workingDir ? null,
+      hostname ? null,
+      terminal ? null,
+      user ? null,
+      group ? null,
+      extraUsers ? null,
+      extraGroups ? null,
+      capabilities ? null,
+      noNewPrivileges ? null,
+      rlimits ? null,
+      tmp ? null,
+      network ? null,
+      resources ? null,
+      annotations ? null,
+      extraConfig ? null,
+      rootless ? null,
+      storeMode ? null,
+      verify ? null,
+      seccomp ? null,
+    }@given:
+    let
+      fn = "buildContainer";
+      processArgs = commandLine fn args cmd;
+      checkedMounts = map (dest: checkMount fn dest mounts.${dest}) (
+        attrNames (checkType fn "mounts" isAttrs "an attribute set of mounts" mounts)
+      );
+      # nixpkgs' defaults, which the function's formals set but `given` lacks.
+      options = checkOptions fn ({ inherit os arch; } // given);
+      roots = processRoots fn processArgs options;
+      container = options // {
+        args = processArgs;
+        mounts = checkedMounts;
+      };
+    in
+    withPassthru
+      {
+        options = container;
+        closureRoots = map (r: r.path) roots;
+      }
+      (derivation {
+        name = derivationName fn name roots "container";
+        inherit system container;
+        builder = "${oci-builder}/bin/oci-builder";
+        args = [ "nix-builder" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = map (r: r.path) roots;
+        storeDir = builtins.storeDir;
+      });
+in
+{
+  inherit buildContainer;
+}

@@ -1,0 +1,211 @@
+# buildImage: an OCI image layout of the closure of a process, with the
+# container options an image can carry.
+scope:
+let
+  inherit (builtins)
+    attrNames
+    filter
+    isAttrs
+    isList
+    isString
+    listToAttrs
+    ;
+  inherit (scope)
+    checkOptions
+    checkStringList
+    checkType
+    commandLine
+    copier
+    defaultArch
+    defaultOs
+    derivationName
+    describe
+    fail
+    imageLayers
+    oci-builder
+    processRoots
+    system
+    withPassthru
+    ;
+
+  # Container options an image cannot carry, with what decides them instead:
+  # whoever runs the image.
+  runtimeOnly = {
+    mounts = "podman run -v or a Kubernetes volume decide mounts; declare mountpoints with 'volumes'";
+    readonly = "podman run --read-only or Kubernetes' readOnlyRootFilesystem decide it";
+    hostname = "podman run --hostname or Kubernetes' hostname decide it";
+    terminal = "podman run -t decides it";
+    capabilities = "podman run --cap-add/--cap-drop or Kubernetes' securityContext decide them";
+    noNewPrivileges = "podman run --security-opt no-new-privileges or Kubernetes' allowPrivilegeEscalation decide it";
+    rlimits = "podman run --ulimit decides them";
+    network = "podman run --network or the pod decides it";
+    resources = "podman run --memory/--cpus/--pids-limit or Kubernetes' resources decide them";
+    extraConfig = "an image has no runtime configuration to merge into";
+    rootless = "rootless runtimes map users themselves";
+    storeMode = "an image's layers always hold the closure's bytes";
+    seccomp = "runtimes apply their own default profile; podman run --security-opt seccomp=FILE or Kubernetes' seccompProfile choose another";
+  };
+
+  # An OCI image layout (oci-layout, index.json, blobs/sha256/) of the
+  # closure of what the process mentions, one layer per store path up to
+  # 'maxLayers', plus a layer with /etc/passwd, /etc/group, the home and
+  # working directories and /tmp.
+  buildImage =
+    {
+      args ? null,
+      cmd ? null,
+      name ? null,
+      tag ? "latest",
+      # The host platform's, see buildContainer.
+      os ? defaultOs,
+      arch ? defaultArch "buildImage",
+      maxLayers ? 100,
+      compression ? "gzip",
+      # Results of buildLayer: their layers come first, and the rest of the
+      # closure goes into a layer derivation of its own, '<name>-layers'.
+      layers ? [ ],
+      created ? "1970-01-01T00:00:01Z",
+      exposedPorts ? [ ],
+      labels ? { },
+      volumes ? [ ],
+      # Container options that the image carries.
+      env ? null,
+      workingDir ? null,
+      user ? null,
+      group ? null,
+      extraUsers ? null,
+      extraGroups ? null,
+      tmp ? null,
+      annotations ? null,
+      # Check each store path against its NAR hash as its layer is written:
+      # default true when the closure graph has hashes.
+      verify ? null,
+      # Refused, see runtimeOnly; but readonly = false and mounts = { },
+      # nixpkgs' buildContainer defaults, are accepted and ignored.
+      mounts ? null,
+      readonly ? null,
+      hostname ? null,
+      terminal ? null,
+      capabilities ? null,
+      noNewPrivileges ? null,
+      rlimits ? null,
+      network ? null,
+      resources ? null,
+      extraConfig ? null,
+      rootless ? null,
+      storeMode ? null,
+      seccomp ? null,
+    }@given:
+    let
+      fn = "buildImage";
+      # nixpkgs' buildContainer defaults, which a converted call carries:
+      # accepted and ignored, as an image has neither.
+      ignoredDefaults = {
+        readonly = false;
+        mounts = { };
+      };
+      taken = removeAttrs given (
+        filter (k: given ? ${k} && given.${k} == ignoredDefaults.${k}) (attrNames ignoredDefaults)
+      );
+      refused = filter (k: taken ? ${k} && taken.${k} != null) (attrNames runtimeOnly);
+      processArgs = commandLine fn args cmd;
+      options = checkOptions fn ({ inherit os arch; } // taken);
+      roots = processRoots fn processArgs options;
+      container = options // {
+        args = processArgs;
+      };
+      checkPort =
+        p:
+        if builtins.isInt p then
+          toString p
+        else if isString p then
+          p
+        else
+          fail fn "'exposedPorts' must be a list of ports (8080 or \"53/udp\"), got an element that is ${describe p}";
+      checkLabels =
+        v:
+        let
+          attrs = checkType fn "labels" isAttrs "an attribute set of strings" v;
+        in
+        listToAttrs (
+          map (k: {
+            name = k;
+            value = checkType fn "labels.${k}" isString "a string" attrs.${k};
+          }) (attrNames attrs)
+        );
+    in
+    if refused != [ ] then
+      let
+        k = builtins.head refused;
+      in
+      fail fn "'${k}' cannot be part of an image: ${runtimeOnly.${k}}${
+        if ignoredDefaults ? ${k} then
+          " (only nixpkgs' default, ${builtins.toJSON ignoredDefaults.${k}}, is accepted, and ignored)"
+        else
+          ""
+      }"
+    else
+      let
+        imageName = derivationName fn name roots "image";
+        checkedMaxLayers =
+          if !(builtins.isInt maxLayers) then
+            fail fn "'maxLayers' must be an integer, got ${describe maxLayers}"
+          else if maxLayers < 2 then
+            fail fn "'maxLayers' must be at least 2 (the closure's layers and the /etc layer), got ${toString maxLayers}"
+          else
+            maxLayers;
+        checkedCompression =
+          if compression == "gzip" || compression == "zstd" then
+            compression
+          else
+            fail fn "'compression' must be \"gzip\" or \"zstd\", got ${
+              if isString compression then "\"${compression}\"" else describe compression
+            }";
+        layered = imageLayers {
+          inherit fn layers;
+          compression = checkedCompression;
+          name = imageName;
+          roots = map (r: r.path) roots;
+          # The /etc layer's.
+          own = 1;
+          budget = checkedMaxLayers - 1;
+          verify = options.verify or null;
+        };
+        image = derivation (
+          {
+            name = imageName;
+            inherit system container;
+            builder = "${oci-builder}/bin/oci-builder";
+            args = [ "nix-image-builder" ];
+            __structuredAttrs = true;
+            exportReferencesGraph.closure = map (r: r.path) roots;
+            storeDir = builtins.storeDir;
+            image = {
+              tag = checkType fn "tag" isString "a string" tag;
+              maxLayers = checkedMaxLayers;
+              compression = checkedCompression;
+              created = checkType fn "created" isString "a string" created;
+              exposedPorts = map checkPort (checkType fn "exposedPorts" isList "a list of ports" exposedPorts);
+              labels = checkLabels labels;
+              volumes = checkStringList fn "volumes" volumes;
+            };
+          }
+          // layered.attrs
+        );
+      in
+      withPassthru (
+        {
+          options = container;
+          closureRoots = map (r: r.path) roots;
+          imageTag = tag;
+          copyTo = copier image;
+        }
+        // layered.passthru
+      ) image;
+in
+{
+  inherit
+    runtimeOnly
+    buildImage
+    ;
+}
