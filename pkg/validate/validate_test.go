@@ -63,14 +63,14 @@ func write(t *testing.T, dir string, spec *specs.Spec) {
 func TestValidBundle(t *testing.T) {
 	dir, spec := goodBundle(t)
 	write(t, dir, spec)
-	r := validate.Bundle(dir)
+	r := validate.Bundle(dir, "/nix/store")
 	if !r.Valid() || r.SchemaVersion != "1.3.0" || r.Program != "/bin/link" {
 		t.Fatalf("report %+v", r)
 	}
 	// A program found through PATH, in a bind mount.
 	spec.Process.Args = []string{"tool"}
 	write(t, dir, spec)
-	if r := validate.Bundle(dir); !r.Valid() || r.Program != "/data/tool" {
+	if r := validate.Bundle(dir, "/nix/store"); !r.Valid() || r.Program != "/data/tool" {
 		t.Fatalf("report %+v", r)
 	}
 }
@@ -154,7 +154,7 @@ func TestBrokenBundles(t *testing.T) {
 			dir, spec := goodBundle(t)
 			tc.break_(t, dir, spec)
 			write(t, dir, spec)
-			r := validate.Bundle(dir)
+			r := validate.Bundle(dir, "/nix/store")
 			last := fmt.Sprintf("[%d]", len(spec.Mounts)-1)
 			for i := range tc.want {
 				tc.want[i] = strings.ReplaceAll(tc.want[i], "[LAST]", last)
@@ -178,7 +178,7 @@ func TestUnreadableConfigs(t *testing.T) {
 			if tc.config != "" {
 				os.WriteFile(filepath.Join(dir, "config.json"), []byte(tc.config), 0o644)
 			}
-			r := validate.Bundle(dir)
+			r := validate.Bundle(dir, "/nix/store")
 			if r.Valid() || !strings.HasPrefix(r.Problems[0], tc.want) {
 				t.Fatalf("problems %q, want %q first", r.Problems, tc.want)
 			}
@@ -197,7 +197,7 @@ func TestNixpkgsConfig(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644)
 	os.Mkdir(filepath.Join(dir, "rootfs"), 0o755)
-	r := validate.Bundle(dir)
+	r := validate.Bundle(dir, "/nix/store")
 	if r.SchemaVersion != "1.0.2" || len(r.Problems) == 0 || r.Problems[0] != "config.json does not match the runtime-spec 1.0.2 schema: /mounts/4/options: got null, want array" {
 		t.Fatalf("report %+v", r)
 	}
@@ -454,7 +454,7 @@ func TestSpecInBundle(t *testing.T) {
 	spec.Linux.Seccomp = seccompProfile()
 	spec.Linux.Seccomp.Syscalls[3].Action = "SCMP_ACT_KILL_ALL"
 	write(t, dir, spec)
-	r := validate.Bundle(dir)
+	r := validate.Bundle(dir, "/nix/store")
 	want := []string{
 		"config.json does not match the runtime-spec 1.3.0 schema: /linux/seccomp/syscalls/3/action: value must be one of 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE', 'SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY'",
 		"process.user.uid 4294967295 is out of range (0 to 2147483647)",
@@ -600,7 +600,7 @@ func TestBindStore(t *testing.T) {
 			dir, spec, x, y, missing := bindStoreBundle(t)
 			tc.change(spec, x, y, missing)
 			write(t, dir, spec)
-			r := validate.Bundle(dir)
+			r := validate.Bundle(dir, "/nix/store")
 			expand := strings.NewReplacer("{x}", x, "{missing}", missing).Replace
 			var want []string
 			for _, w := range tc.want {
@@ -637,10 +637,10 @@ func TestAtBuild(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := validate.Bundle(dir); r.Valid() {
+	if r := validate.Bundle(dir, "/nix/store"); r.Valid() {
 		t.Fatal("Bundle accepts a missing bind source")
 	}
-	if r := validate.AtBuild(dir); !r.Valid() {
+	if r := validate.AtBuild(dir, "/nix/store"); !r.Valid() {
 		t.Fatalf("AtBuild: %q", r.Problems)
 	}
 }
