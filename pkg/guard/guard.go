@@ -176,7 +176,7 @@ func Weakenings(spec *specs.Spec, storeDir string) []Weakening {
 		switch {
 		case reach == container.ReachNone:
 		case !bind:
-			add(nil, "%s: a %s filesystem from the host's %s: if it is the store's device, the container gets the store's filesystem%s", where, m.Type, m.Source, map[bool]string{true: " (read-only)", false: " writable"}[ro])
+			add(nil, "%s: a filesystem (type %s) from the host's %s: if it is the store's device, the container gets the store's filesystem%s", where, m.Type, m.Source, map[bool]string{true: " (read-only)", false: " writable"}[ro])
 		case reach == container.ReachStore && !ro:
 			add(nil, "%s: source %s may reach the store (%s) and is mounted writable: the container can change store paths", where, m.Source, why)
 		case ro && !hasOption(m, "rro"):

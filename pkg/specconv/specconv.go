@@ -220,4 +220,3 @@ func copyMounts(mounts []specs.Mount) []specs.Mount {
 	}
 	return out
 }
-
