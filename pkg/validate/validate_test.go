@@ -669,7 +669,9 @@ func TestWeakenings(t *testing.T) {
 	}{
 		{"none", func(*specs.Spec) {}, ""},
 		{"writable root", func(s *specs.Spec) { s.Root.Readonly = false }, "root.readonly is false"},
-		{"CAP_SYS_ADMIN", func(s *specs.Spec) { s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN") }, "process.capabilities has CAP_SYS_ADMIN"},
+		{"CAP_SYS_ADMIN", func(s *specs.Spec) {
+			s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+		}, "process.capabilities has CAP_SYS_ADMIN"},
 		{"CAP_SYS_MODULE", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_SYS_MODULE"} }, "process.capabilities has CAP_SYS_MODULE"},
 		{"CAP_DAC_READ_SEARCH, read-only mounts", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_DAC_READ_SEARCH"} }, ""},
 		{"CAP_DAC_READ_SEARCH, a writable mount", func(s *specs.Spec) {
