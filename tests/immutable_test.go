@@ -334,11 +334,7 @@ func TestStoreMountsImmutable(t *testing.T) {
 	if err := os.Symlink("/nix/store", link); err != nil {
 		t.Fatal(err)
 	}
-	var st syscall.Stat_t
-	if err := syscall.Stat("/nix/store", &st); err != nil {
-		t.Fatal(err)
-	}
-	device := storeDevice(t, st.Dev)
+	device := storeDevice(t)
 	modes := []string{"copy", "reflink", "hardlink", "bind"}
 	overrideCaps := `capabilities = [ "CAP_DAC_OVERRIDE" "CAP_FOWNER" "CAP_CHOWN" "CAP_FSETID" "CAP_LINUX_IMMUTABLE" ];`
 	var attrs, names []string
@@ -501,10 +497,16 @@ func checkMountAttack(t *testing.T, r runcResult) {
 	}
 }
 
-// storeDevice is the block device in /dev of the store's filesystem
-// (device number dev).
-func storeDevice(t *testing.T, dev uint64) string {
+// storeDevice is the block device in /dev of the store's filesystem.
+func storeDevice(t *testing.T) string {
 	t.Helper()
+	// The store exists once something is built: the chroot's may be new.
+	mustBuild(t, `builtins.toFile "store-device-${nonce}" ""`, false)
+	var store syscall.Stat_t
+	if err := syscall.Stat("/nix/store", &store); err != nil {
+		t.Fatal(err)
+	}
+	dev := store.Dev
 	entries, err := os.ReadDir("/dev")
 	if err != nil {
 		t.Fatal(err)
