@@ -200,6 +200,7 @@ func Weakenings(spec *specs.Spec, storeDir string) []Weakening {
 			name  string
 			hooks []specs.Hook
 		}{
+			//lint:ignore SA1019 runc 1.1 still runs prestart hooks: they are reported too
 			{"prestart", spec.Hooks.Prestart}, {"createRuntime", spec.Hooks.CreateRuntime},
 			{"createContainer", spec.Hooks.CreateContainer}, {"startContainer", spec.Hooks.StartContainer},
 			{"poststart", spec.Hooks.Poststart}, {"poststop", spec.Hooks.Poststop},
