@@ -84,7 +84,7 @@ func TestBuildValidateRunContract(t *testing.T) {
 		}
 		built++
 		t.Cleanup(func() { exec.Command("chmod", "-R", "u+w", out).Run() })
-		if r := validatepkg.Bundle(out); !r.Valid() {
+		if r := validatepkg.Bundle(out, "/nix/store"); !r.Valid() {
 			t.Fatalf("case %d %q: built, but validate says:\n%s", i, flags, strings.Join(r.Problems, "\n"))
 		}
 		if r := runc(t, out); r.code != 0 {

@@ -246,7 +246,7 @@ func validate(t *testing.T, bundle string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := validatepkg.Bundle(bundle); !r.Valid() || r.SchemaVersion != schema.Version {
+	if r := validatepkg.Bundle(bundle, "/nix/store"); !r.Valid() || r.SchemaVersion != schema.Version {
 		t.Fatalf("%s is not valid (schema %s):\n%s", bundle, r.SchemaVersion, strings.Join(r.Problems, "\n"))
 	}
 	var doc any

@@ -7,6 +7,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -262,4 +263,267 @@ func TestSeccomp(t *testing.T) {
 			t.Errorf("%s: %q, want %q", tc.extra, out, tc.want)
 		}
 	}
+}
+
+// mountAttackScript is what a hostile container runs against the mounts
+// given as arguments, each a host source that reaches the store (the root,
+// /proc/self/root/nix/store, "..", "rootfs"): for the closure's victim
+// paths (a store path of this test alone, so that a failure cannot spoil
+// what other tests share), as found under each mount, and each of their
+// files and directories; for the bundles of this run
+// where the mount shows the store; and /proc/sys/kernel/core_pattern under
+// the host's root (opened for appending, nothing written), it tries to
+// change it and prints a line for each attempt that succeeded.
+const mountAttackScript = `
+bb=$1
+shift
+n=0
+tried=0
+hit() { echo "CHANGED $*"; n=$((n+1)); }
+attack() {
+  p=$1
+  [ -e "$p" ] || return 0
+  tried=$((tried+1))
+  if [ -d "$p" ]; then
+    ( : > "$p/.pwned" ) 2>/dev/null && hit create "$p/.pwned"
+  else
+    (echo PWNED >> "$p") 2>/dev/null && hit write "$p"
+  fi
+  $bb chmod u+w "$p" 2>/dev/null && [ -w "$p" ] && hit chmod "$p"
+  $bb touch -c -d 2001-01-01 "$p" 2>/dev/null && hit touch "$p"
+}
+for m in "$@"; do
+  for c in $($bb ls /nix/store | $bb grep -e -victim-); do
+    for p in "$m/nix/store/$c" "$m/$c"; do
+      [ -e "$p" ] || continue
+      attack "$p"
+      for f in $($bb find "$p" -type f -o -type d 2>/dev/null); do attack "$f"; done
+    done
+  done
+  for b in "$m"/*-mnt-attack-*-$NONCE "$m"/nix/store/*-mnt-attack-*-$NONCE; do
+    attack "$b"
+    attack "$b/config.json"
+    attack "$b/rootfs"
+  done
+  if [ -e "$m/proc/sys/kernel/core_pattern" ]; then
+    tried=$((tried+1))
+    ( : >> "$m/proc/sys/kernel/core_pattern" ) 2>/dev/null && hit open-for-writing "$m/proc/sys/kernel/core_pattern"
+  fi
+done
+echo "mount entries attacked: $tried"
+echo "attempts that changed something: $n"
+`
+
+// TestStoreMountsImmutable gives a hostile container, in every store mode,
+// the mount sources that reach the store (the host's root, a path through
+// /proc/self/root, "..", the bundle's own rootfs: all recursively
+// read-only) with the capabilities that override permissions, then checks
+// nothing changed, also with /nix a mount of its own below the root
+// (in a private mount namespace); the writable sources the build cannot
+// judge (a symlink to the store, the store's block device) keep the
+// container from starting; CAP_SYS_ADMIN and CAP_DAC_READ_SEARCH with a
+// writable mount are refused in hardlink and bind mode and warned in copy
+// and reflink mode; extraConfig's weakenings warn, and validate reports
+// them. Every bundle and its closure, the victim the container attacked
+// on the host among them, are then checked with nix-store --verify-path.
+func TestStoreMountsImmutable(t *testing.T) {
+	need(t)
+	t.Parallel()
+	dir := t.TempDir()
+	link := filepath.Join(dir, "store-link")
+	if err := os.Symlink("/nix/store", link); err != nil {
+		t.Fatal(err)
+	}
+	device := storeDevice(t)
+	modes := []string{"copy", "reflink", "hardlink", "bind"}
+	overrideCaps := `capabilities = [ "CAP_DAC_OVERRIDE" "CAP_FOWNER" "CAP_CHOWN" "CAP_FSETID" "CAP_LINUX_IMMUTABLE" ];`
+	var attrs, names []string
+	for _, mode := range modes {
+		attrs = append(attrs, fmt.Sprintf(`
+  %[1]s = ociTools.buildContainer {
+    name = "mnt-attack-%[1]s-${nonce}";
+    args = [ "${busybox}/bin/sh" (builtins.toFile "mount-attack.sh" %[2]q) "${busybox}/bin/busybox" "/h" "/p" "/r" "/f" ];
+    env = { VICTIM = "${victim}"; NONCE = nonce; };
+    storeMode = %[1]q;
+    %[3]s
+    mounts."/h".source = "/";
+    mounts."/p".source = "/proc/self/root/nix/store";
+    mounts."/r".source = "..";
+    mounts."/f".source = "rootfs";
+  };
+  %[1]s-link = ociTools.buildContainer {
+    name = "mnt-link-%[1]s-${nonce}";
+    args = [ "${busybox}/bin/sh" "-c" "echo started" ];
+    storeMode = %[1]q;
+    mounts."/s".source = %[4]q;
+  };
+  %[1]s-device = ociTools.buildContainer {
+    name = "mnt-device-%[1]s-${nonce}";
+    args = [ "${busybox}/bin/sh" "-c" "echo started" ];
+    storeMode = %[1]q;
+    mounts."/x" = { source = %[5]q; type = "ext4"; };
+  };`, mode, mountAttackScript, overrideCaps, link, device))
+		names = append(names, mode, mode+"-link", mode+"-device")
+	}
+	victim := `victim = derivation {
+    name = "mnt-victim-${nonce}";
+    inherit system;
+    builder = "${busybox}/bin/sh";
+    args = [ "-c" "${busybox}/bin/busybox mkdir -p $out/bin && echo victim > $out/bin/file" ];
+  };`
+	file := writeExpr(t, "let\n  "+victim+"\nin {\n  inherit victim;"+strings.Join(attrs, "\n")+"\n}")
+	args := []string{"--option", "build-users-group", "", "-A", "victim"}
+	for _, n := range names {
+		args = append(args, "-A", n)
+	}
+	r := nixBuildFile(t, file, false, args...)
+	if r.err != nil {
+		t.Fatal(r)
+	}
+	outs := strings.Fields(r.out)
+	if len(outs) != len(names)+1 {
+		t.Fatalf("built %q for victim and %q", outs, names)
+	}
+	victimPath, outs := outs[0], outs[1:]
+	for i, mode := range modes {
+		bundle, linked, dev := outs[3*i], outs[3*i+1], outs[3*i+2]
+		t.Run(mode, func(t *testing.T) {
+			if mode == "hardlink" && !strings.Contains(r.log, "mode hardlink, ") {
+				t.Fatalf("no hard links were made:\n%s", r.log)
+			}
+			config := validate(t, bundle)
+			for _, dest := range []string{"/h", "/p", "/r", "/f"} {
+				if !strings.Contains(string(config), fmt.Sprintf("%q", dest)) {
+					t.Fatalf("no mount at %s", dest)
+				}
+			}
+			res := runc(t, bundle)
+			checkMountAttack(t, res)
+			// /nix a mount of its own: what is below "/" on the host is
+			// read-only too.
+			id := fmt.Sprintf("ocib-%s-nixmnt-%s", h.nonce, mode)
+			out, err := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
+				`mount --bind /nix /nix && exec runc run --bundle "$1" "$2"`, "sh", bundle, id).CombinedOutput()
+			exec.Command("runc", "delete", "--force", id).Run()
+			if err != nil {
+				t.Fatalf("with /nix a mount of its own: %v\n%s", err, out)
+			}
+			checkMountAttack(t, runcResult{stdout: string(out)})
+			for _, c := range []struct{ bundle, want string }{
+				{linked, "mount source " + link + " is the store /nix/store"},
+				{dev, "mount source " + device + " is the block device of the filesystem of the store /nix/store"},
+			} {
+				res := runc(t, c.bundle)
+				if res.code == 0 || strings.Contains(res.stdout, "started") || !strings.Contains(res.stderr, c.want) {
+					t.Errorf("%s: exit %d, stdout %q, stderr %s", c.bundle, res.code, res.stdout, res.stderr)
+				}
+			}
+			verifyStore(t, bundle)
+		})
+	}
+	// The host's store paths reached through /h, /p and /r.
+	if v := runNix(t, "nix-store", "--verify-path", victimPath); v.err != nil || v.log != "" {
+		t.Fatalf("the container changed the store: %v", v)
+	}
+
+	t.Run("capabilities", func(t *testing.T) {
+		for _, c := range []struct{ name, extra, want string }{
+			{"CAP_SYS_ADMIN", `capabilities = [ "CAP_SYS_ADMIN" ];`, "process.capabilities has CAP_SYS_ADMIN"},
+			{"CAP_DAC_READ_SEARCH", `capabilities = [ "CAP_DAC_READ_SEARCH" ]; mounts."/data".source = "/var/lib/ocib-absent-${nonce}";`, "process.capabilities has CAP_DAC_READ_SEARCH with the writable mount /data: open_by_handle_at"},
+		} {
+			for _, mode := range modes {
+				r := nixBuild(t, fmt.Sprintf(`ociTools.buildContainer {
+  name = "caps-%s-${nonce}";
+  args = [ "${busybox}/bin/sh" "-c" "true" ];
+  storeMode = %q;
+  %s
+}`, mode, mode, c.extra), false)
+				refused := mode == "hardlink" || mode == "bind"
+				switch {
+				case refused && (r.err == nil || !strings.Contains(errorLine(r.log), fmt.Sprintf("storeMode %q refuses this: %s", mode, c.want))):
+					t.Errorf("%s, %s: not refused: %v", c.name, mode, r)
+				case !refused && (r.err != nil || !strings.Contains(r.log, "oci-builder: warning: "+c.want)):
+					t.Errorf("%s, %s: no warning: %v", c.name, mode, r)
+				}
+			}
+		}
+	})
+
+	t.Run("extraConfig", func(t *testing.T) {
+		r := nixBuild(t, `ociTools.buildContainer {
+  name = "weak-${nonce}";
+  args = [ "${busybox}/bin/sh" "-c" "true" ];
+  extraConfig = {
+    linux.readonlyPaths = [ ];
+    linux.maskedPaths = [ ];
+    hooks.prestart = [ { path = "/bin/true"; } ];
+    mounts = [ { destination = "/s"; type = "none"; source = "/nix/store"; options = [ "rbind" "rw" ]; } ];
+  };
+}`, false)
+		if r.err != nil {
+			t.Fatal(r)
+		}
+		wants := []string{
+			"mounts[0] (/s): source /nix/store may reach the store (it is or holds the store) and is mounted writable",
+			"hooks.prestart[0] runs /bin/true on the host",
+			"linux.readonlyPaths lacks /proc/bus, /proc/fs, /proc/irq, /proc/sys, /proc/sysrq-trigger",
+			"linux.maskedPaths lacks /proc/acpi",
+		}
+		out, err := exec.Command(builderBin(), "validate", r.out).CombinedOutput()
+		if err != nil {
+			t.Fatalf("validate: %v\n%s", err, out)
+		}
+		for _, w := range wants {
+			if !strings.Contains(r.log, "oci-builder: warning: "+w) {
+				t.Errorf("the build does not warn %q:\n%s", w, r.log)
+			}
+			if !strings.Contains(string(out), r.out+": warning: "+w) {
+				t.Errorf("validate does not report %q:\n%s", w, out)
+			}
+		}
+	})
+}
+
+// checkMountAttack checks the mount attack's report: many entries
+// attacked, none changed.
+func checkMountAttack(t *testing.T, r runcResult) {
+	t.Helper()
+	var tried int
+	for _, line := range strings.Split(r.stdout, "\n") {
+		fmt.Sscanf(line, "mount entries attacked: %d", &tried)
+	}
+	if r.code != 0 || tried < 15 || !strings.Contains(r.stdout, "attempts that changed something: 0\n") {
+		t.Fatalf("mount attack: exit %d, %d entries attacked\n%s\n%s", r.code, tried, r.stdout, r.stderr)
+	}
+}
+
+// storeDevice is the block device in /dev of the store's filesystem.
+func storeDevice(t *testing.T) string {
+	t.Helper()
+	// The store exists once something is built: the chroot's may be new.
+	f := filepath.Join(t.TempDir(), "store-device-"+h.nonce)
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runNix(t, "nix-store", "--add", f); r.err != nil {
+		t.Fatal(r)
+	}
+	var store syscall.Stat_t
+	if err := syscall.Stat("/nix/store", &store); err != nil {
+		t.Fatal(err)
+	}
+	dev := store.Dev
+	entries, err := os.ReadDir("/dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		var st syscall.Stat_t
+		p := filepath.Join("/dev", e.Name())
+		if syscall.Lstat(p, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFBLK && st.Rdev == dev {
+			return p
+		}
+	}
+	t.Fatalf("no block device in /dev for the store's filesystem (device %d)", dev)
+	return ""
 }

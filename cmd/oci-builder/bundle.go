@@ -118,6 +118,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts.StartCheck = startCheck(opts)
 	plan, err := bundle.NewPlan(graph, opts, bundle.HostStore{})
 	if err != nil {
 		return err

@@ -205,7 +205,7 @@ func TestBundleContract(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %q", code, stderr)
 			}
-			if r := validate.Bundle(out); !r.Valid() {
+			if r := validate.Bundle(out, "/nix/store"); !r.Valid() {
 				t.Fatalf("validate: %q", r.Problems)
 			}
 		})

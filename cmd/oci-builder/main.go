@@ -24,6 +24,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/oci-builder/oci-builder/pkg/guard"
 )
 
 // Exit codes.
@@ -45,6 +47,8 @@ func (e *usageError) Error() string { return e.msg }
 // environment and the output streams.
 type env struct {
 	getenv func(string) string
+	// stdin is nil where a command has none to read.
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -94,6 +98,12 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 			summary: "check a bundle as a runtime would, reporting every problem",
 			usage:   validateUsage,
 			run:     runValidate,
+		},
+		{
+			name:    guard.CheckCommand,
+			summary: "check mount sources when a container starts (the createRuntime hook of a bundle)",
+			usage:   checkMountsUsage,
+			run:     runCheckMounts,
 		},
 		{
 			name:    "image",
@@ -241,7 +251,7 @@ func oneLine(s string) string {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := runAs(ctx, os.Args[0], os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr})
+	code := runAs(ctx, os.Args[0], os.Args[1:], env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
 	stop()
 	os.Exit(code)
 }

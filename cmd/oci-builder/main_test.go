@@ -286,6 +286,26 @@ func TestValidateCommand(t *testing.T) {
 		stderr != "oci-builder: error: "+out+" is not a valid bundle: 2 problems (listed above)\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+	// A weakening is a warning line; the bundle stays valid (exit 0).
+	os.Mkdir(filepath.Join(out, "rootfs", "sys"), 0o555)
+	os.MkdirAll(filepath.Join(out, "rootfs", prog, "bin"), 0o755)
+	os.WriteFile(filepath.Join(out, "rootfs", prog, "bin", "prog"), []byte("\x7fELF"), 0o755)
+	config := filepath.Join(out, "config.json")
+	os.Chmod(config, 0o644)
+	data, _ := os.ReadFile(config)
+	var spec map[string]any
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec["linux"].(map[string]any)["readonlyPaths"] = []string{}
+	data, _ = json.Marshal(spec)
+	if err := os.WriteFile(config, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runWith(t, map[string]string{"NIX_STORE_DIR": dir}, "validate", out)
+	if code != 0 || stderr != "" || stdout != out+": warning: linux.readonlyPaths lacks /proc/bus, /proc/fs, /proc/irq, /proc/sys, /proc/sysrq-trigger: root in the container can write there (/proc/sys/kernel/core_pattern runs a program as root on the host)\n"+want {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
 	for _, args := range [][]string{{"validate"}, {"validate", "a", "b"}, {"validate", "--bogus", "a"}} {
 		if code, _, _ := runWith(t, nil, args...); code != 2 {
 			t.Errorf("%v: exit %d", args, code)

@@ -101,6 +101,7 @@ func readBuilderInput(e env) (builderInput, error) {
 	if in.container.Roots, err = in.attrs.GraphRoots(in.graph.StoreDir()); err != nil {
 		return in, err
 	}
+	in.container.StartCheck = startCheck(in.container)
 	if in.workers, err = nixbuild.Cores(e.getenv); err != nil {
 		return in, err
 	}
@@ -128,6 +129,8 @@ func writeBundle(ctx context.Context, log io.Writer, out string, plan *bundle.Pl
 		fmt.Fprintln(log, "oci-builder: "+progressLine(s, len(plan.Closure), total))
 	}
 	switch {
+	case mode == bundle.StoreBind && len(plan.Closure) == 0:
+		fmt.Fprintln(log, "oci-builder: bind mode with an empty closure: no store path to mount")
 	case mode == bundle.StoreBind && plan.Verify:
 		fmt.Fprintf(log, "oci-builder: bind-mounting %d store paths (%s) read-only over a tmpfs at %s; reading them to verify their NAR hashes with %d workers\n",
 			len(plan.Closure), sizeOrUnknown(total), plan.StoreDir, copyOpts.Workers)

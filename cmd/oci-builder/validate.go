@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/oci-builder/oci-builder/pkg/store/local"
 	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
@@ -20,8 +21,16 @@ rootfs or a bind mount, found through PATH when it has no slash; a script's
 interpreter too), every mount destination and its mountpoint, bind sources,
 the working directory, the user namespace's id mappings.
 
-Exit status: 0 when valid, 1 when a problem is found (each on its own line),
-2 on a usage error.
+It also prints, as "BUNDLE: warning: ..." lines, each weakening of the
+configuration: what lets the container past the protections a bundle has by
+default (a writable root, CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_DAC_READ_SEARCH
+with a writable mount, hooks, a writable mount whose source may reach the
+store, a read-only mount that is not recursively read-only, a filesystem
+mount of a host device, runc spec's masked or read-only /proc paths left
+out). The store directory is $NIX_STORE_DIR, else $NIX_STORE, else /nix/store.
+
+Exit status: 0 when valid, warnings or not; 1 when a problem is found (each
+on its own line); 2 on a usage error.
 
 Options:
   --report FILE   also write the report to FILE (which must not exist)
@@ -39,8 +48,11 @@ func runValidate(_ context.Context, e env, args []string) error {
 	if fs.NArg() != 1 {
 		return &usageError{"validate takes one BUNDLE (see oci-builder validate --help)"}
 	}
-	r := validate.Bundle(fs.Arg(0))
+	r := validate.Bundle(fs.Arg(0), local.StoreDir(e.getenv))
 	var text strings.Builder
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&text, "%s: warning: %s\n", r.Bundle, oneLine(w))
+	}
 	if r.Valid() {
 		fmt.Fprintf(&text, "%s: valid (runtime-spec %s schema; runs %s)\n", r.Bundle, r.SchemaVersion, r.Program)
 	} else {

@@ -104,7 +104,8 @@ func TestNixBuilderVerifyOption(t *testing.T) {
 		{"no hashes, bind asked", noHashes, true, "bind", 1, []string{"oci-builder: error: verify: the closure graph gives no narHash for " + prog}, ""},
 		{"no hashes, bind default", noHashes, nil, "bind", 0, []string{"; not verified\n"}, "not verifying"},
 		{"malformed hash", badHash, nil, "copy", 1, []string{"oci-builder: error: store path " + prog + `: narHash "sha256:x": `}, ""},
-		{"malformed hash, not verified", badHash, false, "copy", 0, []string{"; not verified\n"}, "narHash"},
+		{"malformed hash, not verified", badHash, false, "copy", 1, []string{"oci-builder: error: store path " + prog + `: narHash "sha256:x": `}, ""},
+		{"malformed hash, bind", badHash, nil, "bind", 1, []string{"oci-builder: error: store path " + prog + `: narHash "sha256:x": `}, ""},
 		{"not a boolean", noHashes, "yes", "copy", 1, []string{`oci-builder: error: container options: option "verify": expected bool, got JSON string`}, ""},
 	}
 	for _, tc := range tests {

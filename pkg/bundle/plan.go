@@ -10,13 +10,13 @@
 package bundle
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
+	"github.com/oci-builder/oci-builder/pkg/guard"
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 	"github.com/oci-builder/oci-builder/pkg/specconv"
@@ -87,8 +87,15 @@ func NewPlan(g *store.Graph, opts container.Options, fsys container.StoreFS) (*P
 	if err != nil {
 		return nil, err
 	}
-	if err := checkStoreProtected(spec, mode); err != nil {
-		return nil, err
+	// No mount may leave a store path writable; what still lets the
+	// container past the bundle's protections warns, or fails where the
+	// container's store files are the host store's own.
+	warnings = append(warnings, guard.Harden(spec, c.StoreDir, opts.StartCheck)...)
+	for _, w := range guard.Weakenings(spec, c.StoreDir) {
+		if w.Refused(string(mode)) {
+			return nil, fmt.Errorf("storeMode %q refuses this: %s; the container's store files are the host store's own in this mode: use storeMode \"copy\" or \"reflink\"", mode, w.Msg)
+		}
+		warnings = append(warnings, w.Msg)
 	}
 	verify, verifyWarning, err := nar.PlanVerify(opts.Verify, mode != StoreBind, expected(c.Closure))
 	if err != nil {
@@ -133,27 +140,6 @@ func NewPlan(g *store.Graph, opts container.Options, fsys container.StoreFS) (*P
 		return nil, fmt.Errorf("%s: %s", optionFor(problems[0], opts), problems[0])
 	}
 	return p, nil
-}
-
-// checkStoreProtected refuses what would let a hard-link bundle's container
-// write to the host's store: its files share their inodes with the store's,
-// and root in the container owns them, so only a read-only root filesystem
-// (which CAP_SYS_ADMIN could remount) keeps them unchanged.
-func checkStoreProtected(spec *specs.Spec, mode StoreMode) error {
-	if mode != StoreHardlink {
-		return nil
-	}
-	if spec.Root == nil || !spec.Root.Readonly {
-		return errors.New("storeMode \"hardlink\" needs a read-only root filesystem: its files are the host store's own inodes, which a writable root would let the container change (extraConfig sets root.readonly to false)")
-	}
-	if spec.Process != nil && spec.Process.Capabilities != nil {
-		for _, c := range spec.Process.Capabilities.Bounding {
-			if c == "CAP_SYS_ADMIN" {
-				return errors.New("storeMode \"hardlink\" cannot be given CAP_SYS_ADMIN: with it the container could remount its root filesystem writable and change the host store's files, which the bundle's files are; use storeMode \"copy\" or \"reflink\"")
-			}
-		}
-	}
-	return nil
 }
 
 // optionFor names the option that most likely led to a configuration

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/schema"
@@ -113,11 +115,19 @@ func TestNewPlanErrors(t *testing.T) {
 		{"args path outside the closure", container.Options{Args: []string{sh + "/bin/sh", outside + "/bin/x"}}, "args[1]: " + outside + " is not in the closure graph"},
 		{"mount inside a closure path", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: sh + "/etc", Source: "/x"}}}, "mount destination " + sh + "/etc is inside the store directory /nix/store"},
 		{"mount inside the store directory", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/nix/store/foo", Source: "/x"}}}, "mount destination /nix/store/foo is inside the store directory /nix/store, which holds only the closure"},
-		{"writable bind of a store path", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/data", Source: sh, Options: []string{"rw"}}}}, "mount /data: source " + sh + " is or holds the store, which is never mounted writable"},
-		{"writable bind of the store's parent", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/host-nix", Source: "/nix", Options: []string{"rw"}}}}, "mount /host-nix: source /nix is or holds the store, which is never mounted writable"},
+		{"writable bind of a store path", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/data", Source: sh, Options: []string{"rw"}}}}, "mount /data: source " + sh + " may reach the store (it lies in the store), which is never mounted writable"},
+		{"writable bind of the store's parent", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/host-nix", Source: "/nix", Options: []string{"rw"}}}}, "mount /host-nix: source /nix may reach the store (it is or holds the store), which is never mounted writable"},
+		{"writable bind of a symlink through /proc", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/s", Source: "/proc/self/root/nix/store", Options: []string{"rbind", "rw"}}}}, "mount /s: source /proc/self/root/nix/store may reach the store (links in /proc"},
+		{"writable bind of the bundle's directory", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/s", Source: "..", Options: []string{"rw"}}}}, "mount /s: source .. may reach the store (a relative source is taken from the bundle's directory"},
+		{"writable bind through ..", container.Options{Args: []string{sh}, Mounts: []container.Mount{{Destination: "/s", Source: "/srv/../nix", Options: []string{"rrw"}}}}, `may reach the store (its ".." is resolved on the host after the symlinks before it), which is never mounted writable: drop the "rrw" option`},
 		{"working directory inside /tmp", container.Options{Args: []string{sh}, WorkingDir: "/tmp/work"}, "workingDir /tmp/work is inside /tmp, an empty tmpfs"},
-		{"hardlink with a writable root", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreHardlink), ExtraConfig: []byte(`{"root":{"readonly":false}}`)}, `storeMode "hardlink" needs a read-only root filesystem`},
-		{"hardlink with CAP_SYS_ADMIN", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreHardlink), Capabilities: &container.Capabilities{Bounding: []string{"SYS_ADMIN"}}}, `storeMode "hardlink" cannot be given CAP_SYS_ADMIN`},
+		{"hardlink with a writable root", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreHardlink), ExtraConfig: []byte(`{"root":{"readonly":false}}`)}, `storeMode "hardlink" refuses this: root.readonly is false`},
+		{"hardlink with CAP_SYS_ADMIN", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreHardlink), Capabilities: &container.Capabilities{Bounding: []string{"SYS_ADMIN"}}}, `storeMode "hardlink" refuses this: process.capabilities has CAP_SYS_ADMIN`},
+		{"bind with CAP_SYS_ADMIN", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreBind), Capabilities: &container.Capabilities{Bounding: []string{"SYS_ADMIN"}}}, `storeMode "bind" refuses this: process.capabilities has CAP_SYS_ADMIN`},
+		{"bind with CAP_SYS_ADMIN through extraConfig", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreBind), ExtraConfig: []byte(`{"process":{"capabilities":{"ambient":["CAP_SYS_ADMIN"]}}}`)}, `storeMode "bind" refuses this: process.capabilities has CAP_SYS_ADMIN`},
+		{"hardlink with CAP_SYS_MODULE", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreHardlink), Capabilities: &container.Capabilities{Bounding: []string{"SYS_MODULE"}}}, `storeMode "hardlink" refuses this: process.capabilities has CAP_SYS_MODULE`},
+		{"bind with CAP_DAC_READ_SEARCH and a writable mount", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreBind), Capabilities: &container.Capabilities{Bounding: []string{"DAC_READ_SEARCH"}}, Mounts: []container.Mount{{Destination: "/data", Source: "/srv", Options: []string{"rw"}}}}, `storeMode "bind" refuses this: process.capabilities has CAP_DAC_READ_SEARCH with the writable mount /data: open_by_handle_at`},
+		{"hardlink with CAP_DAC_READ_SEARCH and a device", container.Options{Args: []string{sh}, StoreMode: string(bundle.StoreHardlink), Capabilities: &container.Capabilities{Bounding: []string{"DAC_READ_SEARCH"}}, Mounts: []container.Mount{{Destination: "/x", Source: "/dev/vda", Type: "ext4"}}}, `storeMode "hardlink" refuses this: process.capabilities has CAP_DAC_READ_SEARCH with the writable mount /x`},
 		{"empty args", container.Options{}, "args is empty"},
 		{"unknown store mode", container.Options{Args: []string{sh}, StoreMode: "symlink"}, `storeMode "symlink" is not one of "copy", "reflink", "hardlink", "bind"`},
 	}
@@ -245,6 +255,7 @@ func TestNewPlanBind(t *testing.T) {
 			{Destination: "/zz", Source: "/srv"},
 			{Destination: "/data", Source: "/srv"},
 		},
+		StartCheck: "/opt/bin/oci-builder",
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -268,6 +279,11 @@ func TestNewPlanBind(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("mounts\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// /srv, writable, is checked when the container starts, once.
+	wantHooks := &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/opt/bin/oci-builder", Args: []string{"oci-builder", "check-mounts", "--store-dir", "/nix/store", "--", "/srv"}}}}
+	if !reflect.DeepEqual(plan.Spec.Hooks, wantHooks) || len(plan.Warnings) != 0 {
+		t.Fatalf("hooks %+v, warnings %q", plan.Spec.Hooks, plan.Warnings)
 	}
 	for _, mp := range plan.Mountpoints {
 		if strings.HasPrefix(mp.Path, "/nix/store/") {
@@ -405,7 +421,8 @@ func TestPlanVerify(t *testing.T) {
 		{"no hashes, off", graphWith("", ""), "", &off, false, "", ""},
 		{"malformed", graphWith("sha256:x", hash), "", nil, false, "", "store path " + sh + `: narHash "sha256:x": `},
 		{"not sha256", graphWith("sha1:"+strings.Repeat("0", 32), hash), "", nil, false, "", "not a SHA-256 hash"},
-		{"malformed, off", graphWith("sha256:x", hash), "", &off, false, "", ""},
+		{"malformed, off", graphWith("sha256:x", hash), "", &off, false, "", "store path " + sh + `: narHash "sha256:x": `},
+		{"malformed, bind", graphWith(hash, "sha256:x"), bundle.StoreBind, nil, false, "", "store path " + lib + `: narHash "sha256:x": `},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -427,5 +444,78 @@ func TestPlanVerify(t *testing.T) {
 				t.Errorf("warnings %q, want %q", warned, tc.warning)
 			}
 		})
+	}
+}
+
+// TestNewPlanWeakenings checks, in every store mode, each setting that lets
+// the container past a bundle's protections: refused where the container's
+// store files are the host store's own (hardlink, bind), else a warning
+// that names it; and what needs none.
+func TestNewPlanWeakenings(t *testing.T) {
+	g, sh, _, _ := testGraph(t, "/nix/store")
+	caps := func(names ...string) *container.Capabilities { return &container.Capabilities{Bounding: names} }
+	data := []container.Mount{{Destination: "/data", Source: "/srv"}}
+	const check = "/opt/bin/oci-builder"
+	tests := []struct {
+		name    string
+		opts    container.Options
+		want    string   // the warning or the refusal, "" for none
+		refused []string // the modes that refuse it
+	}{
+		{"nothing", container.Options{}, "", nil},
+		{"writable root", container.Options{ExtraConfig: []byte(`{"root":{"readonly":false}}`)}, "root.readonly is false", []string{"hardlink"}},
+		{"CAP_SYS_ADMIN", container.Options{Capabilities: caps("SYS_ADMIN")}, "process.capabilities has CAP_SYS_ADMIN", []string{"hardlink", "bind"}},
+		{"CAP_SYS_MODULE", container.Options{Capabilities: caps("SYS_MODULE")}, "process.capabilities has CAP_SYS_MODULE", []string{"hardlink", "bind"}},
+		{"CAP_DAC_READ_SEARCH alone", container.Options{Capabilities: caps("DAC_READ_SEARCH")}, "", nil},
+		{"CAP_DAC_READ_SEARCH and a read-only mount", container.Options{Capabilities: caps("DAC_READ_SEARCH"), Mounts: []container.Mount{{Destination: "/data", Source: "/srv", Options: []string{"ro"}}}}, "", nil},
+		{"CAP_DAC_READ_SEARCH and a writable mount", container.Options{Capabilities: caps("DAC_READ_SEARCH"), Mounts: data, StartCheck: check}, "process.capabilities has CAP_DAC_READ_SEARCH with the writable mount /data", []string{"hardlink", "bind"}},
+		{"readonlyPaths emptied", container.Options{ExtraConfig: []byte(`{"linux":{"readonlyPaths":[]}}`)}, "linux.readonlyPaths lacks /proc/bus, /proc/fs, /proc/irq, /proc/sys, /proc/sysrq-trigger: root in the container can write there", nil},
+		{"maskedPaths shortened", container.Options{ExtraConfig: []byte(`{"linux":{"maskedPaths":["/proc/kcore"]}}`)}, "linux.maskedPaths lacks /proc/acpi, /proc/asound, /proc/keys,", nil},
+		{"a hook", container.Options{ExtraConfig: []byte(`{"hooks":{"poststop":[{"path":"/bin/true"}]}}`)}, "hooks.poststop[0] runs /bin/true on the host", nil},
+		{"a start check given by hand", container.Options{ExtraConfig: []byte(`{"hooks":{"createRuntime":[{"path":"/x/oci-builder","args":["oci-builder","check-mounts","--store-dir","/nix/store","--","/y"]}]}}`)}, "", nil},
+		{"a writable bind of the store through extraConfig", container.Options{ExtraConfig: []byte(`{"mounts":[{"destination":"/proc","type":"proc","source":"proc"},{"destination":"/s","type":"none","source":"/nix/store","options":["rbind","rw"]}]}`)}, "mounts[1] (/s): source /nix/store may reach the store (it is or holds the store) and is mounted writable", nil},
+		{"a filesystem of a block device", container.Options{Mounts: []container.Mount{{Destination: "/x", Source: "/dev/vda", Type: "ext4"}}, StartCheck: check}, "(/x): a filesystem (type ext4) from the host's /dev/vda: if it is the store's device, the container gets the store's filesystem writable", nil},
+		{"a writable bind without a start check", container.Options{Mounts: data}, "mount /data is read-only: nothing can check when the container starts that its source /srv does not lead into the store", nil},
+		{"a writable bind asked without a start check", container.Options{Mounts: []container.Mount{{Destination: "/data", Source: "/srv", Options: []string{"rw"}}}}, "(/data): source /srv is mounted writable and nothing checks when the container starts that it does not lead into the store", nil},
+		{"a writable bind with a start check", container.Options{Mounts: data, StartCheck: check}, "", nil},
+		{"a read-only bind of the root", container.Options{Mounts: []container.Mount{{Destination: "/h", Source: "/"}}}, "", nil},
+	}
+	for _, tc := range tests {
+		for _, mode := range bundle.StoreModes() {
+			t.Run(tc.name+"/"+string(mode), func(t *testing.T) {
+				opts := tc.opts
+				off := false
+				opts.Args, opts.StoreMode, opts.Verify = []string{sh}, string(mode), &off
+				plan, err := bundle.NewPlan(g, opts, nil)
+				refused := false
+				for _, m := range tc.refused {
+					refused = refused || m == string(mode)
+				}
+				if refused {
+					if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("storeMode %q refuses this: %s", mode, tc.want)) {
+						t.Fatalf("error %v, want a refusal of %q", err, tc.want)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				warned := strings.Join(plan.Warnings, "\n")
+				if tc.want == "" && warned != "" || !strings.Contains(warned, tc.want) {
+					t.Fatalf("warnings %q, want %q", warned, tc.want)
+				}
+				// Every read-only bind mount is recursively read-only,
+				// bind mode's store paths (which hold no mount) aside.
+				for _, m := range plan.Spec.Mounts {
+					ro, rro, bind := false, false, false
+					for _, o := range m.Options {
+						ro, rro, bind = ro || o == "ro", rro || o == "rro", bind || o == "rbind" || o == "bind"
+					}
+					if bind && ro && !rro && !strings.HasPrefix(m.Source, "/nix/store/") {
+						t.Errorf("mount %s: read-only but not recursively: %q", m.Destination, m.Options)
+					}
+				}
+			})
+		}
 	}
 }

@@ -163,7 +163,7 @@ func Write(ctx context.Context, out string, plan *Plan, opts WriteOptions) (root
 	// What the builder writes, validate accepts: the program, the
 	// mountpoints and the working directory are checked in the bundle as
 	// written, and a bundle that would not start loses its config.json.
-	if r := validate.AtBuild(out); !r.Valid() {
+	if r := validate.AtBuild(out, plan.StoreDir); !r.Valid() {
 		os.Remove(filepath.Join(out, ConfigFile))
 		return stats, fmt.Errorf("the bundle would not start: %s", r.Problems[0])
 	}

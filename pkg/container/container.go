@@ -694,18 +694,14 @@ func specMount(m Mount, storeDir string) (specs.Mount, error) {
 			opts = append([]string{"rbind"}, opts...)
 		}
 		out.Options = append([]string(nil), opts...)
-		// A source in the store, or holding it (/nix, /), is read-only.
-		if src := path.Clean(m.Source); storeDir != "" && path.IsAbs(src) && (Within(src, storeDir) || Within(storeDir, src)) {
-			ro := false
+		out.Options = RecursiveReadOnly(out.Options)
+		if reach, why := SourceReach(m.Source, storeDir, true); reach == ReachStore {
 			for _, o := range opts {
-				if o == "rw" {
-					return specs.Mount{}, fmt.Errorf("mount %s: source %s is or holds the store, which is never mounted writable: drop the \"rw\" option", dest, m.Source)
+				if o == "rw" || o == "rrw" {
+					return specs.Mount{}, fmt.Errorf("mount %s: source %s may reach the store (%s), which is never mounted writable: drop the %q option", dest, m.Source, why, o)
 				}
-				ro = ro || o == "ro"
 			}
-			if !ro {
-				out.Options = append(out.Options, "ro")
-			}
+			out.Options = ensureOptions(out.Options, "ro", "rro")
 		}
 		return out, nil
 	}
@@ -717,6 +713,34 @@ func specMount(m Mount, storeDir string) (specs.Mount, error) {
 		out.Options = nil
 	}
 	return out, nil
+}
+
+// RecursiveReadOnly gives a bind mount that is read-only the recursive
+// read-only option too ("rro", which runc 1.1 applies with mount_setattr,
+// Linux 5.12 and later): "ro" alone covers the top of the mount, not what
+// is mounted below its source on the host (a separate /nix under "/", or
+// /proc, whose /proc/sys lets root run programs on the host).
+func RecursiveReadOnly(opts []string) []string {
+	for _, o := range opts {
+		if o == "ro" || o == "rro" {
+			return ensureOptions(opts, "ro", "rro")
+		}
+	}
+	return opts
+}
+
+// ensureOptions appends to opts each of want it lacks.
+func ensureOptions(opts []string, want ...string) []string {
+	for _, w := range want {
+		has := false
+		for _, o := range opts {
+			has = has || o == w
+		}
+		if !has {
+			opts = append(opts, w)
+		}
+	}
+	return opts
 }
 
 // mergeMounts appends the user mounts (see specMount for storeDir), sorted by destination so that a

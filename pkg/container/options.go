@@ -102,6 +102,13 @@ type Options struct {
 	// what the derivation exported (exportReferencesGraph), the store
 	// paths of the context of the container's strings. Not an option.
 	Roots []string `json:"-"`
+	// StartCheck is the oci-builder executable that a bundle's
+	// createRuntime hook runs, when the container starts, to check the
+	// writable mount sources its build could not judge (see package
+	// guard); "" when none can run where the bundle runs (it is for
+	// another platform), and such mounts are then read-only. Not an option
+	// either: the command sets it to itself.
+	StartCheck string `json:"-"`
 }
 
 // ID names a user or group by name or by number. In JSON it is a string or

@@ -4,7 +4,7 @@ import "fmt"
 
 // PlanVerify decides whether the store paths of want are checked against
 // their NAR hashes: as asked, or byDefault when asked is nil. Every narHash
-// given must parse. Paths given no narHash (the text format of
+// given must parse, verified or not. Paths given no narHash (the text format of
 // exportReferencesGraph gives none) cannot be checked: that is an error
 // when verification was asked for explicitly, and otherwise a warning
 // naming how many go unverified (with none at all, nothing is verified).
@@ -13,9 +13,8 @@ func PlanVerify(asked *bool, byDefault bool, want []Expected) (verify bool, warn
 	if asked != nil {
 		verify = *asked
 	}
-	if !verify {
-		return false, "", nil
-	}
+	// A malformed hash is an error whether or not it is checked: the
+	// graph is not what Nix writes.
 	missing := 0
 	firstMissing := ""
 	for _, e := range want {
@@ -29,6 +28,9 @@ func PlanVerify(asked *bool, byDefault bool, want []Expected) (verify bool, warn
 		if _, err := ParseHash(e.NarHash); err != nil {
 			return false, "", fmt.Errorf("store path %s: %w", e.Path, err)
 		}
+	}
+	if !verify {
+		return false, "", nil
 	}
 	switch {
 	case missing == 0:

@@ -61,7 +61,7 @@ func MakeRootless(spec *specs.Spec, ids container.RootlessIDs) ([]string, error)
 	mounts := spec.Mounts[:0]
 	for _, m := range spec.Mounts {
 		if m.Destination == "/sys" && m.Type == "sysfs" {
-			m = specs.Mount{Destination: "/sys", Type: "none", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+			m = specs.Mount{Destination: "/sys", Type: "none", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro", "rro"}}
 		}
 		// uid= and gid= options name container ids: those left unmapped
 		// would make the mount fail.

@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
+	"github.com/oci-builder/oci-builder/pkg/guard"
 	"github.com/oci-builder/oci-builder/pkg/seccomp"
 )
 
@@ -33,8 +34,8 @@ const (
 )
 
 // ToSpec returns the runtime configuration of c and warnings for settings
-// dropped or worth knowing about (rootless, a writable root, CAP_SYS_ADMIN,
-// no seccomp filter). It fails on the first problem, naming it: a rootless
+// dropped or worth knowing about (rootless, no seccomp filter; package
+// guard judges what the configuration lets the container do to the store). It fails on the first problem, naming it: a rootless
 // transformation that cannot be made, an extraConfig that does not merge
 // into a valid configuration or removes the process, a seccomp profile
 // that does not load.
@@ -67,8 +68,8 @@ func ToSpec(c *container.Container) (*specs.Spec, []string, error) {
 		Linux: &specs.Linux{
 			Resources:     resources(c.Resources),
 			Namespaces:    namespaces(c.HostNetwork),
-			MaskedPaths:   maskedPaths(),
-			ReadonlyPaths: readonlyPaths(),
+			MaskedPaths:   guard.DefaultMaskedPaths(),
+			ReadonlyPaths: guard.DefaultReadonlyPaths(),
 		},
 		Annotations: annotations,
 	}
@@ -87,22 +88,12 @@ func ToSpec(c *container.Container) (*specs.Spec, []string, error) {
 		if spec.Process == nil {
 			return nil, nil, errors.New("extraConfig: process is missing: the container needs a process (extraConfig may change it, not remove it)")
 		}
-		if spec.Root != nil && !spec.Root.Readonly {
-			warnings = append(warnings, "extraConfig sets root.readonly to false: the container can write into this bundle's rootfs, in the Nix store when Nix builds it")
-		}
 	}
 	w, err := applySeccomp(spec, c.Seccomp, c.Arch)
 	if err != nil {
 		return nil, nil, err
 	}
 	warnings = append(warnings, w...)
-	if p := spec.Process; p != nil && p.Capabilities != nil {
-		for _, name := range p.Capabilities.Bounding {
-			if name == "CAP_SYS_ADMIN" {
-				warnings = append(warnings, "capabilities include CAP_SYS_ADMIN: the container can remount its root filesystem writable and write into this bundle's rootfs")
-			}
-		}
-	}
 	return spec, warnings, nil
 }
 
@@ -228,16 +219,4 @@ func copyMounts(mounts []specs.Mount) []specs.Mount {
 		out[i] = m
 	}
 	return out
-}
-
-// maskedPaths and readonlyPaths are `runc spec`'s.
-func maskedPaths() []string {
-	return []string{
-		"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
-	}
-}
-
-func readonlyPaths() []string {
-	return []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 }

@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
+	"github.com/oci-builder/oci-builder/pkg/guard"
 	"github.com/oci-builder/oci-builder/pkg/schema"
 )
 
@@ -34,6 +35,10 @@ type Report struct {
 	Program string
 	// Problems lists what would stop a runtime, one line each.
 	Problems []string
+	// Warnings lists the weakenings of the configuration (guard.Weakenings
+	// for the store directory given): what lets the container past the
+	// protections a bundle has by default. They do not make it invalid.
+	Warnings []string
 }
 
 // Valid reports whether no problem was found.
@@ -44,16 +49,17 @@ func (r *Report) addf(format string, args ...any) {
 }
 
 // Bundle validates the bundle in dir: config.json against the schema of its
-// ociVersion, then Spec's checks, then the files.
-func Bundle(dir string) *Report { return check(dir, false) }
+// ociVersion, then Spec's checks, then the files; and lists the weakenings
+// of its configuration for the store directory storeDir.
+func Bundle(dir, storeDir string) *Report { return check(dir, false, storeDir) }
 
 // AtBuild validates the bundle in dir as Bundle does, where it is built
 // rather than where it will run: a bind mount's source that does not exist
 // on this machine (a host path, absent in a Nix build's sandbox) is not a
 // problem, and what lies under it cannot be checked.
-func AtBuild(dir string) *Report { return check(dir, true) }
+func AtBuild(dir, storeDir string) *Report { return check(dir, true, storeDir) }
 
-func check(dir string, atBuild bool) *Report {
+func check(dir string, atBuild bool, storeDir string) *Report {
 	r := &Report{Bundle: dir}
 	configPath := filepath.Join(dir, "config.json")
 	data, err := os.ReadFile(configPath)
@@ -87,6 +93,9 @@ func check(dir string, atBuild bool) *Report {
 		if !coveredBy(p.field, flagged) {
 			r.Problems = append(r.Problems, p.msg)
 		}
+	}
+	for _, w := range guard.Weakenings(&spec, storeDir) {
+		r.Warnings = append(r.Warnings, w.Msg)
 	}
 	c := &checker{r: r, bundle: dir, spec: &spec, atBuild: atBuild}
 	c.root()

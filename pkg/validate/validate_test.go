@@ -63,14 +63,14 @@ func write(t *testing.T, dir string, spec *specs.Spec) {
 func TestValidBundle(t *testing.T) {
 	dir, spec := goodBundle(t)
 	write(t, dir, spec)
-	r := validate.Bundle(dir)
+	r := validate.Bundle(dir, "/nix/store")
 	if !r.Valid() || r.SchemaVersion != "1.3.0" || r.Program != "/bin/link" {
 		t.Fatalf("report %+v", r)
 	}
 	// A program found through PATH, in a bind mount.
 	spec.Process.Args = []string{"tool"}
 	write(t, dir, spec)
-	if r := validate.Bundle(dir); !r.Valid() || r.Program != "/data/tool" {
+	if r := validate.Bundle(dir, "/nix/store"); !r.Valid() || r.Program != "/data/tool" {
 		t.Fatalf("report %+v", r)
 	}
 }
@@ -154,7 +154,7 @@ func TestBrokenBundles(t *testing.T) {
 			dir, spec := goodBundle(t)
 			tc.break_(t, dir, spec)
 			write(t, dir, spec)
-			r := validate.Bundle(dir)
+			r := validate.Bundle(dir, "/nix/store")
 			last := fmt.Sprintf("[%d]", len(spec.Mounts)-1)
 			for i := range tc.want {
 				tc.want[i] = strings.ReplaceAll(tc.want[i], "[LAST]", last)
@@ -178,7 +178,7 @@ func TestUnreadableConfigs(t *testing.T) {
 			if tc.config != "" {
 				os.WriteFile(filepath.Join(dir, "config.json"), []byte(tc.config), 0o644)
 			}
-			r := validate.Bundle(dir)
+			r := validate.Bundle(dir, "/nix/store")
 			if r.Valid() || !strings.HasPrefix(r.Problems[0], tc.want) {
 				t.Fatalf("problems %q, want %q first", r.Problems, tc.want)
 			}
@@ -197,7 +197,7 @@ func TestNixpkgsConfig(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644)
 	os.Mkdir(filepath.Join(dir, "rootfs"), 0o755)
-	r := validate.Bundle(dir)
+	r := validate.Bundle(dir, "/nix/store")
 	if r.SchemaVersion != "1.0.2" || len(r.Problems) == 0 || r.Problems[0] != "config.json does not match the runtime-spec 1.0.2 schema: /mounts/4/options: got null, want array" {
 		t.Fatalf("report %+v", r)
 	}
@@ -454,7 +454,7 @@ func TestSpecInBundle(t *testing.T) {
 	spec.Linux.Seccomp = seccompProfile()
 	spec.Linux.Seccomp.Syscalls[3].Action = "SCMP_ACT_KILL_ALL"
 	write(t, dir, spec)
-	r := validate.Bundle(dir)
+	r := validate.Bundle(dir, "/nix/store")
 	want := []string{
 		"config.json does not match the runtime-spec 1.3.0 schema: /linux/seccomp/syscalls/3/action: value must be one of 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE', 'SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY'",
 		"process.user.uid 4294967295 is out of range (0 to 2147483647)",
@@ -600,7 +600,7 @@ func TestBindStore(t *testing.T) {
 			dir, spec, x, y, missing := bindStoreBundle(t)
 			tc.change(spec, x, y, missing)
 			write(t, dir, spec)
-			r := validate.Bundle(dir)
+			r := validate.Bundle(dir, "/nix/store")
 			expand := strings.NewReplacer("{x}", x, "{missing}", missing).Replace
 			var want []string
 			for _, w := range tc.want {
@@ -637,10 +637,80 @@ func TestAtBuild(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := validate.Bundle(dir); r.Valid() {
+	if r := validate.Bundle(dir, "/nix/store"); r.Valid() {
 		t.Fatal("Bundle accepts a missing bind source")
 	}
-	if r := validate.AtBuild(dir); !r.Valid() {
+	if r := validate.AtBuild(dir, "/nix/store"); !r.Valid() {
 		t.Fatalf("AtBuild: %q", r.Problems)
+	}
+}
+
+// TestWeakenings checks that validate reports, as warnings that leave the
+// bundle valid, each setting that lets the container past a bundle's
+// protections, and none for a bundle without them.
+func TestWeakenings(t *testing.T) {
+	base := func(t *testing.T) (string, *specs.Spec) {
+		dir, spec := goodBundle(t)
+		// Read-only mounts, as a build makes them.
+		for i := range spec.Mounts {
+			if spec.Mounts[i].Type == "none" {
+				spec.Mounts[i].Options = append(spec.Mounts[i].Options, "ro", "rro")
+			}
+		}
+		return dir, spec
+	}
+	bindOf := func(dest, source string, options ...string) specs.Mount {
+		return specs.Mount{Destination: dest, Type: "none", Source: source, Options: append([]string{"rbind"}, options...)}
+	}
+	tests := []struct {
+		name   string
+		change func(*specs.Spec)
+		want   string // "" for no warning
+	}{
+		{"none", func(*specs.Spec) {}, ""},
+		{"writable root", func(s *specs.Spec) { s.Root.Readonly = false }, "root.readonly is false"},
+		{"CAP_SYS_ADMIN", func(s *specs.Spec) {
+			s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+		}, "process.capabilities has CAP_SYS_ADMIN"},
+		{"CAP_SYS_MODULE", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_SYS_MODULE"} }, "process.capabilities has CAP_SYS_MODULE"},
+		{"CAP_DAC_READ_SEARCH, read-only mounts", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_DAC_READ_SEARCH"} }, ""},
+		{"CAP_DAC_READ_SEARCH, a writable mount", func(s *specs.Spec) {
+			s.Process.Capabilities.Bounding = []string{"CAP_DAC_READ_SEARCH"}
+			s.Mounts = append(s.Mounts, bindOf("/srv", "/var/lib"))
+		}, "process.capabilities has CAP_DAC_READ_SEARCH with the writable mount /srv"},
+		{"readonlyPaths emptied", func(s *specs.Spec) { s.Linux.ReadonlyPaths = nil }, "linux.readonlyPaths lacks /proc/bus, /proc/fs, /proc/irq, /proc/sys, /proc/sysrq-trigger"},
+		{"maskedPaths emptied", func(s *specs.Spec) { s.Linux.MaskedPaths = []string{} }, "linux.maskedPaths lacks /proc/acpi"},
+		{"a hook", func(s *specs.Spec) { s.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/sh"}}} }, "hooks.prestart[0] runs /bin/sh on the host"},
+		{"the start check", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, bindOf("/srv", "/var/lib"))
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/nix/store/x-oci-builder/bin/oci-builder", Args: []string{"oci-builder", "check-mounts", "--store-dir", "/nix/store", "--", "/var/lib"}}}}
+		}, ""},
+		{"a writable bind no start check covers", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bindOf("/srv", "/var/lib")) }, "mounts[12] (/srv): source /var/lib is mounted writable and nothing checks when the container starts"},
+		{"a writable bind of the store", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bindOf("/srv", "/nix/store", "rw")) }, "mounts[12] (/srv): source /nix/store may reach the store (it is or holds the store) and is mounted writable"},
+		{"a writable bind of a /proc link", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bindOf("/srv", "/proc/self/root")) }, "mounts[12] (/srv): source /proc/self/root may reach the store"},
+		{"a writable relative bind", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bindOf("/srv", "rootfs")) }, "mounts[12] (/srv): source rootfs may reach the store (a relative source"},
+		{"a read-only bind of / that is not recursive", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bindOf("/srv", "/", "ro")) }, "mounts[12] (/srv): read-only but not recursively"},
+		{"a block device", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/srv", Type: "ext4", Source: "/dev/vda"})
+		}, "mounts[12] (/srv): a filesystem (type ext4) from the host's /dev/vda"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, spec := base(t)
+			tc.change(spec)
+			write(t, dir, spec)
+			r := validate.Bundle(dir, "/nix/store")
+			warned := strings.Join(r.Warnings, "\n")
+			if tc.want == "" && warned != "" || !strings.Contains(warned, tc.want) {
+				t.Fatalf("warnings %q, want %q", warned, tc.want)
+			}
+			// Weakenings are no problems (the mounts' own may be: their
+			// sources, absent here).
+			for _, p := range r.Problems {
+				if !strings.Contains(p, "(/srv)") {
+					t.Errorf("problem %q", p)
+				}
+			}
+		})
 	}
 }
