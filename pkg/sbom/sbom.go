@@ -9,7 +9,7 @@
 // sorted lists), so that the same inputs give the same documents.
 //
 // Every store path hash part (of the closure, of the builder, of the output)
-// is written with its first character as a JSON \u escape (Hide): a JSON
+// is written with its 17th character as a JSON \u escape (Hide): a JSON
 // reader gets the store path itself, while Nix's reference scanner, which
 // looks for the 32 hash characters in the raw bytes, does not see it. An
 // image layout that holds these documents so refers to no more store paths
@@ -307,11 +307,15 @@ func uuid(parts ...string) string {
 }
 
 // Hide rewrites the JSON document doc so that none of the given store path
-// hash parts appears in its raw bytes: the first character of each
-// occurrence is written as a \u escape, which JSON readers decode back. Nix's
-// reference scanner, which searches the raw bytes for hash parts, then finds
-// no reference. The hashes must only occur inside JSON strings, as they do
-// in the documents of this package.
+// hash parts appears in its raw bytes: the 17th character of each
+// occurrence is written as a \u escape, which JSON readers decode back.
+// Nix's reference scanner, which searches the raw bytes for the 32
+// characters of hash parts, then finds no reference. (The middle one: the
+// escape of a digit ends with the digit, "\u0037" for 7, which at the
+// start would leave the whole hash in the bytes.) The hashes must only
+// occur inside JSON strings, between characters that are not nix-base32
+// (a store path's '/' and '-', a purl's '='), as in this package's
+// documents.
 func Hide(doc []byte, hashes map[string]bool) []byte {
 	var out []byte
 	last := 0
@@ -329,9 +333,10 @@ func Hide(doc []byte, hashes map[string]bool) []byte {
 		if !hashes[string(doc[start:i+1])] {
 			continue
 		}
-		out = append(out, doc[last:start]...)
-		out = append(out, fmt.Sprintf(`\u%04x`, doc[start])...)
-		last = start + 1
+		mid := start + 16
+		out = append(out, doc[last:mid]...)
+		out = append(out, fmt.Sprintf(`\u%04x`, doc[mid])...)
+		last = mid + 1
 		run = 0
 	}
 	if out == nil {
