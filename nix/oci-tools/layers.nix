@@ -2,6 +2,7 @@
 scope:
 let
   inherit (builtins)
+    concatMap
     elemAt
     foldl'
     genList
@@ -17,6 +18,7 @@ let
     derivationName
     describe
     fail
+    licensesOf
     oci-builder
     rootsOf
     system
@@ -123,10 +125,13 @@ let
       {
         attrs = { };
         passthru = { };
+        licenses = [ ];
       }
     else
       {
         attrs.layerDerivations = map toStr (declared ++ [ auto ]);
+        # The licences of the declared layers' deps, for the image's SBOMs.
+        licenses = concatMap (l: l.ociLayer.licenses or [ ]) declared;
         passthru = {
           layers = declared;
           closureLayers = auto;
@@ -158,6 +163,7 @@ let
         name = derivationName fn name roots "layer";
         roots = map (r: r.path) roots;
         layers = flattenLayers (checkLayers fn layers);
+        licenses = licensesOf deps;
         compression =
           if compression == "gzip" || compression == "zstd" then
             compression

@@ -6,6 +6,7 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/sbom"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
@@ -29,8 +30,22 @@ func (p *Plan) sbomInput(manifest v1.Descriptor) sbom.Input {
 	if name == "" {
 		name = "image"
 	}
+	closure := p.Closure
+	if !p.Verify {
+		// Unverified, the graph's NAR hashes may not even parse (verify
+		// false is how such a graph is used): those are left out.
+		closure = make([]*store.PathInfo, len(p.Closure))
+		for i, info := range p.Closure {
+			closure[i] = info
+			if _, err := nar.ParseHash(info.NarHash); info.NarHash != "" && err != nil {
+				c := *info
+				c.NarHash = ""
+				closure[i] = &c
+			}
+		}
+	}
 	in := sbom.Input{
-		Closure: p.Closure,
+		Closure: closure,
 		Image: sbom.Image{
 			Name:         name,
 			Tag:          p.Tag,
