@@ -238,7 +238,8 @@ func TestStorePaths(t *testing.T) {
 	for name, doc := range map[string][]byte{"CycloneDX": cdx, "SPDX": spdx, "provenance": prov} {
 		for _, h := range hashes {
 			if bytes.Contains(doc, []byte(h)) {
-				i := bytes.Index(doc, []byte(h)); t.Errorf("%s names the hash %s in its bytes: %s", name, h, doc[max(0, i-60):i+40])
+				i := bytes.Index(doc, []byte(h))
+				t.Errorf("%s names the hash %s in its bytes: %s", name, h, doc[max(0, i-60):i+40])
 			}
 		}
 	}
