@@ -230,10 +230,11 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 }
 
 // builderSBOM is what an image derivation's documents say of its build:
-// the derivation's name, system and builder, the output, the closure's
-// roots and the licences the Nix library passed under "sbom".
+// the derivation's name, system and builder, the closure's roots and the
+// licences the Nix library passed under "sbom". Not the output path (see
+// sbom.Build.Out).
 func builderSBOM(in builderInput, command string) (*image.SBOMOptions, error) {
-	o := &image.SBOMOptions{Build: sbom.Build{Out: in.out, Command: command, Version: version, Roots: in.container.Roots}}
+	o := &image.SBOMOptions{Build: sbom.Build{Command: command, Version: version, Roots: in.container.Roots}}
 	var err error
 	for _, f := range []struct {
 		name string

@@ -38,11 +38,14 @@ let
       compression,
       maxLayers,
       verify,
+      # The licences of the deps (licensesOf), for the SBOMs of the images
+      # that use the layer.
+      licenses ? [ ],
     }:
     withPassthru
       {
         ociLayer = {
-          inherit maxLayers compression;
+          inherit maxLayers compression licenses;
           # The layer stack under this layer: every layer derivation below
           # it, transitively, lower layers first.
           layers = layers;

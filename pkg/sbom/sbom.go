@@ -8,8 +8,8 @@
 // documents' bytes out. The bytes depend on nothing else (no time, no host,
 // sorted lists), so that the same inputs give the same documents.
 //
-// Every store path hash part (of the closure, of the builder, of the output)
-// is written with its 17th character as a JSON \u escape (Hide): a JSON
+// Every store path hash part (of the closure, of the builder) is written
+// with its 17th character as a JSON \u escape (Hide): a JSON
 // reader gets the store path itself, while Nix's reference scanner, which
 // looks for the 32 hash characters in the raw bytes, does not see it. An
 // image layout that holds these documents so refers to no more store paths
@@ -72,7 +72,9 @@ type Build struct {
 	// Derivation is the derivation's name and System its system; both
 	// empty outside Nix.
 	Derivation, System string
-	// Out is the output path (the layout directory).
+	// Out is the layout directory written outside Nix (oci-builder
+	// image); empty for a derivation's output, which Nix may build at
+	// another path and rewrite (see hashes).
 	Out string
 	// Command is the oci-builder command that wrote the image
 	// (nix-image-builder, image).
@@ -345,8 +347,12 @@ func Hide(doc []byte, hashes map[string]bool) []byte {
 	return append(out, doc[last:]...)
 }
 
-// hashes are the hash parts of every store path the input names: the
-// closure's, the output's, the builder's and the roots'.
+// hashes are the hash parts of the store paths the input names: the
+// closure's, the builder's and the roots'. Not the output's: Nix rewrites
+// the output path's hash part in the output's bytes when it builds at
+// another path (nix-build --check without the sandbox, content-addressed
+// derivations), which it could not do in an escaped one; a tag that is the
+// output's hash part stays as it is, as in index.json.
 func hashes(in Input, comps []Component) map[string]bool {
 	out := map[string]bool{}
 	for _, c := range comps {
@@ -354,7 +360,7 @@ func hashes(in Input, comps []Component) map[string]bool {
 	}
 	if len(comps) > 0 {
 		dir := path.Dir(comps[0].Path)
-		for _, s := range append([]string{in.Build.Out, in.Build.Builder}, in.Build.Roots...) {
+		for _, s := range append([]string{in.Build.Builder}, in.Build.Roots...) {
 			for _, m := range store.Mentions(s, dir) {
 				out[m.Hash] = true
 			}
