@@ -116,11 +116,7 @@ const imageRef = "image"
 // dependency graph from the image to the closure's roots and from each
 // store path to its references. Store path hash parts are hidden (Hide).
 func CycloneDX(in Input) ([]byte, error) {
-	comps, err := Components(in)
-	if err != nil {
-		return nil, err
-	}
-	mhex, err := manifestHex(in.Image)
+	comps, mhex, err := prepare(in)
 	if err != nil {
 		return nil, err
 	}

@@ -74,18 +74,11 @@ type builder struct {
 // NAR serialisation. It names no time and no host. Store path hash parts
 // are hidden (Hide).
 func Provenance(in Input) ([]byte, error) {
-	comps, err := Components(in)
+	comps, mhex, err := prepare(in)
 	if err != nil {
 		return nil, err
 	}
-	mhex, err := manifestHex(in.Image)
-	if err != nil {
-		return nil, err
-	}
-	name := in.Image.Name
-	if in.Image.Tag != "" {
-		name += ":" + in.Image.Tag
-	}
+	name := in.Image.nameTag()
 	st := statement{
 		Type:          "https://in-toto.io/Statement/v1",
 		Subject:       []resource{{Name: name, Digest: map[string]string{"sha256": mhex}}},

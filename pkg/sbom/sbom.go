@@ -286,6 +286,28 @@ func dedup(s []string) []string {
 	return out
 }
 
+// prepare checks the input of a document: the closure's components and
+// the hexadecimal manifest digest.
+func prepare(in Input) ([]Component, string, error) {
+	comps, err := Components(in)
+	if err != nil {
+		return nil, "", err
+	}
+	mhex, err := manifestHex(in.Image)
+	if err != nil {
+		return nil, "", err
+	}
+	return comps, mhex, nil
+}
+
+// nameTag is NAME:TAG, or NAME without a tag.
+func (img Image) nameTag() string {
+	if img.Tag == "" {
+		return img.Name
+	}
+	return img.Name + ":" + img.Tag
+}
+
 // manifestHex is the hexadecimal part of the image's sha256 manifest digest.
 func manifestHex(img Image) (string, error) {
 	h, ok := strings.CutPrefix(img.Manifest, "sha256:")

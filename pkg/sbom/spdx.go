@@ -93,19 +93,12 @@ func idChars(s string) string {
 // licence), the image CONTAINS every store path and each DEPENDS_ON its
 // references. Store path hash parts are hidden (Hide).
 func SPDX(in Input) ([]byte, error) {
-	comps, err := Components(in)
-	if err != nil {
-		return nil, err
-	}
-	mhex, err := manifestHex(in.Image)
+	comps, mhex, err := prepare(in)
 	if err != nil {
 		return nil, err
 	}
 	const imageID = "SPDXRef-Image"
-	name := in.Image.Name
-	if in.Image.Tag != "" {
-		name += ":" + in.Image.Tag
-	}
+	name := in.Image.nameTag()
 	doc := spdxDocument{
 		SPDXVersion:       "SPDX-2.3",
 		DataLicense:       "CC0-1.0",
