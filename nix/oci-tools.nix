@@ -38,6 +38,7 @@ let
     ./oci-tools/layers.nix
     ./oci-tools/copy.nix
     ./oci-tools/docker.nix
+    ./oci-tools/sbom.nix
   ];
   scope = builtins.foldl' (acc: f: acc // import f scope) { inherit oci-builder stdenv; } families;
 in

@@ -80,8 +80,9 @@ func tool(t *testing.T, name string, args ...string) []byte {
 // ociIndex is the part of index.json the tests read.
 type ociIndex struct {
 	Manifests []struct {
-		Digest      string            `json:"digest"`
-		Annotations map[string]string `json:"annotations"`
+		Digest       string            `json:"digest"`
+		Annotations  map[string]string `json:"annotations"`
+		ArtifactType string            `json:"artifactType"`
 	} `json:"manifests"`
 }
 
@@ -112,13 +113,21 @@ func blobPath(layout, digest string) string {
 }
 
 // readLayout returns the manifest digest of the layout's only image, and its
-// manifest.
+// manifest. The image comes first; the documents oci-builder attaches (its
+// SBOMs and provenance) may follow, when the layout is ours.
 func readLayout(t *testing.T, layout string) (string, ociManifest) {
 	t.Helper()
 	var index ociIndex
 	readJSONFile(t, filepath.Join(layout, "index.json"), &index)
-	if len(index.Manifests) != 1 {
-		t.Fatalf("index.json has %d manifests", len(index.Manifests))
+	var types []string
+	for _, m := range index.Manifests[min(1, len(index.Manifests)):] {
+		types = append(types, m.ArtifactType)
+	}
+	// go-containerregistry gives an image's entry its configuration's
+	// media type as artifactType.
+	if len(index.Manifests) == 0 || index.Manifests[0].ArtifactType != "" && index.Manifests[0].ArtifactType != "application/vnd.oci.image.config.v1+json" ||
+		len(types) != 0 && strings.Join(types, " ") != "application/vnd.cyclonedx+json application/spdx+json application/vnd.in-toto+json" {
+		t.Fatalf("index.json has %d manifests, the image's and %v", len(index.Manifests), types)
 	}
 	var m ociManifest
 	readJSONFile(t, blobPath(layout, index.Manifests[0].Digest), &m)

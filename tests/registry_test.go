@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -221,16 +223,21 @@ func TestCopyRegistry(t *testing.T) {
 		t.Fatalf("first push: %d uploaded, %d existed; want %d, 0", up, ex, len(m1.Layers))
 	}
 	before := reg.blobFiles(t)
-	if before != len(m1.Layers)+2 {
-		t.Fatalf("the registry stores %d blobs after the first push, want %d (layers, config, manifest)", before, len(m1.Layers)+2)
+	// The image's layers, configuration and manifest; its three documents,
+	// their manifests and their empty configuration; the index that the
+	// fallback tag names, in its three versions (a document added each
+	// time).
+	if before != len(m1.Layers)+2+7+3 {
+		t.Fatalf("the registry stores %d blobs after the first push, want %d (layers, config, manifest, 3 documents, their manifests and config, 3 versions of the fallback tag's index)", before, len(m1.Layers)+2+7+3)
 	}
+	checkRegistryDocuments(t, reg, "app", v1)
 	// The rebuilt image, given as oci:DIR:TAG.
 	up, ex = pushSummary(t, "oci:"+v2+":v2", dest+":v2")
 	if up != 1 || ex != len(m2.Layers)-1 {
 		t.Fatalf("second push: %d uploaded, %d existed; want 1, %d", up, ex, len(m2.Layers)-1)
 	}
-	if after := reg.blobFiles(t); after != before+3 {
-		t.Fatalf("the second push added %d blobs to the registry's storage, want 3 (the new layer, config and manifest)", after-before)
+	if after := reg.blobFiles(t); after != before+3+6+3 {
+		t.Fatalf("the second push added %d blobs to the registry's storage, want 12 (the new layer, config and manifest, 3 documents and their manifests, 3 versions of a fallback tag's index)", after-before)
 	}
 	// The same image again uploads nothing.
 	if up, _ := pushSummary(t, v2, dest+":v2", "--insecure"); up != 0 {
@@ -317,4 +324,52 @@ ociTools.buildImage {
 		t.Fatalf("closed port: %s", stderr)
 	}
 	t.Logf("closed port: %s after %.1f s", strings.TrimSpace(stderr), time.Since(start).Seconds())
+}
+
+// checkRegistryDocuments checks that the image layout img pushed to repo
+// took its documents along: Debian's docker-registry (distribution 2.8) has
+// no referrers API, so they are listed in the index tagged
+// sha256-<digest>, OCI 1.1's fallback; oci-builder sbom reads them back
+// from there, the same bytes as from the layout.
+func checkRegistryDocuments(t *testing.T, reg testRegistry, repo, img string) {
+	t.Helper()
+	digest, _ := readLayout(t, img)
+	resp, err := http.Get("http://" + reg.host + "/v2/" + repo + "/referrers/" + digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the registry answers %s for the referrers API: the test expects a registry without one", resp.Status)
+	}
+	var index struct {
+		MediaType string
+		Manifests []struct {
+			ArtifactType string
+			Annotations  map[string]string
+		}
+	}
+	raw := tool(t, "skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+reg.host+"/"+repo+":"+strings.Replace(digest, ":", "-", 1))
+	if err := json.Unmarshal(raw, &index); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, m := range index.Manifests {
+		types = append(types, m.ArtifactType)
+	}
+	sort.Strings(types)
+	if index.MediaType != "application/vnd.oci.image.index.v1+json" ||
+		strings.Join(types, " ") != "application/spdx+json application/vnd.cyclonedx+json application/vnd.in-toto+json" {
+		t.Fatalf("the fallback tag's index: %s", raw)
+	}
+	for _, format := range []string{"cyclonedx", "spdx", "provenance"} {
+		local, stderr, code := ociBuilder(t, nil, "sbom", "--format", format, img)
+		if code != 0 {
+			t.Fatalf("sbom --format %s %s: exit %d %s", format, img, code, stderr)
+		}
+		remote, stderr, code := ociBuilder(t, nil, "sbom", "--insecure", "--format", format, "docker://"+reg.host+"/"+repo+"@"+digest)
+		if code != 0 || remote != local {
+			t.Fatalf("sbom --format %s from the registry: exit %d, %d bytes (%d from the layout) %s", format, code, len(remote), len(local), stderr)
+		}
+	}
 }

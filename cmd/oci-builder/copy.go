@@ -26,8 +26,12 @@ A registry receives only the layers it lacks: the summary line on stderr
 says how many layers were uploaded and how many it already had. Long
 uploads print a progress line about once a second; transient network and
 server errors are retried. Archives and new layouts are written beside
-their path and renamed into place when complete. The manifest's digest is
-printed on stdout.
+their path and renamed into place when complete. The image's SBOMs and
+provenance (the artifacts of SRC whose subject is the image) go with it to
+a registry (through its referrers API, else under the tag
+sha256-<digest>, OCI 1.1's fallback) and to layouts and oci-archives; a
+docker-archive has no place for them. The manifest's digest is printed on
+stdout.
 
 Options:
   --insecure                plain HTTP and unverified TLS for the registry
@@ -77,11 +81,15 @@ func runCopy(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	docs := ""
+	if sum.Referrers > 0 {
+		docs = fmt.Sprintf("; %s attached (SBOMs, provenance)", plural(sum.Referrers, "document"))
+	}
 	if dest.Transport == transport.Docker {
-		fmt.Fprintf(e.stderr, "oci-builder: copied %s to %s: %s, %d uploaded (%s), %d already in the registry\n",
-			sum.Digest, dest, plural(sum.Layers, "layer"), sum.Uploaded, humanBytes(uint64(sum.UploadedBytes)), sum.Existed)
+		fmt.Fprintf(e.stderr, "oci-builder: copied %s to %s: %s, %d uploaded (%s), %d already in the registry%s\n",
+			sum.Digest, dest, plural(sum.Layers, "layer"), sum.Uploaded, humanBytes(uint64(sum.UploadedBytes)), sum.Existed, docs)
 	} else {
-		fmt.Fprintf(e.stderr, "oci-builder: copied %s to %s: %s\n", sum.Digest, dest, plural(sum.Layers, "layer"))
+		fmt.Fprintf(e.stderr, "oci-builder: copied %s to %s: %s%s\n", sum.Digest, dest, plural(sum.Layers, "layer"), docs)
 	}
 	fmt.Fprintln(e.stdout, sum.Digest)
 	return nil

@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/nixbuild"
+	"github.com/oci-builder/oci-builder/pkg/sbom"
 	"github.com/oci-builder/oci-builder/pkg/staging"
 	"github.com/oci-builder/oci-builder/pkg/store/local"
+	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
 const imageUsage = `Usage: oci-builder image --out DIR [OPTIONS] [--] PROGRAM [ARGS...]
@@ -154,6 +158,12 @@ func runImage(ctx context.Context, e env, args []string) error {
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
+	out, err := filepath.Abs(f.out)
+	if err != nil {
+		return err
+	}
+	builder, _ := os.Executable()
+	plan.SBOM = &image.SBOMOptions{Name: filepath.Base(out), Build: sbom.Build{Out: out, Command: "image", Builder: builder, Version: version}}
 	if err := writeImageAtomically(ctx, e, f.out, plan, f.jobs); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted; removed the partial image: %w", err)
@@ -212,8 +222,39 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if err := useLayerDerivations(e.stderr, in.attrs, plan); err != nil {
 		return err
 	}
+	if plan.SBOM, err = builderSBOM(in, "nix-image-builder"); err != nil {
+		return err
+	}
 	_, err = writeImage(ctx, e.stderr, in.out, plan, in.workers)
 	return err
+}
+
+// builderSBOM is what an image derivation's documents say of its build:
+// the derivation's name, system and builder, the closure's roots and the
+// licences the Nix library passed under "sbom". Not the output path (see
+// sbom.Build.Out).
+func builderSBOM(in builderInput, command string) (*image.SBOMOptions, error) {
+	o := &image.SBOMOptions{Build: sbom.Build{Command: command, Version: version, Roots: in.container.Roots}}
+	var err error
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"name", &o.Build.Derivation}, {"system", &o.Build.System}, {"builder", &o.Build.Builder}} {
+		if *f.to, err = in.attrs.String(f.name); err != nil {
+			return nil, err
+		}
+	}
+	o.Name = o.Build.Derivation
+	if raw, ok := in.attrs.Raw("sbom"); ok {
+		var meta struct {
+			Licenses []sbom.PathLicenses `json:"licenses"`
+		}
+		if err := strictjson.Unmarshal(raw, &meta); err != nil {
+			return nil, fmt.Errorf("%s attribute \"sbom\": %w", nixbuild.AttrsFile, err)
+		}
+		o.Licenses = meta.Licenses
+	}
+	return o, nil
 }
 
 // readImagePlan reads the builder input of an image derivation (buildImage,

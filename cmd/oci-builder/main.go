@@ -118,6 +118,12 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 			run:     runCopy,
 		},
 		{
+			name:    "sbom",
+			summary: "print an image's SBOM (CycloneDX, SPDX) or provenance, from a layout, an archive or a registry",
+			usage:   sbomUsage,
+			run:     runSBOM,
+		},
+		{
 			name:    "nix-copier-builder",
 			summary: "build the copyTo attribute of an image made by buildImage (the derivation's builder)",
 			usage: `Usage: oci-builder nix-copier-builder IMAGE OCI-BUILDER

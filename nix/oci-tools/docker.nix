@@ -21,8 +21,10 @@ let
     fail
     imageLayers
     isStringLike
+    licensesOf
     oci-builder
     rootsOf
+    sbomAttrs
     system
     toStr
     withPassthru
@@ -153,6 +155,7 @@ let
             };
           }
           // layered.attrs
+          // sbomAttrs (licensesOf contents ++ layered.licenses)
         )
       );
     in

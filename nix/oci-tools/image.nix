@@ -24,6 +24,7 @@ let
     imageLayers
     oci-builder
     processRoots
+    sbomAttrs
     system
     withPassthru
     ;
@@ -191,6 +192,7 @@ let
             };
           }
           // layered.attrs
+          // sbomAttrs layered.licenses
         );
       in
       withPassthru (

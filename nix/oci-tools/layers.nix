@@ -2,6 +2,7 @@
 scope:
 let
   inherit (builtins)
+    concatMap
     elemAt
     foldl'
     genList
@@ -17,6 +18,7 @@ let
     derivationName
     describe
     fail
+    licensesOf
     oci-builder
     rootsOf
     system
@@ -36,11 +38,14 @@ let
       compression,
       maxLayers,
       verify,
+      # The licences of the deps (licensesOf), for the SBOMs of the images
+      # that use the layer.
+      licenses ? [ ],
     }:
     withPassthru
       {
         ociLayer = {
-          inherit maxLayers compression;
+          inherit maxLayers compression licenses;
           # The layer stack under this layer: every layer derivation below
           # it, transitively, lower layers first.
           layers = layers;
@@ -123,10 +128,13 @@ let
       {
         attrs = { };
         passthru = { };
+        licenses = [ ];
       }
     else
       {
         attrs.layerDerivations = map toStr (declared ++ [ auto ]);
+        # The licences of the declared layers' deps, for the image's SBOMs.
+        licenses = concatMap (l: l.ociLayer.licenses or [ ]) declared;
         passthru = {
           layers = declared;
           closureLayers = auto;
@@ -158,6 +166,7 @@ let
         name = derivationName fn name roots "layer";
         roots = map (r: r.path) roots;
         layers = flattenLayers (checkLayers fn layers);
+        licenses = licensesOf deps;
         compression =
           if compression == "gzip" || compression == "zstd" then
             compression

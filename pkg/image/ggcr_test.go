@@ -71,7 +71,7 @@ func TestGoContainerregistryValidates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(im.Manifests) != 1 || im.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != "v1" {
+			if len(im.Manifests) != 4 || im.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != "v1" {
 				t.Fatalf("index %+v", im)
 			}
 			h, err := ggcr.NewHash(res.Manifest.Digest.String())

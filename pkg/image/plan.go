@@ -50,6 +50,13 @@ type Plan struct {
 	// Warnings report options that were dropped or limited: those of the
 	// container (container.New) and the image's own.
 	Warnings []string
+	// Closure is the image's closure, sorted by path: what its layers hold
+	// (or its layer derivations', Plan.UseLayerSets) and its documents
+	// describe.
+	Closure []*store.PathInfo
+	// SBOM, when not nil, makes Write attach the image's documents
+	// (package sbom); NewPlan sets it, with no build information.
+	SBOM *SBOMOptions
 }
 
 // NewPlan computes the image for the container options c and the image
@@ -127,6 +134,8 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		Tag:         s.tag,
 		Verify:      verify,
 		Warnings:    warnings,
+		Closure:     closureOf(ct.Closure),
+		SBOM:        &SBOMOptions{},
 		Config: v1.Image{
 			Created:  &created,
 			Platform: platform,

@@ -58,14 +58,19 @@ type Result struct {
 	Manifest, Config v1.Descriptor
 	// Layers describe the layer blobs, base layer first.
 	Layers []layer.Layer
+	// Referrers are the descriptors of the artifacts whose subject is the
+	// manifest: the SBOMs and the provenance (Plan.SBOM).
+	Referrers []v1.Descriptor
 	// Elapsed is the time Write took.
 	Elapsed time.Duration
 }
 
 // Write creates the OCI image layout directory out (which must not exist)
 // as planned: oci-layout, the layer blobs (written in parallel), the image
-// configuration and the manifest, and index.json last, so that a layout
-// without it is visibly incomplete.
+// configuration and the manifest, the image's documents (unless Plan.SBOM
+// is nil: CycloneDX, SPDX and SLSA provenance as OCI 1.1 artifacts whose
+// subject is the manifest, listed in index.json after the image), and
+// index.json last, so that a layout without it is visibly incomplete.
 func Write(ctx context.Context, out string, plan *Plan, opts WriteOptions) (Result, error) {
 	start := time.Now()
 	if err := os.Mkdir(out, 0o755); err != nil {
@@ -122,13 +127,21 @@ func Write(ctx context.Context, out string, plan *Plan, opts WriteOptions) (Resu
 	if res.Manifest, err = writeJSONBlob(blobs, v1.MediaTypeImageManifest, manifest); err != nil {
 		return Result{}, fmt.Errorf("manifest: %w", err)
 	}
+	manifests := []v1.Descriptor{res.Manifest}
+	if plan.SBOM != nil {
+		if res.Referrers, err = writeReferrers(blobs, plan, res.Manifest); err != nil {
+			return Result{}, fmt.Errorf("image documents: %w", err)
+		}
+		manifests = append(manifests, res.Referrers...)
+	}
 	platform := img.Platform
-	res.Manifest.Platform = &platform
-	res.Manifest.Annotations = map[string]string{v1.AnnotationRefName: plan.Tag}
+	manifests[0].Platform = &platform
+	manifests[0].Annotations = map[string]string{v1.AnnotationRefName: plan.Tag}
+	res.Manifest = manifests[0]
 	index, err := json.Marshal(v1.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: v1.MediaTypeImageIndex,
-		Manifests: []v1.Descriptor{res.Manifest},
+		Manifests: manifests,
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("encode %s: %w", v1.ImageIndexFile, err)
@@ -295,6 +308,12 @@ func writeJSONBlob(blobs, mediaType string, v any) (v1.Descriptor, error) {
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("encode: %w", err)
 	}
+	return writeBlob(blobs, mediaType, data)
+}
+
+// writeBlob stores data as a blob of the given media type (once: a blob
+// that exists already is its own bytes).
+func writeBlob(blobs, mediaType string, data []byte) (v1.Descriptor, error) {
 	d := digest.FromBytes(data)
 	p := filepath.Join(blobs, d.Encoded())
 	if err := writeFile(p, data); err != nil && !errors.Is(err, os.ErrExist) {

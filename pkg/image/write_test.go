@@ -17,6 +17,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-builder/oci-builder/pkg/sbom"
+
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/image"
@@ -87,7 +89,8 @@ func checkLayout(t *testing.T, dir string) (v1.Manifest, v1.Image) {
 	}
 	var index v1.Index
 	readJSON(t, filepath.Join(dir, "index.json"), &index)
-	if index.SchemaVersion != 2 || index.MediaType != v1.MediaTypeImageIndex || len(index.Manifests) != 1 {
+	// The image, then its three documents.
+	if index.SchemaVersion != 2 || index.MediaType != v1.MediaTypeImageIndex || len(index.Manifests) != 4 {
 		t.Fatalf("index %+v", index)
 	}
 	blob := func(d v1.Descriptor) string {
@@ -110,6 +113,20 @@ func checkLayout(t *testing.T, dir string) (v1.Manifest, v1.Image) {
 	}
 	var manifest v1.Manifest
 	readJSON(t, blob(index.Manifests[0]), &manifest)
+	// Each document is an artifact whose subject is the image manifest,
+	// its one layer the document, as its index entry says.
+	for i, want := range []string{sbom.CycloneDXType, sbom.SPDXType, sbom.InTotoType} {
+		d := index.Manifests[i+1]
+		var a v1.Manifest
+		readJSON(t, blob(d), &a)
+		if d.ArtifactType != want || a.ArtifactType != want || a.Subject == nil || a.Subject.Digest != index.Manifests[0].Digest ||
+			a.Subject.Size != index.Manifests[0].Size || a.Config.Digest != v1.DescriptorEmptyJSON.Digest || len(a.Layers) != 1 || a.Layers[0].MediaType != want {
+			t.Fatalf("referrer %d: %+v, manifest %+v", i, d, a)
+		}
+		blob(a.Config)
+		var doc map[string]any
+		readJSON(t, blob(a.Layers[0]), &doc)
+	}
 	var img v1.Image
 	readJSON(t, blob(manifest.Config), &img)
 	if manifest.Config.MediaType != v1.MediaTypeImageConfig || len(manifest.Layers) != len(img.RootFS.DiffIDs) || len(img.History) != len(manifest.Layers) {
@@ -151,8 +168,10 @@ func checkLayout(t *testing.T, dir string) (v1.Manifest, v1.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != len(manifest.Layers)+2 {
-		t.Fatalf("%d blobs for %d layers", len(entries), len(manifest.Layers))
+	// The layers, configuration and manifest; the empty configuration and
+	// a document and a manifest per document.
+	if len(entries) != len(manifest.Layers)+2+1+2*3 {
+		t.Fatalf("%d blobs for %d layers and 3 documents", len(entries), len(manifest.Layers))
 	}
 	return manifest, img
 }

@@ -72,6 +72,9 @@ type Summary struct {
 	Uploaded, Existed int
 	// UploadedBytes is the compressed size of the uploaded layers.
 	UploadedBytes int64
+	// Referrers is the number of artifacts whose subject is the image
+	// (its SBOMs and provenance) copied with it.
+	Referrers int
 }
 
 // Copy copies the image src names to dest.
@@ -91,16 +94,25 @@ func Copy(ctx context.Context, src, dest Ref, opts Options) (Summary, error) {
 		return sum, fmt.Errorf("%s: %w", src, err)
 	}
 	sum.Layers = len(layers)
+	// The image's SBOMs and provenance go with it where there is a place
+	// for them: registries and layouts (a docker-archive has none).
+	refs, refDescs, err := LayoutReferrers(src.Path, digest)
+	if err != nil {
+		return sum, fmt.Errorf("%s: %w", src, err)
+	}
+	if dest.Transport != DockerArchive {
+		sum.Referrers = len(refs)
+	}
 	switch dest.Transport {
 	case Docker:
-		err = pushImage(ctx, img, layers, dest, opts, &sum)
+		err = pushImage(ctx, img, layers, dest, opts, &sum, refs)
 	case OCI:
 		if dest.Tag == "" {
 			dest.Tag = tag
 		}
-		err = writeLayout(img, dest)
+		err = writeLayout(img, dest, refs, refDescs)
 	case OCIArchive:
-		err = writeOCIArchive(img, tag, dest.Path)
+		err = writeOCIArchive(img, tag, dest.Path, refs, refDescs)
 	case DockerArchive:
 		err = writeDockerArchive(img, dest)
 	default:
@@ -132,6 +144,10 @@ func ReadImage(src Ref) (v1.Image, string, error) {
 	var found []v1.Descriptor
 	var tags []string
 	for _, d := range im.Manifests {
+		if isArtifact(d) {
+			// An image's SBOM or provenance (LayoutReferrers).
+			continue
+		}
 		t := d.Annotations[refNameAnnotation]
 		tags = append(tags, t)
 		if src.Tag == "" || t == src.Tag {
@@ -168,7 +184,7 @@ func ReadImage(src Ref) (v1.Image, string, error) {
 }
 
 // pushImage uploads img to a registry, counting the layers it already had.
-func pushImage(ctx context.Context, img v1.Image, layers []v1.Layer, dest Ref, opts Options, sum *Summary) error {
+func pushImage(ctx context.Context, img v1.Image, layers []v1.Layer, dest Ref, opts Options, sum *Summary, refs []v1.Image) error {
 	var nameOpts []name.Option
 	if opts.Insecure {
 		nameOpts = append(nameOpts, name.Insecure)
@@ -245,6 +261,9 @@ func pushImage(ctx context.Context, img v1.Image, layers []v1.Layer, dest Ref, o
 	err = remote.Write(ref, img, append(ropts, remote.WithProgress(updates))...)
 	<-done
 	if err != nil {
+		return explain(err, opts)
+	}
+	if err := pushReferrers(repo, refs, ropts); err != nil {
 		return explain(err, opts)
 	}
 	return nil
@@ -359,7 +378,7 @@ func explain(err error, opts Options) error {
 // writeLayout writes img into the layout dest.Path, tagged dest.Tag:
 // replacing the image of that tag in an existing layout, or creating the
 // layout beside its path and renaming it into place when complete.
-func writeLayout(img v1.Image, dest Ref) error {
+func writeLayout(img v1.Image, dest Ref, refs []v1.Image, refDescs []v1.Descriptor) error {
 	var lopts []layout.Option
 	if dest.Tag != "" {
 		lopts = append(lopts, layout.WithAnnotations(map[string]string{refNameAnnotation: dest.Tag}))
@@ -370,9 +389,14 @@ func writeLayout(img v1.Image, dest Ref) error {
 			return err
 		}
 		if dest.Tag == "" {
-			return p.AppendImage(img, lopts...)
+			err = p.AppendImage(img, lopts...)
+		} else {
+			err = p.ReplaceImage(img, match.Annotation(refNameAnnotation, dest.Tag), lopts...)
 		}
-		return p.ReplaceImage(img, match.Annotation(refNameAnnotation, dest.Tag), lopts...)
+		if err != nil {
+			return err
+		}
+		return appendReferrers(dest.Path, refs, refDescs)
 	}
 	dir, err := staging.New(dest.Path)
 	if err != nil {
@@ -386,18 +410,21 @@ func writeLayout(img v1.Image, dest Ref) error {
 	if err := p.AppendImage(img, lopts...); err != nil {
 		return err
 	}
+	if err := appendReferrers(dir.Path, refs, refDescs); err != nil {
+		return err
+	}
 	return dir.Commit()
 }
 
 // writeOCIArchive writes img as a tar of an OCI layout to file, atomically.
-func writeOCIArchive(img v1.Image, tag, file string) error {
+func writeOCIArchive(img v1.Image, tag, file string, refs []v1.Image, refDescs []v1.Descriptor) error {
 	dir, err := staging.New(file)
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
 	scratch := dir.Path + ".layout"
-	if err := writeLayout(img, Ref{Transport: OCI, Path: scratch, Tag: tag}); err != nil {
+	if err := writeLayout(img, Ref{Transport: OCI, Path: scratch, Tag: tag}, refs, refDescs); err != nil {
 		return err
 	}
 	if err := tarDir(scratch, dir.Path); err != nil {
