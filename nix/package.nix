@@ -38,7 +38,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-dwdpYpM4EHOM/UXr+weH7783io6PE+0y5IEKBGcS+Ug=";
+  vendorHash = "sha256-YMfcwcp0NqUSWe/XY/gpLlO5M4xeapJttSLcWfgzXFo=";
 
   subPackages = [ "cmd/oci-builder" ];
 
