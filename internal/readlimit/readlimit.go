@@ -30,7 +30,7 @@ const (
 	// Description is for a streamed image's description
 	// (streamLayeredImage's output), which lists the closure's store
 	// paths: about 200 KiB for 2,000 of them.
-	Description = 64 << 20
+	Description = 16 << 20
 	// Graph is for closure graphs and a Nix build's .attrs.json, which
 	// holds them: a graph of 10,000 store paths with their references is
 	// tens of MiB.
@@ -77,10 +77,15 @@ func File(name, what string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return Open(f, what, limit)
+}
+
+// Open reads the open file f whole, as File does.
+func Open(f *os.File, what string, limit int64) ([]byte, error) {
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > limit {
-		return nil, &TooLargeError{Name: name, What: what, Limit: limit, Size: st.Size()}
+		return nil, &TooLargeError{Name: f.Name(), What: what, Limit: limit, Size: st.Size()}
 	}
-	return Reader(f, name, what, limit)
+	return Reader(f, f.Name(), what, limit)
 }
 
 // Reader reads r to its end, failing when it holds more than limit bytes;

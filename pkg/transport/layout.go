@@ -124,7 +124,7 @@ func (w *layoutWriter) readIndex() (*index, error) {
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
-	data, err := readlimit.Reader(f, name, "an image index", readlimit.ImageJSON)
+	data, err := readlimit.Open(f, "an image index", readlimit.ImageJSON)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -155,6 +157,29 @@ var damages = []struct {
 			t.Fatal(err)
 		}
 		return "is a symbolic link to " + elsewhere + ", outside the store", v1.Hash{}
+	}},
+	{"index.json of 1 GiB", func(t *testing.T, dir string) (string, v1.Hash) {
+		p := filepath.Join(dir, "index.json")
+		if err := os.Truncate(p, 1<<30); err != nil {
+			t.Fatal(err)
+		}
+		return p + " is 1.0 GiB, over the limit of 4.0 MiB for an image index", v1.Hash{}
+	}},
+	{"manifest of 5 MiB", func(t *testing.T, dir string) (string, v1.Hash) {
+		d, _ := readManifest(t, dir)
+		p := filepath.Join(dir, "index.json")
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := regexp.MustCompile(`"size": *` + strconv.FormatInt(d.Size, 10))
+		if !size.Match(data) {
+			t.Fatalf("index.json has no size %d: %s", d.Size, data)
+		}
+		if err := os.WriteFile(p, size.ReplaceAll(data, []byte(`"size":5242880`)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return "the manifest: its descriptor gives the size 5242880, over the limit of 4194304 for a manifest or configuration", v1.Hash{}
 	}},
 	{"index.json a link out of the store", func(t *testing.T, dir string) (string, v1.Hash) {
 		p := filepath.Join(dir, "index.json")

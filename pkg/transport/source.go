@@ -79,7 +79,7 @@ func (s *source) read(tag string) error {
 	if err != nil {
 		return err
 	}
-	data, err := readlimit.Reader(f, f.Name(), "an image index", readlimit.ImageJSON)
+	data, err := readlimit.Open(f, "an image index", readlimit.ImageJSON)
 	f.Close()
 	if err != nil {
 		return err
