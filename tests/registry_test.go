@@ -283,7 +283,8 @@ func TestCopyRegistry(t *testing.T) {
 
 // TestCopyErrors: a registry asking for credentials, and one that is not
 // there, each give one error line and exit status 1; the right credentials
-// (--dest-creds or $REGISTRY_AUTH_FILE) push.
+// (--dest-creds or $REGISTRY_AUTH_FILE) push. TestCopyCredentials tries
+// the other ways of giving them.
 func TestCopyErrors(t *testing.T) {
 	needRegistry(t)
 	img := mustBuild(t, "let\n"+appExpr+`in
@@ -303,8 +304,6 @@ ociTools.buildImage {
 	noAuth := []string{"REGISTRY_AUTH_FILE=" + filepath.Join(t.TempDir(), "none.json"), "HOME=" + t.TempDir(), "DOCKER_CONFIG="}
 	_, stderr, code := ociBuilder(t, noAuth, "copy", img, dest)
 	oneLine(stderr, code, "oci-builder: error: copy to "+dest+": authentication required")
-	_, stderr, code = ociBuilder(t, noAuth, "copy", "--dest-creds", "user:wrong", img, dest)
-	oneLine(stderr, code, "oci-builder: error: copy to "+dest+": authentication failed")
 	if _, stderr, code = ociBuilder(t, noAuth, "copy", "--dest-creds", "user:secret", img, dest); code != 0 {
 		t.Fatalf("--dest-creds: exit %d\n%s", code, stderr)
 	}
