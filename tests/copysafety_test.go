@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oci-builder/oci-builder/tests/treestate"
 )
 
 // safetyImage builds (once per version) an image of app VERSION and a
@@ -57,46 +59,6 @@ var safetyImages = struct {
 	sync.Mutex
 	built map[string]string
 }{built: map[string]string{}}
-
-// treeState describes the tree under dir, links not followed: each
-// entry's type, mode and the SHA-256 of its content (or its link's
-// target); "absent" when dir does not exist.
-func treeState(t *testing.T, dir string) string {
-	t.Helper()
-	if _, err := os.Lstat(dir); os.IsNotExist(err) {
-		return "absent"
-	}
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			fmt.Fprintf(&b, "%s -> %s\n", rel, target)
-		case fi.Mode().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(data)
-			fmt.Fprintf(&b, "%s %v %x\n", rel, fi.Mode(), sum[:8])
-		default:
-			fmt.Fprintf(&b, "%s %v\n", rel, fi.Mode())
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
 
 // copyLayout copies the image layout src (a store path) to a new writable
 // directory and returns it.
@@ -225,7 +187,7 @@ func TestCopyDamagedLayouts(t *testing.T) {
 				"docker://" + reg.host + "/" + repo + ":v1",
 			}
 			for _, dest := range dests {
-				before := treeState(t, dir)
+				before := treestate.Of(t, dir)
 				_, stderr, code := ociBuilder(t, nil, "copy", "oci:"+src+":v1", dest)
 				if want == "" {
 					if code != 0 {
@@ -234,7 +196,7 @@ func TestCopyDamagedLayouts(t *testing.T) {
 					continue
 				}
 				wantOneError(t, dest, stderr, code, want)
-				if after := treeState(t, dir); after != before {
+				if after := treestate.Of(t, dir); after != before {
 					t.Fatalf("%s: the destination changed:\n%s\nwas:\n%s", dest, after, before)
 				}
 				if strings.HasPrefix(dest, "docker://") && (registryHas(t, reg, repo, "manifests/v1") || registryHas(t, reg, repo, "blobs/"+blob)) {
@@ -284,7 +246,7 @@ func TestCopyRefusesStore(t *testing.T) {
 	if err := os.Symlink(img, filepath.Join(work, "result")); err != nil {
 		t.Fatal(err)
 	}
-	before := treeState(t, img)
+	before := treestate.Of(t, img)
 	for _, dest := range []string{"oci:" + img + ":extra", "oci:./result:extra", "oci:result/new", "oci-archive:./result/x.tar", "docker-archive:" + img + "/x.tar"} {
 		cmd := exec.Command(filepath.Join(h.builder, "bin", "oci-builder"), "copy", img, dest)
 		cmd.Dir = work
@@ -297,7 +259,7 @@ func TestCopyRefusesStore(t *testing.T) {
 		}
 		wantOneError(t, dest, stderr.String(), code, "is in the Nix store /nix/store, which only Nix writes")
 	}
-	if after := treeState(t, img); after != before {
+	if after := treestate.Of(t, img); after != before {
 		t.Fatalf("the store path changed:\n%s\nwas:\n%s", after, before)
 	}
 	if r := runNix(t, "nix-store", "--verify-path", img); r.err != nil {
@@ -383,12 +345,12 @@ func TestCopyOutOfSpace(t *testing.T) {
 	if biggest < 1<<20 {
 		t.Fatalf("the biggest new blob has %d bytes, want the noise layer's 1 MiB", biggest)
 	}
-	before := treeState(t, layout)
+	before := treestate.Of(t, layout)
 	for _, free := range []int64{0, biggest / 2, needed} {
 		filler := fill(t, fsDir, free)
 		_, stderr, code := ociBuilder(t, nil, "copy", v2, "oci:"+layout+":v2")
 		wantOneError(t, fmt.Sprintf("%d bytes free", free), stderr, code, "no space left on device")
-		if after := treeState(t, layout); after != before {
+		if after := treestate.Of(t, layout); after != before {
 			t.Fatalf("%d bytes free: the layout changed:\n%s\nwas:\n%s", free, after, before)
 		}
 		t.Logf("%d bytes free: %s", free, strings.TrimSpace(stderr))
@@ -402,7 +364,7 @@ func TestCopyOutOfSpace(t *testing.T) {
 	check := filepath.Join(t.TempDir(), "check")
 	tool(t, "skopeo", "--insecure-policy", "copy", "oci:"+layout+":v1", "oci:"+check+":v1")
 	tool(t, "skopeo", "--insecure-policy", "copy", "oci:"+layout+":v2", "oci:"+check+":v2")
-	if s := treeState(t, layout); strings.Contains(s, ".oci-builder-") {
+	if s := treestate.Of(t, layout); strings.Contains(s, ".oci-builder-") {
 		t.Fatalf("temporary files left:\n%s", s)
 	}
 	res := unpackAndRun(t, check+":v2")
@@ -504,7 +466,7 @@ func TestCopySignals(t *testing.T) {
 					t.Fatalf("exit %d\n%s", code, stderr)
 				}
 			}
-			before := treeState(t, dir)
+			before := treestate.Of(t, dir)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, filepath.Join(h.builder, "bin", "oci-builder"), "copy", src, "oci:"+out+":big")
@@ -541,7 +503,7 @@ func TestCopySignals(t *testing.T) {
 				code = ee.ExitCode()
 			}
 			wantOneError(t, tc.name, stderr.String(), code, "copy to oci:"+out+":big: interrupted")
-			if after := treeState(t, dir); after != before {
+			if after := treestate.Of(t, dir); after != before {
 				t.Fatalf("the destination changed:\n%s\nwas:\n%s", after, before)
 			}
 		})

@@ -3,8 +3,6 @@ package transport
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -21,46 +19,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-)
 
-// snapshot describes the tree under dir, links not followed: each entry's
-// type, mode and content (or link target). An absent dir is "absent".
-func snapshot(t *testing.T, dir string) string {
-	t.Helper()
-	if _, err := os.Lstat(dir); os.IsNotExist(err) {
-		return "absent"
-	}
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			b.WriteString(rel + " -> " + target + "\n")
-		case fi.Mode().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(data)
-			b.WriteString(rel + " " + fi.Mode().String() + " " + hex.EncodeToString(sum[:8]) + "\n")
-		default:
-			b.WriteString(rel + " " + fi.Mode().String() + "\n")
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
+	"github.com/oci-builder/oci-builder/tests/treestate"
+)
 
 // readManifest reads the manifest of the only image of the layout dir.
 func readManifest(t *testing.T, dir string) (v1.Descriptor, *v1.Manifest) {
@@ -229,7 +190,7 @@ func TestCopyDamagedSource(t *testing.T) {
 					registryURL = srv.URL
 					ref = "docker://" + strings.TrimPrefix(srv.URL, "http://") + "/app:v1"
 				}
-				before := snapshot(t, dir)
+				before := treestate.Of(t, dir)
 				_, err := copyTo(t, "oci:"+src+":v1", ref, pushOptions)
 				if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 					t.Fatalf("error %v\nwant one line with %q", err, want)
@@ -237,7 +198,7 @@ func TestCopyDamagedSource(t *testing.T) {
 				if testing.Verbose() {
 					t.Log(err)
 				}
-				if after := snapshot(t, dir); after != before {
+				if after := treestate.Of(t, dir); after != before {
 					t.Fatalf("the destination changed:\n%s\nwas:\n%s", after, before)
 				}
 				if dest == "docker" {
@@ -282,7 +243,7 @@ func TestCopyInterrupted(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			before := snapshot(t, dir)
+			before := treestate.Of(t, dir)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			s, err := openSource(ctx, Ref{Transport: OCI, Path: src, Tag: "v1"}, t.TempDir())
@@ -314,7 +275,7 @@ func TestCopyInterrupted(t *testing.T) {
 			if opened < 2 {
 				t.Fatalf("%d blobs opened", opened)
 			}
-			if after := snapshot(t, dir); after != before {
+			if after := treestate.Of(t, dir); after != before {
 				t.Fatalf("the destination changed:\n%s\nwas:\n%s", after, before)
 			}
 		})
@@ -393,13 +354,13 @@ func TestCopyIntoExistingLayout(t *testing.T) {
 			outside := tc.prepare(t, out)
 			var outsideBefore string
 			if outside != "" {
-				outsideBefore = snapshot(t, outside)
+				outsideBefore = treestate.Of(t, outside)
 			}
-			before := snapshot(t, out)
+			before := treestate.Of(t, out)
 			var log bytes.Buffer
 			_, err := copyTo(t, src, "oci:"+out+":v1", Options{Log: &log})
 			if outside != "" {
-				if got := snapshot(t, outside); got != outsideBefore {
+				if got := treestate.Of(t, outside); got != outsideBefore {
 					t.Fatalf("%s changed:\n%s\nwas:\n%s", outside, got, outsideBefore)
 				}
 			}
@@ -407,7 +368,7 @@ func TestCopyIntoExistingLayout(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
 				}
-				if after := snapshot(t, out); after != before {
+				if after := treestate.Of(t, out); after != before {
 					t.Fatalf("the layout changed:\n%s\nwas:\n%s", after, before)
 				}
 				return
@@ -439,7 +400,7 @@ func TestCopyIntoExistingLayout(t *testing.T) {
 					rc.Close()
 				}
 			}
-			if s := snapshot(t, out); strings.Contains(s, "->") || strings.Contains(s, tmpPrefix) || strings.Contains(s, "-rw-------") {
+			if s := treestate.Of(t, out); strings.Contains(s, "->") || strings.Contains(s, tmpPrefix) || strings.Contains(s, "-rw-------") {
 				t.Fatalf("the layout holds a link, a temporary file or a 0600 file:\n%s", s)
 			}
 		})
@@ -471,7 +432,7 @@ func TestCopyRefusesTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir(work)
-	before := snapshot(t, store)
+	before := treestate.Of(t, store)
 	for _, dest := range []string{
 		"oci:" + filepath.Join(storePath, "layout") + ":extra",
 		"oci:./result:extra",
@@ -486,7 +447,7 @@ func TestCopyRefusesTheStore(t *testing.T) {
 			t.Errorf("%s: error %v, want a refusal", dest, err)
 		}
 	}
-	if after := snapshot(t, store); after != before {
+	if after := treestate.Of(t, store); after != before {
 		t.Fatalf("the store changed:\n%s\nwas:\n%s", after, before)
 	}
 }
@@ -504,14 +465,14 @@ func TestCopyArchiveExists(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "nowhere"), dangling); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, dir)
+	before := treestate.Of(t, dir)
 	for _, dest := range []string{"oci-archive:" + file, "docker-archive:" + file, "docker-archive:" + dangling + ":a/b:c"} {
 		_, err := copyTo(t, src, dest, Options{})
 		if err == nil || !strings.HasSuffix(err.Error(), "already exists: copy does not replace archives (remove it first)") {
 			t.Errorf("%s: %v", dest, err)
 		}
 	}
-	if after := snapshot(t, dir); after != before {
+	if after := treestate.Of(t, dir); after != before {
 		t.Fatalf("changed:\n%s\nwas:\n%s", after, before)
 	}
 }
