@@ -145,6 +145,11 @@ func TestCopyDamagedLayouts(t *testing.T) {
 			flip(t, blobPath(layout, manifestDigest))
 			return "the manifest: " + blobPath(layout, manifestDigest) + " has the digest sha256:", manifestDigest
 		}},
+		{"SBOM byte flipped", func(t *testing.T, layout string) (string, string) {
+			doc := firstDocument(t, layout)
+			flip(t, blobPath(layout, doc))
+			return "of the artifact sha256:", doc
+		}},
 		{"layer truncated", func(t *testing.T, layout string) (string, string) {
 			p := blobPath(layout, noise)
 			fi, err := os.Stat(p)
@@ -209,7 +214,7 @@ func TestCopyDamagedLayouts(t *testing.T) {
 			// What the intact layout gave, read by skopeo, which checks
 			// every blob's digest, and by umoci and runc.
 			check := filepath.Join(t.TempDir(), "check")
-			for _, ref := range []string{"oci:" + filepath.Join(dir, "new") + ":v1", "oci:" + existing + ":v1", "oci-archive:" + filepath.Join(dir, "oci.tar"), "docker-archive:" + filepath.Join(dir, "docker.tar")} {
+			for _, ref := range []string{"oci:" + filepath.Join(dir, "new") + ":v1", "oci:" + existing + ":v1", "oci-archive:" + filepath.Join(dir, "oci.tar") + ":v1", "docker-archive:" + filepath.Join(dir, "docker.tar")} {
 				tool(t, "skopeo", "--insecure-policy", "copy", ref, "oci:"+check+":"+strings.SplitN(ref, ":", 2)[0])
 			}
 			tool(t, "skopeo", "--insecure-policy", "copy", "--src-tls-verify=false", "docker://"+reg.host+"/"+repo+":v1", "oci:"+check+":registry")
@@ -220,6 +225,30 @@ func TestCopyDamagedLayouts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// firstDocument returns the digest of the document of the first artifact
+// (an SBOM, a provenance) that the layout's index.json lists.
+func firstDocument(t *testing.T, layout string) string {
+	t.Helper()
+	var index struct {
+		Manifests []struct {
+			Digest       string `json:"digest"`
+			ArtifactType string `json:"artifactType"`
+		} `json:"manifests"`
+	}
+	readJSONFile(t, filepath.Join(layout, "index.json"), &index)
+	for _, d := range index.Manifests {
+		if strings.HasPrefix(d.ArtifactType, "application/") && !strings.Contains(d.ArtifactType, "config") {
+			var m ociManifest
+			readJSONFile(t, blobPath(layout, d.Digest), &m)
+			if len(m.Layers) == 1 {
+				return m.Layers[0].Digest
+			}
+		}
+	}
+	t.Fatalf("%s lists no artifact", layout)
+	return ""
 }
 
 // flip flips one bit of the byte in the middle of the file p.
@@ -323,19 +352,18 @@ func TestCopyOutOfSpace(t *testing.T) {
 	if _, stderr, code := ociBuilder(t, nil, "copy", v1, "oci:"+layout); code != 0 {
 		t.Fatalf("first copy: exit %d\n%s", code, stderr)
 	}
-	// The space the new blobs of v2 take, in pages.
-	have := map[string]bool{}
-	_, m1 := readLayout(t, v1)
-	for _, l := range m1.Layers {
-		have[l.Digest] = true
-	}
-	digest2, m2 := readLayout(t, v2)
+	// The space the blobs of v2 (its image's and its documents') that the
+	// layout lacks take, in pages.
 	needed, biggest := int64(0), int64(0)
-	for _, d := range append([]string{digest2, m2.Config.Digest}, layerDigests(m2)...) {
-		if have[d] {
+	entries, err := os.ReadDir(filepath.Join(v2, "blobs", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if _, err := os.Lstat(filepath.Join(layout, "blobs", "sha256", e.Name())); err == nil {
 			continue
 		}
-		fi, err := os.Stat(blobPath(v2, d))
+		fi, err := os.Stat(filepath.Join(v2, "blobs", "sha256", e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,14 +399,6 @@ func TestCopyOutOfSpace(t *testing.T) {
 	if res.code != 0 || !strings.Contains(res.stdout, "app version 2:") {
 		t.Fatalf("v2 ran with exit %d:\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
-}
-
-func layerDigests(m ociManifest) []string {
-	var out []string
-	for _, l := range m.Layers {
-		out = append(out, l.Digest)
-	}
-	return out
 }
 
 // bigLayout writes an image layout whose one layer is size bytes of zeros
@@ -580,6 +600,41 @@ func TestCopyCredentials(t *testing.T) {
 			}
 		})
 	}
-	// skopeo reads what was pushed with the same authentication file.
+	// skopeo reads what was pushed with the same authentication file, and
+	// so does oci-builder sbom (the image's SBOM, pushed with it), with
+	// each way of giving credentials.
 	tool(t, "skopeo", "inspect", "--tls-verify=false", "--authfile", right, dest)
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		stdin   string
+		want    string
+		warning string
+	}{
+		{"sbom, authfile", []string{"--authfile", scoped}, "", "", ""},
+		{"sbom, password on stdin", []string{"--username", "user", "--password-stdin"}, "s3cret\n", "", ""},
+		{"sbom, wrong password on stdin", []string{"--username", "user", "--password-stdin"}, "wrong\n", "authentication failed: the registry refused the credentials of --username and --password-stdin", ""},
+		{"sbom, creds", []string{"--creds", "user:s3cret"}, "", "", "oci-builder: warning: --creds puts the password on the command line"},
+		{"sbom, none", nil, "", "authentication required (give --authfile FILE or --username USER --password-stdin", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(h.builder, "bin", "oci-builder"), append(append([]string{"sbom"}, tc.args...), dest)...)
+			cmd.Env = append(os.Environ(), noAuth...)
+			cmd.Stdin = strings.NewReader(tc.stdin)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if tc.want != "" {
+				wantOneError(t, tc.name, stderr.String(), code, tc.want)
+				return
+			}
+			if code != 0 || !strings.Contains(stdout.String(), `"bomFormat"`) || !strings.Contains(stderr.String(), tc.warning) {
+				t.Fatalf("exit %d, %d bytes on stdout, stderr:\n%s", code, stdout.Len(), stderr.String())
+			}
+		})
+	}
 }

@@ -55,6 +55,10 @@ func TestCopyCommandLine(t *testing.T) {
 		{[]string{"copy", "--dest-username", "u", "/x", "docker://h/r:t"}, exitUsage, "--dest-username goes with --dest-password-stdin"},
 		{[]string{"copy", "--dest-password-stdin", "/x", "docker://h/r:t"}, exitUsage, "--dest-password-stdin goes with --dest-username USER"},
 		{[]string{"copy", "--dest-password", "p", "/x", "docker://h/r:t"}, exitUsage, "flag provided but not defined: -dest-password"},
+		{[]string{"copy", "--dest-creds", "user", "/x", "docker://h/r:t"}, exitUsage, "copy: --dest-creds: want USER:PASSWORD"},
+		{[]string{"sbom", "--creds", "u:p", "--authfile", "f", "docker://h/r:t"}, exitUsage, "sbom: give one of --creds, --authfile and --username with --password-stdin"},
+		{[]string{"sbom", "--username", "u", "docker://h/r:t"}, exitUsage, "sbom: --username goes with --password-stdin"},
+		{[]string{"sbom", "--dest-authfile", "f", "docker://h/r:t"}, exitUsage, "flag provided but not defined: -dest-authfile"},
 	} {
 		code, _, stderr := runWith(t, nil, c.args...)
 		if code != c.code || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) {
@@ -75,7 +79,7 @@ func TestReadPassword(t *testing.T) {
 		{"\nsecret\n", "", "stdin holds no password"},
 		{strings.Repeat("x", 5<<20), "", "the first line of stdin is more than 4.0 MiB long"},
 	} {
-		got, err := readPassword(strings.NewReader(tc.stdin))
+		got, err := readPassword(strings.NewReader(tc.stdin), "--dest-password-stdin")
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%.20q: %q, %v; want an error with %q", tc.stdin, got, err, tc.err)

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
-	"github.com/oci-builder/oci-builder/internal/readlimit"
 	"github.com/oci-builder/oci-builder/pkg/transport"
 )
 
@@ -72,10 +68,7 @@ func runCopy(ctx context.Context, e env, args []string) error {
 	fs.SetOutput(io.Discard)
 	var opts transport.Options
 	fs.BoolVar(&opts.Insecure, "insecure", false, "")
-	creds := fs.String("dest-creds", "", "")
-	fs.StringVar(&opts.AuthFile, "dest-authfile", "", "")
-	user := fs.String("dest-username", "", "")
-	passwordStdin := fs.Bool("dest-password-stdin", false, "")
+	creds := addCredentialFlags(fs, "dest-")
 	srcAuthFile := fs.String("src-authfile", "", "")
 	// Options may come before, between or after SRC and DEST.
 	var pos []string
@@ -100,38 +93,15 @@ func runCopy(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return &usageError{"copy: " + err.Error()}
 	}
-	given := 0
-	for _, set := range []bool{*creds != "", opts.AuthFile != "", *user != "" || *passwordStdin} {
-		if set {
-			given++
-		}
-	}
-	switch {
-	case given > 1:
-		return &usageError{"copy: give one of --dest-creds, --dest-authfile and --dest-username with --dest-password-stdin"}
-	case *user != "" && !*passwordStdin:
-		return &usageError{"copy: --dest-username goes with --dest-password-stdin (the password is read from stdin, never from the command line)"}
-	case *passwordStdin && *user == "":
-		return &usageError{"copy: --dest-password-stdin goes with --dest-username USER"}
+	if err := creds.check("copy"); err != nil {
+		return err
 	}
 	if *srcAuthFile != "" {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: --src-authfile %s is ignored: SRC is an image layout on this machine, read without credentials\n", *srcAuthFile)
 	}
 	if dest.Transport == transport.Docker {
-		switch {
-		case *creds != "":
-			u, p, ok := strings.Cut(*creds, ":")
-			if !ok || u == "" {
-				return &usageError{"copy: --dest-creds: want USER:PASSWORD"}
-			}
-			opts.Username, opts.Password, opts.CredentialsFlag = u, p, "--dest-creds"
-			fmt.Fprintln(e.stderr, "oci-builder: warning: --dest-creds puts the password on the command line, where ps and the shell's history show it: use --dest-authfile FILE, or --dest-username USER --dest-password-stdin")
-		case *passwordStdin:
-			p, err := readPassword(e.stdin)
-			if err != nil {
-				return err
-			}
-			opts.Username, opts.Password, opts.CredentialsFlag = *user, p, "--dest-username and --dest-password-stdin"
+		if err := creds.apply(&opts, e); err != nil {
+			return err
 		}
 	}
 	opts.Getenv = e.getenv
@@ -152,24 +122,4 @@ func runCopy(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, sum.Digest)
 	return nil
-}
-
-// readPassword reads a password from the first line of r (stdin), as
-// docker login --password-stdin does: the line's end is not part of it.
-func readPassword(r io.Reader) (string, error) {
-	if r == nil {
-		r = strings.NewReader("")
-	}
-	line, err := bufio.NewReader(io.LimitReader(r, readlimit.Credentials+1)).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", fmt.Errorf("--dest-password-stdin: read stdin: %w", err)
-	}
-	if len(line) > readlimit.Credentials {
-		return "", fmt.Errorf("--dest-password-stdin: the first line of stdin is more than %s long", humanBytes(readlimit.Credentials))
-	}
-	p := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	if p == "" {
-		return "", errors.New("--dest-password-stdin: stdin holds no password (an empty first line, or nothing)")
-	}
-	return p, nil
 }

@@ -40,9 +40,13 @@ type Options struct {
 	// from $REGISTRY_AUTH_FILE, else from Docker's configuration
 	// (~/.docker/config.json, $DOCKER_CONFIG), else none.
 	AuthFile string
-	// CredentialsFlag names the flag that gave Username and Password,
-	// for messages ("--dest-creds").
+	// CredentialsFlag names the flags that gave Username and Password, or
+	// AuthFile, for messages ("--dest-creds", "--dest-authfile").
 	CredentialsFlag string
+	// FlagPrefix is the prefix of the credential flags that messages
+	// suggest: "dest-" for copy's (--dest-authfile), "" for sbom's
+	// (--authfile).
+	FlagPrefix string
 	// Getenv reads the environment (os.Getenv when nil).
 	Getenv func(string) string
 	// Log receives progress lines and warnings (none when nil).
@@ -76,6 +80,9 @@ type Summary struct {
 	Uploaded, Existed int
 	// UploadedBytes is the compressed size of the uploaded layers.
 	UploadedBytes int64
+	// Referrers is the number of artifacts whose subject is the image
+	// (its SBOMs and provenance) copied with it.
+	Referrers int
 }
 
 // Copy copies the image src names to dest. Every blob read from src (its
@@ -95,6 +102,11 @@ func Copy(ctx context.Context, src, dest Ref, opts Options) (Summary, error) {
 	}
 	sum.Digest = s.desc.Digest.String()
 	sum.Layers = len(s.m.Layers)
+	// The image's SBOMs and provenance go with it where there is a place
+	// for them: registries and layouts (a docker-archive has none).
+	if dest.Transport != DockerArchive {
+		sum.Referrers = len(s.referrers)
+	}
 	switch dest.Transport {
 	case Docker:
 		err = pushImage(ctx, s, dest, opts, &sum)
@@ -138,12 +150,11 @@ func ReadImage(src Ref) (v1.Image, string, error) {
 	return img, s.tag, nil
 }
 
-// writeLayout writes the image of s into the layout dir, tagged tag:
-// replacing the image of that tag in an existing layout (the layout
-// locked, see layoutWriter), or creating the layout beside its path and
-// renaming it into place when complete.
+// writeLayout writes the image of s into the layout dir, tagged tag, with
+// its artifacts: replacing the image of that tag in an existing layout
+// (the layout locked, see layoutWriter), or creating the layout beside its
+// path and renaming it into place when complete.
 func writeLayout(ctx context.Context, s *source, dir, tag, storeDir string, log io.Writer) error {
-	desc := s.descriptor(tag)
 	if _, err := os.Lstat(filepath.Join(dir, "index.json")); err == nil {
 		w, err := openLayout(ctx, dir, storeDir, log)
 		if err != nil {
@@ -154,7 +165,7 @@ func writeLayout(ctx context.Context, s *source, dir, tag, storeDir string, log 
 		if err != nil {
 			return err
 		}
-		if err := ix.put(desc, tag); err != nil {
+		if err := ix.putImage(s, tag); err != nil {
 			return err
 		}
 		return w.write(s, ix)
@@ -179,7 +190,7 @@ func writeLayout(ctx context.Context, s *source, dir, tag, storeDir string, log 
 	}
 	w.path = dir // for messages
 	ix := newIndex()
-	if err := ix.put(desc, tag); err != nil {
+	if err := ix.putImage(s, tag); err != nil {
 		w.close()
 		return err
 	}
@@ -256,14 +267,15 @@ func writeDockerArchive(w io.Writer, s *source, ref string) error {
 	return tarball.MultiRefWrite(map[name.Reference]v1.Image{dr: img}, w)
 }
 
-// writeLayoutTar writes the image of s, tagged tag, as a tar of an image
-// layout: its entries sorted, with fixed owners, modes and times.
+// writeLayoutTar writes the image of s, tagged tag, and its artifacts as a
+// tar of an image layout: its entries sorted, with fixed owners, modes and
+// times.
 func writeLayoutTar(w io.Writer, s *source, tag string) error {
 	tw := tar.NewWriter(w)
 	blobs := s.blobs()
 	slices.SortFunc(blobs, func(a, b blob) int { return strings.Compare(a.desc.Digest.String(), b.desc.Digest.String()) })
 	ix := newIndex()
-	if err := ix.put(s.descriptor(tag), tag); err != nil {
+	if err := ix.putImage(s, tag); err != nil {
 		return err
 	}
 	index, err := ix.marshal()

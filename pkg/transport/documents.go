@@ -225,7 +225,7 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 	if err != nil {
 		return nil, err
 	}
-	auth, err := authenticator(r.Context().Registry, opts)
+	auth, from, err := authenticator(r.Context(), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -240,12 +240,12 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(rt), remote.WithUserAgent("oci-builder")}
 	desc, err := remote.Head(r, ropts...)
 	if err != nil {
-		return nil, explain(err, opts)
+		return nil, explain(err, from, opts.FlagPrefix)
 	}
 	subject := r.Context().Digest(desc.Digest.String())
 	idx, err := remote.Referrers(subject, ropts...)
 	if err != nil {
-		return nil, explain(err, opts)
+		return nil, explain(err, from, opts.FlagPrefix)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
@@ -257,7 +257,7 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 		}
 		img, err := remote.Image(r.Context().Digest(d.Digest.String()), ropts...)
 		if err != nil {
-			return nil, explain(err, opts)
+			return nil, explain(err, from, opts.FlagPrefix)
 		}
 		layers, err := img.Layers()
 		if err != nil {
@@ -272,7 +272,7 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 		}
 		rc, err := layers[0].Compressed()
 		if err != nil {
-			return nil, explain(err, opts)
+			return nil, explain(err, from, opts.FlagPrefix)
 		}
 		defer rc.Close()
 		return readChecked(rc, digest.Digest(ld.String()))

@@ -381,6 +381,33 @@ func parseIndex(data []byte) (*index, error) {
 	return ix, nil
 }
 
+// putImage adds the image of s, named tag when tag is not empty (replacing
+// the entries named tag), and its artifacts, untagged, those the index
+// lists already once.
+func (ix *index) putImage(s *source, tag string) error {
+	if err := ix.put(s.descriptor(tag), tag); err != nil {
+		return err
+	}
+	listed := map[string]bool{}
+	for _, raw := range ix.manifests {
+		var e struct {
+			Digest string `json:"digest"`
+		}
+		if json.Unmarshal(raw, &e) == nil {
+			listed[e.Digest] = true
+		}
+	}
+	for _, r := range s.referrers {
+		if listed[r.desc.Digest.String()] {
+			continue
+		}
+		if err := ix.put(r.desc, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // put adds the manifest d, named tag when tag is not empty, replacing the
 // entries named tag.
 func (ix *index) put(d v1.Descriptor, tag string) error {

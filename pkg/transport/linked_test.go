@@ -145,7 +145,7 @@ func TestLinkedOpenSwapped(t *testing.T) {
 			if err := os.WriteFile(file, []byte("layer"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			s := &source{dir: dir, storeDir: store, beforeOpen: func(p string) {
+			l := &layoutFiles{dir: dir, storeDir: store, beforeOpen: func(p string) {
 				if err := os.Remove(p); err != nil {
 					t.Fatal(err)
 				}
@@ -153,7 +153,7 @@ func TestLinkedOpenSwapped(t *testing.T) {
 					t.Fatal(err)
 				}
 			}}
-			f, err := s.openFile(filepath.Join(blobs, hex), "blob")
+			f, err := l.openFile(filepath.Join(blobs, hex), "blob")
 			if err == nil {
 				f.Close()
 				t.Fatal("a blob swapped for a link was opened")

@@ -30,7 +30,7 @@ import (
 )
 
 // pushImage uploads the image of s to a registry, counting the layers it
-// already had. The layers' readers check them (blobReader): an upload of a
+// already had, then its artifacts (pushReferrers). The layers' readers check them (blobReader): an upload of a
 // blob that is not what its digest says fails before its last bytes are
 // sent, and the manifest, sent last, is never sent.
 func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summary) error {
@@ -85,11 +85,11 @@ func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summ
 		seen[l.Digest] = true
 		rl, err := remote.Layer(repo.Digest(l.Digest.String()), ropts...)
 		if err != nil {
-			return explain(err, from)
+			return explain(err, from, opts.FlagPrefix)
 		}
 		exists, err := rl.(interface{ Exists() (bool, error) }).Exists()
 		if err != nil {
-			return explain(err, from)
+			return explain(err, from, opts.FlagPrefix)
 		}
 		if exists {
 			sum.Existed++
@@ -107,7 +107,10 @@ func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summ
 	err = remote.Write(ref, img, append(ropts, remote.WithProgress(updates))...)
 	<-done
 	if err != nil {
-		return explain(err, from)
+		return explain(err, from, opts.FlagPrefix)
+	}
+	if err := pushReferrers(repo, s.referrers, ropts); err != nil {
+		return explain(err, from, opts.FlagPrefix)
 	}
 	return nil
 }
@@ -141,14 +144,18 @@ func authenticator(repo name.Repository, opts Options) (_ authn.Authenticator, f
 		return &authn.Basic{Username: opts.Username, Password: opts.Password}, opts.CredentialsFlag, nil
 	}
 	if opts.AuthFile != "" {
+		flag := opts.CredentialsFlag
+		if flag == "" {
+			flag = "--" + opts.FlagPrefix + "authfile"
+		}
 		auth, err := fromAuthFile(opts.AuthFile, repo)
 		if err != nil {
-			return nil, "", fmt.Errorf("--dest-authfile %w", err)
+			return nil, "", fmt.Errorf("%s %w", flag, err)
 		}
 		if auth == nil {
 			return authn.Anonymous, "", nil
 		}
-		return auth, "--dest-authfile " + opts.AuthFile, nil
+		return auth, flag + " " + opts.AuthFile, nil
 	}
 	if file := opts.getenv("REGISTRY_AUTH_FILE"); file != "" {
 		auth, err := fromAuthFile(file, repo)
@@ -225,8 +232,8 @@ func authKeys(repo name.Repository) []string {
 // explain turns the failures users meet (authentication, an unreachable
 // registry) into short messages; others keep the library's words, without
 // the query of the URLs they quote. from names where the credentials came
-// from, "" when none were given.
-func explain(err error, from string) error {
+// from, "" when none were given; prefix is Options.FlagPrefix.
+func explain(err error, from, prefix string) error {
 	var te *rtransport.Error
 	if errors.As(err, &te) {
 		switch te.StatusCode {
@@ -234,7 +241,7 @@ func explain(err error, from string) error {
 			if from != "" {
 				return fmt.Errorf("authentication failed: the registry refused the credentials of %s", from)
 			}
-			return errors.New("authentication required (give --dest-authfile FILE or --dest-username USER --dest-password-stdin, or log in: $REGISTRY_AUTH_FILE, ~/.docker/config.json)")
+			return fmt.Errorf("authentication required (give --%[1]sauthfile FILE or --%[1]susername USER --%[1]spassword-stdin, or log in: $REGISTRY_AUTH_FILE, ~/.docker/config.json)", prefix)
 		case http.StatusForbidden:
 			return errors.New("access denied: the credentials do not allow pushing to this repository")
 		}

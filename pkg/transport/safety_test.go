@@ -18,7 +18,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/oci-builder/oci-builder/tests/treestate"
 )
@@ -118,6 +124,12 @@ var damages = []struct {
 			t.Fatal(err)
 		}
 		return "is a symbolic link to " + elsewhere + ", outside the store", v1.Hash{}
+	}},
+	{"artifact's document byte flipped", func(t *testing.T, dir string) (string, v1.Hash) {
+		d, _ := readManifest(t, dir)
+		doc := attachArtifact(t, dir, d, `{"spdxVersion":"SPDX-2.3","name":"flipped"}`)
+		flipByte(t, blobPath(dir, doc))
+		return "layer 1 of 1 of the artifact sha256:", v1.Hash{}
 	}},
 	{"index.json of 1 GiB", func(t *testing.T, dir string) (string, v1.Hash) {
 		p := filepath.Join(dir, "index.json")
@@ -508,5 +520,113 @@ func TestCopyModes(t *testing.T) {
 	}
 	if err := json.Unmarshal(data, &idx); err != nil || idx.SchemaVersion != 2 || idx.MediaType != "application/vnd.oci.image.index.v1+json" || len(idx.Manifests) != 1 {
 		t.Fatalf("index.json %s: %v", data, err)
+	}
+}
+
+// attachArtifact adds to the layout dir an artifact (as oci-builder
+// attaches SBOMs: an OCI 1.1 manifest whose subject is the image subject)
+// holding doc, and returns the document's digest.
+func attachArtifact(t *testing.T, dir string, subject v1.Descriptor, doc string) v1.Hash {
+	t.Helper()
+	const docType = "application/spdx+json"
+	layer := static.NewLayer([]byte(doc), docType)
+	art, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art = mutate.MediaType(art, types.OCIManifestSchema1)
+	art = mutate.ConfigMediaType(art, "application/vnd.oci.empty.v1+json")
+	art = mutate.Subject(art, v1.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}).(v1.Image)
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteImage(art); err != nil {
+		t.Fatal(err)
+	}
+	d, err := partial.Descriptor(art)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.ArtifactType = docType
+	if err := p.AppendDescriptor(*d); err != nil {
+		t.Fatal(err)
+	}
+	h, err := layer.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestCopyReferrers: the image's artifacts (SBOMs, provenance) go with it
+// to layouts (listed once), oci-archives and registries, not another
+// image's; a docker-archive has no place for them.
+func TestCopyReferrers(t *testing.T) {
+	img := randomImage(t, 2)
+	src := writeSource(t, img, "v1")
+	desc, _ := readManifest(t, src)
+	attachArtifact(t, src, desc, `{"spdxVersion":"SPDX-2.3"}`)
+	attachArtifact(t, src, desc, `{"bomFormat":"CycloneDX"}`)
+	otherDesc := desc
+	otherDesc.Digest = v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}
+	attachArtifact(t, src, otherDesc, `{"another":"image's"}`)
+	srv := httptest.NewServer(registry.New(registry.Logger(nilLogger())))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		dest      string
+		referrers int
+	}{
+		{"oci:" + dir + "/layout", 2},
+		{"oci:" + dir + "/layout:again", 2},
+		{"oci-archive:" + dir + "/oci.tar", 2},
+		{"docker-archive:" + dir + "/docker.tar", 0},
+		{"docker://" + host + "/app:v1", 2},
+	} {
+		sum, err := copyTo(t, "oci:"+src+":v1", tc.dest, pushOptions)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.dest, err)
+		}
+		if sum.Referrers != tc.referrers {
+			t.Errorf("%s: %d referrers, want %d", tc.dest, sum.Referrers, tc.referrers)
+		}
+	}
+	// The layout lists the image twice (two tags) and each artifact once.
+	data, err := os.ReadFile(filepath.Join(dir, "layout", "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var images, artifacts int
+	for _, d := range idx.Manifests {
+		if isArtifact(d) {
+			artifacts++
+		} else {
+			images++
+		}
+	}
+	if images != 2 || artifacts != 2 {
+		t.Fatalf("index.json lists %d images and %d artifacts, want 2 and 2:\n%s", images, artifacts, data)
+	}
+	// Read back through the source: checked, and the image's only.
+	s, err := openSource(context.Background(), Ref{Transport: OCI, Path: filepath.Join(dir, "layout"), Tag: "again"}, t.TempDir())
+	if err != nil || len(s.referrers) != 2 {
+		t.Fatalf("the copy's referrers: %v, %v", s, err)
+	}
+	r, err := name.ParseReference(host + "/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := remote.Referrers(r.Context().Digest(desc.Digest.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := refs.IndexManifest(); len(m.Manifests) != 2 {
+		t.Fatalf("the registry lists %d referrers, want 2", len(m.Manifests))
 	}
 }
