@@ -277,16 +277,8 @@ func TestCopyRefusesStore(t *testing.T) {
 	}
 	before := treestate.Of(t, img)
 	for _, dest := range []string{"oci:" + img + ":extra", "oci:./result:extra", "oci:result/new", "oci-archive:./result/x.tar", "docker-archive:" + img + "/x.tar"} {
-		cmd := exec.Command(filepath.Join(h.builder, "bin", "oci-builder"), "copy", img, dest)
-		cmd.Dir = work
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		wantOneError(t, dest, stderr.String(), code, "is in the Nix store /nix/store, which only Nix writes")
+		_, stderr, code := ociBuilderIn(t, work, nil, "", "copy", img, dest)
+		wantOneError(t, dest, stderr, code, "is in the Nix store /nix/store, which only Nix writes")
 	}
 	if after := treestate.Of(t, img); after != before {
 		t.Fatalf("the store path changed:\n%s\nwas:\n%s", after, before)
@@ -294,6 +286,31 @@ func TestCopyRefusesStore(t *testing.T) {
 	if r := runNix(t, "nix-store", "--verify-path", img); r.err != nil {
 		t.Fatal(r)
 	}
+}
+
+// ociBuilderIn runs the test's oci-builder in dir (the test's when empty)
+// with env added to the environment and stdin, and returns its stdout,
+// stderr and exit status.
+func ociBuilderIn(t *testing.T, dir string, env []string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(h.builder, "bin", "oci-builder"), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatal(err)
+		}
+		code = ee.ExitCode()
+	}
+	return stdout.String(), stderr.String(), code
 }
 
 // mountTmpfs mounts a tmpfs of size bytes on a new directory, unmounted
@@ -561,80 +578,54 @@ func TestCopyCredentials(t *testing.T) {
 	scoped := authFile(map[string]string{reg.host: auth("user", "wrong"), reg.host + "/cred": auth("user", "s3cret")})
 	wrong := authFile(map[string]string{reg.host: auth("user", "wrong")})
 	noAuth := []string{"REGISTRY_AUTH_FILE=" + filepath.Join(t.TempDir(), "none.json"), "HOME=" + t.TempDir(), "DOCKER_CONFIG="}
+	run := func(t *testing.T, command string, args []string, stdin string) (string, string, int) {
+		t.Helper()
+		args = append(append([]string{command}, args...), dest)
+		if command == "copy" {
+			args = append(args[:len(args)-1], img, dest)
+		}
+		return ociBuilderIn(t, "", noAuth, stdin, args...)
+	}
 	for _, tc := range []struct {
 		name    string
+		command string // copy, or sbom: what copy pushed, the image's SBOM
 		args    []string
 		stdin   string
 		want    string // the error, "" for success
 		warning string
 	}{
-		{"authfile", []string{"--dest-authfile", right}, "", "", ""},
-		{"authfile, scoped key", []string{"--dest-authfile", scoped}, "", "", ""},
-		{"authfile, wrong password", []string{"--dest-authfile", wrong}, "", "authentication failed: the registry refused the credentials of --dest-authfile " + wrong, ""},
-		{"authfile missing", []string{"--dest-authfile", filepath.Join(t.TempDir(), "missing.json")}, "", "--dest-authfile open ", ""},
-		{"password on stdin", []string{"--dest-username", "user", "--dest-password-stdin"}, "s3cret\n", "", ""},
-		{"wrong password on stdin", []string{"--dest-username", "user", "--dest-password-stdin"}, "wrong\n", "authentication failed: the registry refused the credentials of --dest-username and --dest-password-stdin", ""},
-		{"dest-creds", []string{"--dest-creds", "user:s3cret"}, "", "", "oci-builder: warning: --dest-creds puts the password on the command line, where ps and the shell's history show it"},
-		{"src-authfile ignored", []string{"--src-authfile", wrong, "--dest-authfile", right}, "", "", "oci-builder: warning: --src-authfile " + wrong + " is ignored"},
+		{"authfile", "copy", []string{"--dest-authfile", right}, "", "", ""},
+		{"authfile, scoped key", "copy", []string{"--dest-authfile", scoped}, "", "", ""},
+		{"authfile, wrong password", "copy", []string{"--dest-authfile", wrong}, "", "authentication failed: the registry refused the credentials of --dest-authfile " + wrong, ""},
+		{"authfile missing", "copy", []string{"--dest-authfile", filepath.Join(t.TempDir(), "missing.json")}, "", "--dest-authfile open ", ""},
+		{"password on stdin", "copy", []string{"--dest-username", "user", "--dest-password-stdin"}, "s3cret\n", "", ""},
+		{"wrong password on stdin", "copy", []string{"--dest-username", "user", "--dest-password-stdin"}, "wrong\n", "authentication failed: the registry refused the credentials of --dest-username and --dest-password-stdin", ""},
+		{"dest-creds", "copy", []string{"--dest-creds", "user:s3cret"}, "", "", "oci-builder: warning: --dest-creds puts the password on the command line, where ps and the shell's history show it"},
+		{"src-authfile ignored", "copy", []string{"--src-authfile", wrong, "--dest-authfile", right}, "", "", "oci-builder: warning: --src-authfile " + wrong + " is ignored"},
+		{"sbom, authfile", "sbom", []string{"--authfile", scoped}, "", "", ""},
+		{"sbom, password on stdin", "sbom", []string{"--username", "user", "--password-stdin"}, "s3cret\n", "", ""},
+		{"sbom, wrong password on stdin", "sbom", []string{"--username", "user", "--password-stdin"}, "wrong\n", "authentication failed: the registry refused the credentials of --username and --password-stdin", ""},
+		{"sbom, creds", "sbom", []string{"--creds", "user:s3cret"}, "", "", "oci-builder: warning: --creds puts the password on the command line"},
+		{"sbom, none", "sbom", nil, "", "authentication required (give --authfile FILE or --username USER --password-stdin", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(filepath.Join(h.builder, "bin", "oci-builder"), append(append([]string{"copy"}, tc.args...), img, dest)...)
-			cmd.Env = append(os.Environ(), noAuth...)
-			cmd.Stdin = strings.NewReader(tc.stdin)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			}
-			if strings.Contains(stderr.String(), "s3cret") || strings.Contains(stderr.String(), "wrong\n") {
-				t.Fatalf("stderr shows the password:\n%s", stderr.String())
+			stdout, stderr, code := run(t, tc.command, tc.args, tc.stdin)
+			if strings.Contains(stderr, "s3cret") || strings.Contains(stderr, "wrong\n") {
+				t.Fatalf("stderr shows the password:\n%s", stderr)
 			}
 			if tc.want != "" {
-				wantOneError(t, tc.name, stderr.String(), code, tc.want)
+				wantOneError(t, tc.name, stderr, code, tc.want)
 				return
 			}
-			if code != 0 || !strings.Contains(stderr.String(), "oci-builder: copied sha256:") || !strings.Contains(stderr.String(), tc.warning) {
-				t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+			done := strings.Contains(stderr, "oci-builder: copied sha256:")
+			if tc.command == "sbom" {
+				done = strings.Contains(stdout, `"bomFormat"`)
+			}
+			if code != 0 || !done || !strings.Contains(stderr, tc.warning) {
+				t.Fatalf("exit %d, %d bytes on stdout, stderr:\n%s", code, len(stdout), stderr)
 			}
 		})
 	}
-	// skopeo reads what was pushed with the same authentication file, and
-	// so does oci-builder sbom (the image's SBOM, pushed with it), with
-	// each way of giving credentials.
+	// skopeo reads what was pushed with the same authentication file.
 	tool(t, "skopeo", "inspect", "--tls-verify=false", "--authfile", right, dest)
-	for _, tc := range []struct {
-		name    string
-		args    []string
-		stdin   string
-		want    string
-		warning string
-	}{
-		{"sbom, authfile", []string{"--authfile", scoped}, "", "", ""},
-		{"sbom, password on stdin", []string{"--username", "user", "--password-stdin"}, "s3cret\n", "", ""},
-		{"sbom, wrong password on stdin", []string{"--username", "user", "--password-stdin"}, "wrong\n", "authentication failed: the registry refused the credentials of --username and --password-stdin", ""},
-		{"sbom, creds", []string{"--creds", "user:s3cret"}, "", "", "oci-builder: warning: --creds puts the password on the command line"},
-		{"sbom, none", nil, "", "authentication required (give --authfile FILE or --username USER --password-stdin", ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(filepath.Join(h.builder, "bin", "oci-builder"), append(append([]string{"sbom"}, tc.args...), dest)...)
-			cmd.Env = append(os.Environ(), noAuth...)
-			cmd.Stdin = strings.NewReader(tc.stdin)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			}
-			if tc.want != "" {
-				wantOneError(t, tc.name, stderr.String(), code, tc.want)
-				return
-			}
-			if code != 0 || !strings.Contains(stdout.String(), `"bomFormat"`) || !strings.Contains(stderr.String(), tc.warning) {
-				t.Fatalf("exit %d, %d bytes on stdout, stderr:\n%s", code, stdout.Len(), stderr.String())
-			}
-		})
-	}
 }

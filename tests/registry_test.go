@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -140,22 +139,7 @@ func (r testRegistry) blobFiles(t *testing.T) int {
 // exit status.
 func ociBuilder(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(h.builder, "bin", "oci-builder"), args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatal(err)
-		}
-		code = ee.ExitCode()
-	}
-	return stdout.String(), stderr.String(), code
+	return ociBuilderIn(t, "", env, "", args...)
 }
 
 var copySummary = regexp.MustCompile(`oci-builder: copied (sha256:[0-9a-f]{64}) to \S+: (\d+) layers?, (\d+) uploaded \([^)]*\), (\d+) already in the registry`)

@@ -3,12 +3,10 @@ package transport
 import (
 	"archive/tar"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -229,14 +227,7 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 	if err != nil {
 		return nil, err
 	}
-	rt := opts.Transport
-	if rt == nil {
-		t := remote.DefaultTransport.(*http.Transport).Clone()
-		if opts.Insecure {
-			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // --insecure asks for it
-		}
-		rt = t
-	}
+	rt := opts.roundTripper()
 	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(rt), remote.WithUserAgent("oci-builder")}
 	desc, err := remote.Head(r, ropts...)
 	if err != nil {

@@ -57,14 +57,7 @@ func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summ
 		opts.Log = &lockedWriter{w: opts.Log}
 		logs.Warn = log.New(redactingWriter{opts.Log}, "oci-builder: warning: ", 0)
 	}
-	rt := opts.Transport
-	if rt == nil {
-		t := remote.DefaultTransport.(*http.Transport).Clone()
-		if opts.Insecure {
-			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // --insecure asks for it
-		}
-		rt = t
-	}
+	rt := opts.roundTripper()
 	backoff := opts.Retry
 	if backoff.Steps == 0 {
 		backoff = remote.Backoff{Duration: time.Second, Factor: 3, Jitter: 0.1, Steps: 3}
@@ -113,6 +106,19 @@ func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summ
 		return explain(err, from, opts.FlagPrefix)
 	}
 	return nil
+}
+
+// roundTripper is the HTTP transport to registries: Transport, else the
+// library's default, without certificate verification when Insecure.
+func (o Options) roundTripper() http.RoundTripper {
+	if o.Transport != nil {
+		return o.Transport
+	}
+	t := remote.DefaultTransport.(*http.Transport).Clone()
+	if o.Insecure {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // --insecure asks for it
+	}
+	return t
 }
 
 // reportProgress prints the updates at most once per interval.
