@@ -35,6 +35,7 @@ buildGoModule (finalAttrs: {
       # them); not the end-to-end tests.
       ../tests/imports
       ../tests/invariants
+      ../tests/treestate
     ];
   };
 

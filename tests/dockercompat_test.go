@@ -103,6 +103,8 @@ func TestDockerCompatRefused(t *testing.T) {
 		`runAsRoot = "true";`:             "'runAsRoot' is not supported",
 		`compressor = "none";`:            "'compressor' must be",
 		`contents = [ 3 ];`:               "'contents' must be a list of packages",
+		`tag = "";`:                       "ociTools.buildLayeredImage: 'tag' must not be empty (leave it out, or null, for the hash of the output path",
+		`created = "";`:                   "ociTools.buildLayeredImage: 'created' must not be empty",
 	} {
 		expr := fmt.Sprintf(`ociTools.buildLayeredImage { name = "refused"; %s }`, arg)
 		r := runNix(t, "nix-instantiate", writeExpr(t, expr))

@@ -473,6 +473,8 @@ func TestImageEvaluationErrors(t *testing.T) {
 		{"volumes", `volumes = "/data";`, "'volumes' must be a list of strings, got a string"},
 		{"tag", `tag = 1;`, "'tag' must be a string, got a int"},
 		{"created", `created = 0;`, "'created' must be a string, got a int"},
+		{"tag empty", `tag = "";`, `ociTools.buildImage: 'tag' must not be empty (leave it out for "latest")`},
+		{"created empty", `created = "";`, `ociTools.buildImage: 'created' must not be empty: an RFC 3339 date and time`},
 		{"args", `args = [ ];`, "'args' must not be empty"},
 		{"unknown argument", `frobnicate = true;`, "called with unexpected argument 'frobnicate'"},
 	}

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -140,22 +139,7 @@ func (r testRegistry) blobFiles(t *testing.T) int {
 // exit status.
 func ociBuilder(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(h.builder, "bin", "oci-builder"), args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatal(err)
-		}
-		code = ee.ExitCode()
-	}
-	return stdout.String(), stderr.String(), code
+	return ociBuilderIn(t, "", env, "", args...)
 }
 
 var copySummary = regexp.MustCompile(`oci-builder: copied (sha256:[0-9a-f]{64}) to \S+: (\d+) layers?, (\d+) uploaded \([^)]*\), (\d+) already in the registry`)
@@ -283,7 +267,8 @@ func TestCopyRegistry(t *testing.T) {
 
 // TestCopyErrors: a registry asking for credentials, and one that is not
 // there, each give one error line and exit status 1; the right credentials
-// (--dest-creds or $REGISTRY_AUTH_FILE) push.
+// (--dest-creds or $REGISTRY_AUTH_FILE) push. TestCopyCredentials tries
+// the other ways of giving them.
 func TestCopyErrors(t *testing.T) {
 	needRegistry(t)
 	img := mustBuild(t, "let\n"+appExpr+`in
@@ -303,8 +288,6 @@ ociTools.buildImage {
 	noAuth := []string{"REGISTRY_AUTH_FILE=" + filepath.Join(t.TempDir(), "none.json"), "HOME=" + t.TempDir(), "DOCKER_CONFIG="}
 	_, stderr, code := ociBuilder(t, noAuth, "copy", img, dest)
 	oneLine(stderr, code, "oci-builder: error: copy to "+dest+": authentication required")
-	_, stderr, code = ociBuilder(t, noAuth, "copy", "--dest-creds", "user:wrong", img, dest)
-	oneLine(stderr, code, "oci-builder: error: copy to "+dest+": authentication failed")
 	if _, stderr, code = ociBuilder(t, noAuth, "copy", "--dest-creds", "user:secret", img, dest); code != 0 {
 		t.Fatalf("--dest-creds: exit %d\n%s", code, stderr)
 	}

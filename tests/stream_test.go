@@ -324,6 +324,9 @@ func TestStreamLayeredImageErrors(t *testing.T) {
 		{`name = "x"; layers = [ ];`, "ociTools.streamLayeredImage: 'layers' is not supported"},
 		{`name = "x"; extraCommands = "mkdir tmp";`, "ociTools.streamLayeredImage: 'extraCommands' is not supported"},
 		{`name = "Upper/Case"; contents = [ busybox ];`, `oci-builder: error: the image reference "Upper/Case:`},
+		{`name = "../../x"; contents = [ busybox ];`, `oci-builder: error: the image reference "../../x:`},
+		{`name = "x"; tag = "";`, "ociTools.streamLayeredImage: 'tag' must not be empty"},
+		{`name = "x"; created = "";`, "ociTools.streamLayeredImage: 'created' must not be empty"},
 	} {
 		r := nixBuild(t, "ociTools.streamLayeredImage { "+tc.args+" config.Env = [ \"N=${nonce}\" ]; }", true)
 		if r.err == nil || !strings.Contains(r.log, tc.want) {

@@ -50,10 +50,44 @@ func TestCopyCommandLine(t *testing.T) {
 		{[]string{"copy", "docker://h/r:t", "oci:/y"}, exitUsage, "only image layouts"},
 		{[]string{"copy", "--bogus", "/x", "oci:/y"}, exitUsage, "flag provided but not defined"},
 		{[]string{"copy", t.TempDir(), "oci:/y"}, exitError, "not an OCI image layout"},
+		{[]string{"copy", "--dest-creds", "u:p", "--dest-authfile", "f", "/x", "docker://h/r:t"}, exitUsage, "give one of --dest-creds, --dest-authfile and --dest-username with --dest-password-stdin"},
+		{[]string{"copy", "--dest-authfile", "f", "--dest-username", "u", "--dest-password-stdin", "/x", "docker://h/r:t"}, exitUsage, "give one of"},
+		{[]string{"copy", "--dest-username", "u", "/x", "docker://h/r:t"}, exitUsage, "--dest-username goes with --dest-password-stdin"},
+		{[]string{"copy", "--dest-password-stdin", "/x", "docker://h/r:t"}, exitUsage, "--dest-password-stdin goes with --dest-username USER"},
+		{[]string{"copy", "--dest-password", "p", "/x", "docker://h/r:t"}, exitUsage, "flag provided but not defined: -dest-password"},
+		{[]string{"copy", "--dest-creds", "user", "/x", "docker://h/r:t"}, exitUsage, "copy: --dest-creds: want USER:PASSWORD"},
+		{[]string{"sbom", "--creds", "u:p", "--authfile", "f", "docker://h/r:t"}, exitUsage, "sbom: give one of --creds, --authfile and --username with --password-stdin"},
+		{[]string{"sbom", "--username", "u", "docker://h/r:t"}, exitUsage, "sbom: --username goes with --password-stdin"},
+		{[]string{"sbom", "--dest-authfile", "f", "docker://h/r:t"}, exitUsage, "flag provided but not defined: -dest-authfile"},
 	} {
 		code, _, stderr := runWith(t, nil, c.args...)
 		if code != c.code || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line with %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+}
+
+func TestReadPassword(t *testing.T) {
+	for _, tc := range []struct {
+		stdin, want, err string
+	}{
+		{"secret\n", "secret", ""},
+		{"secret", "secret", ""},
+		{"secret\r\n", "secret", ""},
+		{"with spaces \nsecond line\n", "with spaces ", ""},
+		{"", "", "stdin holds no password"},
+		{"\nsecret\n", "", "stdin holds no password"},
+		{strings.Repeat("x", 5<<20), "", "the first line of stdin is more than 4.0 MiB long"},
+	} {
+		got, err := readPassword(strings.NewReader(tc.stdin), "--dest-password-stdin")
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%.20q: %q, %v; want an error with %q", tc.stdin, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%.20q: %q, %v; want %q", tc.stdin, got, err, tc.want)
 		}
 	}
 }

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
+	"github.com/oci-builder/oci-builder/internal/readlimit"
 	"github.com/oci-builder/oci-builder/pkg/container"
 )
 
@@ -153,7 +153,7 @@ func containerFlags(fs *flag.FlagSet, opts *container.Options, names ...string) 
 			data := []byte(v)
 			if file, ok := strings.CutPrefix(v, "@"); ok {
 				var err error
-				if data, err = os.ReadFile(file); err != nil {
+				if data, err = readlimit.File(file, "an extraConfig file", readlimit.Options); err != nil {
 					return err
 				}
 			}
@@ -163,7 +163,7 @@ func containerFlags(fs *flag.FlagSet, opts *container.Options, names ...string) 
 		"seccomp": {set: func(v string) error {
 			sc := &container.Seccomp{Name: v}
 			if v != container.SeccompDefault && v != container.SeccompUnconfined {
-				data, err := os.ReadFile(v)
+				data, err := readlimit.File(v, "a seccomp profile", readlimit.Options)
 				if err != nil {
 					return err
 				}
@@ -235,7 +235,7 @@ func parseWithOptionsFile(fs *flag.FlagSet, args []string, optionsFile *string, 
 		return &usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
 	}
 	if *optionsFile != "" {
-		data, err := os.ReadFile(*optionsFile)
+		data, err := readlimit.File(*optionsFile, "an options file", readlimit.Options)
 		if err != nil {
 			return fmt.Errorf("read options: %w", err)
 		}

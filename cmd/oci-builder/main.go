@@ -44,7 +44,7 @@ type usageError struct{ msg string }
 func (e *usageError) Error() string { return e.msg }
 
 // env is what a command may use of its process: arguments aside, the
-// environment and the output streams.
+// environment and the standard streams.
 type env struct {
 	getenv func(string) string
 	// stdin is nil where a command has none to read.

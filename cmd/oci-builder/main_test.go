@@ -404,3 +404,40 @@ func TestProgressAndSummaryLines(t *testing.T) {
 		t.Errorf("summary %q, want %q", got, want)
 	}
 }
+
+// TestBoundedInputs: inputs read whole are read up to a limit: an endless
+// or huge one fails at once with one line naming it.
+func TestBoundedInputs(t *testing.T) {
+	bundle := t.TempDir()
+	config := filepath.Join(bundle, "config.json")
+	f, err := os.Create(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 GiB, sparse: judged by its size, never read.
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"stream-image /dev/zero", []string{"stream-image", "/dev/zero"}, "read the image description: /dev/zero is more than 16.0 MiB, over the limit of 16.0 MiB for a streamed image description"},
+		{"validate, a config.json of 1 GiB", []string{"validate", bundle}, "is not a valid bundle: 1 problem"},
+		{"rootless, a config.json of 1 GiB", []string{"rootless", bundle, filepath.Join(t.TempDir(), "out")}, config + " is 1.0 GiB, over the limit of 32.0 MiB for a bundle's config.json"},
+		{"options /dev/zero", []string{"bundle", "--options", "/dev/zero", "--out", filepath.Join(t.TempDir(), "out"), "--", "/x"}, "/dev/zero is more than 16.0 MiB, over the limit of 16.0 MiB for an options file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runWith(t, nil, tc.args...)
+			checkOneErrorLine(t, code, stderr, tc.want)
+			if tc.args[0] == "validate" {
+				want := bundle + ": config.json: " + config + " is 1.0 GiB, over the limit of 32.0 MiB for a bundle's config.json\n"
+				if stdout != want {
+					t.Fatalf("validate's report %q, want %q", stdout, want)
+				}
+			}
+		})
+	}
+}

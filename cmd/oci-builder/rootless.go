@@ -12,6 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/oci-builder/oci-builder/internal/readlimit"
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/schema"
@@ -60,7 +61,7 @@ func runRootless(_ context.Context, e env, args []string) error {
 		return &usageError{"rootless: --uid and --gid must fit in 32 bits"}
 	}
 	src, dir := fs.Arg(0), fs.Arg(1)
-	data, err := os.ReadFile(filepath.Join(src, bundle.ConfigFile))
+	data, err := readlimit.File(filepath.Join(src, bundle.ConfigFile), "a bundle's config.json", readlimit.BundleConfig)
 	if err != nil {
 		return fmt.Errorf("read bundle: %w", err)
 	}

@@ -30,8 +30,16 @@ Options:
   --format NAME             cyclonedx (default), spdx or provenance (the
                             SLSA provenance v1 in-toto statement)
   --insecure                plain HTTP and unverified TLS for the registry
-  --creds USER:PASS         the registry's credentials (default: from
-                            $REGISTRY_AUTH_FILE, else ~/.docker/config.json)
+  --authfile FILE           the registry's credentials from FILE, in the
+                            format of containers-auth.json (Docker's
+                            config.json: "auths")
+  --username USER           with --password-stdin: the registry's user,
+  --password-stdin          and its password (or token), read from the first
+                            line of stdin
+  --creds USER:PASS         the credentials on the command line, where ps
+                            shows them (a warning says so)
+  Without credential options: $REGISTRY_AUTH_FILE, else ~/.docker/config.json
+  or $DOCKER_CONFIG, else none.
 
 Examples:
   oci-builder sbom ./result | jq '.components[].name'
@@ -56,9 +64,12 @@ func runSBOM(ctx context.Context, e env, args []string) error {
 	format := "cyclonedx"
 	fs.StringVar(&format, "format", format, "")
 	fs.BoolVar(&opts.Insecure, "insecure", false, "")
-	fs.StringVar(&opts.Creds, "creds", "", "")
+	creds := addCredentialFlags(fs, "")
 	if err := fs.Parse(args); err != nil {
 		return &usageError{fmt.Sprintf("sbom: %v", err)}
+	}
+	if err := creds.check("sbom"); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return &usageError{"sbom: want one IMAGE (oci-builder sbom [OPTIONS] IMAGE)"}
@@ -70,6 +81,11 @@ func runSBOM(ctx context.Context, e env, args []string) error {
 	ref, err := transport.ParseImage(fs.Arg(0))
 	if err != nil {
 		return &usageError{"sbom: " + err.Error()}
+	}
+	if ref.Transport == transport.Docker {
+		if err := creds.apply(&opts, e); err != nil {
+			return err
+		}
 	}
 	opts.Getenv = e.getenv
 	doc, err := transport.ReadDocument(ctx, ref, mediaType, opts)

@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sys/unix"
 
+	"github.com/oci-builder/oci-builder/internal/readlimit"
 	"github.com/oci-builder/oci-builder/pkg/dockerarchive"
 	"github.com/oci-builder/oci-builder/pkg/store/local"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
@@ -50,7 +50,7 @@ func runStreamImage(ctx context.Context, e env, args []string) error {
 	if len(args) != 1 {
 		return &usageError{"stream-image takes one FILE, the image's description (run the file itself: $(nix-build ...) | docker load)"}
 	}
-	data, err := os.ReadFile(args[0])
+	data, err := readlimit.File(args[0], "a streamed image description", readlimit.Description)
 	if err != nil {
 		return fmt.Errorf("read the image description: %w", err)
 	}
@@ -109,8 +109,8 @@ func runNixStreamBuilder(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	repoTag := sa.Repository + ":" + plan.Tag
-	if _, err := name.NewTag(repoTag); err != nil {
-		return fmt.Errorf("the image reference %q (name and tag) is not valid for docker load: %w", repoTag, err)
+	if err := dockerarchive.CheckRepoTag(repoTag); err != nil {
+		return err
 	}
 	workers := workerCount(in.workers, e.stderr)
 	start := time.Now()

@@ -161,6 +161,9 @@ func TestStreamImageRefuses(t *testing.T) {
 		{name: "home as the store, its secret", storeDir: dir, oldNew: []string{`"storeDir":"` + dir + `"`, `"storeDir":"` + home + `"`, `"` + lib + `"`, `"` + secret + `"`}, want: `names the store directory "` + home + `"`},
 		{name: "home as the local store, its secret", storeDir: home, oldNew: []string{`"storeDir":"` + dir + `"`, `"storeDir":"` + home + `"`, `"` + lib + `"`, `"` + secret + `"`}, want: `"` + secret + `" is not a store path: not a valid store path name`},
 		{name: "a private file", storeDir: dir, oldNew: []string{`"` + lib + `"`, `"` + secret + `"`}, want: `"` + secret + `" is not a store path in ` + dir},
+		{name: "empty repo tag", storeDir: dir, oldNew: []string{`"repoTag":"example.org/app:v1"`, `"repoTag":""`}, want: `the image reference "" is not NAME:TAG`},
+		{name: "repo tag with a newline", storeDir: dir, oldNew: []string{`"repoTag":"example.org/app:v1"`, `"repoTag":"a\nb:c"`}, want: `the image reference "a\nb:c" is not NAME:TAG`},
+		{name: "repo tag climbing", storeDir: dir, oldNew: []string{`"repoTag":"example.org/app:v1"`, `"repoTag":"../../x:y"`}, want: `the image reference "../../x:y" is not NAME:TAG`},
 		{name: "contents of /", storeDir: dir, oldNew: []string{`"kind":"contents","paths":["`, `"kind":"contents","paths":["/","`}, want: `"/" is not a store path in ` + dir},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

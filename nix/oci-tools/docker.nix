@@ -143,10 +143,20 @@ let
             exportReferencesGraph.closure = map (r: r.path) roots;
             storeDir = builtins.storeDir;
             image = {
-              tag = if tag == null then "" else checkType fn "tag" isString "a string" tag;
+              tag =
+                if tag == null then
+                  ""
+                else if checkType fn "tag" isString "a string" tag == "" then
+                  fail fn "'tag' must not be empty (leave it out, or null, for the hash of the output path, as dockerTools)"
+                else
+                  tag;
               maxLayers = checkedMaxLayers;
               inherit compression;
-              created = checkType fn "created" isString "a string (RFC 3339, or \"now\")" created;
+              created =
+                if checkType fn "created" isString "a string (RFC 3339, or \"now\")" created == "" then
+                  fail fn "'created' must not be empty: an RFC 3339 date and time, or \"now\" (leave it out for 1970-01-01T00:00:01Z)"
+                else
+                  created;
             };
             dockerCompat = {
               config = cfg;

@@ -182,10 +182,18 @@ let
             exportReferencesGraph.closure = map (r: r.path) roots;
             storeDir = builtins.storeDir;
             image = {
-              tag = checkType fn "tag" isString "a string" tag;
+              tag =
+                if checkType fn "tag" isString "a string" tag == "" then
+                  fail fn "'tag' must not be empty (leave it out for \"latest\")"
+                else
+                  tag;
               maxLayers = checkedMaxLayers;
               compression = checkedCompression;
-              created = checkType fn "created" isString "a string" created;
+              created =
+                if checkType fn "created" isString "a string" created == "" then
+                  fail fn "'created' must not be empty: an RFC 3339 date and time, or \"now\" (leave it out for 1970-01-01T00:00:01Z)"
+                else
+                  created;
               exposedPorts = map checkPort (checkType fn "exposedPorts" isList "a list of ports" exposedPorts);
               labels = checkLabels labels;
               volumes = checkStringList fn "volumes" volumes;

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/oci-builder/oci-builder/internal/readlimit"
 	"github.com/oci-builder/oci-builder/pkg/rootfs"
 	"github.com/oci-builder/oci-builder/pkg/staging"
 )
@@ -22,7 +23,7 @@ import (
 // bind-mode bundle's store paths stay read-only bind mounts. out appears
 // only once complete (see package staging).
 func WritableCopy(ctx context.Context, src, out string, opts WriteOptions) (stats rootfs.Stats, err error) {
-	data, err := os.ReadFile(filepath.Join(src, ConfigFile))
+	data, err := readlimit.File(filepath.Join(src, ConfigFile), "a bundle's config.json", readlimit.BundleConfig)
 	if err != nil {
 		return stats, fmt.Errorf("read bundle: %w", err)
 	}

@@ -32,6 +32,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -304,6 +305,9 @@ func Decode(data []byte, storeDir string) (*Description, error) {
 			return nil, fmt.Errorf("layer %d: kind %q, size %d", i+1, l.Kind, l.Size)
 		}
 	}
+	if err := CheckRepoTag(d.RepoTag); err != nil {
+		return nil, fmt.Errorf("streamed image description: %w", err)
+	}
 	if d.StoreDir != storeDir {
 		return nil, fmt.Errorf("streamed image description names the store directory %q, not this machine's %s (set NIX_STORE_DIR to the store it was built in)", d.StoreDir, storeDir)
 	}
@@ -311,6 +315,30 @@ func Decode(data []byte, storeDir string) (*Description, error) {
 		return nil, err
 	}
 	return &d, nil
+}
+
+// repoTagRe is the grammar of "NAME:TAG" in a docker-archive's
+// manifest.json, as Docker's reference package states it: an optional
+// registry host (with a port), then path components of lower-case letters
+// and digits joined by '.', '_', '__' or dashes, then the tag.
+var repoTagRe = func() *regexp.Regexp {
+	const (
+		hostPart  = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
+		host      = hostPart + `(?:\.` + hostPart + `)*(?::[0-9]+)?`
+		component = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
+		tag       = `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
+	)
+	return regexp.MustCompile(`^(?:` + host + `/)?` + component + `(?:/` + component + `)*:` + tag + `$`)
+}()
+
+// CheckRepoTag checks ref, an image's "NAME:TAG" in manifest.json, against
+// the reference grammar of docker load (and of at most 255 bytes of NAME).
+func CheckRepoTag(ref string) error {
+	name, _ := splitRepoTag(ref)
+	if !repoTagRe.MatchString(ref) || len(name) > 255 {
+		return fmt.Errorf("the image reference %q is not NAME:TAG as docker load reads it (NAME: lower-case letters, digits and '.', '_', '-' between them, in components separated by '/', after an optional registry host; TAG: letters, digits, '_', '.' and '-', at most 128)", ref)
+	}
+	return nil
 }
 
 // Check checks that the description reads nothing but store paths: its

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -311,6 +312,9 @@ func TestDecodeRefuses(t *testing.T) {
 		{"relative", strings.Replace(good, `"paths":[`+lib+`]`, `"paths":[`+q(filepath.Base(paths[0]))+`]`, 1), `layer 2: ` + q(filepath.Base(paths[0])) + ` is not a store path in`},
 		{"not a store path name", strings.Replace(good, `"paths":[`+lib+`]`, `"paths":[`+q(store+"/secret")+`]`, 1), `layer 2: ` + q(store+"/secret") + ` is not a store path: not a valid store path name`},
 		{"paths on an entries layer", strings.Replace(good, `{"kind":"entries",`, `{"kind":"entries","paths":[`+lib+`],`, 1), `layer 1: a layer of kind "entries" has paths (` + paths[0] + `)`},
+		{"empty repo tag", repoTag(good, ""), `the image reference "" is not NAME:TAG`},
+		{"repo tag with a newline", repoTag(good, "a\nb:c"), `the image reference "a\nb:c" is not NAME:TAG`},
+		{"repo tag with dot-dot", repoTag(good, "../../x:y"), `the image reference "../../x:y" is not NAME:TAG`},
 		{"entries on a store layer", strings.Replace(good, `"paths":[`+lib+`]`, `"paths":[`+lib+`],"entries":[{"path":"/x"}]`, 1), `layer 2: a layer of kind "store" has entries (/x)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -325,6 +329,43 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 	if _, err := Decode([]byte(good), store); err != nil {
 		t.Fatalf("the good description: %v", err)
+	}
+}
+
+// repoTag replaces the repoTag of the description file.
+func repoTag(file, ref string) string {
+	b, _ := json.Marshal(ref)
+	return regexp.MustCompile(`"repoTag":"[^"]*"`).ReplaceAllLiteralString(file, `"repoTag":`+string(b))
+}
+
+func TestCheckRepoTag(t *testing.T) {
+	for _, tc := range []struct {
+		ref string
+		ok  bool
+	}{
+		{"app:v1", true},
+		{"example.org/team/app:1.2.3", true},
+		{"localhost:5000/a_b/c__d/e-f/g--h:latest", true},
+		{"127.0.0.1:5000/app:V_1.x-y", true},
+		{"app:" + strings.Repeat("t", 128), true},
+		{"", false},
+		{":v1", false},
+		{"app", false},
+		{"app:", false},
+		{"a\nb:c", false},
+		{"../../x:y", false},
+		{"a/../b:c", false},
+		{"Upper/Case:v1", false},
+		{"app:.hidden", false},
+		{"app:" + strings.Repeat("t", 129), false},
+		{"a_:v1", false},
+		{"/app:v1", false},
+		{"app//x:v1", false},
+		{strings.Repeat("a", 256) + ":v1", false},
+	} {
+		if err := CheckRepoTag(tc.ref); (err == nil) != tc.ok {
+			t.Errorf("CheckRepoTag(%q) = %v, want ok %v", tc.ref, err, tc.ok)
+		}
 	}
 }
 

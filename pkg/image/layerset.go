@@ -15,6 +15,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-builder/oci-builder/internal/readlimit"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/store"
@@ -65,7 +66,7 @@ type LoadedLayerSet struct {
 // ReadLayerSet reads the LayerSet of the layer derivation output dir and
 // checks that every blob it records is there with the recorded size.
 func ReadLayerSet(dir string) (*LoadedLayerSet, error) {
-	data, err := os.ReadFile(filepath.Join(dir, LayerSetFile))
+	data, err := readlimit.File(filepath.Join(dir, LayerSetFile), "a layer set", readlimit.Options)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s is not a layer derivation's output (ociTools.buildLayer): it has no %s", dir, LayerSetFile)

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/oci-builder/oci-builder/internal/readlimit"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
@@ -62,7 +63,7 @@ type Attrs struct {
 
 // ReadAttrs reads and parses the structured attributes file at p.
 func ReadAttrs(p string) (*Attrs, error) {
-	data, err := os.ReadFile(p)
+	data, err := readlimit.File(p, "a structured attributes file", readlimit.Graph)
 	if err != nil {
 		return nil, fmt.Errorf("read structured attributes: %w", err)
 	}

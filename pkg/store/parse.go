@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/oci-builder/oci-builder/internal/readlimit"
 )
 
 // ParseJSON parses the JSON array that Nix writes into .attrs.json for a key
@@ -161,7 +162,7 @@ func ParsePathInfo(data []byte, storeDir string) (*Graph, error) {
 
 // ReadFile reads and parses (see Parse) the graph file p.
 func ReadFile(p, storeDir string) (*Graph, error) {
-	data, err := os.ReadFile(p)
+	data, err := readlimit.File(p, "a closure graph", readlimit.Graph)
 	if err != nil {
 		return nil, fmt.Errorf("read graph: %w", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+
+	"github.com/oci-builder/oci-builder/internal/readlimit"
 )
 
 // Range is a range of subordinate ids.
@@ -57,7 +59,7 @@ func ForRunc(file, helper string, uid uint32) (*Range, error) {
 	if _, err := exec.LookPath(helper); err != nil {
 		return nil, nil
 	}
-	data, err := os.ReadFile(file)
+	data, err := readlimit.File(file, "a subordinate id file", readlimit.Credentials)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

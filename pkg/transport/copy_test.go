@@ -301,12 +301,12 @@ func TestCopyRegistryErrors(t *testing.T) {
 		t.Fatalf("no credentials: %v", err)
 	}
 	wrong := pushOptions
-	wrong.Creds = "user:wrong"
-	if _, err := copyTo(t, src, dest, wrong); err == nil || !strings.Contains(err.Error(), "authentication failed") {
+	wrong.Username, wrong.Password, wrong.CredentialsFlag = "user", "wrong", "--dest-creds"
+	if _, err := copyTo(t, src, dest, wrong); err == nil || !strings.Contains(err.Error(), "authentication failed: the registry refused the credentials of --dest-creds") {
 		t.Fatalf("wrong credentials: %v", err)
 	}
 	right := pushOptions
-	right.Creds = "user:secret"
+	right.Username, right.Password = "user", "secret"
 	if _, err := copyTo(t, src, dest, right); err != nil {
 		t.Fatal(err)
 	}
@@ -376,5 +376,63 @@ func TestCopyRegistryProgressAndRetry(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "oci-builder: warning: retrying") {
 		t.Logf("no retry warning (the library retried silently):\n%s", log.String())
+	}
+}
+
+// stateWriter adds an upload state to the Location of upload responses, as
+// the distribution registry does.
+type stateWriter struct{ http.ResponseWriter }
+
+func (s stateWriter) WriteHeader(code int) {
+	if loc := s.Header().Get("Location"); strings.Contains(loc, "/blobs/uploads/") {
+		s.Header().Set("Location", loc+"?_state=SECRET-STATE")
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// TestCopyRedactsUploadState: the upload URLs of retry warnings and of the
+// error line carry no query (the registry's _state is the upload's secret).
+func TestCopyRedactsUploadState(t *testing.T) {
+	reg := registry.New(registry.Logger(nilLogger()))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch {
+			// The connection breaks while the blob is sent.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		reg.ServeHTTP(stateWriter{w}, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	var log bytes.Buffer
+	opts := Options{Log: &log, Retry: remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 2}}
+	_, err := copyTo(t, writeSource(t, randomImage(t, 1), "v1"), "docker://"+host+"/app:v1", opts)
+	if err == nil {
+		t.Fatal("the copy succeeded")
+	}
+	if !strings.Contains(log.String(), "oci-builder: warning: retrying") || !strings.Contains(err.Error(), "/blobs/uploads/") {
+		t.Fatalf("no retry warning or no upload URL in the error (the test breaks no upload?):\n%v\n%s", err, log.String())
+	}
+	if strings.Contains(err.Error()+log.String(), "SECRET-STATE") {
+		t.Fatalf("the upload state is shown:\n%v\n%s", err, log.String())
+	}
+	if testing.Verbose() {
+		t.Logf("%v\n%s", err, log.String())
+	}
+}
+
+func TestRedactURLs(t *testing.T) {
+	for in, want := range map[string]string{
+		`Patch "http://h:5000/v2/a/blobs/uploads/u?_state=abc&x=1": EOF`:             `Patch "http://h:5000/v2/a/blobs/uploads/u": EOF`,
+		`PUT https://h/v2/a/blobs/uploads/u?_state=REDACTED&digest=sha256%3Aab: 400`: `PUT https://h/v2/a/blobs/uploads/u: 400`,
+		`retrying Get https://h/v2/: EOF`:                                            `retrying Get https://h/v2/: EOF`,
+		`no URL? no change`:                                                          `no URL? no change`,
+	} {
+		if got := redactURLs(in); got != want {
+			t.Errorf("redactURLs(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -3,12 +3,10 @@ package transport
 import (
 	"archive/tar"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,27 +223,20 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 	if err != nil {
 		return nil, err
 	}
-	auth, err := authenticator(r.Context().Registry, opts)
+	auth, from, err := authenticator(r.Context(), opts)
 	if err != nil {
 		return nil, err
 	}
-	rt := opts.Transport
-	if rt == nil {
-		t := remote.DefaultTransport.(*http.Transport).Clone()
-		if opts.Insecure {
-			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // --insecure asks for it
-		}
-		rt = t
-	}
+	rt := opts.roundTripper()
 	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(rt), remote.WithUserAgent("oci-builder")}
 	desc, err := remote.Head(r, ropts...)
 	if err != nil {
-		return nil, explain(err, opts)
+		return nil, explain(err, from, opts.FlagPrefix)
 	}
 	subject := r.Context().Digest(desc.Digest.String())
 	idx, err := remote.Referrers(subject, ropts...)
 	if err != nil {
-		return nil, explain(err, opts)
+		return nil, explain(err, from, opts.FlagPrefix)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
@@ -257,7 +248,7 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 		}
 		img, err := remote.Image(r.Context().Digest(d.Digest.String()), ropts...)
 		if err != nil {
-			return nil, explain(err, opts)
+			return nil, explain(err, from, opts.FlagPrefix)
 		}
 		layers, err := img.Layers()
 		if err != nil {
@@ -272,7 +263,7 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 		}
 		rc, err := layers[0].Compressed()
 		if err != nil {
-			return nil, explain(err, opts)
+			return nil, explain(err, from, opts.FlagPrefix)
 		}
 		defer rc.Close()
 		return readChecked(rc, digest.Digest(ld.String()))

@@ -3,7 +3,6 @@ package transport
 import (
 	"os"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,10 +23,10 @@ func TestCopyLinkedBlobs(t *testing.T) {
 		err     string
 	}{
 		{"into the store", true, false, false, "oci", ""},
-		{"out of the store", false, false, false, "oci", "is a symlink to "},
+		{"out of the store", false, false, false, "oci", "is a symbolic link to "},
 		{"store behind a link", true, true, false, "oci", ""},
-		{"changed blob, oci", true, false, true, "oci", "has the sha256 "},
-		{"changed blob, docker-archive", true, false, true, "docker-archive", "has the sha256 "},
+		{"changed blob, oci", true, false, true, "oci", "has the digest sha256:"},
+		{"changed blob, docker-archive", true, false, true, "docker-archive", "has the digest sha256:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,7 +145,7 @@ func TestLinkedOpenSwapped(t *testing.T) {
 			if err := os.WriteFile(file, []byte("layer"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			li := &linkedImage{dir: dir, storeDir: store, beforeOpen: func(p string) {
+			l := &layoutFiles{dir: dir, storeDir: store, beforeOpen: func(p string) {
 				if err := os.Remove(p); err != nil {
 					t.Fatal(err)
 				}
@@ -154,7 +153,7 @@ func TestLinkedOpenSwapped(t *testing.T) {
 					t.Fatal(err)
 				}
 			}}
-			f, err := li.open(v1.Hash{Algorithm: "sha256", Hex: hex})
+			f, err := l.openFile(filepath.Join(blobs, hex), "blob")
 			if err == nil {
 				f.Close()
 				t.Fatal("a blob swapped for a link was opened")

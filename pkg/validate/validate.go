@@ -18,6 +18,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/oci-builder/oci-builder/internal/readlimit"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/guard"
 	"github.com/oci-builder/oci-builder/pkg/schema"
@@ -62,7 +63,7 @@ func AtBuild(dir, storeDir string) *Report { return check(dir, true, storeDir) }
 func check(dir string, atBuild bool, storeDir string) *Report {
 	r := &Report{Bundle: dir}
 	configPath := filepath.Join(dir, "config.json")
-	data, err := os.ReadFile(configPath)
+	data, err := readlimit.File(configPath, "a bundle's config.json", readlimit.BundleConfig)
 	if err != nil {
 		r.addf("config.json: %v", unwrapPathError(err))
 		return r

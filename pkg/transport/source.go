@@ -1,0 +1,360 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/oci-builder/oci-builder/internal/readlimit"
+)
+
+// source is the image of an OCI image layout, opened for copying, and the
+// artifacts whose subject it is (its SBOMs and provenance). Its manifest
+// and configuration are read when it is opened and checked against their
+// descriptors (digest and size); every layer blob is found with its size
+// then, and its bytes are checked as they are read (blobReader). So are
+// the artifacts'. A blob may be a symbolic link only to a regular file in
+// the Nix store: an image that buildImage made with layer derivations links
+// its layer blobs to their outputs. Every other file read is a regular
+// file, never a link followed.
+type source struct {
+	*layoutFiles
+	// desc is the manifest's descriptor in index.json, tag its name.
+	desc     v1.Descriptor
+	tag      string
+	manifest []byte
+	m        *v1.Manifest
+	config   []byte
+	// of ends the names of the blobs in messages: "" for the image, " of
+	// the artifact sha256:..." for an artifact.
+	of string
+	// referrers are the artifacts of the layout whose subject is the
+	// image, in index.json's order.
+	referrers []*source
+}
+
+// layoutFiles reads the files of a source layout.
+type layoutFiles struct {
+	ctx      context.Context
+	dir      string
+	storeDir string
+	// beforeOpen, when set (by tests), is called with the path of a blob
+	// just before it is opened.
+	beforeOpen func(path string)
+
+	mu sync.Mutex
+	// bad is the first error of a blob's reader: the reason of a failed
+	// copy, whatever words the destination's writer (an HTTP client) put
+	// around it.
+	bad error
+}
+
+// badBlob returns the first error of a blob's reader, if any.
+func (l *layoutFiles) badBlob() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bad
+}
+
+// openSource opens the image src names: the one tagged src.Tag, else the
+// layout's only image, with its artifacts. storeDir is the Nix store, into
+// which blobs may link.
+func openSource(ctx context.Context, src Ref, storeDir string) (*source, error) {
+	if src.Transport != OCI {
+		return nil, fmt.Errorf("source %s: only image layouts can be copied", src)
+	}
+	s := &source{layoutFiles: &layoutFiles{ctx: ctx, dir: src.Path, storeDir: storeDir}}
+	if err := s.read(src.Tag); err != nil {
+		return nil, fmt.Errorf("source %s: %w", src, err)
+	}
+	return s, nil
+}
+
+// read reads index.json, the manifest tagged tag and its configuration,
+// finds every layer, then does the same for the artifacts whose subject
+// the image is.
+func (s *source) read(tag string) error {
+	f, err := s.openFile(filepath.Join(s.dir, "index.json"), "the index")
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("not an OCI image layout: %s has no index.json", s.dir)
+	}
+	if err != nil {
+		return err
+	}
+	data, err := readlimit.Open(f, "an image index", readlimit.ImageJSON)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("index.json: %w", err)
+	}
+	var found, artifacts []v1.Descriptor
+	var tags []string
+	for _, d := range idx.Manifests {
+		if isArtifact(d) {
+			artifacts = append(artifacts, d)
+			continue
+		}
+		t := d.Annotations[refNameAnnotation]
+		tags = append(tags, t)
+		if tag == "" || t == tag {
+			found = append(found, d)
+		}
+	}
+	switch {
+	case len(found) == 0 && tag != "":
+		return fmt.Errorf("no image tagged %q (the layout has %s)", tag, strings.Join(tags, ", "))
+	case len(found) == 0:
+		return errors.New("the layout holds no image")
+	case len(found) > 1:
+		return fmt.Errorf("the layout holds %d images: name one with oci:DIR:TAG (tags: %s)", len(found), strings.Join(tags, ", "))
+	}
+	s.desc, s.tag = found[0], found[0].Annotations[refNameAnnotation]
+	if !s.desc.MediaType.IsImage() {
+		return fmt.Errorf("%s is a %s, not an image manifest", s.desc.Digest, s.desc.MediaType)
+	}
+	if err := s.readManifest(); err != nil {
+		return err
+	}
+	if err := s.readContents(); err != nil {
+		return err
+	}
+	for _, d := range artifacts {
+		a := &source{layoutFiles: s.layoutFiles, desc: d, of: " of the artifact " + d.Digest.String()}
+		if err := a.readManifest(); err != nil {
+			return err
+		}
+		if a.m.Subject == nil || a.m.Subject.Digest != s.desc.Digest {
+			continue // another image's
+		}
+		if err := a.readContents(); err != nil {
+			return err
+		}
+		// An artifact's documents are small and, in a registry, pushed
+		// after the image: read whole now, so that a damaged one fails
+		// the copy before the image is shown anywhere.
+		for i, l := range a.m.Layers {
+			rc, err := a.openBlob(l, a.layerName(i))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, rc)
+			rc.Close()
+			if err != nil {
+				return err
+			}
+		}
+		s.referrers = append(s.referrers, a)
+	}
+	return nil
+}
+
+// readManifest reads and parses the manifest desc names, checked.
+func (s *source) readManifest() error {
+	var err error
+	if s.manifest, err = s.readJSON(s.desc, "the manifest"+s.of); err != nil {
+		return err
+	}
+	if s.m, err = v1.ParseManifest(bytes.NewReader(s.manifest)); err != nil {
+		return fmt.Errorf("the manifest%s %s: %w", s.of, s.desc.Digest, err)
+	}
+	return nil
+}
+
+// readContents reads the configuration, checked, and finds every layer
+// with its size (and no link out of the store), before anything is
+// written.
+func (s *source) readContents() error {
+	var err error
+	if s.config, err = s.readJSON(s.m.Config, "the configuration"+s.of); err != nil {
+		return err
+	}
+	for i, l := range s.m.Layers {
+		rc, err := s.openBlob(l, s.layerName(i))
+		if err != nil {
+			return err
+		}
+		rc.Close()
+	}
+	return nil
+}
+
+// layerName names layer i in messages.
+func (s *source) layerName(i int) string {
+	return fmt.Sprintf("layer %d of %d%s", i+1, len(s.m.Layers), s.of)
+}
+
+// readJSON reads the small blob d (a manifest, a configuration), checked.
+func (l *layoutFiles) readJSON(d v1.Descriptor, what string) ([]byte, error) {
+	if d.Size < 0 || d.Size > readlimit.ImageJSON {
+		return nil, fmt.Errorf("%s: its descriptor gives the size %d, over the limit of %d for %s", what, d.Size, readlimit.ImageJSON, "a manifest or configuration")
+	}
+	rc, err := l.openBlob(d, what)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// openBlob opens the blob d, what naming it in errors, as a reader that
+// checks its bytes.
+func (l *layoutFiles) openBlob(d v1.Descriptor, what string) (io.ReadCloser, error) {
+	if d.Size < 0 {
+		return nil, fmt.Errorf("%s: its descriptor gives the size %d", what, d.Size)
+	}
+	f, err := l.openFile(filepath.Join(l.dir, "blobs", d.Digest.Algorithm, d.Digest.Hex), what)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBlobReader(l.ctx, f, d, what)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	b.onBad = func(err error) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.bad == nil {
+			l.bad = err
+		}
+	}
+	return b, nil
+}
+
+// openFile opens the file p of the layout, what naming it in errors,
+// following a symbolic link only to a regular file in the store (the store
+// directory as it is named or with its own links resolved). The file
+// opened is never a link itself (O_NOFOLLOW), so a file swapped for a link
+// after the check is refused.
+func (l *layoutFiles) openFile(p, what string) (*os.File, error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s is a symbolic link that does not resolve: %w", what, p, err)
+		}
+		if !l.inStore(target) {
+			return nil, fmt.Errorf("%s: %s is a symbolic link to %s, outside the store %s", what, p, target, l.storeDir)
+		}
+		p = target
+	}
+	if l.beforeOpen != nil {
+		l.beforeOpen(p)
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s: %s became a symbolic link while it was read", what, p)
+		}
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %s is not a regular file", what, p)
+	}
+	return f, nil
+}
+
+// inStore tells whether the path p (links resolved) is in the store.
+func (l *layoutFiles) inStore(p string) bool {
+	if strings.HasPrefix(p, l.storeDir+"/") {
+		return true
+	}
+	real, err := filepath.EvalSymlinks(l.storeDir)
+	return err == nil && strings.HasPrefix(p, real+"/")
+}
+
+// blob is one blob of the image, to write.
+type blob struct {
+	desc v1.Descriptor
+	what string
+	// data is the blob's bytes when they are read already (the manifest,
+	// the configuration: checked when the source was opened).
+	data []byte
+}
+
+// blobs lists the blobs of the image and its artifacts, each once: the
+// image's layers, configuration and manifest, then each artifact's.
+func (s *source) blobs() []blob {
+	var out []blob
+	seen := map[v1.Hash]bool{}
+	add := func(b blob) {
+		if !seen[b.desc.Digest] {
+			seen[b.desc.Digest] = true
+			out = append(out, b)
+		}
+	}
+	for _, m := range append([]*source{s}, s.referrers...) {
+		for i, l := range m.m.Layers {
+			add(blob{desc: l, what: m.layerName(i)})
+		}
+		add(blob{desc: m.m.Config, what: "the configuration" + m.of, data: m.config})
+		add(blob{desc: m.desc, what: "the manifest" + m.of, data: m.manifest})
+	}
+	return out
+}
+
+// open opens the blob b as a reader that checks it.
+func (l *layoutFiles) open(b blob) (io.ReadCloser, error) {
+	if b.data != nil {
+		return io.NopCloser(bytes.NewReader(b.data)), nil
+	}
+	return l.openBlob(b.desc, b.what)
+}
+
+// image is the source as go-containerregistry's v1.Image, for the
+// registry and docker-archive writers.
+func (s *source) image() (v1.Image, error) { return partial.CompressedToImage(s) }
+
+func (s *source) RawManifest() ([]byte, error)   { return s.manifest, nil }
+func (s *source) RawConfigFile() ([]byte, error) { return s.config, nil }
+
+func (s *source) MediaType() (types.MediaType, error) {
+	if s.m.MediaType != "" {
+		return s.m.MediaType, nil
+	}
+	return s.desc.MediaType, nil
+}
+
+// LayerByDigest returns the layer blob h of the manifest, or its
+// configuration.
+func (s *source) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	for i, l := range s.m.Layers {
+		if l.Digest == h {
+			return &sourceLayer{s: s, b: blob{desc: l, what: s.layerName(i)}}, nil
+		}
+	}
+	if h == s.m.Config.Digest {
+		return &sourceLayer{s: s, b: blob{desc: s.m.Config, what: "the configuration" + s.of, data: s.config}}, nil
+	}
+	return nil, fmt.Errorf("the manifest has no layer %s", h)
+}
+
+// sourceLayer is a blob of a source, as a layer.
+type sourceLayer struct {
+	s *source
+	b blob
+}
+
+func (l *sourceLayer) Digest() (v1.Hash, error)            { return l.b.desc.Digest, nil }
+func (l *sourceLayer) Size() (int64, error)                { return l.b.desc.Size, nil }
+func (l *sourceLayer) MediaType() (types.MediaType, error) { return l.b.desc.MediaType, nil }
+func (l *sourceLayer) Compressed() (io.ReadCloser, error)  { return l.s.open(l.b) }
+func (l *sourceLayer) Descriptor() (*v1.Descriptor, error) { d := l.b.desc; return &d, nil }
