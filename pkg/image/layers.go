@@ -25,6 +25,8 @@ type LayerPlan struct {
 	// Prebuilt, when not nil, is a layer a layer derivation wrote, which
 	// the image links (see Plan.UseLayerSets).
 	Prebuilt *Prebuilt
+	// Base, when not nil, is a layer of the base image, copied unchanged.
+	Base *BaseLayer
 }
 
 // GroupLayers splits the closure into at most maxLayers layers, base layer

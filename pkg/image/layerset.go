@@ -283,8 +283,12 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 			}
 		}
 	}
-	var own []LayerPlan
+	var own, base []LayerPlan
 	for _, l := range p.Layers {
+		if l.Base != nil {
+			base = append(base, l)
+			continue
+		}
 		if l.Entries != nil {
 			own = append(own, l)
 			continue
@@ -295,7 +299,7 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 			}
 		}
 	}
-	var layers []LayerPlan
+	layers := base
 	for _, s := range sets {
 		for _, l := range s.Layers {
 			count := fmt.Sprintf("%d store paths", len(l.Names))
@@ -314,15 +318,18 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 	if len(layers) > MaxMaxLayers {
 		return fmt.Errorf("the image would have %d layers, more than %d (Docker's limit): give its layer derivations a smaller maxLayers", len(layers), MaxMaxLayers)
 	}
-	history := make([]v1.History, len(layers))
-	for i, l := range layers {
+	history := make([]v1.History, len(layers)-len(base))
+	for i, l := range layers[len(base):] {
 		h := v1.History{CreatedBy: CreatedBy, Comment: l.describe()}
 		if len(p.Config.History) > 0 {
-			h.Created = p.Config.History[0].Created
+			h.Created = p.Config.History[len(p.Config.History)-1].Created
 		} else {
 			h.Created = p.Config.Created
 		}
 		history[i] = h
+	}
+	if p.Base != nil {
+		history = append(baseHistory(p.Base), history...)
 	}
 	p.Layers = layers
 	p.Config.History = history

@@ -13,6 +13,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nar"
+	"github.com/oci-builder/oci-builder/pkg/outside"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
@@ -57,6 +58,11 @@ type Plan struct {
 	// SBOM, when not nil, makes Write attach the image's documents
 	// (package sbom); NewPlan sets it, with no build information.
 	SBOM *SBOMOptions
+	// Base, when not nil, is the base image (Options.FromImage), whose
+	// layers are the first of Layers.
+	Base *outside.Image
+	// FromImage is what named Base.
+	FromImage *FromImage
 }
 
 // NewPlan computes the image for the container options c and the image
@@ -117,9 +123,19 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 			return nil, err
 		}
 	}
-	budget := s.maxLayers - 1
+	baseLayers := 0
+	if o.FromImage != nil {
+		if o.Base == nil {
+			return nil, errors.New("fromImage: the base image was not opened (image.OpenBase)")
+		}
+		baseLayers = len(o.Base.Layers)
+	}
+	budget := s.maxLayers - 1 - baseLayers
 	if contents != nil && budget > 1 {
 		budget--
+	}
+	if budget < 1 {
+		return nil, fmt.Errorf("maxLayers %d leaves no layer for the closure: the base image has %d layers, and the /etc layer and at least one for the closure follow (give maxLayers %d or more)", s.maxLayers, baseLayers, baseLayers+2)
 	}
 	layers := append([]LayerPlan{{Entries: rootfsEntries(ct)}}, GroupLayers(ct.Closure, budget)...)
 	if contents != nil {
@@ -169,6 +185,14 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 			CreatedBy: CreatedBy,
 			Comment:   l.describe(),
 		})
+	}
+	if o.Base != nil {
+		_, pathSet := c.Env["PATH"]
+		if o.Compat != nil && o.Compat.Config != nil {
+			pathSet = true // dockerTools' config: its PATH, if any, wins
+		}
+		p.UseBase(o.FromImage, o.Base, pathSet)
+		p.Warnings = append(p.Warnings, o.Base.Warnings...)
 	}
 	return p, nil
 }

@@ -1,9 +1,7 @@
 package outside
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"os"
@@ -11,233 +9,31 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-builder/oci-builder/pkg/outside/outsidetest"
 )
 
-// entry is a file of a test layer: a regular file with data, or a hard
-// link when link is set.
-type entry struct {
-	name, data, link string
-}
-
-// makeTar is the tar of entries.
-func makeTar(t *testing.T, entries []entry) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, e := range entries {
-		hdr := &tar.Header{Name: e.name, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(e.data))}
-		if e.link != "" {
-			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, e.link, 0
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if e.link == "" {
-			tw.Write([]byte(e.data))
-		}
-	}
-	tw.Close()
-	return b.Bytes()
-}
-
-func compress(t *testing.T, data []byte, c compression) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	switch c {
-	case compressionGzip:
-		zw := gzip.NewWriter(&b)
-		zw.Write(data)
-		zw.Close()
-	case compressionZstd:
-		zw, err := zstd.NewWriter(&b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zw.Write(data)
-		zw.Close()
-	default:
-		return data
-	}
-	return b.Bytes()
-}
-
-// testImage is an image to write in every format.
-type testImage struct {
-	repoTag string
-	layers  [][]entry
-	comp    compression
-	env     []string
-	// tamper, when set, changes the blobs before they are written (by
-	// name: "config", "layer0", ...).
-	tamper func(name string, data []byte) []byte
-}
-
-type built struct {
-	config  []byte
-	layers  [][]byte // blobs
-	diffIDs []digest.Digest
-}
-
-func (ti testImage) build(t *testing.T) built {
-	t.Helper()
-	var b built
-	for _, l := range ti.layers {
-		tarData := makeTar(t, l)
-		b.diffIDs = append(b.diffIDs, digest.FromBytes(tarData))
-		b.layers = append(b.layers, compress(t, tarData, ti.comp))
-	}
-	cfg := v1.Image{Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Config: v1.ImageConfig{Env: ti.env},
-		RootFS: v1.RootFS{Type: "layers", DiffIDs: b.diffIDs}}
-	b.config, _ = json.Marshal(cfg)
-	return b
-}
-
-func (ti testImage) blob(name string, data []byte) []byte {
-	if ti.tamper != nil {
-		return ti.tamper(name, data)
-	}
-	return data
-}
-
-// writeTarFile writes files (name -> data, in the order of names) as a tar.
-func writeTarFile(t *testing.T, file string, names []string, files map[string][]byte) {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, n := range names {
-		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg})
-		tw.Write(files[n])
-	}
-	tw.Close()
-	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// dockerArchive writes images as `docker save` does.
-func dockerArchive(t *testing.T, file string, images ...testImage) {
-	t.Helper()
-	files := map[string][]byte{}
-	var names []string
-	var manifest []dockerManifest
-	for _, ti := range images {
-		b := ti.build(t)
-		cfgName := digest.FromBytes(b.config).Encoded() + ".json"
-		files[cfgName] = ti.blob("config", b.config)
-		names = append(names, cfgName)
-		m := dockerManifest{Config: cfgName, RepoTags: []string{ti.repoTag}}
-		for i, l := range b.layers {
-			n := b.diffIDs[i].Encoded() + "/layer.tar"
-			files[n] = ti.blob("layer"+string(rune('0'+i)), l)
-			names = append(names, n)
-			m.Layers = append(m.Layers, n)
-		}
-		manifest = append(manifest, m)
-	}
-	files["manifest.json"], _ = json.Marshal(manifest)
-	names = append(names, "manifest.json")
-	writeTarFile(t, file, names, files)
-}
-
-// ociLayout writes images into the layout directory dir, the tag of each
-// its repoTag's.
-func ociLayout(t *testing.T, dir string, images ...testImage) {
-	t.Helper()
-	blobs := filepath.Join(dir, "blobs", "sha256")
-	os.MkdirAll(blobs, 0o755)
-	put := func(data []byte) digest.Digest {
-		d := digest.FromBytes(data)
-		os.WriteFile(filepath.Join(blobs, d.Encoded()), data, 0o644)
-		return d
-	}
-	idx := v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex}
-	for _, ti := range images {
-		b := ti.build(t)
-		// A tampered configuration is described as it is: a consistent
-		// layout of a bad configuration.
-		cfg := ti.blob("config", b.config)
-		m := v1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageManifest,
-			Config: v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: put(cfg), Size: int64(len(cfg))}}
-		mt, _ := mediaTypeOf(ti.comp)
-		for i, l := range b.layers {
-			m.Layers = append(m.Layers, v1.Descriptor{MediaType: mt, Digest: digest.FromBytes(l), Size: int64(len(l))})
-			data := ti.blob("layer"+string(rune('0'+i)), l)
-			os.WriteFile(filepath.Join(blobs, digest.FromBytes(l).Encoded()), data, 0o644)
-		}
-		raw, _ := json.Marshal(m)
-		_, tag := splitRepoTag(ti.repoTag)
-		idx.Manifests = append(idx.Manifests, v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: put(raw), Size: int64(len(raw)),
-			Annotations: map[string]string{v1.AnnotationRefName: tag}})
-	}
-	raw, _ := json.Marshal(idx)
-	os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644)
-	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
-}
-
-// ociArchive writes the layout of images as a tar.
-func ociArchive(t *testing.T, file string, images ...testImage) {
-	t.Helper()
-	dir := t.TempDir()
-	ociLayout(t, dir, images...)
-	files := map[string][]byte{}
-	var names []string
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			rel, _ := filepath.Rel(dir, p)
-			files[rel], _ = os.ReadFile(p)
-			names = append(names, rel)
-		}
-		return nil
-	})
-	writeTarFile(t, file, names, files)
-}
-
-var base = testImage{
-	repoTag: "example.org:5000/base:1.0",
-	layers: [][]entry{
-		{{name: "etc/passwd", data: "root:x:0:0::/root:/bin/sh\n"}, {name: "bin/sh", data: "#!"}},
-		{{name: "/usr/share/doc", data: "doc"}, {name: "bin/.wh.sh"}, {name: "bin/sh2", link: "/usr/share/doc"}},
+var base = outsidetest.Image{
+	RepoTag: "example.org:5000/base:1.0",
+	Layers: [][]outsidetest.Entry{
+		{{Name: "etc/passwd", Data: "root:x:0:0::/root:/bin/sh\n"}, {Name: "bin/sh", Data: "#!"}},
+		{{Name: "/usr/share/doc", Data: "doc"}, {Name: "bin/.wh.sh"}, {Name: "bin/sh2", Link: "/usr/share/doc"}},
 	},
-	comp: compressionGzip,
-	env:  []string{"PATH=/bin", "LANG=C"},
+	Compression: "gzip",
+	Env:         []string{"PATH=/bin", "LANG=C"},
 }
 
-// writers write an image in each format, returning the path to open.
-var writers = map[string]func(t *testing.T, images ...testImage) string{
-	"docker-archive": func(t *testing.T, images ...testImage) string {
-		f := filepath.Join(t.TempDir(), "image.tar")
-		dockerArchive(t, f, images...)
-		return f
-	},
-	"docker-archive.gz": func(t *testing.T, images ...testImage) string {
-		f := filepath.Join(t.TempDir(), "image.tar")
-		dockerArchive(t, f, images...)
-		data, _ := os.ReadFile(f)
-		os.WriteFile(f+".gz", compress(t, data, compressionGzip), 0o644)
-		return f + ".gz"
-	},
-	"oci": func(t *testing.T, images ...testImage) string {
-		d := t.TempDir()
-		ociLayout(t, d, images...)
-		return d
-	},
-	"oci-archive": func(t *testing.T, images ...testImage) string {
-		f := filepath.Join(t.TempDir(), "image.tar")
-		ociArchive(t, f, images...)
-		return f
-	},
-}
+var writers = outsidetest.Writers
 
 func TestOpenVerifyEveryFormat(t *testing.T) {
 	for format, write := range writers {
-		for _, comp := range []compression{compressionNone, compressionGzip, compressionZstd} {
-			t.Run(format+"/"+comp.String(), func(t *testing.T) {
+		for _, comp := range []string{"", "gzip", "zstd"} {
+			t.Run(format+"/"+comp, func(t *testing.T) {
 				ti := base
-				ti.comp = comp
+				ti.Compression = comp
 				p := write(t, ti)
 				im, err := Open(p, Selector{})
 				if err != nil {
@@ -247,13 +43,12 @@ func TestOpenVerifyEveryFormat(t *testing.T) {
 				if err := im.Verify(context.Background()); err != nil {
 					t.Fatal(err)
 				}
-				b := ti.build(t)
+				b := ti.Build(t)
 				for i, l := range im.Layers {
-					if l.Digest != digest.FromBytes(b.layers[i]) || l.DiffID != b.diffIDs[i] || l.Size != int64(len(b.layers[i])) {
+					if l.Digest != digest.FromBytes(b.Layers[i]) || l.DiffID != b.DiffIDs[i] || l.Size != int64(len(b.Layers[i])) {
 						t.Errorf("layer %d: %+v", i, l)
 					}
-					mt, _ := mediaTypeOf(comp)
-					if l.MediaType != mt {
+					if mt := outsidetest.MediaType(comp); l.MediaType != mt {
 						t.Errorf("layer %d: media type %s, want %s", i, l.MediaType, mt)
 					}
 				}
@@ -269,7 +64,7 @@ func TestOpenVerifyEveryFormat(t *testing.T) {
 					t.Errorf("env %q", got)
 				}
 				var buf bytes.Buffer
-				if err := im.CopyLayer(1, &buf); err != nil || !bytes.Equal(buf.Bytes(), b.layers[1]) {
+				if err := im.CopyLayer(1, &buf); err != nil || !bytes.Equal(buf.Bytes(), b.Layers[1]) {
 					t.Errorf("CopyLayer: %v (%d bytes)", err, buf.Len())
 				}
 				v, err := im.V1()
@@ -287,8 +82,8 @@ func TestOpenVerifyEveryFormat(t *testing.T) {
 
 func TestSelect(t *testing.T) {
 	other := base
-	other.repoTag = "example.org:5000/other:2.0"
-	other.layers = [][]entry{{{name: "other", data: "x"}}}
+	other.RepoTag = "example.org:5000/other:2.0"
+	other.Layers = [][]outsidetest.Entry{{{Name: "other", Data: "x"}}}
 	for format, write := range writers {
 		p := write(t, base, other)
 		for _, c := range []struct {
@@ -339,16 +134,16 @@ func TestMalformed(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		formats string // the writers the case applies to, or "" for all
-		image   testImage
+		image   outsidetest.Image
 		remove  string // a blob to remove, OCI layouts only
 		err     string
 	}{
 		{name: "flipped layer byte", formats: "oci oci-archive", image: withTamper(base, "layer1", flip), err: "has the digest"},
 		{name: "flipped layer byte", formats: "docker-archive docker-archive.gz", image: withTamper(base, "layer1", flip), err: "layer 2"},
 		{name: "config not JSON", image: withTamper(base, "config", func([]byte) []byte { return []byte("{not json") }), err: "is not valid JSON"},
-		{name: "dot-dot entry", image: withLayers(base, []entry{{name: "a/../../etc/x", data: "x"}}), err: `entry "a/../../etc/x" leaves the root filesystem`},
-		{name: "absolute dot-dot entry", image: withLayers(base, []entry{{name: "/../x", data: "x"}}), err: "leaves the root"},
-		{name: "hard link out", image: withLayers(base, []entry{{name: "x", link: "../../etc/shadow"}}), err: `hard link "x": target`},
+		{name: "dot-dot entry", image: withLayers(base, []outsidetest.Entry{{Name: "a/../../etc/x", Data: "x"}}), err: `entry "a/../../etc/x" leaves the root filesystem`},
+		{name: "absolute dot-dot entry", image: withLayers(base, []outsidetest.Entry{{Name: "/../x", Data: "x"}}), err: "leaves the root"},
+		{name: "hard link out", image: withLayers(base, []outsidetest.Entry{{Name: "x", Link: "../../etc/shadow"}}), err: `hard link "x": target`},
 		{name: "missing blob", formats: "oci", image: base, remove: "layer0", err: "is missing"},
 	} {
 		for format, write := range writers {
@@ -358,8 +153,8 @@ func TestMalformed(t *testing.T) {
 			t.Run(c.name+"/"+format, func(t *testing.T) {
 				p := write(t, c.image)
 				if c.remove != "" {
-					b := c.image.build(t)
-					os.Remove(filepath.Join(p, "blobs", "sha256", digest.FromBytes(b.layers[0]).Encoded()))
+					b := c.image.Build(t)
+					os.Remove(filepath.Join(p, "blobs", "sha256", digest.FromBytes(b.Layers[0]).Encoded()))
 				}
 				im, err := Open(p, Selector{})
 				if err == nil {
@@ -377,8 +172,8 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-func withTamper(ti testImage, name string, f func([]byte) []byte) testImage {
-	ti.tamper = func(n string, data []byte) []byte {
+func withTamper(ti outsidetest.Image, name string, f func([]byte) []byte) outsidetest.Image {
+	ti.Tamper = func(n string, data []byte) []byte {
 		if n == name {
 			return f(data)
 		}
@@ -387,14 +182,14 @@ func withTamper(ti testImage, name string, f func([]byte) []byte) testImage {
 	return ti
 }
 
-func withLayers(ti testImage, layers ...[]entry) testImage {
-	ti.layers = append(append([][]entry(nil), ti.layers...), layers...)
+func withLayers(ti outsidetest.Image, layers ...[]outsidetest.Entry) outsidetest.Image {
+	ti.Layers = append(append([][]outsidetest.Entry(nil), ti.Layers...), layers...)
 	return ti
 }
 
 func TestIndexPlatform(t *testing.T) {
 	dir := t.TempDir()
-	ociLayout(t, dir, base)
+	outsidetest.OCILayout(t, dir, base)
 	// Wrap the image in an index of two platforms, both the same image.
 	raw, _ := os.ReadFile(filepath.Join(dir, "index.json"))
 	var idx v1.Index

@@ -245,12 +245,23 @@ func (im *Image) OpenLayer(i int) (io.ReadCloser, error) {
 	if !im.verified {
 		return nil, ErrNotVerified
 	}
+	return im.OpenBlob(i, im.Layers[i].Digest, im.Layers[i].Size)
+}
+
+// OpenBlob opens layer i's blob, which an earlier Verify found to have
+// the digest want and size bytes (recorded elsewhere, as a streamed
+// image's description does); its reader fails at the end when the bytes
+// differ.
+func (im *Image) OpenBlob(i int, want digest.Digest, size int64) (io.ReadCloser, error) {
+	if i < 0 || i >= len(im.Layers) {
+		return nil, fmt.Errorf("image %s has no layer %d (it has %d)", im.Path, i+1, len(im.Layers))
+	}
 	l := im.Layers[i]
 	rc, _, err := im.src.open(l.File)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: layer %d: %w", im.Path, i+1, err)
 	}
-	return &checkedReader{rc: rc, sum: newCountingHash(), want: l.Digest, size: l.Size, what: fmt.Sprintf("image %s: layer %d (%s)", im.Path, i+1, l.File)}, nil
+	return &checkedReader{rc: rc, sum: newCountingHash(), want: want, size: size, what: fmt.Sprintf("image %s: layer %d (%s)", im.Path, i+1, l.File)}, nil
 }
 
 // checkedReader reads a blob and checks its digest and size at the end.
