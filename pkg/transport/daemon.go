@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // DaemonOptions say how a docker-daemon destination is reached: the
@@ -140,6 +141,10 @@ func loadIntoDaemon(ctx context.Context, img v1.Image, dest Ref, opts Options) (
 	if err != nil {
 		return "", err
 	}
+	img, err = forDaemon(img)
+	if err != nil {
+		return "", err
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(tarball.Write(tag, img, pw))
@@ -223,3 +228,76 @@ func readLoadReply(r io.Reader) (string, error) {
 		}
 	}
 }
+
+// forDaemon gives img with its zstd layers sent uncompressed: Docker
+// before 23 cannot read zstd layers (its load fails "unexpected EOF").
+// Their uncompressed size, which the archive's tar header needs first, is
+// counted by decompressing them once.
+func forDaemon(img v1.Image) (v1.Image, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	m = m.DeepCopy()
+	changed := false
+	for i, l := range layers {
+		mt, err := l.MediaType()
+		if err != nil {
+			return nil, err
+		}
+		if mt != types.OCILayerZStd {
+			continue
+		}
+		size, err := uncompressedSize(l)
+		if err != nil {
+			return nil, fmt.Errorf("layer %d: %w", i+1, err)
+		}
+		diffID, err := l.DiffID()
+		if err != nil {
+			return nil, err
+		}
+		layers[i] = &uncompressedLayer{Layer: l, size: size, diffID: diffID}
+		m.Layers[i] = v1.Descriptor{MediaType: types.OCIUncompressedLayer, Digest: diffID, Size: size}
+		changed = true
+	}
+	if !changed {
+		return img, nil
+	}
+	return &daemonImage{Image: img, manifest: m, layers: layers}, nil
+}
+
+// uncompressedSize reads l's uncompressed bytes to count them.
+func uncompressedSize(l v1.Layer) (int64, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return io.Copy(io.Discard, rc)
+}
+
+// daemonImage is an image whose manifest and layers forDaemon changed.
+type daemonImage struct {
+	v1.Image
+	manifest *v1.Manifest
+	layers   []v1.Layer
+}
+
+func (d *daemonImage) Manifest() (*v1.Manifest, error) { return d.manifest, nil }
+func (d *daemonImage) Layers() ([]v1.Layer, error)     { return d.layers, nil }
+
+// uncompressedLayer is a layer sent as its uncompressed tar.
+type uncompressedLayer struct {
+	v1.Layer
+	size   int64
+	diffID v1.Hash
+}
+
+func (l *uncompressedLayer) Digest() (v1.Hash, error)            { return l.diffID, nil }
+func (l *uncompressedLayer) Size() (int64, error)                { return l.size, nil }
+func (l *uncompressedLayer) MediaType() (types.MediaType, error) { return types.OCIUncompressedLayer, nil }
+func (l *uncompressedLayer) Compressed() (io.ReadCloser, error)  { return l.Layer.Uncompressed() }
