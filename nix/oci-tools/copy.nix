@@ -24,7 +24,35 @@ let
         "${oci-builder}/bin/oci-builder"
       ];
     });
+
+  # The copiers of an image named nameTag ("NAME:TAG"), as nix2container
+  # names them: copyTo (DEST given on the command line), copyToRegistry
+  # (docker://NAME:TAG), copyToDockerDaemon (docker-daemon:NAME:TAG, the
+  # daemon of $DOCKER_HOST) and copyToPodman (podman's Docker API). One
+  # derivation of links; each attribute runs its own program (nix run).
+  copiers =
+    image: nameTag:
+    let
+      drv = derivation {
+        name = "${image.name}-copy-to";
+        inherit system;
+        builder = "${oci-builder}/bin/oci-builder";
+        args = [
+          "nix-copier-builder"
+          "${image}"
+          "${oci-builder}/bin/oci-builder"
+          nameTag
+        ];
+      };
+      running = program: withPassthru { meta.mainProgram = program; } drv;
+    in
+    {
+      copyTo = running "oci-builder-copy";
+      copyToRegistry = running "copy-to-registry";
+      copyToDockerDaemon = running "copy-to-docker-daemon";
+      copyToPodman = running "copy-to-podman";
+    };
 in
 {
-  inherit copier;
+  inherit copier copiers;
 }

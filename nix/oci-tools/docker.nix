@@ -14,11 +14,12 @@ let
     ;
   inherit (scope)
     checkType
-    copier
+    copiers
     defaultArch
     defaultOs
     describe
     fail
+    fromImageOptions
     imageLayers
     isStringLike
     licensesOf
@@ -37,7 +38,6 @@ let
     fakeRootCommands = "it runs a shell as fake root, which this builder never does: put the files in a derivation and add it to 'contents'; for users use buildImage's user/extraUsers, for /tmp its tmp";
     enableFakechroot = "it only serves fakeRootCommands, which are refused";
     runAsRoot = "it runs a shell in a VM, which this builder never does: put the files in a derivation and add it to 'contents'";
-    fromImage = "base images are not supported: add what the base image gave (busybox, cacert, ...) to 'contents'";
   };
 
   # dockerTools.buildLayeredImage's arguments, with their meaning and
@@ -66,7 +66,10 @@ let
       fakeRootCommands ? "",
       enableFakechroot ? false,
       runAsRoot ? null,
+      # A base image: its layers first, its Env under config's.
       fromImage ? null,
+      fromImageName ? null,
+      fromImageTag ? null,
     }@given:
     let
       shellDefaults = {
@@ -74,7 +77,6 @@ let
         fakeRootCommands = "";
         enableFakechroot = false;
         runAsRoot = null;
-        fromImage = null;
       };
       refused = filter (k: given ? ${k} && given.${k} != shellDefaults.${k}) (attrNames shellOnly);
       contentsList = map (
@@ -116,8 +118,8 @@ let
           imageName = name;
           imageTag = if tag != null then tag else substring 0 32 (baseNameOf (unsafeDiscardStringContext drv.outPath));
           closureRoots = map (r: r.path) roots;
-          copyTo = copier drv;
         }
+        // copiers drv "${name}:${drv.imageTag}"
         // layered.passthru
       ) (
         derivation (
@@ -157,7 +159,8 @@ let
                   fail fn "'created' must not be empty: an RFC 3339 date and time, or \"now\" (leave it out for 1970-01-01T00:00:01Z)"
                 else
                   created;
-            };
+            }
+            // fromImageOptions fn given;
             dockerCompat = {
               config = cfg;
               contents = contentsList;

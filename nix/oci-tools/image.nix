@@ -15,12 +15,13 @@ let
     checkStringList
     checkType
     commandLine
-    copier
+    copiers
     defaultArch
     defaultOs
     derivationName
     describe
     fail
+    fromImageOptions
     imageLayers
     oci-builder
     processRoots
@@ -69,6 +70,12 @@ let
       exposedPorts ? [ ],
       labels ? { },
       volumes ? [ ],
+      # A base image (docker-archive, OCI layout or oci-archive): its
+      # layers first, its Env under the image's; fromImageName and
+      # fromImageTag pick one of several images in it.
+      fromImage ? null,
+      fromImageName ? null,
+      fromImageTag ? null,
       # Container options that the image carries.
       env ? null,
       workingDir ? null,
@@ -197,7 +204,8 @@ let
               exposedPorts = map checkPort (checkType fn "exposedPorts" isList "a list of ports" exposedPorts);
               labels = checkLabels labels;
               volumes = checkStringList fn "volumes" volumes;
-            };
+            }
+            // fromImageOptions fn given;
           }
           // layered.attrs
           // sbomAttrs layered.licenses
@@ -207,9 +215,10 @@ let
         {
           options = container;
           closureRoots = map (r: r.path) roots;
+          inherit imageName;
           imageTag = tag;
-          copyTo = copier image;
         }
+        // copiers image "${imageName}:${tag}"
         // layered.passthru
       ) image;
 in
