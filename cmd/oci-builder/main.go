@@ -113,7 +113,7 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 		},
 		{
 			name:    "copy",
-			summary: "copy an image layout to a registry, another layout or an archive",
+			summary: "copy an image (layout, archive or registry's) to a registry, a layout, an archive or a Docker daemon",
 			usage:   copyUsage,
 			run:     runCopy,
 		},
@@ -125,7 +125,7 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 		},
 		{
 			name:    "nix-copier-builder",
-			summary: "build the copyTo attribute of an image made by buildImage (the derivation's builder)",
+			summary: "build the copyTo attributes of an image made by nix/oci-tools.nix (the derivation's builder)",
 			usage: `Usage: oci-builder nix-copier-builder IMAGE OCI-BUILDER [NAME:TAG]
 
 Runs as the builder of the copyTo attribute of images: writes to $out the
