@@ -297,7 +297,9 @@ type uncompressedLayer struct {
 	diffID v1.Hash
 }
 
-func (l *uncompressedLayer) Digest() (v1.Hash, error)            { return l.diffID, nil }
-func (l *uncompressedLayer) Size() (int64, error)                { return l.size, nil }
-func (l *uncompressedLayer) MediaType() (types.MediaType, error) { return types.OCIUncompressedLayer, nil }
-func (l *uncompressedLayer) Compressed() (io.ReadCloser, error)  { return l.Layer.Uncompressed() }
+func (l *uncompressedLayer) Digest() (v1.Hash, error) { return l.diffID, nil }
+func (l *uncompressedLayer) Size() (int64, error)     { return l.size, nil }
+func (l *uncompressedLayer) MediaType() (types.MediaType, error) {
+	return types.OCIUncompressedLayer, nil
+}
+func (l *uncompressedLayer) Compressed() (io.ReadCloser, error) { return l.Layer.Uncompressed() }
