@@ -17,6 +17,33 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/transport"
 )
 
+// readSection reads the structured attributes of a derivation whose
+// builder takes no closure: the output path, and the attribute key
+// decoded into v (unknown keys refused); fn names the library function
+// that makes such derivations.
+func readSection(e env, key, fn string, v any) (string, error) {
+	attrsPath, err := nixbuild.FindAttrs(e.getenv)
+	if err != nil {
+		return "", err
+	}
+	attrs, err := nixbuild.ReadAttrs(attrsPath)
+	if err != nil {
+		return "", err
+	}
+	out, err := attrs.Output("out")
+	if err != nil {
+		return "", err
+	}
+	raw, ok := attrs.Raw(key)
+	if !ok {
+		return "", fmt.Errorf("%s has no %q attribute: use nix/oci-tools.nix's %s to make the derivation", nixbuild.AttrsFile, key, fn)
+	}
+	if err := strictjson.Unmarshal(raw, v); err != nil {
+		return "", fmt.Errorf("%s attributes: %w", key, strictjson.DescribeOptionError(err))
+	}
+	return out, nil
+}
+
 // pullAttrs are the "pull" attribute of pullImage's derivations.
 type pullAttrs struct {
 	ImageName      string `json:"imageName"`
@@ -47,25 +74,10 @@ func runNixPullBuilder(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 {
 		return &usageError{"nix-pull-builder takes no arguments"}
 	}
-	attrsPath, err := nixbuild.FindAttrs(e.getenv)
-	if err != nil {
-		return err
-	}
-	attrs, err := nixbuild.ReadAttrs(attrsPath)
-	if err != nil {
-		return err
-	}
-	out, err := attrs.Output("out")
-	if err != nil {
-		return err
-	}
-	raw, ok := attrs.Raw("pull")
-	if !ok {
-		return fmt.Errorf("no \"pull\" attribute: use nix/oci-tools.nix's pullImage to make the derivation")
-	}
 	var pa pullAttrs
-	if err := strictjson.Unmarshal(raw, &pa); err != nil {
-		return fmt.Errorf("pull attributes: %w", strictjson.DescribeOptionError(err))
+	out, err := readSection(e, "pull", "pullImage", &pa)
+	if err != nil {
+		return err
 	}
 	platform, err := overridePlatform(v1.Platform{OS: pa.OS, Architecture: pa.Arch, Variant: pa.Variant})
 	if err != nil {
@@ -138,25 +150,10 @@ func runNixIndexBuilder(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 {
 		return &usageError{"nix-index-builder takes no arguments"}
 	}
-	attrsPath, err := nixbuild.FindAttrs(e.getenv)
-	if err != nil {
-		return err
-	}
-	attrs, err := nixbuild.ReadAttrs(attrsPath)
-	if err != nil {
-		return err
-	}
-	out, err := attrs.Output("out")
-	if err != nil {
-		return err
-	}
-	raw, ok := attrs.Raw("index")
-	if !ok {
-		return fmt.Errorf("no \"index\" attribute: use nix/oci-tools.nix's buildImageIndex to make the derivation")
-	}
 	var ia indexAttrs
-	if err := strictjson.Unmarshal(raw, &ia); err != nil {
-		return fmt.Errorf("index attributes: %w", strictjson.DescribeOptionError(err))
+	out, err := readSection(e, "index", "buildImageIndex", &ia)
+	if err != nil {
+		return err
 	}
 	var entries []index.Entry
 	defer func() {
