@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -310,8 +311,47 @@ in
 		t.Errorf("podman run of the args-style image: %q, want %q", out, want)
 	}
 
+	t.Run("credentials", func(t *testing.T) { testPullCredentials(t, base, got[1]) })
 	t.Run("index", func(t *testing.T) { testIndex(t, reg) })
 	t.Run("malformed", testMalformedBases)
+}
+
+// testPullCredentials pushes the base image to a registry that asks for
+// a password and pulls it with pullImage, the credentials in the file
+// $REGISTRY_AUTH_FILE names (read by the builder as oci-builder copy reads
+// them; the sandbox is off so that the build reads the file): the same
+// archive, so the same hash.
+func testPullCredentials(t *testing.T, base, hash string) {
+	reg := startRegistry(t, "puller:secret")
+	name := reg.host + "/base-" + h.nonce
+	digest := strings.TrimSpace(mustOciBuilder(t, nil, "copy", "--dest-creds", "puller:secret", base, "docker://"+name+":1"))
+	// Nix's build users read it: a directory they can enter.
+	dir, err := os.MkdirTemp(h.work, "auth-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	auth := filepath.Join(dir, "auth.json")
+	if err := os.WriteFile(auth, []byte(fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg.host, base64.StdEncoding.EncodeToString([]byte("puller:secret")))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expr := fmt.Sprintf(`ociTools.pullImage {
+  name = "base-with-credentials-${nonce}.tar";
+  imageName = %q;
+  imageDigest = %q;
+  hash = %q;
+  finalImageName = "base";
+  finalImageTag = "1";
+}`, name, digest, hash)
+	if r := nixBuild(t, expr, false); r.err == nil || !strings.Contains(errorLine(r.log), "authentication required") {
+		t.Fatalf("pullImage without credentials: %q, %v", errorLine(r.log), r)
+	}
+	t.Setenv("REGISTRY_AUTH_FILE", auth)
+	if r := nixBuild(t, expr, false); r.err != nil {
+		t.Fatal(r)
+	}
 }
 
 // testIndex builds an index of amd64, arm64 and arm/v7 images, pushes it
