@@ -326,6 +326,15 @@ func (im *Image) readOCI(sel Selector) error {
 	if err := decodeJSON(v1.ImageIndexFile, data, &idx); err != nil {
 		return err
 	}
+	// An image's SBOMs and provenance (artifacts whose subject it is) are
+	// listed beside it: not images to pick.
+	manifests := idx.Manifests[:0:0]
+	for _, d := range idx.Manifests {
+		if !isArtifact(d) {
+			manifests = append(manifests, d)
+		}
+	}
+	idx.Manifests = manifests
 	var all []string
 	pick := -1
 	for i, d := range idx.Manifests {
@@ -423,6 +432,17 @@ const (
 	mediaTypeDockerLayer    = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 	annotationImageName     = "io.containerd.image.name"
 )
+
+// isArtifact tells whether d is an artifact (an SBOM, a provenance
+// statement: a manifest whose artifactType is not an image
+// configuration's) rather than an image.
+func isArtifact(d v1.Descriptor) bool {
+	switch d.ArtifactType {
+	case "", v1.MediaTypeImageConfig, "application/vnd.docker.container.image.v1+json":
+		return false
+	}
+	return d.MediaType == v1.MediaTypeImageManifest
+}
 
 // ociMediaType maps a layer's media type to OCI's and the compression it
 // says.

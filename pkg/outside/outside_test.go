@@ -187,6 +187,28 @@ func withLayers(ti outsidetest.Image, layers ...[]outsidetest.Entry) outsidetest
 	return ti
 }
 
+// TestSkipsArtifacts: an image's SBOMs listed beside it in index.json
+// are not images to pick.
+func TestSkipsArtifacts(t *testing.T) {
+	dir := t.TempDir()
+	outsidetest.OCILayout(t, dir, base)
+	raw, _ := os.ReadFile(filepath.Join(dir, "index.json"))
+	var idx v1.Index
+	json.Unmarshal(raw, &idx)
+	sbom := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, ArtifactType: "application/vnd.cyclonedx+json", Digest: digest.FromString("x"), Size: 1}
+	idx.Manifests = append([]v1.Descriptor{sbom}, idx.Manifests...)
+	raw, _ = json.Marshal(idx)
+	os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644)
+	im, err := Open(dir, Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	if len(im.Warnings) != 0 || len(im.Layers) != 2 {
+		t.Errorf("warnings %v, %d layers", im.Warnings, len(im.Layers))
+	}
+}
+
 func TestIndexPlatform(t *testing.T) {
 	dir := t.TempDir()
 	outsidetest.OCILayout(t, dir, base)
