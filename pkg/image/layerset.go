@@ -315,6 +315,11 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 		}
 	}
 	layers = append(layers, own...)
+	if len(base) > 0 && p.MaxLayers > 0 && len(layers) > p.MaxLayers {
+		// The library budgets the layer derivations without knowing the
+		// base image's layers.
+		return fmt.Errorf("with the base image's %d layers the image would have %d layers, more than maxLayers %d: give a larger maxLayers, or its layer derivations a smaller one", len(base), len(layers), p.MaxLayers)
+	}
 	if len(layers) > MaxMaxLayers {
 		return fmt.Errorf("the image would have %d layers, more than %d (Docker's limit): give its layer derivations a smaller maxLayers", len(layers), MaxMaxLayers)
 	}

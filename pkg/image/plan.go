@@ -63,6 +63,9 @@ type Plan struct {
 	Base *outside.Image
 	// FromImage is what named Base.
 	FromImage *FromImage
+	// MaxLayers is the maxLayers option (with its default), which
+	// UseLayerSets checks again when a base image's layers count.
+	MaxLayers int
 }
 
 // NewPlan computes the image for the container options c and the image
@@ -147,6 +150,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		StoreDir:    ct.StoreDir,
 		Layers:      layers,
 		Compression: s.compression,
+		MaxLayers:   s.maxLayers,
 		Tag:         s.tag,
 		Verify:      verify,
 		Warnings:    warnings,
