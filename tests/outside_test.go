@@ -442,3 +442,24 @@ func testMalformedBases(t *testing.T) {
 		})
 	}
 }
+
+// TestOutsideEvaluationErrors: pullImage's and buildImageIndex's wrong
+// arguments fail at evaluation with one line naming them.
+func TestOutsideEvaluationErrors(t *testing.T) {
+	need(t)
+	for _, tc := range []struct{ name, expr, want string }{
+		{"no hash", `ociTools.pullImage { imageName = "r/x"; imageDigest = "sha256:00"; }`, "ociTools.pullImage: 'hash' (or 'sha256') is required"},
+		{"two hashes", `ociTools.pullImage { imageName = "r/x"; imageDigest = "sha256:00"; hash = "sha256-x"; sha256 = "x"; }`, "ociTools.pullImage: give 'hash' or 'sha256', not both"},
+		{"tlsVerify", `ociTools.pullImage { imageName = "r/x"; imageDigest = "sha256:00"; hash = "sha256-x"; tlsVerify = "no"; }`, "ociTools.pullImage: 'tlsVerify' must be a boolean, got a string"},
+		{"no images", `ociTools.buildImageIndex { name = "r/x"; images = [ ]; }`, "ociTools.buildImageIndex: 'images' must be a non-empty list of images, got a list"},
+		{"a stream", `ociTools.buildImageIndex { name = "r/x"; images = [ (ociTools.streamLayeredImage { name = "s"; contents = [ busybox ]; }) ]; }`, "'images' must be images (buildImage's or buildLayeredImage's results"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := runNix(t, "nix-instantiate", writeExpr(t, tc.expr))
+			if r.err == nil || !strings.Contains(r.log, tc.want) {
+				t.Fatalf("want error %q, got %v", tc.want, r)
+			}
+		})
+	}
+}

@@ -42,6 +42,8 @@ let
         { }
     else if !(isStringLike fromImage) then
       fail fn "'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got ${describe fromImage}"
+    else if isAttrs fromImage && fromImage.isExe or false then
+      fail fn "'fromImage' is a streamLayeredImage result, a program that writes an image, not an image: use buildLayeredImage for the base"
     else
       {
         fromImage = {
