@@ -102,11 +102,17 @@ func TestStandinCross(t *testing.T) {
     name = "cross-${via}-%s";
     args = [ "${cross.hello}/bin/hello" ];
   };
+  native = %s;
 in {
   overlay = image "overlay" cross.ociTools;
   default = image "default" viaDefault;
   package = cross.oci-builder;
-}`, standinPkgs(t, true), h.repo, standinPkgs(t, false), h.nonce)
+  # One index over the cross-built image and a native one.
+  index = cross.ociTools.buildImageIndex {
+    name = "cross-index-%s";
+    images = [ (image "overlay" cross.ociTools) (native.ociTools.buildImage { name = "native-%s"; args = [ "${native.hello}/bin/hello" ]; }) ];
+  };
+}`, standinPkgs(t, true), h.repo, standinPkgs(t, false), h.nonce, standinPkgs(t, true), h.nonce, h.nonce)
 	var info map[string]struct {
 		Builder string `json:"builder"`
 		System  string `json:"system"`
@@ -120,10 +126,26 @@ in {
 	}
 	// nix-build prints the attributes' outputs in name order.
 	outs := strings.Fields(r.out)
-	if len(outs) != 3 {
+	if len(outs) != 4 {
 		t.Fatalf("nix-build printed %q", r.out)
 	}
-	built := map[string]string{"default": outs[0], "overlay": outs[1], "package": outs[2]}
+	built := map[string]string{"default": outs[0], "index": outs[1], "overlay": outs[2], "package": outs[3]}
+	var index struct{ Manifests []struct{ Digest string } }
+	readJSONFile(t, filepath.Join(built["index"], "index.json"), &index)
+	var platforms struct {
+		Manifests []struct{ Platform struct{ Architecture, Variant string } }
+	}
+	if len(index.Manifests) != 1 {
+		t.Fatalf("the index layout names %d entries", len(index.Manifests))
+	}
+	readJSONFile(t, blobPath(built["index"], index.Manifests[0].Digest), &platforms)
+	var got []string
+	for _, m := range platforms.Manifests {
+		got = append(got, m.Platform.Architecture+"/"+m.Platform.Variant)
+	}
+	if strings.Join(got, " ") != "arm64/v8 amd64/" {
+		t.Errorf("the index of the cross-built and native images has %v, want arm64/v8 amd64/", got)
+	}
 
 	pkg := built["package"]
 	if m := elfMachine(t, filepath.Join(pkg, "bin", "oci-builder")); m != elf.EM_AARCH64 {
