@@ -133,7 +133,9 @@ in {
 	var index struct{ Manifests []struct{ Digest string } }
 	readJSONFile(t, filepath.Join(built["index"], "index.json"), &index)
 	var platforms struct {
-		Manifests []struct{ Platform struct{ Architecture, Variant string } }
+		Manifests []struct {
+			Platform struct{ Architecture, Variant string }
+		}
 	}
 	if len(index.Manifests) != 1 {
 		t.Fatalf("the index layout names %d entries", len(index.Manifests))

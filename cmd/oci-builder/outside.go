@@ -93,13 +93,12 @@ func runNixPullBuilder(ctx context.Context, e env, args []string) error {
 	}
 	start := time.Now()
 	fmt.Fprintf(e.stderr, "oci-builder: pulling %s for %s\n", src, platform.String())
-	s, err := transport.OpenSource(ctx, transport.Ref{Transport: transport.Docker, Name: src},
-		transport.Options{Insecure: !pa.TLSVerify, Getenv: e.getenv, Log: e.stderr, Platform: &platform})
+	img, err := transport.OpenRegistryImage(ctx, src,
+		transport.Options{Insecure: !pa.TLSVerify, Getenv: e.getenv, Log: e.stderr, Platform: &platform, FlagPrefix: "src-"})
 	if err != nil {
-		return err
+		return fmt.Errorf("pull %s: %w", src, err)
 	}
-	defer s.Close()
-	if err := writePulled(out, final, s.Image); err != nil {
+	if err := writePulled(out, final, img); err != nil {
 		os.Remove(out)
 		return fmt.Errorf("pull %s: %w", src, err)
 	}
