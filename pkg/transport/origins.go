@@ -158,11 +158,7 @@ func imageSource(ctx context.Context, img v1.Image, tag string) (*source, error)
 // destination reads them. go-containerregistry checks the manifest
 // against a digest ref names and each blob as it is read.
 func OpenRegistryImage(ctx context.Context, ref string, opts Options) (v1.Image, error) {
-	var nameOpts []name.Option
-	if opts.Insecure {
-		nameOpts = append(nameOpts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, nameOpts...)
+	r, err := opts.parseReference(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +171,15 @@ func OpenRegistryImage(ctx context.Context, ref string, opts Options) (v1.Image,
 		return nil, explain(err, from, opts.FlagPrefix)
 	}
 	return img, nil
+}
+
+// parseReference parses a registry's image reference, plain HTTP allowed
+// when Insecure.
+func (o Options) parseReference(ref string) (name.Reference, error) {
+	if o.Insecure {
+		return name.ParseReference(ref, name.Insecure)
+	}
+	return name.ParseReference(ref)
 }
 
 // registryOptions are the registry client's options for repo: its
@@ -274,11 +279,7 @@ func (li *layoutIndex) platformImage(p v1.Platform) (*source, error) {
 // pushIndex uploads every image of the index by digest, then the index
 // under dest's tag.
 func pushIndex(ctx context.Context, li *layoutIndex, dest Ref, opts Options, sum *Summary) error {
-	var nameOpts []name.Option
-	if opts.Insecure {
-		nameOpts = append(nameOpts, name.Insecure)
-	}
-	ref, err := name.ParseReference(dest.Name, nameOpts...)
+	ref, err := opts.parseReference(dest.Name)
 	if err != nil {
 		return err
 	}

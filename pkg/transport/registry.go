@@ -38,11 +38,7 @@ func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summ
 	if err != nil {
 		return err
 	}
-	var nameOpts []name.Option
-	if opts.Insecure {
-		nameOpts = append(nameOpts, name.Insecure)
-	}
-	ref, err := name.ParseReference(dest.Name, nameOpts...)
+	ref, err := opts.parseReference(dest.Name)
 	if err != nil {
 		return err
 	}
