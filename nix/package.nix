@@ -39,7 +39,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-YMfcwcp0NqUSWe/XY/gpLlO5M4xeapJttSLcWfgzXFo=";
+  vendorHash = "sha256-5EZAGyk6gU9NaQbDYgsvi+/DSZqXCTB3XRYVcZUSREA=";
 
   subPackages = [ "cmd/oci-builder" ];
 
