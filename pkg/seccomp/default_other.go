@@ -11,5 +11,5 @@ import (
 // defaultProfile: moby/profiles builds Docker's default profile only on
 // Linux, and bundles, which carry it, are built on Linux only.
 func defaultProfile() (*moby.Seccomp, error) {
-	return nil, errors.New("Docker's default profile is built into oci-builder on Linux only, where bundles are built")
+	return nil, errors.New("moby/profiles gives Docker's default profile on Linux only, where bundles are built")
 }
