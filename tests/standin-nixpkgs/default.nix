@@ -12,6 +12,9 @@
 #                          built on this system, for aarch64-linux
 #   buildGoModule          see build-go-module.nix
 #   testers.testVersion    runs a command of a package, greps its version
+#   mkShell, writeShellScriptBin, and the tools of the flake's devShell
+#                          (go, gopls, go-tools, nixfmt-tree, runc, ...) with
+#                          nixpkgs' platforms
 #   ociTools               nixpkgs' own: buildContainer, and somethingElse
 #                          that an overlay must keep
 #   hello, busybox
@@ -39,20 +42,41 @@
 let
   lib = import ./lib.nix;
 
-  cpus = {
-    x86_64-linux = "x86_64";
-    aarch64-linux = "aarch64";
+  # The systems it knows: CPU and kernel.
+  systems = {
+    x86_64-linux = {
+      cpu = "x86_64";
+      kernel = "linux";
+    };
+    aarch64-linux = {
+      cpu = "aarch64";
+      kernel = "linux";
+    };
+    x86_64-darwin = {
+      cpu = "x86_64";
+      kernel = "darwin";
+    };
+    aarch64-darwin = {
+      cpu = "aarch64";
+      kernel = "darwin";
+    };
   };
 
   # A platform as lib.systems.elaborate gives it, in part.
-  platform = s: {
-    system = s;
-    parsed.cpu.name = cpus.${s} or (throw "stand-in nixpkgs: unsupported system ${s}");
-    parsed.kernel.name = "linux";
-    isLinux = true;
-    # No emulation here: a platform runs its own executables only.
-    canExecute = other: other.system == s;
-  };
+  platform =
+    s:
+    let
+      known = systems.${s} or (throw "stand-in nixpkgs: unsupported system ${s}");
+    in
+    {
+      system = s;
+      parsed.cpu.name = known.cpu;
+      parsed.kernel.name = known.kernel;
+      isLinux = known.kernel == "linux";
+      isDarwin = known.kernel == "darwin";
+      # No emulation here: a platform runs its own executables only.
+      canExecute = other: other.system == s;
+    };
 
   buildPlatform = platform system;
   hostPlatform = if crossSystem == null then buildPlatform else platform crossSystem;
@@ -87,7 +111,14 @@ let
 
   # The package set before overlays; final is the set after them.
   base = final: {
-    inherit lib busybox;
+    inherit lib;
+    # nixpkgs' busybox is Linux's (meta.platforms), as flake.nix's devShell
+    # sees.
+    busybox = {
+      outPath = busybox;
+      name = "busybox";
+      meta.platforms = linux;
+    };
     # nixpkgs' pkgs.system: the host platform's.
     inherit (hostPlatform) system;
 
@@ -169,11 +200,105 @@ let
         fi
       '';
 
+    # As nixpkgs' mkShell: the environment of `nix develop`, with packages
+    # on PATH; not meant to be built.
+    mkShell =
+      {
+        name ? "nix-shell",
+        packages ? [ ],
+        ...
+      }@args:
+      let
+        unknown = builtins.attrNames (removeAttrs args [
+          "name"
+          "packages"
+        ]);
+      in
+      if unknown != [ ] then
+        throw "stand-in mkShell: argument ${builtins.head unknown} is not implemented"
+      else
+        build name { nativeBuildInputs = packages; } ''
+          echo "This derivation is not meant to be built, unless you want to capture the dependency closure." >&2
+          exit 1
+        ''
+        // {
+          inherit packages;
+        };
+
+    # As nixpkgs' writeShellScriptBin (busybox's sh for bash).
+    writeShellScriptBin =
+      name: text:
+      build name { inherit text; } ''
+        ${busybox}/bin/busybox mkdir -p $out/bin
+        printf '#!%s\n%s\n' ${busybox}/bin/sh "$text" > $out/bin/${name}
+        ${busybox}/bin/busybox chmod 555 $out/bin/${name}
+      ''
+      // {
+        meta.mainProgram = name;
+      };
+
+    # The tools flake.nix's devShell lists, with the platforms nixpkgs gives
+    # them (Linux's: runc, umoci, buildah, busybox, fakeroot, proot,
+    # containerd, xfsprogs); each a script that names itself.
+    inherit (tools)
+      go
+      gopls
+      go-tools
+      nixfmt-tree
+      runc
+      skopeo
+      umoci
+      podman
+      buildah
+      zstd
+      pigz
+      distribution
+      fakeroot
+      proot
+      containerd
+      docker
+      xfsprogs
+      ;
+
     # nixpkgs' own ociTools, with an attribute an overlay must keep.
     ociTools = {
       buildContainer = args: throw "stand-in nixpkgs: this is nixpkgs' own ociTools.buildContainer";
       somethingElse = "nixpkgs' ociTools.somethingElse";
     };
+  };
+
+  # A package of a command: bin/MAIN prints "PNAME stand-in".
+  tool =
+    pname: mainProgram: platforms:
+    build "${pname}-standin" { } ''
+      ${busybox}/bin/busybox mkdir -p $out/bin
+      printf '#!%s\necho "%s stand-in"\n' ${busybox}/bin/sh ${pname} > $out/bin/${mainProgram}
+      ${busybox}/bin/busybox chmod 555 $out/bin/${mainProgram}
+    ''
+    // {
+      inherit pname;
+      meta = { inherit mainProgram platforms; };
+    };
+  unix = lib.platforms.linux ++ lib.platforms.darwin;
+  inherit (lib.platforms) linux;
+  tools = {
+    go = tool "go" "go" unix;
+    gopls = tool "gopls" "gopls" unix;
+    go-tools = tool "go-tools" "staticcheck" unix;
+    nixfmt-tree = tool "nixfmt-tree" "treefmt" unix;
+    runc = tool "runc" "runc" linux;
+    skopeo = tool "skopeo" "skopeo" unix;
+    umoci = tool "umoci" "umoci" linux;
+    podman = tool "podman" "podman" unix;
+    buildah = tool "buildah" "buildah" linux;
+    zstd = tool "zstd" "zstd" unix;
+    pigz = tool "pigz" "pigz" unix;
+    distribution = tool "distribution" "registry" unix;
+    fakeroot = tool "fakeroot" "fakeroot" linux;
+    proot = tool "proot" "proot" linux;
+    containerd = tool "containerd" "containerd" linux;
+    docker = tool "docker" "docker" unix;
+    xfsprogs = tool "xfsprogs" "mkfs.xfs" linux;
   };
 
   # lib.extends: an overlay applied on top of a package set function.
