@@ -25,14 +25,16 @@
 #   prebuilt/SYSTEM/bin/*                  the Go programs the test compiled
 #   prebuilt/SYSTEM/tests/*.test           and their tests (go test -c)
 #   prebuilt/SYSTEM/build.json             the arguments it compiled them with
+#                                          (darwin: the arguments the package
+#                                          must ask for, no programs)
 #   nonce                                  makes hello, so every container, new
 #   broken-hello                           if present, hello's script names a
 #                                          shell outside its closure
 #
-# The derivations of systems other than the machine's are only evaluated
-# (nix flake check builds the current system's checks only): their hello
-# would run the machine's busybox, so it builds nowhere else. Cross package
-# sets build on the machine.
+# The derivations of systems other than the machine's, darwin's included,
+# are only evaluated (nix flake check builds the current system's checks
+# only): their hello would run the machine's busybox, so it builds nowhere
+# else. Cross package sets build on the machine.
 {
   system,
   crossSystem ? null,
