@@ -128,6 +128,16 @@ func prepareStandin() error {
 	if err := copyTree(h.busybox, filepath.Join(standin.dir, "busybox")); err != nil {
 		return fmt.Errorf("add busybox: %w", err)
 	}
+	bash, err := os.ReadFile("/bin/bash-static")
+	if err != nil {
+		return fmt.Errorf("add bash: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(standin.dir, "bash", "bin"), 0o755); err != nil {
+		return fmt.Errorf("add bash: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(standin.dir, "bash", "bin", "bash"), bash, 0o755); err != nil {
+		return fmt.Errorf("add bash: %w", err)
+	}
 	if err := os.WriteFile(filepath.Join(standin.dir, "nonce"), []byte(h.nonce), 0o644); err != nil {
 		return fmt.Errorf("add the nonce: %w", err)
 	}

@@ -167,3 +167,48 @@ func TestFlakeFormatterAndDevShell(t *testing.T) {
 		}
 	}
 }
+
+// TestFlakeDevelop runs `nix develop` on this system's devShells.default:
+// Nix builds its environment (the stand-in's stdenv setup, run by bash as
+// nix develop does) and the command given finds each tool on PATH, from
+// its package in the store; docker-registry is the wrapper that runs the
+// registry.
+func TestFlakeDevelop(t *testing.T) {
+	needStandin(t)
+	t.Parallel()
+	system := hostSystem(t)
+	// command: the package it must come from.
+	commands := map[string]string{
+		"go": "go", "gopls": "gopls", "staticcheck": "go-tools", "treefmt": "nixfmt-tree",
+		"runc": "runc", "skopeo": "skopeo", "umoci": "umoci", "podman": "podman", "buildah": "buildah",
+		"zstd": "zstd", "pigz": "pigz", "registry": "distribution", "docker-registry": "distribution",
+		"fakeroot": "fakeroot", "proot": "proot", "containerd": "containerd", "docker": "docker", "mkfs.xfs": "xfsprogs",
+	}
+	var names []string
+	for c := range commands {
+		names = append(names, c)
+	}
+	slices.Sort(names)
+	script := `for c in ` + strings.Join(names, " ") + `; do echo "$c $(command -v $c) $($c)"; done; echo "busybox $(command -v busybox)"`
+	r := nixFlake(t, standin.dir, true, []string{"develop"}, flakeRef("devShells."+system+".default"), "--command", "sh", "-c", script)
+	if r.err != nil {
+		t.Fatal(r)
+	}
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(r.out), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			t.Fatalf("nix develop printed %q:\n%s", l, r.out)
+		}
+		got[f[0]] = strings.Join(f[1:], " ")
+	}
+	for _, c := range names {
+		line := got[c]
+		if !strings.HasPrefix(line, "/nix/store/") || !strings.HasSuffix(line, "/bin/"+c+" "+commands[c]+" stand-in") {
+			t.Errorf("in nix develop, %s is %q, want a store path's bin/%s printing %q", c, line, c, commands[c]+" stand-in")
+		}
+	}
+	if !strings.HasPrefix(got["busybox"], "/nix/store/") {
+		t.Errorf("in nix develop, busybox is %q, want the store's", got["busybox"])
+	}
+}

@@ -12,7 +12,8 @@
 #                          built on this system, for aarch64-linux
 #   buildGoModule          see build-go-module.nix
 #   testers.testVersion    runs a command of a package, greps its version
-#   mkShell, writeShellScriptBin, and the tools of the flake's devShell
+#   mkShell (whose builder is a static bash, as nix develop needs),
+#   bashInteractive, writeShellScriptBin, and the tools of the flake's devShell
 #                          (go, gopls, go-tools, nixfmt-tree, runc, ...) with
 #                          nixpkgs' platforms
 #   ociTools               nixpkgs' own: buildContainer, and somethingElse
@@ -22,6 +23,7 @@
 # The test copies this directory and adds what it needs at run time:
 #
 #   busybox/bin/busybox, busybox/bin/sh   static busybox, the builder of hello
+#   bash/bin/bash                          static bash, mkShell's builder
 #   prebuilt/SYSTEM/bin/*                  the Go programs the test compiled
 #   prebuilt/SYSTEM/tests/*.test           and their tests (go test -c)
 #   prebuilt/SYSTEM/build.json             the arguments it compiled them with
@@ -93,6 +95,17 @@ let
     else
       throw "stand-in nixpkgs: the test puts a static busybox in busybox/bin";
 
+  # A static bash: the builder of mkShell's derivations, which nix develop
+  # runs with its environment script (bash's).
+  bash =
+    if builtins.pathExists ./bash/bin/bash then
+      builtins.path {
+        path = ./bash;
+        name = "bash-static";
+      }
+    else
+      throw "stand-in nixpkgs: the test puts a static bash in bash/bin";
+
   nonce = if builtins.pathExists ./nonce then builtins.readFile ./nonce else "";
 
   # A derivation built where derivations of this set build.
@@ -135,8 +148,13 @@ let
 
     # A real derivation, so that a derivation depending on stdenv shows in
     # its inputs (the tests check that containers do not).
+    # Its setup, which nix develop sources, puts the bin directories of
+    # nativeBuildInputs and buildInputs on PATH.
     stdenv =
-      build "stdenv-standin" { } "${busybox}/bin/busybox mkdir $out"
+      build "stdenv-standin" { } ''
+        ${busybox}/bin/busybox mkdir $out
+        echo 'PATH=; for p in $nativeBuildInputs $buildInputs; do PATH=''${PATH:+$PATH:}$p/bin; done; export PATH' > $out/setup
+      ''
       // {
         inherit hostPlatform buildPlatform;
         targetPlatform = hostPlatform;
@@ -219,13 +237,27 @@ let
       if unknown != [ ] then
         throw "stand-in mkShell: argument ${builtins.head unknown} is not implemented"
       else
-        build name { nativeBuildInputs = packages; } ''
-          echo "This derivation is not meant to be built, unless you want to capture the dependency closure." >&2
-          exit 1
-        ''
+        derivation {
+          inherit name;
+          system = buildPlatform.system;
+          # nix develop runs the builder with its own script: bash's.
+          builder = "${bash}/bin/bash";
+          args = [
+            "-c"
+            "echo 'This derivation is not meant to be built, unless you want to capture the dependency closure.' >&2; exit 1"
+          ];
+          inherit (final) stdenv;
+          nativeBuildInputs = packages;
+        }
         // {
           inherit packages;
         };
+
+    # The shell nix develop starts (it looks for nixpkgs' bashInteractive).
+    bashInteractive = build "bash-interactive-standin" { } ''
+      ${busybox}/bin/busybox mkdir -p $out/bin
+      ${busybox}/bin/busybox cp ${bash}/bin/bash $out/bin/bash
+    '';
 
     # As nixpkgs' writeShellScriptBin (busybox's sh for bash).
     writeShellScriptBin =
