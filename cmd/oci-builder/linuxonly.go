@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"runtime"
+
+	"github.com/oci-builder/oci-builder/pkg/guard"
 )
 
 // linuxOnlyWork says, of a command that works on Linux only, what is done
@@ -22,6 +24,8 @@ func linuxOnlyWork(command string) string {
 		return "writable copies of bundles are made"
 	case "validate":
 		return "bundles are validated, as runc would"
+	case guard.CheckCommand:
+		return "bundles' mount sources are checked (runc's createRuntime hook)"
 	}
 	return ""
 }

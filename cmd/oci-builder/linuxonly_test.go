@@ -14,14 +14,15 @@ import (
 // one list or the other.
 func TestLinuxOnlyCommands(t *testing.T) {
 	linuxOnly := map[string]string{
-		"nix-builder": "bundles (buildContainer) are built",
-		"bundle":      "bundles are built",
-		"rootless":    "rootless bundles are written",
-		"writable":    "writable copies of bundles are made",
-		"validate":    "bundles are validated, as runc would",
+		"nix-builder":  "bundles (buildContainer) are built",
+		"bundle":       "bundles are built",
+		"rootless":     "rootless bundles are written",
+		"writable":     "writable copies of bundles are made",
+		"validate":     "bundles are validated, as runc would",
+		"check-mounts": "bundles' mount sources are checked (runc's createRuntime hook)",
 	}
 	portable := map[string]bool{
-		"image": true, "copy": true, "stream-image": true, "version": true,
+		"image": true, "copy": true, "sbom": true, "stream-image": true, "version": true,
 		"nix-image-builder": true, "nix-layer-builder": true, "nix-stream-builder": true, "nix-copier-builder": true,
 	}
 	seen := map[string]bool{}
