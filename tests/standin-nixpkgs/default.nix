@@ -86,25 +86,21 @@ let
   hostPlatform = if crossSystem == null then buildPlatform else platform crossSystem;
   isCross = hostPlatform.system != buildPlatform.system;
 
-  busybox =
-    if builtins.pathExists ./busybox/bin/busybox then
+  # What the test puts in dir/bin/program, as the store path name.
+  fromTest =
+    dir: program: name:
+    if builtins.pathExists (dir + "/bin/${program}") then
       builtins.path {
-        path = ./busybox;
-        name = "busybox";
+        path = dir;
+        inherit name;
       }
     else
-      throw "stand-in nixpkgs: the test puts a static busybox in busybox/bin";
+      throw "stand-in nixpkgs: the test puts a static ${program} in ${baseNameOf dir}/bin";
 
+  busybox = fromTest ./busybox "busybox" "busybox";
   # A static bash: the builder of mkShell's derivations, which nix develop
   # runs with its environment script (bash's).
-  bash =
-    if builtins.pathExists ./bash/bin/bash then
-      builtins.path {
-        path = ./bash;
-        name = "bash-static";
-      }
-    else
-      throw "stand-in nixpkgs: the test puts a static bash in bash/bin";
+  bash = fromTest ./bash "bash" "bash-static";
 
   nonce = if builtins.pathExists ./nonce then builtins.readFile ./nonce else "";
 
@@ -248,6 +244,8 @@ let
           ];
           inherit (final) stdenv;
           nativeBuildInputs = packages;
+          # As mkDerivation's: nix develop's script writes each of $outputs.
+          outputs = [ "out" ];
         }
         // {
           inherit packages;
