@@ -114,7 +114,9 @@
               pkgs.pigz
               pkgs.distribution
               # The tests call the registry by Debian's name.
-              (pkgs.writeShellScriptBin "docker-registry" ''exec ${pkgs.lib.getExe pkgs.distribution} "$@"'')
+              (pkgs.writeShellScriptBin "docker-registry" ''
+                exec ${pkgs.lib.getExe pkgs.distribution} "$@"
+              '')
               pkgs.busybox
               pkgs.fakeroot
               pkgs.proot

@@ -104,9 +104,10 @@ func TestDarwinRefusesBundles(t *testing.T) {
 	pkgs := fmt.Sprintf(`(import %s { system = "aarch64-darwin"; overlays = [ (import %s/nix/overlay.nix) ]; })`, standin.dir, h.repo)
 	r := runNix(t, "nix-instantiate", "--eval", "--strict", "-E", fmt.Sprintf(`let pkgs = %s; in (pkgs.ociTools.buildContainer { args = [ "${pkgs.hello}/bin/hello" ]; }).drvPath`, pkgs))
 	want := `error: ociTools.buildContainer: bundles are built on Linux, and this build platform is aarch64-darwin; on darwin build images instead (buildImage, buildLayeredImage, streamLayeredImage)`
+	// The message is one line (Nix 2.26 puts a trace above it).
 	var errLines []string
 	for _, l := range strings.Split(r.log, "\n") {
-		if strings.Contains(l, "error:") {
+		if strings.Contains(l, "error: ociTools.") {
 			errLines = append(errLines, strings.TrimSpace(l))
 		}
 	}
