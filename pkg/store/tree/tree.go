@@ -318,14 +318,19 @@ func ReadDir(fd int) ([]DirEntry, error) {
 	return readDir(fd, make([]byte, 32<<10))
 }
 
-// readDir is ReadDir with a buffer for listDir. The type of each entry
-// comes from the directory (d_type), or from fstatat where the filesystem
-// does not fill it in.
+// readDir is ReadDir with a buffer for listDir.
 func readDir(fd int, buf []byte) ([]DirEntry, error) {
 	out, err := listDir(fd, buf)
 	if err != nil {
 		return nil, err
 	}
+	return completeDir(fd, out)
+}
+
+// completeDir gives the entries of the directory open at fd, as listDir
+// lists them, the type that the directory did not (Kind 0: no d_type here,
+// or a listing without types) from fstatat, and sorts them in NAR order.
+func completeDir(fd int, out []DirEntry) ([]DirEntry, error) {
 	for i := range out {
 		if out[i].Kind != 0 {
 			continue
