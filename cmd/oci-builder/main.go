@@ -51,6 +51,9 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// goos is the system the command runs on: runtime.GOOS when empty
+	// (tests set another).
+	goos string
 }
 
 type command struct {
@@ -223,7 +226,10 @@ func run(ctx context.Context, args []string, e env) int {
 			fmt.Fprintln(e.stdout, c.usage)
 			return exitOK
 		}
-		err := runRecovering(ctx, c, e, rest)
+		err := linuxOnlyError(c.name, e.system())
+		if err == nil {
+			err = runRecovering(ctx, c, e, rest)
+		}
 		if err == nil {
 			return exitOK
 		}

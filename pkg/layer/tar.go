@@ -31,6 +31,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/oci-builder/oci-builder/internal/fsentry"
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/store/tree"
 )
@@ -127,7 +128,7 @@ func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string,
 		}
 	}
 	if len(sorted) > 0 {
-		store, err := unix.Open(storeDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		store, err := unix.Open(storeDir, fsentry.OPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return t.stats, fmt.Errorf("open store directory %s: %w", storeDir, err)
 		}
