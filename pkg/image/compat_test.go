@@ -61,7 +61,7 @@ func TestCompatContentsAndConfig(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("contents layer\n%q\nwant\n%q", got, want)
 	}
-	if c := p.Config.History[len(p.Config.History)-1].Comment; c != "contents linked at /: 7 entries of busybox, other" {
+	if c := p.Config.History[len(p.Config.History)-1].Comment; c != "customisation layer, 7 entries: contents linked at /: busybox, other" {
 		t.Fatalf("history comment %q", c)
 	}
 

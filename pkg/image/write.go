@@ -229,6 +229,9 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify boo
 		}
 	}
 	name := "the /etc layer"
+	if lp.Custom != nil {
+		name = "the customisation layer"
+	}
 	switch {
 	case len(paths) == 1:
 		name = paths[0]
@@ -242,10 +245,10 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify boo
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	var l layer.Layer
-	if lp.Entries != nil {
+	if lp.Entries != nil && len(paths) == 0 {
 		l, err = layer.WriteEntries(ctx, bw, lp.Entries, plan.Compression)
 	} else {
-		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, layer.Options{Progress: progress, Verify: want, Pool: pool})
+		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, layer.Options{Progress: progress, Verify: want, Pool: pool, Owner: lp.Owner, Entries: lp.Entries})
 	}
 	if err == nil {
 		err = bw.Flush()
