@@ -48,6 +48,9 @@ in
     buildImage
     buildLayeredImage
     streamLayeredImage
+    buildImageWithNixDb
+    buildLayeredImageWithNixDb
+    mergeImages
     buildLayer
     ;
 

@@ -169,7 +169,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		p.Config.History = append(p.Config.History, v1.History{
 			Created:   &created,
 			CreatedBy: CreatedBy,
-			Comment:   l.describe(),
+			Comment:   l.Describe(),
 		})
 	}
 	return p, nil
@@ -291,10 +291,10 @@ func rootfsEntries(c *container.Container) []layer.Entry {
 	return entries
 }
 
-// describe says what the layer holds, naming its store paths without their
+// Describe says what the layer holds, naming its store paths without their
 // hashes (so that the image configuration refers to no store path through
 // its history).
-func (l LayerPlan) describe() string {
+func (l LayerPlan) Describe() string {
 	if l.Comment != "" {
 		return l.Comment
 	}
