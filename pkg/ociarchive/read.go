@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -111,6 +112,25 @@ func (a *Archive) Close() error { return a.f.Close() }
 func (a *Archive) Has(name string) bool {
 	_, ok := a.entries[name]
 	return ok
+}
+
+// Names are the archive's regular files, sorted.
+func (a *Archive) Names() []string {
+	names := make([]string, 0, len(a.entries))
+	for n := range a.entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// OpenFile opens the regular file name for reading.
+func (a *Archive) OpenFile(name string) (io.Reader, error) {
+	s, ok := a.entries[name]
+	if !ok {
+		return nil, fmt.Errorf("%s has no %s", a.path, name)
+	}
+	return io.NewSectionReader(a.f, s.off, s.size), nil
 }
 
 // ReadFile reads the regular file name (a small one: index.json,
