@@ -331,6 +331,7 @@ in
 {
   inherit
     runtimeOnly
+    dockerStyle
     buildImage
     ;
 }
