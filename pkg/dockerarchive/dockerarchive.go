@@ -367,28 +367,32 @@ func (d *Description) Check() error {
 			if err := checkStorePath(d.StoreDir, p); err != nil {
 				return fmt.Errorf("layer %d: %w", i+1, err)
 			}
-			if (l.Kind == KindContents) != (l.Custom != nil) || (l.Kind != KindStore && l.Owner != nil) {
-				return fmt.Errorf("layer %d: a layer of kind %q with the wrong description", i+1, l.Kind)
+		}
+		if (l.Kind == KindContents) != (l.Custom != nil) || (l.Kind != KindStore && l.Owner != nil) {
+			return fmt.Errorf("layer %d: a layer of kind %q with the wrong description", i+1, l.Kind)
+		}
+		if l.Custom != nil {
+			if !slices.Equal(l.Paths, l.Custom.Paths()) {
+				return fmt.Errorf("layer %d: its paths are not those of its contents", i+1)
 			}
-			if l.Custom != nil {
-				if !slices.Equal(l.Paths, l.Custom.Paths()) {
-					return fmt.Errorf("layer %d: its paths are not those of its contents", i+1)
-				}
-				for _, e := range l.Custom.Extra {
-					if e.Copies() {
-						return fmt.Errorf("layer %d: entry %s copies %s: made entries copy nothing", i+1, e.Path, e.Src)
-					}
-				}
-				for _, p := range l.Custom.Perms {
-					if err := checkStorePath(d.StoreDir, p.Path); err != nil {
-						return fmt.Errorf("layer %d: perms: %w", i+1, err)
-					}
-				}
+			if len(l.Custom.Copy) > 0 {
+				// Only buildImage copies, and it is never streamed.
+				return fmt.Errorf("layer %d: a streamed layer copies nothing (%s)", i+1, l.Custom.Copy[0])
 			}
-			for _, e := range l.Entries {
+			for _, e := range l.Custom.Extra {
 				if e.Copies() {
 					return fmt.Errorf("layer %d: entry %s copies %s: made entries copy nothing", i+1, e.Path, e.Src)
 				}
+			}
+			for _, p := range l.Custom.Perms {
+				if err := checkStorePath(d.StoreDir, p.Path); err != nil {
+					return fmt.Errorf("layer %d: perms: %w", i+1, err)
+				}
+			}
+		}
+		for _, e := range l.Entries {
+			if e.Copies() {
+				return fmt.Errorf("layer %d: entry %s copies %s: made entries copy nothing", i+1, e.Path, e.Src)
 			}
 		}
 	}
