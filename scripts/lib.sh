@@ -25,7 +25,7 @@ ensure_packages() {
 	# The dockerTools tests load and run images with podman too, and with
 	# their own dockerd and containerd (tests/daemons_test.go).
 	command -v podman >/dev/null || missing+=(podman)
-	command -v dockerd >/dev/null || missing+=(docker.io)
+	command -v dockerd >/dev/null && command -v docker >/dev/null || missing+=(docker.io)
 	command -v containerd >/dev/null || missing+=(containerd)
 	# Registry tests: oci-builder copy pushes to a local CNCF distribution registry.
 	command -v docker-registry >/dev/null || missing+=(docker-registry)
