@@ -59,12 +59,19 @@ let
     runAsRoot = null;
   };
 
-  # The hook for the arguments that need a shell: when the library is
-  # given nixpkgs, a derivation of their own (fakeroot, proot) will make
-  # the layer they change, and the image will take it in place of its
-  # customisation layer. Today it is always null: those arguments are
-  # refused above.
-  shellLayer = _fn: _given: null;
+  # The hook for the arguments that need a shell (shellOnly): given the
+  # function's name, its arguments and the image's contents (store path
+  # strings), it returns null, or a derivation whose output holds
+  # layer.tar, the customisation layer made by running the shell
+  # arguments on the contents as dockerTools does (symlinkJoin of the
+  # contents, extraCommands, fakeRootCommands under fakeroot, proot for
+  # enableFakechroot; runAsRoot the same way, without a VM), with the
+  # owners fakeroot recorded. The image then takes that tar as it is in
+  # place of its customisation layer (image.Compat.ShellLayer in Go;
+  # streamed too), and the shell arguments are no longer refused. Without
+  # nixpkgs it returns null and they are refused: ociTools for nixpkgs
+  # (lib.ociToolsFor pkgs, the overlay) is where a real one belongs.
+  shellLayer = _fn: _given: _contents: null;
 
   upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
   lower = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
@@ -237,7 +244,12 @@ let
         dirs = [ ];
       }
       // given;
-      refused = filter (k: given ? ${k} && given.${k} != shellDefaults.${k}) (attrNames shellOnly);
+      shell = shellLayer fn given (linked ++ copied);
+      refused =
+        if shell != null then
+          [ ]
+        else
+          filter (k: given ? ${k} && given.${k} != shellDefaults.${k}) (attrNames shellOnly);
       listOf = v: if v == null then [ ] else if isList v then v else [ v ];
       storePaths =
         arg: v:
@@ -261,7 +273,9 @@ let
       linked = if kind == "single" then [ ] else storePaths "contents" a.contents;
       cfg = if a.config == null then { } else checkConfig fn a.config;
       configJSON = builtins.toJSON cfg;
-      roots = rootsOf fn (linked ++ copied ++ [ configJSON ]);
+      roots = rootsOf fn (
+        linked ++ copied ++ [ configJSON ] ++ (if shell != null then [ "${shell}" ] else [ ])
+      );
       command = (cfg.Entrypoint or [ ]) ++ (cfg.Cmd or [ ]);
       imageName = checkName fn (given.name or (fail fn "'name' is required: the image's name (as dockerTools')"));
       drvName = baseNameOf given.name;
@@ -331,6 +345,7 @@ let
           gid = int "gid" a.gid;
           debug = checkType fn "debug" isBool "a boolean" a.debug;
         }
+        // (if shell != null then { shellLayer = "${shell}"; } else { })
         // (
           if kind == "single" then
             { }
@@ -373,7 +388,6 @@ let
         roots
         imageName
         tag
-        shellLayer
         ;
     };
 

@@ -65,6 +65,9 @@ const (
 	// again when streamed rather than stored: a tree of thousands of
 	// files would make a description of megabytes.
 	KindContents = "contents"
+	// KindTar is a layer whose tar is a file, LAYER/layer.tar, of its one
+	// store path (image.Compat.ShellLayer), streamed as it is.
+	KindTar = "tar"
 )
 
 // Description is what a streamed image stores: everything needed to write
@@ -119,6 +122,8 @@ func Describe(ctx context.Context, plan *image.Plan, repoTag string, opts Descri
 	for i, lp := range plan.Layers {
 		l := Layer{Kind: KindStore}
 		switch {
+		case lp.Tar != "":
+			l.Kind, l.Paths = KindTar, []string{lp.Tar}
 		case lp.Custom != nil && len(lp.Paths) == 0:
 			l.Kind, l.Paths, l.Custom = KindContents, lp.Custom.Paths(), lp.Custom
 		case lp.Entries != nil && len(lp.Paths) == 0:
@@ -223,6 +228,8 @@ func (l *Layer) writeTar(ctx context.Context, w io.Writer, storeDir string, want
 		if entries, err = l.Custom.Entries(); err == nil {
 			_, err = layer.WriteEntriesTar(ctx, w, entries)
 		}
+	case KindTar:
+		_, err = layer.CopyTarFile(ctx, w, path.Join(l.Paths[0], "layer.tar"))
 	default:
 		_, err = layer.WriteTar(ctx, w, storeDir, l.Paths, layer.Options{Verify: want, Owner: l.Owner})
 	}
@@ -308,7 +315,7 @@ func Decode(data []byte, storeDir string) (*Description, error) {
 		if l.DiffID != d.Config.RootFS.DiffIDs[i] {
 			return nil, fmt.Errorf("layer %d: DiffID %s, the configuration says %s", i+1, l.DiffID, d.Config.RootFS.DiffIDs[i])
 		}
-		if (l.Kind != KindStore && l.Kind != KindEntries && l.Kind != KindContents) || l.Size < 0 {
+		if (l.Kind != KindStore && l.Kind != KindEntries && l.Kind != KindContents && l.Kind != KindTar) || l.Size < 0 {
 			return nil, fmt.Errorf("layer %d: kind %q, size %d", i+1, l.Kind, l.Size)
 		}
 	}
@@ -368,7 +375,7 @@ func (d *Description) Check() error {
 				return fmt.Errorf("layer %d: %w", i+1, err)
 			}
 		}
-		if (l.Kind == KindContents) != (l.Custom != nil) || (l.Kind != KindStore && l.Owner != nil) {
+		if (l.Kind == KindContents) != (l.Custom != nil) || (l.Kind != KindStore && l.Owner != nil) || (l.Kind == KindTar && len(l.Paths) != 1) {
 			return fmt.Errorf("layer %d: a layer of kind %q with the wrong description", i+1, l.Kind)
 		}
 		if l.Custom != nil {

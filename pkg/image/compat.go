@@ -72,6 +72,15 @@ type Compat struct {
 	// Debug lists every layer's store paths in the build log
 	// (dockerTools' debug).
 	Debug bool `json:"debug,omitempty"`
+	// ShellLayer, when set, is a store path holding layer.tar: the
+	// customisation layer made by a derivation that runs dockerTools'
+	// shell arguments (extraCommands, fakeRootCommands under fakeroot,
+	// enableFakechroot, runAsRoot) on the contents, with the owners
+	// fakeroot recorded. It replaces the customisation layer (its tar is
+	// taken as it is, so dirs and perms do not reach it). This is the
+	// hook for ociTools with nixpkgs (nix/oci-tools/docker.nix's
+	// shellLayer); nothing sets it yet.
+	ShellLayer string `json:"shellLayer,omitempty"`
 }
 
 // DecodeCompat reads Compat from JSON, unknown keys refused (the image

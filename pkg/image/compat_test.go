@@ -1,12 +1,16 @@
 package image_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
@@ -82,5 +86,52 @@ func TestDecodeCompat(t *testing.T) {
 	}
 	if got := image.TagOfOutput("/nix/store/0123456789abcdfghijklmnpqrsvwxyz-app"); got != "0123456789abcdfghijklmnpqrsvwxyz" {
 		t.Fatal(got)
+	}
+}
+
+// TestCompatShellLayer: a customisation layer made elsewhere (the hook of
+// the shell arguments) is taken as it is: its tar is the layer's, within
+// maxLayers; a store path outside the closure is refused.
+func TestCompatShellLayer(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, strings.Repeat("a", 32)+"-app")
+	shell := filepath.Join(dir, strings.Repeat("s", 32)+"-customisation-layer")
+	for _, d := range []string{app + "/bin", shell} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(app+"/bin/app", []byte("app"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "home/alice/", Mode: 0o755, Uid: 1000})
+	tw.Close()
+	if err := os.WriteFile(shell+"/layer.tar", buf.Bytes(), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	g, err := store.NewGraph([]store.PathInfo{{Path: app}, {Path: shell}}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := container.Options{Args: []string{"/bin/sh"}, Roots: []string{app, shell}}
+	p, err := image.NewPlan(g, opts, image.Options{MaxLayers: 2, Compat: &image.Compat{ShellLayer: shell}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Layers) != 2 || p.Layers[1].Tar != shell {
+		t.Fatalf("layers %+v, want the closure's and the shell layer", p.Layers)
+	}
+	res, err := image.Write(context.Background(), filepath.Join(t.TempDir(), "img"), p, image.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Layers[1].DiffID, digest.FromBytes(buf.Bytes()); got != want {
+		t.Fatalf("shell layer DiffID %s, want the tar's %s", got, want)
+	}
+	if _, err := image.NewPlan(g, container.Options{Args: []string{"/bin/sh"}, Roots: []string{app}},
+		image.Options{Compat: &image.Compat{ShellLayer: shell}}, nil); err == nil || !strings.Contains(err.Error(), "shellLayer") {
+		t.Fatalf("shell layer outside the closure: %v", err)
 	}
 }

@@ -28,6 +28,9 @@ type LayerPlan struct {
 	// Owner, when not nil, owns the entries of Paths (see
 	// layer.Ownership); nil is uid and gid 0, mtime 1.
 	Owner *layer.Ownership
+	// Tar, when set, is a store path holding layer.tar, the layer's
+	// uncompressed tar, taken as it is (Compat.ShellLayer).
+	Tar string
 	// Custom, when not nil, is what Entries were made from (a
 	// customisation layer, see Customisation), so that they can be made
 	// again from the store. With Paths, the layer holds both (Entries

@@ -285,7 +285,7 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 	}
 	var own []LayerPlan
 	for _, l := range p.Layers {
-		if l.Entries != nil {
+		if l.Entries != nil || l.Tar != "" {
 			own = append(own, l)
 			continue
 		}

@@ -206,6 +206,20 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, c *Compa
 		entries = []layer.Entry{}
 	}
 	comment := customComment(custom, len(entries))
+	if c.ShellLayer != "" && !inClosure[c.ShellLayer] {
+		return nil, fmt.Errorf("shellLayer: %s is not a store path of the closure", c.ShellLayer)
+	}
+	var shell LayerPlan
+	if c.ShellLayer != "" {
+		shell = LayerPlan{Tar: c.ShellLayer, Comment: "customisation layer made by the shell arguments: " + contentsNames([]string{c.ShellLayer})}
+	}
+	if c.Single && c.ShellLayer != "" {
+		// The closure, then the layer the shell arguments made of
+		// copyToRoot (runAsRoot's, extraCommands').
+		paths := append([]*store.PathInfo(nil), closure...)
+		sort.Slice(paths, func(i, j int) bool { return paths[i].Path < paths[j].Path })
+		return []LayerPlan{{Paths: paths, Popularity: -1, Owner: &layer.Ownership{MTime: mtime, Perms: s.perms}}, shell}, nil
+	}
 	if c.Single {
 		paths := append([]*store.PathInfo(nil), closure...)
 		sort.Slice(paths, func(i, j int) bool { return paths[i].Path < paths[j].Path })
@@ -218,6 +232,9 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, c *Compa
 	owner := &layer.Ownership{UID: c.UID, GID: c.GID, Uname: c.Uname, Gname: c.Gname, MTime: mtime, Perms: s.perms}
 	for i := range layers {
 		layers[i].Owner = owner
+	}
+	if c.ShellLayer != "" {
+		return append(layers, shell), nil
 	}
 	return append(layers, LayerPlan{Entries: entries, Custom: custom, Contents: c.Contents, Comment: comment}), nil
 }

@@ -164,3 +164,52 @@ func WriteEntries(ctx context.Context, w io.Writer, entries []Entry, c Compressi
 		return WriteEntriesTar(ctx, tw, entries)
 	})
 }
+
+// WriteTarFile writes the layer whose uncompressed tar is the file tarPath
+// (a layer made elsewhere: the customisation layer that the shell
+// arguments of dockerTools' functions make, with the owners fakeroot
+// recorded) to w, compressed with c, and describes it. The tar is copied
+// as it is.
+func WriteTarFile(ctx context.Context, w io.Writer, tarPath string, c Compression) (Layer, error) {
+	return compressed(w, c, nil, func(tw io.Writer) (Stats, error) {
+		return CopyTarFile(ctx, tw, tarPath)
+	})
+}
+
+// CopyTarFile copies the tar file tarPath to w, checking that it is a tar
+// (each header readable), and counts its entries.
+func CopyTarFile(ctx context.Context, w io.Writer, tarPath string) (Stats, error) {
+	var st Stats
+	f, err := os.OpenFile(tarPath, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return st, fmt.Errorf("layer tar: %w", err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(io.TeeReader(f, w))
+	for {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return st, fmt.Errorf("layer tar %s: %w", tarPath, err)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			st.Dirs++
+		case tar.TypeSymlink:
+			st.Symlinks++
+		default:
+			st.Files++
+			st.Bytes += h.Size
+		}
+	}
+	// The end-of-archive blocks and padding the reader did not consume.
+	if _, err := io.Copy(w, f); err != nil {
+		return st, fmt.Errorf("layer tar %s: %w", tarPath, err)
+	}
+	return st, nil
+}
