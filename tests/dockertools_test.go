@@ -2,7 +2,6 @@ package tests
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +19,10 @@ const dockerToolsImages = `let
     echo "id $(id -u):$(id -g)"
     echo "pwd $(pwd)"
     echo "greeting $GREETING"
-    echo "app $(stat -c %%u:%%g:%%a /var/lib/app)"
-    echo "tmp $(stat -c %%a /tmp)"
-    echo "store $(stat -c %%u:%%g /nix/store/*-busybox/bin)"
-    echo "busybox $(stat -c %%u:%%g:%%a /nix/store/*-busybox/bin/busybox)"
+    echo "app $(stat -c %u:%g:%a /var/lib/app)"
+    echo "tmp $(stat -c %a /tmp)"
+    echo "store $(stat -c %u:%g /nix/store/*-busybox/bin)"
+    echo "busybox $(stat -c %u:%g:%a /nix/store/*-busybox/bin/busybox)"
     echo "sh $(readlink /bin/sh)"
     touch /var/lib/app/written && echo writable
   '';
@@ -52,7 +51,7 @@ in rec {
   single = ociTools.buildImage {
     name = "single-${nonce}";
     copyToRoot = busybox;
-    config.Cmd = [ "/bin/sh" "-c" "echo single; stat -c %%F /bin/busybox; readlink /bin/sh" ];
+    config.Cmd = [ "/bin/sh" "-c" "echo single; stat -c %F /bin/busybox; readlink /bin/sh" ];
   };
   merged = ociTools.mergeImages [ layered single ];
 }`
@@ -84,7 +83,7 @@ func checkDockerToolsRun(t *testing.T, how, out string) {
 // printed.
 func TestDockerToolsArchives(t *testing.T) {
 	needPodman(t)
-	file := writeExpr(t, fmt.Sprintf(dockerToolsImages))
+	file := writeExpr(t, dockerToolsImages)
 	out := map[string]string{}
 	for _, attr := range []string{"layered", "stream", "single", "merged"} {
 		r := nixBuildFile(t, file, true, "-A", attr)
