@@ -111,6 +111,7 @@ func TestDockerCompatRefused(t *testing.T) {
 		`config.Env = [ "NOVALUE" ];`:     "'config.Env' must be a list of \"NAME=VALUE\" strings, got \"NOVALUE\"",
 		`config.WorkingDir = "srv";`:      "'config.WorkingDir' must be an absolute path",
 		`tag = "-bad";`:                   "'tag' \"-bad\" is not a valid tag",
+		`contnets = [ ];`:                 "'contnets' is not an argument of dockerTools.buildLayeredImage",
 	} {
 		expr := fmt.Sprintf(`ociTools.buildLayeredImage { name = "refused"; %s }`, arg)
 		r := runNix(t, "nix-instantiate", writeExpr(t, expr))

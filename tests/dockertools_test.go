@@ -23,6 +23,7 @@ const dockerToolsImages = `let
     echo "tmp $(stat -c %a /tmp)"
     echo "store $(stat -c %u:%g /nix/store/*-busybox/bin)"
     echo "busybox $(stat -c %u:%g:%a /nix/store/*-busybox/bin/busybox)"
+    echo "mtime $(stat -c %Y /nix/store/*-busybox/bin/busybox)"
     echo "sh $(readlink /bin/sh)"
     touch /var/lib/app/written && echo writable
   '';
@@ -42,6 +43,7 @@ const dockerToolsImages = `let
     uname = "five";
     gname = "six";
     created = "2024-05-01T12:00:00Z";
+    mtime = "2000-01-01T00:00:00Z";
     dirs = [ { path = "/var/lib/app"; uid = 1000; gid = 1000; mode = "0750"; } { path = "/tmp"; mode = "1777"; } ];
     perms = [ { path = busybox; regex = "/bin/busybox$"; mode = "0755"; uid = 7; gid = 8; } ];
   };
@@ -54,6 +56,13 @@ in rec {
     config.Cmd = [ "/bin/sh" "-c" "echo single; stat -c %F /bin/busybox; readlink /bin/sh" ];
   };
   merged = ociTools.mergeImages [ layered single ];
+  # oci-builder's style takes perms and dirs too.
+  argsStyle = ociTools.buildImage {
+    args = [ "${busybox}/bin/sh" "-c" "${busybox}/bin/busybox stat -c '%u:%g:%a %n' /var/lib/app ${busybox}/bin/busybox" ];
+    tag = "v1";
+    dirs = [ { path = "/var/lib/app"; uid = 1000; gid = 1001; mode = "0700"; } ];
+    perms = [ { path = busybox; regex = "/bin/busybox$"; mode = "0750"; uid = 3; } ];
+  };
 }`
 
 // dockerToolsWant is what the layered image prints: uid and gid from
@@ -66,6 +75,7 @@ app 1000:1000:750
 tmp 1777
 store 5:6
 busybox 7:8:755
+mtime 946684800
 sh /nix/store/`
 
 func checkDockerToolsRun(t *testing.T, how, out string) {
@@ -85,7 +95,7 @@ func TestDockerToolsArchives(t *testing.T) {
 	needPodman(t)
 	file := writeExpr(t, dockerToolsImages)
 	out := map[string]string{}
-	for _, attr := range []string{"layered", "stream", "single", "merged"} {
+	for _, attr := range []string{"layered", "stream", "single", "merged", "argsStyle"} {
 		r := nixBuildFile(t, file, true, "-A", attr)
 		if r.err != nil {
 			t.Fatal(r)
@@ -204,6 +214,14 @@ func TestDockerToolsArchives(t *testing.T) {
 		d.ctr(t, "images", "import", "--snapshotter", "native", out["single"])
 		if ls := d.ctr(t, "images", "ls", "-q"); !strings.Contains(ls, "docker.io/library/"+singleRef) {
 			t.Fatalf("ctr images ls: %s, want docker.io/library/%s", ls, singleRef)
+		}
+	})
+
+	t.Run("args style", func(t *testing.T) {
+		res := unpackAndRun(t, out["argsStyle"]+":v1")
+		want := "1000:1001:700 /var/lib/app\n3:0:750 "
+		if res.code != 0 || !strings.HasPrefix(res.stdout, want) || !strings.HasSuffix(res.stdout, "-busybox/bin/busybox\n") {
+			t.Fatalf("exit %d, printed %q, want %q...", res.code, res.stdout, want)
 		}
 	})
 

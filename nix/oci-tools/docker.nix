@@ -204,6 +204,40 @@ let
         // opt "gname" (checkType fn "dirs.gname" isString "a string")
     ) (checkType fn "dirs" isList "a list of directories" dirs);
 
+  # The arguments of dockerTools.buildLayeredImage and streamLayeredImage
+  # (nixpkgs' own, then oci-builder's): anything else is refused naming
+  # it, as nixpkgs' formals would.
+  layeredArgs = [
+    "name"
+    "tag"
+    "fromImage"
+    "fromImageName"
+    "fromImageTag"
+    "contents"
+    "config"
+    "architecture"
+    "created"
+    "mtime"
+    "uid"
+    "gid"
+    "uname"
+    "gname"
+    "maxLayers"
+    "extraCommands"
+    "fakeRootCommands"
+    "enableFakechroot"
+    "includeStorePaths"
+    "includeNixDB"
+    "passthru"
+    "meta"
+    "layeringPipeline"
+    "debug"
+    "compressor"
+    "layers"
+    "perms"
+    "dirs"
+  ];
+
   compressions = {
     gz = "gzip";
     zstd = "zstd";
@@ -364,8 +398,11 @@ let
         licensesOf (listOf (if kind == "single" && a.copyToRoot != null then a.copyToRoot else a.contents))
         ++ layered.licenses
       );
+      unknown = if kind == "single" then [ ] else filter (k: !(elem k layeredArgs)) (attrNames given);
       checks =
-        if refused != [ ] then
+        if unknown != [ ] then
+          fail fn "'${head unknown}' is not an argument of dockerTools.${fn} (nor of this one: ${concatStringsSep ", " layeredArgs})"
+        else if refused != [ ] then
           fail fn "'${head refused}' is not supported: ${shellOnly.${head refused}}"
         else if a.fromImage != null then
           fail fn "'fromImage' is not supported: base images are not supported yet: add what the base image gave (busybox, cacert, ...) to '${

@@ -303,9 +303,8 @@ func isDirEntry(entries []layer.Entry, p string) bool {
 // at / as rsync -a does (with -k, or -K when keepDirlinks): directories
 // are merged, a later file or link replaces an earlier one, and a symbolic
 // link to a directory is copied as that directory unless keepDirlinks.
-// Files keep their modes; directories too, with the owner's write bit
-// (rsync copies the store's 0555 as is, but dockerTools then makes the
-// layer writable: chmod ug+w on the top only).
+// Files and directories keep their modes, as rsync -a copies them (a
+// store directory stays 0555, as in dockerTools' images).
 func copyEntries(entries []layer.Entry, copies []string, keepDirlinks bool) ([]layer.Entry, error) {
 	at := map[string]int{}
 	for i, e := range entries {
@@ -350,7 +349,7 @@ func copyEntries(entries []layer.Entry, copies []string, keepDirlinks bool) ([]l
 			}
 			switch {
 			case fi.IsDir():
-				if err := put(layer.Entry{Path: d, Dir: true, Mode: int64(fi.Mode().Perm()|0o200) | specialBits(fi.Mode()), Src: s}); err != nil {
+				if err := put(layer.Entry{Path: d, Dir: true, Mode: int64(fi.Mode().Perm()) | specialBits(fi.Mode()), Src: s}); err != nil {
 					return err
 				}
 				if err := walk(s, d, depth); err != nil {
@@ -366,7 +365,7 @@ func copyEntries(entries []layer.Entry, copies []string, keepDirlinks bool) ([]l
 					if err != nil {
 						return fmt.Errorf("copyToRoot: %w", err)
 					}
-					if err := put(layer.Entry{Path: d, Dir: true, Mode: int64(st.Mode().Perm()|0o200) | specialBits(st.Mode()), Src: s}); err != nil {
+					if err := put(layer.Entry{Path: d, Dir: true, Mode: int64(st.Mode().Perm()) | specialBits(st.Mode()), Src: s}); err != nil {
 						return err
 					}
 					if err := walk(resolved, d, depth+1); err != nil {
