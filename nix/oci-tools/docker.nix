@@ -226,6 +226,8 @@ let
     "extraCommands"
     "fakeRootCommands"
     "enableFakechroot"
+    # buildImage's, refused with what to do instead.
+    "runAsRoot"
     "includeStorePaths"
     "includeNixDB"
     "passthru"
