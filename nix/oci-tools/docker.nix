@@ -430,9 +430,25 @@ let
         ;
     };
 
-  # The tag dockerTools' results carry at evaluation: the tag, or the hash
-  # of the output path.
-  tagOf = d: drv: if d.tag != null then d.tag else substring 0 32 (baseNameOf (unsafeDiscardStringContext drv.outPath));
+  # A dockerTools-style result: the derivation of attrs with the
+  # attributes dockerTools' results carry at evaluation (imageName,
+  # imageTag: the tag, or the hash of the output path), passthru and
+  # meta, and extra (copyTo, stream, isExe, buildArgs: the function's).
+  result =
+    d: extra: attrs:
+    let
+      drv = withPassthru (
+        d.a.passthru
+        // {
+          imageName = d.imageName;
+          imageTag = if d.tag != null then d.tag else substring 0 32 (baseNameOf (unsafeDiscardStringContext drv.outPath));
+          closureRoots = map (r: r.path) d.roots;
+          inherit (d.a) meta;
+        }
+        // extra drv
+      ) (derivation attrs);
+    in
+    drv;
 
   # dockerTools.buildLayeredImage: the image as one archive file,
   # NAME.tar (an OCI layout with Docker's manifest.json; its layers
@@ -442,19 +458,11 @@ let
     let
       fn = "buildLayeredImage";
       d = dockerImage fn "layered" given;
-      drv = withPassthru (
-        d.a.passthru
-        // {
-          imageName = d.imageName;
-          imageTag = tagOf d drv;
-          closureRoots = map (r: r.path) d.roots;
-          copyTo = copier drv;
-          stream = streamLayeredImage (removeAttrs given [ "compressor" "layers" ]);
-          inherit (d.a) meta;
-        }
-      ) (derivation (d.attrs // { name = "${d.attrs.name}.tar"; }));
     in
-    drv;
+    result d (drv: {
+      copyTo = copier drv;
+      stream = streamLayeredImage (removeAttrs given [ "compressor" "layers" ]);
+    }) (d.attrs // { name = "${d.attrs.name}.tar"; });
 
   # dockerTools.streamLayeredImage's arguments (buildLayeredImage's but
   # 'compressor'): the image buildLayeredImage would make, never written
@@ -477,30 +485,20 @@ let
         else
           given;
       d = dockerImage fn "stream" checked;
-      drv = withPassthru (
-        d.a.passthru
-        // {
-          imageName = d.imageName;
-          imageTag = tagOf d drv;
-          closureRoots = map (r: r.path) d.roots;
-          # As dockerTools': the output is a program to run.
-          isExe = true;
-          inherit (d.a) meta;
-        }
-      ) (derivation (
-        removeAttrs d.attrs [ "archive" ]
-        // {
-          name = "stream-${d.attrs.name}";
-          args = [ "nix-stream-builder" ];
-          image = removeAttrs d.attrs.image [ "compression" ];
-          stream = {
-            repository = d.imageName;
-            interpreter = "${oci-builder}/bin/oci-builder";
-          };
-        }
-      ));
     in
-    drv;
+    # As dockerTools': the output is a program to run.
+    result d (_: { isExe = true; }) (
+      removeAttrs d.attrs [ "archive" ]
+      // {
+        name = "stream-${d.attrs.name}";
+        args = [ "nix-stream-builder" ];
+        image = removeAttrs d.attrs.image [ "compression" ];
+        stream = {
+          repository = d.imageName;
+          interpreter = "${oci-builder}/bin/oci-builder";
+        };
+      }
+    );
 
   # dockerTools.buildImage's style of buildImage (nix/oci-tools/image.nix
   # chooses it from the arguments): one layer of copyToRoot copied at /
@@ -510,19 +508,11 @@ let
     let
       fn = "buildImage";
       d = dockerImage fn "single" given;
-      drv = withPassthru (
-        d.a.passthru
-        // {
-          imageName = d.imageName;
-          imageTag = tagOf d drv;
-          closureRoots = map (r: r.path) d.roots;
-          copyTo = copier drv;
-          buildArgs = given;
-          inherit (d.a) meta;
-        }
-      ) (derivation (d.attrs // { name = "docker-image-${d.attrs.name}.tar"; }));
     in
-    drv;
+    result d (drv: {
+      copyTo = copier drv;
+      buildArgs = given;
+    }) (d.attrs // { name = "docker-image-${d.attrs.name}.tar"; });
 
   # dockerTools' *WithNixDb: includeNixDB = true.
   buildImageWithNixDb = given: scope.buildImage (given // { includeNixDB = true; });
