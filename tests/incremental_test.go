@@ -210,8 +210,9 @@ func TestIncrementalEvaluationErrors(t *testing.T) {
 			`ociTools.buildImage: 'layers' must be a list of ociTools.buildLayer results, got a derivation`},
 		{"no layer left", `ociTools.buildImage { args = [ "${busybox}/bin/sh" ]; maxLayers = 3; layers = [ ` + layer + ` ]; }`,
 			`ociTools.buildImage: 'maxLayers' leaves no layer for the closure: the declared layers (and the layers under them) may have 2, the image's own layers are 1 and the rest of the closure needs 1: maxLayers must be at least 4` + "\n"},
-		{"no layer left, contents", `ociTools.buildLayeredImage { name = "x"; contents = [ busybox ]; maxLayers = 4; layers = [ ` + layer + ` ]; }`,
-			`ociTools.buildLayeredImage: 'maxLayers' leaves no layer for the closure: the declared layers (and the layers under them) may have 2, the image's own layers are 2 and the rest of the closure needs 1: maxLayers must be at least 5` + "\n"},
+		// dockerTools' style: the customisation layer is the image's own.
+		{"no layer left, contents", `ociTools.buildLayeredImage { name = "x"; contents = [ busybox ]; maxLayers = 3; layers = [ ` + layer + ` ]; }`,
+			`ociTools.buildLayeredImage: 'maxLayers' leaves no layer for the closure: the declared layers (and the layers under them) may have 2, the image's own layers are 1 and the rest of the closure needs 1: maxLayers must be at least 4` + "\n"},
 		// The layers under a declared layer count too: 2 + 1 here.
 		{"no layer left, stack", `ociTools.buildImage { args = [ "${busybox}/bin/sh" ]; maxLayers = 4; layers = [ (ociTools.buildLayer { deps = [ busybox ]; layers = [ ` + layer + ` ]; }) ]; }`,
 			`ociTools.buildImage: 'maxLayers' leaves no layer for the closure: the declared layers (and the layers under them) may have 3, the image's own layers are 1 and the rest of the closure needs 1: maxLayers must be at least 5` + "\n"},
