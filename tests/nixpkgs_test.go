@@ -135,7 +135,9 @@ in {
 	// arch says; arch is recorded as given.
 	var config struct {
 		Annotations map[string]string
-		Linux       struct{ Seccomp struct{ Architectures []string } }
+		Linux       struct {
+			Seccomp struct{ Architectures []string }
+		}
 	}
 	readJSONFile(t, filepath.Join(built["container"], "config.json"), &config)
 	if a := config.Linux.Seccomp.Architectures; len(a) == 0 || a[0] != "SCMP_ARCH_AARCH64" || config.Annotations["org.opencontainers.image.architecture"] != "amd64" {
