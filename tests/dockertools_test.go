@@ -3,7 +3,6 @@ package tests
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -177,26 +176,28 @@ func TestDockerToolsArchives(t *testing.T) {
 	})
 
 	t.Run("skopeo", func(t *testing.T) {
-		for _, transport := range []string{"docker-archive:", "oci-archive:"} {
+		// oci-archive: names the tag (index.json lists the image's
+		// documents too, as a layout does).
+		for _, src := range []string{"docker-archive:" + out["layered"], "oci-archive:" + out["layered"] + ":v1"} {
 			var inspect struct {
 				Layers  []string
 				Created string
 			}
-			if err := json.Unmarshal(tool(t, "skopeo", "inspect", transport+out["layered"]), &inspect); err != nil {
+			if err := json.Unmarshal(tool(t, "skopeo", "inspect", src), &inspect); err != nil {
 				t.Fatal(err)
 			}
 			if len(inspect.Layers) != 2 || !strings.HasPrefix(inspect.Created, "2024-05-01T12:00:00") {
-				t.Fatalf("skopeo inspect %s: %+v", transport, inspect)
+				t.Fatalf("skopeo inspect %s: %+v", src, inspect)
 			}
 			layout := filepath.Join(t.TempDir(), "layout")
-			tool(t, "skopeo", "--insecure-policy", "copy", transport+out["layered"], "oci:"+layout+":v1")
+			tool(t, "skopeo", "--insecure-policy", "copy", src, "oci:"+layout+":v1")
 			res := unpackAndRun(t, layout+":v1")
 			if res.code != 0 {
-				t.Fatalf("%s: runc: exit %d, %s", transport, res.code, res.stderr)
+				t.Fatalf("%s: runc: exit %d, %s", src, res.code, res.stderr)
 			}
 			// umoci unpacks as root and keeps the store's and the
 			// directories' owners; runc runs as 1000.
-			checkDockerToolsRun(t, "skopeo copy "+transport+", umoci, runc", res.stdout)
+			checkDockerToolsRun(t, "skopeo copy "+src+", umoci, runc", res.stdout)
 		}
 	})
 
@@ -228,16 +229,43 @@ func TestDockerToolsArchives(t *testing.T) {
 	t.Run("oci-builder copy", func(t *testing.T) {
 		layout := filepath.Join(t.TempDir(), "copied")
 		digest := strings.TrimSpace(string(tool(t, builderBin(), "copy", out["layered"], "oci:"+layout+":v1")))
-		var idx ociIndex
-		cmd := exec.Command("tar", "-xOf", out["layered"], "index.json")
-		data, err := cmd.Output()
-		if err != nil || json.Unmarshal(data, &idx) != nil || len(idx.Manifests) != 1 {
-			t.Fatalf("index.json of %s: %v", out["layered"], err)
-		}
-		if digest != idx.Manifests[0].Digest {
-			t.Fatalf("oci-builder copy printed %s, the archive holds %s", digest, idx.Manifests[0].Digest)
+		if want := archiveImageDigest(t, out["layered"]); digest != want {
+			t.Fatalf("oci-builder copy printed %s, the archive holds %s", digest, want)
 		}
 		res := unpackAndRun(t, layout+":v1")
 		checkDockerToolsRun(t, "oci-builder copy, umoci, runc", res.stdout)
+		// The image's documents go with it, as from a layout.
+		if doc, stderr, code := ociBuilder(t, nil, "sbom", layout+":v1"); code != 0 || !strings.Contains(doc, "CycloneDX") {
+			t.Fatalf("oci-builder sbom of the copy: exit %d, %s", code, stderr)
+		}
+		if doc, stderr, code := ociBuilder(t, nil, "sbom", out["layered"]); code != 0 || !strings.Contains(doc, "CycloneDX") {
+			t.Fatalf("oci-builder sbom of the archive: exit %d, %s", code, stderr)
+		}
 	})
+}
+
+// archiveImageDigest is the manifest digest of the only image of a
+// dockerTools-style archive (its index.json also lists the image's
+// documents, artifacts).
+func archiveImageDigest(t *testing.T, archive string) string {
+	t.Helper()
+	var idx struct {
+		Manifests []struct {
+			Digest       string `json:"digest"`
+			ArtifactType string `json:"artifactType"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(tool(t, "tar", "-xOf", archive, "index.json"), &idx); err != nil {
+		t.Fatal(err)
+	}
+	var images []string
+	for _, m := range idx.Manifests {
+		if m.ArtifactType == "" {
+			images = append(images, m.Digest)
+		}
+	}
+	if len(images) != 1 {
+		t.Fatalf("index.json of %s lists %d images", archive, len(images))
+	}
+	return images[0]
 }

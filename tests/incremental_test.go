@@ -331,7 +331,7 @@ ociTools.buildLayeredImage {
 }`, true)
 	checkDockerArchive(t, img, "layered-incremental-"+h.nonce+":v1", 4)
 	layout := filepath.Join(t.TempDir(), "layout")
-	tool(t, "skopeo", "--insecure-policy", "copy", "oci-archive:"+img, "oci:"+layout+":v1")
+	tool(t, "skopeo", "--insecure-policy", "copy", "oci-archive:"+img+":v1", "oci:"+layout+":v1")
 	res := unpackAndRun(t, layout+":v1")
 	if res.code != 0 || !strings.Contains(res.stdout, "app version L: x") {
 		t.Fatalf("exit %d, stdout %q\n%s", res.code, res.stdout, res.stderr)

@@ -69,7 +69,7 @@ func TestImageSBOM(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &bom); err != nil {
 		t.Fatal(err)
 	}
-	digest, _ := readLayout(t, img)
+	digest := archiveImageDigest(t, img)
 	if bom.Metadata.Component.Name != "sbom-"+h.nonce || bom.Metadata.Component.Version != "v1" {
 		t.Fatalf("metadata component %+v", bom.Metadata.Component)
 	}

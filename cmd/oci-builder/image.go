@@ -256,7 +256,7 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return writeArchive(in.out, ociarchive.Layout(layout), []ociarchive.Image{{Manifest: res.Manifest, RepoTag: repoTag}})
+	return writeArchive(in.out, ociarchive.Layout(layout), []ociarchive.Image{{Manifest: res.Manifest, RepoTag: repoTag, Referrers: res.Referrers}})
 }
 
 // archiveAttrs are what the dockerTools-style functions pass under

@@ -176,9 +176,10 @@ func (a *Archive) Open(d digest.Digest) (io.ReadCloser, int64, error) {
 	return io.NopCloser(io.NewSectionReader(a.f, s.off, s.size)), s.size, nil
 }
 
-// Images pairs the manifests of the archive's index.json with the
+// Images pairs the image manifests of the archive's index.json with the
 // RepoTags of its manifest.json, which list them in the same order (as
-// Write writes them): the images of the archive, for Write (mergeImages).
+// Write writes them), each with the artifacts listed after it: the images
+// of the archive, for Write (mergeImages).
 func (a *Archive) Images() ([]Image, error) {
 	idx, err := a.Index()
 	if err != nil {
@@ -192,17 +193,27 @@ func (a *Archive) Images() ([]Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.path, err)
 	}
-	if len(entries) != len(idx.Manifests) {
-		return nil, fmt.Errorf("%s: index.json has %d images, manifest.json %d", a.path, len(idx.Manifests), len(entries))
+	// The index's images, each with the artifacts listed after it.
+	var images []Image
+	for _, d := range idx.Manifests {
+		if d.ArtifactType != "" {
+			if len(images) == 0 {
+				return nil, fmt.Errorf("%s: index.json lists the artifact %s before any image", a.path, d.Digest)
+			}
+			images[len(images)-1].Referrers = append(images[len(images)-1].Referrers, d)
+			continue
+		}
+		d.Annotations = nil
+		images = append(images, Image{Manifest: d})
 	}
-	images := make([]Image, len(entries))
+	if len(entries) != len(images) {
+		return nil, fmt.Errorf("%s: index.json has %d images, manifest.json %d", a.path, len(images), len(entries))
+	}
 	for i, e := range entries {
 		if len(e.RepoTags) == 0 {
 			return nil, fmt.Errorf("%s: image %d has no name in manifest.json", a.path, i+1)
 		}
-		d := idx.Manifests[i]
-		d.Annotations = nil
-		images[i] = Image{Manifest: d, RepoTag: e.RepoTags[0]}
+		images[i].RepoTag = e.RepoTags[0]
 	}
 	return images, nil
 }

@@ -52,6 +52,10 @@ type Image struct {
 	// RepoTag is the image's reference, NAME:TAG (docker.io/ may be left
 	// out, as docker save does).
 	RepoTag string
+	// Referrers are artifacts whose subject is the image (its SBOMs and
+	// provenance, pkg/image): listed in index.json after it, as in an
+	// image layout, with their blobs; manifest.json lists images only.
+	Referrers []v1.Descriptor
 }
 
 // ManifestEntry is an entry of Docker's manifest.json.
@@ -96,6 +100,24 @@ func Write(w io.Writer, blobs Blobs, images []Image) error {
 		d := img.Manifest
 		d.Annotations = map[string]string{AnnotationImageName: FullName(repo) + ":" + tag, v1.AnnotationRefName: tag}
 		index.Manifests = append(index.Manifests, d)
+		for _, r := range img.Referrers {
+			if r.ArtifactType == "" {
+				return fmt.Errorf("referrer %s of %s has no artifactType", r.Digest, img.RepoTag)
+			}
+			raw, err := readBlob(blobs, r.Digest)
+			if err != nil {
+				return fmt.Errorf("artifact %s of %s: %w", r.Digest, img.RepoTag, err)
+			}
+			var a v1.Manifest
+			if err := json.Unmarshal(raw, &a); err != nil {
+				return fmt.Errorf("artifact %s of %s: %w", r.Digest, img.RepoTag, err)
+			}
+			needed[r.Digest], needed[a.Config.Digest] = true, true
+			for _, l := range a.Layers {
+				needed[l.Digest] = true
+			}
+			index.Manifests = append(index.Manifests, r)
+		}
 		e := ManifestEntry{Config: blobName(m.Config.Digest), RepoTags: []string{img.RepoTag}}
 		needed[img.Manifest.Digest], needed[m.Config.Digest] = true, true
 		for _, l := range m.Layers {
