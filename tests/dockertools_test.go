@@ -235,7 +235,7 @@ func TestDockerToolsArchives(t *testing.T) {
 		res := unpackAndRun(t, layout+":v1")
 		checkDockerToolsRun(t, "oci-builder copy, umoci, runc", res.stdout)
 		// The image's documents go with it, as from a layout.
-		if doc, stderr, code := ociBuilder(t, nil, "sbom", layout+":v1"); code != 0 || !strings.Contains(doc, "CycloneDX") {
+		if doc, stderr, code := ociBuilder(t, nil, "sbom", "oci:"+layout+":v1"); code != 0 || !strings.Contains(doc, "CycloneDX") {
 			t.Fatalf("oci-builder sbom of the copy: exit %d, %s", code, stderr)
 		}
 		if doc, stderr, code := ociBuilder(t, nil, "sbom", out["layered"]); code != 0 || !strings.Contains(doc, "CycloneDX") {

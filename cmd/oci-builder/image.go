@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -239,6 +240,8 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if err := strictjson.Unmarshal(raw, &aa); err != nil {
 		return fmt.Errorf("archive attributes: %w", strictjson.DescribeOptionError(err))
 	}
+	// The documents name the image, not the file (NAME.tar).
+	plan.SBOM.Name = path.Base(aa.Repository)
 	repoTag := aa.Repository + ":" + plan.Tag
 	if _, err := name.NewTag(repoTag); err != nil {
 		return fmt.Errorf("the image reference %q (name and tag) is not valid for docker load: %w", repoTag, err)
