@@ -22,8 +22,11 @@ ensure_packages() {
 	command -v skopeo >/dev/null || missing+=(skopeo)
 	command -v umoci >/dev/null || missing+=(umoci)
 	command -v zstd >/dev/null || missing+=(zstd)
-	# The dockerTools tests load and run images with podman too.
+	# The dockerTools tests load and run images with podman too, and with
+	# their own dockerd and containerd (tests/daemons_test.go).
 	command -v podman >/dev/null || missing+=(podman)
+	command -v dockerd >/dev/null && command -v docker >/dev/null || missing+=(docker.io)
+	command -v containerd >/dev/null || missing+=(containerd)
 	# Registry tests: oci-builder copy pushes to a local CNCF distribution registry.
 	command -v docker-registry >/dev/null || missing+=(docker-registry)
 	# The benchmark's image comparison.

@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	code = m.Run()
+	stopDaemons()
 	os.RemoveAll(h.work)
 	os.Exit(code)
 }

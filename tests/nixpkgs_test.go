@@ -106,6 +106,12 @@ in {
   overlay = image "overlay" cross.ociTools;
   default = image "default" viaDefault;
   package = cross.oci-builder;
+  # nixpkgs' default arch, "x86_64", kept on aarch64: metadata only.
+  container = cross.ociTools.buildContainer {
+    name = "cross-container-%[4]s";
+    args = [ "${cross.hello}/bin/hello" ];
+    arch = "x86_64";
+  };
 }`, standinPkgs(t, true), h.repo, standinPkgs(t, false), h.nonce)
 	var info map[string]struct {
 		Builder string `json:"builder"`
@@ -120,10 +126,23 @@ in {
 	}
 	// nix-build prints the attributes' outputs in name order.
 	outs := strings.Fields(r.out)
-	if len(outs) != 3 {
+	if len(outs) != 4 {
 		t.Fatalf("nix-build printed %q", r.out)
 	}
-	built := map[string]string{"default": outs[0], "overlay": outs[1], "package": outs[2]}
+	built := map[string]string{"container": outs[0], "default": outs[1], "overlay": outs[2], "package": outs[3]}
+
+	// The bundle's seccomp filter is the platform's (aarch64), whatever
+	// arch says; arch is recorded as given.
+	var config struct {
+		Annotations map[string]string
+		Linux       struct {
+			Seccomp struct{ Architectures []string }
+		}
+	}
+	readJSONFile(t, filepath.Join(built["container"], "config.json"), &config)
+	if a := config.Linux.Seccomp.Architectures; len(a) == 0 || a[0] != "SCMP_ARCH_AARCH64" || config.Annotations["org.opencontainers.image.architecture"] != "amd64" {
+		t.Errorf("cross container with arch = \"x86_64\": seccomp architectures %v, arch annotation %q; want SCMP_ARCH_AARCH64 first and amd64", a, config.Annotations["org.opencontainers.image.architecture"])
+	}
 
 	pkg := built["package"]
 	if m := elfMachine(t, filepath.Join(pkg, "bin", "oci-builder")); m != elf.EM_AARCH64 {
@@ -191,7 +210,7 @@ in {
   stdenv = pkgs.stdenv.drvPath;
 }`, standinPkgs(t, true), standinPkgs(t, false)), &got)
 
-	if strings.Join(got.Names, ",") != "buildContainer,buildImage,buildLayer,buildLayeredImage,somethingElse,streamLayeredImage" || got.SomethingElse != "nixpkgs' ociTools.somethingElse" {
+	if strings.Join(got.Names, ",") != "buildContainer,buildImage,buildImageWithNixDb,buildLayer,buildLayeredImage,buildLayeredImageWithNixDb,mergeImages,somethingElse,streamLayeredImage" || got.SomethingElse != "nixpkgs' ociTools.somethingElse" {
 		t.Errorf("ociTools with the overlay has %v (somethingElse %q), want nixpkgs' somethingElse kept", got.Names, got.SomethingElse)
 	}
 	if strings.Join(got.PlainNames, ",") != "buildContainer,somethingElse" {

@@ -11,11 +11,16 @@ import (
 
 const copyUsage = `Usage: oci-builder copy [OPTIONS] SRC DEST
 
-Copies the image layout SRC, as written by buildImage or oci-builder image,
-to DEST, named as skopeo names images:
+Copies the image SRC, as written by buildImage, buildLayeredImage or
+oci-builder image, to DEST, named as skopeo names images:
 
   SRC   oci:DIR[:TAG] or DIR      an OCI image layout; TAG picks one of its
                                   images (default: its only image)
+        oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or FILE
+                                  an archive with index.json (the
+                                  dockerTools style's, Docker 25's docker
+                                  save), its layout unpacked to a
+                                  temporary directory
   DEST  docker://HOST/REPO:TAG    a registry
         oci:DIR[:TAG]             an image layout (created, or the image of
                                   TAG replaced; TAG defaults to SRC's)

@@ -145,9 +145,25 @@ $out/bin/oci-builder-copy DEST is oci-builder copy $out/image DEST.`,
 Runs as the builder of a derivation made by ociTools.buildImage. It reads
 .attrs.json as nix-builder does, the container options under "container"
 and the image options under "image", and writes an OCI image layout
-(oci-layout, index.json, blobs/sha256/) to outputs.out. NIX_BUILD_CORES sets
-the number of layers written at once (0: every CPU).`,
+(oci-layout, index.json, blobs/sha256/) to outputs.out. With an "archive"
+attribute (the dockerTools style: buildLayeredImage, buildImage with
+dockerTools' arguments), outputs.out is one archive file instead: the
+layout with Docker's manifest.json beside index.json, as docker save
+writes since Docker 25, which docker load, podman load, skopeo and ctr
+images import read. NIX_BUILD_CORES sets the number of layers written at
+once (0: every CPU).`,
 			run: runNixImageBuilder,
+		},
+		{
+			name:    "nix-merge-builder",
+			summary: "build the archive of mergeImages in nix/oci-tools.nix (the derivation's builder)",
+			usage: `Usage: oci-builder nix-merge-builder ARCHIVE...
+
+Runs as the builder of ociTools.mergeImages: writes to $out one archive
+holding the images of the ARCHIVEs (results of buildImage and
+buildLayeredImage in the dockerTools style), each blob once, so that one
+docker load, podman load or ctr images import loads them all.`,
+			run: runNixMergeBuilder,
 		},
 		{
 			name:    streamCommand,

@@ -69,6 +69,10 @@ let
       container = options // {
         args = processArgs;
         mounts = checkedMounts;
+        # The seccomp filter's architecture: the platform the bundle is
+        # built for, whatever 'arch' (metadata, "x86_64" in nixpkgs' calls)
+        # says.
+        seccompArch = defaultArch fn;
       };
     in
     if buildsOnDarwin then

@@ -285,7 +285,7 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 	}
 	var own []LayerPlan
 	for _, l := range p.Layers {
-		if l.Entries != nil {
+		if l.Entries != nil || l.Tar != "" {
 			own = append(own, l)
 			continue
 		}
@@ -316,7 +316,7 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 	}
 	history := make([]v1.History, len(layers))
 	for i, l := range layers {
-		h := v1.History{CreatedBy: CreatedBy, Comment: l.describe()}
+		h := v1.History{CreatedBy: CreatedBy, Comment: l.Describe()}
 		if len(p.Config.History) > 0 {
 			h.Created = p.Config.History[0].Created
 		} else {

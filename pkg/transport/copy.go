@@ -100,6 +100,7 @@ func Copy(ctx context.Context, src, dest Ref, opts Options) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	defer s.close()
 	sum.Digest = s.desc.Digest.String()
 	sum.Layers = len(s.m.Layers)
 	// The image's SBOMs and provenance go with it where there is a place

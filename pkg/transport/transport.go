@@ -53,24 +53,44 @@ func (r Ref) String() string {
 			return "docker-archive:" + r.Path + ":" + r.Name
 		}
 		return "docker-archive:" + r.Path
+	case OCIArchive:
+		if r.Tag != "" {
+			return "oci-archive:" + r.Path + ":" + r.Tag
+		}
 	}
 	return r.Transport + ":" + r.Path
 }
 
 // ParseSource parses the source of a copy: an image layout, as
-// oci:DIR[:TAG] or a plain directory name.
+// oci:DIR[:TAG] or a plain directory name, or an archive file, as
+// oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or a plain file name
+// (the dockerTools style's archives).
 func ParseSource(s string) (Ref, error) {
 	if s == "" {
 		return Ref{}, fmt.Errorf("empty source")
 	}
 	transport, rest, ok := strings.Cut(s, ":")
 	if !ok || strings.Contains(transport, "/") {
+		if isArchiveFile(s) {
+			return Ref{Transport: OCIArchive, Path: s}, nil
+		}
 		return Ref{Transport: OCI, Path: s}, nil
 	}
-	if transport != OCI {
-		return Ref{}, fmt.Errorf("source %q: only image layouts can be copied (oci:DIR[:TAG] or DIR)", s)
+	switch transport {
+	case OCI:
+		return parseOCI(rest, s)
+	case OCIArchive:
+		r, err := parseOCI(rest, s)
+		r.Transport = OCIArchive
+		return r, err
+	case DockerArchive:
+		file, ref, _ := strings.Cut(rest, ":")
+		if file == "" {
+			return Ref{}, fmt.Errorf("source %q: want docker-archive:FILE[:REF]", s)
+		}
+		return Ref{Transport: DockerArchive, Path: file, Name: ref}, nil
 	}
-	return parseOCI(rest, s)
+	return Ref{}, fmt.Errorf("source %q: only image layouts and archives can be copied (oci:DIR[:TAG], DIR, oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or FILE)", s)
 }
 
 // ParseDestination parses the destination of a copy.
