@@ -7,7 +7,8 @@
 #   ociTools.buildContainer { args = [ "${pkgs.hello}/bin/hello" ]; }
 #
 #   nix-build -A oci-builder     # the command
-#   nix-build -A example         # the example container (pkgs.hello)
+#   nix-build -A example         # the example container (pkgs.hello; Linux only)
+#   nix-build -A example-image   # the example image (Linux and macOS)
 #
 # overlay is nix/overlay.nix, for import <nixpkgs> { overlays = [ ... ]; }.
 {
@@ -25,5 +26,6 @@ in
 {
   inherit oci-builder ociTools;
   example = pkgs.callPackage ./examples/hello.nix { inherit ociTools; };
+  example-image = pkgs.callPackage ./examples/hello-image.nix { inherit ociTools; };
   overlay = import ./nix/overlay.nix;
 }

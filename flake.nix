@@ -7,10 +7,16 @@
   outputs =
     { self, nixpkgs }:
     let
+      # Bundles are built on Linux; images on Linux and macOS.
       systems = [
         "x86_64-linux"
         "aarch64-linux"
+        "x86_64-darwin"
+        "aarch64-darwin"
       ];
+
+      # attrs on systems that build bundles (Linux), nothing elsewhere.
+      onLinux = pkgs: attrs: if pkgs.stdenv.buildPlatform.isLinux then attrs else { };
 
       # nixpkgs with our overlay: pkgs.oci-builder and pkgs.ociTools are ours.
       forAllSystems =
@@ -51,18 +57,27 @@
       };
 
       packages = forAllSystems (
-        system: pkgs: {
+        system: pkgs:
+        {
           inherit (pkgs) oci-builder;
-          example = pkgs.callPackage ./examples/hello.nix { };
+          example-image = pkgs.callPackage ./examples/hello-image.nix { };
           default = pkgs.oci-builder;
+        }
+        // onLinux pkgs {
+          example = pkgs.callPackage ./examples/hello.nix { };
         }
       );
 
       checks = forAllSystems (
-        system: pkgs: {
+        system: pkgs:
+        {
           inherit (pkgs) oci-builder;
           # `oci-builder version` prints the package's version.
           oci-builder-version = pkgs.oci-builder.tests.version;
+          # GNU hello's image builds (its layers verified against the NAR hashes).
+          example-image = self.packages.${system}.example-image;
+        }
+        // onLinux pkgs {
           example = validated pkgs "example" self.packages.${system}.example;
           # lib.ociToolsFor with nixpkgs as it comes, no overlay.
           lib-example = validated pkgs "lib-example" (
@@ -70,6 +85,46 @@
               ociTools = self.lib.ociToolsFor nixpkgs.legacyPackages.${system};
             }
           );
+        }
+      );
+
+      # `nix fmt`: nixfmt (the RFC 166 style nixpkgs uses) through treefmt,
+      # which formats the whole repository when given no file, as `nix fmt`
+      # calls it from Nix 2.25 on (plain nixfmt would read standard input).
+      formatter = forAllSystems (system: pkgs: pkgs.nixfmt-tree);
+
+      # `nix develop`: Go and its tools, and the commands the tests use, each
+      # where nixpkgs has it for the system (runc, containerd, umoci,
+      # busybox... are Linux's). The end-to-end tests also need root, Nix,
+      # and a static busybox at /bin/busybox (docs/development.md).
+      devShells = forAllSystems (
+        system: pkgs: {
+          default = pkgs.mkShell {
+            packages = builtins.filter (pkgs.lib.meta.availableOn pkgs.stdenv.buildPlatform) [
+              pkgs.go
+              pkgs.gopls
+              pkgs.go-tools # staticcheck
+              pkgs.nixfmt-tree
+              pkgs.runc
+              pkgs.skopeo
+              pkgs.umoci
+              pkgs.podman
+              pkgs.buildah
+              pkgs.zstd
+              pkgs.pigz
+              pkgs.distribution
+              # The tests call the registry by Debian's name.
+              (pkgs.writeShellScriptBin "docker-registry" ''
+                exec ${pkgs.lib.getExe pkgs.distribution} "$@"
+              '')
+              pkgs.busybox
+              pkgs.fakeroot
+              pkgs.proot
+              pkgs.containerd
+              pkgs.docker
+              pkgs.xfsprogs
+            ];
+          };
         }
       );
     };

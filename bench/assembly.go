@@ -1,3 +1,5 @@
+//go:build linux
+
 // The rootfs assembly rows: store modes against the floors, XFS, end to
 // end through nix-build, memory, scaling and profiles.
 

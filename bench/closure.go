@@ -1,3 +1,5 @@
+//go:build linux
+
 // The fixtures' closures and the builder run on them outside Nix.
 
 package main

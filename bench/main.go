@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures how fast a container's rootfs is assembled: by
 // nixpkgs' tar pipeline, by cp -a and by oci-builder's store modes, against
 // the floors of the filesystem (cp -al for metadata, dd for bytes), and end

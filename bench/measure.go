@@ -1,3 +1,5 @@
+//go:build linux
+
 // Measuring candidates: interleaved repetitions, checks of what each
 // wrote, medians and ratios.
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 // The machine under the benchmark: mounts, caches, discards and the
 // store's filesystem.
 

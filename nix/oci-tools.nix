@@ -49,6 +49,9 @@ in
     buildImage
     buildLayeredImage
     streamLayeredImage
+    buildImageWithNixDb
+    buildLayeredImageWithNixDb
+    mergeImages
     buildLayer
     pullImage
     buildImageIndex
@@ -59,4 +62,6 @@ in
   # options, and of the options buildImage refuses.
   _containerOptionNames = builtins.attrNames scope.containerOptions;
   _imageRefusedOptionNames = builtins.attrNames scope.runtimeOnly;
+  # buildImage's arguments of dockerTools' style (docs/migration.md).
+  _imageDockerStyleNames = scope.dockerStyle;
 }

@@ -1,5 +1,7 @@
-# The oci-builder package: the static Go executable that nix/oci-tools.nix
-# runs as the builder of every container derivation.
+# The oci-builder package: the Go executable that nix/oci-tools.nix runs as
+# the builder of every container and image derivation. Static on Linux; on
+# macOS, where it builds images, it links libSystem, as every macOS
+# executable does.
 #
 # callPackage-able from nixpkgs (nixpkgs 25.11 or later: Go 1.25 for
 # go-containerregistry, env.CGO_ENABLED and
@@ -11,6 +13,7 @@
 # tests/flake_test.go recomputes it and says the new value when go.mod changes.
 {
   lib,
+  stdenv,
   buildGoModule,
   callPackage,
   testers,
@@ -39,7 +42,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-YMfcwcp0NqUSWe/XY/gpLlO5M4xeapJttSLcWfgzXFo=";
+  vendorHash = "sha256-5EZAGyk6gU9NaQbDYgsvi+/DSZqXCTB3XRYVcZUSREA=";
 
   subPackages = [ "cmd/oci-builder" ];
 
@@ -58,15 +61,19 @@ buildGoModule (finalAttrs: {
     "-X main.version=${finalAttrs.version}"
   ];
 
-  # The builder's guarantees, checked on what was installed: no ELF
-  # interpreter (PT_INTERP, read from the program headers with od, for
+  # The builder's guarantees, checked on what was installed: on Linux, no
+  # ELF interpreter (PT_INTERP, read from the program headers with od, for
   # 32- and 64-bit ELF in the machine's byte order: install checks only run
-  # where the program runs), and it works with an empty environment, as
-  # Nix runs builders with almost none.
+  # where the program runs); on macOS every executable links libSystem
+  # (Go's too, CGO_ENABLED=0 or not), which the darwin sandbox provides.
+  # Everywhere, it works with an empty environment, as Nix runs builders
+  # with almost none.
   doInstallCheck = true;
   installCheckPhase = ''
     runHook preInstallCheck
     bin=$out/bin/oci-builder
+  ''
+  + lib.optionalString stdenv.hostPlatform.isLinux ''
     field() { od -An -j "$1" -N "$2" -t "u$2" "$bin" | tr -d ' \n'; }
     if [ "$(head -c 4 "$bin" | tail -c 3)" != ELF ]; then
       echo "$bin is not an ELF executable" >&2
@@ -88,6 +95,8 @@ buildGoModule (finalAttrs: {
       fi
       i=$((i + 1))
     done
+  ''
+  + ''
     printed=$(env -i "$bin" version)
     if [ "$printed" != "oci-builder ${finalAttrs.version}" ]; then
       echo "env -i $bin version printed '$printed', want 'oci-builder ${finalAttrs.version}'" >&2
@@ -96,16 +105,22 @@ buildGoModule (finalAttrs: {
     runHook postInstallCheck
   '';
 
-  passthru.tests = {
-    # The flake's example container, with this package as its builder.
-    example = callPackage ../examples/hello.nix {
+  passthru.tests =
+    let
       ociTools = callPackage ./oci-tools.nix { oci-builder = finalAttrs.finalPackage; };
+    in
+    {
+      # The flake's example image, with this package as its builder.
+      example-image = callPackage ../examples/hello-image.nix { inherit ociTools; };
+      version = testers.testVersion {
+        package = finalAttrs.finalPackage;
+        command = "oci-builder version";
+      };
+    }
+    # The flake's example container: bundles are built on Linux only.
+    // lib.optionalAttrs stdenv.buildPlatform.isLinux {
+      example = callPackage ../examples/hello.nix { inherit ociTools; };
     };
-    version = testers.testVersion {
-      package = finalAttrs.finalPackage;
-      command = "oci-builder version";
-    };
-  };
 
   meta = {
     description = "Builds OCI runtime bundles (config.json + rootfs/) from Nix store closures";
@@ -117,6 +132,11 @@ buildGoModule (finalAttrs: {
     homepage = "https://github.com/oci-builder/oci-builder";
     license = lib.licenses.mit;
     mainProgram = "oci-builder";
-    platforms = lib.platforms.linux;
+    # Images are built on macOS too (x86_64 and arm64, Go's darwin
+    # targets); bundles only on Linux.
+    platforms = lib.platforms.linux ++ [
+      "x86_64-darwin"
+      "aarch64-darwin"
+    ];
   };
 })

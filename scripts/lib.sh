@@ -15,6 +15,8 @@ ensure_packages() {
 	command -v nix-build >/dev/null || missing+=(nix-bin)
 	command -v runc >/dev/null || missing+=(runc)
 	[ -x /bin/busybox ] || missing+=(busybox-static)
+	# A static bash: the stand-in nixpkgs' (nix develop's environment script).
+	[ -x /bin/bash-static ] || missing+=(bash-static)
 	command -v newuidmap >/dev/null || missing+=(uidmap)
 	# Image interoperability tests: inspect, copy, unpack, check zstd layers.
 	command -v skopeo >/dev/null || missing+=(skopeo)

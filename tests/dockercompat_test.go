@@ -32,10 +32,10 @@ const dockerExpr = `ociTools.buildLayeredImage {
 
 // TestDockerCompatLayeredImage builds a dockerTools-style expression with
 // ociTools.buildLayeredImage (builtins only, and through the stand-in
-// nixpkgs with the overlay), rebuilds it with --check, inspects it with
-// skopeo and runs it with umoci and runc, and with podman (the layout, and
-// the docker-archive oci-builder copy writes of it): /bin/sh comes from
-// contents, and env, cwd and user are as written.
+// nixpkgs with the overlay), rebuilds it with --check, inspects the archive
+// with skopeo (oci-archive:) and runs it with umoci and runc, and with
+// podman (the archive, and the docker-archive oci-builder copy writes of
+// it): /bin/sh comes from contents, and env, cwd and user are as written.
 func TestDockerCompatLayeredImage(t *testing.T) {
 	needTools(t)
 	for _, via := range []string{"builtins", "standin"} {
@@ -46,10 +46,10 @@ func TestDockerCompatLayeredImage(t *testing.T) {
 				// dockerTools' default: the output path's hash.
 				tag = filepath.Base(img)[:32]
 			}
-			if !strings.HasSuffix(img, "-app-"+h.nonce) {
-				t.Fatalf("output %s: the derivation is not named as the image's baseNameOf", img)
+			if !strings.HasSuffix(img, "-app-"+h.nonce+".tar") {
+				t.Fatalf("output %s: the derivation is not named as the image's baseNameOf, .tar", img)
 			}
-			ref := "oci:" + img + ":" + tag
+			ref := "oci-archive:" + img + ":" + tag
 			var inspect struct {
 				Config struct {
 					Cmd          []string
@@ -70,16 +70,18 @@ func TestDockerCompatLayeredImage(t *testing.T) {
 				c.User != "1000:1000" || c.Labels["org.example.answer"] != "42" || c.ExposedPorts["8080/tcp"] == nil || len(c.ExposedPorts) != 1 {
 				t.Fatalf("image config %+v", c)
 			}
-			res := unpackAndRun(t, img+":"+tag)
+			layout := filepath.Join(t.TempDir(), "layout")
+			tool(t, "skopeo", "--insecure-policy", "copy", ref, "oci:"+layout+":"+tag)
+			res := unpackAndRun(t, layout+":"+tag)
 			if res.code != 0 {
 				t.Fatalf("runc: exit %d, stderr %q", res.code, res.stderr)
 			}
 			checkDockerRun(t, "umoci+runc", res.stdout)
 			if havePodman(t) {
-				// podman runs the layout itself, and the docker-archive
+				// podman runs the archive itself, and the docker-archive
 				// oci-builder copy writes of it.
 				root := podmanRoot(t)
-				checkDockerRun(t, "podman run oci:", podmanRun(t, root, ref))
+				checkDockerRun(t, "podman run oci-archive:", podmanRun(t, root, ref))
 				archive := filepath.Join(t.TempDir(), "image.tar")
 				dockerRef := "example.org/team/app-" + h.nonce + ":" + tag
 				tool(t, builderBin(), "copy", img, "docker-archive:"+archive+":"+dockerRef)
@@ -101,10 +103,15 @@ func TestDockerCompatRefused(t *testing.T) {
 		`extraCommands = "mkdir tmp";`:    "ociTools.buildLayeredImage: 'extraCommands' is not supported: it runs a shell",
 		`fakeRootCommands = "chown 1 x";`: "'fakeRootCommands' is not supported",
 		`runAsRoot = "true";`:             "'runAsRoot' is not supported",
-		`compressor = "none";`:            "'compressor' must be",
-		`contents = [ 3 ];`:               "'contents' must be a list of packages",
-		`tag = "";`:                       "ociTools.buildLayeredImage: 'tag' must not be empty (leave it out, or null, for the hash of the output path",
-		`created = "";`:                   "ociTools.buildLayeredImage: 'created' must not be empty",
+		`compressor = "xz";`:              "'compressor' must be \"gz\", \"zstd\" or \"none\"",
+		`contents = [ 3 ];`:               "'contents' must be a package, a store path or a list of them",
+		`fromImage = busybox;`:            "'fromImage' is not supported: base images are not supported yet",
+		`layeringPipeline = [ ];`:         "'layeringPipeline' is not supported",
+		`config.Cmd = "/bin/sh";`:         "'config.Cmd' must be a list of strings",
+		`config.Env = [ "NOVALUE" ];`:     "'config.Env' must be a list of \"NAME=VALUE\" strings, got \"NOVALUE\"",
+		`config.WorkingDir = "srv";`:      "'config.WorkingDir' must be an absolute path",
+		`tag = "-bad";`:                   "'tag' \"-bad\" is not a valid tag",
+		`contnets = [ ];`:                 "'contnets' is not an argument of dockerTools.buildLayeredImage",
 	} {
 		expr := fmt.Sprintf(`ociTools.buildLayeredImage { name = "refused"; %s }`, arg)
 		r := runNix(t, "nix-instantiate", writeExpr(t, expr))

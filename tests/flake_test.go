@@ -22,15 +22,20 @@ import (
 	"testing"
 )
 
-// flakeSystems are the systems flake.nix has outputs for, with their GOARCH
-// and the ELF machine of their executables.
+// flakeSystems are the systems flake.nix has outputs for, with their GOOS,
+// GOARCH and, for Linux, the ELF machine of their executables. The test
+// compiles the package for the Linux ones; the macOS ones are only
+// evaluated (there is no macOS here: CI cross-compiles for it).
 var flakeSystems = []struct {
 	system  string
+	goos    string
 	goarch  string
 	machine elf.Machine
 }{
-	{"x86_64-linux", "amd64", elf.EM_X86_64},
-	{"aarch64-linux", "arm64", elf.EM_AARCH64},
+	{"x86_64-linux", "linux", "amd64", elf.EM_X86_64},
+	{"aarch64-linux", "linux", "arm64", elf.EM_AARCH64},
+	{"x86_64-darwin", "darwin", "amd64", elf.EM_NONE},
+	{"aarch64-darwin", "darwin", "arm64", elf.EM_NONE},
 }
 
 // hostSystem is the Nix system of this machine, whose outputs the tests
@@ -38,7 +43,7 @@ var flakeSystems = []struct {
 func hostSystem(t *testing.T) string {
 	t.Helper()
 	for _, s := range flakeSystems {
-		if s.goarch == runtime.GOARCH {
+		if s.goos == runtime.GOOS && s.goarch == runtime.GOARCH {
 			return s.system
 		}
 	}
@@ -123,6 +128,16 @@ func prepareStandin() error {
 	if err := copyTree(h.busybox, filepath.Join(standin.dir, "busybox")); err != nil {
 		return fmt.Errorf("add busybox: %w", err)
 	}
+	bash, err := os.ReadFile("/bin/bash-static")
+	if err != nil {
+		return fmt.Errorf("add bash: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(standin.dir, "bash", "bin"), 0o755); err != nil {
+		return fmt.Errorf("add bash: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(standin.dir, "bash", "bin", "bash"), bash, 0o755); err != nil {
+		return fmt.Errorf("add bash: %w", err)
+	}
 	if err := os.WriteFile(filepath.Join(standin.dir, "nonce"), []byte(h.nonce), 0o644); err != nil {
 		return fmt.Errorf("add the nonce: %w", err)
 	}
@@ -166,11 +181,42 @@ func prepareStandin() error {
 		if p.Src != first.Src {
 			return fmt.Errorf("src differs between systems: %s and %s", p.Src, first.Src)
 		}
+		if s.goos != "linux" {
+			if err := expectFor(s.system, s.goos, s.goarch, first.goBuild, p.goBuild); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := compileFor(s.system, s.machine, p.goBuild, src); err != nil {
 			return fmt.Errorf("compile for %s: %w", s.system, err)
 		}
 	}
 	return nil
+}
+
+// expectFor checks that the package asks buildGoModule on system (one the
+// test does not compile for: macOS) for what it asks on Linux but GOOS and
+// GOARCH, and records that in prebuilt/SYSTEM/build.json, without programs,
+// so that the package's derivation evaluates there.
+func expectFor(system, goos, goarch string, linux, b goBuild) error {
+	want := linux
+	want.GOOS, want.GOARCH = goos, goarch
+	wantJSON, err := json.Marshal(want)
+	if err != nil {
+		return err
+	}
+	got, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	if string(got) != string(wantJSON) {
+		return fmt.Errorf("packages.%s.oci-builder asks buildGoModule for %s, want %s", system, got, wantJSON)
+	}
+	dir := filepath.Join(standin.dir, "prebuilt", system)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "build.json"), wantJSON, 0o644)
 }
 
 // compileFor builds the package's programs as buildGoModule's build phase

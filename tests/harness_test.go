@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	code = m.Run()
+	stopDaemons()
 	os.RemoveAll(h.work)
 	os.Exit(code)
 }
@@ -67,6 +68,11 @@ func setup() (int, error) {
 	}
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		missing = append(missing, "/bin/busybox (busybox-static)")
+	}
+	// The stand-in nixpkgs' bash (nix develop runs its environment script
+	// with the shell's builder).
+	if _, err := os.Stat("/bin/bash-static"); err != nil {
+		missing = append(missing, "/bin/bash-static (bash-static)")
 	}
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (for runc)")

@@ -109,10 +109,16 @@ in {
   package = cross.oci-builder;
   # One index over the cross-built image and a native one.
   index = cross.ociTools.buildImageIndex {
-    name = "cross-index-%s";
-    images = [ (image "overlay" cross.ociTools) (native.ociTools.buildImage { name = "native-%s"; args = [ "${native.hello}/bin/hello" ]; }) ];
+    name = "cross-index-%[4]s";
+    images = [ (image "overlay" cross.ociTools) (native.ociTools.buildImage { name = "native-%[4]s"; args = [ "${native.hello}/bin/hello" ]; }) ];
   };
-}`, standinPkgs(t, true), h.repo, standinPkgs(t, false), h.nonce, standinPkgs(t, true), h.nonce, h.nonce)
+  # nixpkgs' default arch, "x86_64", kept on aarch64: metadata only.
+  container = cross.ociTools.buildContainer {
+    name = "cross-container-%[4]s";
+    args = [ "${cross.hello}/bin/hello" ];
+    arch = "x86_64";
+  };
+}`, standinPkgs(t, true), h.repo, standinPkgs(t, false), h.nonce, standinPkgs(t, true))
 	var info map[string]struct {
 		Builder string `json:"builder"`
 		System  string `json:"system"`
@@ -126,10 +132,10 @@ in {
 	}
 	// nix-build prints the attributes' outputs in name order.
 	outs := strings.Fields(r.out)
-	if len(outs) != 4 {
+	if len(outs) != 5 {
 		t.Fatalf("nix-build printed %q", r.out)
 	}
-	built := map[string]string{"default": outs[0], "index": outs[1], "overlay": outs[2], "package": outs[3]}
+	built := map[string]string{"container": outs[0], "default": outs[1], "index": outs[2], "overlay": outs[3], "package": outs[4]}
 	var index struct{ Manifests []struct{ Digest string } }
 	readJSONFile(t, filepath.Join(built["index"], "index.json"), &index)
 	var platforms struct {
@@ -147,6 +153,19 @@ in {
 	}
 	if strings.Join(got, " ") != "arm64/v8 amd64/" {
 		t.Errorf("the index of the cross-built and native images has %v, want arm64/v8 amd64/", got)
+	}
+
+	// The bundle's seccomp filter is the platform's (aarch64), whatever
+	// arch says; arch is recorded as given.
+	var config struct {
+		Annotations map[string]string
+		Linux       struct {
+			Seccomp struct{ Architectures []string }
+		}
+	}
+	readJSONFile(t, filepath.Join(built["container"], "config.json"), &config)
+	if a := config.Linux.Seccomp.Architectures; len(a) == 0 || a[0] != "SCMP_ARCH_AARCH64" || config.Annotations["org.opencontainers.image.architecture"] != "amd64" {
+		t.Errorf("cross container with arch = \"x86_64\": seccomp architectures %v, arch annotation %q; want SCMP_ARCH_AARCH64 first and amd64", a, config.Annotations["org.opencontainers.image.architecture"])
 	}
 
 	pkg := built["package"]
@@ -215,7 +234,7 @@ in {
   stdenv = pkgs.stdenv.drvPath;
 }`, standinPkgs(t, true), standinPkgs(t, false)), &got)
 
-	if strings.Join(got.Names, ",") != "buildContainer,buildImage,buildImageIndex,buildLayer,buildLayeredImage,pullImage,somethingElse,streamLayeredImage" || got.SomethingElse != "nixpkgs' ociTools.somethingElse" {
+	if strings.Join(got.Names, ",") != "buildContainer,buildImage,buildImageIndex,buildImageWithNixDb,buildLayer,buildLayeredImage,buildLayeredImageWithNixDb,mergeImages,pullImage,somethingElse,streamLayeredImage" || got.SomethingElse != "nixpkgs' ociTools.somethingElse" {
 		t.Errorf("ociTools with the overlay has %v (somethingElse %q), want nixpkgs' somethingElse kept", got.Names, got.SomethingElse)
 	}
 	if strings.Join(got.PlainNames, ",") != "buildContainer,somethingElse" {

@@ -35,17 +35,23 @@ var nixOnly = map[string]string{
 	// them in image.fromImage (name, tag).
 	"fromImageName": "passed as image.fromImage.name",
 	"fromImageTag":  "passed as image.fromImage.tag",
+	// Evaluation only, as mkDerivation's.
+	"passthru": "attributes of the result, for evaluation only",
+	"meta":     "an attribute of the result, for evaluation only",
 }
 
 // goOnly are JSON fields of container.Options that buildContainer does not
 // take as arguments. None today: every container option can be set from Nix.
-var goOnly = map[string]string{}
+var goOnly = map[string]string{
+	"seccompArch": "buildContainer sets it from the platform the bundle is built for (its 'arch' is metadata, as nixpkgs')",
+}
 
 // notChecked are the JSON fields of container.Options that nix/oci-tools.nix
 // builds itself instead of passing them through a containerOptions checker.
 var notChecked = map[string]string{
-	"args":   "commandLine builds it from args or cmd",
-	"mounts": "checkMount checks each mount; the builder gets a list",
+	"args":        "commandLine builds it from args or cmd",
+	"mounts":      "checkMount checks each mount; the builder gets a list",
+	"seccompArch": "buildContainer sets it from the platform (defaultArch)",
 }
 
 // nixOptions are the option names of nix/oci-tools.nix.
@@ -61,6 +67,9 @@ type nixOptions struct {
 	Checkers []string `json:"checkers"`
 	// Refused are the options buildImage refuses (runtimeOnly).
 	Refused []string `json:"refused"`
+	// Docker are buildImage's arguments of dockerTools' style, which
+	// docs/migration.md describes (not options of the image layout).
+	Docker []string `json:"docker"`
 }
 
 // evalNixOptions reads the option names from nix/oci-tools.nix, imported
@@ -74,6 +83,7 @@ func evalNixOptions(t *testing.T) nixOptions {
   layer = builtins.functionArgs t.buildLayer;
   checkers = t._containerOptionNames;
   refused = t._imageRefusedOptionNames;
+  docker = t._imageDockerStyleNames;
 }`, file)
 	r := runNix(t, "nix-instantiate", "--eval", "--strict", "--json", "--expr", expr)
 	if r.err != nil {
@@ -233,7 +243,11 @@ func TestOptionParity(t *testing.T) {
 		}
 	}
 	refused := setOf(nix.Refused)
+	// buildImage's dockerTools-style arguments are checked against
+	// docs/migration.md below, not against the image options.
+	nix.Image = minus(nix.Image, nix.Docker)
 	imageCarried := minus(nix.Image, nix.Refused)
+	migrationDoc := readDocTableHeaded(t, "migration.md", "`dockerTools.buildImage` argument")
 
 	// Each check: every name in have must be in want, or fix says what to do.
 	checks := []struct {
@@ -279,7 +293,7 @@ func TestOptionParity(t *testing.T) {
 		},
 		{
 			"Go container options are buildImage arguments (carried or refused)",
-			keys(minus(goContainer, []string{"args"})), nix.Image,
+			keys(minus(goContainer, []string{"args"}, keysOf(goOnly))), nix.Image,
 			"container.Options (pkg/container/options.go) has the JSON field %[1]q, but buildImage in nix/oci-tools.nix has no argument %[1]q: add `%[1]s ? null,` to its formals, and to runtimeOnly with what decides it if an image cannot carry it",
 		},
 		{
@@ -319,6 +333,11 @@ func TestOptionParity(t *testing.T) {
 		want map[string]bool
 		fix  string
 	}{
+		{
+			"buildImage's dockerTools-style arguments are in the table of migration.md",
+			nix.Docker, migrationDoc.table,
+			"buildImage takes dockerTools' %[1]q, but docs/migration.md has no row for it in the table headed `dockerTools.buildImage` argument: add `| `%[1]s` | status | ... |`",
+		},
 		{
 			"buildLayer arguments are in the buildLayer table of images.md",
 			keys(nix.Layer), layerDoc.table,

@@ -21,20 +21,6 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/outside/outsidetest"
 )
 
-// needDockerd skips without dockerd and docker (Debian's docker.io),
-// except under CI.
-func needDockerd(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"dockerd", "docker"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("CI is set but %s is missing (apt-get install docker.io)", tool)
-			}
-			t.Skipf("missing %s", tool)
-		}
-	}
-}
-
 // daemonClient is an HTTP client of the API on the unix socket sock.
 func unixClient(sock string) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
@@ -85,42 +71,6 @@ func startService(t *testing.T, sock string, cmd *exec.Cmd) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// testDockerd is a dockerd of the test's own: data root, exec root,
-// socket, no networking, vfs storage.
-type testDockerd struct{ host string }
-
-func startDockerd(t *testing.T) testDockerd {
-	t.Helper()
-	needDockerd(t)
-	dir, err := os.MkdirTemp("", "dockerd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "docker.sock")
-	startService(t, sock, exec.Command("dockerd",
-		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "pid"), "-H", "unix://"+sock,
-		"--iptables=false", "--bridge=none", "--storage-driver", "vfs"))
-	return testDockerd{host: "unix://" + sock}
-}
-
-// docker runs the docker client against d with stdin (when not nil) and
-// returns its stdout.
-func (d testDockerd) docker(t *testing.T, stdin *os.File, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.host)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr, cmd.Stdin = &stdout, &stderr, stdin
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("docker %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return stdout.String()
 }
 
 // startPodmanService serves podman's Docker API on a socket, with the
@@ -181,9 +131,10 @@ const outsideFiles = `
 func TestOutsideImages(t *testing.T) {
 	needRegistry(t)
 	needPodman(t)
-	needDockerd(t)
+	needDaemonTool(t, "dockerd", "docker")
 	reg := startRegistry(t, "")
-	dockerd := startDockerd(t)
+	dockerd := dockerDaemon(t)
+	dockerHost := "DOCKER_HOST=unix://" + dockerd.sock
 	root := podmanRoot(t)
 	podmanHost := startPodmanService(t, root)
 
@@ -285,23 +236,18 @@ in
 	want := "base-" + h.nonce + "\napp-" + h.nonce + "\nbase from-base app from-app shared app\n"
 
 	// Docker: copyToDockerDaemon, and the stream through docker load.
-	runProgram(t, filepath.Join(toDocker, "bin", "copy-to-docker-daemon"), []string{"DOCKER_HOST=" + dockerd.host})
-	if out := dockerd.docker(t, nil, "run", "--rm", "--network", "none", "stacked-"+h.nonce+":1"); out != want {
+	runProgram(t, filepath.Join(toDocker, "bin", "copy-to-docker-daemon"), []string{dockerHost})
+	if out := dockerd.docker(t, "", "run", "--rm", "--network", "none", "stacked-"+h.nonce+":1"); out != want {
 		t.Errorf("docker run of the layered image: %q, want %q", out, want)
 	}
 	archive := streamTo(t, stream, filepath.Join(t.TempDir(), "stream.tar"))
-	f, err := os.Open(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	dockerd.docker(t, f, "load")
-	if out := dockerd.docker(t, nil, "run", "--rm", "--network", "none", "stacked-stream-"+h.nonce+":1"); out != want {
+	dockerd.docker(t, archive, "load")
+	if out := dockerd.docker(t, "", "run", "--rm", "--network", "none", "stacked-stream-"+h.nonce+":1"); out != want {
 		t.Errorf("docker run of the streamed image: %q, want %q", out, want)
 	}
 	// And oci-builder copy of the args-style image into dockerd.
-	mustOciBuilder(t, []string{"DOCKER_HOST=" + dockerd.host}, "copy", args, "docker-daemon:stacked-args-"+h.nonce+":1")
-	if out := dockerd.docker(t, nil, "run", "--rm", "--network", "none", "stacked-args-"+h.nonce+":1"); out != want {
+	mustOciBuilder(t, []string{dockerHost}, "copy", args, "docker-daemon:stacked-args-"+h.nonce+":1")
+	if out := dockerd.docker(t, "", "run", "--rm", "--network", "none", "stacked-args-"+h.nonce+":1"); out != want {
 		t.Errorf("docker run of the args-style image: %q, want %q", out, want)
 	}
 

@@ -69,7 +69,7 @@ func TestImageSBOM(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &bom); err != nil {
 		t.Fatal(err)
 	}
-	digest, _ := readLayout(t, img)
+	digest := archiveImageDigest(t, img)
 	if bom.Metadata.Component.Name != "sbom-"+h.nonce || bom.Metadata.Component.Version != "v1" {
 		t.Fatalf("metadata component %+v", bom.Metadata.Component)
 	}
@@ -160,7 +160,7 @@ func TestImageSBOM(t *testing.T) {
 		t.Fatalf("provenance: exit %d %s", code, stderr)
 	}
 	bd := st.Predicate.BuildDefinition
-	if len(st.Subject) != 1 || "sha256:"+st.Subject[0].Digest["sha256"] != digest || bd.ExternalParameters.Derivation.Name != "sbom-"+h.nonce ||
+	if len(st.Subject) != 1 || "sha256:"+st.Subject[0].Digest["sha256"] != digest || bd.ExternalParameters.Derivation.Name != "sbom-"+h.nonce+".tar" ||
 		bd.ExternalParameters.Derivation.Out != "" || len(bd.ResolvedDependencies) != len(closure)+1 ||
 		!strings.HasSuffix(bd.ResolvedDependencies[0].URI, "-oci-builder/bin/oci-builder") {
 		t.Fatalf("provenance %+v", st)

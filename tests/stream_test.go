@@ -178,7 +178,7 @@ func TestStreamLayeredImage(t *testing.T) {
 				tag = filepath.Base(script)[:32]
 			}
 			ref := "example.org/team/app-" + h.nonce + ":" + tag
-			checkDockerArchive(t, a, ref, 3)
+			checkDockerArchive(t, a, ref, 2)
 
 			var inspect struct {
 				Config struct {
@@ -237,8 +237,11 @@ func TestStreamLayeredImage(t *testing.T) {
 				if err := json.Unmarshal(tool(t, "tar", "-xOf", a, "manifest.json"), &m); err != nil || len(m) != 1 {
 					t.Fatalf("manifest.json: %v", err)
 				}
-				_, om := readLayout(t, img)
-				if want := strings.TrimPrefix(om.Config.Digest, "sha256:") + ".json"; m[0].Config != want {
+				var am []struct{ Config string }
+				if err := json.Unmarshal(tool(t, "tar", "-xOf", img, "manifest.json"), &am); err != nil || len(am) != 1 {
+					t.Fatalf("manifest.json of %s: %v", img, err)
+				}
+				if want := strings.TrimPrefix(am[0].Config, "blobs/sha256/") + ".json"; m[0].Config != want {
 					t.Fatalf("streamed configuration %s, buildLayeredImage's %s", m[0].Config, want)
 				}
 			}
@@ -328,10 +331,7 @@ func TestStreamLayeredImageErrors(t *testing.T) {
 		{`name = "x"; compressor = "zstd";`, "ociTools.streamLayeredImage: 'compressor' is not supported"},
 		{`name = "x"; layers = [ ];`, "ociTools.streamLayeredImage: 'layers' is not supported"},
 		{`name = "x"; extraCommands = "mkdir tmp";`, "ociTools.streamLayeredImage: 'extraCommands' is not supported"},
-		{`name = "Upper/Case"; contents = [ busybox ];`, `oci-builder: error: the image reference "Upper/Case:`},
-		{`name = "../../x"; contents = [ busybox ];`, `oci-builder: error: the image reference "../../x:`},
-		{`name = "x"; tag = "";`, "ociTools.streamLayeredImage: 'tag' must not be empty"},
-		{`name = "x"; created = "";`, "ociTools.streamLayeredImage: 'created' must not be empty"},
+		{`name = "a..b"; contents = [ busybox ];`, `ociTools.streamLayeredImage: 'name' "a..b" is not a valid image name`},
 	} {
 		r := nixBuild(t, "ociTools.streamLayeredImage { "+tc.args+" config.Env = [ \"N=${nonce}\" ]; }", true)
 		if r.err == nil || !strings.Contains(r.log, tc.want) {

@@ -87,9 +87,9 @@ func newGuarded(name, dir string) (*guarded, error) {
 			return nil, err
 		}
 		if p == real {
-			g.dev = st.Dev
+			g.dev = uint64(st.Dev)
 		}
-		g.chain = append(g.chain, devIno{st.Dev, st.Ino})
+		g.chain = append(g.chain, devIno{uint64(st.Dev), st.Ino})
 		if p == "/" {
 			break
 		}
@@ -139,8 +139,8 @@ func checkMountSources(storeDir, bundle string, sources []string) error {
 
 // reaches tells how the source at real (stat st) reaches g, "" if not.
 func reaches(real string, st *unix.Stat_t, g *guarded) string {
-	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
-		if st.Rdev == g.dev {
+	if uint32(st.Mode)&unix.S_IFMT == unix.S_IFBLK {
+		if uint64(st.Rdev) == g.dev {
 			return "is the block device of the filesystem of"
 		}
 		return ""
@@ -155,13 +155,13 @@ func reaches(real string, st *unix.Stat_t, g *guarded) string {
 	}
 	// Through a mount of a directory elsewhere: the same inode.
 	for _, c := range g.chain {
-		if c == (devIno{st.Dev, st.Ino}) {
+		if c == (devIno{uint64(st.Dev), st.Ino}) {
 			return "holds (a mount of the same directory)"
 		}
 	}
 	for p := filepath.Dir(real); ; p = filepath.Dir(p) {
 		var up unix.Stat_t
-		if unix.Stat(p, &up) == nil && up.Dev == g.chain[0].dev && up.Ino == g.chain[0].ino {
+		if unix.Stat(p, &up) == nil && uint64(up.Dev) == g.chain[0].dev && up.Ino == g.chain[0].ino {
 			return "lies in (through a mount of it at " + p + ")"
 		}
 		if p == "/" {

@@ -45,7 +45,7 @@ func copierArgs(argv0 string, args []string, lookPath func(string) (string, erro
 		}
 	}
 	img := filepath.Join(filepath.Dir(self), "..", "image")
-	if _, err := os.Stat(img); err != nil {
+	if err := checkImage(img); err != nil {
 		return nil, true, fmt.Errorf("%s runs beside the image it copies (../image, as the copyTo attribute of buildImage's images lays it out): %w", prog, err)
 	}
 	if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
@@ -98,8 +98,8 @@ func runNixCopierBuilder(_ context.Context, e env, args []string) error {
 		return fmt.Errorf("$out is not set (nix-copier-builder runs as a derivation's builder)")
 	}
 	img, builder := args[0], args[1]
-	if _, err := os.Stat(img); err != nil {
-		return fmt.Errorf("image %s: %w", img, err)
+	if err := checkImage(img); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Join(out, "bin"), 0o755); err != nil {
 		return err
@@ -117,4 +117,20 @@ func runNixCopierBuilder(_ context.Context, e env, args []string) error {
 		}
 	}
 	return os.Symlink(img, filepath.Join(out, "image"))
+}
+
+// checkImage checks that img is an image oci-builder copy reads: an image
+// layout directory, or an archive file (the dockerTools style's).
+func checkImage(img string) error {
+	fi, err := os.Stat(img)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().IsRegular() {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(img, "index.json")); err != nil {
+		return fmt.Errorf("%s is not an image layout or archive: %w", img, err)
+	}
+	return nil
 }

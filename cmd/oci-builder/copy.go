@@ -49,8 +49,10 @@ images:
                                   images (default: its only image)
         oci-archive:FILE[:TAG]    a tar of an image layout
         docker-archive:FILE[:NAME:TAG]
-                                  a docker save archive (dockerTools', gzip-
-                                  or zstd-compressed or not), or FILE alone
+                                  a docker save archive (the dockerTools
+                                  style's, Docker 25's; dockerTools' older
+                                  ones, gzip- or zstd-compressed or not), or
+                                  FILE alone
         docker://HOST/REPO:TAG    a registry's image (or REPO@DIGEST)
   DEST  docker://HOST/REPO:TAG    a registry
         oci:DIR[:TAG]             an image layout (created, or the image of

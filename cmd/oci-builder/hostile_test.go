@@ -188,14 +188,7 @@ func TestFullFilesystem(t *testing.T) {
 		t.Fatal(err)
 	}
 	mnt := t.TempDir()
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m,mode=0755"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", mnt, err)
-		}
-	})
+	mountTmpfs(t, mnt, "size=1m,mode=0755")
 	out := filepath.Join(mnt, "out")
 	top, _ := builderCase{
 		storeDir:  dir,

@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nixbuild"
+	"github.com/oci-builder/oci-builder/pkg/ociarchive"
 	"github.com/oci-builder/oci-builder/pkg/sbom"
 	"github.com/oci-builder/oci-builder/pkg/staging"
 	"github.com/oci-builder/oci-builder/pkg/store/local"
@@ -247,8 +252,61 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if plan.SBOM, err = builderSBOM(in, "nix-image-builder"); err != nil {
 		return err
 	}
-	_, err = writeImage(ctx, e.stderr, in.out, plan, in.workers)
-	return err
+	raw, ok := in.attrs.Raw("archive")
+	if !ok {
+		_, err = writeImage(ctx, e.stderr, in.out, plan, in.workers)
+		return err
+	}
+	// The dockerTools style: one archive file (pkg/ociarchive).
+	var aa archiveAttrs
+	if err := strictjson.Unmarshal(raw, &aa); err != nil {
+		return fmt.Errorf("archive attributes: %w", strictjson.DescribeOptionError(err))
+	}
+	// The documents name the image, not the file (NAME.tar).
+	plan.SBOM.Name = path.Base(aa.Repository)
+	repoTag := aa.Repository + ":" + plan.Tag
+	if _, err := name.NewTag(repoTag); err != nil {
+		return fmt.Errorf("the image reference %q (name and tag) is not valid for docker load: %w", repoTag, err)
+	}
+	if plan.Compression == layer.Zstd {
+		fmt.Fprintf(e.stderr, "oci-builder: warning: the layers are zstd-compressed: Docker before 23 (docker load) cannot read them; podman, containerd and skopeo can\n")
+	}
+	tmp, err := os.MkdirTemp("", "oci-builder-layout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	layout := filepath.Join(tmp, "layout")
+	res, err := writeImage(ctx, e.stderr, layout, plan, in.workers)
+	if err != nil {
+		return err
+	}
+	return writeArchive(in.out, ociarchive.Layout(layout), []ociarchive.Image{{Manifest: res.Manifest, RepoTag: repoTag, Referrers: res.Referrers}})
+}
+
+// archiveAttrs are what the dockerTools-style functions pass under
+// "archive": the image's name in the archive.
+type archiveAttrs struct {
+	// Repository is the image's name (lowercased, a registry allowed).
+	Repository string `json:"repository"`
+}
+
+// writeArchive writes the archive of images to out, a new file, mode 0444;
+// on an error it removes what it wrote.
+func writeArchive(out string, blobs ociarchive.Blobs, images []ociarchive.Image) error {
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return fmt.Errorf("create the output: %w", err)
+	}
+	err = ociarchive.Write(f, blobs, images)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(out)
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	return nil
 }
 
 // builderSBOM is what an image derivation's documents say of its build:
@@ -314,6 +372,15 @@ func readImagePlan(ctx context.Context, e env) (builderInput, *image.Plan, error
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
+	}
+	if iopts.Compat != nil && iopts.Compat.Debug {
+		// dockerTools' debug: how the closure was split.
+		for i, l := range plan.Layers {
+			fmt.Fprintf(e.stderr, "oci-builder: layer %d: %s\n", i+1, l.Describe())
+			for _, p := range l.Paths {
+				fmt.Fprintf(e.stderr, "oci-builder:   %s\n", p.Path)
+			}
+		}
 	}
 	return in, plan, nil
 }

@@ -51,6 +51,9 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// goos is the system the command runs on: runtime.GOOS when empty
+	// (tests set another).
+	goos string
 }
 
 type command struct {
@@ -146,9 +149,25 @@ bin/copy-to-docker-daemon (docker-daemon:NAME:TAG) and bin/copy-to-podman
 Runs as the builder of a derivation made by ociTools.buildImage. It reads
 .attrs.json as nix-builder does, the container options under "container"
 and the image options under "image", and writes an OCI image layout
-(oci-layout, index.json, blobs/sha256/) to outputs.out. NIX_BUILD_CORES sets
-the number of layers written at once (0: every CPU).`,
+(oci-layout, index.json, blobs/sha256/) to outputs.out. With an "archive"
+attribute (the dockerTools style: buildLayeredImage, buildImage with
+dockerTools' arguments), outputs.out is one archive file instead: the
+layout with Docker's manifest.json beside index.json, as docker save
+writes since Docker 25, which docker load, podman load, skopeo and ctr
+images import read. NIX_BUILD_CORES sets the number of layers written at
+once (0: every CPU).`,
 			run: runNixImageBuilder,
+		},
+		{
+			name:    "nix-merge-builder",
+			summary: "build the archive of mergeImages in nix/oci-tools.nix (the derivation's builder)",
+			usage: `Usage: oci-builder nix-merge-builder ARCHIVE...
+
+Runs as the builder of ociTools.mergeImages: writes to $out one archive
+holding the images of the ARCHIVEs (results of buildImage and
+buildLayeredImage in the dockerTools style), each blob once, so that one
+docker load, podman load or ctr images import loads them all.`,
+			run: runNixMergeBuilder,
 		},
 		{
 			name:    streamCommand,
@@ -239,7 +258,10 @@ func run(ctx context.Context, args []string, e env) int {
 			fmt.Fprintln(e.stdout, c.usage)
 			return exitOK
 		}
-		err := runRecovering(ctx, c, e, rest)
+		err := linuxOnlyError(c.name, e.system())
+		if err == nil {
+			err = runRecovering(ctx, c, e, rest)
+		}
 		if err == nil {
 			return exitOK
 		}

@@ -60,7 +60,7 @@ func runStreamImage(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
 	if f, ok := e.stdout.(*os.File); ok {
-		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+		if _, err := unix.IoctlGetTermios(int(f.Fd()), ioctlGetTermios); err == nil {
 			return fmt.Errorf("stdout is a terminal: pipe the image into docker load or podman load, or redirect it to a file")
 		}
 	}

@@ -37,15 +37,15 @@ func streamCase(t *testing.T, stream any) (dir, top, out string) {
 
 // TestStreamBuilderAndCommand builds a description with nix-stream-builder
 // and streams it with stream-image: an executable #! file, a docker-archive
-// with four layers (/etc, two store paths, contents) and manifest.json last
-// but repositories.
+// with three layers (two store paths, the customisation layer: no /etc
+// layer in the dockerTools style) and manifest.json last but repositories.
 func TestStreamBuilderAndCommand(t *testing.T) {
 	dir, top, out := streamCase(t, map[string]any{"repository": "example.org/app", "interpreter": "/nix/store/x-oci-builder/bin/oci-builder"})
 	code, _, stderr := runWith(t, map[string]string{"NIX_BUILD_TOP": top, "NIX_BUILD_CORES": "2"}, "nix-stream-builder")
 	if code != 0 {
 		t.Fatalf("nix-stream-builder: exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stderr, "verifying their NAR hashes") || !strings.Contains(stderr, "oci-builder: done: "+out+" streams 4 layers") {
+	if !strings.Contains(stderr, "verifying their NAR hashes") || !strings.Contains(stderr, "oci-builder: done: "+out+" streams 3 layers") {
 		t.Fatalf("log: %s", stderr)
 	}
 	fi, err := os.Stat(out)
@@ -72,7 +72,7 @@ func TestStreamBuilderAndCommand(t *testing.T) {
 		}
 		names = append(names, h.Name)
 	}
-	if len(names) != 7 || names[5] != "manifest.json" || names[6] != "repositories" || !strings.HasSuffix(names[0], "/layer.tar") {
+	if len(names) != 6 || names[4] != "manifest.json" || names[5] != "repositories" || !strings.HasSuffix(names[0], "/layer.tar") {
 		t.Fatalf("archive entries %v", names)
 	}
 }

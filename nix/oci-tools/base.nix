@@ -81,8 +81,18 @@ let
     x86_64 = "amd64";
   };
 
+  # Whether the derivations are built on macOS: there oci-builder builds
+  # images, not bundles (its bundle side is Linux's).
+  buildsOnDarwin = builtins.match ".*-darwin" system != null;
+
   # The default 'os': the host platform's kernel, "linux" without nixpkgs.
-  defaultOs = if stdenv != null then stdenv.hostPlatform.parsed.kernel.name else "linux";
+  # Images made on macOS are Linux images, as dockerTools' are: a darwin
+  # host platform gives "linux".
+  defaultOs =
+    if stdenv != null && stdenv.hostPlatform.parsed.kernel.name != "darwin" then
+      stdenv.hostPlatform.parsed.kernel.name
+    else
+      "linux";
 
   # The default 'arch': the host platform's CPU as a GOARCH value; without
   # nixpkgs, the CPU of the system ("x86_64" on x86_64-linux).
@@ -135,6 +145,7 @@ in
   inherit
     fail
     system
+    buildsOnDarwin
     archNames
     defaultOs
     defaultArch

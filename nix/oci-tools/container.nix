@@ -6,6 +6,7 @@ let
     isAttrs
     ;
   inherit (scope)
+    buildsOnDarwin
     checkMount
     checkOptions
     checkType
@@ -13,6 +14,7 @@ let
     defaultArch
     defaultOs
     derivationName
+    fail
     oci-builder
     processRoots
     system
@@ -67,22 +69,29 @@ let
       container = options // {
         args = processArgs;
         mounts = checkedMounts;
+        # The seccomp filter's architecture: the platform the bundle is
+        # built for, whatever 'arch' (metadata, "x86_64" in nixpkgs' calls)
+        # says.
+        seccompArch = defaultArch fn;
       };
     in
-    withPassthru
-      {
-        options = container;
-        closureRoots = map (r: r.path) roots;
-      }
-      (derivation {
-        name = derivationName fn name roots "container";
-        inherit system container;
-        builder = "${oci-builder}/bin/oci-builder";
-        args = [ "nix-builder" ];
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = map (r: r.path) roots;
-        storeDir = builtins.storeDir;
-      });
+    if buildsOnDarwin then
+      fail fn "bundles are built on Linux, and this build platform is ${system}; on darwin build images instead (buildImage, buildLayeredImage, streamLayeredImage)"
+    else
+      withPassthru
+        {
+          options = container;
+          closureRoots = map (r: r.path) roots;
+        }
+        (derivation {
+          name = derivationName fn name roots "container";
+          inherit system container;
+          builder = "${oci-builder}/bin/oci-builder";
+          args = [ "nix-builder" ];
+          __structuredAttrs = true;
+          exportReferencesGraph.closure = map (r: r.path) roots;
+          storeDir = builtins.storeDir;
+        });
 in
 {
   inherit buildContainer;

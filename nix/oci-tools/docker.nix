@@ -1,25 +1,38 @@
-# dockerTools' functions of the same name: buildLayeredImage and
-# streamLayeredImage.
+# dockerTools' functions of the same name: buildLayeredImage,
+# streamLayeredImage, the dockerTools style of buildImage, the *WithNixDb
+# variants and mergeImages, with dockerTools' arguments, meanings and
+# defaults, and its results: one archive file (an OCI layout with Docker's
+# manifest.json, pkg/ociarchive) that docker load, podman load, skopeo and
+# ctr images import read; a streaming executable for streamLayeredImage.
 scope:
 let
   inherit (builtins)
     all
     attrNames
+    concatStringsSep
+    elem
     filter
+    head
     isAttrs
+    isBool
+    isInt
     isList
     isString
+    match
+    replaceStrings
+    stringLength
     substring
     unsafeDiscardStringContext
     ;
   inherit (scope)
+    checkStringList
     checkType
     copiers
+    fromImageOptions
     defaultArch
     defaultOs
     describe
     fail
-    fromImageOptions
     imageLayers
     isStringLike
     licensesOf
@@ -31,156 +44,434 @@ let
     withPassthru
     ;
 
-  # The arguments of nixpkgs' dockerTools.buildLayeredImage that need a
-  # shell, refused with what to do instead.
+  # The arguments of nixpkgs' dockerTools that run a shell, refused
+  # without one (ociTools for nixpkgs will run them: the hook is
+  # shellLayer below). Each refusal names the declarative options.
   shellOnly = {
-    extraCommands = "it runs a shell in the image's root, which this builder never does: put the files in a derivation (runCommand, writeTextDir) and add it to 'contents'";
-    fakeRootCommands = "it runs a shell as fake root, which this builder never does: put the files in a derivation and add it to 'contents'; for users use buildImage's user/extraUsers, for /tmp its tmp";
-    enableFakechroot = "it only serves fakeRootCommands, which are refused";
-    runAsRoot = "it runs a shell in a VM, which this builder never does: put the files in a derivation and add it to 'contents'";
+    extraCommands = "it runs a shell in the image's root, which this builder never does: put files in a derivation (writeTextDir, runCommand) and add it to 'contents', make directories with 'dirs' (e.g. dirs = [ { path = \"/tmp\"; mode = \"1777\"; } ]) and set owners and modes with 'perms'";
+    fakeRootCommands = "it runs a shell as fake root, which this builder never does: set owners and modes with 'perms' (e.g. perms = [ { path = pkg; regex = \".*\"; uid = 1000; } ]) and make owned directories with 'dirs' (e.g. dirs = [ { path = \"/var/lib/app\"; uid = 1000; gid = 1000; } ])";
+    enableFakechroot = "it only serves fakeRootCommands, which need a shell: use 'perms' and 'dirs'";
+    runAsRoot = "it runs a shell as root in a VM, which this builder never does: put files in a derivation and add it to 'copyToRoot', make directories with 'dirs' and set owners and modes with 'perms'";
+  };
+  shellDefaults = {
+    extraCommands = "";
+    fakeRootCommands = "";
+    enableFakechroot = false;
+    runAsRoot = null;
   };
 
-  # dockerTools.buildLayeredImage's arguments, with their meaning and
-  # defaults, making an OCI image layout: 'name' is the image's repository
-  # name (and, as dockerTools', the derivation's baseNameOf), 'tag'
-  # defaults to the hash of the output path, 'contents' are linked at / in
-  # a top layer (bin/sh -> busybox's), 'config' is the image
-  # configuration's, verbatim. See docs/migration.md. fn names the
-  # function in messages: "buildLayeredImage" or "streamLayeredImage".
-  layeredImage =
-    fn:
-    {
-      name,
-      tag ? null,
-      contents ? [ ],
-      config ? { },
-      created ? "1970-01-01T00:00:01Z",
-      maxLayers ? 100,
-      architecture ? defaultArch fn,
-      # dockerTools' compressor: "gz" (default) or "zstd".
-      compressor ? "gz",
-      # Results of buildLayer, as buildImage's 'layers'.
-      layers ? [ ],
-      passthru ? { },
-      extraCommands ? "",
-      fakeRootCommands ? "",
-      enableFakechroot ? false,
-      runAsRoot ? null,
-      # A base image: its layers first, its Env under config's.
-      fromImage ? null,
-      fromImageName ? null,
-      fromImageTag ? null,
-    }@given:
+  # The hook for the arguments that need a shell (shellOnly): given the
+  # function's name, its arguments and the image's contents (store path
+  # strings), it returns null, or a derivation whose output holds
+  # layer.tar, the customisation layer made by running the shell
+  # arguments on the contents as dockerTools does (symlinkJoin of the
+  # contents, extraCommands, fakeRootCommands under fakeroot, proot for
+  # enableFakechroot; runAsRoot the same way, without a VM), with the
+  # owners fakeroot recorded. The image then takes that tar as it is in
+  # place of its customisation layer (image.Compat.ShellLayer in Go;
+  # streamed too), and the shell arguments are no longer refused. Without
+  # nixpkgs it returns null and they are refused: ociTools for nixpkgs
+  # (lib.ociToolsFor pkgs, the overlay) is where a real one belongs.
+  shellLayer = _fn: _given: _contents: null;
+
+  upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
+  lower = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+  toLower = replaceStrings upper lower;
+
+  # The distribution reference grammar (github.com/distribution/reference):
+  # [DOMAIN/]COMPONENT(/COMPONENT)*, at most 255 characters; a tag of
+  # letters, digits, '_', '.', '-', at most 128, not starting with '.' or
+  # '-'.
+  component = "[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*";
+  domainComponent = "([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+  domain = "${domainComponent}([.]${domainComponent})*(:[0-9]+)?";
+  namePattern = "(${domain}/)?${component}(/${component})*";
+  tagPattern = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+
+  checkName =
+    fn: name:
     let
-      shellDefaults = {
-        extraCommands = "";
-        fakeRootCommands = "";
-        enableFakechroot = false;
-        runAsRoot = null;
-      };
-      refused = filter (k: given ? ${k} && given.${k} != shellDefaults.${k}) (attrNames shellOnly);
-      contentsList = map (
-        c:
-        if isStringLike c then
-          toStr c
+      lowered = toLower (checkType fn "name" isString "a string" name);
+    in
+    if match namePattern lowered == null || stringLength lowered > 255 then
+      fail fn "'name' \"${name}\" is not a valid image name (lowercase letters, digits and separators '.', '_', '__', '-' between them, components joined by '/', an optional registry first, as registry-1.docker.io/team/app): docker load would refuse it"
+    else
+      lowered;
+
+  checkTag =
+    fn: tag:
+    if tag == null then
+      null
+    else if tag == "" then
+      fail fn "'tag' must not be empty (leave it out, or null, for the hash of the output path, as dockerTools)"
+    else if !(isString tag) || match tagPattern tag == null then
+      fail fn "'tag' ${
+        if isString tag then "\"${tag}\"" else describe tag
+      } is not a valid tag (letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-')"
+    else
+      tag;
+
+  # The image configuration, checked where Docker would fail at run time.
+  checkConfig =
+    fn: cfg:
+    let
+      c = checkType fn "config" (v: isAttrs v && !(v ? outPath)) "an attribute set (the image configuration: Cmd, Env, ...)" cfg;
+      strings =
+        key:
+        if !(c ? ${key}) || c.${key} == null then
+          true
+        else if isList c.${key} && all isStringLike c.${key} then
+          true
         else
-          fail fn "'contents' must be a list of packages or store paths, got an element that is ${describe c}"
-      ) (if isList contents then contents else [ contents ]);
-      cfg = checkType fn "config" (v: isAttrs v && !(v ? outPath)) "an attribute set (the image configuration: Cmd, Env, ...)" config;
+          fail fn "'config.${key}' must be a list of strings (${key} = [ \"prog\" \"arg\" ]), got ${describe c.${key}}";
+      env =
+        if !(c ? Env) || c.Env == null then
+          true
+        else if !(isList c.Env) then
+          fail fn "'config.Env' must be a list of \"NAME=VALUE\" strings, got ${describe c.Env}"
+        else
+          all (
+            e:
+            if isStringLike e && match "[^=]+=.*" (toStr e) != null then
+              true
+            else
+              fail fn "'config.Env' must be a list of \"NAME=VALUE\" strings, got ${
+                if isString e then "\"${e}\"" else describe e
+              }"
+          ) c.Env;
+      workingDir =
+        if !(c ? WorkingDir) || c.WorkingDir == null || c.WorkingDir == "" then
+          true
+        else if isStringLike c.WorkingDir && substring 0 1 (toStr c.WorkingDir) == "/" then
+          true
+        else
+          fail fn "'config.WorkingDir' must be an absolute path, got ${
+            if isString c.WorkingDir then "\"${c.WorkingDir}\"" else describe c.WorkingDir
+          }";
+    in
+    if strings "Cmd" && strings "Entrypoint" && env && workingDir then c else c;
+
+  # 'perms' (nix2container's) and 'dirs', checked, for the builder.
+  checkPerms =
+    fn: perms:
+    map (
+      p:
+      let
+        known = [ "path" "regex" "mode" "uid" "gid" "uname" "gname" ];
+        unknown = filter (k: !(elem k known)) (attrNames p);
+        opt = k: check: if p.${k} or null == null then { } else { ${k} = check p.${k}; };
+      in
+      if !(isAttrs p) || p ? outPath then
+        fail fn "'perms' must be a list of { path; regex ? \".*\"; mode ? null; uid ? null; gid ? null; uname ? null; gname ? null; }, got an element that is ${describe p}"
+      else if unknown != [ ] then
+        fail fn "'perms' has an element with unknown attribute '${head unknown}' (known: ${concatStringsSep ", " known})"
+      else if !(p ? path) then
+        fail fn "'perms' has an element without 'path' (the store path, a contents element, whose files it changes)"
+      else
+        {
+          path = toStr (checkType fn "perms.path" isStringLike "a store path (a package of contents)" p.path);
+          regex = checkType fn "perms.regex" isString "a string (a regular expression)" (p.regex or ".*");
+        }
+        // opt "mode" (checkType fn "perms.mode" (v: isString v && match "[0-7]{3,4}" v != null) "an octal mode string such as \"0644\"")
+        // opt "uid" (checkType fn "perms.uid" isInt "an integer")
+        // opt "gid" (checkType fn "perms.gid" isInt "an integer")
+        // opt "uname" (checkType fn "perms.uname" isString "a string")
+        // opt "gname" (checkType fn "perms.gname" isString "a string")
+    ) (checkType fn "perms" isList "a list of { path; regex; mode; uid; gid; uname; gname; }" perms);
+
+  checkDirs =
+    fn: dirs:
+    map (
+      d:
+      let
+        known = [ "path" "mode" "uid" "gid" "uname" "gname" ];
+        unknown = if isAttrs d then filter (k: !(elem k known)) (attrNames d) else [ ];
+        opt = k: check: if d.${k} or null == null then { } else { ${k} = check d.${k}; };
+      in
+      if isString d then
+        { path = checkType fn "dirs" (v: substring 0 1 v == "/") "a list of absolute paths or { path; mode; uid; gid; }" d; }
+      else if !(isAttrs d) || d ? outPath then
+        fail fn "'dirs' must be a list of absolute paths or { path; mode ? \"0755\"; uid ? 0; gid ? 0; uname ? null; gname ? null; }, got an element that is ${describe d}"
+      else if unknown != [ ] then
+        fail fn "'dirs' has an element with unknown attribute '${head unknown}' (known: ${concatStringsSep ", " known})"
+      else
+        {
+          path = checkType fn "dirs.path" (v: isString v && substring 0 1 v == "/") "an absolute path" (d.path or null);
+        }
+        // opt "mode" (checkType fn "dirs.mode" (v: isString v && match "[0-7]{3,4}" v != null) "an octal mode string such as \"0755\" or \"1777\"")
+        // opt "uid" (checkType fn "dirs.uid" isInt "an integer")
+        // opt "gid" (checkType fn "dirs.gid" isInt "an integer")
+        // opt "uname" (checkType fn "dirs.uname" isString "a string")
+        // opt "gname" (checkType fn "dirs.gname" isString "a string")
+    ) (checkType fn "dirs" isList "a list of directories" dirs);
+
+  # The arguments of dockerTools.buildLayeredImage and streamLayeredImage
+  # (nixpkgs' own, then oci-builder's): anything else is refused naming
+  # it, as nixpkgs' formals would.
+  layeredArgs = [
+    "name"
+    "tag"
+    "fromImage"
+    "fromImageName"
+    "fromImageTag"
+    "contents"
+    "config"
+    "architecture"
+    "created"
+    "mtime"
+    "uid"
+    "gid"
+    "uname"
+    "gname"
+    "maxLayers"
+    "extraCommands"
+    "fakeRootCommands"
+    "enableFakechroot"
+    # buildImage's, refused with what to do instead.
+    "runAsRoot"
+    "includeStorePaths"
+    "includeNixDB"
+    "passthru"
+    "meta"
+    "layeringPipeline"
+    "debug"
+    "compressor"
+    "layers"
+    "perms"
+    "dirs"
+  ];
+
+  compressions = {
+    gz = "gzip";
+    zstd = "zstd";
+    none = "none";
+  };
+
+  # What every dockerTools-style function shares: the arguments checked,
+  # the closure roots and the derivation's attributes. kind is "layered"
+  # (buildLayeredImage), "stream" (streamLayeredImage) or "single"
+  # (buildImage's dockerTools style: one layer).
+  dockerImage =
+    fn: kind: given:
+    let
+      a = {
+        tag = null;
+        fromImage = null;
+        contents = null;
+        copyToRoot = null;
+        keepContentsDirlinks = false;
+        config = if kind == "single" then null else { };
+        architecture = defaultArch fn;
+        created = "1970-01-01T00:00:01Z";
+        mtime = "1970-01-01T00:00:01Z";
+        uid = 0;
+        gid = 0;
+        uname = "root";
+        gname = "root";
+        maxLayers = 100;
+        includeStorePaths = true;
+        includeNixDB = false;
+        compressor = "gz";
+        passthru = { };
+        meta = { };
+        layeringPipeline = null;
+        debug = false;
+        layers = [ ];
+        perms = [ ];
+        dirs = [ ];
+      }
+      // given;
+      shell = shellLayer fn given (linked ++ copied);
+      refused =
+        if shell != null then
+          [ ]
+        else
+          filter (k: given ? ${k} && given.${k} != shellDefaults.${k}) (attrNames shellOnly);
+      listOf = v: if v == null then [ ] else if isList v then v else [ v ];
+      storePaths =
+        arg: v:
+        map (
+          c:
+          if isStringLike c then
+            toStr c
+          else
+            fail fn "'${arg}' must be a package, a store path or a list of them, got an element that is ${describe c}"
+        ) (listOf v);
+      # buildImage's deprecated contents are its copyToRoot.
+      copied =
+        if kind != "single" then
+          [ ]
+        else if a.contents != null && a.copyToRoot != null then
+          fail fn "give 'copyToRoot' or 'contents' (deprecated), not both"
+        else
+          storePaths (if a.copyToRoot != null then "copyToRoot" else "contents") (
+            if a.copyToRoot != null then a.copyToRoot else a.contents
+          );
+      linked = if kind == "single" then [ ] else storePaths "contents" a.contents;
+      cfg = if a.config == null then { } else checkConfig fn a.config;
       configJSON = builtins.toJSON cfg;
-      roots = rootsOf fn (contentsList ++ [ configJSON ]);
+      roots = rootsOf fn (
+        linked ++ copied ++ [ configJSON ] ++ (if shell != null then [ "${shell}" ] else [ ])
+      );
       command = (cfg.Entrypoint or [ ]) ++ (cfg.Cmd or [ ]);
+      imageName = checkName fn (given.name or (fail fn "'name' is required: the image's name (as dockerTools')"));
+      drvName = baseNameOf given.name;
+      tag = checkTag fn a.tag;
       compression =
-        if compressor == "gz" then
-          "gzip"
-        else if compressor == "zstd" then
-          "zstd"
+        compressions.${toString a.compressor}
+          or (fail fn "'compressor' must be \"gz\", \"zstd\" or \"none\" (the layers' compression), got ${builtins.toJSON a.compressor}");
+      maxLayers =
+        if kind == "single" then
+          1
+        else if !(isInt a.maxLayers) || a.maxLayers < 2 || a.maxLayers > 125 then
+          fail fn "'maxLayers' must be an integer from 2 to 125 (the store paths' layers and the customisation layer), got ${builtins.toJSON a.maxLayers}"
         else
-          fail fn "'compressor' must be \"gz\" or \"zstd\" (an OCI layout's layers are compressed), got ${builtins.toJSON compressor}";
-      checkedMaxLayers =
-        if !(builtins.isInt maxLayers) || maxLayers < 2 then
-          fail fn "'maxLayers' must be an integer of at least 2, got ${builtins.toJSON maxLayers}"
-        else
-          maxLayers;
-      drvName = baseNameOf (checkType fn "name" isString "a string" name);
+          a.maxLayers;
       layered = imageLayers {
-        inherit fn layers compression;
+        inherit fn compression;
+        inherit (a) layers;
         name = drvName;
         roots = map (r: r.path) roots;
-        # The /etc layer's, and the contents' when there are any.
-        own = 1 + (if contentsList != [ ] then 1 else 0);
-        budget = checkedMaxLayers - 1 - (if contentsList != [ ] then 1 else 0);
+        # The customisation layer's.
+        own = 1;
+        budget = maxLayers - 1;
         verify = null;
       };
-      drv = withPassthru (
-        passthru
-        // {
-          imageName = name;
-          imageTag = if tag != null then tag else substring 0 32 (baseNameOf (unsafeDiscardStringContext drv.outPath));
-          closureRoots = map (r: r.path) roots;
+      int = arg: v: checkType fn arg isInt "an integer" v;
+      str = arg: v: checkType fn arg isString "a string" v;
+      attrs = {
+        name = drvName;
+        inherit system;
+        container = {
+          args = if command != [ ] && all isString command then command else [ "/bin/sh" ];
+          os = defaultOs;
+          arch = checkType fn "architecture" isString "a string (a GOARCH value: amd64, arm64, ...)" a.architecture;
         }
-        // copiers drv "${name}:${drv.imageTag}"
-        // layered.passthru
-      ) (
-        derivation (
-          {
-            name = drvName;
-            inherit system;
-            # The process of the /etc layer's passwd and of the closure; the
-            # image's configuration is 'config', verbatim.
-            container = {
-              args = if command != [ ] && all isString command then command else [ "/bin/sh" ];
-              os = defaultOs;
-              arch = checkType fn "architecture" isString "a string" architecture;
+        // (
+          if isString (cfg.WorkingDir or null) && substring 0 1 cfg.WorkingDir == "/" then
+            { workingDir = cfg.WorkingDir; }
+          else
+            { }
+        );
+        builder = "${oci-builder}/bin/oci-builder";
+        args = [ "nix-image-builder" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = map (r: r.path) roots;
+        storeDir = builtins.storeDir;
+        image = {
+          tag = if tag == null then "" else tag;
+          # buildImage's one layer (and the base's, which dockerTools'
+          # buildImage does not count).
+          maxLayers =
+            if kind != "single" then
+              maxLayers
+            else if a.fromImage != null then
+              125
+            else
+              2;
+          inherit compression;
+          created =
+            if str "created" a.created == "" then
+              fail fn "'created' must not be empty: an RFC 3339 date and time, or \"now\" (leave it out for 1970-01-01T00:00:01Z)"
+            else
+              a.created;
+          perms = checkPerms fn a.perms;
+          dirs = checkDirs fn a.dirs;
+        }
+        // fromImageOptions fn given;
+        dockerCompat = {
+          config = cfg;
+          contents = linked;
+          copyToRoot = copied;
+          keepContentsDirlinks = checkType fn "keepContentsDirlinks" isBool "a boolean" a.keepContentsDirlinks;
+          single = kind == "single";
+          tagFromOutput = tag == null;
+          excludeStorePaths = !(checkType fn "includeStorePaths" isBool "a boolean" a.includeStorePaths);
+          uid = int "uid" a.uid;
+          gid = int "gid" a.gid;
+          debug = checkType fn "debug" isBool "a boolean" a.debug;
+        }
+        // (if shell != null then { shellLayer = "${shell}"; } else { })
+        // (
+          if kind == "single" then
+            { }
+          else
+            {
+              uname = str "uname" a.uname;
+              gname = str "gname" a.gname;
+              mtime = str "mtime" a.mtime;
             }
-            // (
-              if isString (cfg.WorkingDir or null) && substring 0 1 cfg.WorkingDir == "/" then
-                { workingDir = cfg.WorkingDir; }
-              else
-                { }
-            );
-            builder = "${oci-builder}/bin/oci-builder";
-            args = [ "nix-image-builder" ];
-            __structuredAttrs = true;
-            exportReferencesGraph.closure = map (r: r.path) roots;
-            storeDir = builtins.storeDir;
-            image = {
-              tag =
-                if tag == null then
-                  ""
-                else if checkType fn "tag" isString "a string" tag == "" then
-                  fail fn "'tag' must not be empty (leave it out, or null, for the hash of the output path, as dockerTools)"
-                else
-                  tag;
-              maxLayers = checkedMaxLayers;
-              inherit compression;
-              created =
-                if checkType fn "created" isString "a string (RFC 3339, or \"now\")" created == "" then
-                  fail fn "'created' must not be empty: an RFC 3339 date and time, or \"now\" (leave it out for 1970-01-01T00:00:01Z)"
-                else
-                  created;
-            }
-            // fromImageOptions fn given;
-            dockerCompat = {
-              config = cfg;
-              contents = contentsList;
-              tagFromOutput = tag == null;
-            };
-          }
-          // layered.attrs
-          // sbomAttrs (licensesOf contents ++ layered.licenses)
-        )
+        );
+        archive.repository = imageName;
+      }
+      // layered.attrs
+      # The licences (meta.license) of the packages given, for the SBOMs.
+      // sbomAttrs (
+        licensesOf (listOf (if kind == "single" && a.copyToRoot != null then a.copyToRoot else a.contents))
+        ++ layered.licenses
       );
+      unknown = if kind == "single" then [ ] else filter (k: !(elem k layeredArgs)) (attrNames given);
+      checks =
+        if unknown != [ ] then
+          fail fn "'${head unknown}' is not an argument of dockerTools.${fn} (nor of this one: ${concatStringsSep ", " layeredArgs})"
+        else if refused != [ ] then
+          fail fn "'${head refused}' is not supported: ${shellOnly.${head refused}}"
+        else if a.layeringPipeline != null then
+          fail fn "'layeringPipeline' is not supported: the store paths are grouped by popularity into at most maxLayers - 1 layers, as dockerTools' default pipeline does; remove it and set 'maxLayers', or declare layers with ociTools.buildLayer and 'layers'"
+        else if a.includeNixDB != false then
+          fail fn "'includeNixDB' is not supported yet: writing Nix's database (SQLite) needs a shell or sqlite; run nix-store --load-db in the container from a registration you add to 'contents'"
+        else if !(isAttrs a.passthru) || !(isAttrs a.meta) then
+          fail fn "'passthru' and 'meta' must be attribute sets"
+        else
+          true;
     in
-    if refused != [ ] then
-      let
-        k = builtins.head refused;
-      in
-      fail fn "'${k}' is not supported: ${shellOnly.${k}}"
-    else
-      drv;
+    assert checks;
+    {
+      inherit
+        a
+        attrs
+        roots
+        imageName
+        tag
+        ;
+    };
 
-  buildLayeredImage = layeredImage "buildLayeredImage";
+  # A dockerTools-style result: the derivation of attrs with the
+  # attributes dockerTools' results carry at evaluation (imageName,
+  # imageTag: the tag, or the hash of the output path), passthru and
+  # meta, and extra (copyTo, stream, isExe, buildArgs: the function's).
+  result =
+    d: extra: attrs:
+    let
+      drv = withPassthru (
+        d.a.passthru
+        // {
+          imageName = d.imageName;
+          imageTag = if d.tag != null then d.tag else substring 0 32 (baseNameOf (unsafeDiscardStringContext drv.outPath));
+          closureRoots = map (r: r.path) d.roots;
+          inherit (d.a) meta;
+        }
+        // extra drv
+      ) (derivation attrs);
+    in
+    drv;
+
+  # dockerTools.buildLayeredImage: the image as one archive file,
+  # NAME.tar (an OCI layout with Docker's manifest.json; its layers
+  # compressed with 'compressor').
+  buildLayeredImage =
+    given:
+    let
+      fn = "buildLayeredImage";
+      d = dockerImage fn "layered" given;
+    in
+    result d (
+      drv:
+      copiers drv "${d.imageName}:${drv.imageTag}"
+      // {
+        stream = streamLayeredImage (removeAttrs given [ "compressor" "layers" ]);
+      }
+    ) (d.attrs // { name = "${d.attrs.name}.tar"; });
 
   # dockerTools.streamLayeredImage's arguments (buildLayeredImage's but
   # 'compressor'): the image buildLayeredImage would make, never written
@@ -188,54 +479,91 @@ let
   # "#!<oci-builder> stream-image" and a JSON description of the image
   # (store paths, layer sizes and DiffIDs, configuration), whose
   # references keep the closure alive; running it writes a docker-archive
-  # with uncompressed layers to stdout: `$(nix-build) | docker load`. The
-  # derivation is buildLayeredImage's, with another builder command.
+  # with uncompressed layers to stdout: `$(nix-build) | docker load`.
   streamLayeredImage =
-    args:
+    given:
     let
       fn = "streamLayeredImage";
       checked =
-        if !(isAttrs args) then
-          fail fn "takes an attribute set of dockerTools.streamLayeredImage's arguments, got ${describe args}"
-        else if args ? compressor then
+        if !(isAttrs given) then
+          fail fn "takes an attribute set of dockerTools.streamLayeredImage's arguments, got ${describe given}"
+        else if given ? compressor then
           fail fn "'compressor' is not supported: streamed layers are uncompressed, as dockerTools.streamLayeredImage writes them (buildLayeredImage compresses its layers)"
-        else if args ? layers then
+        else if given ? layers then
           fail fn "'layers' is not supported: a streamed image is never stored, so there are no layer derivations to link (use buildLayeredImage with 'layers' for incremental images)"
         else
-          args;
-      layered = layeredImage fn checked;
-      attrs = layered.drvAttrs;
-      drv = withPassthru (
-        (checked.passthru or { })
-        // {
-          imageName = checked.name;
-          imageTag =
-            if checked.tag or null != null then
-              checked.tag
-            else
-              substring 0 32 (baseNameOf (unsafeDiscardStringContext drv.outPath));
-          inherit (layered) closureRoots;
-          # As dockerTools': the output is a program to run.
-          isExe = true;
-        }
-      ) (derivation (
-        attrs
-        // {
-          name = "stream-${attrs.name}";
-          args = [ "nix-stream-builder" ];
-          image = removeAttrs attrs.image [ "compression" ];
-          stream = {
-            repository = checked.name;
-            interpreter = "${oci-builder}/bin/oci-builder";
-          };
-        }
-      ));
+          given;
+      d = dockerImage fn "stream" checked;
     in
-    drv;
+    # As dockerTools': the output is a program to run.
+    result d (_: { isExe = true; }) (
+      removeAttrs d.attrs [ "archive" ]
+      // {
+        name = "stream-${d.attrs.name}";
+        args = [ "nix-stream-builder" ];
+        image = removeAttrs d.attrs.image [ "compression" ];
+        stream = {
+          repository = d.imageName;
+          interpreter = "${oci-builder}/bin/oci-builder";
+        };
+      }
+    );
+
+  # dockerTools.buildImage's style of buildImage (nix/oci-tools/image.nix
+  # chooses it from the arguments): one layer of copyToRoot copied at /
+  # and the closure, in one archive file, docker-image-NAME.tar.
+  dockerBuildImage =
+    given:
+    let
+      fn = "buildImage";
+      d = dockerImage fn "single" given;
+    in
+    result d (
+      drv:
+      copiers drv "${d.imageName}:${drv.imageTag}"
+      // {
+        buildArgs = given;
+      }
+    ) (d.attrs // { name = "docker-image-${d.attrs.name}.tar"; });
+
+  # dockerTools' *WithNixDb: includeNixDB = true.
+  buildImageWithNixDb = given: scope.buildImage (given // { includeNixDB = true; });
+  buildLayeredImageWithNixDb = given: buildLayeredImage (given // { includeNixDB = true; });
+
+  # dockerTools.mergeImages: the images of several archives
+  # (buildImage's and buildLayeredImage's results) in one archive that
+  # docker load, podman load and ctr images import load at once.
+  mergeImages =
+    images:
+    let
+      fn = "mergeImages";
+      list = checkType fn "images" (v: isList v && v != [ ]) "a non-empty list of images (results of buildImage or buildLayeredImage)" images;
+      paths = map (
+        i:
+        if isAttrs i && i ? outPath && !(i.isExe or false) then
+          toStr i
+        else
+          fail fn "'images' must be results of ociTools.buildImage or buildLayeredImage (archives), got ${
+            if isAttrs i && i.isExe or false then "a streamLayeredImage result (run it into a file first)" else describe i
+          }"
+      ) list;
+    in
+    derivation {
+      name = "merge-docker-images.tar";
+      inherit system;
+      builder = "${oci-builder}/bin/oci-builder";
+      args = [ "nix-merge-builder" ] ++ paths;
+    };
 in
 {
   inherit
+    checkPerms
+    checkDirs
+    dockerBuildImage
     buildLayeredImage
     streamLayeredImage
+    buildImageWithNixDb
+    buildLayeredImageWithNixDb
+    mergeImages
     ;
 }

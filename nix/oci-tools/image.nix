@@ -11,7 +11,10 @@ let
     listToAttrs
     ;
   inherit (scope)
+    checkDirs
     checkOptions
+    checkPerms
+    dockerBuildImage
     checkStringList
     checkType
     commandLine
@@ -52,7 +55,7 @@ let
   # closure of what the process mentions, one layer per store path up to
   # 'maxLayers', plus a layer with /etc/passwd, /etc/group, the home and
   # working directories and /tmp.
-  buildImage =
+  argsBuildImage =
     {
       args ? null,
       cmd ? null,
@@ -103,6 +106,11 @@ let
       rootless ? null,
       storeMode ? null,
       seccomp ? null,
+      # nix2container's perms, and directories to make (docker.nix).
+      perms ? [ ],
+      dirs ? [ ],
+      passthru ? { },
+      meta ? { },
     }@given:
     let
       fn = "buildImage";
@@ -114,6 +122,7 @@ let
       };
       taken = removeAttrs given (
         filter (k: given ? ${k} && given.${k} == ignoredDefaults.${k}) (attrNames ignoredDefaults)
+        ++ [ "perms" "dirs" "passthru" "meta" ]
       );
       refused = filter (k: taken ? ${k} && taken.${k} != null) (attrNames runtimeOnly);
       processArgs = commandLine fn args cmd;
@@ -205,6 +214,8 @@ let
               labels = checkLabels labels;
               volumes = checkStringList fn "volumes" volumes;
             }
+            // (if perms != [ ] then { perms = checkPerms fn perms; } else { })
+            // (if dirs != [ ] then { dirs = checkDirs fn dirs; } else { })
             // fromImageOptions fn given;
           }
           // layered.attrs
@@ -212,19 +223,139 @@ let
         );
       in
       withPassthru (
-        {
+        passthru
+        // {
           options = container;
           closureRoots = map (r: r.path) roots;
           inherit imageName;
           imageTag = tag;
+          inherit meta;
         }
         // copiers image "${imageName}:${tag}"
         // layered.passthru
       ) image;
+
+  # The arguments only dockerTools.buildImage takes, and those only
+  # oci-builder's style takes: a call is in one style or the other; the
+  # others (name, tag, created, perms, dirs, passthru, meta, fromImage,
+  # fromImageName, fromImageTag) are both's.
+  dockerStyle = [
+    "copyToRoot"
+    "contents"
+    "keepContentsDirlinks"
+    "config"
+    "architecture"
+    "extraCommands"
+    "uid"
+    "gid"
+    "runAsRoot"
+    "diskSize"
+    "buildVMMemorySize"
+    "compressor"
+    "includeNixDB"
+  ];
+  argsStyle = filter (
+    k:
+    !(builtins.elem k (
+      dockerStyle
+      ++ [
+        "name"
+        "tag"
+        "created"
+        "perms"
+        "dirs"
+        "passthru"
+        "meta"
+        "fromImage"
+        "fromImageName"
+        "fromImageTag"
+      ]
+    ))
+  ) (
+    attrNames (builtins.functionArgs argsBuildImage)
+  );
+
+  # buildImage in either style: dockerTools.buildImage's arguments
+  # (copyToRoot, config, ...: one layer, an archive file, see docker.nix)
+  # or oci-builder's (args, env, user, ...: an image layout of the
+  # closure of the process). A call with only the shared arguments is in
+  # dockerTools' style.
+  buildImage =
+    {
+      # Both styles'.
+      name ? null,
+      tag ? null,
+      created ? null,
+      perms ? null,
+      dirs ? null,
+      passthru ? null,
+      meta ? null,
+      fromImage ? null,
+      fromImageName ? null,
+      fromImageTag ? null,
+      # dockerTools.buildImage's (docker.nix).
+      copyToRoot ? null,
+      contents ? null,
+      keepContentsDirlinks ? null,
+      config ? null,
+      architecture ? null,
+      extraCommands ? null,
+      uid ? null,
+      gid ? null,
+      runAsRoot ? null,
+      diskSize ? null,
+      buildVMMemorySize ? null,
+      compressor ? null,
+      includeNixDB ? null,
+      # oci-builder's (argsBuildImage).
+      args ? null,
+      cmd ? null,
+      os ? null,
+      arch ? null,
+      maxLayers ? null,
+      compression ? null,
+      layers ? null,
+      exposedPorts ? null,
+      labels ? null,
+      volumes ? null,
+      env ? null,
+      workingDir ? null,
+      user ? null,
+      group ? null,
+      extraUsers ? null,
+      extraGroups ? null,
+      tmp ? null,
+      annotations ? null,
+      verify ? null,
+      mounts ? null,
+      readonly ? null,
+      hostname ? null,
+      terminal ? null,
+      capabilities ? null,
+      noNewPrivileges ? null,
+      rlimits ? null,
+      network ? null,
+      resources ? null,
+      extraConfig ? null,
+      rootless ? null,
+      storeMode ? null,
+      seccomp ? null,
+    }@given:
+    let
+      docker = filter (k: given ? ${k}) dockerStyle;
+      ours = filter (k: given ? ${k}) argsStyle;
+    in
+    if docker != [ ] && ours != [ ] then
+      fail "buildImage" "'${builtins.head docker}' (dockerTools.buildImage's style) and '${builtins.head ours}' (oci-builder's style) do not mix: a call takes dockerTools' arguments (copyToRoot, config, ...: an archive) or oci-builder's (args, env, user, ...: an image layout), see docs/images.md"
+    else if ours != [ ] then
+      argsBuildImage given
+    else
+      dockerBuildImage given;
 in
 {
   inherit
     runtimeOnly
+    dockerStyle
     buildImage
     ;
 }

@@ -83,6 +83,9 @@ type Container struct {
 	Process Process
 	// OS and Arch are the platform as GOOS and GOARCH values (see Platform).
 	OS, Arch string
+	// SeccompArch is the architecture of the seccomp filter, a GOARCH
+	// value (Options.SeccompArch, else Arch).
+	SeccompArch string
 	// Hostname is the host name, DefaultHostname unless set.
 	Hostname string
 	// HostNetwork is network "host": the container shares the host's
@@ -168,12 +171,25 @@ func New(g *store.Graph, opts Options, fsys StoreFS) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	seccompArch := arch
+	var archWarning string
+	if opts.SeccompArch != "" {
+		if _, seccompArch, err = Platform(opts.OS, opts.SeccompArch); err != nil {
+			return nil, fmt.Errorf("seccompArch: %w", err)
+		}
+		if seccompArch != arch {
+			archWarning = fmt.Sprintf("arch %q is metadata (as nixpkgs'): the seccomp filter is for %s, the platform the bundle is built for", opts.Arch, seccompArch)
+		}
+	}
 	c := &Container{
-		OS: osName, Arch: arch, FileMounts: map[string]bool{},
+		OS: osName, Arch: arch, SeccompArch: seccompArch, FileMounts: map[string]bool{},
 		Rootless: opts.Rootless, Seccomp: opts.Seccomp, ExtraConfig: opts.ExtraConfig,
 	}
 	if g != nil {
 		c.StoreDir = g.StoreDir()
+	}
+	if archWarning != "" {
+		c.Warnings = append(c.Warnings, archWarning)
 	}
 
 	cwd := "/"

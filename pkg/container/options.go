@@ -32,6 +32,12 @@ type Options struct {
 	// linux and the builder's own architecture.
 	OS   string `json:"os,omitempty"`
 	Arch string `json:"arch,omitempty"`
+	// SeccompArch is the architecture whose system calls the seccomp
+	// filter names: that of the platform the bundle is built for, which
+	// the Nix library sets (stdenv.hostPlatform, else the builder's
+	// system), while Arch stays metadata, as in nixpkgs, whose default
+	// "x86_64" is kept everywhere. Empty means Arch.
+	SeccompArch string `json:"seccompArch,omitempty"`
 	// StoreMode is how the closure gets into a bundle: "copy" (the
 	// default, also meant by ""), "reflink", "hardlink" or "bind". Package
 	// bundle reads it (bundle.ParseStoreMode); New does not.

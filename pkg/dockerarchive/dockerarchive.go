@@ -52,7 +52,7 @@ import (
 
 // Version is the version of the Description format this package writes and
 // reads.
-const Version = 1
+const Version = 2
 
 // The kinds of layers.
 const (
@@ -61,14 +61,17 @@ const (
 	// KindEntries is a layer of entries made for the image, the /etc
 	// layer (layer.WriteEntriesTar).
 	KindEntries = "entries"
-	// KindContents is the layer linking the trees of store paths at /
-	// (image.ContentsEntries), whose entries are computed again when
-	// streamed rather than stored: a tree of thousands of files would
-	// make a description of megabytes.
+	// KindContents is the customisation layer, linking the trees of
+	// store paths at / (image.Customisation), whose entries are computed
+	// again when streamed rather than stored: a tree of thousands of
+	// files would make a description of megabytes.
 	KindContents = "contents"
 	// KindBase is a layer of the base image (fromImage), whose blob is
 	// copied unchanged from the base image's file.
 	KindBase = "base"
+	// KindTar is a layer whose tar is a file, LAYER/layer.tar, of its one
+	// store path (image.Compat.ShellLayer), streamed as it is.
+	KindTar = "tar"
 )
 
 // Description is what a streamed image stores: everything needed to write
@@ -96,6 +99,10 @@ type Layer struct {
 	Paths []string `json:"paths,omitempty"`
 	// Entries are the entries of a KindEntries layer.
 	Entries []layer.Entry `json:"entries,omitempty"`
+	// Owner owns the entries of a KindStore layer (nil: root, mtime 1).
+	Owner *layer.Ownership `json:"owner,omitempty"`
+	// Custom is what a KindContents layer is made of.
+	Custom *image.Customisation `json:"custom,omitempty"`
 	// Size is the size of the uncompressed tar, DiffID its digest (for a
 	// KindBase layer, Size is its blob's, maybe compressed).
 	Size   int64         `json:"size"`
@@ -142,14 +149,19 @@ func Describe(ctx context.Context, plan *image.Plan, repoTag string, opts Descri
 			l = Layer{Kind: KindBase, Size: bl.Size, DiffID: bl.DiffID, Base: &BaseRef{
 				Path: lp.Base.Image.Path, Name: opts.FromImage.Name, Tag: opts.FromImage.Tag,
 				Platform: plan.Config.Platform, Index: lp.Base.Index, Digest: bl.Digest}}
-		case lp.Contents != nil:
-			l.Kind, l.Paths = KindContents, lp.Contents
-		case lp.Entries != nil:
+		case lp.Tar != "":
+			l.Kind, l.Paths = KindTar, []string{lp.Tar}
+		case lp.Custom != nil && len(lp.Paths) == 0:
+			l.Kind, l.Paths, l.Custom = KindContents, lp.Custom.Paths(), lp.Custom
+		case lp.Entries != nil && len(lp.Paths) == 0:
 			l.Kind, l.Entries = KindEntries, lp.Entries
+		case lp.Entries != nil:
+			return nil, fmt.Errorf("layer %d holds store paths and entries: a streamed image cannot have it (dockerTools' buildImage style)", i+1)
 		default:
 			for _, p := range lp.Paths {
 				l.Paths = append(l.Paths, p.Path)
 			}
+			l.Owner = lp.Owner
 		}
 		d.Layers[i] = l
 	}
@@ -245,11 +257,13 @@ func (l *Layer) writeTar(ctx context.Context, w io.Writer, storeDir string, want
 		_, err = layer.WriteEntriesTar(ctx, w, l.Entries)
 	case KindContents:
 		var entries []layer.Entry
-		if entries, err = image.ContentsEntries(l.Paths); err == nil {
+		if entries, err = l.Custom.Entries(); err == nil {
 			_, err = layer.WriteEntriesTar(ctx, w, entries)
 		}
+	case KindTar:
+		_, err = layer.CopyTarFile(ctx, w, path.Join(l.Paths[0], "layer.tar"))
 	default:
-		_, err = layer.WriteTar(ctx, w, storeDir, l.Paths, layer.Options{Verify: want})
+		_, err = layer.WriteTar(ctx, w, storeDir, l.Paths, layer.Options{Verify: want, Owner: l.Owner})
 	}
 	return err
 }
@@ -333,7 +347,7 @@ func Decode(data []byte, storeDir string) (*Description, error) {
 		if l.DiffID != d.Config.RootFS.DiffIDs[i] {
 			return nil, fmt.Errorf("layer %d: DiffID %s, the configuration says %s", i+1, l.DiffID, d.Config.RootFS.DiffIDs[i])
 		}
-		if (l.Kind != KindStore && l.Kind != KindEntries && l.Kind != KindContents && l.Kind != KindBase) || l.Size < 0 {
+		if (l.Kind != KindStore && l.Kind != KindEntries && l.Kind != KindContents && l.Kind != KindTar && l.Kind != KindBase) || l.Size < 0 {
 			return nil, fmt.Errorf("layer %d: kind %q, size %d", i+1, l.Kind, l.Size)
 		}
 	}
@@ -405,6 +419,33 @@ func (d *Description) Check() error {
 			}
 			if err := l.Base.Digest.Validate(); err != nil || l.Base.Index < 0 {
 				return fmt.Errorf("layer %d: base image layer %d, digest %q", i+1, l.Base.Index, l.Base.Digest)
+			}
+		}
+		if (l.Kind == KindContents) != (l.Custom != nil) || (l.Kind != KindStore && l.Owner != nil) || (l.Kind == KindTar && len(l.Paths) != 1) {
+			return fmt.Errorf("layer %d: a layer of kind %q with the wrong description", i+1, l.Kind)
+		}
+		if l.Custom != nil {
+			if !slices.Equal(l.Paths, l.Custom.Paths()) {
+				return fmt.Errorf("layer %d: its paths are not those of its contents", i+1)
+			}
+			if len(l.Custom.Copy) > 0 {
+				// Only buildImage copies, and it is never streamed.
+				return fmt.Errorf("layer %d: a streamed layer copies nothing (%s)", i+1, l.Custom.Copy[0])
+			}
+			for _, e := range l.Custom.Extra {
+				if e.Copies() {
+					return fmt.Errorf("layer %d: entry %s copies %s: made entries copy nothing", i+1, e.Path, e.Src)
+				}
+			}
+			for _, p := range l.Custom.Perms {
+				if err := checkStorePath(d.StoreDir, p.Path); err != nil {
+					return fmt.Errorf("layer %d: perms: %w", i+1, err)
+				}
+			}
+		}
+		for _, e := range l.Entries {
+			if e.Copies() {
+				return fmt.Errorf("layer %d: entry %s copies %s: made entries copy nothing", i+1, e.Path, e.Src)
 			}
 		}
 	}

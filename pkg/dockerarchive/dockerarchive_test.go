@@ -53,7 +53,7 @@ func fixture(t *testing.T) (*image.Plan, []string) {
 			{Entries: []layer.Entry{{Path: "/etc/passwd", Data: []byte("root:x:0:0::/:/bin/sh\n"), Mode: 0o444}, {Path: "/tmp", Dir: true, Mode: 0o1777}}},
 			{Paths: []*store.PathInfo{{Path: paths[0]}}},
 			{Paths: []*store.PathInfo{{Path: paths[1]}}},
-			{Entries: contents, Contents: paths[1:]},
+			{Entries: contents, Contents: paths[1:], Custom: &image.Customisation{Contents: paths[1:]}},
 		},
 		Config: v1.Image{
 			Created:  &created,
@@ -298,8 +298,8 @@ func TestDecodeRefuses(t *testing.T) {
 	}{
 		{"no #!", strings.TrimPrefix(good, "#!"), "no #! line"},
 		{"no body", "#!" + interpreter, "nothing after"},
-		{"other version", strings.Replace(good, `"version":1`, `"version":2`, 1), "version 2"},
-		{"unknown key", strings.Replace(good, `"version":1`, `"version":1,"extra":true`, 1), "extra"},
+		{"other version", strings.Replace(good, `"version":2`, `"version":3`, 1), "version 3"},
+		{"unknown key", strings.Replace(good, `"version":2`, `"version":2,"extra":true`, 1), "extra"},
 		{"wrong DiffID", strings.Replace(good, `"diffID":"sha256:`, `"diffID":"sha256:0`, 1), "layer 1"},
 		{"other store directory", strings.Replace(good, `"storeDir":`+q(store), `"storeDir":`+q(home), 1), `store directory ` + q(home) + `, not this machine's ` + store},
 		{"home as the store, a file in it", strings.ReplaceAll(strings.Replace(good, `"storeDir":`+q(store), `"storeDir":`+q(home), 1), lib, q(secret)), "store directory " + q(home)},

@@ -144,7 +144,7 @@ func (p *Plan) UseBase(from *FromImage, im *outside.Image, pathSet bool) {
 		layers = append(layers, LayerPlan{Base: &BaseLayer{Image: im, Index: i}})
 	}
 	for _, l := range p.Layers {
-		if l.Entries != nil && l.Contents == nil {
+		if l.Entries != nil && l.Contents == nil && l.Custom == nil && len(l.Paths) == 0 {
 			// The /etc layer: the base's /etc/passwd and /etc/group stay.
 			var kept []layer.Entry
 			for _, e := range l.Entries {

@@ -15,7 +15,7 @@ type LayerPlan struct {
 	// Entries, when not nil, are the layer's contents instead of Paths.
 	Entries []layer.Entry
 	// Contents, when not nil, are the store paths whose trees Entries
-	// link at / (ContentsEntries of Contents is Entries).
+	// link at /.
 	Contents []string
 	// Popularity is the number of closure paths that depend on the layer's
 	// only path, or -1 for a layer grouping several paths.
@@ -27,6 +27,17 @@ type LayerPlan struct {
 	Prebuilt *Prebuilt
 	// Base, when not nil, is a layer of the base image, copied unchanged.
 	Base *BaseLayer
+	// Owner, when not nil, owns the entries of Paths (see
+	// layer.Ownership); nil is uid and gid 0, mtime 1.
+	Owner *layer.Ownership
+	// Tar, when set, is a store path holding layer.tar, the layer's
+	// uncompressed tar, taken as it is (Compat.ShellLayer).
+	Tar string
+	// Custom, when not nil, is what Entries were made from (a
+	// customisation layer, see Customisation), so that they can be made
+	// again from the store. With Paths, the layer holds both (Entries
+	// after the store paths).
+	Custom *Customisation
 }
 
 // GroupLayers splits the closure into at most maxLayers layers, base layer

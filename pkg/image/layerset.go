@@ -289,7 +289,7 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 			base = append(base, l)
 			continue
 		}
-		if l.Entries != nil {
+		if l.Entries != nil || l.Tar != "" {
 			own = append(own, l)
 			continue
 		}
@@ -325,7 +325,7 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 	}
 	history := make([]v1.History, len(layers)-len(base))
 	for i, l := range layers[len(base):] {
-		h := v1.History{CreatedBy: CreatedBy, Comment: l.describe()}
+		h := v1.History{CreatedBy: CreatedBy, Comment: l.Describe()}
 		if len(p.Config.History) > 0 {
 			h.Created = p.Config.History[len(p.Config.History)-1].Created
 		} else {

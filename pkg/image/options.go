@@ -64,6 +64,12 @@ type Options struct {
 	// Volumes are absolute paths where the container is expected to keep
 	// data; runtimes mount volumes there.
 	Volumes []string `json:"volumes,omitempty"`
+	// Perms change the mode or owner of the entries of some store paths
+	// (nix2container's perms): in the store paths' layers and where the
+	// contents put them at /.
+	Perms []layer.Perm `json:"perms,omitempty"`
+	// Dirs are directories the image has, with their owner and mode.
+	Dirs []Dir `json:"dirs,omitempty"`
 	// FromImage, when not nil, names the base image.
 	FromImage *FromImage `json:"fromImage,omitempty"`
 	// Compat, when not nil, holds the settings of the dockerTools
@@ -93,6 +99,8 @@ type settings struct {
 	ports       map[string]struct{}
 	labels      map[string]string
 	volumes     map[string]struct{}
+	perms       []layer.Perm
+	dirs        []layer.Entry
 }
 
 // tagRe is the grammar of a tag in a Docker or OCI distribution reference,
@@ -150,6 +158,22 @@ func (o Options) check() (settings, error) {
 			s.labels = map[string]string{}
 		}
 		s.labels[k] = v
+	}
+	if err := layer.CheckPerms(o.Perms); err != nil {
+		return s, err
+	}
+	s.perms = o.Perms
+	seenDir := map[string]bool{}
+	for _, d := range o.Dirs {
+		e, err := d.entry()
+		if err != nil {
+			return s, err
+		}
+		if seenDir[e.Path] {
+			return s, fmt.Errorf("dirs: %s is given twice", e.Path)
+		}
+		seenDir[e.Path] = true
+		s.dirs = append(s.dirs, e)
 	}
 	for _, v := range o.Volumes {
 		dest, err := container.CheckDestination(v)

@@ -92,7 +92,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 	if err != nil {
 		return nil, err
 	}
-	if len(ct.Closure) == 0 {
+	if len(ct.Closure) == 0 && o.Compat == nil {
 		return nil, errors.New("args mention no store path: the image would have an empty filesystem")
 	}
 	cfg := imageConfig(c, ct, s)
@@ -111,19 +111,13 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 	if verifyWarning != "" {
 		warnings = append(warnings, verifyWarning)
 	}
-	var contents []layer.Entry
-	if o.Compat != nil && len(o.Compat.Contents) > 0 {
-		inClosure := map[string]bool{}
-		for _, info := range ct.Closure {
-			inClosure[info.Path] = true
-		}
-		for _, p := range o.Compat.Contents {
-			if !inClosure[p] {
-				return nil, fmt.Errorf("contents: %s is not a store path of the closure", p)
-			}
-		}
-		if contents, err = ContentsEntries(o.Compat.Contents); err != nil {
-			return nil, err
+	inClosure := map[string]bool{}
+	for _, info := range ct.Closure {
+		inClosure[info.Path] = true
+	}
+	for _, p := range s.perms {
+		if !inClosure[p.Path] {
+			return nil, fmt.Errorf("perms: %s is not a store path of the image's closure", p.Path)
 		}
 	}
 	baseLayers := 0
@@ -132,18 +126,28 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 			return nil, errors.New("fromImage: the base image was not opened (image.OpenBase)")
 		}
 		baseLayers = len(o.Base.Layers)
+		if s.maxLayers-baseLayers < 2 {
+			return nil, fmt.Errorf("maxLayers %d leaves no layer for the closure: the base image has %d layers, and the image's own follow (give maxLayers %d or more)", s.maxLayers, baseLayers, baseLayers+2)
+		}
+		// The base's layers count in maxLayers, as dockerTools counts them.
+		s.maxLayers -= baseLayers
 	}
-	budget := s.maxLayers - 1 - baseLayers
-	if contents != nil && budget > 1 {
-		budget--
-	}
-	if budget < 1 {
-		return nil, fmt.Errorf("maxLayers %d leaves no layer for the closure: the base image has %d layers, and the /etc layer and at least one for the closure follow (give maxLayers %d or more)", s.maxLayers, baseLayers, baseLayers+2)
-	}
-	layers := append([]LayerPlan{{Entries: rootfsEntries(ct)}}, GroupLayers(ct.Closure, budget)...)
-	if contents != nil {
-		// On top, as dockerTools' customisation layer.
-		layers = append(layers, LayerPlan{Entries: contents, Contents: o.Compat.Contents, Comment: fmt.Sprintf("contents linked at /: %d entries of %s", len(contents), contentsNames(o.Compat.Contents))})
+	var layers []LayerPlan
+	if o.Compat != nil {
+		if layers, err = compatLayers(ct.Closure, inClosure, o.Compat, s); err != nil {
+			return nil, err
+		}
+	} else {
+		etc, err := mergeEntries(rootfsEntries(ct), s.dirs)
+		if err != nil {
+			return nil, err
+		}
+		layers = append([]LayerPlan{{Entries: etc}}, GroupLayers(ct.Closure, s.maxLayers-1)...)
+		if len(s.perms) > 0 {
+			for i := range layers[1:] {
+				layers[i+1].Owner = &layer.Ownership{Perms: s.perms}
+			}
+		}
 	}
 	created := s.created
 	p := &Plan{
@@ -187,7 +191,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		p.Config.History = append(p.Config.History, v1.History{
 			Created:   &created,
 			CreatedBy: CreatedBy,
-			Comment:   l.describe(),
+			Comment:   l.Describe(),
 		})
 	}
 	if o.Base != nil {
@@ -199,6 +203,94 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		p.Warnings = append(p.Warnings, o.Base.Warnings...)
 	}
 	return p, nil
+}
+
+// compatLayers are the layers of a dockerTools-style image (see Compat):
+// the closure in at most maxLayers - 1 layers and the customisation layer,
+// or, for Single, one layer of both.
+func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, c *Compat, s settings) ([]LayerPlan, error) {
+	for _, list := range [][]string{c.Contents, c.CopyToRoot} {
+		for _, p := range list {
+			if !inClosure[p] {
+				return nil, fmt.Errorf("contents: %s is not a store path of the closure", p)
+			}
+		}
+	}
+	mtime, err := c.mtime()
+	if err != nil {
+		return nil, err
+	}
+	custom := &Customisation{Contents: c.Contents, Copy: c.CopyToRoot, KeepDirlinks: c.KeepContentsDirlinks,
+		Extra: append(append([]layer.Entry(nil), s.dirs...), c.NixDB...), Perms: s.perms}
+	if c.ExcludeStorePaths {
+		closure = nil
+	}
+	if c.Single {
+		custom.UID, custom.GID, custom.Uname, custom.Gname = c.UID, c.GID, c.Uname, c.Gname
+	}
+	entries, err := custom.Entries()
+	if err != nil {
+		return nil, err
+	}
+	if entries == nil {
+		entries = []layer.Entry{}
+	}
+	comment := customComment(custom, len(entries))
+	if c.ShellLayer != "" && !inClosure[c.ShellLayer] {
+		return nil, fmt.Errorf("shellLayer: %s is not a store path of the closure", c.ShellLayer)
+	}
+	var shell LayerPlan
+	if c.ShellLayer != "" {
+		shell = LayerPlan{Tar: c.ShellLayer, Comment: "customisation layer made by the shell arguments: " + contentsNames([]string{c.ShellLayer})}
+	}
+	if c.Single && c.ShellLayer != "" {
+		// The closure, then the layer the shell arguments made of
+		// copyToRoot (runAsRoot's, extraCommands').
+		paths := append([]*store.PathInfo(nil), closure...)
+		sort.Slice(paths, func(i, j int) bool { return paths[i].Path < paths[j].Path })
+		return []LayerPlan{{Paths: paths, Popularity: -1, Owner: &layer.Ownership{MTime: mtime, Perms: s.perms}}, shell}, nil
+	}
+	if c.Single {
+		paths := append([]*store.PathInfo(nil), closure...)
+		sort.Slice(paths, func(i, j int) bool { return paths[i].Path < paths[j].Path })
+		lp := LayerPlan{Paths: paths, Entries: entries, Custom: custom, Popularity: -1,
+			Owner:   &layer.Ownership{MTime: mtime, Perms: s.perms},
+			Comment: fmt.Sprintf("%d store paths and %s", len(paths), comment)}
+		return []LayerPlan{lp}, nil
+	}
+	layers := GroupLayers(closure, s.maxLayers-1)
+	owner := &layer.Ownership{UID: c.UID, GID: c.GID, Uname: c.Uname, Gname: c.Gname, MTime: mtime, Perms: s.perms}
+	for i := range layers {
+		layers[i].Owner = owner
+	}
+	if c.ShellLayer != "" {
+		return append(layers, shell), nil
+	}
+	return append(layers, LayerPlan{Entries: entries, Custom: custom, Contents: c.Contents, Comment: comment}), nil
+}
+
+// customComment says what a customisation layer of n entries holds.
+func customComment(c *Customisation, n int) string {
+	var parts []string
+	if len(c.Contents) > 0 {
+		parts = append(parts, "contents linked at /: "+contentsNames(c.Contents))
+	}
+	if len(c.Copy) > 0 {
+		parts = append(parts, "copied at /: "+contentsNames(c.Copy))
+	}
+	var dirs []string
+	for _, e := range c.Extra {
+		if e.Dir {
+			dirs = append(dirs, e.Path)
+		}
+	}
+	if len(dirs) > 0 {
+		parts = append(parts, "directories "+strings.Join(dirs, ", "))
+	}
+	if len(parts) == 0 {
+		return "customisation layer: empty"
+	}
+	return fmt.Sprintf("customisation layer, %d entries: %s", n, strings.Join(parts, "; "))
 }
 
 // rootfsEntries is the /etc layer: what a bundle's rootfs holds besides the
@@ -246,10 +338,10 @@ func rootfsEntries(c *container.Container) []layer.Entry {
 	return entries
 }
 
-// describe says what the layer holds, naming its store paths without their
+// Describe says what the layer holds, naming its store paths without their
 // hashes (so that the image configuration refers to no store path through
 // its history).
-func (l LayerPlan) describe() string {
+func (l LayerPlan) Describe() string {
 	if l.Comment != "" {
 		return l.Comment
 	}

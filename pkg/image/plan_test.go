@@ -276,6 +276,7 @@ func TestEveryContainerOptionIsDecided(t *testing.T) {
 		"Rootless":        "refused",
 		"StoreMode":       "refused",
 		"Seccomp":         "refused",
+		"SeccompArch":     "ignored: an image has no seccomp filter (the library sets it for bundles only)",
 		"Verify":          "Plan.Verify: the layers are checked against the NAR hashes as they are written",
 		"Roots":           "the closure's layers",
 		"StartCheck":      "unused: an image has no mounts",

@@ -238,6 +238,9 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify boo
 		}
 	}
 	name := "the /etc layer"
+	if lp.Custom != nil || lp.Tar != "" {
+		name = "the customisation layer"
+	}
 	switch {
 	case len(paths) == 1:
 		name = paths[0]
@@ -251,10 +254,13 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify boo
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	var l layer.Layer
-	if lp.Entries != nil {
+	switch {
+	case lp.Tar != "":
+		l, err = layer.WriteTarFile(ctx, bw, filepath.Join(lp.Tar, "layer.tar"), plan.Compression)
+	case lp.Entries != nil && len(paths) == 0:
 		l, err = layer.WriteEntries(ctx, bw, lp.Entries, plan.Compression)
-	} else {
-		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, layer.Options{Progress: progress, Verify: want, Pool: pool})
+	default:
+		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, layer.Options{Progress: progress, Verify: want, Pool: pool, Owner: lp.Owner, Entries: lp.Entries})
 	}
 	if err == nil {
 		err = bw.Flush()

@@ -19,6 +19,9 @@ type Compression string
 const (
 	Gzip Compression = "gzip"
 	Zstd Compression = "zstd"
+	// None leaves the tar uncompressed: the blob is the tar, its digest
+	// the DiffID (dockerTools' compressor = "none").
+	None Compression = "none"
 )
 
 // Levels used for each compression. gzip's is 6, that of `gzip -6`, pigz
@@ -39,14 +42,19 @@ func ParseCompression(s string) (Compression, error) {
 		return Gzip, nil
 	case Zstd:
 		return Zstd, nil
+	case None:
+		return None, nil
 	}
-	return "", fmt.Errorf("compression %q is not supported (use %q or %q)", s, Gzip, Zstd)
+	return "", fmt.Errorf("compression %q is not supported (use %q, %q or %q)", s, Gzip, Zstd, None)
 }
 
 // MediaType is the OCI media type of layers compressed with c.
 func (c Compression) MediaType() string {
-	if c == Zstd {
+	switch c {
+	case Zstd:
 		return v1.MediaTypeImageLayerZstd
+	case None:
+		return v1.MediaTypeImageLayer
 	}
 	return v1.MediaTypeImageLayerGzip
 }
@@ -80,6 +88,8 @@ func compressed(w io.Writer, c Compression, pool *Pool, writeTar func(io.Writer)
 		codec = &gzipCodec{level: gzipLevel, block: gzipBlockSize}
 	case Zstd:
 		codec = &zstdCodec{block: zstdBlockSize}
+	case None:
+		return uncompressed(w, writeTar)
 	default:
 		return Layer{}, fmt.Errorf("compression %q is not supported", c)
 	}
@@ -116,6 +126,23 @@ func compressedWith(w io.Writer, c Compression, codec blockCodec, pool *Pool, wr
 		TarSize: tar.n,
 		Stats:   stats,
 	}, nil
+}
+
+// uncompressed runs writeTar on a writer into w, hashing the tar once: the
+// blob and the tar are the same bytes.
+func uncompressed(w io.Writer, writeTar func(io.Writer) (Stats, error)) (Layer, error) {
+	sum := sha256.New()
+	blob := &counter{w: io.MultiWriter(w, sum)}
+	buffered := bufio.NewWriterSize(&errorMarker{w: blob}, 256*1024)
+	stats, err := writeTar(buffered)
+	if err == nil {
+		err = buffered.Flush()
+	}
+	if err != nil {
+		return Layer{}, err
+	}
+	d := digest.NewDigest(digest.SHA256, sum)
+	return Layer{Digest: d, Size: blob.n, DiffID: d, TarSize: blob.n, Stats: stats}, nil
 }
 
 // counter counts the bytes written through it.

@@ -290,7 +290,7 @@ func TestParseCompression(t *testing.T) {
 		{"", "gzip", "application/vnd.oci.image.layer.v1.tar+gzip", ""},
 		{"gzip", "gzip", "application/vnd.oci.image.layer.v1.tar+gzip", ""},
 		{"zstd", "zstd", "application/vnd.oci.image.layer.v1.tar+zstd", ""},
-		{"xz", "", "", `compression "xz" is not supported (use "gzip" or "zstd")`},
+		{"xz", "", "", `compression "xz" is not supported (use "gzip", "zstd" or "none")`},
 	}
 	for _, tc := range tests {
 		c, err := layer.ParseCompression(tc.in)

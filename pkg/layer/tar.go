@@ -27,10 +27,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/oci-builder/oci-builder/internal/fsentry"
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/store/tree"
 )
@@ -69,6 +69,16 @@ type Options struct {
 	// layer uses all of its workers. Nil means one goroutine. The bytes
 	// written do not depend on it.
 	Pool *Pool
+	// Owner, when not nil, owns the entries of the store paths (and the
+	// directories leading to the store) and sets their modification
+	// time, its perms changing some; nil means uid and gid 0, no names,
+	// mtime 1.
+	Owner *Ownership
+	// Entries, when not nil, are written after the store paths, as
+	// WriteEntriesTar writes them (a layer holding both: dockerTools'
+	// buildImage copies its copyToRoot at / beside the closure). They
+	// must not be inside the store directory.
+	Entries []Entry
 }
 
 // tarWriter walks store paths into a tar stream.
@@ -82,6 +92,8 @@ type tarWriter struct {
 	progress func(int64)
 	// h, when not nil, is the NAR hasher of the store path being written.
 	h *nar.Hasher
+	// own owns the entries of store paths.
+	own *owner
 }
 
 // WriteTar writes the uncompressed layer holding paths, absolute store paths
@@ -116,18 +128,29 @@ func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string,
 		}
 		want[e.Path] = e
 	}
-	t := &tarWriter{ctx: ctx, tw: tar.NewWriter(w), buf: make([]byte, 256*1024), progress: opts.Progress}
+	own, err := newOwner(opts.Owner)
+	if err != nil {
+		return Stats{}, err
+	}
+	for _, e := range opts.Entries {
+		if e.Path == storeDir || strings.HasPrefix(e.Path, storeDir+"/") {
+			return Stats{}, fmt.Errorf("layer entry %s is inside the store directory %s", e.Path, storeDir)
+		}
+	}
+	t := &tarWriter{ctx: ctx, tw: tar.NewWriter(w), buf: make([]byte, 256*1024), progress: opts.Progress, own: own}
 	// The parent directories: "nix/", "nix/store/".
 	rel := strings.TrimPrefix(storeDir, "/")
 	parts := strings.Split(rel, "/")
+	written := map[string]bool{}
 	for i := range parts {
 		dir := strings.Join(parts[:i+1], "/")
-		if err := t.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755}); err != nil {
+		written["/"+dir] = true
+		if err := t.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755}, ""); err != nil {
 			return t.stats, err
 		}
 	}
 	if len(sorted) > 0 {
-		store, err := unix.Open(storeDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		store, err := unix.Open(storeDir, fsentry.OPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return t.stats, fmt.Errorf("open store directory %s: %w", storeDir, err)
 		}
@@ -136,6 +159,11 @@ func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string,
 			if err := t.storePath(store, p, want); err != nil {
 				return t.stats, err
 			}
+		}
+	}
+	if opts.Entries != nil {
+		if err := t.entries(opts.Entries, written); err != nil {
+			return t.stats, err
 		}
 	}
 	if err := t.tw.Close(); err != nil {
@@ -170,11 +198,11 @@ func (t *tarWriter) storePath(store int, p string, want map[string]nar.Expected)
 	return nil
 }
 
-// header writes h with the layer's fixed metadata: mtime 1, no user or
-// group names. Uid and Gid are h's own (0 unless set).
-func (t *tarWriter) header(h *tar.Header) error {
-	h.ModTime = time.Unix(modTime, 0)
-	h.Uname, h.Gname = "", ""
+// header writes h with the layer's owner (uid and gid 0, no names, mtime
+// 1 without one), its perms applied when src, the entry's path in the
+// store, matches them.
+func (t *tarWriter) header(h *tar.Header, src string) error {
+	t.own.apply(h, src)
 	if err := t.tw.WriteHeader(h); err != nil {
 		return fmt.Errorf("tar header for %s: %w", h.Name, err)
 	}
@@ -208,7 +236,7 @@ func (t *tarWriter) EnterDir(d *tree.Entry) error {
 	if err := checkName(d); err != nil {
 		return err
 	}
-	if err := t.header(&tar.Header{Typeflag: tar.TypeDir, Name: tarName(d) + "/", Mode: int64(d.Stat.Mode & 0o7777)}); err != nil {
+	if err := t.header(&tar.Header{Typeflag: tar.TypeDir, Name: tarName(d) + "/", Mode: int64(d.Stat.Mode & 0o7777)}, d.Path()); err != nil {
 		return err
 	}
 	t.stats.Dirs++
@@ -229,7 +257,7 @@ func (t *tarWriter) Symlink(e *tree.Entry, target string) error {
 	if err := checkName(e); err != nil {
 		return err
 	}
-	if err := t.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: tarName(e), Linkname: target, Mode: 0o777}); err != nil {
+	if err := t.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: tarName(e), Linkname: target, Mode: 0o777}, e.Path()); err != nil {
 		return err
 	}
 	t.stats.Symlinks++
@@ -246,7 +274,7 @@ func (t *tarWriter) File(e *tree.Entry) error {
 		return err
 	}
 	size := e.Stat.Size
-	if err := t.header(&tar.Header{Typeflag: tar.TypeReg, Name: tarName(e), Mode: int64(e.Stat.Mode & 0o7777), Size: size}); err != nil {
+	if err := t.header(&tar.Header{Typeflag: tar.TypeReg, Name: tarName(e), Mode: int64(e.Stat.Mode & 0o7777), Size: size}, e.Path()); err != nil {
 		return err
 	}
 	if t.h != nil {

@@ -66,7 +66,10 @@ func Default(spec *specs.Spec, arch string) (*specs.LinuxSeccomp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("default seccomp profile: %w", err)
 	}
-	profile := moby.DefaultProfile()
+	profile, err := defaultProfile()
+	if err != nil {
+		return nil, fmt.Errorf("default seccomp profile: %w", err)
+	}
 	if err := errnosForTarget(profile, t); err != nil {
 		return nil, fmt.Errorf("default seccomp profile: %w", err)
 	}

@@ -89,7 +89,11 @@ func ToSpec(c *container.Container) (*specs.Spec, []string, error) {
 			return nil, nil, errors.New("extraConfig: process is missing: the container needs a process (extraConfig may change it, not remove it)")
 		}
 	}
-	w, err := applySeccomp(spec, c.Seccomp, c.Arch)
+	arch := c.SeccompArch
+	if arch == "" {
+		arch = c.Arch
+	}
+	w, err := applySeccomp(spec, c.Seccomp, arch)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -116,7 +116,7 @@ func removeStale(parent, prefix string) ([]string, error) {
 // Commit moves the finished output to its final path. It fails, leaving
 // the output where it was, if something appeared there meanwhile.
 func (d *Dir) Commit() error {
-	if err := unix.Renameat2(unix.AT_FDCWD, d.Path, unix.AT_FDCWD, d.out, unix.RENAME_NOREPLACE); err != nil {
+	if err := renameNoReplace(d.Path, d.out); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("output directory %s %w", d.out, ErrExists)
 		}

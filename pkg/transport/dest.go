@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oci-builder/oci-builder/internal/fsentry"
 )
 
 // A copy never writes into the Nix store: its paths are immutable, and
@@ -67,7 +69,7 @@ func inStore(fd int, storeDir string) (bool, error) {
 		if st.Dev == store.Dev && st.Ino == store.Ino {
 			return true, nil
 		}
-		parent, err := unix.Openat(cur, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		parent, err := unix.Openat(cur, "..", fsentry.OPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return false, fmt.Errorf("open the parent of a destination directory: %w", err)
 		}

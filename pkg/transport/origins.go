@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/internal/readlimit"
+	"github.com/oci-builder/oci-builder/pkg/ociarchive"
 	"github.com/oci-builder/oci-builder/pkg/outside"
 )
 
@@ -52,8 +53,21 @@ func openOrigin(ctx context.Context, src Ref, storeDir string, opts Options) (*s
 	switch src.Transport {
 	case OCI:
 		s, err := openSource(ctx, src, storeDir)
-		return s, func() {}, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.close, nil
 	case OCIArchive, DockerArchive:
+		if hasLayout(src.Path) {
+			// An OCI layout inside (the dockerTools style's archives,
+			// Docker 25's, oci-archives): read as a layout, its SBOMs
+			// and provenance with it (archive.go).
+			s, err := openSource(ctx, src, storeDir)
+			if err != nil {
+				return nil, nil, err
+			}
+			return s, s.close, nil
+		}
 		return openArchive(ctx, src, opts)
 	case Docker:
 		img, err := OpenRegistryImage(ctx, src.Name, opts)
@@ -67,6 +81,18 @@ func openOrigin(ctx context.Context, src Ref, storeDir string, opts Options) (*s
 		return s, func() {}, nil
 	}
 	return nil, nil, fmt.Errorf("source %s: images are not read from %s", src, src.Transport)
+}
+
+// hasLayout tells whether the archive file holds an OCI layout
+// (index.json); a compressed archive, or a docker-archive alone, does not
+// and is read by package outside.
+func hasLayout(file string) bool {
+	a, err := ociarchive.Open(file)
+	if err != nil {
+		return false
+	}
+	defer a.Close()
+	return a.Has("index.json")
 }
 
 // tagOf is the tag of a registry reference, if it has one.

@@ -56,6 +56,9 @@ type layoutFiles struct {
 	// (an archive's, a registry's: origins.go), as readers that check
 	// them.
 	opener func(b blob) (io.ReadCloser, error)
+	// unpacked, when set, is the temporary directory an archive source
+	// was unpacked into (dir), removed by close.
+	unpacked string
 
 	mu sync.Mutex
 	// bad is the first error of a blob's reader: the reason of a failed
@@ -75,14 +78,35 @@ func (l *layoutFiles) badBlob() error {
 // layout's only image, with its artifacts. storeDir is the Nix store, into
 // which blobs may link.
 func openSource(ctx context.Context, src Ref, storeDir string) (*source, error) {
-	if src.Transport != OCI {
-		return nil, fmt.Errorf("source %s: only image layouts can be copied", src)
+	dir := src.Path
+	var unpacked string
+	switch src.Transport {
+	case OCI:
+	case OCIArchive, DockerArchive:
+		// An archive (archive.go): its layout unpacked, then read as
+		// any layout (a docker-archive: one with index.json too, as
+		// the dockerTools style's and Docker 25's).
+		var err error
+		if unpacked, err = unpackArchive(src.Path); err != nil {
+			return nil, fmt.Errorf("source %s: %w", src, err)
+		}
+		dir = unpacked
+	default:
+		return nil, fmt.Errorf("source %s: only image layouts and archives with index.json can be copied", src)
 	}
-	s := &source{layoutFiles: &layoutFiles{ctx: ctx, dir: src.Path, storeDir: storeDir}}
+	s := &source{layoutFiles: &layoutFiles{ctx: ctx, dir: dir, storeDir: storeDir, unpacked: unpacked}}
 	if err := s.read(src.Tag); err != nil {
+		s.close()
 		return nil, fmt.Errorf("source %s: %w", src, err)
 	}
 	return s, nil
+}
+
+// close removes what openSource unpacked (an archive's layout).
+func (s *source) close() {
+	if s.unpacked != "" {
+		os.RemoveAll(s.unpacked)
+	}
 }
 
 // read reads index.json, the manifest tagged tag and its configuration,

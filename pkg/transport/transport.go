@@ -16,7 +16,6 @@ package transport
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -76,8 +75,8 @@ func ParseSource(s string) (Ref, error) {
 	}
 	transport, _, ok := strings.Cut(s, ":")
 	if !ok || strings.Contains(transport, "/") {
-		if fi, err := os.Stat(s); err == nil && !fi.IsDir() {
-			return Ref{Transport: DockerArchive, Path: s}, nil
+		if isArchiveFile(s) {
+			return Ref{Transport: OCIArchive, Path: s}, nil
 		}
 		return Ref{Transport: OCI, Path: s}, nil
 	}

@@ -64,9 +64,10 @@ let
   ];
   unknown = filter (k: !(elem k known)) (attrNames given);
 
+  # nixpkgs' go.GOARCH and go.GOOS of a platform.
   goarchs = {
-    x86_64-linux = "amd64";
-    aarch64-linux = "arm64";
+    x86_64 = "amd64";
+    aarch64 = "arm64";
   };
 
   inherit (stdenv) hostPlatform buildPlatform;
@@ -106,8 +107,8 @@ let
       ];
     ldflags = (args.ldflags or [ ]) ++ [ "-buildid=" ];
     CGO_ENABLED = cgo;
-    GOOS = "linux";
-    GOARCH = goarchs.${hostPlatform.system};
+    GOOS = hostPlatform.parsed.kernel.name;
+    GOARCH = goarchs.${hostPlatform.parsed.cpu.name};
     inherit (args) subPackages;
   };
 

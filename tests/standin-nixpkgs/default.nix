@@ -12,6 +12,10 @@
 #                          built on this system, for aarch64-linux
 #   buildGoModule          see build-go-module.nix
 #   testers.testVersion    runs a command of a package, greps its version
+#   mkShell (whose builder is a static bash, as nix develop needs),
+#   bashInteractive, writeShellScriptBin, and the tools of the flake's devShell
+#                          (go, gopls, go-tools, nixfmt-tree, runc, ...) with
+#                          nixpkgs' platforms
 #   ociTools               nixpkgs' own: buildContainer, and somethingElse
 #                          that an overlay must keep
 #   hello, busybox
@@ -19,17 +23,20 @@
 # The test copies this directory and adds what it needs at run time:
 #
 #   busybox/bin/busybox, busybox/bin/sh   static busybox, the builder of hello
+#   bash/bin/bash                          static bash, mkShell's builder
 #   prebuilt/SYSTEM/bin/*                  the Go programs the test compiled
 #   prebuilt/SYSTEM/tests/*.test           and their tests (go test -c)
 #   prebuilt/SYSTEM/build.json             the arguments it compiled them with
+#                                          (darwin: the arguments the package
+#                                          must ask for, no programs)
 #   nonce                                  makes hello, so every container, new
 #   broken-hello                           if present, hello's script names a
 #                                          shell outside its closure
 #
-# The derivations of systems other than the machine's are only evaluated
-# (nix flake check builds the current system's checks only): their hello
-# would run the machine's busybox, so it builds nowhere else. Cross package
-# sets build on the machine.
+# The derivations of systems other than the machine's, darwin's included,
+# are only evaluated (nix flake check builds the current system's checks
+# only): their hello would run the machine's busybox, so it builds nowhere
+# else. Cross package sets build on the machine.
 {
   system,
   crossSystem ? null,
@@ -39,33 +46,61 @@
 let
   lib = import ./lib.nix;
 
-  cpus = {
-    x86_64-linux = "x86_64";
-    aarch64-linux = "aarch64";
+  # The systems it knows: CPU and kernel.
+  systems = {
+    x86_64-linux = {
+      cpu = "x86_64";
+      kernel = "linux";
+    };
+    aarch64-linux = {
+      cpu = "aarch64";
+      kernel = "linux";
+    };
+    x86_64-darwin = {
+      cpu = "x86_64";
+      kernel = "darwin";
+    };
+    aarch64-darwin = {
+      cpu = "aarch64";
+      kernel = "darwin";
+    };
   };
 
   # A platform as lib.systems.elaborate gives it, in part.
-  platform = s: {
-    system = s;
-    parsed.cpu.name = cpus.${s} or (throw "stand-in nixpkgs: unsupported system ${s}");
-    parsed.kernel.name = "linux";
-    isLinux = true;
-    # No emulation here: a platform runs its own executables only.
-    canExecute = other: other.system == s;
-  };
+  platform =
+    s:
+    let
+      known = systems.${s} or (throw "stand-in nixpkgs: unsupported system ${s}");
+    in
+    {
+      system = s;
+      parsed.cpu.name = known.cpu;
+      parsed.kernel.name = known.kernel;
+      isLinux = known.kernel == "linux";
+      isDarwin = known.kernel == "darwin";
+      # No emulation here: a platform runs its own executables only.
+      canExecute = other: other.system == s;
+    };
 
   buildPlatform = platform system;
   hostPlatform = if crossSystem == null then buildPlatform else platform crossSystem;
   isCross = hostPlatform.system != buildPlatform.system;
 
-  busybox =
-    if builtins.pathExists ./busybox/bin/busybox then
+  # What the test puts in dir/bin/program, as the store path name.
+  fromTest =
+    dir: program: name:
+    if builtins.pathExists (dir + "/bin/${program}") then
       builtins.path {
-        path = ./busybox;
-        name = "busybox";
+        path = dir;
+        inherit name;
       }
     else
-      throw "stand-in nixpkgs: the test puts a static busybox in busybox/bin";
+      throw "stand-in nixpkgs: the test puts a static ${program} in ${baseNameOf dir}/bin";
+
+  busybox = fromTest ./busybox "busybox" "busybox";
+  # A static bash: the builder of mkShell's derivations, which nix develop
+  # runs with its environment script (bash's).
+  bash = fromTest ./bash "bash" "bash-static";
 
   nonce = if builtins.pathExists ./nonce then builtins.readFile ./nonce else "";
 
@@ -87,7 +122,14 @@ let
 
   # The package set before overlays; final is the set after them.
   base = final: {
-    inherit lib busybox;
+    inherit lib;
+    # nixpkgs' busybox is Linux's (meta.platforms), as flake.nix's devShell
+    # sees.
+    busybox = {
+      outPath = busybox;
+      name = "busybox";
+      meta.platforms = linux;
+    };
     # nixpkgs' pkgs.system: the host platform's.
     inherit (hostPlatform) system;
 
@@ -102,8 +144,13 @@ let
 
     # A real derivation, so that a derivation depending on stdenv shows in
     # its inputs (the tests check that containers do not).
+    # Its setup, which nix develop sources, puts the bin directories of
+    # nativeBuildInputs and buildInputs on PATH.
     stdenv =
-      build "stdenv-standin" { } "${busybox}/bin/busybox mkdir $out"
+      build "stdenv-standin" { } ''
+        ${busybox}/bin/busybox mkdir $out
+        echo 'PATH=; for p in $nativeBuildInputs $buildInputs; do PATH=''${PATH:+$PATH:}$p/bin; done; export PATH' > $out/setup
+      ''
       // {
         inherit hostPlatform buildPlatform;
         targetPlatform = hostPlatform;
@@ -169,11 +216,121 @@ let
         fi
       '';
 
+    # As nixpkgs' mkShell: the environment of `nix develop`, with packages
+    # on PATH; not meant to be built.
+    mkShell =
+      {
+        name ? "nix-shell",
+        packages ? [ ],
+        ...
+      }@args:
+      let
+        unknown = builtins.attrNames (removeAttrs args [
+          "name"
+          "packages"
+        ]);
+      in
+      if unknown != [ ] then
+        throw "stand-in mkShell: argument ${builtins.head unknown} is not implemented"
+      else
+        derivation {
+          inherit name;
+          system = buildPlatform.system;
+          # nix develop runs the builder with its own script: bash's.
+          builder = "${bash}/bin/bash";
+          args = [
+            "-c"
+            "echo 'This derivation is not meant to be built, unless you want to capture the dependency closure.' >&2; exit 1"
+          ];
+          inherit (final) stdenv;
+          nativeBuildInputs = packages;
+          # As mkDerivation's: nix develop's script writes each of $outputs.
+          outputs = [ "out" ];
+        }
+        // {
+          inherit packages;
+        };
+
+    # The shell nix develop starts (it looks for nixpkgs' bashInteractive).
+    bashInteractive = build "bash-interactive-standin" { } ''
+      ${busybox}/bin/busybox mkdir -p $out/bin
+      ${busybox}/bin/busybox cp ${bash}/bin/bash $out/bin/bash
+    '';
+
+    # As nixpkgs' writeShellScriptBin (busybox's sh for bash).
+    writeShellScriptBin =
+      name: text:
+      build name { inherit text; } ''
+        ${busybox}/bin/busybox mkdir -p $out/bin
+        printf '#!%s\n%s\n' ${busybox}/bin/sh "$text" > $out/bin/${name}
+        ${busybox}/bin/busybox chmod 555 $out/bin/${name}
+      ''
+      // {
+        meta.mainProgram = name;
+      };
+
+    # The tools flake.nix's devShell lists, with the platforms nixpkgs gives
+    # them (Linux's: runc, umoci, buildah, busybox, fakeroot, proot,
+    # containerd, xfsprogs); each a script that names itself.
+    inherit (tools)
+      go
+      gopls
+      go-tools
+      nixfmt-tree
+      runc
+      skopeo
+      umoci
+      podman
+      buildah
+      zstd
+      pigz
+      distribution
+      fakeroot
+      proot
+      containerd
+      docker
+      xfsprogs
+      ;
+
     # nixpkgs' own ociTools, with an attribute an overlay must keep.
     ociTools = {
       buildContainer = args: throw "stand-in nixpkgs: this is nixpkgs' own ociTools.buildContainer";
       somethingElse = "nixpkgs' ociTools.somethingElse";
     };
+  };
+
+  # A package of a command: bin/MAIN prints "PNAME stand-in".
+  tool =
+    pname: mainProgram: platforms:
+    build "${pname}-standin" { } ''
+      ${busybox}/bin/busybox mkdir -p $out/bin
+      printf '#!%s\necho "%s stand-in"\n' ${busybox}/bin/sh ${pname} > $out/bin/${mainProgram}
+      ${busybox}/bin/busybox chmod 555 $out/bin/${mainProgram}
+    ''
+    // {
+      inherit pname;
+      meta = { inherit mainProgram platforms; };
+    };
+  unix = lib.platforms.linux ++ lib.platforms.darwin;
+  inherit (lib.platforms) linux;
+  tools = {
+    go = tool "go" "go" unix;
+    gopls = tool "gopls" "gopls" unix;
+    go-tools = tool "go-tools" "staticcheck" unix;
+    nixfmt-tree = tool "nixfmt-tree" "treefmt" unix;
+    runc = tool "runc" "runc" linux;
+    skopeo = tool "skopeo" "skopeo" unix;
+    umoci = tool "umoci" "umoci" linux;
+    podman = tool "podman" "podman" unix;
+    buildah = tool "buildah" "buildah" linux;
+    zstd = tool "zstd" "zstd" unix;
+    pigz = tool "pigz" "pigz" unix;
+    distribution = tool "distribution" "registry" unix;
+    fakeroot = tool "fakeroot" "fakeroot" linux;
+    proot = tool "proot" "proot" linux;
+    containerd = tool "containerd" "containerd" linux;
+    docker = tool "docker" "docker" unix;
+    xfsprogs = tool "xfsprogs" "mkfs.xfs" linux;
   };
 
   # lib.extends: an overlay applied on top of a package set function.

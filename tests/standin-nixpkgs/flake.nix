@@ -10,6 +10,8 @@
     in
     {
       inherit lib;
-      legacyPackages = lib.genAttrs lib.platforms.linux (system: import ./. { inherit system; });
+      legacyPackages = lib.genAttrs (lib.platforms.linux ++ lib.platforms.darwin) (
+        system: import ./. { inherit system; }
+      );
     };
 }

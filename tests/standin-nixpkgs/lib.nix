@@ -15,6 +15,19 @@ rec {
 
   inherit (builtins) foldl';
 
+  optionalString = cond: s: if cond then s else "";
+
+  # The program of a package, as meta.mainProgram names it.
+  getExe = pkg: "${pkg}/bin/${pkg.meta.mainProgram or pkg.pname or pkg.name}";
+
+  # Whether a package is for platform, by its meta.platforms (a list of
+  # systems here) and meta.badPlatforms.
+  meta.availableOn =
+    platform: pkg:
+    (!(pkg ? meta.platforms) || builtins.elem platform.system pkg.meta.platforms)
+    && !(builtins.elem platform.system (pkg.meta.badPlatforms or [ ]));
+  optionalAttrs = cond: attrs: if cond then attrs else { };
+
   genAttrs =
     names: f:
     listToAttrs (
@@ -33,9 +46,14 @@ rec {
     redistributable = true;
   };
 
+  # The systems the stand-in knows (nixpkgs' lists hold more).
   platforms.linux = [
     "x86_64-linux"
     "aarch64-linux"
+  ];
+  platforms.darwin = [
+    "x86_64-darwin"
+    "aarch64-darwin"
   ];
 
   # A file set is the list of the paths it holds, whole directories included.

@@ -19,9 +19,7 @@
 package tree
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -150,7 +148,7 @@ func WalkAt(ctx context.Context, dirFd int, name, display string, v Visitor, opt
 	if err := unix.Fstatat(dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return w.fail(root, err)
 	}
-	root.Kind = st.Mode & unix.S_IFMT
+	root.Kind = uint32(st.Mode) & unix.S_IFMT
 	return w.entry(root)
 }
 
@@ -278,9 +276,9 @@ func OpenFile(dirFd int, name string, st *unix.Stat_t) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return -1, &UnsupportedError{Mode: st.Mode}
+		return -1, &UnsupportedError{Mode: uint32(st.Mode)}
 	}
 	return fd, nil
 }
@@ -320,43 +318,19 @@ func ReadDir(fd int) ([]DirEntry, error) {
 	return readDir(fd, make([]byte, 32<<10))
 }
 
-// readDir is ReadDir with getdents' buffer. Entries are read with
-// getdents64, so that no path is joined; the type comes from d_type, or
-// from fstatat where the filesystem does not fill it in.
+// readDir is ReadDir with a buffer for listDir.
 func readDir(fd int, buf []byte) ([]DirEntry, error) {
-	var out []DirEntry
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("getdents: %w", err)
-		}
-		if n <= 0 {
-			break
-		}
-		for off := 0; off < n; {
-			// struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
-			if off+19 > n {
-				return nil, fmt.Errorf("getdents: truncated record")
-			}
-			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
-			if reclen < 19 || off+reclen > n {
-				return nil, fmt.Errorf("getdents: bad record length %d", reclen)
-			}
-			typ := buf[off+18]
-			name := buf[off+19 : off+reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			off += reclen
-			if string(name) == "." || string(name) == ".." {
-				continue
-			}
-			out = append(out, DirEntry{Name: string(name), Kind: dtToMode(typ)})
-		}
+	out, err := listDir(fd, buf)
+	if err != nil {
+		return nil, err
 	}
+	return completeDir(fd, out)
+}
+
+// completeDir gives the entries of the directory open at fd, as listDir
+// lists them, the type that the directory did not (Kind 0: no d_type here,
+// or a listing without types) from fstatat, and sorts them in NAR order.
+func completeDir(fd int, out []DirEntry) ([]DirEntry, error) {
 	for i := range out {
 		if out[i].Kind != 0 {
 			continue
@@ -365,29 +339,9 @@ func readDir(fd int, buf []byte) ([]DirEntry, error) {
 		if err := unix.Fstatat(fd, out[i].Name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return nil, fmt.Errorf("stat %q: %w", out[i].Name, err)
 		}
-		out[i].Kind = st.Mode & unix.S_IFMT
+		out[i].Kind = uint32(st.Mode) & unix.S_IFMT
 	}
 	// NAR order: by the names' bytes, which is Go's string order.
 	slices.SortFunc(out, func(a, b DirEntry) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-func dtToMode(t byte) uint32 {
-	switch t {
-	case unix.DT_DIR:
-		return unix.S_IFDIR
-	case unix.DT_REG:
-		return unix.S_IFREG
-	case unix.DT_LNK:
-		return unix.S_IFLNK
-	case unix.DT_FIFO:
-		return unix.S_IFIFO
-	case unix.DT_SOCK:
-		return unix.S_IFSOCK
-	case unix.DT_CHR:
-		return unix.S_IFCHR
-	case unix.DT_BLK:
-		return unix.S_IFBLK
-	}
-	return 0
 }

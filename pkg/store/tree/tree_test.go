@@ -189,7 +189,7 @@ func TestWalkRoots(t *testing.T) {
 	}
 	// WalkAt: the root's name relative to a descriptor, its path for
 	// messages given apart.
-	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

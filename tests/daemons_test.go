@@ -1,0 +1,242 @@
+package tests
+
+// Reusable helpers that start the image loaders' daemons for the tests:
+// one dockerd and one containerd per test binary (started by the first
+// test that needs it, stopped when the binary ends, see stopDaemons), each
+// with its own directories and socket, so that nothing of the machine's
+// own Docker or containerd is read or changed. podman needs no daemon (see
+// podman in stream_test.go).
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// daemon is a daemon a test binary started.
+type daemon struct {
+	name string
+	dir  string // its directories and socket; removed when it stops
+	sock string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	done chan struct{}
+}
+
+var (
+	daemonsMu sync.Mutex
+	daemons   = map[string]*daemon{}
+	// daemonErrs remembers a start that failed, so that every test
+	// needing that daemon fails the same way without trying again.
+	daemonErrs = map[string]error{}
+)
+
+// needDaemonTool skips the test without the daemon's programs, or fails
+// it under CI.
+func needDaemonTool(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("CI is set but %s is missing", tool)
+			}
+			t.Skipf("missing %s", tool)
+		}
+	}
+}
+
+// startDaemon starts the daemon name once per test binary: args(dir,
+// sock) is its command line, ready(d) tells when it serves (polled for a
+// minute).
+func startDaemon(t *testing.T, name string, args func(dir, sock string) []string, ready func(d *daemon) error) *daemon {
+	t.Helper()
+	daemonsMu.Lock()
+	defer daemonsMu.Unlock()
+	if d := daemons[name]; d != nil {
+		return d
+	}
+	if err := daemonErrs[name]; err != nil {
+		t.Fatal(err)
+	}
+	d, err := launch(name, args, ready)
+	if err != nil {
+		daemonErrs[name] = err
+		t.Fatal(err)
+	}
+	daemons[name] = d
+	return d
+}
+
+func launch(name string, args func(dir, sock string) []string, ready func(d *daemon) error) (*daemon, error) {
+	// Short: a unix socket's path has at most 107 bytes.
+	dir, err := os.MkdirTemp("", name+"-")
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{name: name, dir: dir, sock: filepath.Join(dir, "sock"), log: &bytes.Buffer{}, done: make(chan struct{})}
+	argv := args(dir, d.sock)
+	d.cmd = exec.Command(argv[0], argv[1:]...)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	// Its own process group: stopping it stops what it started.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		d.cmd.Wait()
+		close(d.done)
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := ready(d)
+		if err == nil {
+			return d, nil
+		}
+		select {
+		case <-d.done:
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("%s exited at start: %v\n%s", name, d.cmd.ProcessState, tail(d.log.String()))
+		case <-time.After(250 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			d.stop()
+			return nil, fmt.Errorf("%s did not serve within a minute: %v\n%s", name, err, tail(d.log.String()))
+		}
+	}
+}
+
+// tail is the end of a daemon's log, for messages.
+func tail(log string) string {
+	if len(log) > 4000 {
+		return "..." + log[len(log)-4000:]
+	}
+	return log
+}
+
+// stop stops the daemon (SIGTERM, then SIGKILL after 30 s, to its process
+// group) and removes its directories.
+func (d *daemon) stop() {
+	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		<-d.done
+	}
+	// Mounts a daemon may leave (containerd's, dockerd's) go first.
+	exec.Command("umount", "-R", "-l", d.dir).Run()
+	os.RemoveAll(d.dir)
+}
+
+// stopDaemons stops every daemon the test binary started (TestMain).
+func stopDaemons() {
+	daemonsMu.Lock()
+	defer daemonsMu.Unlock()
+	for name, d := range daemons {
+		d.stop()
+		delete(daemons, name)
+	}
+}
+
+// run runs a client of the daemon (docker, ctr) with env, stdin from the
+// file in when not empty, and returns its stdout; it fails the test on an
+// error, with the daemon's log.
+func (d *daemon) run(t *testing.T, env []string, in string, argv ...string) string {
+	t.Helper()
+	out, err := d.try(env, in, argv...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s\n%s log:\n%s", strings.Join(argv, " "), err, out, d.name, tail(d.log.String()))
+	}
+	return out
+}
+
+// try is run without failing: stdout (and stderr on an error) and the
+// error.
+func (d *daemon) try(env []string, in string, argv ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if in != "" {
+		f, err := os.Open(in)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
+	if err := cmd.Run(); err != nil {
+		return stdout.String() + stderr.String(), err
+	}
+	return stdout.String(), nil
+}
+
+// dockerDaemon is the test binary's dockerd (Debian's docker.io): its own
+// data root, exec root, pid file and socket, no iptables, no bridge, the
+// vfs storage driver (no overlay on overlay).
+func dockerDaemon(t *testing.T) *daemon {
+	t.Helper()
+	needDaemonTool(t, "dockerd", "docker")
+	return startDaemon(t, "dockerd", func(dir, sock string) []string {
+		return []string{"dockerd",
+			"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+			"--pidfile", filepath.Join(dir, "pid"), "-H", "unix://" + sock,
+			"--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver", "vfs",
+			"--log-level", "warn"}
+	}, func(d *daemon) error {
+		_, err := d.try(d.dockerEnv(), "", "docker", "version")
+		return err
+	})
+}
+
+func (d *daemon) dockerEnv() []string {
+	return []string{"DOCKER_HOST=unix://" + d.sock, "DOCKER_CONFIG=" + filepath.Join(d.dir, "client")}
+}
+
+// docker runs the docker client against the daemon.
+func (d *daemon) docker(t *testing.T, in string, args ...string) string {
+	t.Helper()
+	return d.run(t, d.dockerEnv(), in, append([]string{"docker"}, args...)...)
+}
+
+// containerdDaemon is the test binary's containerd: its own root, state
+// and socket, the CRI plugin disabled.
+func containerdDaemon(t *testing.T) *daemon {
+	t.Helper()
+	needDaemonTool(t, "containerd", "ctr")
+	return startDaemon(t, "containerd", func(dir, sock string) []string {
+		config := filepath.Join(dir, "config.toml")
+		os.WriteFile(config, []byte(fmt.Sprintf(`version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[debug]
+  address = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc", filepath.Join(dir, "debug.sock"))), 0o644)
+		return []string{"containerd", "--config", config, "--log-level", "warn"}
+	}, func(d *daemon) error {
+		_, err := d.try(nil, "", "ctr", "-a", d.sock, "version")
+		return err
+	})
+}
+
+// ctr runs ctr against the daemon, in the namespace "oci-builder-tests".
+func (d *daemon) ctr(t *testing.T, args ...string) string {
+	t.Helper()
+	return d.run(t, nil, "", append([]string{"ctr", "-a", d.sock, "-n", "oci-builder-tests"}, args...)...)
+}
