@@ -21,7 +21,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/outside/outsidetest"
 )
 
-// daemonClient is an HTTP client of the API on the unix socket sock.
+// unixClient is an HTTP client of the API on the unix socket sock.
 func unixClient(sock string) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

@@ -154,7 +154,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		StoreDir:    ct.StoreDir,
 		Layers:      layers,
 		Compression: s.compression,
-		MaxLayers:   s.maxLayers,
+		MaxLayers:   s.maxLayers + baseLayers,
 		Tag:         s.tag,
 		Verify:      verify,
 		Warnings:    warnings,

@@ -109,7 +109,7 @@ func TestParse(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "image.tar")
 	os.WriteFile(file, nil, 0o644)
-	if r, err := ParseSource(file); err != nil || r != (Ref{Transport: DockerArchive, Path: file}) {
+	if r, err := ParseSource(file); err != nil || r != (Ref{Transport: OCIArchive, Path: file}) {
 		t.Errorf("plain file: %+v, %v", r, err)
 	}
 }
