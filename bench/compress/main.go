@@ -58,12 +58,16 @@ func run() error {
 	reps := flag.Int("reps", 3, "repetitions of each candidate (interleaved)")
 	work := flag.String("work", "/var/tmp", "scratch directory, on the store's filesystem")
 	withImage := flag.Bool("image", false, "also measure the whole `oci-builder image`")
+	corpus := flag.String("corpus", "", "instead: compare layer sizes kind by kind on the compression corpus, made from this GOROOT")
 	writeLayer := flag.String("write-layer", "", "internal: write the layer of the paths compressed with this compression to -out")
 	out := flag.String("out", "", "internal: the file -write-layer writes")
 	flag.Parse()
 	paths := flag.Args()
 	if *writeLayer != "" {
 		return layerChild(*writeLayer, *out, paths)
+	}
+	if *corpus != "" {
+		return corpusSizes(*work, *corpus)
 	}
 	if len(paths) == 0 {
 		return errors.New("usage: compress [-reps N] [-image] STORE-PATH [STORE-PATH]")
