@@ -25,7 +25,7 @@ let
   textGraph =
     name: roots:
     derivation {
-      name = "${name}-graph";
+      name = "${name}-closure";
       inherit system;
       builder = "${oci-builder}/bin/oci-builder";
       args = [ "nix-graph-builder" ];
@@ -40,7 +40,7 @@ let
   # The attributes that give a derivation with __structuredAttrs (and
   # oci-builder as builder) the closure graph of 'roots' (whole store
   # paths): the structured export when 'hashes' (the builder verifies), the
-  # text export through the helper '<name>-graph' otherwise.
+  # text export through the helper '<name>-closure' otherwise.
   closureGraphAttrs =
     {
       name,
