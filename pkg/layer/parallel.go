@@ -214,12 +214,31 @@ func (w *parallelWriter) failed() error {
 	return w.err
 }
 
+// lend returns the unused part of the current block's buffer, once the
+// layer is known to be big (whole-block buffers): a Write of a prefix of
+// it takes the bytes where they are.
+func (w *parallelWriter) lend() []byte {
+	if !w.full || w.buf == nil {
+		return nil
+	}
+	return w.buf[len(w.buf):w.codec.blockSize()]
+}
+
 func (w *parallelWriter) Write(p []byte) (int, error) {
 	if err := w.failed(); err != nil {
 		return 0, err
 	}
 	n := len(p)
 	size := w.codec.blockSize()
+	if w.buf != nil && len(p) > 0 && len(p) <= size-len(w.buf) && cap(w.buf) >= size &&
+		&w.buf[:len(w.buf)+1][len(w.buf)] == &p[0] {
+		// Read into what lend returned: already in place.
+		w.buf = w.buf[:len(w.buf)+len(p)]
+		if len(w.buf) == size {
+			w.dispatch(false)
+		}
+		return n, nil
+	}
 	for len(p) > 0 {
 		if w.buf == nil {
 			if w.full {
@@ -241,6 +260,10 @@ func (w *parallelWriter) Write(p []byte) (int, error) {
 		if len(w.buf) == size {
 			w.dispatch(false)
 		}
+	}
+	if w.full && w.buf == nil {
+		// The next block's buffer now, so that lend has one to lend.
+		w.buf = w.pool.buffer(size)
 	}
 	return n, nil
 }
