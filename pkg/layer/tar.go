@@ -83,9 +83,9 @@ type Options struct {
 
 // tarWriter walks store paths into a tar stream.
 type tarWriter struct {
-	ctx   context.Context
-	tw    *tar.Writer
-	buf   []byte
+	ctx context.Context
+	tw  *tar.Writer
+	buf []byte
 	// direct, when set, is the writer under tw when it can lend the
 	// unused part of its buffer: file contents are read into it, and
 	// written from it without a copy.
