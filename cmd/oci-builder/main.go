@@ -194,7 +194,7 @@ sets the number of layers hashed at once (0: every CPU).`,
 		},
 		{
 			name:    "nix-graph-builder",
-			summary: "write the closure graph Nix exports as text for a derivation that verifies nothing (the builder of nix/oci-tools.nix's graph helpers)",
+			summary: "write the closure graph of a derivation that verifies nothing (the builder of its helper derivation)",
 			usage:   graphBuilderUsage,
 			run:     runNixGraphBuilder,
 		},
