@@ -9,10 +9,12 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,32 +36,32 @@ type corpusKind struct {
 // generated from a fixed pseudo-random sequence, the same on every machine.
 var corpusKinds = []corpusKind{
 	{"elf", "ELF binaries: GOROOT's pkg/tool executables", func(dir, goroot string) error {
-		return copyFiles(dir, filepath.Join(goroot, "pkg/tool"), func(string) bool { return true }, 48<<20)
+		return copyFiles(dir, filepath.Join(goroot, "pkg/tool"), func(string) bool { return true }, 48<<20, asIs)
 	}},
 	{"source", "source text: GOROOT's .go files", func(dir, goroot string) error {
-		return copyFiles(dir, filepath.Join(goroot, "src"), func(p string) bool { return strings.HasSuffix(p, ".go") }, 32<<20)
+		return copyFiles(dir, filepath.Join(goroot, "src"), isGo, 32<<20, asIs)
 	}},
 	{"base64", "base64 text (76 columns) of random bytes, as PEM or MIME", func(dir, _ string) error {
-		r := &rng{s: 1}
+		r := newRng(1)
 		return writeLines(dir, "data-%02d.b64", 16, 1<<20, func(b []byte) []byte {
 			return wrap(base64.StdEncoding.EncodeToString(r.bytes(len(b)*3/4)), 76, b)
 		})
 	}},
 	{"hex", "hexadecimal text (64 columns) of random bytes", func(dir, _ string) error {
-		r := &rng{s: 2}
+		r := newRng(2)
 		return writeLines(dir, "data-%02d.hex", 16, 1<<20, func(b []byte) []byte {
 			return wrap(hex.EncodeToString(r.bytes(len(b)/2)), 64, b)
 		})
 	}},
 	{"compressed", "already compressed: gzip -6 of GOROOT's .go files", func(dir, goroot string) error {
-		return gzipFiles(dir, filepath.Join(goroot, "src"), 16<<20)
+		return copyFiles(dir, filepath.Join(goroot, "src"), isGo, 16<<20, gzipped)
 	}},
 	{"random", "random bytes (incompressible)", func(dir, _ string) error {
-		r := &rng{s: 3}
+		r := newRng(3)
 		return writeLines(dir, "data-%02d.bin", 8, 1<<20, func(b []byte) []byte { return r.bytes(len(b)) })
 	}},
 	{"sparse", "sparse and zero-filled files: 4 MiB holes with 4 KiB of data between, and files of zeros", func(dir, _ string) error {
-		r := &rng{s: 4}
+		r := newRng(4)
 		for i := 0; i < 4; i++ {
 			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("sparse-%d.img", i)))
 			if err != nil {
@@ -81,7 +83,7 @@ var corpusKinds = []corpusKind{
 		return nil
 	}},
 	{"tiny", "many tiny files: 20,000 files of 1 to 300 bytes of text", func(dir, _ string) error {
-		r := &rng{s: 5}
+		r := newRng(5)
 		for i := 0; i < 20000; i++ {
 			p := filepath.Join(dir, fmt.Sprintf("d%03d", i/100), fmt.Sprintf("f%05d.txt", i))
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -116,8 +118,9 @@ func makeCorpus(base, goroot string) (string, []string, error) {
 }
 
 // copyFiles copies the files under src that keep selects, in sorted order,
-// into dir until limit bytes.
-func copyFiles(dir, src string, keep func(string) bool, limit int64) error {
+// into dir, each through conv (which gives the data and a suffix for the
+// name), until limit bytes.
+func copyFiles(dir, src string, keep func(string) bool, limit int64, conv func([]byte) ([]byte, string)) error {
 	files, err := sortedFiles(src, keep)
 	if err != nil {
 		return err
@@ -131,10 +134,11 @@ func copyFiles(dir, src string, keep func(string) bool, limit int64) error {
 		if err != nil {
 			return err
 		}
+		data, suffix := conv(data)
 		if int64(len(data)) > limit-total {
 			data = data[:limit-total]
 		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%05d-%s", i, filepath.Base(f))), data, 0o444); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%05d-%s%s", i, filepath.Base(f), suffix)), data, 0o444); err != nil {
 			return err
 		}
 		total += int64(len(data))
@@ -142,33 +146,19 @@ func copyFiles(dir, src string, keep func(string) bool, limit int64) error {
 	return nil
 }
 
-// gzipFiles writes `gzip -6` of the .go files under src into dir until
-// limit bytes of output.
-func gzipFiles(dir, src string, limit int64) error {
-	files, err := sortedFiles(src, func(p string) bool { return strings.HasSuffix(p, ".go") })
-	if err != nil {
-		return err
-	}
-	var total int64
-	for i, f := range files {
-		if total >= limit {
-			break
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, 6)
-		zw.Write(data)
-		zw.Close()
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%05d-%s.gz", i, filepath.Base(f))), b.Bytes(), 0o444); err != nil {
-			return err
-		}
-		total += int64(b.Len())
-	}
-	return nil
+// asIs is copyFiles' conversion that keeps the data.
+func asIs(data []byte) ([]byte, string) { return data, "" }
+
+// gzipped is copyFiles' conversion to `gzip -6`.
+func gzipped(data []byte) ([]byte, string) {
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, 6)
+	zw.Write(data)
+	zw.Close()
+	return b.Bytes(), ".gz"
 }
+
+func isGo(p string) bool { return strings.HasSuffix(p, ".go") }
 
 func sortedFiles(src string, keep func(string) bool) ([]string, error) {
 	var files []string
@@ -205,30 +195,23 @@ func wrap(s string, width int, b []byte) []byte {
 	return b
 }
 
-// rng is splitmix64, as bench/fixturegen's.
-type rng struct{ s uint64 }
+// rng is a fixed pseudo-random sequence (PCG, the same on every machine
+// and Go version).
+type rng struct{ r *rand.Rand }
 
-func (r *rng) next() uint64 {
-	r.s += 0x9e3779b97f4a7c15
-	z := r.s
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
+func newRng(seed uint64) *rng { return &rng{rand.New(rand.NewPCG(seed, 22))} }
+
+func (r *rng) next() uint64 { return r.r.Uint64() }
 
 func (r *rng) bytes(n int) []byte {
 	b := make([]byte, n+8)
 	for i := 0; i < n; i += 8 {
-		v := r.next()
-		for k := 0; k < 8; k++ {
-			b[i+k] = byte(v >> (8 * k))
-		}
+		binary.LittleEndian.PutUint64(b[i:], r.next())
 	}
 	return b[:n]
 }
 
-// text is words of lowercase letters, spaces and newlines, as
-// bench/fixturegen's documents.
+// text is words of lowercase letters, spaces and newlines.
 func (r *rng) text(n int) []byte {
 	const letters = "abcdefghijklmnopqrstuvwxyz      \n"
 	b := make([]byte, n)
