@@ -218,8 +218,11 @@ func (w *parallelWriter) failed() error {
 // layer is known to be big (whole-block buffers): a Write of a prefix of
 // it takes the bytes where they are.
 func (w *parallelWriter) lend() []byte {
-	if !w.full || w.buf == nil {
+	if !w.full {
 		return nil
+	}
+	if w.buf == nil {
+		w.buf = w.pool.buffer(w.codec.blockSize())
 	}
 	return w.buf[len(w.buf):w.codec.blockSize()]
 }
@@ -260,10 +263,6 @@ func (w *parallelWriter) Write(p []byte) (int, error) {
 		if len(w.buf) == size {
 			w.dispatch(false)
 		}
-	}
-	if w.full && w.buf == nil {
-		// The next block's buffer now, so that lend has one to lend.
-		w.buf = w.pool.buffer(size)
 	}
 	return n, nil
 }
