@@ -12,7 +12,9 @@ import (
 // nothing gets the text export through its graph helper ("text"), and an
 // image with declared layers reads the graph its own layer derivation
 // writes ("layers"), so that a rebuild after a change to the application
-// pays one structured export, its layer derivation's. (The builds of
+// pays one structured export, its layer derivation's. Images and their
+// own layer derivations take the structured export even when they verify
+// nothing: the images' SBOMs give every path's NAR hash. (The builds of
 // TestStoreModes, TestRootsContentAddressed and TestIncrementalImage run
 // these derivations.)
 func TestClosureGraphExport(t *testing.T) {
@@ -66,10 +68,10 @@ in
 		"bind":                           "text",
 		"bindVerified":                   "structured",
 		"image":                          "structured",
-		"imageUnverified":                "text",
+		"imageUnverified":                "structured",
 		"imageWithLayers":                "layers",
 		"imageLayerDerivation":           "structured",
-		"imageLayerDerivationUnverified": "text",
+		"imageLayerDerivationUnverified": "structured",
 		"layer":                          "structured",
 		"layerUnverified":                "text",
 	}

@@ -12,8 +12,8 @@ import (
 const graphBuilderUsage = `Usage: oci-builder nix-graph-builder
 
 Runs as the builder of the helper derivation that nix/oci-tools.nix gives a
-container, image or layer derivation that verifies nothing (verify = false,
-or storeMode "bind" by default): a derivation without structured
+container or layer derivation that verifies nothing (verify = false, or
+storeMode "bind" by default): a derivation without structured
 attributes, whose exportReferencesGraph (pairs of a file name and a store
 path) makes Nix write each path's closure graph in its text format into the
 build directory, which costs much less than the structured export with its

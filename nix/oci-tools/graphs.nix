@@ -3,6 +3,7 @@
 # NAR hash, which verification needs, but computes every path's closure
 # size on the way: its cost grows with the sum of the closures' sizes, tens
 # of seconds for a few thousand paths. A derivation that verifies nothing
+# (and writes no SBOM, which gives the hashes too: containers and buildLayer)
 # takes the text export instead, an order of magnitude cheaper, through a
 # helper derivation without structured attributes (Nix gives the text
 # format only to those), whose output it reads.

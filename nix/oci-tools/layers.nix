@@ -82,7 +82,10 @@ let
           )
           // closureGraphAttrs {
             inherit name roots;
-            hashes = verify != false;
+            # The graph output feeds the image, whose SBOMs give every
+            # path's NAR hash: that one takes the structured export even
+            # when it verifies nothing.
+            hashes = graph || verify != false;
           }
         )
       );
@@ -120,8 +123,7 @@ let
   # that derivation's graph output: it verifies nothing itself (its layers
   # were verified when they were built), and one export of the closure per
   # rebuild is Nix's cost. With no declared layers, the image writes its
-  # layers itself and gets the graph as a derivation that verifies them, or
-  # not, does (see graphs.nix).
+  # layers itself and gets the structured export.
   imageLayers =
     {
       fn,
@@ -154,9 +156,11 @@ let
     in
     if declared == [ ] then
       {
+        # The structured export even when the image verifies nothing:
+        # its SBOMs give every path's NAR hash.
         attrs = closureGraphAttrs {
           inherit name roots;
-          hashes = verify != false;
+          hashes = true;
         };
         passthru = { };
         licenses = [ ];
