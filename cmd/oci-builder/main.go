@@ -193,6 +193,12 @@ sets the number of layers hashed at once (0: every CPU).`,
 			run:     runNixLayerBuilder,
 		},
 		{
+			name:    "nix-graph-builder",
+			summary: "write the closure graph of a derivation that verifies nothing (the builder of its helper derivation)",
+			usage:   graphBuilderUsage,
+			run:     runNixGraphBuilder,
+		},
+		{
 			name:    "version",
 			summary: "print the version",
 			usage:   "Usage: oci-builder version",
