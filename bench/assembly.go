@@ -167,13 +167,16 @@ func (b *bench) xfs(ctx context.Context, big *closure) error {
 
 // endToEnd times nix-build of a container of the big closure: a derivation
 // doing what nixpkgs does, and oci-builder's in copy and bind mode.
-func (b *bench) endToEnd(ctx context.Context, big *closure) error {
+func (b *bench) endToEnd(ctx context.Context, big *closure, root, prefix, title string, withCopy bool) error {
 	type e2e struct{ name, key, expr string }
 	kinds := []e2e{
-		{"nixpkgs-style (`xargs tar c \\| tar -x`, host tools)", "nixpkgs", "b.nixpkgsStyle { root = b.bigRoot; nonce = %q; }"},
-		{"oci-builder, storeMode copy", "copy", "b.container { root = b.bigRoot; storeMode = \"copy\"; nonce = %q; }"},
-		{"oci-builder, storeMode bind", "bind", "b.container { root = b.bigRoot; storeMode = \"bind\"; nonce = %q; }"},
-		{"floor: a derivation given the same closure graph that writes only its `.attrs.json`", "floor", "b.nixFloor { root = b.bigRoot; nonce = %q; }"},
+		{"nixpkgs-style (`xargs tar c \\| tar -x`, host tools)", "nixpkgs", "b.nixpkgsStyle { root = " + root + "; nonce = %q; }"},
+		{"oci-builder, storeMode copy", "copy", "b.container { root = " + root + "; storeMode = \"copy\"; nonce = %q; }"},
+		{"oci-builder, storeMode bind (text export of the graph)", "bind", "b.container { root = " + root + "; storeMode = \"bind\"; nonce = %q; }"},
+		{"floor: a derivation given the structured export of the closure graph that writes only its `.attrs.json`", "floor", "b.nixFloor { root = " + root + "; nonce = %q; }"},
+	}
+	if !withCopy {
+		kinds = append(kinds[:1], kinds[2:]...)
 	}
 	times := map[string][]time.Duration{}
 	sizes := map[string]int64{}
@@ -210,12 +213,12 @@ func (b *bench) endToEnd(ctx context.Context, big *closure) error {
 			}
 		}
 	}
-	b.printf("### End to end: `nix-build` of a container of the closure (sandbox off, %d repetitions)\n\n", b.cfg.e2eReps)
+	b.printf("### End to end: `nix-build` of a container of %s (sandbox off, %d repetitions)\n\n", title, b.cfg.e2eReps)
 	b.printf("| derivation | time | nixpkgs-style over it | bundle size |\n|---|---:|---:|---:|\n")
 	np := median(times["nixpkgs"])
 	for _, k := range kinds {
 		m := median(times[k.key])
-		b.results["e2e/"+k.key] = m
+		b.results[prefix+"/"+k.key] = m
 		b.printf("| %s | %s | %s | %s |\n", k.name, secs(m), ratio(np, m), size(sizes[k.key]))
 	}
 	b.printf("\n")

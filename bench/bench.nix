@@ -8,6 +8,9 @@
 #     bench/run does with `nix-store --add`) referred to by the big fixture
 #   bigPaths, scalePaths: number of generated paths in each fixture
 #   sizePercent: scales the big fixture's file sizes
+#   shapeFile: the dependency graph of the "shape" fixture (bench/shapes,
+#     made by `fixturegen shape`); shapePaths keeps its first nodes only
+#     (null: all), shapePercent scales its sizes
 {
   gen,
   busybox,
@@ -16,6 +19,9 @@
   bigPaths ? 2048,
   scalePaths ? 5000,
   sizePercent ? 100,
+  shapeFile ? ./shapes/debian-kde-full.json,
+  shapePaths ? null,
+  shapePercent ? 25,
 }:
 let
   inherit (builtins) genList toString stringLength substring;
@@ -67,13 +73,26 @@ let
     )
   );
   scale = fixture "scale" "s" scalePaths { };
+
+  # A real dependency graph (nodes in dependency order, so that any first
+  # nodes are a closure): one output per node, referring to its
+  # dependencies, of its size scaled.
+  allNodes = (builtins.fromJSON (builtins.readFile shapeFile)).nodes;
+  shapeNodes = if shapePaths == null then allNodes else builtins.genList (builtins.elemAt allNodes) shapePaths;
+  shaped = fixture "shape" "r" (builtins.length shapeNodes) {
+    shape = shapeNodes;
+    sizePercent = shapePercent;
+  };
 in
 rec {
   inherit bb;
 
-  # The root whose closure is the big fixture, and one whose closure has n
-  # paths of the scale fixture.
+  # The root whose closure is the big fixture (a chain: the worst case of
+  # Nix's structured export), the root of the shape fixture (the closure
+  # of a real package), and one whose closure has n paths of the scale
+  # fixture.
   bigRoot = big."p${pad (bigPaths - 1)}";
+  shapeRoot = shaped."r${pad (builtins.length shapeNodes - 1)}";
   scaleRoot = n: scale."s${pad (n - 1)}";
 
   # The program of every benchmark container: it names the root, so the
@@ -180,12 +199,15 @@ rec {
       ];
     };
 
-  # The incremental image (issue 14): the big closure (GOROOT and the
-  # generated paths) as a declared layer derivation, and a small
-  # application, app appNonce, that refers to it; nonce makes every
-  # derivation new, appNonce only the application.
+  # The incremental image (issue 14): a closure (bigRoot's or shapeRoot's)
+  # as a declared layer derivation, and a small application, app appNonce,
+  # that refers to it; nonce makes every derivation new, appNonce only the
+  # application.
   app =
-    appNonce:
+    {
+      root ? bigRoot,
+      appNonce,
+    }:
     derivation {
       name = "bench-app";
       inherit system;
@@ -194,17 +216,20 @@ rec {
         "-c"
         ''
           ${bb}/bin/busybox mkdir -p $out/bin
-          printf '#!${bb}/bin/sh\necho app ${appNonce} on ${bigRoot}\n' > $out/bin/app
+          printf '#!${bb}/bin/sh\necho app ${appNonce} on ${root}\n' > $out/bin/app
           ${bb}/bin/busybox chmod 555 $out/bin/app
         ''
       ];
     };
   depsLayer =
-    nonce:
+    {
+      root ? bigRoot,
+      nonce,
+    }:
     ociTools.buildLayer {
       name = "bench-deps-${nonce}";
       deps = [
-        bigRoot
+        root
         bb
       ];
       compression = "zstd";
@@ -212,12 +237,16 @@ rec {
       maxLayers = 98;
     };
   incrementalImage =
-    { nonce, appNonce }:
+    {
+      root ? bigRoot,
+      nonce,
+      appNonce,
+    }:
     ociTools.buildImage {
       name = "bench-incremental-${nonce}";
-      args = [ "${app appNonce}/bin/app" ];
+      args = [ "${app { inherit root appNonce; }}/bin/app" ];
       compression = "zstd";
-      layers = [ (depsLayer nonce) ];
+      layers = [ (depsLayer { inherit root nonce; }) ];
     };
 
   # The nixpkgs-style baseline: one derivation doing `tar | zstd` of the
@@ -231,7 +260,7 @@ rec {
       PATH = "/usr/bin:/bin";
       exportReferencesGraph = [
         "closure"
-        (app appNonce)
+        (app { inherit appNonce; })
       ];
       args = [
         "-c"

@@ -33,6 +33,7 @@ let
     ./oci-tools/base.nix
     ./oci-tools/roots.nix
     ./oci-tools/checks.nix
+    ./oci-tools/graphs.nix
     ./oci-tools/container.nix
     ./oci-tools/image.nix
     ./oci-tools/layers.nix

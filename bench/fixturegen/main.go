@@ -6,8 +6,16 @@
 //	fixturegen dump-attrs copies .attrs.json (with its closure graph) to the output
 //
 // Output i of a fixture refers to output i-1 and output i/2 (so the closure
-// of output n-1 is exactly outputs 0 to n-1), and output 0 to the "goroot"
-// attribute when there is one. Contents come from a fixed pseudo-random
+// of output n-1 is exactly outputs 0 to n-1: a chain, the worst case of
+// Nix's structured export), and output 0 to the "goroot" attribute when
+// there is one. A fixture of kind "shape" has the references of its
+// "shape" attribute instead (a real dependency graph, see shape.go), and
+// paths of its sizes.
+//
+// Run by hand, it derives such a shape from Debian's package lists:
+//
+//	fixturegen shape PACKAGE > bench/shapes/debian-PACKAGE.json Contents come from a fixed pseudo-random
+//
 // sequence seeded by the output's index, so the same attributes always give
 // the same bytes.
 package main
@@ -36,6 +44,8 @@ type attrs struct {
 	Goroot  string            `json:"goroot"`
 	// SizePercent scales file sizes (100: the full-size fixture).
 	SizePercent int `json:"sizePercent"`
+	// Shape, for kind "shape", gives each output's references and size.
+	Shape []node `json:"shape"`
 }
 
 func attrsFile() string {
@@ -51,8 +61,11 @@ func attrsFile() string {
 }
 
 func run(args []string) error {
+	if len(args) == 2 && args[0] == "shape" {
+		return shapeFromApt(args[1], os.Stdout)
+	}
 	if len(args) != 1 {
-		return fmt.Errorf("usage: fixturegen gen|dump-attrs")
+		return fmt.Errorf("usage: fixturegen gen|dump-attrs|shape PACKAGE")
 	}
 	data, err := os.ReadFile(attrsFile())
 	if err != nil {
@@ -77,6 +90,24 @@ func run(args []string) error {
 		}
 		if a.SizePercent <= 0 {
 			a.SizePercent = 100
+		}
+		if a.Kind == "shape" {
+			if len(a.Shape) != len(paths) {
+				return fmt.Errorf("shape of %d nodes for %d outputs", len(a.Shape), len(paths))
+			}
+			if err := checkShape(a.Shape); err != nil {
+				return err
+			}
+			for i, p := range paths {
+				var refs []string
+				for _, r := range a.Shape[i].Refs {
+					refs = append(refs, paths[r])
+				}
+				if err := genShaped(p, i, refs, a.Shape[i].Size*int64(a.SizePercent)/100); err != nil {
+					return fmt.Errorf("output %s: %w", names[i], err)
+				}
+			}
+			return nil
 		}
 		for i, p := range paths {
 			var refs []string

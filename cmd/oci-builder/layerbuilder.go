@@ -19,7 +19,10 @@ exportReferencesGraph and the layer options under "layer" (compression,
 maxLayers, and the outputs of other layer derivations whose store paths are
 left out). It writes to outputs.out the layer blobs (blobs/sha256/) and
 layers.json describing them (media type, digest, size, diffID and the
-store paths each holds, by the SHA-256 of their path). NIX_BUILD_CORES sets
+store paths each holds, by the SHA-256 of their path), and, when the
+derivation has a "graph" output (the layer derivation of an image), the
+closure graph to it as JSON, which the image reads instead of an export of
+its own. NIX_BUILD_CORES sets
 the number of layers written at once (0: every CPU).`
 
 // runNixLayerBuilder is the builder of buildLayer's derivations:
@@ -62,6 +65,14 @@ func runNixLayerBuilder(ctx context.Context, e env, args []string) error {
 	roots, err := attrs.GraphRoots(g.StoreDir())
 	if err != nil {
 		return err
+	}
+	if graphOut, err := attrs.Output("graph"); err == nil {
+		// The image's own layer derivation: its graph output gives the
+		// image the closure graph, so that the image derivation needs no
+		// export of its own.
+		if err := writeGraphFile(graphOut, g); err != nil {
+			return err
+		}
 	}
 	workers, err := nixbuild.Cores(e.getenv)
 	if err != nil {

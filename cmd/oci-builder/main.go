@@ -197,6 +197,12 @@ sets the number of layers hashed at once (0: every CPU).`,
 			run:     runNixLayerBuilder,
 		},
 		{
+			name:    "nix-graph-builder",
+			summary: "write the closure graph of a derivation that verifies nothing (the builder of its helper derivation)",
+			usage:   graphBuilderUsage,
+			run:     runNixGraphBuilder,
+		},
+		{
 			name:    "nix-pull-builder",
 			summary: "fetch the image of a derivation made by pullImage in nix/oci-tools.nix (the derivation's builder)",
 			usage:   pullBuilderUsage,

@@ -10,6 +10,7 @@ let
     checkMount
     checkOptions
     checkType
+    closureGraphAttrs
     commandLine
     defaultArch
     defaultOs
@@ -83,15 +84,30 @@ let
           options = container;
           closureRoots = map (r: r.path) roots;
         }
-        (derivation {
-          name = derivationName fn name roots "container";
-          inherit system container;
-          builder = "${oci-builder}/bin/oci-builder";
-          args = [ "nix-builder" ];
-          __structuredAttrs = true;
-          exportReferencesGraph.closure = map (r: r.path) roots;
-          storeDir = builtins.storeDir;
-        });
+        (
+          derivation (
+            {
+              name = derivationName fn name roots "container";
+              inherit system container;
+              builder = "${oci-builder}/bin/oci-builder";
+              args = [ "nix-builder" ];
+              __structuredAttrs = true;
+              storeDir = builtins.storeDir;
+            }
+            // closureGraphAttrs {
+              name = derivationName fn name roots "container";
+              roots = map (r: r.path) roots;
+              # What the builder verifies: the closure unless verify is
+              # false, or in bind mode unless verify is true (see
+              # docs/store-modes.md).
+              hashes =
+                if options.storeMode or "copy" == "bind" then
+                  options.verify or false == true
+                else
+                  options.verify or true != false;
+            }
+          )
+        );
 in
 {
   inherit buildContainer;

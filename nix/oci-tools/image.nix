@@ -195,7 +195,6 @@ let
             builder = "${oci-builder}/bin/oci-builder";
             args = [ "nix-image-builder" ];
             __structuredAttrs = true;
-            exportReferencesGraph.closure = map (r: r.path) roots;
             storeDir = builtins.storeDir;
             image = {
               tag =

@@ -15,6 +15,7 @@ let
     bool
     checkStringList
     checkType
+    closureGraphAttrs
     derivationName
     describe
     fail
@@ -29,7 +30,9 @@ let
   # A layer derivation, the builder of buildLayer and of the layers of
   # buildImage's 'layers': the closure of 'roots' less the store paths of
   # 'layers' (checked buildLayer results, flattened: the whole stack) in at
-  # most maxLayers layers.
+  # most maxLayers layers. With 'graph', a second output of that name holds
+  # the closure graph of 'roots', which the image reads instead of an
+  # export of its own.
   layerDerivation =
     {
       name,
@@ -41,6 +44,7 @@ let
       # The licences of the deps (licensesOf), for the SBOMs of the images
       # that use the layer.
       licenses ? [ ],
+      graph ? false,
     }:
     withPassthru
       {
@@ -51,19 +55,40 @@ let
           layers = layers;
         };
       }
-      (derivation {
-        inherit name system;
-        builder = "${oci-builder}/bin/oci-builder";
-        args = [ "nix-layer-builder" ];
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = roots;
-        storeDir = builtins.storeDir;
-        layer = {
-          inherit compression maxLayers;
-          layers = map toStr layers;
-        }
-        // (if verify != null then { inherit verify; } else { });
-      });
+      (
+        derivation (
+          {
+            inherit name system;
+            builder = "${oci-builder}/bin/oci-builder";
+            args = [ "nix-layer-builder" ];
+            __structuredAttrs = true;
+            storeDir = builtins.storeDir;
+            layer = {
+              inherit compression maxLayers;
+              layers = map toStr layers;
+            }
+            // (if verify != null then { inherit verify; } else { });
+          }
+          // (
+            if graph then
+              {
+                outputs = [
+                  "out"
+                  "graph"
+                ];
+              }
+            else
+              { }
+          )
+          // closureGraphAttrs {
+            inherit name roots;
+            # The graph output feeds the image, whose SBOMs give every
+            # path's NAR hash: that one takes the structured export even
+            # when it verifies nothing.
+            hashes = graph || verify != false;
+          }
+        )
+      );
 
   # The 'layers' argument of the image functions: a list of buildLayer
   # results.
@@ -91,10 +116,14 @@ let
       builtins.concatMap (l: (l.ociLayer.layers or [ ]) ++ [ l ]) layers
     );
 
-  # What an image with declared layers adds to its derivation: the declared
-  # layers and, for the rest of its closure, a layer derivation of its own
-  # ('<name>-layers'), which the image links instead of writing layers. With
-  # no declared layers, nothing: the image writes its layers itself.
+  # What an image adds to its derivation: the closure graph of 'roots' and,
+  # with declared layers, those layers and, for the rest of its closure, a
+  # layer derivation of its own ('<name>-layers'), which the image links
+  # instead of writing layers. The image then takes the closure graph from
+  # that derivation's graph output: it verifies nothing itself (its layers
+  # were verified when they were built), and one export of the closure per
+  # rebuild is Nix's cost. With no declared layers, the image writes its
+  # layers itself and gets the structured export.
   imageLayers =
     {
       fn,
@@ -114,6 +143,7 @@ let
       auto = layerDerivation {
         name = "${name}-layers";
         inherit roots compression verify;
+        graph = true;
         layers = declared;
         maxLayers =
           if rest >= 1 then
@@ -126,13 +156,24 @@ let
     in
     if declared == [ ] then
       {
-        attrs = { };
+        # The structured export even when the image verifies nothing:
+        # its SBOMs give every path's NAR hash.
+        attrs = closureGraphAttrs {
+          inherit name roots;
+          hashes = true;
+        };
         passthru = { };
         licenses = [ ];
       }
     else
       {
-        attrs.layerDerivations = map toStr (declared ++ [ auto ]);
+        attrs = {
+          layerDerivations = map toStr (declared ++ [ auto ]);
+          closureGraph = {
+            file = toStr auto.graph;
+            inherit roots;
+          };
+        };
         # The licences of the declared layers' deps, for the image's SBOMs.
         licenses = concatMap (l: l.ociLayer.licenses or [ ]) declared;
         passthru = {

@@ -107,11 +107,10 @@ func compressedWith(w io.Writer, c Compression, codec blockCodec, pool *Pool, wr
 	if err != nil {
 		return Layer{}, err
 	}
-	buffered := bufio.NewWriterSize(zw, 256*1024)
-	stats, err := writeTar(buffered)
-	if err == nil {
-		err = buffered.Flush()
-	}
+	// No buffering between the tar and the blocks: the tar writer reads
+	// file contents straight into the blocks (lend), and its headers are
+	// small copies.
+	stats, err := writeTar(zw)
 	if err != nil {
 		zw.Close()
 		return Layer{}, err

@@ -214,12 +214,34 @@ func (w *parallelWriter) failed() error {
 	return w.err
 }
 
+// lend returns the unused part of the current block's buffer, once the
+// layer is known to be big (whole-block buffers): a Write of a prefix of
+// it takes the bytes where they are.
+func (w *parallelWriter) lend() []byte {
+	if !w.full {
+		return nil
+	}
+	if w.buf == nil {
+		w.buf = w.pool.buffer(w.codec.blockSize())
+	}
+	return w.buf[len(w.buf):w.codec.blockSize()]
+}
+
 func (w *parallelWriter) Write(p []byte) (int, error) {
 	if err := w.failed(); err != nil {
 		return 0, err
 	}
 	n := len(p)
 	size := w.codec.blockSize()
+	if w.buf != nil && len(p) > 0 && len(p) <= size-len(w.buf) && cap(w.buf) >= size &&
+		&w.buf[:len(w.buf)+1][len(w.buf)] == &p[0] {
+		// Read into what lend returned: already in place.
+		w.buf = w.buf[:len(w.buf)+len(p)]
+		if len(w.buf) == size {
+			w.dispatch(false)
+		}
+		return n, nil
+	}
 	for len(p) > 0 {
 		if w.buf == nil {
 			if w.full {
@@ -307,12 +329,57 @@ func (g *gzipCodec) blockSize() int { return g.block }
 func (*gzipCodec) dictSize() int    { return gzipDictSize }
 
 func (g *gzipCodec) compress(pool *Pool, dst, dict, p []byte, last bool) ([]byte, error) {
+	out, err := deflateBlock(pool, g.level, dst, dict, p, last)
+	if err != nil || len(p) < minRetried {
+		return out, err
+	}
+	// klauspost's fast levels (1 to 6) take shortcuts that zlib does not:
+	// a 64 KiB window in which they find no match is stored as it is,
+	// though Huffman coding alone would save a quarter of base64 text and
+	// half of hexadecimal; and long runs of one byte (zero-filled and
+	// sparse files) come out half again as big as with the lazy matcher.
+	// Such blocks are deflated again the other way and the smaller kept:
+	// the choice depends only on the block and its dictionary, and
+	// ordinary content (compressed to between 1/64 and half of its size)
+	// is never compressed twice.
+	alt := 0
+	switch {
+	case len(out)-len(dst) > len(p)/2:
+		alt = flate.HuffmanOnly
+	case len(out)-len(dst) < len(p)/64:
+		alt = gzipRunLevel
+	default:
+		return out, nil
+	}
+	again, err := deflateBlock(pool, alt, pool.buffer(outputBound(len(p))), dict, p, last)
+	if err != nil {
+		return nil, err
+	}
+	if len(again) < len(out)-len(dst) {
+		out = append(out[:len(dst)], again...)
+	}
+	pool.recycle(again)
+	return out, nil
+}
+
+// minRetried is the size from which gzip blocks are deflated again when
+// the first try looks like one of klauspost's shortcuts (see
+// gzipCodec.compress); gzipRunLevel is the level of the second try for
+// blocks that compressed to almost nothing, runs of one byte.
+const (
+	minRetried   = 4 << 10
+	gzipRunLevel = 7
+)
+
+// deflateBlock appends p deflated at level with dict to dst, ending with a
+// sync flush, or with the final block when last is set.
+func deflateBlock(pool *Pool, level int, dst, dict, p []byte, last bool) ([]byte, error) {
 	buf := bytes.NewBuffer(dst)
-	fw, err := pool.deflater(buf, g.level, dict)
+	fw, err := pool.deflater(buf, level, dict)
 	if err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
-	defer pool.recycleDeflater(g.level, fw)
+	defer pool.recycleDeflater(level, fw)
 	if _, err := fw.Write(p); err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
@@ -348,6 +415,11 @@ var zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
 	return zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstdLevel),
 		zstd.WithEncoderCRC(true),
+		// Entropy-code the literals of blocks in which no match was
+		// found, as C zstd does: klauspost's default at this level
+		// stores them raw, which leaves base64 text a third bigger than
+		// `zstd -3` makes it.
+		zstd.WithAllLitEntropyCompression(true),
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 })
 

@@ -17,6 +17,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/nar"
 )
 
 // bigStore makes a store holding one path with size bytes of half
@@ -49,21 +50,31 @@ func bigStore(t *testing.T, size int) (string, string) {
 
 // TestParallelCompressionDeterministic writes a layer spanning many blocks
 // with 1, 2 and 4 workers: the same bytes each time, which gunzip and
-// zstd -d (and the Go readers) turn back into the tar of the DiffID.
+// zstd -d (and the Go readers) turn back into the tar of the DiffID. The
+// store path is verified on the way (its NAR hashed from the bytes read
+// straight into the compression blocks).
 func TestParallelCompressionDeterministic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 40 MiB layers")
 	}
 	store, p := bigStore(t, 40<<20)
+	sum, err := nar.HashPath(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := []nar.Expected{{Path: p, NarHash: sum.String(), NarSize: sum.Size}}
 	for _, c := range []layer.Compression{layer.Gzip, layer.Zstd} {
 		t.Run(string(c), func(t *testing.T) {
 			var first []byte
 			var firstLayer layer.Layer
 			for _, workers := range []int{1, 2, 4} {
 				var out bytes.Buffer
-				l, err := layer.Write(context.Background(), &out, store, []string{p}, c, layer.Options{Pool: layer.NewPool(workers)})
+				l, err := layer.Write(context.Background(), &out, store, []string{p}, c, layer.Options{Pool: layer.NewPool(workers), Verify: verify})
 				if err != nil {
 					t.Fatal(err)
+				}
+				if l.Verified != 1 {
+					t.Fatalf("%d workers: %d store paths verified, want 1", workers, l.Verified)
 				}
 				if l.Digest != digest.FromBytes(out.Bytes()) || l.Size != int64(out.Len()) {
 					t.Fatalf("%d workers: layer %+v does not describe its %d bytes", workers, l, out.Len())

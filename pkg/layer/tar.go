@@ -83,10 +83,14 @@ type Options struct {
 
 // tarWriter walks store paths into a tar stream.
 type tarWriter struct {
-	ctx   context.Context
-	tw    *tar.Writer
-	buf   []byte
-	stats Stats
+	ctx context.Context
+	tw  *tar.Writer
+	buf []byte
+	// direct, when set, is the writer under tw when it can lend the
+	// unused part of its buffer: file contents are read into it, and
+	// written from it without a copy.
+	direct lender
+	stats  Stats
 	// progress, when set, is called with the number of content bytes
 	// written since its last call.
 	progress func(int64)
@@ -138,6 +142,7 @@ func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string,
 		}
 	}
 	t := &tarWriter{ctx: ctx, tw: tar.NewWriter(w), buf: make([]byte, 256*1024), progress: opts.Progress, own: own}
+	t.direct, _ = w.(lender)
 	// The parent directories: "nix/", "nix/store/".
 	rel := strings.TrimPrefix(storeDir, "/")
 	parts := strings.Split(rel, "/")
@@ -283,7 +288,13 @@ func (t *tarWriter) File(e *tree.Entry) error {
 		}
 	}
 	for off := int64(0); off < size; {
-		n, err := unix.Pread(e.Fd, t.buf[:min(int64(len(t.buf)), size-off)], off)
+		buf := t.buf
+		if t.direct != nil {
+			if free := t.direct.lend(); len(free) >= minLent {
+				buf = free
+			}
+		}
+		n, err := unix.Pread(e.Fd, buf[:min(int64(len(buf)), size-off)], off)
 		if err == unix.EINTR {
 			continue
 		}
@@ -293,18 +304,20 @@ func (t *tarWriter) File(e *tree.Entry) error {
 		if n == 0 {
 			return fmt.Errorf("read %s: changed while it was read: it shrank from %d to %d bytes", e.Path(), size, off)
 		}
-		if _, err := t.tw.Write(t.buf[:n]); err != nil {
+		if t.h != nil {
+			// The hasher checks only the sizes it was told. (Before the
+			// tar gets the bytes: a lent buffer may be compressed and
+			// reused once written.)
+			if _, err := t.h.Write(buf[:n]); err != nil {
+				return hashErr(e, err)
+			}
+		}
+		if _, err := t.tw.Write(buf[:n]); err != nil {
 			var we *writeError
 			if errors.As(err, &we) {
 				return we.err
 			}
 			return fmt.Errorf("tar entry %s: %w", tarName(e), err)
-		}
-		if t.h != nil {
-			// The hasher checks only the sizes it was told.
-			if _, err := t.h.Write(t.buf[:n]); err != nil {
-				return hashErr(e, err)
-			}
 		}
 		off += int64(n)
 	}
@@ -315,6 +328,20 @@ func (t *tarWriter) File(e *tree.Entry) error {
 	}
 	return nil
 }
+
+// lender is a writer that lends the unused part of its buffer: what is read
+// into lend's slice and then written, from its start, is taken without a
+// copy. (The parallel compressor's blocks: the file contents of a layer
+// are then read straight into the block that compresses them.)
+type lender interface {
+	io.Writer
+	// lend returns the unused part of the buffer, or nothing.
+	lend() []byte
+}
+
+// minLent is the least space worth reading a file into directly; with
+// less, the tar writer reads into its own buffer.
+const minLent = 32 << 10
 
 // writeError marks errors of the layer's destination, so that they are not
 // reported as read errors of the file being copied.

@@ -145,10 +145,46 @@ func (a *Attrs) exportKeys() (map[string]json.RawMessage, []string, error) {
 	return keys, names, nil
 }
 
-// Graph returns the union of the closure graphs that exportReferencesGraph
-// asked for, with storeDir as the store directory (inferred from the graph
-// when empty).
+// GraphAttr is the attribute that gives a derivation its closure graph
+// as a file instead of exportReferencesGraph: {"file": F, "roots": [...]},
+// F a store path holding the graph in any format store.Parse reads (the
+// output of a helper derivation given Nix's text export, which is much
+// cheaper than the structured one, or a layer derivation's graph output),
+// roots the store paths it is the closure of.
+const GraphAttr = "closureGraph"
+
+// graphFile is what GraphAttr holds.
+type graphFile struct {
+	File  string   `json:"file"`
+	Roots []string `json:"roots"`
+}
+
+// graphFile reads GraphAttr, if there is no exportReferencesGraph; ok is
+// false when there is one.
+func (a *Attrs) graphFile() (f graphFile, ok bool, err error) {
+	if _, export := a.Raw("exportReferencesGraph"); export {
+		return f, false, nil
+	}
+	raw, has := a.Raw(GraphAttr)
+	if !has {
+		return f, false, fmt.Errorf("%s has neither \"exportReferencesGraph\" nor %q: use nix/oci-tools.nix to make the derivation", AttrsFile, GraphAttr)
+	}
+	if err := json.Unmarshal(raw, &f); err != nil || f.File == "" || f.Roots == nil {
+		return f, false, fmt.Errorf("%s: %q is not an object with \"file\" (a store path) and \"roots\" (a list of store paths)", AttrsFile, GraphAttr)
+	}
+	return f, true, nil
+}
+
+// Graph returns the closure graph of the derivation: the union of the
+// graphs that exportReferencesGraph asked for or, without it, the graph
+// file GraphAttr names, with storeDir as the store directory (inferred from
+// the graph when empty).
 func (a *Attrs) Graph(storeDir string) (*store.Graph, error) {
+	if f, ok, err := a.graphFile(); err != nil {
+		return nil, err
+	} else if ok {
+		return store.ReadFile(f.File, storeDir)
+	}
 	_, names, err := a.exportKeys()
 	if err != nil {
 		return nil, err
@@ -172,9 +208,17 @@ func (a *Attrs) Graph(storeDir string) (*store.Graph, error) {
 
 // GraphRoots returns the store paths exportReferencesGraph asked Nix to
 // export the closures of (a list of paths or one path under each key), in
-// the order of the keys and without duplicates: the closure graph is theirs.
-// A sub-path (which Nix 2.22 and later accept) stands for its store path.
+// the order of the keys and without duplicates, or those GraphAttr names:
+// the closure graph is theirs. A sub-path (which Nix 2.22 and later accept)
+// stands for its store path.
 func (a *Attrs) GraphRoots(storeDir string) ([]string, error) {
+	f, ok, err := a.graphFile()
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return storePaths(f.Roots, storeDir, map[string]bool{}, nil), nil
+	}
 	keys, names, err := a.exportKeys()
 	if err != nil {
 		return nil, err
@@ -190,19 +234,59 @@ func (a *Attrs) GraphRoots(storeDir string) ([]string, error) {
 			}
 			paths = []string{one}
 		}
-		for _, p := range paths {
-			if rest, ok := strings.CutPrefix(p, storeDir+"/"); ok && storeDir != "" {
-				if name, _, sub := strings.Cut(rest, "/"); sub {
-					p = storeDir + "/" + name
-				}
-			}
-			if !seen[p] {
-				seen[p] = true
-				roots = append(roots, p)
-			}
-		}
+		roots = storePaths(paths, storeDir, seen, roots)
 	}
 	return roots, nil
+}
+
+// storePaths appends to roots the store paths of paths (a sub-path stands
+// for its store path) not yet seen.
+func storePaths(paths []string, storeDir string, seen map[string]bool, roots []string) []string {
+	for _, p := range paths {
+		if rest, ok := strings.CutPrefix(p, storeDir+"/"); ok && storeDir != "" {
+			if name, _, sub := strings.Cut(rest, "/"); sub {
+				p = storeDir + "/" + name
+			}
+		}
+		if !seen[p] {
+			seen[p] = true
+			roots = append(roots, p)
+		}
+	}
+	return roots
+}
+
+// TextGraph reads the closure graphs that Nix exports to a derivation
+// without structured attributes: exportReferencesGraph (from getenv) lists
+// pairs of a file name and a store path, and Nix wrote the closure of each
+// path to the file of that name in the build directory dir, in the text
+// registration format. It returns their union.
+func TextGraph(getenv func(string) string, dir string) (*store.Graph, error) {
+	fields := strings.Fields(getenv("exportReferencesGraph"))
+	if len(fields)%2 != 0 {
+		return nil, fmt.Errorf("exportReferencesGraph=%q is not pairs of a file name and a store path", getenv("exportReferencesGraph"))
+	}
+	graphs := make([]*store.Graph, 0, len(fields)/2)
+	for i := 0; i < len(fields); i += 2 {
+		name := fields[i]
+		if name != filepath.Base(name) || strings.HasPrefix(name, ".") {
+			return nil, fmt.Errorf("exportReferencesGraph: %q is not a file name", name)
+		}
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("closure graph of %s: %w", fields[i+1], err)
+		}
+		g, err := store.ParseRegistration(f, "")
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("closure graph of %s (%s): %w", fields[i+1], name, err)
+		}
+		graphs = append(graphs, g)
+	}
+	if len(graphs) == 0 {
+		return store.NewGraph(nil, "")
+	}
+	return store.Merge(graphs, "")
 }
 
 // Cores returns the number of parallel jobs the build may use: the value of

@@ -1,6 +1,7 @@
 package nixbuild_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,7 +112,9 @@ func TestAttrsErrors(t *testing.T) {
 		{"outputs not object", `{"outputs":[1]}`, func(a *nixbuild.Attrs) error { _, err := a.Output("out"); return err }, `"outputs" is not an object`},
 		{"no out", `{"outputs":{"bin":"/nix/store/x"}}`, func(a *nixbuild.Attrs) error { _, err := a.Output("out"); return err }, `no output "out"`},
 		{"relative out", `{"outputs":{"out":"x"}}`, func(a *nixbuild.Attrs) error { _, err := a.Output("out"); return err }, "not an absolute path"},
-		{"no graph", `{}`, func(a *nixbuild.Attrs) error { _, err := a.Graph(""); return err }, `no "exportReferencesGraph"`},
+		{"no graph", `{}`, func(a *nixbuild.Attrs) error { _, err := a.Graph(""); return err }, `has neither "exportReferencesGraph" nor "closureGraph"`},
+		{"graph file without roots", `{"closureGraph":{"file":"/nix/store/x"}}`, func(a *nixbuild.Attrs) error { _, err := a.Graph(""); return err }, `"closureGraph" is not an object with "file"`},
+		{"graph file missing", `{"closureGraph":{"file":"/nonexistent/graph","roots":[]}}`, func(a *nixbuild.Attrs) error { _, err := a.Graph(""); return err }, `read graph: open /nonexistent/graph`},
 		{"graph key missing", `{"exportReferencesGraph":{"closure":["/nix/store/x"]}}`, func(a *nixbuild.Attrs) error { _, err := a.Graph(""); return err }, `no closure graph under "closure"`},
 		{"legacy list form", `{"exportReferencesGraph":["closure","/nix/store/x"]}`, func(a *nixbuild.Attrs) error { _, err := a.Graph(""); return err }, `"exportReferencesGraph" is not an object`},
 		{"malformed graph", `{"exportReferencesGraph":{"g":[]},"g":[{"path":"/nix/store/bad"}]}`, func(a *nixbuild.Attrs) error { _, err := a.Graph(""); return err }, `.attrs.json key "g": closure graph entry 0`},
@@ -208,7 +211,10 @@ func TestGraphRoots(t *testing.T) {
 		{`{"exportReferencesGraph":{"y":"` + c + `","x":["` + a + `/bin/sh","` + c + `"]}}`, a + " " + c, ""},
 		{`{"exportReferencesGraph":{"x":[1]}}`, "", "exportReferencesGraph.x is not a list of store paths"},
 		{`{"exportReferencesGraph":["x","` + a + `"]}`, "", `"exportReferencesGraph" is not an object`},
-		{`{}`, "", `has no "exportReferencesGraph"`},
+		{`{}`, "", `has neither "exportReferencesGraph" nor "closureGraph"`},
+		// A graph file's roots; exportReferencesGraph wins over it.
+		{`{"closureGraph":{"file":"/nix/store/g","roots":["` + c + `","` + a + `/bin/sh","` + c + `"]}}`, c + " " + a, ""},
+		{`{"exportReferencesGraph":{"x":["` + b + `"]},"closureGraph":{"file":"/nix/store/g","roots":["` + a + `"]}}`, b, ""},
 	}
 	for _, tc := range tests {
 		attrs, err := nixbuild.ParseAttrs([]byte(tc.json))
@@ -224,6 +230,50 @@ func TestGraphRoots(t *testing.T) {
 		}
 		if err != nil || strings.Join(roots, " ") != tc.want {
 			t.Errorf("%s: roots %v (%v), want %s", tc.json, roots, err, tc.want)
+		}
+	}
+}
+
+// TestGraphFile reads the closure graph from the file closureGraph names,
+// in the text format (a helper derivation's output) or as JSON (a layer
+// derivation's graph output), and TextGraph the files Nix's text export
+// writes for a derivation without structured attributes.
+func TestGraphFile(t *testing.T) {
+	const a, b = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a", "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-b"
+	dir := t.TempDir()
+	// Nix's text export: the closure of a (a, b) and of b.
+	os.WriteFile(filepath.Join(dir, "closure0"), []byte(a+"\n\n1\n"+b+"\n"+b+"\n\n0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "closure1"), []byte(b+"\n\n0\n"), 0o644)
+	g, err := nixbuild.TextGraph(envOf(map[string]string{"exportReferencesGraph": "closure0 " + a + " closure1 " + b}), dir)
+	if err != nil || strings.Join(g.Paths(), " ") != a+" "+b {
+		t.Fatalf("TextGraph: %v, %v", g, err)
+	}
+	for _, bad := range []struct{ env, want string }{
+		{"closure0", "is not pairs"},
+		{"../closure0 " + a, "is not a file name"},
+		{"missing " + a, "closure graph of " + a},
+	} {
+		if _, err := nixbuild.TextGraph(envOf(map[string]string{"exportReferencesGraph": bad.env}), dir); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("TextGraph(%q): %v, want %q", bad.env, err, bad.want)
+		}
+	}
+	if g, err := nixbuild.TextGraph(envOf(nil), dir); err != nil || g.Len() != 0 {
+		t.Errorf("TextGraph of nothing: %v, %v", g, err)
+	}
+	for _, format := range []string{"text", "json"} {
+		file := filepath.Join(dir, "closure0")
+		if format == "json" {
+			data, _ := json.Marshal(g)
+			file = filepath.Join(dir, "graph.json")
+			os.WriteFile(file, data, 0o644)
+		}
+		attrs, err := nixbuild.ParseAttrs([]byte(`{"closureGraph":{"file":"` + file + `","roots":["` + a + `"]}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := attrs.Graph("/nix/store")
+		if err != nil || strings.Join(got.Paths(), " ") != a+" "+b {
+			t.Errorf("%s: graph %v, %v", format, got, err)
 		}
 	}
 }

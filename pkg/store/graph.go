@@ -18,6 +18,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -321,4 +322,17 @@ func isHash(s string) bool {
 func isNameChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 		strings.IndexByte("+-._?=", c) >= 0
+}
+
+// MarshalJSON writes the graph as the JSON array of exportReferencesGraph
+// under structured attributes (what ParseJSON reads), entries sorted by
+// path: path, narHash and narSize when known, references. The closure
+// sizes and content addresses Nix adds are left out.
+func (g *Graph) MarshalJSON() ([]byte, error) {
+	entries := make([]PathInfo, 0, len(g.infos))
+	for _, p := range g.Paths() {
+		info := g.infos[p]
+		entries = append(entries, PathInfo{Path: info.Path, NarHash: info.NarHash, NarSize: info.NarSize, References: info.References})
+	}
+	return json.Marshal(entries)
 }
