@@ -40,6 +40,7 @@ let
     ./oci-tools/copy.nix
     ./oci-tools/docker.nix
     ./oci-tools/sbom.nix
+    ./oci-tools/outside.nix
   ];
   scope = builtins.foldl' (acc: f: acc // import f scope) { inherit oci-builder stdenv; } families;
 in
@@ -53,6 +54,8 @@ in
     buildLayeredImageWithNixDb
     mergeImages
     buildLayer
+    pullImage
+    buildImageIndex
     ;
 
   # Internal, not an API: the option names tests/options_test.go compares

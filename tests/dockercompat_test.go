@@ -105,7 +105,7 @@ func TestDockerCompatRefused(t *testing.T) {
 		`runAsRoot = "true";`:             "'runAsRoot' is not supported",
 		`compressor = "xz";`:              "'compressor' must be \"gz\", \"zstd\" or \"none\"",
 		`contents = [ 3 ];`:               "'contents' must be a package, a store path or a list of them",
-		`fromImage = busybox;`:            "'fromImage' is not supported: base images are not supported yet",
+		`fromImage = 1;`:                  "'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got a int",
 		`layeringPipeline = [ ];`:         "'layeringPipeline' is not supported",
 		`config.Cmd = "/bin/sh";`:         "'config.Cmd' must be a list of strings",
 		`config.Env = [ "NOVALUE" ];`:     "'config.Env' must be a list of \"NAME=VALUE\" strings, got \"NOVALUE\"",

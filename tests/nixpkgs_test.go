@@ -102,17 +102,23 @@ func TestStandinCross(t *testing.T) {
     name = "cross-${via}-%s";
     args = [ "${cross.hello}/bin/hello" ];
   };
+  native = %s;
 in {
   overlay = image "overlay" cross.ociTools;
   default = image "default" viaDefault;
   package = cross.oci-builder;
+  # One index over the cross-built image and a native one.
+  index = cross.ociTools.buildImageIndex {
+    name = "cross-index-%[4]s";
+    images = [ (image "overlay" cross.ociTools) (native.ociTools.buildImage { name = "native-%[4]s"; args = [ "${native.hello}/bin/hello" ]; }) ];
+  };
   # nixpkgs' default arch, "x86_64", kept on aarch64: metadata only.
   container = cross.ociTools.buildContainer {
     name = "cross-container-%[4]s";
     args = [ "${cross.hello}/bin/hello" ];
     arch = "x86_64";
   };
-}`, standinPkgs(t, true), h.repo, standinPkgs(t, false), h.nonce)
+}`, standinPkgs(t, true), h.repo, standinPkgs(t, false), h.nonce, standinPkgs(t, true))
 	var info map[string]struct {
 		Builder string `json:"builder"`
 		System  string `json:"system"`
@@ -126,10 +132,28 @@ in {
 	}
 	// nix-build prints the attributes' outputs in name order.
 	outs := strings.Fields(r.out)
-	if len(outs) != 4 {
+	if len(outs) != 5 {
 		t.Fatalf("nix-build printed %q", r.out)
 	}
-	built := map[string]string{"container": outs[0], "default": outs[1], "overlay": outs[2], "package": outs[3]}
+	built := map[string]string{"container": outs[0], "default": outs[1], "index": outs[2], "overlay": outs[3], "package": outs[4]}
+	var index struct{ Manifests []struct{ Digest string } }
+	readJSONFile(t, filepath.Join(built["index"], "index.json"), &index)
+	var platforms struct {
+		Manifests []struct {
+			Platform struct{ Architecture, Variant string }
+		}
+	}
+	if len(index.Manifests) != 1 {
+		t.Fatalf("the index layout names %d entries", len(index.Manifests))
+	}
+	readJSONFile(t, blobPath(built["index"], index.Manifests[0].Digest), &platforms)
+	var got []string
+	for _, m := range platforms.Manifests {
+		got = append(got, m.Platform.Architecture+"/"+m.Platform.Variant)
+	}
+	if strings.Join(got, " ") != "arm64/v8 amd64/" {
+		t.Errorf("the index of the cross-built and native images has %v, want arm64/v8 amd64/", got)
+	}
 
 	// The bundle's seccomp filter is the platform's (aarch64), whatever
 	// arch says; arch is recorded as given.
@@ -210,7 +234,7 @@ in {
   stdenv = pkgs.stdenv.drvPath;
 }`, standinPkgs(t, true), standinPkgs(t, false)), &got)
 
-	if strings.Join(got.Names, ",") != "buildContainer,buildImage,buildImageWithNixDb,buildLayer,buildLayeredImage,buildLayeredImageWithNixDb,mergeImages,somethingElse,streamLayeredImage" || got.SomethingElse != "nixpkgs' ociTools.somethingElse" {
+	if strings.Join(got.Names, ",") != "buildContainer,buildImage,buildImageIndex,buildImageWithNixDb,buildLayer,buildLayeredImage,buildLayeredImageWithNixDb,mergeImages,pullImage,somethingElse,streamLayeredImage" || got.SomethingElse != "nixpkgs' ociTools.somethingElse" {
 		t.Errorf("ociTools with the overlay has %v (somethingElse %q), want nixpkgs' somethingElse kept", got.Names, got.SomethingElse)
 	}
 	if strings.Join(got.PlainNames, ",") != "buildContainer,somethingElse" {

@@ -31,6 +31,10 @@ var nixOnly = map[string]string{
 	"name": "the derivation's name; the builder never sees it",
 	// buildImage's declared layer derivations.
 	"layers": "the library makes a layer derivation of the rest of the closure; the builder gets the layer derivations' outputs under layerDerivations",
+	// dockerTools' names of what picks the base image: the builder gets
+	// them in image.fromImage (name, tag).
+	"fromImageName": "passed as image.fromImage.name",
+	"fromImageTag":  "passed as image.fromImage.tag",
 	// Evaluation only, as mkDerivation's.
 	"passthru": "attributes of the result, for evaluation only",
 	"meta":     "an attribute of the result, for evaluation only",

@@ -56,16 +56,7 @@ func podman(t *testing.T, root string, stdin *os.File, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	full := append([]string{
-		"--root", filepath.Join(root, "storage"),
-		"--runroot", filepath.Join(root, "run"),
-		"--tmpdir", filepath.Join(root, "tmp"),
-		"--network-config-dir", filepath.Join(root, "networks"),
-		"--storage-driver", "vfs",
-		"--cgroup-manager", "cgroupfs",
-		"--events-backend", "file",
-	}, args...)
-	cmd := exec.CommandContext(ctx, "podman", full...)
+	cmd := exec.CommandContext(ctx, "podman", append(podmanGlobal(root), args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if stdin != nil {
@@ -75,6 +66,20 @@ func podman(t *testing.T, root string, stdin *os.File, args ...string) string {
 		t.Fatalf("podman %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
+}
+
+// podmanGlobal are podman's options for storage, run and temporary
+// directories under root (see podman).
+func podmanGlobal(root string) []string {
+	return []string{
+		"--root", filepath.Join(root, "storage"),
+		"--runroot", filepath.Join(root, "run"),
+		"--tmpdir", filepath.Join(root, "tmp"),
+		"--network-config-dir", filepath.Join(root, "networks"),
+		"--storage-driver", "vfs",
+		"--cgroup-manager", "cgroupfs",
+		"--events-backend", "file",
+	}
 }
 
 // podmanRun runs the image ref with podman (no network; the rlimits these

@@ -27,6 +27,22 @@ func TestCopierArgs(t *testing.T) {
 	if args, _, err = copierArgs(copierName, []string{"oci:/x"}, onPath); err != nil || strings.Join(args, " ") != "copy "+img+" oci:/x" {
 		t.Fatalf("found on PATH: %v %v", args, err)
 	}
+	// The copiers to the image's own name.
+	for _, prog := range []string{toRegistryName, toDaemonName, toPodmanName} {
+		if _, _, err := copierArgs(filepath.Join(dir, "bin", prog), nil, noPath); err == nil || !strings.Contains(err.Error(), copierNameFile) {
+			t.Errorf("%s without a name: %v", prog, err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, copierNameFile), []byte("r.example.org/app:1\n"), 0o444)
+	for prog, want := range map[string]string{
+		toRegistryName: "copy --insecure " + img + " docker://r.example.org/app:1",
+		toDaemonName:   "copy --insecure " + img + " docker-daemon:r.example.org/app:1",
+		toPodmanName:   "copy --podman --insecure " + img + " docker-daemon:r.example.org/app:1",
+	} {
+		if args, ok, err := copierArgs(filepath.Join(dir, "bin", prog), []string{"--insecure"}, noPath); !ok || err != nil || strings.Join(args, " ") != want {
+			t.Errorf("%s: %q %v; want %q", prog, args, err, want)
+		}
+	}
 	if _, ok, err = copierArgs(copierName, nil, noPath); !ok || err == nil {
 		t.Fatalf("not on PATH: %v %v", ok, err)
 	}
@@ -47,7 +63,9 @@ func TestCopyCommandLine(t *testing.T) {
 		{[]string{"copy", "a", "b", "c"}, exitUsage, "want SRC and DEST"},
 		{[]string{"copy", "/x", "nowhere"}, exitUsage, "has no transport"},
 		{[]string{"copy", "/x", "dir:/y"}, exitUsage, "unknown transport"},
-		{[]string{"copy", "docker://h/r:t", "oci:/y"}, exitUsage, "only image layouts"},
+		{[]string{"copy", "docker-daemon:h/r:t", "oci:/y"}, exitUsage, "not read from a Docker daemon"},
+		{[]string{"copy", "--override-arch", "bogus", "/x", "oci:/y"}, exitUsage, `"bogus"`},
+		{[]string{"copy", "/x", "docker-daemon:"}, exitUsage, "want docker-daemon:NAME:TAG"},
 		{[]string{"copy", "--bogus", "/x", "oci:/y"}, exitUsage, "flag provided but not defined"},
 		{[]string{"copy", t.TempDir(), "oci:/y"}, exitError, "not an OCI image layout"},
 		{[]string{"copy", "--dest-creds", "u:p", "--dest-authfile", "f", "/x", "docker://h/r:t"}, exitUsage, "give one of --dest-creds, --dest-authfile and --dest-username with --dest-password-stdin"},

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -45,6 +46,11 @@ Image options:
   --expose PORT[/PROTO]     exposed port, tcp (default), udp or sctp (repeatable)
   --label NAME=VALUE        label (repeatable)
   --volume PATH             volume mountpoint (repeatable)
+  --from-image FILE         base image: its layers first, unchanged, its Env
+                            under the image's (a docker-archive, compressed
+                            or not, an OCI layout directory or an oci-archive)
+  --from-image-name NAME, --from-image-tag TAG
+                            pick the base among the images FILE holds
 
 Container options an image carries (as for oci-builder bundle; the others
 are decided by whoever runs the image):
@@ -115,6 +121,10 @@ func parseImageFlags(args []string) (imageFlags, error) {
 	labels := labelFlag{}
 	fs.Var(labels, "label", "")
 	fs.Var((*listFlag)(&f.image.Volumes), "volume", "")
+	var from image.FromImage
+	fs.StringVar(&from.Path, "from-image", "", "")
+	fs.StringVar(&from.Name, "from-image-name", "", "")
+	fs.StringVar(&from.Tag, "from-image-tag", "", "")
 	var optionsFile string
 	fs.StringVar(&optionsFile, "options", "", "")
 	// The container options an image carries.
@@ -140,6 +150,11 @@ func parseImageFlags(args []string) (imageFlags, error) {
 	if len(labels) > 0 {
 		f.image.Labels = labels
 	}
+	if from.Path != "" {
+		f.image.FromImage = &from
+	} else if from.Name != "" || from.Tag != "" {
+		return f, &usageError{"image: --from-image-name and --from-image-tag need --from-image FILE"}
+	}
 	return f, nil
 }
 
@@ -155,6 +170,12 @@ func runImage(ctx context.Context, e env, args []string) error {
 	g, err := closureGraph(ctx, f.graph, f.storeDir, local.StoreDir(e.getenv), f.container)
 	if err != nil {
 		return err
+	}
+	if err := openBase(ctx, e.stderr, f.container, &f.image); err != nil {
+		return err
+	}
+	if f.image.Base != nil {
+		defer f.image.Base.Close()
 	}
 	plan, err := image.NewPlan(g, f.container, f.image, bundle.HostStore{})
 	if err != nil {
@@ -220,10 +241,11 @@ func runNixImageBuilder(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 {
 		return &usageError{"nix-image-builder takes no arguments"}
 	}
-	in, plan, err := readImagePlan(e)
+	in, plan, err := readImagePlan(ctx, e)
 	if err != nil {
 		return err
 	}
+	defer plan.Close()
 	if err := useLayerDerivations(e.stderr, in.attrs, plan); err != nil {
 		return err
 	}
@@ -318,7 +340,7 @@ func builderSBOM(in builderInput, command string) (*image.SBOMOptions, error) {
 // readImagePlan reads the builder input of an image derivation (buildImage,
 // buildLayeredImage, streamLayeredImage) and plans the image, reporting the
 // plan's warnings.
-func readImagePlan(e env) (builderInput, *image.Plan, error) {
+func readImagePlan(ctx context.Context, e env) (builderInput, *image.Plan, error) {
 	in, err := readBuilderInput(e)
 	if err != nil {
 		return in, nil, err
@@ -338,8 +360,14 @@ func readImagePlan(e env) (builderInput, *image.Plan, error) {
 			iopts.Tag = image.TagOfOutput(in.out)
 		}
 	}
+	if err := openBase(ctx, e.stderr, in.container, &iopts); err != nil {
+		return in, nil, err
+	}
 	plan, err := image.NewPlan(in.graph, in.container, iopts, bundle.HostStore{})
 	if err != nil {
+		if iopts.Base != nil {
+			iopts.Base.Close()
+		}
 		return in, nil, err
 	}
 	for _, w := range plan.Warnings {
@@ -355,6 +383,35 @@ func readImagePlan(e env) (builderInput, *image.Plan, error) {
 		}
 	}
 	return in, plan, nil
+}
+
+// openBase opens and verifies the base image iopts.FromImage names, if
+// any, into iopts.Base.
+func openBase(ctx context.Context, log io.Writer, c container.Options, iopts *image.Options) error {
+	if iopts.FromImage == nil {
+		return nil
+	}
+	platform, err := image.Platform(c)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	im, err := image.OpenBase(ctx, iopts.FromImage, platform)
+	if err != nil {
+		return err
+	}
+	var size int64
+	for _, l := range im.Layers {
+		size += l.Size
+	}
+	name := im.RepoTag
+	if name == "" {
+		name = "its image"
+	}
+	fmt.Fprintf(log, "oci-builder: base image %s (%s, %s): %s, %s, verified in %.2f s\n",
+		iopts.FromImage.Path, im.Format, name, plural(len(im.Layers), "layer"), humanBytes(uint64(size)), time.Since(start).Seconds())
+	iopts.Base = im
+	return nil
 }
 
 // writeImage writes the plan to out, reporting progress on log.

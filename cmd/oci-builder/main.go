@@ -116,7 +116,7 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 		},
 		{
 			name:    "copy",
-			summary: "copy an image layout to a registry, another layout or an archive",
+			summary: "copy an image (layout, archive or registry's) to a registry, a layout, an archive or a Docker daemon",
 			usage:   copyUsage,
 			run:     runCopy,
 		},
@@ -128,13 +128,17 @@ NIX_BUILD_CORES sets the number of copy workers (0: every CPU).`,
 		},
 		{
 			name:    "nix-copier-builder",
-			summary: "build the copyTo attribute of an image made by buildImage (the derivation's builder)",
-			usage: `Usage: oci-builder nix-copier-builder IMAGE OCI-BUILDER
+			summary: "build the copyTo attributes of an image made by nix/oci-tools.nix (the derivation's builder)",
+			usage: `Usage: oci-builder nix-copier-builder IMAGE OCI-BUILDER [NAME:TAG]
 
-Runs as the builder of the copyTo attribute of buildImage's images: writes
-to $out the links bin/oci-builder-copy -> OCI-BUILDER and image -> IMAGE.
-Run as oci-builder-copy, oci-builder copies the image beside it:
-$out/bin/oci-builder-copy DEST is oci-builder copy $out/image DEST.`,
+Runs as the builder of the copyTo attribute of images: writes to $out the
+links bin/oci-builder-copy -> OCI-BUILDER and image -> IMAGE. Run as
+oci-builder-copy, oci-builder copies the image beside it:
+$out/bin/oci-builder-copy DEST is oci-builder copy $out/image DEST. Given
+NAME:TAG, it also writes $out/image-name and the links
+bin/copy-to-registry (oci-builder copy IMAGE docker://NAME:TAG),
+bin/copy-to-docker-daemon (docker-daemon:NAME:TAG) and bin/copy-to-podman
+(the same with --podman); their arguments are copy's options.`,
 			run: runNixCopierBuilder,
 		},
 		{
@@ -197,6 +201,18 @@ sets the number of layers hashed at once (0: every CPU).`,
 			summary: "write the closure graph of a derivation that verifies nothing (the builder of its helper derivation)",
 			usage:   graphBuilderUsage,
 			run:     runNixGraphBuilder,
+		},
+		{
+			name:    "nix-pull-builder",
+			summary: "fetch the image of a derivation made by pullImage in nix/oci-tools.nix (the derivation's builder)",
+			usage:   pullBuilderUsage,
+			run:     runNixPullBuilder,
+		},
+		{
+			name:    "nix-index-builder",
+			summary: "build the image index of a derivation made by buildImageIndex in nix/oci-tools.nix (the derivation's builder)",
+			usage:   indexBuilderUsage,
+			run:     runNixIndexBuilder,
 		},
 		{
 			name:    "version",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/oci-builder/oci-builder/internal/readlimit"
 	"github.com/oci-builder/oci-builder/pkg/dockerarchive"
+	"github.com/oci-builder/oci-builder/pkg/image"
 	"github.com/oci-builder/oci-builder/pkg/store/local"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
@@ -88,14 +89,23 @@ type streamAttrs struct {
 
 // runNixStreamBuilder is the builder of streamLayeredImage's derivations:
 // .attrs.json in, the image's description (an executable file) out.
+// fromImageOf is what picks the plan's base image in its file again.
+func fromImageOf(plan *image.Plan) image.FromImage {
+	if plan.Base == nil {
+		return image.FromImage{}
+	}
+	return *plan.FromImage
+}
+
 func runNixStreamBuilder(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 {
 		return &usageError{"nix-stream-builder takes no arguments"}
 	}
-	in, plan, err := readImagePlan(e)
+	in, plan, err := readImagePlan(ctx, e)
 	if err != nil {
 		return err
 	}
+	defer plan.Close()
 	raw, ok := in.attrs.Raw("stream")
 	if !ok {
 		return fmt.Errorf("no \"stream\" attribute: use nix/oci-tools.nix's streamLayeredImage to make the derivation")
@@ -120,7 +130,7 @@ func runNixStreamBuilder(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintf(e.stderr, "oci-builder: hashing %s of the image %s, %s at once%s\n",
 		plural(len(plan.Layers), "layer"), repoTag, plural(workers, "layer"), verifying)
-	d, err := dockerarchive.Describe(ctx, plan, repoTag, dockerarchive.DescribeOptions{Workers: workers, Verify: plan.Verify})
+	d, err := dockerarchive.Describe(ctx, plan, repoTag, dockerarchive.DescribeOptions{Workers: workers, Verify: plan.Verify, FromImage: fromImageOf(plan)})
 	if err != nil {
 		return err
 	}

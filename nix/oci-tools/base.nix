@@ -62,13 +62,15 @@ let
 
   # nixpkgs' CPU names (stdenv.hostPlatform.parsed.cpu.name) as GOARCH
   # values, the names OCI images use, as nixpkgs' go.GOARCH (which
-  # dockerTools uses for images).
+  # dockerTools uses for images); 32-bit ARM keeps its CPU name, which
+  # oci-builder reads as arm and the variant (armv7l: arm, v7), lost in
+  # GOARCH's "arm".
   goArchOfCpu = {
     aarch64 = "arm64";
-    armv5tel = "arm";
-    armv6l = "arm";
-    armv7a = "arm";
-    armv7l = "arm";
+    armv5tel = "armv5tel";
+    armv6l = "armv6l";
+    armv7a = "armv7a";
+    armv7l = "armv7l";
     i686 = "386";
     loongarch64 = "loong64";
     mips64el = "mips64le";

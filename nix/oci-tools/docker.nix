@@ -27,7 +27,8 @@ let
   inherit (scope)
     checkStringList
     checkType
-    copier
+    copiers
+    fromImageOptions
     defaultArch
     defaultOs
     describe
@@ -359,7 +360,15 @@ let
         storeDir = builtins.storeDir;
         image = {
           tag = if tag == null then "" else tag;
-          maxLayers = if kind == "single" then 2 else maxLayers;
+          # buildImage's one layer (and the base's, which dockerTools'
+          # buildImage does not count).
+          maxLayers =
+            if kind != "single" then
+              maxLayers
+            else if a.fromImage != null then
+              125
+            else
+              2;
           inherit compression;
           created =
             if str "created" a.created == "" then
@@ -368,7 +377,8 @@ let
               a.created;
           perms = checkPerms fn a.perms;
           dirs = checkDirs fn a.dirs;
-        };
+        }
+        // fromImageOptions fn given;
         dockerCompat = {
           config = cfg;
           contents = linked;
@@ -406,10 +416,6 @@ let
           fail fn "'${head unknown}' is not an argument of dockerTools.${fn} (nor of this one: ${concatStringsSep ", " layeredArgs})"
         else if refused != [ ] then
           fail fn "'${head refused}' is not supported: ${shellOnly.${head refused}}"
-        else if a.fromImage != null then
-          fail fn "'fromImage' is not supported: base images are not supported yet: add what the base image gave (busybox, cacert, ...) to '${
-            if kind == "single" then "copyToRoot" else "contents"
-          }'"
         else if a.layeringPipeline != null then
           fail fn "'layeringPipeline' is not supported: the store paths are grouped by popularity into at most maxLayers - 1 layers, as dockerTools' default pipeline does; remove it and set 'maxLayers', or declare layers with ociTools.buildLayer and 'layers'"
         else if a.includeNixDB != false then
@@ -459,10 +465,13 @@ let
       fn = "buildLayeredImage";
       d = dockerImage fn "layered" given;
     in
-    result d (drv: {
-      copyTo = copier drv;
-      stream = streamLayeredImage (removeAttrs given [ "compressor" "layers" ]);
-    }) (d.attrs // { name = "${d.attrs.name}.tar"; });
+    result d (
+      drv:
+      copiers drv "${d.imageName}:${drv.imageTag}"
+      // {
+        stream = streamLayeredImage (removeAttrs given [ "compressor" "layers" ]);
+      }
+    ) (d.attrs // { name = "${d.attrs.name}.tar"; });
 
   # dockerTools.streamLayeredImage's arguments (buildLayeredImage's but
   # 'compressor'): the image buildLayeredImage would make, never written
@@ -509,10 +518,13 @@ let
       fn = "buildImage";
       d = dockerImage fn "single" given;
     in
-    result d (drv: {
-      copyTo = copier drv;
-      buildArgs = given;
-    }) (d.attrs // { name = "docker-image-${d.attrs.name}.tar"; });
+    result d (
+      drv:
+      copiers drv "${d.imageName}:${drv.imageTag}"
+      // {
+        buildArgs = given;
+      }
+    ) (d.attrs // { name = "docker-image-${d.attrs.name}.tar"; });
 
   # dockerTools' *WithNixDb: includeNixDB = true.
   buildImageWithNixDb = given: scope.buildImage (given // { includeNixDB = true; });

@@ -18,12 +18,13 @@ let
     checkStringList
     checkType
     commandLine
-    copier
+    copiers
     defaultArch
     defaultOs
     derivationName
     describe
     fail
+    fromImageOptions
     imageLayers
     oci-builder
     processRoots
@@ -72,6 +73,12 @@ let
       exposedPorts ? [ ],
       labels ? { },
       volumes ? [ ],
+      # A base image (docker-archive, OCI layout or oci-archive): its
+      # layers first, its Env under the image's; fromImageName and
+      # fromImageTag pick one of several images in it.
+      fromImage ? null,
+      fromImageName ? null,
+      fromImageTag ? null,
       # Container options that the image carries.
       env ? null,
       workingDir ? null,
@@ -207,7 +214,8 @@ let
               volumes = checkStringList fn "volumes" volumes;
             }
             // (if perms != [ ] then { perms = checkPerms fn perms; } else { })
-            // (if dirs != [ ] then { dirs = checkDirs fn dirs; } else { });
+            // (if dirs != [ ] then { dirs = checkDirs fn dirs; } else { })
+            // fromImageOptions fn given;
           }
           // layered.attrs
           // sbomAttrs layered.licenses
@@ -218,20 +226,19 @@ let
         // {
           options = container;
           closureRoots = map (r: r.path) roots;
+          inherit imageName;
           imageTag = tag;
-          copyTo = copier image;
           inherit meta;
         }
+        // copiers image "${imageName}:${tag}"
         // layered.passthru
       ) image;
 
   # The arguments only dockerTools.buildImage takes, and those only
   # oci-builder's style takes: a call is in one style or the other; the
-  # others (name, tag, created, perms, dirs, passthru, meta) are both's.
+  # others (name, tag, created, perms, dirs, passthru, meta, fromImage,
+  # fromImageName, fromImageTag) are both's.
   dockerStyle = [
-    "fromImage"
-    "fromImageName"
-    "fromImageTag"
     "copyToRoot"
     "contents"
     "keepContentsDirlinks"
@@ -246,7 +253,24 @@ let
     "compressor"
     "includeNixDB"
   ];
-  argsStyle = filter (k: !(builtins.elem k (dockerStyle ++ [ "name" "tag" "created" "perms" "dirs" "passthru" "meta" ]))) (
+  argsStyle = filter (
+    k:
+    !(builtins.elem k (
+      dockerStyle
+      ++ [
+        "name"
+        "tag"
+        "created"
+        "perms"
+        "dirs"
+        "passthru"
+        "meta"
+        "fromImage"
+        "fromImageName"
+        "fromImageTag"
+      ]
+    ))
+  ) (
     attrNames (builtins.functionArgs argsBuildImage)
   );
 
@@ -265,10 +289,10 @@ let
       dirs ? null,
       passthru ? null,
       meta ? null,
-      # dockerTools.buildImage's (docker.nix).
       fromImage ? null,
       fromImageName ? null,
       fromImageTag ? null,
+      # dockerTools.buildImage's (docker.nix).
       copyToRoot ? null,
       contents ? null,
       keepContentsDirlinks ? null,

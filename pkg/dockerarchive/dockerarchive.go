@@ -45,6 +45,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/image"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nar"
+	"github.com/oci-builder/oci-builder/pkg/outside"
 	"github.com/oci-builder/oci-builder/pkg/store"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
@@ -65,6 +66,9 @@ const (
 	// again when streamed rather than stored: a tree of thousands of
 	// files would make a description of megabytes.
 	KindContents = "contents"
+	// KindBase is a layer of the base image (fromImage), whose blob is
+	// copied unchanged from the base image's file.
+	KindBase = "base"
 	// KindTar is a layer whose tar is a file, LAYER/layer.tar, of its one
 	// store path (image.Compat.ShellLayer), streamed as it is.
 	KindTar = "tar"
@@ -99,9 +103,24 @@ type Layer struct {
 	Owner *layer.Ownership `json:"owner,omitempty"`
 	// Custom is what a KindContents layer is made of.
 	Custom *image.Customisation `json:"custom,omitempty"`
-	// Size is the size of the uncompressed tar, DiffID its digest.
+	// Size is the size of the uncompressed tar, DiffID its digest (for a
+	// KindBase layer, Size is its blob's, maybe compressed).
 	Size   int64         `json:"size"`
 	DiffID digest.Digest `json:"diffID"`
+	// Base is where a KindBase layer's blob is.
+	Base *BaseRef `json:"base,omitempty"`
+}
+
+// BaseRef is a layer of a base image: the image's file (a store path or
+// a file in one), what picks the image in it, the layer's index and its
+// blob's digest.
+type BaseRef struct {
+	Path     string        `json:"path"`
+	Name     string        `json:"name,omitempty"`
+	Tag      string        `json:"tag,omitempty"`
+	Platform v1.Platform   `json:"platform"`
+	Index    int           `json:"index"`
+	Digest   digest.Digest `json:"digest"`
 }
 
 // DescribeOptions tune Describe.
@@ -112,6 +131,9 @@ type DescribeOptions struct {
 	// Verify checks each store path the plan gives a narHash against it
 	// while its tar is hashed (image.WriteOptions.Verify).
 	Verify bool
+	// FromImage names the plan's base image (its Name and Tag pick it in
+	// its file again when the image is streamed).
+	FromImage image.FromImage
 }
 
 // Describe computes the description of the image planned by plan, whose
@@ -122,6 +144,11 @@ func Describe(ctx context.Context, plan *image.Plan, repoTag string, opts Descri
 	for i, lp := range plan.Layers {
 		l := Layer{Kind: KindStore}
 		switch {
+		case lp.Base != nil:
+			bl := lp.Base.Image.Layers[lp.Base.Index]
+			l = Layer{Kind: KindBase, Size: bl.Size, DiffID: bl.DiffID, Base: &BaseRef{
+				Path: lp.Base.Image.Path, Name: opts.FromImage.Name, Tag: opts.FromImage.Tag,
+				Platform: plan.Config.Platform, Index: lp.Base.Index, Digest: bl.Digest}}
 		case lp.Tar != "":
 			l.Kind, l.Paths = KindTar, []string{lp.Tar}
 		case lp.Custom != nil && len(lp.Paths) == 0:
@@ -151,6 +178,9 @@ func Describe(ctx context.Context, plan *image.Plan, repoTag string, opts Descri
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
+				if d.Layers[i].Kind == KindBase {
+					continue // verified when the base image was opened
+				}
 				var want []nar.Expected
 				if opts.Verify {
 					for _, p := range plan.Layers[i].Paths {
@@ -208,6 +238,8 @@ func (l *Layer) name() string {
 		return fmt.Sprintf("%d entries made for the image", len(l.Entries))
 	case l.Kind == KindContents:
 		return fmt.Sprintf("the contents linked at /: %s", strings.Join(l.Paths, ", "))
+	case l.Kind == KindBase:
+		return fmt.Sprintf("layer %d of the base image %s", l.Base.Index+1, l.Base.Path)
 	case len(l.Paths) == 1:
 		return l.Paths[0]
 	case len(l.Paths) > 1:
@@ -315,7 +347,7 @@ func Decode(data []byte, storeDir string) (*Description, error) {
 		if l.DiffID != d.Config.RootFS.DiffIDs[i] {
 			return nil, fmt.Errorf("layer %d: DiffID %s, the configuration says %s", i+1, l.DiffID, d.Config.RootFS.DiffIDs[i])
 		}
-		if (l.Kind != KindStore && l.Kind != KindEntries && l.Kind != KindContents && l.Kind != KindTar) || l.Size < 0 {
+		if (l.Kind != KindStore && l.Kind != KindEntries && l.Kind != KindContents && l.Kind != KindTar && l.Kind != KindBase) || l.Size < 0 {
 			return nil, fmt.Errorf("layer %d: kind %q, size %d", i+1, l.Kind, l.Size)
 		}
 	}
@@ -375,6 +407,20 @@ func (d *Description) Check() error {
 				return fmt.Errorf("layer %d: %w", i+1, err)
 			}
 		}
+		if (l.Kind == KindBase) != (l.Base != nil) {
+			return fmt.Errorf("layer %d: a layer of kind %q must have a base image reference exactly when it is of kind %q", i+1, l.Kind, KindBase)
+		}
+		if l.Base != nil {
+			if len(l.Paths) > 0 {
+				return fmt.Errorf("layer %d: a layer of kind %q has paths (%s)", i+1, l.Kind, l.Paths[0])
+			}
+			if err := checkInStore(d.StoreDir, l.Base.Path); err != nil {
+				return fmt.Errorf("layer %d: base image: %w", i+1, err)
+			}
+			if err := l.Base.Digest.Validate(); err != nil || l.Base.Index < 0 {
+				return fmt.Errorf("layer %d: base image layer %d, digest %q", i+1, l.Base.Index, l.Base.Digest)
+			}
+		}
 		if (l.Kind == KindContents) != (l.Custom != nil) || (l.Kind != KindStore && l.Owner != nil) || (l.Kind == KindTar && len(l.Paths) != 1) {
 			return fmt.Errorf("layer %d: a layer of kind %q with the wrong description", i+1, l.Kind)
 		}
@@ -404,6 +450,22 @@ func (d *Description) Check() error {
 		}
 	}
 	return nil
+}
+
+// key names the image of the file a BaseRef picks.
+func (b *BaseRef) key() string {
+	return strings.Join([]string{b.Path, b.Name, b.Tag, outside.PlatformString(b.Platform)}, "\x00")
+}
+
+// checkInStore checks that p is a store path directly in storeDir or a
+// file inside one.
+func checkInStore(storeDir, p string) error {
+	rest, ok := strings.CutPrefix(p, storeDir+"/")
+	if !ok || path.Clean(p) != p {
+		return fmt.Errorf("%q is not in the store %s", p, storeDir)
+	}
+	top, _, _ := strings.Cut(rest, "/")
+	return checkStorePath(storeDir, storeDir+"/"+top)
 }
 
 // checkStorePath checks that p is a store path directly in storeDir.
@@ -441,10 +503,27 @@ func Stream(ctx context.Context, w io.Writer, d *Description) error {
 	if err := d.Check(); err != nil {
 		return err
 	}
+	bases := map[string]*outside.Image{}
+	defer func() {
+		for _, im := range bases {
+			im.Close()
+		}
+	}()
 	for _, l := range d.Layers {
 		for _, p := range l.Paths {
 			if _, err := os.Lstat(p); err != nil {
 				return fmt.Errorf("store path %s of the image is missing (was it garbage-collected? nix-store --realise it or build the image again): %w", p, err)
+			}
+		}
+		if l.Base != nil {
+			key := l.Base.key()
+			if bases[key] == nil {
+				p := l.Base.Platform
+				im, err := outside.Open(l.Base.Path, outside.Selector{Name: l.Base.Name, Tag: l.Base.Tag, Platform: &p})
+				if err != nil {
+					return fmt.Errorf("base image: %w", err)
+				}
+				bases[key] = im
 			}
 		}
 	}
@@ -465,7 +544,13 @@ func Stream(ctx context.Context, w io.Writer, d *Description) error {
 			continue // the same tar twice: written once
 		}
 		written = append(written, l.DiffID)
-		if err := streamLayer(ctx, tw, d.StoreDir, l, name); err != nil {
+		var err error
+		if l.Base != nil {
+			err = streamBaseLayer(tw, bases[l.Base.key()], l, name)
+		} else {
+			err = streamLayer(ctx, tw, d.StoreDir, l, name)
+		}
+		if err != nil {
 			if bw.err != nil {
 				return bw.err
 			}
@@ -522,6 +607,26 @@ func streamLayer(ctx context.Context, tw *tar.Writer, storeDir string, l *Layer,
 	}
 	if got := digest.NewDigest(digest.SHA256, sum); got != l.DiffID {
 		return fmt.Errorf("its tar has digest %s, not the DiffID %s the build recorded: a store path changed since the image was built", got, l.DiffID)
+	}
+	return nil
+}
+
+// streamBaseLayer writes the blob of a base image's layer into tw as
+// name, checking its digest and size.
+func streamBaseLayer(tw *tar.Writer, im *outside.Image, l *Layer, name string) error {
+	if err := writeEntry(tw, name, l.Size); err != nil {
+		return err
+	}
+	rc, err := im.OpenBlob(l.Base.Index, l.Base.Digest, l.Size)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if _, err := io.Copy(tw, rc); err != nil {
+		if errors.Is(err, tar.ErrWriteTooLong) {
+			return fmt.Errorf("its blob is no longer the %d bytes the build recorded", l.Size)
+		}
+		return err
 	}
 	return nil
 }

@@ -82,8 +82,8 @@ func imageConfig(c container.Options, ct *container.Container, s settings) v1.Im
 }
 
 // Platform maps the os and arch options to the image's GOOS and GOARCH
-// values, as container.Platform does, plus the variant that Nix's
-// 32-bit ARM names carry (armv7l is arm, variant v7).
+// values, as container.Platform does, plus the variant: v8 for arm64,
+// and the one Nix's 32-bit ARM names carry (armv7l is arm, variant v7).
 func Platform(c container.Options) (v1.Platform, error) {
 	osName, arch, err := container.Platform(c.OS, c.Arch)
 	if err != nil {
@@ -91,6 +91,9 @@ func Platform(c container.Options) (v1.Platform, error) {
 	}
 	p := v1.Platform{OS: osName, Architecture: arch}
 	switch c.Arch {
+	case "arm64", "aarch64":
+		// As docker and containerd name 64-bit ARM (its only variant).
+		p.Variant = "v8"
 	case "armv5tel":
 		p.Variant = "v5"
 	case "armv6l":

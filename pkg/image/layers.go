@@ -25,6 +25,8 @@ type LayerPlan struct {
 	// Prebuilt, when not nil, is a layer a layer derivation wrote, which
 	// the image links (see Plan.UseLayerSets).
 	Prebuilt *Prebuilt
+	// Base, when not nil, is a layer of the base image, copied unchanged.
+	Base *BaseLayer
 	// Owner, when not nil, owns the entries of Paths (see
 	// layer.Ownership); nil is uid and gid 0, mtime 1.
 	Owner *layer.Ownership

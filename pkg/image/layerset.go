@@ -283,8 +283,12 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 			}
 		}
 	}
-	var own []LayerPlan
+	var own, base []LayerPlan
 	for _, l := range p.Layers {
+		if l.Base != nil {
+			base = append(base, l)
+			continue
+		}
 		if l.Entries != nil || l.Tar != "" {
 			own = append(own, l)
 			continue
@@ -295,7 +299,7 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 			}
 		}
 	}
-	var layers []LayerPlan
+	layers := base
 	for _, s := range sets {
 		for _, l := range s.Layers {
 			count := fmt.Sprintf("%d store paths", len(l.Names))
@@ -311,18 +315,26 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 		}
 	}
 	layers = append(layers, own...)
+	if len(base) > 0 && p.MaxLayers > 0 && len(layers) > p.MaxLayers {
+		// The library budgets the layer derivations without knowing the
+		// base image's layers.
+		return fmt.Errorf("with the base image's %d layers the image would have %d layers, more than maxLayers %d: give a larger maxLayers, or its layer derivations a smaller one", len(base), len(layers), p.MaxLayers)
+	}
 	if len(layers) > MaxMaxLayers {
 		return fmt.Errorf("the image would have %d layers, more than %d (Docker's limit): give its layer derivations a smaller maxLayers", len(layers), MaxMaxLayers)
 	}
-	history := make([]v1.History, len(layers))
-	for i, l := range layers {
+	history := make([]v1.History, len(layers)-len(base))
+	for i, l := range layers[len(base):] {
 		h := v1.History{CreatedBy: CreatedBy, Comment: l.Describe()}
 		if len(p.Config.History) > 0 {
-			h.Created = p.Config.History[0].Created
+			h.Created = p.Config.History[len(p.Config.History)-1].Created
 		} else {
 			h.Created = p.Config.Created
 		}
 		history[i] = h
+	}
+	if p.Base != nil {
+		history = append(baseHistory(p.Base), history...)
 	}
 	p.Layers = layers
 	p.Config.History = history

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,17 +68,33 @@ func TestLayerSets(t *testing.T) {
 		t.Fatalf("the application's set: %+v", own.Layers)
 	}
 
+	base := baseArchive(t, runtime.GOARCH, nil)
 	tests := []struct {
 		name string
 		sets []*image.LoadedLayerSet
+		opts image.Options
 		err  string
 	}{
-		{"both", []*image.LoadedLayerSet{deps, own}, ""},
-		{"application missing", []*image.LoadedLayerSet{deps}, "store path " + app + " of the image's closure is in none of its layer derivations"},
+		{"both", []*image.LoadedLayerSet{deps, own}, image.Options{}, ""},
+		{"with a base image", []*image.LoadedLayerSet{deps, own}, image.Options{FromImage: &image.FromImage{Path: base}}, ""},
+		{"base beyond maxLayers", []*image.LoadedLayerSet{deps, own}, image.Options{FromImage: &image.FromImage{Path: base}, MaxLayers: 5},
+			"with the base image's 2 layers the image would have 6 layers, more than maxLayers 5: give a larger maxLayers, or its layer derivations a smaller one"},
+		{"application missing", []*image.LoadedLayerSet{deps}, image.Options{}, "store path " + app + " of the image's closure is in none of its layer derivations"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ip, err := image.NewPlan(g, container.Options{Args: []string{app + "/bin/app"}}, image.Options{}, bundle.HostStore{})
+			c := container.Options{Args: []string{app + "/bin/app"}}
+			baseLayers := 0
+			if tc.opts.FromImage != nil {
+				p, _ := image.Platform(c)
+				b, err := image.OpenBase(context.Background(), tc.opts.FromImage, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close()
+				tc.opts.Base, baseLayers = b, len(b.Layers)
+			}
+			ip, err := image.NewPlan(g, c, tc.opts, bundle.HostStore{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,9 +113,15 @@ func TestLayerSets(t *testing.T) {
 				t.Fatal(err)
 			}
 			m, img := checkLayout(t, dir)
-			if len(m.Layers) != 4 {
-				t.Fatalf("%d layers, want 4", len(m.Layers))
+			if len(m.Layers) != 4+baseLayers || len(img.History) != len(m.Layers) {
+				t.Fatalf("%d layers, %d history entries, want %d", len(m.Layers), len(img.History), 4+baseLayers)
 			}
+			for i := 0; i < baseLayers; i++ {
+				if m.Layers[i].Digest != tc.opts.Base.Layers[i].Digest {
+					t.Errorf("layer %d is not the base's", i)
+				}
+			}
+			m.Layers, img.History = m.Layers[baseLayers:], img.History[baseLayers:]
 			for i, l := range m.Layers[:3] {
 				set, k := deps, i
 				if i == 2 {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/outside"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
@@ -69,9 +70,14 @@ type Options struct {
 	Perms []layer.Perm `json:"perms,omitempty"`
 	// Dirs are directories the image has, with their owner and mode.
 	Dirs []Dir `json:"dirs,omitempty"`
+	// FromImage, when not nil, names the base image.
+	FromImage *FromImage `json:"fromImage,omitempty"`
 	// Compat, when not nil, holds the settings of the dockerTools
 	// front end (not buildImage options).
 	Compat *Compat `json:"-"`
+	// Base is the base image FromImage names, opened and verified
+	// (OpenBase), which NewPlan needs when FromImage is set.
+	Base *outside.Image `json:"-"`
 }
 
 // DecodeOptions reads Options from JSON, with exact key matching and

@@ -13,6 +13,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nar"
+	"github.com/oci-builder/oci-builder/pkg/outside"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
@@ -57,6 +58,14 @@ type Plan struct {
 	// SBOM, when not nil, makes Write attach the image's documents
 	// (package sbom); NewPlan sets it, with no build information.
 	SBOM *SBOMOptions
+	// Base, when not nil, is the base image (Options.FromImage), whose
+	// layers are the first of Layers.
+	Base *outside.Image
+	// FromImage is what named Base.
+	FromImage *FromImage
+	// MaxLayers is the maxLayers option (with its default), which
+	// UseLayerSets checks again when a base image's layers count.
+	MaxLayers int
 }
 
 // NewPlan computes the image for the container options c and the image
@@ -111,6 +120,18 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 			return nil, fmt.Errorf("perms: %s is not a store path of the image's closure", p.Path)
 		}
 	}
+	baseLayers := 0
+	if o.FromImage != nil {
+		if o.Base == nil {
+			return nil, errors.New("fromImage: the base image was not opened (image.OpenBase)")
+		}
+		baseLayers = len(o.Base.Layers)
+		if s.maxLayers-baseLayers < 2 {
+			return nil, fmt.Errorf("maxLayers %d leaves no layer for the closure: the base image has %d layers, and the image's own follow (give maxLayers %d or more)", s.maxLayers, baseLayers, baseLayers+2)
+		}
+		// The base's layers count in maxLayers, as dockerTools counts them.
+		s.maxLayers -= baseLayers
+	}
 	var layers []LayerPlan
 	if o.Compat != nil {
 		if layers, err = compatLayers(ct.Closure, inClosure, o.Compat, s); err != nil {
@@ -133,6 +154,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		StoreDir:    ct.StoreDir,
 		Layers:      layers,
 		Compression: s.compression,
+		MaxLayers:   s.maxLayers + baseLayers,
 		Tag:         s.tag,
 		Verify:      verify,
 		Warnings:    warnings,
@@ -171,6 +193,14 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 			CreatedBy: CreatedBy,
 			Comment:   l.Describe(),
 		})
+	}
+	if o.Base != nil {
+		_, pathSet := c.Env["PATH"]
+		if o.Compat != nil && o.Compat.Config != nil {
+			pathSet = true // dockerTools' config: its PATH, if any, wins
+		}
+		p.UseBase(o.FromImage, o.Base, pathSet)
+		p.Warnings = append(p.Warnings, o.Base.Warnings...)
 	}
 	return p, nil
 }

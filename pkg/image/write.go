@@ -118,6 +118,9 @@ func Write(ctx context.Context, out string, plan *Plan, opts WriteOptions) (Resu
 		if pb := plan.Layers[i].Prebuilt; pb != nil {
 			mediaType = pb.Record.MediaType
 		}
+		if bl := plan.Layers[i].Base; bl != nil {
+			mediaType = bl.Image.Layers[bl.Index].MediaType
+		}
 		manifest.Layers[i] = v1.Descriptor{MediaType: mediaType, Digest: l.Digest, Size: l.Size}
 	}
 	if res.Config, err = writeJSONBlob(blobs, v1.MediaTypeImageConfig, img); err != nil {
@@ -167,6 +170,9 @@ func writeLayers(ctx context.Context, blobs string, plan *Plan, opts WriteOption
 		order[i] = i
 		for _, p := range l.Paths {
 			sizes[i] += p.NarSize
+		}
+		if l.Base != nil {
+			sizes[i] = uint64(l.Base.Image.Layers[l.Base.Index].Size)
 		}
 	}
 	sort.SliceStable(order, func(a, b int) bool { return sizes[order[a]] > sizes[order[b]] })
@@ -219,6 +225,9 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify boo
 	lp := plan.Layers[i]
 	if lp.Prebuilt != nil {
 		return linkPrebuilt(blobs, lp.Prebuilt)
+	}
+	if lp.Base != nil {
+		return copyBaseLayer(blobs, i, lp.Base)
 	}
 	paths := make([]string, len(lp.Paths))
 	var want []nar.Expected

@@ -152,6 +152,9 @@ func checkLayout(t *testing.T, dir string) (v1.Manifest, v1.Image) {
 			}
 			defer zr.Close()
 			r = zr
+		case v1.MediaTypeImageLayer:
+			// A base image's layer, copied as it is.
+			r = f
 		default:
 			t.Fatalf("layer media type %s", l.MediaType)
 		}

@@ -60,6 +60,12 @@ type Options struct {
 	// Transport is the HTTP transport to registries (tests); the default
 	// one when nil.
 	Transport http.RoundTripper
+	// Platform is the platform whose image a copy takes from an index
+	// when it must take one (a registry's index, a Docker archive or
+	// daemon destination); this machine's when nil.
+	Platform *v1.Platform
+	// Daemon is how a docker-daemon destination is reached.
+	Daemon DaemonOptions
 }
 
 func (o Options) getenv(k string) string {
@@ -83,6 +89,8 @@ type Summary struct {
 	// Referrers is the number of artifacts whose subject is the image
 	// (its SBOMs and provenance) copied with it.
 	Referrers int
+	// Loaded is what a Docker daemon said it loaded.
+	Loaded string
 }
 
 // Copy copies the image src names to dest. Every blob read from src (its
@@ -96,16 +104,50 @@ type Summary struct {
 func Copy(ctx context.Context, src, dest Ref, opts Options) (Summary, error) {
 	var sum Summary
 	storeDir := local.StoreDir(opts.getenv)
-	s, err := openSource(ctx, src, storeDir)
+	if src.Transport == OCI {
+		li, err := openLayoutIndex(ctx, src, storeDir)
+		if err != nil {
+			return sum, err
+		}
+		if li != nil {
+			if dest.Transport == Docker {
+				sum.Digest = li.desc.Digest.String()
+				for _, s := range li.images {
+					sum.Layers += len(s.m.Layers)
+				}
+				if err := pushIndex(ctx, li, dest, opts, &sum); err != nil {
+					return sum, fmt.Errorf("copy to %s: %w", dest, err)
+				}
+				return sum, nil
+			}
+			if dest.Transport != DockerArchive && dest.Transport != DockerDaemon {
+				return sum, fmt.Errorf("copy to %s: %w", dest, errIndexToLayout)
+			}
+			s, err := li.platformImage(opts.platform())
+			if err != nil {
+				return sum, fmt.Errorf("%s: %w", src, err)
+			}
+			return copySource(ctx, s, dest, storeDir, opts)
+		}
+	}
+	s, closeSrc, err := openOrigin(ctx, src, storeDir, opts)
 	if err != nil {
 		return sum, err
 	}
-	defer s.close()
+	defer closeSrc()
+	return copySource(ctx, s, dest, storeDir, opts)
+}
+
+// copySource copies the opened source s to dest.
+func copySource(ctx context.Context, s *source, dest Ref, storeDir string, opts Options) (Summary, error) {
+	var sum Summary
+	var err error
 	sum.Digest = s.desc.Digest.String()
 	sum.Layers = len(s.m.Layers)
 	// The image's SBOMs and provenance go with it where there is a place
-	// for them: registries and layouts (a docker-archive has none).
-	if dest.Transport != DockerArchive {
+	// for them: registries and layouts (a docker-archive or a daemon has
+	// none).
+	if dest.Transport != DockerArchive && dest.Transport != DockerDaemon {
 		sum.Referrers = len(s.referrers)
 	}
 	switch dest.Transport {
@@ -118,9 +160,18 @@ func Copy(ctx context.Context, src, dest Ref, opts Options) (Summary, error) {
 		}
 		err = writeLayout(ctx, s, dest.Path, tag, storeDir, opts.Log)
 	case OCIArchive:
-		err = writeArchive(dest.Path, storeDir, func(w io.Writer) error { return writeLayoutTar(w, s, s.tag) })
+		tag := dest.Tag
+		if tag == "" {
+			tag = s.tag
+		}
+		err = writeArchive(dest.Path, storeDir, func(w io.Writer) error { return writeLayoutTar(w, s, tag) })
 	case DockerArchive:
 		err = writeArchive(dest.Path, storeDir, func(w io.Writer) error { return writeDockerArchive(w, s, dest.Name) })
+	case DockerDaemon:
+		var img v1.Image
+		if img, err = s.image(); err == nil {
+			sum.Loaded, err = loadIntoDaemon(ctx, img, dest, opts)
+		}
 	default:
 		err = fmt.Errorf("unknown transport %q", dest.Transport)
 	}

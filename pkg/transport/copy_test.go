@@ -79,6 +79,9 @@ func TestParse(t *testing.T) {
 		"oci:/x/y:tag":                  {Transport: OCI, Path: "/x/y", Tag: "tag"},
 		"oci:/x/y":                      {Transport: OCI, Path: "/x/y"},
 		"oci-archive:/x/y.tar":          {Transport: OCIArchive, Path: "/x/y.tar"},
+		"oci-archive:/x/y.tar:v1":       {Transport: OCIArchive, Path: "/x/y.tar", Tag: "v1"},
+		"docker-daemon:app:v1":          {Transport: DockerDaemon, Name: "app:v1"},
+		"docker-daemon:h:5000/r:t":      {Transport: DockerDaemon, Name: "h:5000/r:t"},
 		"docker-archive:/x.tar:h/r:t":   {Transport: DockerArchive, Path: "/x.tar", Name: "h/r:t"},
 		"docker-archive:/x.tar":         {Transport: DockerArchive, Path: "/x.tar"},
 	} {
@@ -90,7 +93,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("%+v.String() = %q, want %q", got, got.String(), in)
 		}
 	}
-	for _, bad := range []string{"", "x", "docker:x", "docker://", "oci:", "dir:/x", "oci-archive:"} {
+	for _, bad := range []string{"", "x", "docker:x", "docker://", "oci:", "dir:/x", "oci-archive:", "docker-daemon:", "docker-daemon:a@sha256:00"} {
 		if _, err := ParseDestination(bad); err == nil {
 			t.Errorf("ParseDestination(%q) succeeded", bad)
 		}
@@ -98,8 +101,16 @@ func TestParse(t *testing.T) {
 	if r, err := ParseSource("/nix/store/abc-image"); err != nil || r != (Ref{Transport: OCI, Path: "/nix/store/abc-image"}) {
 		t.Errorf("plain directory: %+v, %v", r, err)
 	}
-	if _, err := ParseSource("docker://x/y:z"); err == nil {
-		t.Error("a registry source was accepted")
+	if r, err := ParseSource("docker://x/y:z"); err != nil || r != (Ref{Transport: Docker, Name: "x/y:z"}) {
+		t.Errorf("registry source: %+v, %v", r, err)
+	}
+	if _, err := ParseSource("docker-daemon:x:y"); err == nil || !strings.Contains(err.Error(), "not read from a Docker daemon") {
+		t.Errorf("daemon source: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "image.tar")
+	os.WriteFile(file, nil, 0o644)
+	if r, err := ParseSource(file); err != nil || r != (Ref{Transport: OCIArchive, Path: file}) {
+		t.Errorf("plain file: %+v, %v", r, err)
 	}
 }
 

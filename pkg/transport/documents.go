@@ -47,7 +47,7 @@ func ParseImage(s string) (Ref, error) {
 		}
 		return Ref{Transport: OCIArchive, Path: rest}, nil
 	case ok && transport == OCI:
-		return parseOCI(rest, s)
+		return parsePathTag(OCI, rest, s)
 	}
 	if fi, err := os.Stat(s); err == nil && fi.Mode().IsRegular() {
 		return Ref{Transport: OCIArchive, Path: s}, nil

@@ -38,15 +38,7 @@ func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summ
 	if err != nil {
 		return err
 	}
-	var nameOpts []name.Option
-	if opts.Insecure {
-		nameOpts = append(nameOpts, name.Insecure)
-	}
-	ref, err := name.ParseReference(dest.Name, nameOpts...)
-	if err != nil {
-		return err
-	}
-	auth, from, err := authenticator(ref.Context(), opts)
+	ref, err := opts.parseReference(dest.Name)
 	if err != nil {
 		return err
 	}
@@ -57,17 +49,9 @@ func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summ
 		opts.Log = &lockedWriter{w: opts.Log}
 		logs.Warn = log.New(redactingWriter{opts.Log}, "oci-builder: warning: ", 0)
 	}
-	rt := opts.roundTripper()
-	backoff := opts.Retry
-	if backoff.Steps == 0 {
-		backoff = remote.Backoff{Duration: time.Second, Factor: 3, Jitter: 0.1, Steps: 3}
-	}
-	ropts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuth(auth),
-		remote.WithTransport(rt),
-		remote.WithRetryBackoff(backoff),
-		remote.WithUserAgent("oci-builder"),
+	ropts, from, err := registryOptions(ctx, ref.Context(), opts)
+	if err != nil {
+		return err
 	}
 	repo := ref.Context()
 	seen := map[v1.Hash]bool{}

@@ -52,6 +52,10 @@ type layoutFiles struct {
 	// beforeOpen, when set (by tests), is called with the path of a blob
 	// just before it is opened.
 	beforeOpen func(path string)
+	// opener, when set, opens the blobs of a source that is not a layout
+	// (an archive's, a registry's: origins.go), as readers that check
+	// them.
+	opener func(b blob) (io.ReadCloser, error)
 	// unpacked, when set, is the temporary directory an archive source
 	// was unpacked into (dir), removed by close.
 	unpacked string
@@ -340,8 +344,36 @@ func (l *layoutFiles) open(b blob) (io.ReadCloser, error) {
 	if b.data != nil {
 		return io.NopCloser(bytes.NewReader(b.data)), nil
 	}
+	if l.opener != nil {
+		rc, err := l.opener(b)
+		if err != nil {
+			return nil, err
+		}
+		return &noticedReader{rc: rc, l: l}, nil
+	}
 	return l.openBlob(b.desc, b.what)
 }
+
+// noticedReader records the first error of an opener's reader as the
+// source's bad blob (badBlob), as blobReader does.
+type noticedReader struct {
+	rc io.ReadCloser
+	l  *layoutFiles
+}
+
+func (r *noticedReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if err != nil && err != io.EOF {
+		r.l.mu.Lock()
+		if r.l.bad == nil {
+			r.l.bad = err
+		}
+		r.l.mu.Unlock()
+	}
+	return n, err
+}
+
+func (r *noticedReader) Close() error { return r.rc.Close() }
 
 // image is the source as go-containerregistry's v1.Image, for the
 // registry and docker-archive writers.

@@ -1,0 +1,190 @@
+# Images from outside: base images (fromImage), pulled images (pullImage)
+# and images of several platforms (buildImageIndex).
+scope:
+let
+  inherit (builtins)
+    isAttrs
+    isBool
+    isList
+    isString
+    replaceStrings
+    ;
+  inherit (scope)
+    checkType
+    copiers
+    defaultArch
+    describe
+    fail
+    isStringLike
+    oci-builder
+    system
+    toStr
+    withPassthru
+    ;
+
+  # The "fromImage" of an image's options, from dockerTools' fromImage,
+  # fromImageName and fromImageTag: { } without a base image. The base is
+  # a docker-archive (dockerTools' results, pullImage's, docker save), an
+  # OCI layout directory (buildImage's) or an oci-archive; its string
+  # context makes it an input of the derivation.
+  fromImageOptions =
+    fn:
+    {
+      fromImage ? null,
+      fromImageName ? null,
+      fromImageTag ? null,
+      ...
+    }:
+    if fromImage == null then
+      if fromImageName != null || fromImageTag != null then
+        fail fn "'fromImageName' and 'fromImageTag' pick the base image in 'fromImage', which is not set"
+      else
+        { }
+    else if !(isStringLike fromImage) then
+      fail fn "'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got ${describe fromImage}"
+    else if isAttrs fromImage && fromImage.isExe or false then
+      fail fn "'fromImage' is a streamLayeredImage result, a program that writes an image, not an image: use buildLayeredImage for the base"
+    else
+      {
+        fromImage = {
+          path = toStr fromImage;
+        }
+        // (
+          if fromImageName != null then
+            { name = checkType fn "fromImageName" isString "a string" fromImageName; }
+          else
+            { }
+        )
+        // (
+          if fromImageTag != null then { tag = checkType fn "fromImageTag" isString "a string" fromImageTag; } else { }
+        );
+      };
+
+  # dockerTools' names of the archive pullImage writes.
+  fixName = replaceStrings [ "/" ":" ] [ "-" "-" ];
+
+  # dockerTools.pullImage's arguments and result: a fixed-output
+  # derivation fetching imageName@imageDigest (the platform's image of an
+  # index) with oci-builder's own client, no skopeo and no shell, into a
+  # docker-archive named finalImageName:finalImageTag, its layers as the
+  # registry has them. Credentials are read as oci-builder copy reads them
+  # ($REGISTRY_AUTH_FILE, $DOCKER_CONFIG, passed through as impure
+  # variables: the file must be readable in the build's sandbox).
+  pullImage =
+    {
+      imageName,
+      imageDigest,
+      sha256 ? null,
+      hash ? null,
+      os ? "linux",
+      arch ? defaultArch "pullImage",
+      finalImageName ? imageName,
+      finalImageTag ? "latest",
+      tlsVerify ? true,
+      name ? fixName "docker-image-${finalImageName}-${finalImageTag}.tar",
+    }:
+    let
+      fn = "pullImage";
+      str = arg: checkType fn arg isString "a string";
+      outputHash =
+        if hash != null && sha256 != null then
+          fail fn "give 'hash' or 'sha256', not both"
+        else if hash != null then
+          { outputHash = str "hash" hash; }
+        else if sha256 != null then
+          {
+            outputHash = str "sha256" sha256;
+            outputHashAlgo = "sha256";
+          }
+        else
+          fail fn "'hash' (or 'sha256') is required: the hash of the archive, which a first build with lib.fakeHash prints";
+      drv = derivation (
+        {
+          name = str "name" name;
+          inherit system;
+          builder = "${oci-builder}/bin/oci-builder";
+          args = [ "nix-pull-builder" ];
+          __structuredAttrs = true;
+          outputHashMode = "flat";
+          pull = {
+            imageName = str "imageName" imageName;
+            imageDigest = str "imageDigest" imageDigest;
+            finalImageName = str "finalImageName" finalImageName;
+            finalImageTag = str "finalImageTag" finalImageTag;
+            os = str "os" os;
+            arch = str "arch" arch;
+            tlsVerify = checkType fn "tlsVerify" isBool "a boolean" tlsVerify;
+          };
+          impureEnvVars = [
+            "http_proxy"
+            "https_proxy"
+            "ftp_proxy"
+            "all_proxy"
+            "no_proxy"
+            "HTTP_PROXY"
+            "HTTPS_PROXY"
+            "NO_PROXY"
+            "REGISTRY_AUTH_FILE"
+            "DOCKER_CONFIG"
+          ];
+        }
+        // outputHash
+      );
+    in
+    withPassthru {
+      imageName = finalImageName;
+      imageTag = finalImageTag;
+      inherit imageDigest;
+    } drv;
+
+  # One OCI image index over images of several platforms (buildImage's,
+  # buildLayeredImage's, pkgsCross.X.ociTools' included), each entry with
+  # its image's platform: os, architecture and variant. The result is an
+  # OCI image layout whose index.json names the index, tagged 'tag'; `oci-builder
+  # copy` pushes it with all its images.
+  buildImageIndex =
+    {
+      name,
+      tag ? "latest",
+      images,
+    }:
+    let
+      fn = "buildImageIndex";
+      checked =
+        if !(isList images) || images == [ ] then
+          fail fn "'images' must be a non-empty list of images, got ${describe images}"
+        else
+          map (
+            i:
+            if isStringLike i && !(isAttrs i && i.isExe or false) then
+              toStr i
+            else
+              fail fn "'images' must be images (buildImage's or buildLayeredImage's results, OCI layouts or archives; a streamLayeredImage result is a program, not an image), got ${describe i}"
+          ) images;
+      drv = derivation {
+        name = baseNameOf (checkType fn "name" isString "a string" name);
+        inherit system;
+        builder = "${oci-builder}/bin/oci-builder";
+        args = [ "nix-index-builder" ];
+        __structuredAttrs = true;
+        index = {
+          tag = checkType fn "tag" isString "a string" tag;
+          images = checked;
+        };
+      };
+    in
+    withPassthru (
+      {
+        imageName = name;
+        imageTag = tag;
+      }
+      // copiers drv "${name}:${tag}"
+    ) drv;
+in
+{
+  inherit
+    fromImageOptions
+    pullImage
+    buildImageIndex
+    ;
+}

@@ -1,0 +1,263 @@
+package outside
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-builder/oci-builder/pkg/outside/outsidetest"
+)
+
+var base = outsidetest.Image{
+	RepoTag: "example.org:5000/base:1.0",
+	Layers: [][]outsidetest.Entry{
+		{{Name: "etc/passwd", Data: "root:x:0:0::/root:/bin/sh\n"}, {Name: "bin/sh", Data: "#!"}},
+		{{Name: "/usr/share/doc", Data: "doc"}, {Name: "bin/.wh.sh"}, {Name: "bin/sh2", Link: "/usr/share/doc"}},
+	},
+	Compression: "gzip",
+	Env:         []string{"PATH=/bin", "LANG=C"},
+}
+
+var writers = outsidetest.Writers
+
+func TestOpenVerifyEveryFormat(t *testing.T) {
+	for format, write := range writers {
+		for _, comp := range []string{"", "gzip", "zstd"} {
+			t.Run(format+"/"+comp, func(t *testing.T) {
+				ti := base
+				ti.Compression = comp
+				p := write(t, ti)
+				im, err := Open(p, Selector{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer im.Close()
+				if err := im.Verify(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				b := ti.Build(t)
+				for i, l := range im.Layers {
+					if l.Digest != digest.FromBytes(b.Layers[i]) || l.DiffID != b.DiffIDs[i] || l.Size != int64(len(b.Layers[i])) {
+						t.Errorf("layer %d: %+v", i, l)
+					}
+					if mt := outsidetest.MediaType(comp); l.MediaType != mt {
+						t.Errorf("layer %d: media type %s, want %s", i, l.MediaType, mt)
+					}
+				}
+				if im.RepoTag != "example.org:5000/base:1.0" && im.RepoTag != "1.0" {
+					t.Errorf("RepoTag %q", im.RepoTag)
+				}
+				for p, want := range map[string]bool{"/etc/passwd": true, "/bin/sh": false, "/bin/sh2": true, "/usr/share/doc": true, "/usr/share": false} {
+					if im.Has(p) != want {
+						t.Errorf("Has(%s) = %v, want %v", p, !want, want)
+					}
+				}
+				if got := strings.Join(im.Config.Config.Env, " "); got != "PATH=/bin LANG=C" {
+					t.Errorf("env %q", got)
+				}
+				var buf bytes.Buffer
+				if err := im.CopyLayer(1, &buf); err != nil || !bytes.Equal(buf.Bytes(), b.Layers[1]) {
+					t.Errorf("CopyLayer: %v (%d bytes)", err, buf.Len())
+				}
+				v, err := im.V1()
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := v.Digest()
+				if err != nil || d.String() != im.Digest().String() {
+					t.Errorf("V1 digest %v %v, want %s", d, err, im.Digest())
+				}
+			})
+		}
+	}
+}
+
+func TestSelect(t *testing.T) {
+	other := base
+	other.RepoTag = "example.org:5000/other:2.0"
+	other.Layers = [][]outsidetest.Entry{{{Name: "other", Data: "x"}}}
+	for format, write := range writers {
+		p := write(t, base, other)
+		for _, c := range []struct {
+			sel    Selector
+			layers int
+			err    string
+		}{
+			{Selector{}, 2, ""},
+			{Selector{Name: "example.org:5000/other", Tag: "2.0"}, 1, ""},
+			{Selector{Tag: "2.0"}, 1, ""},
+			{Selector{Tag: "1.0"}, 2, ""},
+			{Selector{Tag: "3.0"}, 0, "no image named :3.0"},
+		} {
+			if format == "oci" || format == "oci-archive" {
+				if c.sel.Name != "" {
+					continue // the test layouts carry tags only
+				}
+			}
+			im, err := Open(p, c.sel)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Errorf("%s %v: error %v, want %q", format, c.sel, err, c.err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s %v: %v", format, c.sel, err)
+				continue
+			}
+			if len(im.Layers) != c.layers {
+				t.Errorf("%s %v: %d layers, want %d", format, c.sel, len(im.Layers), c.layers)
+			}
+			if c.sel == (Selector{}) && len(im.Warnings) != 1 {
+				t.Errorf("%s: no warning about the first image taken: %v", format, im.Warnings)
+			}
+			im.Close()
+		}
+	}
+}
+
+func flip(data []byte) []byte {
+	out := append([]byte(nil), data...)
+	out[len(out)-5] ^= 0xff
+	return out
+}
+
+func TestMalformed(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		formats string // the writers the case applies to, or "" for all
+		image   outsidetest.Image
+		remove  string // a blob to remove, OCI layouts only
+		err     string
+	}{
+		{name: "flipped layer byte", formats: "oci oci-archive", image: withTamper(base, "layer1", flip), err: "has the digest"},
+		{name: "flipped layer byte", formats: "docker-archive docker-archive.gz", image: withTamper(base, "layer1", flip), err: "layer 2"},
+		{name: "config not JSON", image: withTamper(base, "config", func([]byte) []byte { return []byte("{not json") }), err: "is not valid JSON"},
+		{name: "dot-dot entry", image: withLayers(base, []outsidetest.Entry{{Name: "a/../../etc/x", Data: "x"}}), err: `entry "a/../../etc/x" leaves the root filesystem`},
+		{name: "absolute dot-dot entry", image: withLayers(base, []outsidetest.Entry{{Name: "/../x", Data: "x"}}), err: "leaves the root"},
+		{name: "hard link out", image: withLayers(base, []outsidetest.Entry{{Name: "x", Link: "../../etc/shadow"}}), err: `hard link "x": target`},
+		{name: "missing blob", formats: "oci", image: base, remove: "layer0", err: "is missing"},
+	} {
+		for format, write := range writers {
+			if c.formats != "" && !strings.Contains(" "+c.formats+" ", " "+format+" ") {
+				continue
+			}
+			t.Run(c.name+"/"+format, func(t *testing.T) {
+				p := write(t, c.image)
+				if c.remove != "" {
+					b := c.image.Build(t)
+					os.Remove(filepath.Join(p, "blobs", "sha256", digest.FromBytes(b.Layers[0]).Encoded()))
+				}
+				im, err := Open(p, Selector{})
+				if err == nil {
+					err = im.Verify(context.Background())
+					im.Close()
+				}
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want %q", err, c.err)
+				}
+				if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), p) {
+					t.Errorf("error %q is not one line naming %s", err, p)
+				}
+			})
+		}
+	}
+}
+
+func withTamper(ti outsidetest.Image, name string, f func([]byte) []byte) outsidetest.Image {
+	ti.Tamper = func(n string, data []byte) []byte {
+		if n == name {
+			return f(data)
+		}
+		return data
+	}
+	return ti
+}
+
+func withLayers(ti outsidetest.Image, layers ...[]outsidetest.Entry) outsidetest.Image {
+	ti.Layers = append(append([][]outsidetest.Entry(nil), ti.Layers...), layers...)
+	return ti
+}
+
+// TestSkipsArtifacts: an image's SBOMs listed beside it in index.json
+// are not images to pick.
+func TestSkipsArtifacts(t *testing.T) {
+	dir := t.TempDir()
+	outsidetest.OCILayout(t, dir, base)
+	raw, _ := os.ReadFile(filepath.Join(dir, "index.json"))
+	var idx v1.Index
+	json.Unmarshal(raw, &idx)
+	sbom := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, ArtifactType: "application/vnd.cyclonedx+json", Digest: digest.FromString("x"), Size: 1}
+	idx.Manifests = append([]v1.Descriptor{sbom}, idx.Manifests...)
+	raw, _ = json.Marshal(idx)
+	os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644)
+	im, err := Open(dir, Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	if len(im.Warnings) != 0 || len(im.Layers) != 2 {
+		t.Errorf("warnings %v, %d layers", im.Warnings, len(im.Layers))
+	}
+}
+
+func TestIndexPlatform(t *testing.T) {
+	dir := t.TempDir()
+	outsidetest.OCILayout(t, dir, base)
+	// Wrap the image in an index of two platforms, both the same image.
+	raw, _ := os.ReadFile(filepath.Join(dir, "index.json"))
+	var idx v1.Index
+	json.Unmarshal(raw, &idx)
+	m := idx.Manifests[0]
+	m.Annotations = nil
+	amd, arm := m, m
+	amd.Platform = &v1.Platform{OS: "linux", Architecture: "amd64"}
+	arm.Platform = &v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
+	inner, _ := json.Marshal(v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Manifests: []v1.Descriptor{amd, arm}})
+	d := digest.FromBytes(inner)
+	os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Encoded()), inner, 0o644)
+	idx.Manifests = []v1.Descriptor{{MediaType: v1.MediaTypeImageIndex, Digest: d, Size: int64(len(inner)), Annotations: map[string]string{v1.AnnotationRefName: "multi"}}}
+	raw, _ = json.Marshal(idx)
+	os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644)
+	for _, c := range []struct {
+		p   *v1.Platform
+		err string
+	}{
+		{&v1.Platform{OS: "linux", Architecture: "amd64"}, ""},
+		{&v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, ""},
+		{&v1.Platform{OS: "linux", Architecture: "arm", Variant: "v6"}, "has no image for linux/arm/v6 (it has linux/amd64, linux/arm/v7)"},
+		{nil, "is an index of several platforms"},
+	} {
+		im, err := Open(dir, Selector{Platform: c.p})
+		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%v: error %v, want %q", c.p, err, c.err)
+		}
+		if im != nil {
+			im.Close()
+		}
+	}
+}
+
+func TestPlatformMatches(t *testing.T) {
+	for _, c := range []struct {
+		want, have v1.Platform
+		ok         bool
+	}{
+		{v1.Platform{OS: "linux", Architecture: "arm64"}, v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}, true},
+		{v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}, v1.Platform{OS: "linux", Architecture: "arm64"}, true},
+		{v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, v1.Platform{OS: "linux", Architecture: "arm", Variant: "v6"}, false},
+		{v1.Platform{OS: "linux", Architecture: "amd64"}, v1.Platform{OS: "linux", Architecture: "arm64"}, false},
+	} {
+		if PlatformMatches(c.want, c.have) != c.ok {
+			t.Errorf("PlatformMatches(%v, %v) != %v", c.want, c.have, c.ok)
+		}
+	}
+}
