@@ -439,6 +439,22 @@ rec {
     contents = [
       pkgs.coreutils
       pkgs.nix
+      (pkgs.writeTextDir "etc/passwd" ''
+        root:x:0:0::/root:/bin/sh
+        user:x:1000:1000::/home/user:/bin/sh
+      '')
+      (pkgs.writeTextDir "etc/group" ''
+        root:x:0:
+        user:x:1000:
+      '')
+    ];
+    # Nix wants a home that its user owns.
+    dirs = [
+      {
+        path = "/home/user";
+        uid = 1000;
+        gid = 1000;
+      }
     ];
     uid = 1000;
     gid = 1000;
@@ -447,7 +463,10 @@ rec {
     includeNixDB = true;
     config = {
       User = "1000:1000";
-      Env = [ "USER=user" ];
+      Env = [
+        "USER=user"
+        "HOME=/home/user"
+      ];
     };
   };
 
