@@ -257,7 +257,7 @@ func TestCompatNixDB(t *testing.T) {
 	}{
 		{"layered", image.Compat{IncludeNixDB: true, Contents: []string{app}, UID: 1000, GID: 100, Uname: "user", Gname: "users"}, []string{app, drv}, 1, true},
 		{"single", image.Compat{IncludeNixDB: true, Single: true, CopyToRoot: []string{app}, UID: 1000, GID: 100}, []string{app, drv}, 0, false},
-		{"shell layer", image.Compat{IncludeNixDB: true, Contents: []string{app}, ShellLayer: shell}, []string{app, drv, shell}, 2, false},
+		{"shell layer", image.Compat{IncludeNixDB: true, Contents: []string{app}, ShellLayer: shell}, []string{app, drv, shell}, 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := image.NewPlan(g, container.Options{Args: []string{"/bin/sh"}, Roots: tc.roots}, image.Options{MaxLayers: 2, Compat: &tc.compat}, nil)
@@ -275,8 +275,8 @@ func TestCompatNixDB(t *testing.T) {
 					t.Fatalf("no %s in the layer", name)
 				}
 				if name == "nix/" && !tc.withNix {
-					// The store layer's /nix (buildImage: root's, as
-					// dockerTools'), or none in the database's own layer.
+					// The store paths' /nix in buildImage's one layer:
+					// root's, as dockerTools'.
 					continue
 				}
 				mode := int64(0o755)

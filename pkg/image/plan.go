@@ -226,7 +226,7 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 		// of its contents only), with a root for each path the image was
 		// built from.
 		gcroots := append(append(append([]string(nil), c.Contents...), c.CopyToRoot...), roots...)
-		if db, err = nixDBEntries(closure, gcroots, !c.Single && c.ShellLayer == "", c.UID, c.GID, c.Uname, c.Gname); err != nil {
+		if db, err = nixDBEntries(closure, gcroots, !c.Single, c.UID, c.GID, c.Uname, c.Gname); err != nil {
 			return nil, err
 		}
 	}
