@@ -262,10 +262,12 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 		shell = LayerPlan{Tar: c.ShellLayer, Comment: "customisation layer made by the shell arguments: " + contentsNames([]string{c.ShellLayer})}
 	}
 	// The Nix database of an image whose customisation layer the shell
-	// arguments made goes into a layer of its own, on top.
+	// arguments made goes into a layer of its own, on top: a
+	// customisation layer of the database alone (not an /etc layer, of
+	// which a base image's files would be dropped).
 	var dbLayer []LayerPlan
 	if db != nil && c.ShellLayer != "" {
-		dbLayer = []LayerPlan{{Entries: db, Comment: dbComment}}
+		dbLayer = []LayerPlan{{Entries: db, Custom: &Customisation{Extra: db}, Comment: dbComment}}
 	}
 	if c.Single && c.ShellLayer != "" {
 		// The closure, then the layer the shell arguments made of
