@@ -29,6 +29,10 @@ ensure_packages() {
 	command -v containerd >/dev/null || missing+=(containerd)
 	# Registry tests: oci-builder copy pushes to a local CNCF distribution registry.
 	command -v docker-registry >/dev/null || missing+=(docker-registry)
+	# pkg/nixdb's tests check the Nix databases it writes with SQLite's
+	# own integrity check (the host lane only: the trixie lane runs the
+	# end-to-end tests, where Nix itself reads them).
+	command -v sqlite3 >/dev/null || missing+=(sqlite3)
 	# The benchmark's image comparison.
 	command -v pigz >/dev/null || missing+=(pigz)
 	command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || missing+=(xfsprogs)

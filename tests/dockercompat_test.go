@@ -112,6 +112,7 @@ func TestDockerCompatRefused(t *testing.T) {
 		`config.WorkingDir = "srv";`:      "'config.WorkingDir' must be an absolute path",
 		`tag = "-bad";`:                   "'tag' \"-bad\" is not a valid tag",
 		`contnets = [ ];`:                 "'contnets' is not an argument of dockerTools.buildLayeredImage",
+		`includeNixDB = "yes";`:           "'includeNixDB' must be a boolean, got a string",
 	} {
 		expr := fmt.Sprintf(`ociTools.buildLayeredImage { name = "refused"; %s }`, arg)
 		r := runNix(t, "nix-instantiate", writeExpr(t, expr))

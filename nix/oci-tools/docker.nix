@@ -74,6 +74,13 @@ let
   # (lib.ociToolsFor pkgs, the overlay) is where a real one belongs.
   shellLayer = _fn: _given: _contents: null;
 
+  # dockerTools' includeNixDB: the builder writes Nix's database of the
+  # image's closure (pkg/nixdb, no sqlite, no shell) into the
+  # customisation layer, /nix/var/nix owned by uid and gid.
+  nixDB =
+    fn: a:
+    if checkType fn "includeNixDB" isBool "a boolean" a.includeNixDB then { includeNixDB = true; } else { };
+
   upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
   lower = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
   toLower = replaceStrings upper lower;
@@ -391,6 +398,7 @@ let
           gid = int "gid" a.gid;
           debug = checkType fn "debug" isBool "a boolean" a.debug;
         }
+        // nixDB fn a
         // (if shell != null then { shellLayer = "${shell}"; } else { })
         // (
           if kind == "single" then
@@ -418,8 +426,6 @@ let
           fail fn "'${head refused}' is not supported: ${shellOnly.${head refused}}"
         else if a.layeringPipeline != null then
           fail fn "'layeringPipeline' is not supported: the store paths are grouped by popularity into at most maxLayers - 1 layers, as dockerTools' default pipeline does; remove it and set 'maxLayers', or declare layers with ociTools.buildLayer and 'layers'"
-        else if a.includeNixDB != false then
-          fail fn "'includeNixDB' is not supported yet: writing Nix's database (SQLite) needs a shell or sqlite; run nix-store --load-db in the container from a registration you add to 'contents'"
         else if !(isAttrs a.passthru) || !(isAttrs a.meta) then
           fail fn "'passthru' and 'meta' must be attribute sets"
         else
@@ -526,7 +532,8 @@ let
       }
     ) (d.attrs // { name = "docker-image-${d.attrs.name}.tar"; });
 
-  # dockerTools' *WithNixDb: includeNixDB = true.
+  # dockerTools' *WithNixDb: buildImage and buildLayeredImage with
+  # includeNixDB = true, as in nixpkgs.
   buildImageWithNixDb = given: scope.buildImage (given // { includeNixDB = true; });
   buildLayeredImageWithNixDb = given: buildLayeredImage (given // { includeNixDB = true; });
 

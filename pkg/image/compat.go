@@ -66,9 +66,13 @@ type Compat struct {
 	// MTime is the modification time of the store paths' entries, RFC
 	// 3339 or "now"; default 1970-01-01T00:00:01Z (dockerTools' mtime).
 	MTime string `json:"mtime,omitempty"`
-	// NixDB, when set, is the Nix database of the image's closure, as files
-	// for the customisation layer (dockerTools' includeNixDB).
-	NixDB []layer.Entry `json:"-"`
+	// IncludeNixDB puts Nix's database of the image's closure in the
+	// customisation layer (dockerTools' includeNixDB): every store path of
+	// the closure valid in /nix/var/nix/db, a garbage collector root in
+	// /nix/var/nix/gcroots/docker for each of the contents, copyToRoot and
+	// the other roots the image was built from, /nix/var/nix owned by UID
+	// and GID (see nixDBEntries).
+	IncludeNixDB bool `json:"includeNixDB,omitempty"`
 	// Debug lists every layer's store paths in the build log
 	// (dockerTools' debug).
 	Debug bool `json:"debug,omitempty"`

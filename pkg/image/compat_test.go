@@ -3,9 +3,12 @@ package image_test
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -190,6 +193,174 @@ func TestCustomisationCopy(t *testing.T) {
 		}
 		if got := describe(entries); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("keepContentsDirlinks %v:\n%q\nwant\n%q", tc.keep, got, tc.want)
+		}
+	}
+}
+
+// TestCompatNixDB: includeNixDB puts Nix's database of the whole closure
+// in the customisation layer (the outputs of a derivation in it read from
+// its .drv file), the schema version beside it and a garbage collector
+// root for each root, /nix/var/nix owned by uid and gid; /nix too in a
+// layered image, as the store layers have it. With a customisation layer
+// made by the shell arguments, the database is a layer of its own on top.
+// A closure without NAR hashes is refused.
+func TestCompatNixDB(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, strings.Repeat("a", 32)+"-app")
+	lib := filepath.Join(dir, strings.Repeat("b", 32)+"-lib")
+	drv := filepath.Join(dir, strings.Repeat("c", 32)+"-app.drv")
+	shell := filepath.Join(dir, strings.Repeat("s", 32)+"-customisation-layer")
+	for _, d := range []string{app + "/bin", lib, shell} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(drv, []byte(`Derive([("out","`+app+`","","")],[],[],"x86_64-linux","/bin/sh",[],[])`), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "etc/", Mode: 0o755})
+	tw.Close()
+	if err := os.WriteFile(shell+"/layer.tar", tarBuf.Bytes(), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	hash := "sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
+	infos := []store.PathInfo{
+		{Path: app, NarHash: hash, NarSize: 120, References: []string{lib, app}},
+		{Path: lib, NarHash: hash, NarSize: 8},
+		{Path: drv, NarHash: hash, NarSize: 300, References: []string{lib}},
+		{Path: shell, NarHash: hash, NarSize: 9},
+	}
+	g, err := store.NewGraph(infos, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// entriesOf reads a layer's tar: name -> header (and the bytes of
+	// files).
+	entriesOf := func(t *testing.T, p *image.Plan, i int) (map[string]*tar.Header, map[string][]byte) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "img")
+		res, err := image.Write(context.Background(), out, p, image.WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readLayer(t, out, res.Layers[i].Digest)
+	}
+	for _, tc := range []struct {
+		name   string
+		compat image.Compat
+		roots  []string
+		// layer is the index of the layer that holds the database.
+		layer   int
+		withNix bool
+	}{
+		{"layered", image.Compat{IncludeNixDB: true, Contents: []string{app}, UID: 1000, GID: 100, Uname: "user", Gname: "users"}, []string{app, drv}, 1, true},
+		{"single", image.Compat{IncludeNixDB: true, Single: true, CopyToRoot: []string{app}, UID: 1000, GID: 100}, []string{app, drv}, 0, false},
+		{"shell layer", image.Compat{IncludeNixDB: true, Contents: []string{app}, ShellLayer: shell}, []string{app, drv, shell}, 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := image.NewPlan(g, container.Options{Args: []string{"/bin/sh"}, Roots: tc.roots}, image.Options{MaxLayers: 2, Compat: &tc.compat}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Layers) != tc.layer+1 {
+				t.Fatalf("%d layers, want %d", len(p.Layers), tc.layer+1)
+			}
+			headers, data := entriesOf(t, p, tc.layer)
+			uid, gid := tc.compat.UID, tc.compat.GID
+			for _, name := range []string{"nix/", "nix/var/", "nix/var/nix/", "nix/var/nix/db/", "nix/var/nix/db/db.sqlite", "nix/var/nix/db/schema", "nix/var/nix/gcroots/", "nix/var/nix/gcroots/docker/"} {
+				h := headers[name]
+				if h == nil {
+					t.Fatalf("no %s in the layer", name)
+				}
+				if name == "nix/" && !tc.withNix {
+					// The store paths' /nix in buildImage's one layer:
+					// root's, as dockerTools'.
+					continue
+				}
+				mode := int64(0o755)
+				if h.Typeflag == tar.TypeReg {
+					mode = 0o644
+				}
+				if h.Uid != uid || h.Gid != gid || h.Mode != mode || h.Uname != tc.compat.Uname {
+					t.Errorf("%s: owner %d:%d (%q), mode %o; want %d:%d (%q), %o", name, h.Uid, h.Gid, h.Uname, h.Mode, uid, gid, tc.compat.Uname, mode)
+				}
+			}
+			if got := string(data["nix/var/nix/db/schema"]); got != "10" {
+				t.Errorf("schema %q", got)
+			}
+			for _, r := range tc.roots {
+				h := headers["nix/var/nix/gcroots/docker/"+filepath.Base(r)]
+				if h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != r {
+					t.Errorf("gcroot of %s: %+v", r, h)
+				}
+			}
+			db := data["nix/var/nix/db/db.sqlite"]
+			if !bytes.HasPrefix(db, []byte("SQLite format 3\x00")) {
+				t.Fatal("db.sqlite is not an SQLite database")
+			}
+			for _, p := range []string{app, lib, drv} {
+				if !bytes.Contains(db, []byte(p)) {
+					t.Errorf("the database does not name %s", p)
+				}
+			}
+			// The derivation's output, read from its .drv file.
+			if _, err := exec.LookPath("sqlite3"); err == nil || os.Getenv("CI") != "" {
+				file := filepath.Join(t.TempDir(), "db.sqlite")
+				if err := os.WriteFile(file, db, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				out, err := exec.Command("sqlite3", file, "SELECT v.path, d.id, d.path FROM DerivationOutputs d JOIN ValidPaths v ON v.id = d.drv").CombinedOutput()
+				if want := drv + "|out|" + app + "\n"; err != nil || string(out) != want {
+					t.Errorf("derivation outputs: %s, %v; want %s", out, err, want)
+				}
+			}
+			if c := p.Config.History[tc.layer].Comment; !strings.Contains(c, fmt.Sprintf("Nix's database of %d store paths", len(tc.roots)+1)) {
+				t.Errorf("history comment %q", c)
+			}
+		})
+	}
+
+	noHash := []store.PathInfo{{Path: lib}}
+	g2, err := store.NewGraph(noHash, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := image.NewPlan(g2, container.Options{Args: []string{"/bin/sh"}, Roots: []string{lib}, Verify: new(bool)},
+		image.Options{Compat: &image.Compat{IncludeNixDB: true}}, nil); err == nil || !strings.Contains(err.Error(), "includeNixDB: the closure graph gives no NAR hash for "+lib) {
+		t.Fatalf("no NAR hash: %v", err)
+	}
+}
+
+// readLayer reads the gzip layer blob d of the layout out: its headers and
+// the bytes of its files, by name.
+func readLayer(t *testing.T, out string, d digest.Digest) (map[string]*tar.Header, map[string][]byte) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(out, "blobs", "sha256", d.Encoded()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headers, data := map[string]*tar.Header{}, map[string][]byte{}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return headers, data
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		headers[h.Name] = h
+		if h.Typeflag == tar.TypeReg {
+			if data[h.Name], err = io.ReadAll(tr); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

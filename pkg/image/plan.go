@@ -134,7 +134,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 	}
 	var layers []LayerPlan
 	if o.Compat != nil {
-		if layers, err = compatLayers(ct.Closure, inClosure, o.Compat, s); err != nil {
+		if layers, err = compatLayers(ct.Closure, inClosure, c.Roots, o.Compat, s); err != nil {
 			return nil, err
 		}
 	} else {
@@ -208,7 +208,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 // compatLayers are the layers of a dockerTools-style image (see Compat):
 // the closure in at most maxLayers - 1 layers and the customisation layer,
 // or, for Single, one layer of both.
-func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, c *Compat, s settings) ([]LayerPlan, error) {
+func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings) ([]LayerPlan, error) {
 	for _, list := range [][]string{c.Contents, c.CopyToRoot} {
 		for _, p := range list {
 			if !inClosure[p] {
@@ -220,8 +220,22 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, c *Compa
 	if err != nil {
 		return nil, err
 	}
+	var db []layer.Entry
+	if c.IncludeNixDB {
+		// The whole closure is valid (dockerTools registers the closure
+		// of its contents only), with a root for each path the image was
+		// built from.
+		gcroots := append(append(append([]string(nil), c.Contents...), c.CopyToRoot...), roots...)
+		if db, err = nixDBEntries(closure, gcroots, !c.Single, c.UID, c.GID, c.Uname, c.Gname); err != nil {
+			return nil, err
+		}
+	}
 	custom := &Customisation{Contents: c.Contents, Copy: c.CopyToRoot, KeepDirlinks: c.KeepContentsDirlinks,
-		Extra: append(append([]layer.Entry(nil), s.dirs...), c.NixDB...), Perms: s.perms}
+		Extra: append([]layer.Entry(nil), s.dirs...), Perms: s.perms}
+	if c.ShellLayer == "" {
+		custom.Extra = append(custom.Extra, db...)
+	}
+	dbComment := fmt.Sprintf("Nix's database of %d store paths", len(closure))
 	if c.ExcludeStorePaths {
 		closure = nil
 	}
@@ -235,7 +249,11 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, c *Compa
 	if entries == nil {
 		entries = []layer.Entry{}
 	}
-	comment := customComment(custom, len(entries))
+	var more []string
+	if db != nil && c.ShellLayer == "" {
+		more = append(more, dbComment)
+	}
+	comment := customComment(c.Contents, c.CopyToRoot, s.dirs, more, len(entries))
 	if c.ShellLayer != "" && !inClosure[c.ShellLayer] {
 		return nil, fmt.Errorf("shellLayer: %s is not a store path of the closure", c.ShellLayer)
 	}
@@ -243,12 +261,20 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, c *Compa
 	if c.ShellLayer != "" {
 		shell = LayerPlan{Tar: c.ShellLayer, Comment: "customisation layer made by the shell arguments: " + contentsNames([]string{c.ShellLayer})}
 	}
+	// The Nix database of an image whose customisation layer the shell
+	// arguments made goes into a layer of its own, on top: a
+	// customisation layer of the database alone (not an /etc layer, of
+	// which a base image's files would be dropped).
+	var dbLayer []LayerPlan
+	if db != nil && c.ShellLayer != "" {
+		dbLayer = []LayerPlan{{Entries: db, Custom: &Customisation{Extra: db}, Comment: dbComment}}
+	}
 	if c.Single && c.ShellLayer != "" {
 		// The closure, then the layer the shell arguments made of
 		// copyToRoot (runAsRoot's, extraCommands').
 		paths := append([]*store.PathInfo(nil), closure...)
 		sort.Slice(paths, func(i, j int) bool { return paths[i].Path < paths[j].Path })
-		return []LayerPlan{{Paths: paths, Popularity: -1, Owner: &layer.Ownership{MTime: mtime, Perms: s.perms}}, shell}, nil
+		return append([]LayerPlan{{Paths: paths, Popularity: -1, Owner: &layer.Ownership{MTime: mtime, Perms: s.perms}}, shell}, dbLayer...), nil
 	}
 	if c.Single {
 		paths := append([]*store.PathInfo(nil), closure...)
@@ -264,29 +290,31 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, c *Compa
 		layers[i].Owner = owner
 	}
 	if c.ShellLayer != "" {
-		return append(layers, shell), nil
+		return append(append(layers, shell), dbLayer...), nil
 	}
 	return append(layers, LayerPlan{Entries: entries, Custom: custom, Contents: c.Contents, Comment: comment}), nil
 }
 
-// customComment says what a customisation layer of n entries holds.
-func customComment(c *Customisation, n int) string {
+// customComment says what a customisation layer of n entries holds:
+// contents linked, copies, declared directories and more.
+func customComment(contents, copies []string, dirs []layer.Entry, more []string, n int) string {
 	var parts []string
-	if len(c.Contents) > 0 {
-		parts = append(parts, "contents linked at /: "+contentsNames(c.Contents))
+	if len(contents) > 0 {
+		parts = append(parts, "contents linked at /: "+contentsNames(contents))
 	}
-	if len(c.Copy) > 0 {
-		parts = append(parts, "copied at /: "+contentsNames(c.Copy))
+	if len(copies) > 0 {
+		parts = append(parts, "copied at /: "+contentsNames(copies))
 	}
-	var dirs []string
-	for _, e := range c.Extra {
+	var names []string
+	for _, e := range dirs {
 		if e.Dir {
-			dirs = append(dirs, e.Path)
+			names = append(names, e.Path)
 		}
 	}
-	if len(dirs) > 0 {
-		parts = append(parts, "directories "+strings.Join(dirs, ", "))
+	if len(names) > 0 {
+		parts = append(parts, "directories "+strings.Join(names, ", "))
 	}
+	parts = append(parts, more...)
 	if len(parts) == 0 {
 		return "customisation layer: empty"
 	}

@@ -1,14 +1,17 @@
 # A representative subset of nixpkgs' pkgs/build-support/docker/examples.nix,
 # translated with stand-in packages (busybox scripts built with builtins
 # only) and every argument of each call kept. The calls that need a shell
-# (extraCommands, fakeRootCommands, runAsRoot), a base image (fromImage,
-# pullImage) or the Nix database (includeNixDB) are in `refused`, each with
-# the one-line error it must give. tests/dockertools_examples_test.go
-# builds, loads and runs them.
+# (extraCommands, fakeRootCommands, runAsRoot) or a base image (fromImage,
+# pullImage) are in `refused`, each with the one-line error it must give.
+# tests/dockertools_examples_test.go builds, loads and runs them;
+# tests/nixdb_test.go runs Nix in those with a Nix database.
 {
   ociTools,
   busybox,
   nonce,
+  # The Nix the tests run, the lane's own, as a directory: bin/nix, its
+  # libraries and dynamic loader in lib (tests/nixdb_test.go).
+  hostNix,
 }:
 let
   system = builtins.currentSystem;
@@ -71,6 +74,30 @@ let
         EOT
       '';
     runtimeShell = sh;
+    writeText =
+      name: text:
+      mk name ''
+        ${bb} cat > $out <<'EOT'
+        ${text}
+        EOT
+      '';
+    writeScriptBin =
+      name: text:
+      mk name ''
+        ${bb} mkdir -p $out/bin
+        ${bb} cat > $out/bin/${name} <<'EOT'
+        ${text}
+        EOT
+        ${bb} chmod 555 $out/bin/${name}
+      '';
+    # Nix: the lane's own nix, started by its own dynamic loader with its
+    # own libraries (argv[0] chooses the command, as nix's links do).
+    nix = mk "nix-${nonce}" ''
+      ${bb} mkdir -p $out/bin
+      ${bb} printf '#!${sh}\nexec ${hostNix}/lib/ld.so --argv0 "''${0##*/}" --library-path ${hostNix}/lib ${hostNix}/bin/nix "$@"\n' > $out/bin/nix
+      ${bb} chmod 555 $out/bin/nix
+      for l in nix-build nix-daemon nix-env nix-instantiate nix-store; do ${bb} ln -s nix $out/bin/$l; done
+    '';
     dockerTools.caCertificates = mk "ca-certificates" ''
       ${bb} mkdir -p $out/etc/ssl/certs
       echo "-- a stand-in bundle --" > $out/etc/ssl/certs/ca-bundle.crt
@@ -82,6 +109,7 @@ let
     streamLayeredImage
     mergeImages
     buildImageWithNixDb
+    buildLayeredImageWithNixDb
     ;
 in
 rec {
@@ -344,6 +372,104 @@ rec {
     };
   };
 
+  # 6. nix example to play with the container nix store
+  nix = buildImageWithNixDb {
+    name = "nix";
+    tag = "latest";
+    copyToRoot = [
+      # nix-store uses cat program to display results as specified by
+      # the image env variable NIX_PAGER.
+      pkgs.coreutils
+      pkgs.nix
+      pkgs.bash
+    ];
+    config = {
+      Env = [
+        "NIX_PAGER=cat"
+        # A user is required by nix
+        "USER=nobody"
+      ];
+    };
+  };
+
+  nixLayered = buildLayeredImageWithNixDb {
+    name = "nix-layered";
+    tag = "latest";
+    contents = [
+      # nix-store uses cat program to display results as specified by
+      # the image env variable NIX_PAGER.
+      pkgs.coreutils
+      pkgs.nix
+      pkgs.bash
+    ];
+    config = {
+      Env = [
+        "NIX_PAGER=cat"
+        # A user is required by nix
+        "USER=nobody"
+      ];
+    };
+  };
+
+  # 21. Support files in the store on buildLayeredImage
+  filesInStore = buildLayeredImageWithNixDb {
+    name = "file-in-store";
+    tag = "latest";
+    contents = [
+      pkgs.coreutils
+      pkgs.nix
+      (pkgs.writeScriptBin "myscript" ''
+        #!${pkgs.runtimeShell}
+        cat ${pkgs.writeText "somefile" "some data"}
+      '')
+    ];
+    config = {
+      Cmd = [ "myscript" ];
+      # For some reason 'nix-store --verify' requires this environment variable
+      Env = [ "USER=root" ];
+    };
+  };
+
+  # Not in examples.nix: Nix for an unprivileged user in single-user mode
+  # (uid, gid: the store's owner and, with includeNixDB, /nix/var/nix's),
+  # streamed.
+  nixUserStreamed = streamLayeredImage {
+    name = "nix-user";
+    tag = "latest";
+    contents = [
+      pkgs.coreutils
+      pkgs.nix
+      (pkgs.writeTextDir "etc/passwd" ''
+        root:x:0:0::/root:/bin/sh
+        user:x:1000:1000::/home/user:/bin/sh
+      '')
+      (pkgs.writeTextDir "etc/group" ''
+        root:x:0:
+        user:x:1000:
+      '')
+    ];
+    # Nix wants a home that its user owns.
+    dirs = [
+      {
+        path = "/home/user";
+        uid = 1000;
+        gid = 1000;
+      }
+    ];
+    uid = 1000;
+    gid = 1000;
+    uname = "user";
+    gname = "user";
+    includeNixDB = true;
+    config = {
+      User = "1000:1000";
+      Env = [
+        "USER=user"
+        "HOME=/home/user"
+      ];
+    };
+  };
+
   # The calls that need what is not supported without nixpkgs: each must
   # fail at evaluation with one line naming its argument.
   refused = {
@@ -366,16 +492,6 @@ rec {
           "/data" = { };
         };
       };
-    };
-    nix = buildImageWithNixDb {
-      name = "nix";
-      tag = "latest";
-      copyToRoot = pkgs.buildEnv {
-        name = "image-root";
-        pathsToLink = [ "/bin" ];
-        paths = [ pkgs.coreutils ];
-      };
-      config.Env = [ "NIX_PAGER=cat" "USER=nobody" ];
     };
     layered-image = buildLayeredImage {
       name = "layered-image";
