@@ -51,6 +51,7 @@ type config struct {
 	skipVerify bool
 	skipIncr   bool
 	onlyIncr   bool
+	incrShape  bool // the incremental rows on the shape closure only
 	pause      time.Duration
 	goroot     string
 	bigPaths   int
@@ -90,6 +91,7 @@ func run() error {
 	flag.BoolVar(&cfg.skipVerify, "skip-verify", false, "skip copy with and without NAR verification")
 	flag.BoolVar(&cfg.skipIncr, "skip-incremental", false, "skip the incremental image rows (layer derivations, rebuild, push, store space)")
 	flag.BoolVar(&cfg.onlyIncr, "only-incremental", false, "run only the incremental image rows (on the full fixture unless -smoke)")
+	flag.BoolVar(&cfg.incrShape, "incremental-shape-only", false, "the incremental rows on the shape closure only: its rebuild against its floor (no chain, baseline, pushes or store space)")
 	flag.DurationVar(&cfg.pause, "pause", 0, "idle time before each measurement on the store's filesystem, for virtual disks that throttle sustained I/O")
 	//lint:ignore SA1019 the default GOROOT of the machine that runs the benchmark is what it measures (go.mod says go 1.25 since go-containerregistry)
 	flag.StringVar(&cfg.goroot, "goroot", runtime.GOROOT(), "directory added to the store as one path of the big fixture")
