@@ -312,7 +312,8 @@ func testPullCredentials(t *testing.T, base, hash string) {
 }
 
 // testIndex builds an index of amd64, arm64 and arm/v7 images, pushes it
-// with copyToRegistry and reads each platform back with skopeo.
+// with copyToRegistry and reads each platform back with skopeo, and each
+// platform's SBOM with oci-builder sbom.
 func testIndex(t *testing.T, reg testRegistry) {
 	name := reg.host + "/multi-" + h.nonce
 	image := func(arch string) string {
@@ -347,6 +348,22 @@ func testIndex(t *testing.T, reg testRegistry) {
 		arch := strings.TrimSuffix(strings.TrimSuffix(c.want, "/"), "/"+c.variant)
 		if got := config.Architecture + "/" + config.Variant; got != c.want || !strings.Contains(strings.Join(config.Config.Env, " "), "ARCH=") {
 			t.Errorf("--override-arch %s: %s %v, want %s (%s)", c.arch, got, config.Config.Env, c.want, arch)
+		}
+		// Each image's SBOM went with it (the registry has no referrers
+		// API: the sha256-<digest> fallback tag), read back per platform.
+		sbomArgs := []string{"sbom", "--insecure", "--override-arch", c.arch}
+		if c.variant != "" {
+			sbomArgs = append(sbomArgs, "--override-variant", c.variant)
+		}
+		var bom struct {
+			Metadata struct{ Component struct{ Name string } }
+		}
+		if err := json.Unmarshal([]byte(mustOciBuilder(t, nil, append(sbomArgs, "docker://"+name+":1")...)), &bom); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"amd64": "amd64", "arm64": "arm64", "arm": "armv7l"}[c.arch]
+		if got := bom.Metadata.Component.Name; got != "multi-"+want+"-"+h.nonce {
+			t.Errorf("the SBOM of the %s image in the registry names %q", c.want, got)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/oci-builder/oci-builder/pkg/sbom"
 	"github.com/oci-builder/oci-builder/pkg/transport"
 )
@@ -21,6 +23,9 @@ default its CycloneDX 1.6 SBOM. IMAGE is
   docker://HOST/REPO:TAG          a registry's image: its referrers API,
                                   else the sha256-<digest> fallback tag
 
+An image index (buildImageIndex's) gives the document of its image for
+this machine's platform, or the one --override-arch names.
+
 Blobs read from a layout or an archive are checked against their digests.
 Store paths are written with a character of their hash part as a JSON
 \u escape (so that Nix registers no reference to them): read the document
@@ -30,6 +35,8 @@ Options:
   --format NAME             cyclonedx (default), spdx or provenance (the
                             SLSA provenance v1 in-toto statement)
   --insecure                plain HTTP and unverified TLS for the registry
+  --override-os OS, --override-arch ARCH, --override-variant VARIANT
+                            the platform whose image to take from an index
   --authfile FILE           the registry's credentials from FILE, in the
                             format of containers-auth.json (Docker's
                             config.json: "auths")
@@ -64,9 +71,20 @@ func runSBOM(ctx context.Context, e env, args []string) error {
 	format := "cyclonedx"
 	fs.StringVar(&format, "format", format, "")
 	fs.BoolVar(&opts.Insecure, "insecure", false, "")
+	var platform v1.Platform
+	fs.StringVar(&platform.OS, "override-os", "", "")
+	fs.StringVar(&platform.Architecture, "override-arch", "", "")
+	fs.StringVar(&platform.Variant, "override-variant", "", "")
 	creds := addCredentialFlags(fs, "")
 	if err := fs.Parse(args); err != nil {
 		return &usageError{fmt.Sprintf("sbom: %v", err)}
+	}
+	if platform.OS != "" || platform.Architecture != "" || platform.Variant != "" {
+		p, err := overridePlatform(platform)
+		if err != nil {
+			return &usageError{"sbom: " + err.Error()}
+		}
+		opts.Platform = &p
 	}
 	if err := creds.check("sbom"); err != nil {
 		return err

@@ -3,7 +3,10 @@
 // several platforms (ociTools.buildImageIndex). Each entry of the image
 // index carries its image's platform (os, architecture and variant, from
 // the image's configuration), so that a client asking for one platform
-// gets that one.
+// gets that one. The images' documents (their SBOMs and provenance,
+// artifacts whose subject is the image) come along: index.json lists them
+// after the index, untagged, as an image layout lists them after its
+// image.
 package index
 
 import (
@@ -48,6 +51,9 @@ type Result struct {
 	Index v1.Descriptor
 	// Manifests are its entries.
 	Manifests []v1.Descriptor
+	// Documents are the images' artifacts (SBOMs, provenance), listed in
+	// index.json after the index.
+	Documents []v1.Descriptor
 }
 
 // Write creates the image layout out (which must not exist) holding
@@ -87,6 +93,11 @@ func Write(ctx context.Context, out, tag string, entries []Entry) (Result, error
 			return res, err
 		}
 		res.Manifests = append(res.Manifests, d)
+		docs, err := copyDocuments(blobs, e)
+		if err != nil {
+			return res, err
+		}
+		res.Documents = append(res.Documents, docs...)
 	}
 	idx := v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Manifests: res.Manifests}
 	var err error
@@ -100,7 +111,7 @@ func Write(ctx context.Context, out, tag string, entries []Entry) (Result, error
 		v    any
 	}{
 		{v1.ImageLayoutFile, v1.ImageLayout{Version: v1.ImageLayoutVersion}},
-		{v1.ImageIndexFile, v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Manifests: []v1.Descriptor{top}}},
+		{v1.ImageIndexFile, v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Manifests: append([]v1.Descriptor{top}, res.Documents...)}},
 	} {
 		data, err := json.Marshal(f.v)
 		if err != nil {
@@ -138,6 +149,43 @@ func copyImage(blobs string, e Entry) (v1.Descriptor, error) {
 		mt = v1.MediaTypeImageManifest
 	}
 	return v1.Descriptor{MediaType: mt, Digest: d, Size: int64(len(im.RawManifest)), Platform: &p}, nil
+}
+
+// copyDocuments copies the blobs of an entry's documents into blobs and
+// gives their descriptors, without the names (tags) they had.
+func copyDocuments(blobs string, e Entry) ([]v1.Descriptor, error) {
+	docs, err := e.Image.Documents()
+	if err != nil {
+		return nil, err
+	}
+	var out []v1.Descriptor
+	for _, doc := range docs {
+		for _, data := range doc.Blobs {
+			if _, err := writeBlob(blobs, data); err != nil {
+				return nil, err
+			}
+		}
+		d := doc.Descriptor
+		d.Annotations = withoutRefName(d.Annotations)
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// withoutRefName is a copy of annotations without the layout's
+// reference name, nil when nothing else is left.
+func withoutRefName(annotations map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range annotations {
+		if k == v1.AnnotationRefName {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // copyLayer copies layer i of im to blobs, once.

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-builder/oci-builder/pkg/outside"
 )
 
 // maxDocument bounds the size of a document, manifest or index.json read
@@ -61,15 +65,16 @@ func ParseImage(s string) (Ref, error) {
 // layout or an archive, the artifact is found in index.json and every
 // blob read is checked against its digest; from a registry, through its
 // referrers API or the sha256-<digest> fallback tag (go-containerregistry
-// checks the blobs).
+// checks the blobs). Where ref names an image index (buildImageIndex's),
+// the document is that of its image for opts' platform.
 func ReadDocument(ctx context.Context, ref Ref, artifactType string, opts Options) ([]byte, error) {
 	switch ref.Transport {
 	case OCI:
-		return layoutDocument(ref, artifactType, func(d digest.Digest) ([]byte, error) {
+		return layoutDocument(ref, artifactType, opts, func(d digest.Digest) ([]byte, error) {
 			return readBlobFile(ref.Path, d)
 		})
 	case OCIArchive:
-		return layoutDocument(ref, artifactType, func(d digest.Digest) ([]byte, error) {
+		return layoutDocument(ref, artifactType, opts, func(d digest.Digest) ([]byte, error) {
 			return readTarMember(ref.Path, d)
 		})
 	case Docker:
@@ -80,7 +85,7 @@ func ReadDocument(ctx context.Context, ref Ref, artifactType string, opts Option
 
 // layoutDocument finds the document in a layout whose blobs blob reads
 // (index.json under the empty digest).
-func layoutDocument(ref Ref, artifactType string, blob func(digest.Digest) ([]byte, error)) ([]byte, error) {
+func layoutDocument(ref Ref, artifactType string, opts Options, blob func(digest.Digest) ([]byte, error)) ([]byte, error) {
 	raw, err := blob("")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
@@ -92,7 +97,7 @@ func layoutDocument(ref Ref, artifactType string, blob func(digest.Digest) ([]by
 	var images []v1.Descriptor
 	var tags []string
 	for _, d := range index.Manifests {
-		if isArtifact(d) || !d.MediaType.IsImage() {
+		if isArtifact(d) || !d.MediaType.IsImage() && !d.MediaType.IsIndex() {
 			continue
 		}
 		t := d.Annotations[refNameAnnotation]
@@ -110,6 +115,17 @@ func layoutDocument(ref Ref, artifactType string, blob func(digest.Digest) ([]by
 		return nil, fmt.Errorf("%s: holds %d images: name one with oci:DIR:TAG (tags: %s)", ref, len(images), strings.Join(tags, ", "))
 	}
 	subject := images[0].Digest
+	if images[0].MediaType.IsIndex() {
+		raw, err := blob(digest.Digest(subject.String()))
+		if err != nil {
+			return nil, fmt.Errorf("%s: the image index %s: %w", ref, subject, err)
+		}
+		d, err := platformManifest(raw, opts.platform())
+		if err != nil {
+			return nil, fmt.Errorf("%s: the image index %s: %w", ref, subject, err)
+		}
+		subject = d.Digest
+	}
 	for _, d := range index.Manifests {
 		if d.ArtifactType != artifactType || !d.MediaType.IsImage() {
 			continue
@@ -234,6 +250,18 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 		return nil, explain(err, from, opts.FlagPrefix)
 	}
 	subject := r.Context().Digest(desc.Digest.String())
+	if desc.MediaType.IsIndex() {
+		raw, err := remote.Get(subject, ropts...)
+		if err != nil {
+			return nil, explain(err, from, opts.FlagPrefix)
+		}
+		d, err := platformManifest(raw.Manifest, opts.platform())
+		if err != nil {
+			return nil, fmt.Errorf("%s: the image index %s: %w", ref, desc.Digest, err)
+		}
+		desc.Digest = d.Digest
+		subject = r.Context().Digest(d.Digest.String())
+	}
 	idx, err := remote.Referrers(subject, ropts...)
 	if err != nil {
 		return nil, explain(err, from, opts.FlagPrefix)
@@ -269,4 +297,24 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 		return readChecked(rc, digest.Digest(ld.String()))
 	}
 	return nil, fmt.Errorf("%s: %w: the image %s has no %s referrer", ref, ErrNoDocument, desc.Digest, artifactType)
+}
+
+// platformManifest is the manifest of platform p in the image index raw.
+func platformManifest(raw []byte, p v1.Platform) (v1.Descriptor, error) {
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	var have []string
+	for _, d := range idx.Manifests {
+		if d.Platform == nil || !d.MediaType.IsImage() {
+			continue
+		}
+		have = append(have, d.Platform.String())
+		pp := d.Platform
+		if outside.PlatformMatches(*ociPlatform(p), ocispec.Platform{OS: pp.OS, Architecture: pp.Architecture, Variant: pp.Variant}) {
+			return d, nil
+		}
+	}
+	return v1.Descriptor{}, fmt.Errorf("no image for %s (it has %s): choose one with --override-arch", p.String(), strings.Join(have, ", "))
 }

@@ -253,9 +253,11 @@ func openLayoutIndex(ctx context.Context, src Ref, storeDir string) (*layoutInde
 	if err != nil {
 		return nil, nil
 	}
-	var found []v1.Descriptor
+	var found, artifacts []v1.Descriptor
 	for _, d := range idx.Manifests {
-		if !isArtifact(d) && (src.Tag == "" || d.Annotations[refNameAnnotation] == src.Tag) {
+		if isArtifact(d) {
+			artifacts = append(artifacts, d)
+		} else if src.Tag == "" || d.Annotations[refNameAnnotation] == src.Tag {
 			found = append(found, d)
 		}
 	}
@@ -282,6 +284,10 @@ func openLayoutIndex(ctx context.Context, src Ref, storeDir string) (*layoutInde
 			return nil, fmt.Errorf("source %s: %w", src, err)
 		}
 		li.images = append(li.images, s)
+	}
+	// The images' documents (buildImageIndex lists them after the index).
+	if err := attachReferrers(lf, li.images, artifacts); err != nil {
+		return nil, fmt.Errorf("source %s: %w", src, err)
 	}
 	return li, nil
 }
@@ -310,6 +316,7 @@ func pushIndex(ctx context.Context, li *layoutIndex, dest Ref, opts Options, sum
 		return err
 	}
 	for _, s := range li.images {
+		sum.Referrers += len(s.referrers)
 		byDigest := Ref{Transport: Docker, Name: ref.Context().Digest(s.desc.Digest.String()).String()}
 		if err := pushImage(ctx, s, byDigest, opts, sum); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/oci-builder/oci-builder/pkg/outside"
@@ -111,14 +112,32 @@ func TestCopyIndex(t *testing.T) {
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	dir, amd, arm := twoPlatforms(t)
+	// The images' documents, listed after the index (buildImageIndex's
+	// layout): each pushed as its image's referrer.
+	for _, im := range []v1.Image{amd, arm} {
+		d, err := partial.Descriptor(im)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attachArtifact(t, dir, *d, `{"spdxVersion":"SPDX-2.3","of":"`+digestOf(t, im)+`"}`)
+	}
 	sum, err := copyTo(t, dir, "docker://"+host+"/multi:1", pushOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Layers != 3 || sum.Uploaded != 3 {
+	if sum.Layers != 3 || sum.Uploaded != 3 || sum.Referrers != 2 {
 		t.Errorf("summary %+v", sum)
 	}
 	ref, _ := name.ParseReference(host + "/multi:1")
+	for _, im := range []v1.Image{amd, arm} {
+		refs, err := remote.Referrers(ref.Context().Digest(digestOf(t, im)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := refs.IndexManifest(); len(m.Manifests) != 1 {
+			t.Errorf("the registry lists %+v as the referrers of %s, want its one document", m, digestOf(t, im))
+		}
+	}
 	for _, c := range []struct {
 		p    v1.Platform
 		want v1.Image

@@ -160,12 +160,26 @@ func (s *source) read(tag string) error {
 	if err := s.readContents(); err != nil {
 		return err
 	}
+	return attachReferrers(s.layoutFiles, []*source{s}, artifacts)
+}
+
+// attachReferrers reads the artifacts of the layout lf lists and adds
+// each to the referrers of the image among images that is its subject
+// (those of no image of images are skipped).
+func attachReferrers(lf *layoutFiles, images []*source, artifacts []v1.Descriptor) error {
 	for _, d := range artifacts {
-		a := &source{layoutFiles: s.layoutFiles, desc: d, of: " of the artifact " + d.Digest.String()}
+		a := &source{layoutFiles: lf, desc: d, of: " of the artifact " + d.Digest.String()}
 		if err := a.readManifest(); err != nil {
 			return err
 		}
-		if a.m.Subject == nil || a.m.Subject.Digest != s.desc.Digest {
+		var subject *source
+		for _, s := range images {
+			if a.m.Subject != nil && a.m.Subject.Digest == s.desc.Digest {
+				subject = s
+				break
+			}
+		}
+		if subject == nil {
 			continue // another image's
 		}
 		if err := a.readContents(); err != nil {
@@ -185,7 +199,7 @@ func (s *source) read(tag string) error {
 				return err
 			}
 		}
-		s.referrers = append(s.referrers, a)
+		subject.referrers = append(subject.referrers, a)
 	}
 	return nil
 }
