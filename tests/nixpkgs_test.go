@@ -107,10 +107,16 @@ in {
   overlay = image "overlay" cross.ociTools;
   default = image "default" viaDefault;
   package = cross.oci-builder;
-  # One index over the cross-built image and a native one.
+  # One index over the cross-built images (arm64, and arm v7 and v6 whose
+  # variant only the host platform says) and a native one.
   index = cross.ociTools.buildImageIndex {
     name = "cross-index-%[4]s";
-    images = [ (image "overlay" cross.ociTools) (native.ociTools.buildImage { name = "native-%[4]s"; args = [ "${native.hello}/bin/hello" ]; }) ];
+    images = [
+      (image "overlay" cross.ociTools)
+      (image "armv7" native.pkgsCross.armv7l-hf-multiplatform.ociTools)
+      (image "armv6" native.pkgsCross.raspberryPi.ociTools)
+      (native.ociTools.buildImage { name = "native-%[4]s"; args = [ "${native.hello}/bin/hello" ]; })
+    ];
   };
   # nixpkgs' default arch, "x86_64", kept on aarch64: metadata only.
   container = cross.ociTools.buildContainer {
@@ -136,23 +142,31 @@ in {
 		t.Fatalf("nix-build printed %q", r.out)
 	}
 	built := map[string]string{"container": outs[0], "default": outs[1], "index": outs[2], "overlay": outs[3], "package": outs[4]}
-	var index struct{ Manifests []struct{ Digest string } }
+	var index struct {
+		Manifests []struct{ Digest, MediaType, ArtifactType string }
+	}
 	readJSONFile(t, filepath.Join(built["index"], "index.json"), &index)
 	var platforms struct {
 		Manifests []struct {
 			Platform struct{ Architecture, Variant string }
 		}
 	}
-	if len(index.Manifests) != 1 {
-		t.Fatalf("the index layout names %d entries", len(index.Manifests))
+	// The image index first, then its images' documents (three each).
+	if len(index.Manifests) != 1+3*4 || index.Manifests[0].MediaType != "application/vnd.oci.image.index.v1+json" {
+		t.Fatalf("the index layout names %d entries, the first a %q; want the image index and 12 documents", len(index.Manifests), index.Manifests[0].MediaType)
+	}
+	for _, m := range index.Manifests[1:] {
+		if m.ArtifactType == "" {
+			t.Errorf("the index layout's entry %s has no artifactType", m.Digest)
+		}
 	}
 	readJSONFile(t, blobPath(built["index"], index.Manifests[0].Digest), &platforms)
 	var got []string
 	for _, m := range platforms.Manifests {
 		got = append(got, m.Platform.Architecture+"/"+m.Platform.Variant)
 	}
-	if strings.Join(got, " ") != "arm64/v8 amd64/" {
-		t.Errorf("the index of the cross-built and native images has %v, want arm64/v8 amd64/", got)
+	if strings.Join(got, " ") != "arm64/v8 arm/v7 arm/v6 amd64/" {
+		t.Errorf("the index of the cross-built and native images has %v, want arm64/v8 arm/v7 arm/v6 amd64/", got)
 	}
 
 	// The bundle's seccomp filter is the platform's (aarch64), whatever

@@ -8,8 +8,10 @@
 #                          hardening flags, pie included (as in pkgsMusl)
 #   buildPackages          the package set of the build platform: the
 #                          machine's (the set itself when not cross)
-#   pkgsCross.aarch64-multiplatform
-#                          built on this system, for aarch64-linux
+#   pkgsCross.aarch64-multiplatform, .armv7l-hf-multiplatform, .raspberryPi
+#                          built on this system, for aarch64-linux,
+#                          armv7l-linux, armv6l-linux (images only: no Go
+#                          programs are compiled for the arm ones)
 #   buildGoModule          see build-go-module.nix
 #   testers.testVersion    runs a command of a package, greps its version
 #   mkShell (whose builder is a static bash, as nix develop needs),
@@ -54,6 +56,14 @@ let
     };
     aarch64-linux = {
       cpu = "aarch64";
+      kernel = "linux";
+    };
+    armv7l-linux = {
+      cpu = "armv7l";
+      kernel = "linux";
+    };
+    armv6l-linux = {
+      cpu = "armv6l";
       kernel = "linux";
     };
     x86_64-darwin = {
@@ -175,9 +185,19 @@ let
       else
         final;
 
-    pkgsCross.aarch64-multiplatform = import ./. {
-      inherit system overlays config;
-      crossSystem = "aarch64-linux";
+    pkgsCross = {
+      aarch64-multiplatform = import ./. {
+        inherit system overlays config;
+        crossSystem = "aarch64-linux";
+      };
+      armv7l-hf-multiplatform = import ./. {
+        inherit system overlays config;
+        crossSystem = "armv7l-linux";
+      };
+      raspberryPi = import ./. {
+        inherit system overlays config;
+        crossSystem = "armv6l-linux";
+      };
     };
 
     # Prints what GNU hello prints.
