@@ -87,9 +87,6 @@ func NewPlan(g *store.Graph, opts container.Options, fsys container.StoreFS) (*P
 	if err != nil {
 		return nil, err
 	}
-	// No mount may leave a store path writable; what still lets the
-	// container past the bundle's protections warns, or fails where the
-	// container's store files are the host store's own.
 	// Only Harden adds the start check: a hook of its form that extraConfig
 	// gave runs whatever its path names on the host, like any other hook.
 	if spec.Hooks != nil {
@@ -99,6 +96,9 @@ func NewPlan(g *store.Graph, opts container.Options, fsys container.StoreFS) (*P
 			}
 		}
 	}
+	// No mount may leave a store path writable; what still lets the
+	// container past the bundle's protections warns, or fails where the
+	// container's store files are the host store's own.
 	warnings = append(warnings, guard.Harden(spec, c.StoreDir, opts.StartCheck)...)
 	for _, w := range guard.Weakenings(spec, c.StoreDir) {
 		if w.Refused(string(mode)) {

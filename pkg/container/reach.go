@@ -74,19 +74,30 @@ func SourceReach(source, storeDir string, isHostPath bool) (Reach, string) {
 // relative one from the bundle's directory); another filesystem's does
 // when it is a block device or an image file, which the kernel opens on
 // the host (a relative one from runc's working directory, the bundle's
-// rootfs: "../../../dev/vda"), unless the filesystem is one whose source
-// is a mere label (tmpfs, proc, sysfs, devpts, mqueue, cgroup, overlay) or
-// the source is a word without a slash (it can only name a file of the
+// rootfs: "../../../dev/vda", or through a symlink there), unless the
+// filesystem is one whose source is no path (virtualFilesystem) or the
+// source is a word without a slash (it can only name a file of the
 // bundle's rootfs, which holds no device).
 func IsHostPathSource(isBind bool, typ, source string) bool {
 	if isBind {
 		return true
 	}
-	switch typ {
-	case "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "overlay":
+	if virtualFilesystem(typ) || typ == "overlay" {
 		return false
 	}
 	return strings.Contains(source, "/") || source == "." || source == ".."
+}
+
+// virtualFilesystem reports whether a filesystem of type typ reads no host
+// path: its source is a label (tmpfs, proc, sysfs, devpts, mqueue, cgroup),
+// a server's export (nfs, cifs, ceph) or a device tag (9p, virtiofs).
+func virtualFilesystem(typ string) bool {
+	switch typ {
+	case "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2",
+		"nfs", "nfs4", "cifs", "smb3", "ceph", "glusterfs", "9p", "virtiofs":
+		return true
+	}
+	return false
 }
 
 // HostPaths lists the host paths through which a mount of type typ with
@@ -94,17 +105,14 @@ func IsHostPathSource(isBind bool, typ, source string) bool {
 // its source when IsHostPathSource says it names one, and the paths its
 // options name: overlay's upperdir and workdir (what the container writes
 // goes there; its lowerdirs are only read), and for other filesystems
-// every option value with a slash (ext4's journal_path).
+// that read host paths every option value with a slash (ext4's
+// journal_path).
 func HostPaths(isBind bool, typ, source string, options []string) []string {
 	var out []string
 	if IsHostPathSource(isBind, typ, source) {
 		out = append(out, source)
 	}
-	if isBind {
-		return out
-	}
-	switch typ {
-	case "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2":
+	if isBind || virtualFilesystem(typ) {
 		return out
 	}
 	for _, o := range options {

@@ -68,6 +68,9 @@ func TestIsHostPathSource(t *testing.T) {
 		{false, "ext4", "../../../dev/vda", true},
 		{false, "ext4", "..", true},
 		{false, "overlay", "/srv", false},
+		{false, "nfs", "server:/export", false},
+		{false, "9p", "share", false},
+		{false, "ext4", "nix/store/aaaa-x/disk", true},
 	}
 	for _, tc := range tests {
 		if got := container.IsHostPathSource(tc.bind, tc.typ, tc.source); got != tc.want {
@@ -96,6 +99,7 @@ func TestMountReach(t *testing.T) {
 		{"overlay without an upper directory", false, "overlay", "overlay", []string{"lowerdir=/nix/store"}, nil, container.ReachNone, "", ""},
 		{"overlay into a store path", false, "overlay", "overlay", []string{"lowerdir=/srv/l", "upperdir=/nix/store/aaaa-x", "workdir=/srv/w"}, []string{"/nix/store/aaaa-x", "/srv/w"}, container.ReachStore, "/nix/store/aaaa-x", "lies in the store"},
 		{"overlay with a relative work directory", false, "overlay", "overlay", []string{"upperdir=/srv/u", "workdir=w/x"}, []string{"/srv/u", "w/x"}, container.ReachStore, "w/x", "relative"},
+		{"nfs", false, "nfs4", "server:/export", []string{"addr=10.0.0.1", "clientaddr=/x"}, nil, container.ReachNone, "", ""},
 		{"relative device", false, "xfs", "../../dev/vda", nil, []string{"../../dev/vda"}, container.ReachStore, "../../dev/vda", "relative"},
 	}
 	for _, tc := range tests {
