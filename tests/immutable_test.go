@@ -449,6 +449,27 @@ func TestStoreMountsImmutable(t *testing.T) {
 		}
 	})
 
+	// Filesystem mounts write through their sources and the paths their
+	// options name: an overlay's upperdir and workdir (the kernel writes
+	// into the workdir as it mounts it, before the start check runs), a
+	// device named by a path relative to the bundle.
+	t.Run("filesystems", func(t *testing.T) {
+		for _, c := range []struct{ mount, want string }{
+			{`{ type = "overlay"; source = "overlay"; options = [ "lowerdir=/srv" "upperdir=${busybox}" "workdir=/var/tmp/ocib-work" ]; }`, "mount /x: a filesystem (type overlay) through the host path /nix/store/"},
+			{`{ type = "overlay"; source = "overlay"; options = [ "lowerdir=/srv" "upperdir=/var/tmp/ocib-up" "workdir=/var/tmp/ocib-work" ]; }`, "mount /x: a filesystem (type overlay) through the host path /var/tmp/ocib-up, which may reach the store (an overlay's workdir is written as it is mounted"},
+			{`{ type = "ext4"; source = "../../../dev/vda"; }`, "mount /x: a filesystem (type ext4) through the host path ../../../dev/vda, which may reach the store (a relative source"},
+		} {
+			r := nixBuild(t, fmt.Sprintf(`ociTools.buildContainer {
+  name = "fs-${nonce}";
+  args = [ "${busybox}/bin/sh" "-c" "true" ];
+  mounts."/x" = %s;
+}`, c.mount), false)
+			if r.err == nil || !strings.Contains(errorLine(r.log), c.want) {
+				t.Errorf("%s: not refused with %q: %v", c.mount, c.want, r)
+			}
+		}
+	})
+
 	t.Run("extraConfig", func(t *testing.T) {
 		r := nixBuild(t, `ociTools.buildContainer {
   name = "weak-${nonce}";
@@ -457,7 +478,11 @@ func TestStoreMountsImmutable(t *testing.T) {
     linux.readonlyPaths = [ ];
     linux.maskedPaths = [ ];
     hooks.prestart = [ { path = "/bin/true"; } ];
-    mounts = [ { destination = "/s"; type = "none"; source = "/nix/store"; options = [ "rbind" "rw" ]; } ];
+    linux.devices = [ { path = "/dev/disk"; type = "b"; major = 254; minor = 0; } ];
+    mounts = [
+      { destination = "/s"; type = "none"; source = "/nix/store"; options = [ "rbind" "rw" ]; }
+      { destination = "/o"; type = "overlay"; source = "overlay"; options = [ "lowerdir=/srv" "upperdir=/var/tmp/ocib-up" "workdir=/var/tmp/ocib-work" ]; }
+    ];
   };
 }`, false)
 		if r.err != nil {
@@ -465,9 +490,11 @@ func TestStoreMountsImmutable(t *testing.T) {
 		}
 		wants := []string{
 			"mounts[0] (/s): source /nix/store may reach the store (it is or holds the store) and is mounted writable",
+			"mounts[1] (/o): a filesystem (type overlay) from the host's /var/tmp/ocib-up, which may reach the store (an overlay's workdir is written as it is mounted",
 			"hooks.prestart[0] runs /bin/true on the host",
 			"linux.readonlyPaths lacks /proc/bus, /proc/fs, /proc/irq, /proc/sys, /proc/sysrq-trigger",
 			"linux.maskedPaths lacks /proc/acpi",
+			"linux.devices[0] makes the host's device b 254:0 at /dev/disk: a block device may be the store's disk",
 		}
 		out, err := exec.Command(builderBin(), "validate", r.out).CombinedOutput()
 		if err != nil {

@@ -87,6 +87,15 @@ func NewPlan(g *store.Graph, opts container.Options, fsys container.StoreFS) (*P
 	if err != nil {
 		return nil, err
 	}
+	// Only Harden adds the start check: a hook of its form that extraConfig
+	// gave runs whatever its path names on the host, like any other hook.
+	if spec.Hooks != nil {
+		for i, h := range spec.Hooks.CreateRuntime {
+			if guard.IsStartCheck(h) {
+				warnings = append(warnings, fmt.Sprintf("hooks.createRuntime[%d] runs %s on the host, as the user who runs runc (root), outside every protection of the container: extraConfig gave it the start check's form, which only the build adds", i, h.Path))
+			}
+		}
+	}
 	// No mount may leave a store path writable; what still lets the
 	// container past the bundle's protections warns, or fails where the
 	// container's store files are the host store's own.

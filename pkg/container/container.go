@@ -728,6 +728,11 @@ func specMount(m Mount, storeDir string) (specs.Mount, error) {
 	if len(out.Options) == 0 {
 		out.Options = nil
 	}
+	// A filesystem mount writes through its host paths even read-only (an
+	// overlay's workdir): none may reach the store.
+	if reach, culprit, why := MountReach(false, out.Type, out.Source, out.Options, storeDir); reach == ReachStore {
+		return specs.Mount{}, fmt.Errorf("mount %s: a filesystem (type %s) through the host path %s, which may reach the store (%s): the store is mounted only by read-only bind mounts", dest, out.Type, culprit, why)
+	}
 	return out, nil
 }
 

@@ -72,16 +72,84 @@ func SourceReach(source, storeDir string, isHostPath bool) (Reach, string) {
 // IsHostPathSource reports whether a mount of type typ and this source
 // names a host path: a bind mount's source always does (runc takes a
 // relative one from the bundle's directory); another filesystem's does
-// when it is an absolute path, a block device or an image file, which the
-// kernel opens on the host, unless the filesystem is one whose source is a
-// mere label (tmpfs, proc, sysfs, devpts, mqueue, cgroup).
+// when it is a block device or an image file, which the kernel opens on
+// the host (a relative one from runc's working directory, the bundle's
+// rootfs: "../../../dev/vda", or through a symlink there), unless the
+// filesystem is one whose source is no path (virtualFilesystem) or the
+// source is a word without a slash (it can only name a file of the
+// bundle's rootfs, which holds no device).
 func IsHostPathSource(isBind bool, typ, source string) bool {
 	if isBind {
 		return true
 	}
-	switch typ {
-	case "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2":
+	if virtualFilesystem(typ) || typ == "overlay" {
 		return false
 	}
-	return strings.HasPrefix(source, "/")
+	return strings.Contains(source, "/") || source == "." || source == ".."
+}
+
+// virtualFilesystem reports whether a filesystem of type typ reads no host
+// path: its source is a label (tmpfs, proc, sysfs, devpts, mqueue, cgroup),
+// a server's export (nfs, cifs, ceph) or a device tag (9p, virtiofs).
+func virtualFilesystem(typ string) bool {
+	switch typ {
+	case "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2",
+		"nfs", "nfs4", "cifs", "smb3", "ceph", "glusterfs", "9p", "virtiofs":
+		return true
+	}
+	return false
+}
+
+// HostPaths lists the host paths through which a mount of type typ with
+// this source and these options (runtime-spec form) writes on the host:
+// its source when IsHostPathSource says it names one, and the paths its
+// options name: overlay's upperdir and workdir (what the container writes
+// goes there; its lowerdirs are only read), and for other filesystems
+// that read host paths every option value with a slash (ext4's
+// journal_path).
+func HostPaths(isBind bool, typ, source string, options []string) []string {
+	var out []string
+	if IsHostPathSource(isBind, typ, source) {
+		out = append(out, source)
+	}
+	if isBind || virtualFilesystem(typ) {
+		return out
+	}
+	for _, o := range options {
+		key, value, ok := strings.Cut(o, "=")
+		switch {
+		case !ok || value == "":
+		case typ == "overlay":
+			if key == "upperdir" || key == "workdir" {
+				out = append(out, value)
+			}
+		case strings.Contains(value, "/"):
+			out = append(out, value)
+		}
+	}
+	return out
+}
+
+// MountReach judges a mount from the host paths it writes through
+// (HostPaths): ReachStore, naming the path and the reason, when one of
+// them reaches the store (SourceReach), else ReachUnknown when it has any,
+// else ReachNone. An overlay's upperdir and workdir always count as
+// reaching the store: the kernel writes into its workdir as it mounts it,
+// before a start check (which runc runs once the mounts are made) could
+// see where a symlink there leads.
+func MountReach(isBind bool, typ, source string, options []string, storeDir string) (reach Reach, culprit, why string) {
+	paths := HostPaths(isBind, typ, source, options)
+	for _, p := range paths {
+		r, w := SourceReach(p, storeDir, true)
+		if r == ReachStore {
+			return r, p, w
+		}
+		if r > reach {
+			reach, culprit = r, p
+		}
+	}
+	if reach != ReachNone && !isBind && typ == "overlay" {
+		return ReachStore, culprit, "an overlay's workdir is written as it is mounted, before the start check could see where it leads"
+	}
+	return reach, culprit, ""
 }

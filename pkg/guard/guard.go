@@ -90,14 +90,16 @@ func Harden(spec *specs.Spec, storeDir, checker string) []string {
 			m.Options = container.RecursiveReadOnly(m.Options)
 			continue
 		}
-		reach, _ := container.SourceReach(m.Source, storeDir, container.IsHostPathSource(bind, m.Type, m.Source))
+		reach, _, _ := container.MountReach(bind, m.Type, m.Source, m.Options, storeDir)
 		if reach != container.ReachUnknown || readOnly(*m) {
 			continue
 		}
 		switch {
 		case checker != "":
-			if !slices.Contains(check, m.Source) {
-				check = append(check, m.Source)
+			for _, p := range container.HostPaths(bind, m.Type, m.Source, m.Options) {
+				if !slices.Contains(check, p) {
+					check = append(check, p)
+				}
 			}
 		case bind && !hasOption(*m, "rw") && !hasOption(*m, "rrw"):
 			m.Options = container.RecursiveReadOnly(append(m.Options, "ro"))
@@ -153,7 +155,10 @@ func checked(spec *specs.Spec) []string {
 //     (a block device: the store's filesystem if it is its device), a
 //     writable bind mount of a host path that no start check covers;
 //   - runc spec's masked or read-only paths left out (/proc/sys writable
-//     lets root in the container run a program as root on the host).
+//     lets root in the container run a program as root on the host);
+//   - host devices given to the container (linux.devices) or allowed by
+//     its device cgroup (linux.resources.devices): the store's disk, the
+//     host's memory.
 func Weakenings(spec *specs.Spec, storeDir string) []Weakening {
 	var out []Weakening
 	add := func(refused []string, format string, args ...any) {
@@ -167,16 +172,18 @@ func Weakenings(spec *specs.Spec, storeDir string) []Weakening {
 	for i, m := range spec.Mounts {
 		where := fmt.Sprintf("mounts[%d] (%s)", i, m.Destination)
 		bind := isBind(m)
-		hostPath := container.IsHostPathSource(bind, m.Type, m.Source)
-		reach, why := container.SourceReach(m.Source, storeDir, hostPath)
+		paths := container.HostPaths(bind, m.Type, m.Source, m.Options)
+		reach, culprit, why := container.MountReach(bind, m.Type, m.Source, m.Options, storeDir)
 		ro := readOnly(m)
-		if hostPath && !ro {
+		if len(paths) > 0 && !ro {
 			writable = append(writable, m.Destination)
 		}
 		switch {
 		case reach == container.ReachNone:
+		case !bind && reach == container.ReachStore:
+			add(nil, "%s: a filesystem (type %s) from the host's %s, which may reach the store (%s): the container can change store paths", where, m.Type, culprit, why)
 		case !bind:
-			add(nil, "%s: a filesystem (type %s) from the host's %s: if it is the store's device, the container gets the store's filesystem%s", where, m.Type, m.Source, map[bool]string{true: " (read-only)", false: " writable"}[ro])
+			add(nil, "%s: a filesystem (type %s) from the host's %s: if it is the store's device or leads into the store, the container can %s the store's files", where, m.Type, strings.Join(paths, ", "), map[bool]string{true: "read", false: "change"}[ro])
 		case reach == container.ReachStore && !ro:
 			add(nil, "%s: source %s may reach the store (%s) and is mounted writable: the container can change store paths", where, m.Source, why)
 		case ro && !hasOption(m, "rro"):
@@ -223,7 +230,39 @@ func Weakenings(spec *specs.Spec, storeDir string) []Weakening {
 	if missing := lacking(DefaultMaskedPaths(), masked); len(missing) > 0 {
 		add(nil, "linux.maskedPaths lacks %s: the container can read them (kernel memory, keys, timers of the host)", strings.Join(missing, ", "))
 	}
+	if spec.Linux != nil {
+		for i, d := range spec.Linux.Devices {
+			add(nil, "linux.devices[%d] makes the host's device %s %d:%d at %s: a block device may be the store's disk, a character device the host's memory (/dev/mem)", i, d.Type, d.Major, d.Minor, d.Path)
+		}
+		if r := spec.Linux.Resources; r != nil {
+			for i, d := range r.Devices {
+				if d.Allow {
+					add(nil, "linux.resources.devices[%d] allows %q access to %s: a block device may be the store's disk, a character device the host's memory (/dev/mem)", i, d.Access, deviceRule(d))
+				}
+			}
+		}
+	}
 	return out
+}
+
+// deviceRule names the devices a cgroup rule covers: "all devices", "block
+// devices 254:*", "character device 1:1".
+func deviceRule(d specs.LinuxDeviceCgroup) string {
+	kind := map[string]string{"b": "block device", "c": "character device"}[d.Type]
+	if kind == "" {
+		return "all devices"
+	}
+	number := func(n *int64) string {
+		if n == nil || *n < 0 {
+			return "*"
+		}
+		return fmt.Sprint(*n)
+	}
+	major, minor := number(d.Major), number(d.Minor)
+	if major == "*" || minor == "*" {
+		kind += "s"
+	}
+	return kind + " " + major + ":" + minor
 }
 
 // lacking lists the paths of want that have is lacks.

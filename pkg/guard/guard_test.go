@@ -34,6 +34,7 @@ func TestHarden(t *testing.T) {
 			bind("/c", "/srv/c", "rw"),
 			bind("/s", "/nix/store", "rw"),
 			{Destination: "/x", Type: "ext4", Source: "/dev/vda"},
+			{Destination: "/o", Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/nix/store", "upperdir=/srv/u", "workdir=/srv/w"}},
 		}
 	}
 	tests := []struct {
@@ -84,7 +85,7 @@ func TestHarden(t *testing.T) {
 				msgs = append(msgs, w.Msg)
 			}
 			got := strings.Join(msgs, "\n")
-			for _, want := range []string{"mounts[5] (/s): source /nix/store may reach the store", "mounts[6] (/x): a filesystem (type ext4)"} {
+			for _, want := range []string{"mounts[5] (/s): source /nix/store may reach the store", "mounts[6] (/x): a filesystem (type ext4)", "mounts[7] (/o): a filesystem (type overlay) from the host's /srv/u, which may reach the store (an overlay's workdir is written as it is mounted"} {
 				if !strings.Contains(got, want) {
 					t.Errorf("no weakening %q in\n%s", want, got)
 				}

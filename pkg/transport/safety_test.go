@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/tests/treestate"
 )
@@ -153,6 +154,28 @@ var damages = []struct {
 			t.Fatal(err)
 		}
 		return "the manifest: its descriptor gives the size 5242880, over the limit of 4194304 for a manifest or configuration", v1.Hash{}
+	}},
+	// A named pipe would block the copy in open(2), where no signal stops it.
+	{"index.json a named pipe", func(t *testing.T, dir string) (string, v1.Hash) {
+		p := filepath.Join(dir, "index.json")
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mkfifo(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return "the index: " + p + " is not a regular file", v1.Hash{}
+	}},
+	{"layer a named pipe", func(t *testing.T, dir string) (string, v1.Hash) {
+		_, m := readManifest(t, dir)
+		p := blobPath(dir, m.Layers[1].Digest)
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mkfifo(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return "layer 2 of 3: " + p + " is not a regular file", m.Layers[1].Digest
 	}},
 	{"index.json a link out of the store", func(t *testing.T, dir string) (string, v1.Hash) {
 		p := filepath.Join(dir, "index.json")

@@ -281,7 +281,8 @@ func (l *layoutFiles) openBlob(d v1.Descriptor, what string) (io.ReadCloser, err
 // following a symbolic link only to a regular file in the store (the store
 // directory as it is named or with its own links resolved). The file
 // opened is never a link itself (O_NOFOLLOW), so a file swapped for a link
-// after the check is refused.
+// after the check is refused, and it is a regular file (a named pipe or a
+// device is refused, never waited for).
 func (l *layoutFiles) openFile(p, what string) (*os.File, error) {
 	fi, err := os.Lstat(p)
 	if err != nil {
@@ -296,11 +297,15 @@ func (l *layoutFiles) openFile(p, what string) (*os.File, error) {
 			return nil, fmt.Errorf("%s: %s is a symbolic link to %s, outside the store %s", what, p, target, l.storeDir)
 		}
 		p = target
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %s is not a regular file", what, p)
 	}
 	if l.beforeOpen != nil {
 		l.beforeOpen(p)
 	}
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// O_NONBLOCK: a named pipe swapped in after the check would block the
+	// open, where no signal stops it; the file type is checked below.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, fmt.Errorf("%s: %s became a symbolic link while it was read", what, p)
