@@ -190,6 +190,7 @@ func TestEvaluationErrors(t *testing.T) {
 		{"unknown arch", `args = [ "x" ]; arch = "vax";`, `ociTools.buildContainer: 'arch' must be one of the architectures oci-builder accepts (amd64, x86_64, arm64, aarch64, `},
 		{"unknown os", `args = [ "x" ]; os = "plan9";`, `ociTools.buildContainer: 'os' must be "linux" (oci-builder makes Linux containers), got "plan9"`},
 		{"name", `args = [ "x" ]; name = 1;`, "'name' must be a string, got a int"},
+		{"name not a store name", `args = [ "x" ]; name = "../../x";`, `ociTools.buildContainer: 'name' "../../x" cannot name a store path: use letters, digits and + - . _ ? =`},
 		{"unknown argument", `args = [ "x" ]; usr = "nobody";`, "called with unexpected argument 'usr'"},
 		{"storeMode unknown", `args = [ "x" ]; storeMode = "symlink";`, `ociTools.buildContainer: 'storeMode' must be one of "copy", "reflink", "hardlink", "bind", got "symlink"`},
 		{"storeMode not a string", `args = [ "x" ]; storeMode = true;`, `'storeMode' must be one of "copy", "reflink", "hardlink", "bind", got a bool`},

@@ -471,6 +471,7 @@ func TestImageEvaluationErrors(t *testing.T) {
 		{"ports not a list", `exposedPorts = 80;`, "'exposedPorts' must be a list of ports, got a int"},
 		{"label", `labels.a = 1;`, "'labels.a' must be a string, got a int"},
 		{"volumes", `volumes = "/data";`, "'volumes' must be a list of strings, got a string"},
+		{"name not a store name", `name = "a b";`, `ociTools.buildImage: 'name' "a b" cannot name a store path`},
 		{"tag", `tag = 1;`, "'tag' must be a string, got a int"},
 		{"created", `created = 0;`, "'created' must be a string, got a int"},
 		{"tag empty", `tag = "";`, `ociTools.buildImage: 'tag' must not be empty (leave it out for "latest")`},

@@ -130,7 +130,13 @@ let
   derivationName =
     fn: name: roots: suffix:
     if name != null then
-      checkType fn "name" isString "a string" name
+      let
+        n = checkType fn "name" isString "a string" name;
+      in
+      if builtins.match "[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*" n != null && stringLength n <= 200 then
+        n
+      else
+        fail fn "'name' ${builtins.toJSON n} cannot name a store path: use letters, digits and + - . _ ? = (not starting with a dot), at most 200 characters"
     else if roots != [ ] then
       "${unsafeDiscardStringContext (builtins.head roots).name}-${suffix}"
     else
