@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -605,4 +606,79 @@ func TestCopyCredentials(t *testing.T) {
 	}
 	// skopeo reads what was pushed with the same authentication file.
 	tool(t, "skopeo", "inspect", "--tls-verify=false", "--authfile", right, dest)
+}
+
+// TestCopySecondSignal: a copy blocked where no cancellation reaches it
+// (opening a named pipe given as its source, which waits for a writer)
+// stops at the second SIGTERM, at once, with one line and status 130, and
+// the destination is not created.
+func TestCopySecondSignal(t *testing.T) {
+	needTools(t)
+	t.Parallel()
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "image.tar")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(h.builder, "bin", "oci-builder"), "copy", "oci-archive:"+fifo, "oci:"+out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Wait until one of its threads sleeps in openat(2) (its number on
+	// this machine's architecture).
+	openat := map[string]string{"amd64": "257 ", "arm64": "56 "}[runtime.GOARCH]
+	if openat == "" {
+		t.Fatalf("no openat number for %s", runtime.GOARCH)
+	}
+	blocked := func() bool {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", cmd.Process.Pid))
+		for _, task := range tasks {
+			if b, err := os.ReadFile(task); err == nil && strings.HasPrefix(string(b), openat) {
+				return true
+			}
+		}
+		return false
+	}
+	for !blocked() {
+		select {
+		case err := <-exited:
+			t.Fatalf("the copy ended (%v) instead of waiting for a writer:\n%s", err, stderr.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("the first SIGTERM ended the blocked copy (%v): the test no longer shows the second one's need:\n%s", err, stderr.String())
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the second SIGTERM did not stop the copy within 10 s:\n%s", stderr.String())
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+	if code != 130 || len(lines) != 1 || !strings.HasPrefix(lines[0], "oci-builder: error: terminated again: stopped at once") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 130 and one line saying the second signal stopped it", code, stderr.String())
+	}
+	if _, err := os.Lstat(out); !os.IsNotExist(err) {
+		t.Fatalf("the destination exists after the interrupted copy (%v)", err)
+	}
 }

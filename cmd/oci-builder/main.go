@@ -300,8 +300,27 @@ func oneLine(s string) string {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go stopOnSignals(sigs, cancel, os.Stderr, os.Exit)
 	code := runAs(ctx, os.Args[0], os.Args[1:], env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
-	stop()
+	signal.Stop(sigs)
+	cancel()
 	os.Exit(code)
+}
+
+// stopOnSignals cancels the command at the first SIGINT or SIGTERM (it
+// stops cleanly: what it was writing is removed, the destination left as
+// it was) and exits at once, with status 130, at the second: for a command
+// blocked where no cancellation reaches it (a system call on a named pipe
+// or a stalled file system). Temporary files beside the destination may
+// then be left; the destination itself never shows a partial result,
+// since it is only ever renamed into place.
+func stopOnSignals(sigs <-chan os.Signal, cancel context.CancelFunc, stderr io.Writer, exit func(int)) {
+	<-sigs
+	cancel()
+	s := <-sigs
+	fmt.Fprintf(stderr, "oci-builder: error: %v again: stopped at once (temporary files beside the destination may be left)\n", s)
+	exit(130)
 }
