@@ -53,7 +53,7 @@ ociTools.buildLayeredImage {
 func TestDockerCompatLayeringPipeline(t *testing.T) {
 	needTools(t)
 	t.Parallel()
-	file := writeExpr(t, prelude()+pipelineExpr)
+	file := writeExpr(t, pipelineExpr)
 	r := nixBuildFile(t, file, true)
 	if r.err != nil {
 		t.Fatal(r)
@@ -80,11 +80,16 @@ func TestDockerCompatLayeringPipeline(t *testing.T) {
 	}
 }
 
-// TestDockerCompatLayeringPipelineErrors: a pipeline of the wrong shape
-// is refused at evaluation, naming the step.
-func TestDockerCompatLayeringPipelineErrors(t *testing.T) {
+// TestDockerCompatLayeringPipelineEval: streamLayeredImage takes a
+// pipeline too (its builder plans the image as buildLayeredImage's); a
+// pipeline of the wrong shape is refused at evaluation, naming the step.
+func TestDockerCompatLayeringPipelineEval(t *testing.T) {
 	need(t)
 	t.Parallel()
+	stream := `builtins.toJSON (ociTools.streamLayeredImage { name = "s"; layeringPipeline = [ [ "split_paths" [ { children_of = busybox; } ] ] [ "flatten" ] ]; }).drvAttrs.dockerCompat.layeringPipeline`
+	if r := runNix(t, "nix-instantiate", "--eval", writeExpr(t, stream)); r.err != nil || !strings.Contains(r.out, `children_of`) || !strings.Contains(r.out, "-busybox") {
+		t.Errorf("streamLayeredImage's layeringPipeline: %v\n%s%s", r.err, r.out, r.log)
+	}
 	for arg, want := range map[string]string{
 		`[ [ "popularity_contest" ] [ "limit_layers" 0 ] ]`:                    `'layeringPipeline' step 2: "limit_layers" takes a count, an integer of at least 1, got 0`,
 		`[ [ "split_paths" [ ] ] [ "over" "rest" [ "pipe" [ [ "pop" ] ] ] ] ]`: `'layeringPipeline' step 2.1.1: unknown operation "pop"`,
