@@ -68,6 +68,18 @@ func TestCompatPipeline(t *testing.T) {
 	if got, want := layers(p), []string{"dep", "app+lib+sh", "custom"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("layers %q, want %q", got, want)
 	}
+	// includeStorePaths = false: no store layers, the pipeline not run (as
+	// in dockerTools, where its graph is empty).
+	c := &image.Compat{LayeringPipeline: []byte(`[]`), ExcludeStorePaths: true}
+	if err := c.LoadPipeline(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = image.NewPlan(g, container.Options{Args: []string{"/bin/sh"}, Roots: []string{app}}, image.Options{Compat: c}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := layers(p); !reflect.DeepEqual(got, []string{"custom"}) {
+		t.Errorf("includeStorePaths = false: layers %q", got)
+	}
 	for _, tc := range []struct{ pipeline, want string }{
 		{`[["popularity_contest"]]`, `layeringPipeline makes 4 layers of store paths and the image has room for 2`},
 		{`[["popularity_contest"], ["limit_layers", "2"]]`, `layeringPipeline: step 2 ("limit_layers"): the count must be an integer`},
