@@ -77,22 +77,9 @@ func runValue(t *testing.T, pipeline string, closure []*store.PathInfo) string {
 	if err != nil {
 		t.Fatalf("Parse(%s): %v", pipeline, err)
 	}
-	// As Run does.
-	sort.Slice(closure, func(i, j int) bool { return closure[i].Path < closure[j].Path })
-	sort.SliceStable(closure, func(i, j int) bool { return closure[i].NarSize < closure[j].NarSize })
-	r := &runner{index: map[string]int{}}
-	full := &graph{out: map[int][]int{}}
-	for i, info := range closure {
-		r.paths = append(r.paths, info.Path)
-		r.index[info.Path] = i
-		full.vs = append(full.vs, i)
-	}
-	for i, info := range closure {
-		for _, ref := range info.References {
-			if j, ok := r.index[ref]; ok && j != i {
-				full.out[i] = append(full.out[i], j)
-			}
-		}
+	r, full, err := newRunner(closure)
+	if err != nil {
+		t.Fatal(err)
 	}
 	v, err := r.pipe(p.steps, full)
 	if err != nil {
@@ -268,18 +255,9 @@ func TestPopularity(t *testing.T) {
 		edges = append(edges, fmt.Sprintf("v%02d>l%02d", i, i), fmt.Sprintf("v%02d>r%02d", i, i),
 			fmt.Sprintf("l%02d>v%02d", i, i+1), fmt.Sprintf("r%02d>v%02d", i, i+1))
 	}
-	chain := testGraph(edges, nil, nil)
-	r := &runner{index: map[string]int{}}
-	g := &graph{out: map[int][]int{}}
-	for i, info := range chain {
-		r.paths = append(r.paths, info.Path)
-		r.index[info.Path] = i
-		g.vs = append(g.vs, i)
-	}
-	for i, info := range chain {
-		for _, ref := range info.References[1:] {
-			g.out[i] = append(g.out[i], r.index[ref])
-		}
+	r, g, err := newRunner(testGraph(edges, nil, nil))
+	if err != nil {
+		t.Fatal(err)
 	}
 	order, err := popularityOrder(g, r.paths)
 	if err != nil {

@@ -51,27 +51,9 @@ type runner struct {
 // Run applies the pipeline to the closure (whose references outside it
 // are ignored, as those to itself) and returns its layers.
 func (p *Pipeline) Run(closure []*store.PathInfo) (*Result, error) {
-	infos := append([]*store.PathInfo(nil), closure...)
-	// nixpkgs sorts exportReferencesGraph's entries (which Nix writes
-	// sorted by path) by NAR size, stably, and igraph keeps that order.
-	sort.SliceStable(infos, func(i, j int) bool { return infos[i].Path < infos[j].Path })
-	sort.SliceStable(infos, func(i, j int) bool { return infos[i].NarSize < infos[j].NarSize })
-	r := &runner{paths: make([]string, len(infos)), index: make(map[string]int, len(infos))}
-	for i, info := range infos {
-		if _, dup := r.index[info.Path]; dup {
-			return nil, fmt.Errorf("store path %s appears twice in the closure", info.Path)
-		}
-		r.paths[i] = info.Path
-		r.index[info.Path] = i
-	}
-	full := &graph{vs: make([]int, len(infos)), out: map[int][]int{}}
-	for i, info := range infos {
-		full.vs[i] = i
-		for _, ref := range info.References {
-			if j, ok := r.index[ref]; ok && j != i {
-				full.out[i] = append(full.out[i], j)
-			}
-		}
+	r, full, err := newRunner(closure)
+	if err != nil {
+		return nil, err
 	}
 	res := &Result{}
 	seen := map[string]bool{}
@@ -103,6 +85,33 @@ func (p *Pipeline) Run(closure []*store.PathInfo) (*Result, error) {
 		res.Layers = append(res.Layers, l)
 	}
 	return res, nil
+}
+
+// newRunner indexes the closure and makes its graph.
+func newRunner(closure []*store.PathInfo) (*runner, *graph, error) {
+	infos := append([]*store.PathInfo(nil), closure...)
+	// nixpkgs sorts exportReferencesGraph's entries (which Nix writes
+	// sorted by path) by NAR size, stably, and igraph keeps that order.
+	sort.SliceStable(infos, func(i, j int) bool { return infos[i].Path < infos[j].Path })
+	sort.SliceStable(infos, func(i, j int) bool { return infos[i].NarSize < infos[j].NarSize })
+	r := &runner{paths: make([]string, len(infos)), index: make(map[string]int, len(infos))}
+	for i, info := range infos {
+		if _, dup := r.index[info.Path]; dup {
+			return nil, nil, fmt.Errorf("store path %s appears twice in the closure", info.Path)
+		}
+		r.paths[i] = info.Path
+		r.index[info.Path] = i
+	}
+	full := &graph{vs: make([]int, len(infos)), out: map[int][]int{}}
+	for i, info := range infos {
+		full.vs[i] = i
+		for _, ref := range info.References {
+			if j, ok := r.index[ref]; ok && j != i {
+				full.out[i] = append(full.out[i], j)
+			}
+		}
+	}
+	return r, full, nil
 }
 
 func (r *runner) pipe(steps []*step, v value) (value, error) {
