@@ -38,6 +38,7 @@ let
     ./oci-tools/image.nix
     ./oci-tools/layers.nix
     ./oci-tools/copy.nix
+    ./oci-tools/pipeline.nix
     ./oci-tools/docker.nix
     ./oci-tools/sbom.nix
     ./oci-tools/outside.nix

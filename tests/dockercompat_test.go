@@ -106,7 +106,7 @@ func TestDockerCompatRefused(t *testing.T) {
 		`compressor = "xz";`:              "'compressor' must be \"gz\", \"zstd\" or \"none\"",
 		`contents = [ 3 ];`:               "'contents' must be a package, a store path or a list of them",
 		`fromImage = 1;`:                  "'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got a int",
-		`layeringPipeline = [ ];`:         "'layeringPipeline' is not supported",
+		`layeringPipeline = [ ];`:         "'layeringPipeline' is empty: it would leave the closure one graph",
 		`config.Cmd = "/bin/sh";`:         "'config.Cmd' must be a list of strings",
 		`config.Env = [ "NOVALUE" ];`:     "'config.Env' must be a list of \"NAME=VALUE\" strings, got \"NOVALUE\"",
 		`config.WorkingDir = "srv";`:      "'config.WorkingDir' must be an absolute path",

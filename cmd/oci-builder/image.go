@@ -356,6 +356,9 @@ func readImagePlan(ctx context.Context, e env) (builderInput, *image.Plan, error
 		if iopts.Compat, err = image.DecodeCompat(raw); err != nil {
 			return in, nil, err
 		}
+		if err := iopts.Compat.LoadPipeline(); err != nil {
+			return in, nil, err
+		}
 		if iopts.Compat.TagFromOutput {
 			iopts.Tag = image.TagOfOutput(in.out)
 		}

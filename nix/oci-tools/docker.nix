@@ -25,6 +25,7 @@ let
     unsafeDiscardStringContext
     ;
   inherit (scope)
+    checkLayeringPipeline
     checkStringList
     checkType
     copiers
@@ -371,7 +372,8 @@ let
           # buildImage does not count).
           maxLayers =
             if kind != "single" then
-              maxLayers
+              # dockerTools does not apply maxLayers to a pipeline's layers.
+              (if a.layeringPipeline != null then 125 else maxLayers)
             else if a.fromImage != null then
               125
             else
@@ -399,6 +401,12 @@ let
           debug = checkType fn "debug" isBool "a boolean" a.debug;
         }
         // nixDB fn a
+        // (
+          if kind != "single" && a.layeringPipeline != null then
+            { layeringPipeline = checkLayeringPipeline fn a.layeringPipeline; }
+          else
+            { }
+        )
         // (if shell != null then { shellLayer = "${shell}"; } else { })
         // (
           if kind == "single" then
@@ -424,8 +432,8 @@ let
           fail fn "'${head unknown}' is not an argument of dockerTools.${fn} (nor of this one: ${concatStringsSep ", " layeredArgs})"
         else if refused != [ ] then
           fail fn "'${head refused}' is not supported: ${shellOnly.${head refused}}"
-        else if a.layeringPipeline != null then
-          fail fn "'layeringPipeline' is not supported: the store paths are grouped by popularity into at most maxLayers - 1 layers, as dockerTools' default pipeline does; remove it and set 'maxLayers', or declare layers with ociTools.buildLayer and 'layers'"
+        else if a.layeringPipeline != null && a.layers != [ ] then
+          fail fn "give 'layeringPipeline' or 'layers', not both: the pipeline splits the closure into the image's own layers, 'layers' takes them from buildLayer derivations"
         else if !(isAttrs a.passthru) || !(isAttrs a.meta) then
           fail fn "'passthru' and 'meta' must be attribute sets"
         else

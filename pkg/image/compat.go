@@ -1,7 +1,9 @@
 package image
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/layering"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
@@ -85,6 +88,51 @@ type Compat struct {
 	// hook for ociTools with nixpkgs (nix/oci-tools/docker.nix's
 	// shellLayer); nothing sets it yet.
 	ShellLayer string `json:"shellLayer,omitempty"`
+	// LayeringPipeline, when set, is dockerTools' layeringPipeline: the
+	// JSON of the Nix list of steps, or a JSON string naming a file that
+	// holds it. The builder reads it into Pipeline (LoadPipeline).
+	LayeringPipeline json.RawMessage `json:"layeringPipeline,omitempty"`
+	// Pipeline, when not nil, groups the store paths into layers instead
+	// of popularity (package layering), as dockerTools does with
+	// layeringPipeline: its layers, then the customisation layer, whatever
+	// maxLayers says (the image still has at most 125 layers).
+	Pipeline *layering.Pipeline `json:"-"`
+}
+
+// maxPipelineFile bounds the size of a layeringPipeline file.
+const maxPipelineFile = 16 << 20
+
+// LoadPipeline parses LayeringPipeline into Pipeline, reading the file it
+// names if it is a string (a derivation or path whose output holds the
+// JSON, as dockerTools also takes).
+func (c *Compat) LoadPipeline() error {
+	if len(c.LayeringPipeline) == 0 || string(c.LayeringPipeline) == "null" {
+		return nil
+	}
+	data := []byte(c.LayeringPipeline)
+	var file string
+	if json.Unmarshal(data, &file) == nil {
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("layeringPipeline: %w", err)
+		}
+		defer f.Close()
+		if data, err = io.ReadAll(io.LimitReader(f, maxPipelineFile+1)); err != nil {
+			return fmt.Errorf("layeringPipeline: %s: %w", file, err)
+		}
+		if len(data) > maxPipelineFile {
+			return fmt.Errorf("layeringPipeline: %s is larger than %d bytes", file, maxPipelineFile)
+		}
+	}
+	p, err := layering.Parse(data)
+	if err != nil {
+		if file != "" {
+			return fmt.Errorf("layeringPipeline %s: %w", file, err)
+		}
+		return fmt.Errorf("layeringPipeline: %w", err)
+	}
+	c.Pipeline = p
+	return nil
 }
 
 // DecodeCompat reads Compat from JSON, unknown keys refused (the image

@@ -1,9 +1,11 @@
 package image
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/layering"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
 
@@ -109,6 +111,40 @@ func GroupLayers(closure []*store.PathInfo, maxLayers int) []LayerPlan {
 		layers = append(layers, group(roots, pop))
 	}
 	return layers
+}
+
+// PipelineLayers groups the closure into the layers dockerTools'
+// layeringPipeline p makes of it (package layering), in the pipeline's
+// order, leaving out of the pipeline's graph (and of the layers) the store
+// paths of exclude, as dockerTools leaves out its customisation layer. It
+// also returns the pipeline's warnings.
+func PipelineLayers(closure []*store.PathInfo, p *layering.Pipeline, exclude ...string) ([]LayerPlan, []string, error) {
+	skip := map[string]bool{}
+	for _, e := range exclude {
+		skip[e] = true
+	}
+	byPath := make(map[string]*store.PathInfo, len(closure))
+	var in []*store.PathInfo
+	for _, info := range closure {
+		if !skip[info.Path] {
+			in = append(in, info)
+			byPath[info.Path] = info
+		}
+	}
+	res, err := p.Run(in)
+	if err != nil {
+		return nil, nil, fmt.Errorf("layeringPipeline: %w", err)
+	}
+	pop := store.Popularity(in)
+	layers := make([]LayerPlan, len(res.Layers))
+	for i, paths := range res.Layers {
+		infos := make([]*store.PathInfo, len(paths))
+		for j, path := range paths {
+			infos[j] = byPath[path]
+		}
+		layers[i] = group(infos, pop)
+	}
+	return layers, res.Warnings, nil
 }
 
 // group makes one layer of paths, sorted by path.

@@ -134,7 +134,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 	}
 	var layers []LayerPlan
 	if o.Compat != nil {
-		if layers, err = compatLayers(ct.Closure, inClosure, c.Roots, o.Compat, s); err != nil {
+		if layers, err = compatLayers(ct.Closure, inClosure, c.Roots, o.Compat, s, &warnings); err != nil {
 			return nil, err
 		}
 	} else {
@@ -206,9 +206,10 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 }
 
 // compatLayers are the layers of a dockerTools-style image (see Compat):
-// the closure in at most maxLayers - 1 layers and the customisation layer,
-// or, for Single, one layer of both.
-func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings) ([]LayerPlan, error) {
+// the closure in at most maxLayers - 1 layers (or in those of its
+// layeringPipeline) and the customisation layer, or, for Single, one layer
+// of both. The pipeline's warnings are added to warnings.
+func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings, warnings *[]string) ([]LayerPlan, error) {
 	for _, list := range [][]string{c.Contents, c.CopyToRoot} {
 		for _, p := range list {
 			if !inClosure[p] {
@@ -284,7 +285,21 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 			Comment: fmt.Sprintf("%d store paths and %s", len(paths), comment)}
 		return []LayerPlan{lp}, nil
 	}
-	layers := GroupLayers(closure, s.maxLayers-1)
+	var layers []LayerPlan
+	if c.Pipeline != nil && !c.ExcludeStorePaths {
+		// dockerTools leaves its customisation layer's store path out of
+		// the graph the pipeline splits.
+		var w []string
+		if layers, w, err = PipelineLayers(closure, c.Pipeline, c.ShellLayer); err != nil {
+			return nil, err
+		}
+		*warnings = append(*warnings, w...)
+		if room := s.maxLayers - 1 - len(dbLayer); len(layers) > room {
+			return nil, fmt.Errorf("layeringPipeline makes %d layers of store paths and the image has room for %d (125 layers, less the customisation layer and a base image's): end it with [ \"limit_layers\" %d ]", len(layers), room, room)
+		}
+	} else {
+		layers = GroupLayers(closure, s.maxLayers-1)
+	}
 	owner := &layer.Ownership{UID: c.UID, GID: c.GID, Uname: c.Uname, Gname: c.Gname, MTime: mtime, Perms: s.perms}
 	for i := range layers {
 		layers[i].Owner = owner
