@@ -48,26 +48,11 @@ ociTools.buildLayeredImage {
 func TestDockerCompatAutoLayer(t *testing.T) {
 	needTools(t)
 	t.Parallel()
-	file := writeExpr(t, autoLayerExpr)
-	r := nixBuildFile(t, file, true)
-	if r.err != nil {
-		t.Fatal(r)
-	}
+	log, layout, got := buildLayerStores(t, autoLayerExpr)
 	for _, want := range []string{"oci-builder: layer 1: 2 store paths: al-b", "oci-builder: layer 2: 2 store paths: ", "oci-builder: layer 3: customisation layer"} {
-		if !strings.Contains(r.log, want) {
-			t.Errorf("debug: the build log lacks %q:\n%s", want, r.log)
+		if !strings.Contains(log, want) {
+			t.Errorf("debug: the build log lacks %q:\n%s", want, log)
 		}
-	}
-	if r := nixBuildFile(t, file, true, "--check"); r.err != nil {
-		t.Fatal(r)
-	}
-	img := r.out
-	layout := filepath.Join(t.TempDir(), "layout")
-	tool(t, "skopeo", "--insecure-policy", "copy", "oci-archive:"+img+":v1", "oci:"+layout+":v1")
-	_, m := readLayout(t, layout)
-	var got [][]string
-	for _, l := range m.Layers {
-		got = append(got, layerStoreNames(t, blobPath(layout, l.Digest), filepath.Dir(img)))
 	}
 	n := h.nonce
 	want := [][]string{{"al-big-" + n, "al-bigdep-" + n}, {"al-app-" + n, "busybox"}, nil}
@@ -78,4 +63,28 @@ func TestDockerCompatAutoLayer(t *testing.T) {
 	if res.code != 0 || res.stdout != "big gives bigdep-data\n" {
 		t.Fatalf("runc: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
 	}
+}
+
+// buildLayerStores builds expr, a layered image tagged v1, checks that
+// --check rebuilds it the same, and copies it into an OCI layout. It
+// returns the build log, the layout, and the names of the store paths
+// each layer holds (see layerStoreNames).
+func buildLayerStores(t *testing.T, expr string) (string, string, [][]string) {
+	t.Helper()
+	file := writeExpr(t, expr)
+	r := nixBuildFile(t, file, true)
+	if r.err != nil {
+		t.Fatal(r)
+	}
+	if r := nixBuildFile(t, file, true, "--check"); r.err != nil {
+		t.Fatal(r)
+	}
+	layout := filepath.Join(t.TempDir(), "layout")
+	tool(t, "skopeo", "--insecure-policy", "copy", "oci-archive:"+r.out+":v1", "oci:"+layout+":v1")
+	_, m := readLayout(t, layout)
+	var stores [][]string
+	for _, l := range m.Layers {
+		stores = append(stores, layerStoreNames(t, blobPath(layout, l.Digest), filepath.Dir(r.out)))
+	}
+	return r.log, layout, stores
 }

@@ -64,8 +64,8 @@ func AutoLayers(closure []*store.PathInfo, ignore map[string]bool, limit int) ([
 		}
 		index[info.Path] = i
 	}
-	deps := make([][]int, n)
-	users := make([][]int, n)
+	deps := make(map[int][]int, n)
+	users := make(map[int][]int, n)
 	for i, info := range infos {
 		for _, ref := range info.References {
 			if j, ok := index[ref]; ok && j != i {
@@ -85,13 +85,13 @@ func AutoLayers(closure []*store.PathInfo, ignore map[string]bool, limit int) ([
 	for k := n - 1; k >= 0; k-- {
 		root := bySize[k]
 		// auto-layer's dependencies and users: the root left out.
-		below := reachFrom(deps, root)
+		below := reach(deps, []int{root})
 		delete(below, root)
-		above := reachFrom(users, root)
+		above := reach(users, []int{root})
 		delete(above, root)
 		next := append([][]int(nil), split...)
 		next[root] = []int{root}
-		for _, d := range setMembers(below) {
+		for _, d := range keys(below) {
 			s := without(next[d], above)
 			if !anyIn(s, below) {
 				s = with(s, root)
@@ -125,7 +125,7 @@ func AutoLayers(closure []*store.PathInfo, ignore map[string]bool, limit int) ([
 	}
 	for _, l := range layers {
 		sortByName(l.Paths)
-		for v := range reachFrom(deps, members[l]...) {
+		for v := range reach(deps, members[l]) {
 			l.ClosureSize += infos[v].NarSize
 		}
 	}
@@ -151,33 +151,6 @@ func AutoLayers(closure []*store.PathInfo, ignore map[string]bool, limit int) ([
 		}
 	}
 	return out, nil
-}
-
-// reachFrom is the set of vertices reachable from start along adj, start
-// included.
-func reachFrom(adj [][]int, start ...int) map[int]bool {
-	seen := map[int]bool{}
-	stack := append([]int(nil), start...)
-	for len(stack) > 0 {
-		v := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[v] {
-			continue
-		}
-		seen[v] = true
-		stack = append(stack, adj[v]...)
-	}
-	return seen
-}
-
-// setMembers are a set's members, in increasing order.
-func setMembers(set map[int]bool) []int {
-	out := make([]int, 0, len(set))
-	for v := range set {
-		out = append(out, v)
-	}
-	sort.Ints(out)
-	return out
 }
 
 // without is s less the members of drop, as a new slice.
