@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -53,22 +52,7 @@ ociTools.buildLayeredImage {
 func TestDockerCompatLayeringPipeline(t *testing.T) {
 	needTools(t)
 	t.Parallel()
-	file := writeExpr(t, pipelineExpr)
-	r := nixBuildFile(t, file, true)
-	if r.err != nil {
-		t.Fatal(r)
-	}
-	if r := nixBuildFile(t, file, true, "--check"); r.err != nil {
-		t.Fatal(r)
-	}
-	img := r.out
-	layout := filepath.Join(t.TempDir(), "layout")
-	tool(t, "skopeo", "--insecure-policy", "copy", "oci-archive:"+img+":v1", "oci:"+layout+":v1")
-	_, m := readLayout(t, layout)
-	var got [][]string
-	for _, l := range m.Layers {
-		got = append(got, layerStoreNames(t, blobPath(layout, l.Digest), filepath.Dir(img)))
-	}
+	_, layout, got := buildLayerStores(t, pipelineExpr)
 	n := h.nonce
 	want := [][]string{{"pl-dep-" + n, "pl-lib-" + n}, {"busybox"}, {"pl-app-" + n}, nil}
 	if !reflect.DeepEqual(got, want) {

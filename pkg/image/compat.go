@@ -25,7 +25,8 @@ import (
 // as JSON under "dockerCompat". They are not buildImage options.
 //
 // Such an image has no /etc layer: its store paths are in at most
-// maxLayers - 1 layers, and a customisation layer on top holds the
+// maxLayers - 1 layers, split as dockerTools splits them by default
+// (AutoLayers) or by its layeringPipeline, and a customisation layer on top holds the
 // contents, the declared directories (Options.Dirs) and the Nix database
 // (dockerTools' customisation layer), so that maxLayers counts every
 // layer as dockerTools does. In the buildImage style (Single), the image
@@ -50,7 +51,7 @@ type Compat struct {
 	CopyToRoot           []string `json:"copyToRoot,omitempty"`
 	KeepContentsDirlinks bool     `json:"keepContentsDirlinks,omitempty"`
 	// Single makes one layer of the closure and CopyToRoot
-	// (dockerTools.buildImage) instead of layers by popularity and a
+	// (dockerTools.buildImage) instead of layers by auto-layer and a
 	// customisation layer.
 	Single bool `json:"single,omitempty"`
 	// TagFromOutput makes the tag the hash part of the output path, as

@@ -147,6 +147,49 @@ func PipelineLayers(closure []*store.PathInfo, p *layering.Pipeline, exclude ...
 	return layers, res.Warnings, nil
 }
 
+// AutoLayers groups the closure into at most limit layers as dockerTools
+// does by default (nixpkgs' auto-layer, package layering): the largest
+// store paths each in a layer with the dependencies only they use, the
+// dependencies they share in layers of their own, ordered by the size of
+// their closure. The store paths of ignore take part in the split but are
+// left out of the layers, as dockerTools leaves out its customisation
+// layer's derivation.
+//
+// dockerTools' graph also holds its image configuration's and
+// customisation layer's derivations, above the closure; the builder makes
+// neither as a store path (but the customisation layer that the shell
+// arguments make, which is passed in ignore), so where the iteration
+// reaches them the layers can differ from dockerTools' (only when
+// maxLayers leaves room for nearly every store path of the closure).
+func AutoLayers(closure []*store.PathInfo, limit int, ignore ...string) ([]LayerPlan, error) {
+	skip := map[string]bool{}
+	for _, p := range ignore {
+		skip[p] = true
+	}
+	res, err := layering.AutoLayers(closure, skip, limit)
+	if err != nil {
+		return nil, err
+	}
+	byPath := make(map[string]*store.PathInfo, len(closure))
+	var kept []*store.PathInfo
+	for _, info := range closure {
+		byPath[info.Path] = info
+		if !skip[info.Path] {
+			kept = append(kept, info)
+		}
+	}
+	pop := store.Popularity(kept)
+	layers := make([]LayerPlan, len(res))
+	for i, l := range res {
+		infos := make([]*store.PathInfo, len(l.Paths))
+		for j, path := range l.Paths {
+			infos[j] = byPath[path]
+		}
+		layers[i] = group(infos, pop)
+	}
+	return layers, nil
+}
+
 // group makes one layer of paths, sorted by path.
 func group(paths []*store.PathInfo, pop map[string]int) LayerPlan {
 	sorted := append([]*store.PathInfo(nil), paths...)

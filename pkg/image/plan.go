@@ -206,9 +206,9 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 }
 
 // compatLayers are the layers of a dockerTools-style image (see Compat):
-// the closure in at most maxLayers - 1 layers (or in those of its
-// layeringPipeline) and the customisation layer, or, for Single, one layer
-// of both. The pipeline's warnings are added to warnings.
+// the closure in at most maxLayers - 1 layers by auto-layer (or in
+// those of its layeringPipeline) and the customisation layer, or, for
+// Single, one layer of both. The pipeline's warnings are added to warnings.
 func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings, warnings *[]string) ([]LayerPlan, error) {
 	for _, list := range [][]string{c.Contents, c.CopyToRoot} {
 		for _, p := range list {
@@ -298,7 +298,12 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 			return nil, fmt.Errorf("layeringPipeline makes %d layers of store paths and the image has room for %d (125 layers, less the customisation layer and a base image's): end it with [ \"limit_layers\" %d ]", len(layers), room, room)
 		}
 	} else {
-		layers = GroupLayers(closure, s.maxLayers-1)
+		// dockerTools' default: auto-layer, in what maxLayers leaves
+		// besides the customisation layer (s.maxLayers is already less a
+		// base image's layers) and the database's own layer, if any.
+		if layers, err = AutoLayers(closure, max(1, s.maxLayers-1-len(dbLayer)), c.ShellLayer); err != nil {
+			return nil, err
+		}
 	}
 	owner := &layer.Ownership{UID: c.UID, GID: c.GID, Uname: c.Uname, Gname: c.Gname, MTime: mtime, Perms: s.perms}
 	for i := range layers {
