@@ -131,7 +131,9 @@ func Write(ctx context.Context, out string, plan *Plan, opts WriteOptions) (Resu
 		return Result{}, fmt.Errorf("manifest: %w", err)
 	}
 	manifests := []v1.Descriptor{res.Manifest}
-	if plan.SBOM != nil {
+	// An image of no store path (dockerTools.buildImage with a config
+	// only, includeStorePaths = false) has nothing for them to describe.
+	if plan.SBOM != nil && len(plan.Closure) > 0 {
 		if res.Referrers, err = writeReferrers(blobs, plan, res.Manifest); err != nil {
 			return Result{}, fmt.Errorf("image documents: %w", err)
 		}
