@@ -75,7 +75,10 @@ const maxChownArgs = 100
 // What needs root is returned as a shell script to run in dir under
 // fakeroot, which then records it: `chown -h UID:GID -- PATH...` for
 // every entry not owned by root, and `chmod MODE -- PATH` for the
-// setuid and setgid bits (a Nix build may not set them). Names
+// setuid and setgid bits (a Nix build may not set them) and for the
+// entries their owner may not write (store files, read-only
+// directories), which are written writable by their owner, as root
+// finds them (fakeroot keeps them so on disk). Names
 // (Uname, Gname) are not kept: the layer's tar has numeric owners.
 func WriteTree(c *Customisation, dir string) ([]byte, error) {
 	entries, err := c.Entries()
@@ -111,6 +114,17 @@ func WriteTree(c *Customisation, dir string) ([]byte, error) {
 		if e.Mode&0o1000 != 0 {
 			mode |= os.ModeSticky
 		}
+		// What root could write to, the build user can too: the owner's
+		// bits on disk, the entry's mode recorded by fakeroot (chmod
+		// below), as the shell arguments run as root over the tree.
+		owned := os.FileMode(0o600)
+		if e.Dir {
+			owned = 0o700
+		}
+		if e.Link == "" && mode&owned != owned {
+			special = append(special, fmt.Sprintf("chmod %o -- %s\n", e.Mode&0o7777, shellQuote(rel)))
+			mode |= owned
+		}
 		switch {
 		case e.Dir:
 			// Writable until every entry is in; its mode comes last.
@@ -131,7 +145,7 @@ func WriteTree(c *Customisation, dir string) ([]byte, error) {
 			k := [2]int{e.UID, e.GID}
 			owners[k] = append(owners[k], rel)
 		}
-		if e.Mode&0o6000 != 0 && e.Link == "" {
+		if e.Mode&0o6000 != 0 && e.Link == "" && mode&owned == owned {
 			special = append(special, fmt.Sprintf("chmod %o -- %s\n", e.Mode&0o7777, shellQuote(rel)))
 		}
 	}

@@ -12,7 +12,7 @@ import (
 // TestWriteTree: the customisation tree the shell arguments run on is the
 // customisation layer's entries on disk: contents linked, copyToRoot
 // copied with its modes, dirs with their modes (sticky bit too); what
-// needs root (owners, setuid bits) is the owners script, and nothing is
+// needs root (owners, setuid bits, modes without the owner's write bit) is the owners script, and nothing is
 // written into a directory that is not empty.
 func TestWriteTree(t *testing.T) {
 	dir := t.TempDir()
@@ -48,7 +48,7 @@ func TestWriteTree(t *testing.T) {
 		"tmp":            "dtrwxrwxrwx",
 		"var/lib/my app": "drwxr-x---",
 		"etc":            "drwxr-xr-x",
-		"etc/app.conf":   "-r--r--r--",
+		"etc/app.conf":   "-rw-r--r--", // writable by its owner, 444 recorded by the script
 		"var":            "drwxr-xr-x",
 	} {
 		if name, ok := strings.CutSuffix(p, "@link"); ok {
@@ -65,7 +65,7 @@ func TestWriteTree(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(root, "etc/app.conf")); err != nil || string(data) != "conf" {
 		t.Errorf("etc/app.conf: %q, %v", data, err)
 	}
-	want := "chown -h 5:6 -- etc etc/app.conf\nchown -h 1000:1000 -- 'var/lib/my app'\n"
+	want := "chown -h 5:6 -- etc etc/app.conf\nchown -h 1000:1000 -- 'var/lib/my app'\nchmod 444 -- etc/app.conf\n"
 	if string(script) != want {
 		t.Errorf("owners script\n%s\nwant\n%s", script, want)
 	}

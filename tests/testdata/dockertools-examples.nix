@@ -1266,7 +1266,7 @@ rec {
   # Not in examples.nix: Nix for an unprivileged user in single-user mode
   # (uid, gid: the store's owner and, with includeNixDB, /nix/var/nix's),
   # streamed.
-  nixUserStreamed = streamLayeredImage {
+  nixUserStreamed = ociTools.streamLayeredImage {
     name = "nix-user";
     tag = "latest";
     contents = [
