@@ -128,8 +128,20 @@ let
           fail fn "'config.WorkingDir' must be an absolute path, got ${
             if isString c.WorkingDir then "\"${c.WorkingDir}\"" else describe c.WorkingDir
           }";
+      # The OCI image configuration's fields (what the builder writes);
+      # Docker's own (Healthcheck, OnBuild, Shell, ...) are refused here,
+      # in one line, rather than by the builder.
+      known = [ "ArgsEscaped" "Cmd" "Entrypoint" "Env" "ExposedPorts" "Labels" "StopSignal" "User" "Volumes" "WorkingDir" ];
+      unknown = filter (k: !(elem k known)) (attrNames c);
+      fields =
+        if unknown == [ ] then
+          true
+        else if head unknown == "Healthcheck" then
+          fail fn "'config.Healthcheck' is not supported: Docker's health check is not in the OCI image configuration this builder writes; remove it and give the check to the runtime (docker run --health-cmd, podman run --health-cmd)"
+        else
+          fail fn "'config.${head unknown}' is not supported: the image configuration takes ${concatStringsSep ", " known}";
     in
-    if strings "Cmd" && strings "Entrypoint" && env && workingDir then c else c;
+    if strings "Cmd" && strings "Entrypoint" && env && workingDir && fields then c else c;
 
   # 'perms' (nix2container's) and 'dirs', checked, for the builder.
   checkPerms =
