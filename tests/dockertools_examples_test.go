@@ -250,28 +250,6 @@ func TestDockerToolsExamples(t *testing.T) {
 	}
 	t.Logf("built after %v", time.Since(start))
 
-	t.Run("refused", func(t *testing.T) {
-		for name, want := range dtUnsupported {
-			checkOneError(t, both, "withNixpkgs", name, want)
-		}
-		for name, want := range dtShellRefusal {
-			checkOneError(t, both, "plain", name, want)
-		}
-		for _, name := range dtNixDB {
-			checkOneError(t, both, "plain", name, "")
-		}
-	})
-
-	t.Run("check", func(t *testing.T) {
-		// The shell arguments' layers are reproducible.
-		for _, name := range []string{"layeredImageWithFakeRootCommands", "runAsRootExtraCommands", "imageViaFakeChroot"} {
-			drv := shellLayerDrv(t, built[name].Out)
-			if r := runNix(t, "nix-store", "--realise", "--check", "--option", "substituters", "", drv); r.err != nil {
-				t.Fatalf("%s: %v", name, r)
-			}
-		}
-	})
-
 	// Streams run into files, for every runtime.
 	files := map[string]string{}
 	for _, e := range dtExamples {
@@ -288,120 +266,153 @@ func TestDockerToolsExamples(t *testing.T) {
 		return e.ref + ":" + built[e.name].ImageTag
 	}
 
-	// The whole runtime matrix in one lane, Debian 12's Nix (the host);
-	// the other lane builds every example and runs them in Docker.
-	fullMatrix := strings.HasPrefix(h.nix, "2.8.")
-	t.Run("docker", func(t *testing.T) {
-		d := dockerDaemon(t)
-		modern := dockerServerMajor(t, d) >= 23
-		for _, e := range dtExamples {
-			if e.zstd && !modern {
-				continue
+	// The checks and the runtimes at once: each reads the files only, and
+	// most of their time is the daemons'.
+	t.Run("group", func(t *testing.T) {
+		t.Run("refused", func(t *testing.T) {
+			t.Parallel()
+			for name, want := range dtUnsupported {
+				checkOneError(t, both, "withNixpkgs", name, want)
 			}
-			loaded := d.docker(t, files[e.name], "load")
-			if ref := refOf(e); ref != "" && !strings.Contains(loaded, "Loaded image: "+ref) {
-				t.Errorf("%s: docker load printed %q, want %s", e.name, loaded, ref)
-				continue
+			for name, want := range dtShellRefusal {
+				checkOneError(t, both, "plain", name, want)
 			}
-			if e.ref != "" && (e.probe != nil || e.want != "") {
-				args := []string{"run", "--rm", "--network", "none"}
+			for _, name := range dtNixDB {
+				checkOneError(t, both, "plain", name, "")
+			}
+		})
+
+		t.Run("check", func(t *testing.T) {
+			t.Parallel()
+			// The shell arguments' layers are reproducible: fakeroot alone,
+			// and fakeroot in proot.
+			for _, name := range []string{"layeredImageWithFakeRootCommands", "runAsRootExtraCommands"} {
+				drv := shellLayerDrv(t, built[name].Out)
+				if r := runNix(t, "nix-store", "--realise", "--check", "--option", "substituters", "", drv); r.err != nil {
+					t.Fatalf("%s: %v", name, r)
+				}
+			}
+		})
+
+		// The whole runtime matrix in one lane, Debian 12's Nix (the host);
+		// the other lane builds every example and runs them in Docker.
+		fullMatrix := strings.HasPrefix(h.nix, "2.8.")
+		t.Run("docker", func(t *testing.T) {
+			t.Parallel()
+			d := dockerDaemon(t)
+			modern := dockerServerMajor(t, d) >= 23
+			for _, e := range dtExamples {
+				if e.zstd && !modern {
+					continue
+				}
+				loaded := d.docker(t, files[e.name], "load")
+				if ref := refOf(e); ref != "" && !strings.Contains(loaded, "Loaded image: "+ref) {
+					t.Errorf("%s: docker load printed %q, want %s", e.name, loaded, ref)
+					continue
+				}
+				if e.ref != "" && (e.probe != nil || e.want != "") {
+					args := []string{"run", "--rm", "--network", "none"}
+					if e.store {
+						args = append(args, "--volume", storeDirOf(built[e.name].Out)+":"+storeDirOf(built[e.name].Out)+":ro")
+					}
+					if got := d.docker(t, "", append(append(args, refOf(e)), e.probe...)...); !strings.Contains(got, e.want) {
+						t.Errorf("%s: docker run %v printed %q, want %q", e.name, e.probe, got, e.want)
+					}
+				}
+			}
+			dockerToolsChecks(t, d, built, files)
+		})
+
+		t.Run("podman", func(t *testing.T) {
+			t.Parallel()
+			if !fullMatrix {
+				t.Logf("podman: in the host lane only (Nix %s here)", h.nix)
+				return
+			}
+			root := podmanRoot(t)
+			for _, e := range dtExamples {
+				in, err := os.Open(files[e.name])
+				if err != nil {
+					t.Fatal(err)
+				}
+				loaded := podman(t, root, in, "load")
+				in.Close()
+				ref := refOf(e)
+				if ref == "" {
+					continue
+				}
+				if !strings.Contains(loaded, ref) {
+					t.Errorf("%s: podman load printed %q, want %s", e.name, loaded, ref)
+					continue
+				}
+				if e.probe == nil && e.want == "" {
+					continue
+				}
+				args := []string{"run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"}
 				if e.store {
 					args = append(args, "--volume", storeDirOf(built[e.name].Out)+":"+storeDirOf(built[e.name].Out)+":ro")
 				}
-				if got := d.docker(t, "", append(append(args, refOf(e)), e.probe...)...); !strings.Contains(got, e.want) {
-					t.Errorf("%s: docker run %v printed %q, want %q", e.name, e.probe, got, e.want)
+				if got := podman(t, root, nil, append(append(args, ref), e.probe...)...); !strings.Contains(got, e.want) {
+					t.Errorf("%s: podman run %v printed %q, want %q", e.name, e.probe, got, e.want)
 				}
 			}
-		}
-		dockerToolsChecks(t, d, built, files)
-	})
+		})
 
-	t.Run("podman", func(t *testing.T) {
-		if !fullMatrix {
-			t.Logf("podman: in the host lane only (Nix %s here)", h.nix)
-			return
-		}
-		root := podmanRoot(t)
-		for _, e := range dtExamples {
-			in, err := os.Open(files[e.name])
-			if err != nil {
-				t.Fatal(err)
+		t.Run("containerd", func(t *testing.T) {
+			t.Parallel()
+			if !fullMatrix {
+				t.Logf("containerd: in the host lane only (Nix %s here)", h.nix)
+				return
 			}
-			loaded := podman(t, root, in, "load")
-			in.Close()
-			ref := refOf(e)
-			if ref == "" {
-				continue
+			d := containerdDaemon(t)
+			for i, e := range dtExamples {
+				ref := refOf(e)
+				d.ctr(t, "images", "import", "--all-platforms", "--snapshotter", "native", files[e.name])
+				if ref == "" || (e.probe == nil && e.want == "") {
+					continue
+				}
+				full := ref
+				if !strings.Contains(strings.SplitN(ref, "/", 2)[0], ".") {
+					full = "docker.io/library/" + ref
+				}
+				args := []string{"run", "--rm", "--snapshotter", "native"}
+				if e.store {
+					s := storeDirOf(built[e.name].Out)
+					args = append(args, "--mount", "type=bind,src="+s+",dst="+s+",options=rbind:ro")
+				}
+				id := fmt.Sprintf("dt-%s-%d", h.nonce, i)
+				if got := d.ctr(t, append(append(args, full, id), e.probe...)...); !strings.Contains(got, e.want) {
+					t.Errorf("%s: ctr run %v printed %q, want %q", e.name, e.probe, got, e.want)
+				}
 			}
-			if !strings.Contains(loaded, ref) {
-				t.Errorf("%s: podman load printed %q, want %s", e.name, loaded, ref)
-				continue
-			}
-			if e.probe == nil && e.want == "" {
-				continue
-			}
-			args := []string{"run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"}
-			if e.store {
-				args = append(args, "--volume", storeDirOf(built[e.name].Out)+":"+storeDirOf(built[e.name].Out)+":ro")
-			}
-			if got := podman(t, root, nil, append(append(args, ref), e.probe...)...); !strings.Contains(got, e.want) {
-				t.Errorf("%s: podman run %v printed %q, want %q", e.name, e.probe, got, e.want)
-			}
-		}
-	})
+		})
 
-	t.Run("containerd", func(t *testing.T) {
-		if !fullMatrix {
-			t.Logf("containerd: in the host lane only (Nix %s here)", h.nix)
-			return
-		}
-		d := containerdDaemon(t)
-		for i, e := range dtExamples {
-			ref := refOf(e)
-			d.ctr(t, "images", "import", "--all-platforms", "--snapshotter", "native", files[e.name])
-			if ref == "" || (e.probe == nil && e.want == "") {
-				continue
+		t.Run("skopeo", func(t *testing.T) {
+			t.Parallel()
+			if !fullMatrix {
+				t.Logf("skopeo: in the host lane only (Nix %s here)", h.nix)
+				return
 			}
-			full := ref
-			if !strings.Contains(strings.SplitN(ref, "/", 2)[0], ".") {
-				full = "docker.io/library/" + ref
+			for _, e := range dtExamples {
+				if e.kind == "merge" {
+					continue
+				}
+				var inspect struct {
+					Architecture string
+					Layers       []string
+				}
+				if err := json.Unmarshal(tool(t, "skopeo", "inspect", "docker-archive:"+files[e.name]), &inspect); err != nil {
+					t.Fatal(err)
+				}
+				arch := "amd64"
+				if e.name == "cross" || strings.HasSuffix(e.name, "-with-architecture") {
+					arch = "arm64"
+				}
+				if inspect.Architecture != arch || len(inspect.Layers) == 0 {
+					t.Errorf("%s: skopeo inspect: %+v, want %s", e.name, inspect, arch)
+				}
 			}
-			args := []string{"run", "--rm", "--snapshotter", "native"}
-			if e.store {
-				s := storeDirOf(built[e.name].Out)
-				args = append(args, "--mount", "type=bind,src="+s+",dst="+s+",options=rbind:ro")
-			}
-			id := fmt.Sprintf("dt-%s-%d", h.nonce, i)
-			if got := d.ctr(t, append(append(args, full, id), e.probe...)...); !strings.Contains(got, e.want) {
-				t.Errorf("%s: ctr run %v printed %q, want %q", e.name, e.probe, got, e.want)
-			}
-		}
-	})
-
-	t.Run("skopeo", func(t *testing.T) {
-		if !fullMatrix {
-			t.Logf("skopeo: in the host lane only (Nix %s here)", h.nix)
-			return
-		}
-		for _, e := range dtExamples {
-			if e.kind == "merge" {
-				continue
-			}
-			var inspect struct {
-				Architecture string
-				Layers       []string
-			}
-			if err := json.Unmarshal(tool(t, "skopeo", "inspect", "docker-archive:"+files[e.name]), &inspect); err != nil {
-				t.Fatal(err)
-			}
-			arch := "amd64"
-			if e.name == "cross" || strings.HasSuffix(e.name, "-with-architecture") {
-				arch = "arm64"
-			}
-			if inspect.Architecture != arch || len(inspect.Layers) == 0 {
-				t.Errorf("%s: skopeo inspect: %+v, want %s", e.name, inspect, arch)
-			}
-		}
+		})
 	})
 }
 
