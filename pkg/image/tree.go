@@ -51,17 +51,9 @@ func (s *TreeSpec) Customisation() (*Customisation, error) {
 	}
 	c := &Customisation{Contents: s.Contents, Copy: s.CopyToRoot, KeepDirlinks: s.KeepContentsDirlinks,
 		UID: s.UID, GID: s.GID, Perms: s.Perms}
-	seen := map[string]bool{}
-	for _, d := range s.Dirs {
-		e, err := d.entry()
-		if err != nil {
-			return nil, err
-		}
-		if seen[e.Path] {
-			return nil, fmt.Errorf("dirs: %s is given twice", e.Path)
-		}
-		seen[e.Path] = true
-		c.Extra = append(c.Extra, e)
+	var err error
+	if c.Extra, err = dirEntries(s.Dirs); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
