@@ -550,7 +550,7 @@ func dockerToolsChecks(t *testing.T, d *daemon, built map[string]dtBuilt, files 
 	if !shared {
 		t.Errorf("layered-image and another-layered-image share no layer")
 	}
-	for ref, n := range map[string]int{"two-layered-image:latest": 2, "bulk-layer:latest": 2} {
+	for ref, n := range map[string]int{"two-layered-image:latest": 2, "bulk-layer:latest": 2, "layered-bulk-layer:latest": 4} {
 		if got := len(layers(ref)); got != n {
 			t.Errorf("%s: %d layers, want %d", ref, got, n)
 		}
@@ -609,6 +609,20 @@ func dockerToolsChecks(t *testing.T, d *daemon, built map[string]dtBuilt, files 
 	}
 	if env := inspect("parent:latest", "{{json .Config.Env}}"); env != `["FROM_PARENT=true","LAST_LAYER=parent"]` {
 		t.Errorf("environmentVariablesParent: env %s", env)
+	}
+	// A base image's environment is inherited, the child's wins, each
+	// variable once in the configuration.
+	for _, name := range []string{"environmentVariables", "environmentVariablesLayered"} {
+		load(name)
+		env := strings.Split(run("child:latest", "/bin/env"), "\n")
+		for _, want := range []string{"FROM_PARENT=true", "FROM_CHILD=true", "LAST_LAYER=child"} {
+			if !slices.Contains(env, want) {
+				t.Errorf("%s: env printed %q, want %s", name, env, want)
+			}
+		}
+		if cfg := inspect("child:latest", "{{json .Config.Env}}"); strings.Count(cfg, "LAST_LAYER=") != 1 {
+			t.Errorf("%s: the configuration's Env is %s, want LAST_LAYER once", name, cfg)
+		}
 	}
 	// nginx: extraCommands made its directories, the shadow files its
 	// user; it serves the page.
