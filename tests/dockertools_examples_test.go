@@ -198,7 +198,7 @@ in
 // podman and containerd (ctr images import, ctr run) and runs it, has
 // skopeo read it, and checks what nixos/tests/docker-tools.nix checks.
 // Docker in both Nix lanes; podman, containerd and skopeo in the host
-// lane's only (the images are the same bytes in both: CI time). The calls
+// lane's only (the same builder writes the images in both; CI time). The calls
 // with a Nix database (dtNixDB) only evaluate here: TestNixDB builds and
 // runs them.
 func TestDockerToolsExamples(t *testing.T) {
