@@ -156,7 +156,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 	}
 	var layers []LayerPlan
 	if o.Compat != nil {
-		if layers, err = compatLayers(closure, inClosure, roots, o.Compat, s, &warnings); err != nil {
+		if layers, err = compatLayers(closure, ct.Closure, inClosure, roots, o.Compat, s, &warnings); err != nil {
 			return nil, err
 		}
 	} else {
@@ -231,7 +231,10 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 // the closure in at most maxLayers - 1 layers by auto-layer (or in
 // those of its layeringPipeline) and the customisation layer, or, for
 // Single, one layer of both. The pipeline's warnings are added to warnings.
-func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings, warnings *[]string) ([]LayerPlan, error) {
+// closure is the image's, graph the container's: with the derivation of
+// the shell arguments' customisation layer too, which auto-layer and the
+// pipeline take as dockerTools does (in the graph, never a store layer).
+func compatLayers(closure, graph []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings, warnings *[]string) ([]LayerPlan, error) {
 	for _, list := range [][]string{c.Contents, c.CopyToRoot} {
 		for _, p := range list {
 			if !inClosure[p] {
@@ -260,7 +263,7 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 	}
 	dbComment := fmt.Sprintf("Nix's database of %d store paths", len(closure))
 	if c.ExcludeStorePaths {
-		closure = nil
+		closure, graph = nil, nil
 	}
 	if c.Single {
 		custom.UID, custom.GID, custom.Uname, custom.Gname = c.UID, c.GID, c.Uname, c.Gname
@@ -307,7 +310,7 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 		// dockerTools leaves its customisation layer's store path out of
 		// the graph the pipeline splits.
 		var w []string
-		if layers, w, err = PipelineLayers(closure, c.Pipeline, c.ShellLayer); err != nil {
+		if layers, w, err = PipelineLayers(graph, c.Pipeline, c.ShellLayer); err != nil {
 			return nil, err
 		}
 		*warnings = append(*warnings, w...)
@@ -318,7 +321,7 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 		// dockerTools' default: auto-layer, in what maxLayers leaves
 		// besides the customisation layer (s.maxLayers is already less a
 		// base image's layers) and the database's own layer, if any.
-		if layers, err = AutoLayers(closure, max(1, s.maxLayers-1-len(dbLayer)), c.ShellLayer); err != nil {
+		if layers, err = AutoLayers(graph, max(1, s.maxLayers-1-len(dbLayer)), c.ShellLayer); err != nil {
 			return nil, err
 		}
 	}
