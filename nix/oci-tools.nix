@@ -22,6 +22,10 @@
 {
   oci-builder,
   stdenv ? null,
+  # nixpkgs' fakeroot and proot (callPackage passes them): what runs the
+  # shell arguments of dockerTools' functions (nix/oci-tools/shell.nix).
+  fakeroot ? null,
+  proot ? null,
   ...
 }:
 let
@@ -40,10 +44,18 @@ let
     ./oci-tools/copy.nix
     ./oci-tools/pipeline.nix
     ./oci-tools/docker.nix
+    ./oci-tools/shell.nix
     ./oci-tools/sbom.nix
     ./oci-tools/outside.nix
   ];
-  scope = builtins.foldl' (acc: f: acc // import f scope) { inherit oci-builder stdenv; } families;
+  scope = builtins.foldl' (acc: f: acc // import f scope) {
+    inherit
+      oci-builder
+      stdenv
+      fakeroot
+      proot
+      ;
+  } families;
 in
 {
   inherit (scope)

@@ -33,6 +33,10 @@ ensure_packages() {
 	# own integrity check (the host lane only: the trixie lane runs the
 	# end-to-end tests, where Nix itself reads them).
 	command -v sqlite3 >/dev/null || missing+=(sqlite3)
+	# The stand-in nixpkgs' fakeroot and proot (tests/hosttools_test.go),
+	# which run dockerTools' shell arguments in the examples' test.
+	command -v faked-sysv >/dev/null || missing+=(fakeroot)
+	command -v proot >/dev/null || missing+=(proot)
 	# The benchmark's image comparison.
 	command -v pigz >/dev/null || missing+=(pigz)
 	command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || missing+=(xfsprogs)

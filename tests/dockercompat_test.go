@@ -94,15 +94,16 @@ func TestDockerCompatLayeredImage(t *testing.T) {
 	}
 }
 
-// TestDockerCompatRefused: the arguments that need a shell are refused,
-// naming the alternative.
+// TestDockerCompatRefused: the arguments that need a shell are refused
+// without nixpkgs, naming the alternative; bad values and Docker's own
+// configuration fields are refused naming the argument.
 func TestDockerCompatRefused(t *testing.T) {
 	need(t)
 	t.Parallel()
 	for arg, want := range map[string]string{
-		`extraCommands = "mkdir tmp";`:    "ociTools.buildLayeredImage: 'extraCommands' is not supported: it runs a shell",
+		`extraCommands = "mkdir tmp";`:    "ociTools.buildLayeredImage: 'extraCommands' is not supported without nixpkgs: it runs a shell",
 		`fakeRootCommands = "chown 1 x";`: "'fakeRootCommands' is not supported",
-		`runAsRoot = "true";`:             "'runAsRoot' is not supported",
+		`runAsRoot = "true";`:             "'runAsRoot' is an argument of dockerTools.buildImage, not of buildLayeredImage: use fakeRootCommands with enableFakechroot = true",
 		`compressor = "xz";`:              "'compressor' must be \"gz\", \"zstd\" or \"none\"",
 		`contents = [ 3 ];`:               "'contents' must be a package, a store path or a list of them",
 		`fromImage = 1;`:                  "'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got a int",
@@ -110,6 +111,8 @@ func TestDockerCompatRefused(t *testing.T) {
 		`config.Cmd = "/bin/sh";`:         "'config.Cmd' must be a list of strings",
 		`config.Env = [ "NOVALUE" ];`:     "'config.Env' must be a list of \"NAME=VALUE\" strings, got \"NOVALUE\"",
 		`config.WorkingDir = "srv";`:      "'config.WorkingDir' must be an absolute path",
+		`config.Healthcheck = { };`:       "'config.Healthcheck' is not supported: Docker's health check is not in the OCI image configuration",
+		`config.Shell = [ "/bin/sh" ];`:   "'config.Shell' is not supported: the image configuration takes ArgsEscaped, Cmd,",
 		`tag = "-bad";`:                   "'tag' \"-bad\" is not a valid tag",
 		`contnets = [ ];`:                 "'contnets' is not an argument of dockerTools.buildLayeredImage",
 		`includeNixDB = "yes";`:           "'includeNixDB' must be a boolean, got a string",

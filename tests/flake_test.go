@@ -141,6 +141,9 @@ func prepareStandin() error {
 	if err := os.WriteFile(filepath.Join(standin.dir, "nonce"), []byte(h.nonce), 0o644); err != nil {
 		return fmt.Errorf("add the nonce: %w", err)
 	}
+	if err := addHostTools(filepath.Join(standin.dir, "hosttools")); err != nil {
+		return fmt.Errorf("add this machine's tools: %w", err)
+	}
 
 	// What the package asks buildGoModule for, on every system.
 	apply := `pkgs: builtins.mapAttrs (system: p: { inherit (p.oci-builder) src GOFLAGS ldflags CGO_ENABLED GOOS GOARCH subPackages vendorHash version; }) pkgs`

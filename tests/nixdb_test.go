@@ -86,7 +86,7 @@ func makeHostNix(dir string) (string, error) {
 func TestNixDB(t *testing.T) {
 	need(t)
 	needDaemonTool(t, "dockerd", "docker")
-	file := writeExpr(t, examplesExpr(t))
+	file := writeExpr(t, examplesExpr(t)+"plain")
 	examples := []string{"nix", "nixLayered", "filesInStore", "nixUserStreamed"}
 	var attrs []string
 	for _, e := range examples {

@@ -184,14 +184,18 @@ func TestFlakeDevelop(t *testing.T) {
 		"go": "go", "gopls": "gopls", "staticcheck": "go-tools", "treefmt": "nixfmt-tree",
 		"runc": "runc", "skopeo": "skopeo", "umoci": "umoci", "podman": "podman", "buildah": "buildah",
 		"zstd": "zstd", "pigz": "pigz", "registry": "distribution", "docker-registry": "distribution",
-		"fakeroot": "fakeroot", "proot": "proot", "containerd": "containerd", "docker": "docker", "mkfs.xfs": "xfsprogs",
+		"containerd": "containerd", "docker": "docker", "mkfs.xfs": "xfsprogs",
 	}
+	// The stand-in's real tools (this machine's, tests/hosttools_test.go):
+	// found on PATH from the store, not run.
+	real := []string{"fakeroot", "proot"}
 	var names []string
 	for c := range commands {
 		names = append(names, c)
 	}
 	slices.Sort(names)
-	script := `for c in ` + strings.Join(names, " ") + `; do echo "$c $(command -v $c) $($c)"; done; echo "PATH $PATH"`
+	script := `for c in ` + strings.Join(names, " ") + `; do echo "$c $(command -v $c) $($c)"; done; ` +
+		`for c in ` + strings.Join(real, " ") + `; do echo "$c $(command -v $c) real"; done; echo "PATH $PATH"`
 	r := nixFlake(t, standin.dir, true, []string{"develop"}, flakeRef("devShells."+system+".default"), "--command", "sh", "-c", script)
 	if r.err != nil {
 		t.Fatal(r)
@@ -208,6 +212,11 @@ func TestFlakeDevelop(t *testing.T) {
 		line := got[c]
 		if !strings.HasPrefix(line, "/nix/store/") || !strings.HasSuffix(line, "/bin/"+c+" "+commands[c]+" stand-in") {
 			t.Errorf("in nix develop, %s is %q, want a store path's bin/%s printing %q", c, line, c, commands[c]+" stand-in")
+		}
+	}
+	for _, c := range real {
+		if line := got[c]; !strings.HasPrefix(line, "/nix/store/") || !strings.HasSuffix(line, "/bin/"+c+" real") {
+			t.Errorf("in nix develop, %s is %q, want a store path's bin/%s", c, line, c)
 		}
 	}
 	// busybox (whose sh runs the command: its applets are its builtins).

@@ -191,6 +191,12 @@ sets the number of layers hashed at once (0: every CPU).`,
 			run: runNixStreamBuilder,
 		},
 		{
+			name:    "customisation-tree",
+			summary: "write the customisation layer's tree that dockerTools' shell arguments run on (in the derivation nix/oci-tools.nix makes for them)",
+			usage:   customisationTreeUsage,
+			run:     runCustomisationTree,
+		},
+		{
 			name:    "nix-layer-builder",
 			summary: "build the layers of a derivation made by buildLayer in nix/oci-tools.nix (the derivation's builder)",
 			usage:   layerBuilderUsage,

@@ -40,40 +40,12 @@ let
     oci-builder
     rootsOf
     sbomAttrs
+    shellDefaults
+    shellLayer
     system
     toStr
     withPassthru
     ;
-
-  # The arguments of nixpkgs' dockerTools that run a shell, refused
-  # without one (ociTools for nixpkgs will run them: the hook is
-  # shellLayer below). Each refusal names the declarative options.
-  shellOnly = {
-    extraCommands = "it runs a shell in the image's root, which this builder never does: put files in a derivation (writeTextDir, runCommand) and add it to 'contents', make directories with 'dirs' (e.g. dirs = [ { path = \"/tmp\"; mode = \"1777\"; } ]) and set owners and modes with 'perms'";
-    fakeRootCommands = "it runs a shell as fake root, which this builder never does: set owners and modes with 'perms' (e.g. perms = [ { path = pkg; regex = \".*\"; uid = 1000; } ]) and make owned directories with 'dirs' (e.g. dirs = [ { path = \"/var/lib/app\"; uid = 1000; gid = 1000; } ])";
-    enableFakechroot = "it only serves fakeRootCommands, which need a shell: use 'perms' and 'dirs'";
-    runAsRoot = "it runs a shell as root in a VM, which this builder never does: put files in a derivation and add it to 'copyToRoot', make directories with 'dirs' and set owners and modes with 'perms'";
-  };
-  shellDefaults = {
-    extraCommands = "";
-    fakeRootCommands = "";
-    enableFakechroot = false;
-    runAsRoot = null;
-  };
-
-  # The hook for the arguments that need a shell (shellOnly): given the
-  # function's name, its arguments and the image's contents (store path
-  # strings), it returns null, or a derivation whose output holds
-  # layer.tar, the customisation layer made by running the shell
-  # arguments on the contents as dockerTools does (symlinkJoin of the
-  # contents, extraCommands, fakeRootCommands under fakeroot, proot for
-  # enableFakechroot; runAsRoot the same way, without a VM), with the
-  # owners fakeroot recorded. The image then takes that tar as it is in
-  # place of its customisation layer (image.Compat.ShellLayer in Go;
-  # streamed too), and the shell arguments are no longer refused. Without
-  # nixpkgs it returns null and they are refused: ociTools for nixpkgs
-  # (lib.ociToolsFor pkgs, the overlay) is where a real one belongs.
-  shellLayer = _fn: _given: _contents: null;
 
   # dockerTools' includeNixDB: the builder writes Nix's database of the
   # image's closure (pkg/nixdb, no sqlite, no shell) into the
@@ -156,8 +128,20 @@ let
           fail fn "'config.WorkingDir' must be an absolute path, got ${
             if isString c.WorkingDir then "\"${c.WorkingDir}\"" else describe c.WorkingDir
           }";
+      # The OCI image configuration's fields (what the builder writes);
+      # Docker's own (Healthcheck, OnBuild, Shell, ...) are refused here,
+      # in one line, rather than by the builder.
+      known = [ "ArgsEscaped" "Cmd" "Entrypoint" "Env" "ExposedPorts" "Labels" "StopSignal" "User" "Volumes" "WorkingDir" ];
+      unknown = filter (k: !(elem k known)) (attrNames c);
+      fields =
+        if unknown == [ ] then
+          true
+        else if head unknown == "Healthcheck" then
+          fail fn "'config.Healthcheck' is not supported: Docker's health check is not in the OCI image configuration this builder writes; remove it and give the check to the runtime (docker run --health-cmd, podman run --health-cmd)"
+        else
+          fail fn "'config.${head unknown}' is not supported: the image configuration takes ${concatStringsSep ", " known}";
     in
-    if strings "Cmd" && strings "Entrypoint" && env && workingDir then c else c;
+    if strings "Cmd" && strings "Entrypoint" && env && workingDir && fields then c else c;
 
   # 'perms' (nix2container's) and 'dirs', checked, for the builder.
   checkPerms =
@@ -289,12 +273,28 @@ let
         dirs = [ ];
       }
       // given;
-      shell = shellLayer fn given (linked ++ copied);
-      refused =
-        if shell != null then
-          [ ]
-        else
-          filter (k: given ? ${k} && given.${k} != shellDefaults.${k}) (attrNames shellOnly);
+      perms = checkPerms fn a.perms;
+      dirs = checkDirs fn a.dirs;
+      # The customisation layer the shell arguments make, or null.
+      shell = shellLayer {
+        inherit fn kind;
+        given = builtins.intersectAttrs shellDefaults given;
+        name = drvName;
+        spec = {
+          inherit perms dirs;
+        }
+        // (
+          if kind == "single" then
+            {
+              copyToRoot = copied;
+              inherit (a) keepContentsDirlinks;
+              uid = int "uid" a.uid;
+              gid = int "gid" a.gid;
+            }
+          else
+            { contents = linked; }
+        );
+      };
       listOf = v: if v == null then [ ] else if isList v then v else [ v ];
       storePaths =
         arg: v:
@@ -384,8 +384,7 @@ let
               fail fn "'created' must not be empty: an RFC 3339 date and time, or \"now\" (leave it out for 1970-01-01T00:00:01Z)"
             else
               a.created;
-          perms = checkPerms fn a.perms;
-          dirs = checkDirs fn a.dirs;
+          inherit perms dirs;
         }
         // fromImageOptions fn given;
         dockerCompat = {
@@ -430,8 +429,6 @@ let
       checks =
         if unknown != [ ] then
           fail fn "'${head unknown}' is not an argument of dockerTools.${fn} (nor of this one: ${concatStringsSep ", " layeredArgs})"
-        else if refused != [ ] then
-          fail fn "'${head refused}' is not supported: ${shellOnly.${head refused}}"
         else if a.layeringPipeline != null && a.layers != [ ] then
           fail fn "give 'layeringPipeline' or 'layers', not both: the pipeline splits the closure into the image's own layers, 'layers' takes them from buildLayer derivations"
         else if !(isAttrs a.passthru) || !(isAttrs a.meta) then

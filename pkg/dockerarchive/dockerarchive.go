@@ -149,6 +149,8 @@ func Describe(ctx context.Context, plan *image.Plan, repoTag string, opts Descri
 			l = Layer{Kind: KindBase, Size: bl.Size, DiffID: bl.DiffID, Base: &BaseRef{
 				Path: lp.Base.Image.Path, Name: opts.FromImage.Name, Tag: opts.FromImage.Tag,
 				Platform: plan.Config.Platform, Index: lp.Base.Index, Digest: bl.Digest}}
+		case lp.Tar != "" && len(lp.Paths) > 0:
+			return nil, fmt.Errorf("layer %d holds store paths and a tar: a streamed image cannot have it (dockerTools' buildImage style)", i+1)
 		case lp.Tar != "":
 			l.Kind, l.Paths = KindTar, []string{lp.Tar}
 		case lp.Custom != nil && len(lp.Paths) == 0:

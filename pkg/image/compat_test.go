@@ -126,8 +126,11 @@ func TestCompatShellLayer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Layers) != 2 || p.Layers[1].Tar != shell {
-		t.Fatalf("layers %+v, want the closure's and the shell layer", p.Layers)
+	if len(p.Layers) != 2 || p.Layers[1].Tar != shell || len(p.Layers[0].Paths) != 1 || p.Layers[0].Paths[0].Path != app {
+		t.Fatalf("layers %+v, want the closure's (without the shell layer's derivation) and the shell layer", p.Layers)
+	}
+	if len(p.Closure) != 1 || p.Closure[0].Path != app {
+		t.Fatalf("closure %v, want the app only", p.Closure)
 	}
 	res, err := image.Write(context.Background(), filepath.Join(t.TempDir(), "img"), p, image.WriteOptions{})
 	if err != nil {
@@ -139,6 +142,23 @@ func TestCompatShellLayer(t *testing.T) {
 	if _, err := image.NewPlan(g, container.Options{Args: []string{"/bin/sh"}, Roots: []string{app}},
 		image.Options{Compat: &image.Compat{ShellLayer: shell}}, nil); err == nil || !strings.Contains(err.Error(), "shellLayer") {
 		t.Fatalf("shell layer outside the closure: %v", err)
+	}
+
+	// buildImage's style: one layer, the closure then the tar's entries.
+	p, err = image.NewPlan(g, opts, image.Options{Compat: &image.Compat{Single: true, ShellLayer: shell}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Layers) != 1 {
+		t.Fatalf("layers %+v, want one", p.Layers)
+	}
+	out := filepath.Join(t.TempDir(), "img")
+	if res, err = image.Write(context.Background(), out, p, image.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	names := layerNames(t, filepath.Join(out, "blobs", "sha256", res.Layers[0].Digest.Encoded()))
+	if got := strings.Join(names, " "); !strings.HasSuffix(got, " "+strings.TrimPrefix(app, "/")+"/bin/app home/alice/") || strings.Contains(got, "customisation") {
+		t.Fatalf("the layer holds %s, want the store paths (not the shell layer's) and home/alice/ last", got)
 	}
 }
 
@@ -292,6 +312,13 @@ func TestCompatNixDB(t *testing.T) {
 			}
 			for _, r := range tc.roots {
 				h := headers["nix/var/nix/gcroots/docker/"+filepath.Base(r)]
+				if r == shell {
+					// The shell layer's derivation is not in the image.
+					if h != nil {
+						t.Errorf("gcroot of the shell layer's derivation: %+v", h)
+					}
+					continue
+				}
 				if h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != r {
 					t.Errorf("gcroot of %s: %+v", r, h)
 				}
@@ -305,6 +332,9 @@ func TestCompatNixDB(t *testing.T) {
 					t.Errorf("the database does not name %s", p)
 				}
 			}
+			if bytes.Contains(db, []byte(shell)) {
+				t.Error("the database names the shell layer's derivation")
+			}
 			// The derivation's output, read from its .drv file.
 			if _, err := exec.LookPath("sqlite3"); err == nil || os.Getenv("CI") != "" {
 				file := filepath.Join(t.TempDir(), "db.sqlite")
@@ -316,7 +346,8 @@ func TestCompatNixDB(t *testing.T) {
 					t.Errorf("derivation outputs: %s, %v; want %s", out, err, want)
 				}
 			}
-			if c := p.Config.History[tc.layer].Comment; !strings.Contains(c, fmt.Sprintf("Nix's database of %d store paths", len(tc.roots)+1)) {
+			// app, lib and drv (never the shell layer's derivation).
+			if c := p.Config.History[tc.layer].Comment; !strings.Contains(c, "Nix's database of 3 store paths") {
 				t.Errorf("history comment %q", c)
 			}
 		})
@@ -362,5 +393,31 @@ func readLayer(t *testing.T, out string, d digest.Digest) (map[string]*tar.Heade
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// layerNames are the names in a gzip-compressed layer blob, in order.
+func layerNames(t *testing.T, blob string) []string {
+	t.Helper()
+	f, err := os.Open(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
 	}
 }

@@ -163,17 +163,8 @@ func (o Options) check() (settings, error) {
 		return s, err
 	}
 	s.perms = o.Perms
-	seenDir := map[string]bool{}
-	for _, d := range o.Dirs {
-		e, err := d.entry()
-		if err != nil {
-			return s, err
-		}
-		if seenDir[e.Path] {
-			return s, fmt.Errorf("dirs: %s is given twice", e.Path)
-		}
-		seenDir[e.Path] = true
-		s.dirs = append(s.dirs, e)
+	if s.dirs, err = dirEntries(o.Dirs); err != nil {
+		return s, err
 	}
 	for _, v := range o.Volumes {
 		dest, err := container.CheckDestination(v)
@@ -204,4 +195,23 @@ func parsePort(p string) (string, error) {
 		return "", fmt.Errorf("exposed port %q: protocol %q is not tcp, udp or sctp", p, proto)
 	}
 	return fmt.Sprintf("%d/%s", n, proto), nil
+}
+
+// dirEntries are the entries of the declared directories dirs, each path
+// once.
+func dirEntries(dirs []Dir) ([]layer.Entry, error) {
+	var entries []layer.Entry
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		e, err := d.entry()
+		if err != nil {
+			return nil, err
+		}
+		if seen[e.Path] {
+			return nil, fmt.Errorf("dirs: %s is given twice", e.Path)
+		}
+		seen[e.Path] = true
+		entries = append(entries, e)
+	}
+	return entries, nil
 }

@@ -132,9 +132,31 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		// The base's layers count in maxLayers, as dockerTools counts them.
 		s.maxLayers -= baseLayers
 	}
+	// The image's closure and roots: the container's, less the derivation
+	// that made the customisation layer from the shell arguments (its tar
+	// is a layer; what it refers to stays, as dockerTools keeps the
+	// customisation layer's references and not the layer).
+	closure, roots := ct.Closure, c.Roots
+	if o.Compat != nil && o.Compat.ShellLayer != "" {
+		shell := o.Compat.ShellLayer
+		if !inClosure[shell] {
+			return nil, fmt.Errorf("shellLayer: %s is not a store path of the closure", shell)
+		}
+		closure, roots = nil, nil
+		for _, info := range ct.Closure {
+			if info.Path != shell {
+				closure = append(closure, info)
+			}
+		}
+		for _, r := range c.Roots {
+			if r != shell {
+				roots = append(roots, r)
+			}
+		}
+	}
 	var layers []LayerPlan
 	if o.Compat != nil {
-		if layers, err = compatLayers(ct.Closure, inClosure, c.Roots, o.Compat, s, &warnings); err != nil {
+		if layers, err = compatLayers(closure, ct.Closure, inClosure, roots, o.Compat, s, &warnings); err != nil {
 			return nil, err
 		}
 	} else {
@@ -158,7 +180,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		Tag:         s.tag,
 		Verify:      verify,
 		Warnings:    warnings,
-		Closure:     closureOf(ct.Closure),
+		Closure:     closureOf(closure),
 		SBOM:        &SBOMOptions{},
 		Config: v1.Image{
 			Created:  &created,
@@ -209,7 +231,10 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 // the closure in at most maxLayers - 1 layers by auto-layer (or in
 // those of its layeringPipeline) and the customisation layer, or, for
 // Single, one layer of both. The pipeline's warnings are added to warnings.
-func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings, warnings *[]string) ([]LayerPlan, error) {
+// closure is the image's, graph the container's: with the derivation of
+// the shell arguments' customisation layer too, which auto-layer and the
+// pipeline take as dockerTools does (in the graph, never a store layer).
+func compatLayers(closure, graph []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings, warnings *[]string) ([]LayerPlan, error) {
 	for _, list := range [][]string{c.Contents, c.CopyToRoot} {
 		for _, p := range list {
 			if !inClosure[p] {
@@ -238,7 +263,7 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 	}
 	dbComment := fmt.Sprintf("Nix's database of %d store paths", len(closure))
 	if c.ExcludeStorePaths {
-		closure = nil
+		closure, graph = nil, nil
 	}
 	if c.Single {
 		custom.UID, custom.GID, custom.Uname, custom.Gname = c.UID, c.GID, c.Uname, c.Gname
@@ -255,13 +280,7 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 		more = append(more, dbComment)
 	}
 	comment := customComment(c.Contents, c.CopyToRoot, s.dirs, more, len(entries))
-	if c.ShellLayer != "" && !inClosure[c.ShellLayer] {
-		return nil, fmt.Errorf("shellLayer: %s is not a store path of the closure", c.ShellLayer)
-	}
-	var shell LayerPlan
-	if c.ShellLayer != "" {
-		shell = LayerPlan{Tar: c.ShellLayer, Comment: "customisation layer made by the shell arguments: " + contentsNames([]string{c.ShellLayer})}
-	}
+	shellComment := "customisation layer made by the shell arguments from " + comment
 	// The Nix database of an image whose customisation layer the shell
 	// arguments made goes into a layer of its own, on top: a
 	// customisation layer of the database alone (not an /etc layer, of
@@ -271,11 +290,12 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 		dbLayer = []LayerPlan{{Entries: db, Custom: &Customisation{Extra: db}, Comment: dbComment}}
 	}
 	if c.Single && c.ShellLayer != "" {
-		// The closure, then the layer the shell arguments made of
-		// copyToRoot (runAsRoot's, extraCommands').
+		// One layer, as dockerTools.buildImage's: the closure, then the
+		// tar the shell arguments made of copyToRoot.
 		paths := append([]*store.PathInfo(nil), closure...)
 		sort.Slice(paths, func(i, j int) bool { return paths[i].Path < paths[j].Path })
-		return append([]LayerPlan{{Paths: paths, Popularity: -1, Owner: &layer.Ownership{MTime: mtime, Perms: s.perms}}, shell}, dbLayer...), nil
+		return append([]LayerPlan{{Paths: paths, Tar: c.ShellLayer, Popularity: -1, Owner: &layer.Ownership{MTime: mtime, Perms: s.perms},
+			Comment: fmt.Sprintf("%d store paths and the %s", len(paths), shellComment)}}, dbLayer...), nil
 	}
 	if c.Single {
 		paths := append([]*store.PathInfo(nil), closure...)
@@ -290,7 +310,7 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 		// dockerTools leaves its customisation layer's store path out of
 		// the graph the pipeline splits.
 		var w []string
-		if layers, w, err = PipelineLayers(closure, c.Pipeline, c.ShellLayer); err != nil {
+		if layers, w, err = PipelineLayers(graph, c.Pipeline, c.ShellLayer); err != nil {
 			return nil, err
 		}
 		*warnings = append(*warnings, w...)
@@ -301,7 +321,7 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 		// dockerTools' default: auto-layer, in what maxLayers leaves
 		// besides the customisation layer (s.maxLayers is already less a
 		// base image's layers) and the database's own layer, if any.
-		if layers, err = AutoLayers(closure, max(1, s.maxLayers-1-len(dbLayer)), c.ShellLayer); err != nil {
+		if layers, err = AutoLayers(graph, max(1, s.maxLayers-1-len(dbLayer)), c.ShellLayer); err != nil {
 			return nil, err
 		}
 	}
@@ -310,7 +330,7 @@ func compatLayers(closure []*store.PathInfo, inClosure map[string]bool, roots []
 		layers[i].Owner = owner
 	}
 	if c.ShellLayer != "" {
-		return append(append(layers, shell), dbLayer...), nil
+		return append(append(layers, LayerPlan{Tar: c.ShellLayer, Comment: shellComment}), dbLayer...), nil
 	}
 	return append(layers, LayerPlan{Entries: entries, Custom: custom, Contents: c.Contents, Comment: comment}), nil
 }

@@ -131,7 +131,9 @@ func Write(ctx context.Context, out string, plan *Plan, opts WriteOptions) (Resu
 		return Result{}, fmt.Errorf("manifest: %w", err)
 	}
 	manifests := []v1.Descriptor{res.Manifest}
-	if plan.SBOM != nil {
+	// An image of no store path (dockerTools.buildImage with a config
+	// only, includeStorePaths = false) has nothing for them to describe.
+	if plan.SBOM != nil && len(plan.Closure) > 0 {
 		if res.Referrers, err = writeReferrers(blobs, plan, res.Manifest); err != nil {
 			return Result{}, fmt.Errorf("image documents: %w", err)
 		}
@@ -255,12 +257,16 @@ func writeLayer(ctx context.Context, blobs string, plan *Plan, i int, verify boo
 	bw := bufio.NewWriterSize(f, 1<<20)
 	var l layer.Layer
 	switch {
-	case lp.Tar != "":
+	case lp.Tar != "" && len(paths) == 0:
 		l, err = layer.WriteTarFile(ctx, bw, filepath.Join(lp.Tar, "layer.tar"), plan.Compression)
 	case lp.Entries != nil && len(paths) == 0:
 		l, err = layer.WriteEntries(ctx, bw, lp.Entries, plan.Compression)
 	default:
-		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, layer.Options{Progress: progress, Verify: want, Pool: pool, Owner: lp.Owner, Entries: lp.Entries})
+		opts := layer.Options{Progress: progress, Verify: want, Pool: pool, Owner: lp.Owner, Entries: lp.Entries}
+		if lp.Tar != "" {
+			opts.Tar = filepath.Join(lp.Tar, "layer.tar")
+		}
+		l, err = layer.Write(ctx, bw, plan.StoreDir, paths, plan.Compression, opts)
 	}
 	if err == nil {
 		err = bw.Flush()

@@ -79,6 +79,10 @@ type Options struct {
 	// buildImage copies its copyToRoot at / beside the closure). They
 	// must not be inside the store directory.
 	Entries []Entry
+	// Tar, when set, is a tar file whose entries follow, copied as they
+	// are (CopyTarFile): the customisation layer dockerTools.buildImage's
+	// shell arguments made, in the layer of the closure.
+	Tar string
 }
 
 // tarWriter walks store paths into a tar stream.
@@ -170,6 +174,18 @@ func WriteTar(ctx context.Context, w io.Writer, storeDir string, paths []string,
 		if err := t.entries(opts.Entries, written); err != nil {
 			return t.stats, err
 		}
+	}
+	if opts.Tar != "" {
+		// The file's entries and end-of-archive blocks end the layer.
+		if err := t.tw.Flush(); err != nil {
+			return t.stats, fmt.Errorf("finish tar: %w", err)
+		}
+		st, err := CopyTarFile(ctx, w, opts.Tar)
+		t.stats.Dirs += st.Dirs
+		t.stats.Files += st.Files
+		t.stats.Symlinks += st.Symlinks
+		t.stats.Bytes += st.Bytes
+		return t.stats, err
 	}
 	if err := t.tw.Close(); err != nil {
 		return t.stats, fmt.Errorf("finish tar: %w", err)

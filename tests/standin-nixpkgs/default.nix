@@ -5,7 +5,12 @@
 #
 #   stdenv                 a derivation (that nothing may depend on) with
 #                          hostPlatform, buildPlatform and the default
-#                          hardening flags, pie included (as in pkgsMusl)
+#                          hardening flags, pie included (as in pkgsMusl),
+#                          shell and mkDerivation (buildCommand only), whose
+#                          builds have this machine's bash, coreutils, tar,
+#                          sed, grep, findutils, gzip and diff on PATH
+#                          (hostTools)
+#   fakeroot, proot        this machine's (Debian's), really working
 #   buildPackages          the package set of the build platform: the
 #                          machine's (the set itself when not cross)
 #   pkgsCross.aarch64-multiplatform, .armv7l-hf-multiplatform, .raspberryPi
@@ -26,6 +31,12 @@
 #
 #   busybox/bin/busybox, busybox/bin/sh   static busybox, the builder of hello
 #   bash/bin/bash                          static bash, mkShell's builder
+#   hosttools/libexec/*, hosttools/lib/*   this machine's dynamically linked
+#                                          tools (bash, coreutils, tar, ...,
+#                                          faked-sysv, proot, Debian's
+#                                          fakeroot script), their libraries,
+#                                          libfakeroot-sysv.so and the loader
+#                                          (lib/ld.so): see hostTools
 #   prebuilt/SYSTEM/bin/*                  the Go programs the test compiled
 #   prebuilt/SYSTEM/tests/*.test           and their tests (go test -c)
 #   prebuilt/SYSTEM/build.json             the arguments it compiled them with
@@ -114,6 +125,51 @@ let
 
   nonce = if builtins.pathExists ./nonce then builtins.readFile ./nonce else "";
 
+  # This machine's dynamically linked programs, for what needs them:
+  # fakeroot works by LD_PRELOAD, which the static busybox ignores, so
+  # stdenv's builds (and fakeroot, proot) use these. The build sandbox has
+  # no /lib64, so each bin/PROGRAM is a script that runs libexec/PROGRAM
+  # through the loader the test copied (lib/ld.so) with the libraries in
+  # lib; LD_PRELOAD (fakeroot's library) works as with the program run
+  # directly. bin/fakeroot is Debian's fakeroot script, pointed at the
+  # faked-sysv and libfakeroot-sysv.so here.
+  hostToolsSrc =
+    if builtins.pathExists ./hosttools/lib/ld.so then
+      builtins.path {
+        path = ./hosttools;
+        name = "host-tools-src";
+      }
+    else
+      throw "stand-in nixpkgs: the test puts this machine's tools in hosttools (tests/hosttools_test.go)";
+  hostTools =
+    build "host-tools-standin" { src = hostToolsSrc; } ''
+      PATH=${busybox}/bin
+      mkdir -p $out/bin
+      cp -r $src/lib $src/libexec $out/
+      for p in $out/libexec/*; do
+        name=''${p##*/}
+        [ "$name" = fakeroot-sysv ] && continue
+        printf '#!%s\nexec %s --library-path %s --argv0 "$0" %s "$@"\n' \
+          ${busybox}/bin/sh $out/lib/ld.so $out/lib "$p" > "$out/bin/$name"
+        chmod 555 "$out/bin/$name"
+      done
+      # Debian's fakeroot script with this package's faked and preload
+      # library, run by this bash ('/bin/ls' is absent in a sandbox).
+      # nixpkgs' fakeroot ignores chown's EINVAL (a uid the user namespace
+      # of Nix's sandbox does not map), Debian's only EPERM: here the
+      # real chown is not tried (FAKEROOTDONTTRYCHOWN), to the same effect.
+      {
+        printf '#!%s\nexport FAKEROOTDONTTRYCHOWN=1\n' $out/bin/bash
+        sed -e 1d \
+          -e "s|^PATHS=.*|PATHS=$out/lib|" \
+          -e "s|^FAKED=.*|FAKED=$out/bin/faked-sysv|" \
+          -e "s|/bin/ls |$out/bin/ls |g" \
+          $src/libexec/fakeroot-sysv
+      } > $out/bin/fakeroot
+      chmod 555 $out/bin/fakeroot
+      chmod -R a-w $out
+    '';
+
   # A derivation built where derivations of this set build.
   build =
     name: attrs: script:
@@ -156,13 +212,64 @@ let
     # its inputs (the tests check that containers do not).
     # Its setup, which nix develop sources, puts the bin directories of
     # nativeBuildInputs and buildInputs on PATH.
+    # Its setup also puts the machine's tools (hostTools) on PATH, as
+    # nixpkgs' stdenv puts coreutils, tar, ..., and defines genericBuild,
+    # which runs buildCommand (mkDerivation implements nothing else).
     stdenv =
       build "stdenv-standin" { } ''
         ${busybox}/bin/busybox mkdir $out
-        echo 'PATH=; for p in $nativeBuildInputs $buildInputs; do PATH=''${PATH:+$PATH:}$p/bin; done; export PATH' > $out/setup
+        ${busybox}/bin/busybox cat > $out/setup <<'EOF'
+        PATH=; for p in $nativeBuildInputs $buildInputs; do PATH=''${PATH:+$PATH:}$p/bin; done
+        PATH=''${PATH:+$PATH:}${hostTools}/bin; export PATH
+        genericBuild() { eval "$buildCommand"; }
+        EOF
       ''
       // {
         inherit hostPlatform buildPlatform;
+        # nixpkgs' stdenv.shell: bash, of the build platform.
+        shell = "${hostTools}/bin/bash";
+        # As nixpkgs' stdenv.mkDerivation with buildCommand: the other
+        # attributes are the derivation's environment; nativeBuildInputs and
+        # buildInputs put their bin on PATH.
+        mkDerivation =
+          {
+            name,
+            buildCommand,
+            ...
+          }@args:
+          let
+            unsupported = builtins.filter (a: args ? ${a}) [
+              "src"
+              "phases"
+              "buildPhase"
+              "installPhase"
+              "__structuredAttrs"
+              "outputs"
+            ];
+          in
+          if unsupported != [ ] then
+            throw "stand-in stdenv.mkDerivation: ${builtins.head unsupported} is not implemented (buildCommand only)"
+          else
+            derivation (
+              removeAttrs args [
+                "meta"
+                "passthru"
+              ]
+              // {
+                system = buildPlatform.system;
+                builder = "${hostTools}/bin/bash";
+                args = [
+                  "-e"
+                  "-c"
+                  "source $stdenv/setup; genericBuild"
+                ];
+                stdenv = final.stdenv;
+              }
+            )
+            // {
+              meta = args.meta or { };
+              passthru = args.passthru or { };
+            };
         targetPlatform = hostPlatform;
         # The flags mkDerivation turns on unless hardeningDisable names them.
         defaultHardeningFlags = [
@@ -305,12 +412,17 @@ let
       zstd
       pigz
       distribution
-      fakeroot
-      proot
       containerd
       docker
       xfsprogs
       ;
+
+    # Real ones: this machine's (hostTools), with nixpkgs' platforms.
+    fakeroot = realTool "fakeroot" [
+      "fakeroot"
+      "faked-sysv"
+    ];
+    proot = realTool "proot" [ "proot" ];
 
     # nixpkgs' own ociTools, with an attribute an overlay must keep.
     ociTools = {
@@ -331,6 +443,21 @@ let
       inherit pname;
       meta = { inherit mainProgram platforms; };
     };
+  # A package of hostTools' programs (Linux's, as nixpkgs' fakeroot and
+  # proot).
+  realTool =
+    pname: programs:
+    build "${pname}-standin" { } ''
+      ${busybox}/bin/busybox mkdir -p $out/bin
+      for p in ${toString programs}; do ${busybox}/bin/busybox ln -s ${hostTools}/bin/$p $out/bin/$p; done
+    ''
+    // {
+      inherit pname;
+      meta = {
+        mainProgram = pname;
+        platforms = linux;
+      };
+    };
   unix = lib.platforms.linux ++ lib.platforms.darwin;
   inherit (lib.platforms) linux;
   tools = {
@@ -346,8 +473,6 @@ let
     zstd = tool "zstd" "zstd" unix;
     pigz = tool "pigz" "pigz" unix;
     distribution = tool "distribution" "registry" unix;
-    fakeroot = tool "fakeroot" "fakeroot" linux;
-    proot = tool "proot" "proot" linux;
     containerd = tool "containerd" "containerd" linux;
     docker = tool "docker" "docker" unix;
     xfsprogs = tool "xfsprogs" "mkfs.xfs" linux;
