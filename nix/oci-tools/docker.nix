@@ -143,6 +143,20 @@ let
     in
     if strings "Cmd" && strings "Entrypoint" && env && workingDir && fields then c else c;
 
+  # The owner and mode attributes a 'perms' or 'dirs' element may give
+  # (arg names it in errors; modeExample shows a mode), checked; those
+  # left out or null are not passed.
+  ownerFields =
+    fn: arg: modeExample: e:
+    let
+      opt = k: check: if e.${k} or null == null then { } else { ${k} = check e.${k}; };
+    in
+    opt "mode" (checkType fn "${arg}.mode" (v: isString v && match "[0-7]{3,4}" v != null) "an octal mode string such as ${modeExample}")
+    // opt "uid" (checkType fn "${arg}.uid" isInt "an integer")
+    // opt "gid" (checkType fn "${arg}.gid" isInt "an integer")
+    // opt "uname" (checkType fn "${arg}.uname" isString "a string")
+    // opt "gname" (checkType fn "${arg}.gname" isString "a string");
+
   # 'perms' (nix2container's) and 'dirs', checked, for the builder.
   checkPerms =
     fn: perms:
@@ -151,7 +165,6 @@ let
       let
         known = [ "path" "regex" "mode" "uid" "gid" "uname" "gname" ];
         unknown = filter (k: !(elem k known)) (attrNames p);
-        opt = k: check: if p.${k} or null == null then { } else { ${k} = check p.${k}; };
       in
       if !(isAttrs p) || p ? outPath then
         fail fn "'perms' must be a list of { path; regex ? \".*\"; mode ? null; uid ? null; gid ? null; uname ? null; gname ? null; }, got an element that is ${describe p}"
@@ -164,11 +177,7 @@ let
           path = toStr (checkType fn "perms.path" isStringLike "a store path (a package of contents)" p.path);
           regex = checkType fn "perms.regex" isString "a string (a regular expression)" (p.regex or ".*");
         }
-        // opt "mode" (checkType fn "perms.mode" (v: isString v && match "[0-7]{3,4}" v != null) "an octal mode string such as \"0644\"")
-        // opt "uid" (checkType fn "perms.uid" isInt "an integer")
-        // opt "gid" (checkType fn "perms.gid" isInt "an integer")
-        // opt "uname" (checkType fn "perms.uname" isString "a string")
-        // opt "gname" (checkType fn "perms.gname" isString "a string")
+        // ownerFields fn "perms" "\"0644\"" p
     ) (checkType fn "perms" isList "a list of { path; regex; mode; uid; gid; uname; gname; }" perms);
 
   checkDirs =
@@ -178,7 +187,6 @@ let
       let
         known = [ "path" "mode" "uid" "gid" "uname" "gname" ];
         unknown = if isAttrs d then filter (k: !(elem k known)) (attrNames d) else [ ];
-        opt = k: check: if d.${k} or null == null then { } else { ${k} = check d.${k}; };
       in
       if isString d then
         { path = checkType fn "dirs" (v: substring 0 1 v == "/") "a list of absolute paths or { path; mode; uid; gid; }" d; }
@@ -190,11 +198,7 @@ let
         {
           path = checkType fn "dirs.path" (v: isString v && substring 0 1 v == "/") "an absolute path" (d.path or null);
         }
-        // opt "mode" (checkType fn "dirs.mode" (v: isString v && match "[0-7]{3,4}" v != null) "an octal mode string such as \"0755\" or \"1777\"")
-        // opt "uid" (checkType fn "dirs.uid" isInt "an integer")
-        // opt "gid" (checkType fn "dirs.gid" isInt "an integer")
-        // opt "uname" (checkType fn "dirs.uname" isString "a string")
-        // opt "gname" (checkType fn "dirs.gname" isString "a string")
+        // ownerFields fn "dirs" "\"0755\" or \"1777\"" d
     ) (checkType fn "dirs" isList "a list of directories" dirs);
 
   # The arguments of dockerTools.buildLayeredImage and streamLayeredImage
