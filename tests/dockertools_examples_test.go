@@ -105,7 +105,9 @@ var dtExamples = []dtExample{
 	// dockerTools' runAsRoot runs over the base image's files (in a VM);
 	// ours over copyToRoot only (docs/migration.md): /layer-order is
 	// each layer's own, the top one's "c" where dockerTools gives "abc".
-	{name: "layersUnpackOrder", needs: needsShell, kind: "archive", ref: "layers-unpack-order-c:latest", probe: []string{"cat", "/layer-order"}, want: "c"},
+	// The file printed twice is "cc" exactly then ("abcabc" holds no
+	// "cc"), so the check tells the two apart.
+	{name: "layersUnpackOrder", needs: needsShell, kind: "archive", ref: "layers-unpack-order-c:latest", probe: []string{"cat", "/layer-order", "/layer-order"}, want: "cc"},
 	{name: "runAsRootParentImage", needs: needsShell, kind: "archive", ref: "runasrootparentimage:latest", probe: []string{"/bin/bash", "-c", "[ -e /example-file ] && echo there"}, want: "there"},
 	{name: "chownTestImage", needs: needsShell, kind: "stream", ref: "chown-test:latest", want: "12345:12345"},
 	{name: "nonRootTestImage", kind: "stream", ref: "non-root-test:latest"},
