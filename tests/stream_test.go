@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -311,9 +313,10 @@ func TestStreamLayeredImageErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(f)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
+		cmd, err := runFreshExecutable(f, &stdout, &stderr)
+		if cmd.ProcessState == nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
 		if tc.want == "" {
 			if err != nil || !bytes.Contains(stdout.Bytes(), []byte("manifest.json")) {
 				t.Errorf("%s: %v, %d bytes\n%s", tc.name, err, stdout.Len(), stderr.String())
@@ -337,5 +340,23 @@ func TestStreamLayeredImageErrors(t *testing.T) {
 		if r.err == nil || !strings.Contains(r.log, tc.want) {
 			t.Errorf("%s: want an error containing %q, got %v\n%s", tc.args, tc.want, r.err, r.log)
 		}
+	}
+}
+
+// runFreshExecutable runs the executable f just written, retrying while it
+// is "text file busy": a process another test forked while f was open for
+// writing keeps that descriptor until it execs (golang/go#22315).
+func runFreshExecutable(f string, stdout, stderr *bytes.Buffer) (*exec.Cmd, error) {
+	for try := 0; ; try++ {
+		stdout.Reset()
+		stderr.Reset()
+		cmd := exec.Command(f)
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		err := cmd.Run()
+		if errors.Is(err, syscall.ETXTBSY) && try < 100 {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		return cmd, err
 	}
 }
