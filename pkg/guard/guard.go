@@ -158,7 +158,10 @@ func checked(spec *specs.Spec) []string {
 //     lets root in the container run a program as root on the host);
 //   - host devices given to the container (linux.devices) or allowed by
 //     its device cgroup (linux.resources.devices): the store's disk, the
-//     host's memory.
+//     host's memory;
+//   - no pid namespace of its own (none, or one joined by path, which may
+//     be the host's): the container sees the host's processes and, as
+//     root, signals them (the nix-daemon among them).
 func Weakenings(spec *specs.Spec, storeDir string) []Weakening {
 	var out []Weakening
 	add := func(refused []string, format string, args ...any) {
@@ -242,7 +245,29 @@ func Weakenings(spec *specs.Spec, storeDir string) []Weakening {
 			}
 		}
 	}
+	if msg := pidNamespace(spec); msg != "" {
+		add(nil, "%s: the container sees the host's processes and, as root, can signal them (the nix-daemon among them)", msg)
+	}
 	return out
+}
+
+// pidNamespace says how spec's process lacks a pid namespace of its own
+// ("linux.namespaces has no pid namespace", "... joins the pid namespace
+// at P"), or "" when it has one.
+func pidNamespace(spec *specs.Spec) string {
+	if spec.Linux == nil {
+		return "linux.namespaces has no pid namespace"
+	}
+	for i, ns := range spec.Linux.Namespaces {
+		if ns.Type != specs.PIDNamespace {
+			continue
+		}
+		if ns.Path != "" {
+			return fmt.Sprintf("linux.namespaces[%d] joins the pid namespace at %s, which may be the host's", i, ns.Path)
+		}
+		return ""
+	}
+	return "linux.namespaces has no pid namespace"
 }
 
 // deviceRule names the devices a cgroup rule covers: "all devices", "block

@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -690,6 +691,16 @@ func TestWeakenings(t *testing.T) {
 		{"a writable bind of a /proc link", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bindOf("/srv", "/proc/self/root")) }, "mounts[12] (/srv): source /proc/self/root may reach the store"},
 		{"a writable relative bind", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bindOf("/srv", "rootfs")) }, "mounts[12] (/srv): source rootfs may reach the store (a relative source"},
 		{"a read-only bind of / that is not recursive", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bindOf("/srv", "/", "ro")) }, "mounts[12] (/srv): read-only but not recursively"},
+		{"no pid namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.PIDNamespace })
+		}, "linux.namespaces has no pid namespace: the container sees the host's processes"},
+		{"the host's pid namespace joined", func(s *specs.Spec) {
+			for i := range s.Linux.Namespaces {
+				if s.Linux.Namespaces[i].Type == specs.PIDNamespace {
+					s.Linux.Namespaces[i].Path = "/proc/1/ns/pid"
+				}
+			}
+		}, "joins the pid namespace at /proc/1/ns/pid, which may be the host's"},
 		{"a block device", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/srv", Type: "ext4", Source: "/dev/vda"})
 		}, "mounts[12] (/srv): a filesystem (type ext4) from the host's /dev/vda"},
