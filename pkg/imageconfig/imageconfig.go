@@ -72,31 +72,6 @@ type HealthConfig struct {
 	Retries int `json:",omitempty"`
 }
 
-// FromOCI is the image configuration of the image-spec's img (no Docker
-// keys).
-func FromOCI(img v1.Image) Image {
-	return Image{
-		Created:  img.Created,
-		Author:   img.Author,
-		Platform: img.Platform,
-		Config:   Config{ImageConfig: img.Config},
-		RootFS:   img.RootFS,
-		History:  img.History,
-	}
-}
-
-// OCI is img as image-spec's v1.Image: Docker's keys left out.
-func (img Image) OCI() v1.Image {
-	return v1.Image{
-		Created:  img.Created,
-		Author:   img.Author,
-		Platform: img.Platform,
-		Config:   img.Config.ImageConfig,
-		RootFS:   img.RootFS,
-		History:  img.History,
-	}
-}
-
 // Check refuses a health check that Docker would refuse or misread,
 // naming the key: its Test must start with NONE, CMD or CMD-SHELL (and
 // give a command after CMD or CMD-SHELL), its durations and Retries must

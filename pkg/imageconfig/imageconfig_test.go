@@ -14,6 +14,18 @@ import (
 	"github.com/oci-builder/oci-builder/tests/imports"
 )
 
+// fromOCI is the image configuration of img, no Docker keys.
+func fromOCI(img v1.Image) Image {
+	return Image{Created: img.Created, Author: img.Author, Platform: img.Platform,
+		Config: Config{ImageConfig: img.Config}, RootFS: img.RootFS, History: img.History}
+}
+
+// ociOf is img as image-spec's v1.Image: Docker's keys left out.
+func ociOf(img Image) v1.Image {
+	return v1.Image{Created: img.Created, Author: img.Author, Platform: img.Platform,
+		Config: img.Config.ImageConfig, RootFS: img.RootFS, History: img.History}
+}
+
 func TestNoIO(t *testing.T) {
 	imports.Check(t, ".", nil, imports.IO()...)
 }
@@ -46,9 +58,9 @@ func TestJSON(t *testing.T) {
 		RootFS:  v1.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromString("a")}},
 		History: []v1.History{{Created: &created, CreatedBy: "oci-builder"}},
 	}
-	redis := FromOCI(base)
+	redis := fromOCI(base)
 	redis.Config.Healthcheck = &HealthConfig{Test: []string{"CMD-SHELL", "/bin/healthcheck"}, Interval: 30 * time.Second, Timeout: 10 * time.Second, Retries: 3}
-	all := FromOCI(v1.Image{RootFS: v1.RootFS{Type: "layers", DiffIDs: []digest.Digest{}}})
+	all := fromOCI(v1.Image{RootFS: v1.RootFS{Type: "layers", DiffIDs: []digest.Digest{}}})
 	all.Config = Config{
 		Healthcheck: &HealthConfig{Test: []string{"CMD", "/bin/check", "-q"}, Interval: 1, Timeout: 2, StartPeriod: 3, StartInterval: 4, Retries: 5},
 		OnBuild:     []string{"RUN true"},
@@ -60,8 +72,8 @@ func TestJSON(t *testing.T) {
 		// want is the JSON's config object; "" means v1.Image's bytes.
 		want string
 	}{
-		{name: "oci only", img: FromOCI(base)},
-		{name: "empty", img: FromOCI(v1.Image{})},
+		{name: "oci only", img: fromOCI(base)},
+		{name: "empty", img: fromOCI(v1.Image{})},
 		{name: "healthcheck", img: redis,
 			want: `{"User":"1000:1000","Env":["A=1"],"Cmd":["/bin/redis-server"],"Volumes":{"/data":{}},"WorkingDir":"/data","ArgsEscaped":true,"Healthcheck":{"Test":["CMD-SHELL","/bin/healthcheck"],"Interval":30000000000,"Timeout":10000000000,"Retries":3}}`},
 		{name: "every Docker key", img: all,
@@ -73,7 +85,7 @@ func TestJSON(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.want == "" {
-				oci, err := json.Marshal(tc.img.OCI())
+				oci, err := json.Marshal(ociOf(tc.img))
 				if err != nil {
 					t.Fatal(err)
 				}
