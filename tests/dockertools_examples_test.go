@@ -52,6 +52,9 @@ type dtExample struct {
 	store bool
 	// zstd: layers Docker before 23 cannot read.
 	zstd bool
+	// merges are the examples whose images a merge holds: loading it
+	// names each one's ref.
+	merges []string
 }
 
 // dtExamples are the calls of examples.nix that build here (see
@@ -89,8 +92,14 @@ var dtExamples = []dtExample{
 	{name: "nginx", needs: needsShell, kind: "archive", ref: "nginx-container:latest"},
 	{name: "nginxStream", needs: needsShell, kind: "stream", ref: "nginx-container:latest"},
 	{name: "no-store-paths", needs: needsShell, kind: "archive", ref: "no-store-paths:latest", probe: []string{"ls", "/"}, want: "bin"},
+	{name: "mergeVaryingCompressor", needs: needsShell, kind: "merge", zstd: true, merges: []string{"redis", "bashUncompressed", "bashZstdCompressed"}},
+	{name: "mergedBashAndRedis", needs: needsShell, kind: "merge", merges: []string{"bash", "redis"}},
+	{name: "mergedBashNoTagAndRedis", needs: needsShell, kind: "merge", merges: []string{"bashNoTag", "redis"}},
 	{name: "prefixedImage", kind: "archive", ref: "registry-1.docker.io/image:latest", want: "Hello, world!"},
 	{name: "prefixedLayeredImage", kind: "archive", ref: "registry-1.docker.io/layered-image:latest", want: "Hello, world!"},
+	// config.Healthcheck runs /bin/healthcheck, which runAsRoot writes
+	// (no #! line: sh runs it).
+	{name: "redis", needs: needsShell, kind: "archive", ref: "redis:latest", probe: []string{"/bin/sh", "-c", "/bin/healthcheck"}, want: "PONG"},
 	{name: "runAsRootExtraCommands", needs: needsShell, kind: "archive", ref: "runasrootextracommands:latest", probe: []string{"cat", "runAsRoot", "extraCommands"}, want: "(runAsRoot)\n(extraCommand)"},
 	{name: "two-layered-image", kind: "archive", ref: "two-layered-image:latest", want: "Hello, world!"},
 	{name: "unstableDate", kind: "archive", ref: "unstable-date:latest", probe: []string{"date"}, want: "UTC"},
@@ -122,13 +131,6 @@ var dtUnsupported = map[string]string{
 	"nixFromDockerHub":     "",
 	"testNixFromDockerHub": "",
 	"onTopOfPulledImage":   "",
-	// redis has config.Healthcheck, Docker's extension of the image
-	// configuration, which the builder does not write; the merges take
-	// redis.
-	"redis":                   "'config.Healthcheck' is not supported",
-	"mergeVaryingCompressor":  "'config.Healthcheck' is not supported",
-	"mergedBashAndRedis":      "'config.Healthcheck' is not supported",
-	"mergedBashNoTagAndRedis": "'config.Healthcheck' is not supported",
 	// exportImage runs the image in a VM and tars its file system.
 	"exportBash": "attribute 'exportImage' missing",
 	// streamNixShellImage (a nix-shell environment in an image) needs
@@ -166,6 +168,10 @@ var dtShellRefusal = map[string]string{
 	"layersOrder":                      "'extraCommands' is not supported without nixpkgs",
 	"layersUnpackOrder":                "'runAsRoot' is not supported without nixpkgs",
 	"runAsRootParentImage":             "'runAsRoot' is not supported without nixpkgs",
+	"redis":                            "'runAsRoot' is not supported without nixpkgs",
+	"mergeVaryingCompressor":           "'runAsRoot' is not supported without nixpkgs",
+	"mergedBashAndRedis":               "'runAsRoot' is not supported without nixpkgs",
+	"mergedBashNoTagAndRedis":          "'runAsRoot' is not supported without nixpkgs",
 }
 
 // dtBuilt is what the test knows of a built example.
@@ -316,6 +322,11 @@ func TestDockerToolsExamples(t *testing.T) {
 					t.Errorf("%s: docker load printed %q, want %s", e.name, loaded, ref)
 					continue
 				}
+				for _, m := range e.merges {
+					if ref := mergedRef(m); !strings.Contains(loaded, "Loaded image: "+ref) {
+						t.Errorf("%s: docker load printed %q, want %s", e.name, loaded, ref)
+					}
+				}
 				if e.ref != "" && (e.probe != nil || e.want != "") {
 					args := []string{"run", "--rm", "--network", "none"}
 					if e.store {
@@ -343,6 +354,11 @@ func TestDockerToolsExamples(t *testing.T) {
 				}
 				loaded := podman(t, root, in, "load")
 				in.Close()
+				for _, m := range e.merges {
+					if ref := mergedRef(m); !strings.Contains(loaded, ref) {
+						t.Errorf("%s: podman load printed %q, want %s", e.name, loaded, ref)
+					}
+				}
 				ref := refOf(e)
 				if ref == "" {
 					continue
@@ -362,6 +378,7 @@ func TestDockerToolsExamples(t *testing.T) {
 					t.Errorf("%s: podman run %v printed %q, want %q", e.name, e.probe, got, e.want)
 				}
 			}
+			checkRedisHealth(t, "podman image inspect", podman(t, root, nil, "image", "inspect", "--format", "{{json .HealthCheck}}", "redis:latest"))
 		})
 
 		t.Run("containerd", func(t *testing.T) {
@@ -420,6 +437,36 @@ func TestDockerToolsExamples(t *testing.T) {
 			}
 		})
 	})
+}
+
+// mergedRef is the ref, or the "NAME:" of a ref whose tag is its output
+// path's hash, of the example name as a merge holds it: built in the
+// merge's set (with nixpkgs, for redis' runAsRoot), an image without a
+// tag has another output path, so another tag, than the example's.
+func mergedRef(name string) string {
+	for _, e := range dtExamples {
+		if e.name == name && strings.Contains(e.ref, ":") {
+			return e.ref
+		} else if e.name == name {
+			return e.ref + ":"
+		}
+	}
+	panic("no example " + name)
+}
+
+// checkRedisHealth checks that the health check js (JSON), as a runtime
+// shows redis' image, is examples.nix's config.Healthcheck.
+func checkRedisHealth(t *testing.T, how, js string) {
+	t.Helper()
+	var h struct {
+		Test                           []string
+		Interval, Timeout, StartPeriod time.Duration
+		Retries                        int
+	}
+	if err := json.Unmarshal([]byte(js), &h); err != nil || strings.Join(h.Test, " ") != "CMD-SHELL /bin/healthcheck" ||
+		h.Interval != 30*time.Second || h.Timeout != 10*time.Second || h.StartPeriod != 0 || h.Retries != 3 {
+		t.Errorf("redis: %s shows the health check %s (%v), want CMD-SHELL /bin/healthcheck, interval 30 s, timeout 10 s, 3 retries", how, js, err)
+	}
 }
 
 // nixErrorMessage is an error message of Nix's (not the bare "error:" heading
@@ -613,6 +660,8 @@ func dockerToolsChecks(t *testing.T, d *daemon, built map[string]dtBuilt, files 
 	if got := docker("run", "--rm", "--network", "none", "-u", "1000:1000", "non-root-test:latest"); got != "1000:1000\n" {
 		t.Errorf("nonRootTestImage: the store is owned by %q, want 1000:1000", got)
 	}
+	// redis: Docker's health check, as config.Healthcheck gives it.
+	checkRedisHealth(t, "docker image inspect", inspect("redis:latest", "{{json .Config.Healthcheck}}"))
 	if env := inspect("parent:latest", "{{json .Config.Env}}"); env != `["FROM_PARENT=true","LAST_LAYER=parent"]` {
 		t.Errorf("environmentVariablesParent: env %s", env)
 	}

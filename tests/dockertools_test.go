@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // dockerToolsImages are dockerTools-style calls built at once: a layered
@@ -35,6 +36,10 @@ const dockerToolsImages = `let
       Env = [ "GREETING=hello world" "PATH=/bin" ];
       WorkingDir = "/var/lib/app";
       User = "1000:1000";
+      # Docker's own keys, without nixpkgs.
+      Healthcheck = { Test = [ "CMD-SHELL" "test -d /var/lib/app" ]; Interval = 5000000000; StartPeriod = 1000000000; Retries = 2; };
+      OnBuild = [ "RUN echo child" ];
+      Shell = [ "/bin/sh" "-c" ];
     };
     maxLayers = 2;
     uid = 5;
@@ -123,9 +128,15 @@ func TestDockerToolsArchives(t *testing.T) {
 		var inspect []struct {
 			Created string
 			Config  struct {
-				User       string
-				Env        []string
-				WorkingDir string
+				User        string
+				Env         []string
+				WorkingDir  string
+				Healthcheck struct {
+					Test                  []string
+					Interval, StartPeriod time.Duration
+					Retries               int
+				}
+				OnBuild, Shell []string
 			}
 			RootFS struct{ Layers []string }
 		}
@@ -135,6 +146,10 @@ func TestDockerToolsArchives(t *testing.T) {
 		if i := inspect[0]; len(i.RootFS.Layers) != 2 || !strings.HasPrefix(i.Created, "2024-05-01T12:00:00") ||
 			i.Config.User != "1000:1000" || strings.Join(i.Config.Env, ",") != "GREETING=hello world,PATH=/bin" {
 			t.Fatalf("docker image inspect: %+v (want 2 layers, created 2024-05-01T12:00:00Z, user and env as given)", i)
+		}
+		if c := inspect[0].Config; strings.Join(c.Healthcheck.Test, ",") != "CMD-SHELL,test -d /var/lib/app" || c.Healthcheck.Interval != 5*time.Second ||
+			c.Healthcheck.StartPeriod != time.Second || c.Healthcheck.Retries != 2 || strings.Join(c.OnBuild, ",") != "RUN echo child" || strings.Join(c.Shell, ",") != "/bin/sh,-c" {
+			t.Fatalf("docker image inspect: Healthcheck %+v, OnBuild %q, Shell %q: want config's", c.Healthcheck, c.OnBuild, c.Shell)
 		}
 		layeredID := strings.TrimSpace(d.docker(t, "", "image", "inspect", "--format", "{{.Id}}", ref))
 		d.docker(t, "", "rmi", ref)
@@ -173,6 +188,10 @@ func TestDockerToolsArchives(t *testing.T) {
 			t.Fatalf("podman load: %s", loaded)
 		}
 		checkDockerToolsRun(t, "podman run", podmanRun(t, root, ref))
+		// podman reads Docker's health check from the configuration.
+		if hc := strings.TrimSpace(podman(t, root, nil, "image", "inspect", "--format", "{{json .HealthCheck}}", ref)); hc != `{"Test":["CMD-SHELL","test -d /var/lib/app"],"StartPeriod":1000000000,"Interval":5000000000,"Retries":2}` {
+			t.Fatalf("podman image inspect: HealthCheck %s, want config's", hc)
+		}
 	})
 
 	t.Run("skopeo", func(t *testing.T) {

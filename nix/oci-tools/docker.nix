@@ -97,13 +97,13 @@ let
     let
       c = checkType fn "config" (v: isAttrs v && !(v ? outPath)) "an attribute set (the image configuration: Cmd, Env, ...)" cfg;
       strings =
-        key:
+        key: example:
         if !(c ? ${key}) || c.${key} == null then
           true
         else if isList c.${key} && all isStringLike c.${key} then
           true
         else
-          fail fn "'config.${key}' must be a list of strings (${key} = [ \"prog\" \"arg\" ]), got ${describe c.${key}}";
+          fail fn "'config.${key}' must be a list of strings (${key} = [ ${example} ]), got ${describe c.${key}}";
       env =
         if !(c ? Env) || c.Env == null then
           true
@@ -128,20 +128,72 @@ let
           fail fn "'config.WorkingDir' must be an absolute path, got ${
             if isString c.WorkingDir then "\"${c.WorkingDir}\"" else describe c.WorkingDir
           }";
-      # The OCI image configuration's fields (what the builder writes);
-      # Docker's own (Healthcheck, OnBuild, Shell, ...) are refused here,
-      # in one line, rather than by the builder.
-      known = [ "ArgsEscaped" "Cmd" "Entrypoint" "Env" "ExposedPorts" "Labels" "StopSignal" "User" "Volumes" "WorkingDir" ];
+      prog = "\"prog\" \"arg\"";
+      # Docker's health check: Test, then durations in nanoseconds (as
+      # Docker writes them) and a count, each checked.
+      healthKeys = [ "Test" "Interval" "Timeout" "StartPeriod" "StartInterval" "Retries" ];
+      healthcheck =
+        let
+          h = c.Healthcheck;
+          unknownKeys = filter (k: !(elem k healthKeys)) (attrNames h);
+          test = h.Test or null;
+          first = toStr (head test);
+          count =
+            key: what:
+            if !(h ? ${key}) || h.${key} == null || (isInt h.${key} && h.${key} >= 0) then
+              true
+            else
+              fail fn "'config.Healthcheck.${key}' must be a non-negative integer (${what}), got ${builtins.toJSON h.${key}}";
+        in
+        if !(c ? Healthcheck) || h == null then
+          true
+        else if !(isAttrs h) || h ? outPath then
+          fail fn "'config.Healthcheck' must be an attribute set { Test; Interval; Timeout; StartPeriod; StartInterval; Retries; } (Docker's health check), got ${describe h}"
+        else if unknownKeys != [ ] then
+          fail fn "'config.Healthcheck.${head unknownKeys}' is not a key of Docker's health check (${concatStringsSep ", " healthKeys})"
+        else if !(isList test) || test == [ ] || !(all isStringLike test) then
+          fail fn "'config.Healthcheck.Test' must be a non-empty list of strings: [ \"CMD\" PROGRAM ARGS... ], [ \"CMD-SHELL\" COMMAND ] or [ \"NONE\" ], got ${
+            if test == [ ] then
+              "an empty list"
+            else if isList test then
+              "a list with an element that is not a string"
+            else if test == null then
+              "none"
+            else
+              describe test
+          }"
+        else if !(elem first [ "NONE" "CMD" "CMD-SHELL" ]) then
+          fail fn "'config.Healthcheck.Test' must start with \"NONE\", \"CMD\" or \"CMD-SHELL\", got \"${first}\""
+        else if first != "NONE" && builtins.length test < 2 then
+          fail fn "'config.Healthcheck.Test' gives no command after \"${first}\""
+        else
+          all (k: count k "nanoseconds, as Docker: 30 s is 30000000000") [ "Interval" "Timeout" "StartPeriod" "StartInterval" ]
+          && count "Retries" "consecutive failures";
+      # The OCI image configuration's keys and Docker's (Healthcheck,
+      # OnBuild, Shell): what the builder writes. Other keys of Docker's
+      # container configuration (Hostname, Tty, ...) are not an image's:
+      # refused here, in one line, rather than by the builder.
+      known = [ "ArgsEscaped" "Cmd" "Entrypoint" "Env" "ExposedPorts" "Healthcheck" "Labels" "OnBuild" "Shell" "StopSignal" "User" "Volumes" "WorkingDir" ];
       unknown = filter (k: !(elem k known)) (attrNames c);
       fields =
         if unknown == [ ] then
           true
-        else if head unknown == "Healthcheck" then
-          fail fn "'config.Healthcheck' is not supported: Docker's health check is not in the OCI image configuration this builder writes; remove it and give the check to the runtime (docker run --health-cmd, podman run --health-cmd)"
         else
-          fail fn "'config.${head unknown}' is not supported: the image configuration takes ${concatStringsSep ", " known}";
+          fail fn "'config.${head unknown}' is not supported: an image configuration takes ${concatStringsSep ", " known} (image-spec's keys and Docker's Healthcheck, OnBuild, Shell)";
     in
-    if strings "Cmd" && strings "Entrypoint" && env && workingDir && fields then c else c;
+    if
+      fields
+      && strings "Cmd" prog
+      && strings "Entrypoint" prog
+      && strings "Shell" "\"/bin/sh\" \"-c\""
+      && strings "OnBuild" "\"RUN make\""
+      && env
+      && workingDir
+      && healthcheck
+    then
+      c
+    else
+      c;
 
   # The owner and mode attributes a 'perms' or 'dirs' element may give
   # (arg names it in errors; modeExample shows a mode), checked; those

@@ -43,6 +43,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/imageconfig"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/outside"
@@ -85,9 +86,9 @@ type Description struct {
 	RepoTag string `json:"repoTag"`
 	// Layers are the layers, base layer first.
 	Layers []Layer `json:"layers"`
-	// Config is the image configuration, its RootFS.DiffIDs those of
-	// Layers.
-	Config v1.Image `json:"config"`
+	// Config is the image configuration (Docker's keys too), its
+	// RootFS.DiffIDs those of Layers.
+	Config imageconfig.Image `json:"config"`
 }
 
 // Layer is one layer of a Description.

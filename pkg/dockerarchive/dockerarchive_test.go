@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,8 +21,10 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/imageconfig"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/store"
+	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
 const interpreter = "/nix/store/00000000000000000000000000000000-oci-builder/bin/oci-builder stream-image"
@@ -55,11 +58,16 @@ func fixture(t *testing.T) (*image.Plan, []string) {
 			{Paths: []*store.PathInfo{{Path: paths[1]}}},
 			{Entries: contents, Contents: paths[1:], Custom: &image.Customisation{Contents: paths[1:]}},
 		},
-		Config: v1.Image{
+		Config: imageconfig.Image{
 			Created:  &created,
 			Platform: v1.Platform{OS: "linux", Architecture: "amd64"},
-			Config:   v1.ImageConfig{Cmd: []string{paths[1] + "/bin/prog"}},
-			RootFS:   v1.RootFS{Type: "layers"},
+			Config: imageconfig.Config{
+				ImageConfig: v1.ImageConfig{Cmd: []string{paths[1] + "/bin/prog"}},
+				// Docker's keys go through the description to the archive.
+				Healthcheck: &imageconfig.HealthConfig{Test: []string{"CMD", paths[1] + "/bin/prog"}, Interval: 30 * time.Second, Retries: 3},
+				Shell:       []string{"/bin/sh", "-c"},
+			},
+			RootFS: v1.RootFS{Type: "layers"},
 		},
 	}
 	return plan, paths
@@ -143,8 +151,8 @@ func TestStream(t *testing.T) {
 	if want := append(append([]string{}, m.Layers...), m.Config, "manifest.json", "repositories"); strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("archive entries %v, want %v", names, want)
 	}
-	var cfg v1.Image
-	if err := json.Unmarshal(files[m.Config], &cfg); err != nil {
+	var cfg imageconfig.Image
+	if err := strictjson.Unmarshal(files[m.Config], &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if sum := sha256.Sum256(files[m.Config]); hex.EncodeToString(sum[:])+".json" != m.Config {
@@ -172,6 +180,9 @@ func TestStream(t *testing.T) {
 	}
 	if cfg.Config.Cmd[0] != paths[1]+"/bin/prog" || cfg.Created == nil {
 		t.Fatalf("configuration %+v", cfg)
+	}
+	if !reflect.DeepEqual(cfg.Config.Healthcheck, plan.Config.Config.Healthcheck) || !reflect.DeepEqual(cfg.Config.Shell, plan.Config.Config.Shell) {
+		t.Fatalf("configuration's Healthcheck %+v and Shell %q, want the plan's", cfg.Config.Healthcheck, cfg.Config.Shell)
 	}
 	var repos map[string]map[string]string
 	if err := json.Unmarshal(files["repositories"], &repos); err != nil || repos["example.org/app"]["v1"] != cfg.RootFS.DiffIDs[3].Encoded() {

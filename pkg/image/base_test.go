@@ -12,6 +12,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/imageconfig"
 	"github.com/oci-builder/oci-builder/pkg/outside"
 	"github.com/oci-builder/oci-builder/pkg/outside/outsidetest"
 )
@@ -27,9 +28,10 @@ func baseArchive(t *testing.T, arch string, env []string) string {
 			{{Name: "etc/passwd", Data: "root:x:0:0:base root:/root:/bin/sh\n"}},
 			{{Name: "bin/tool", Data: "#!/bin/sh\n"}},
 		},
-		Arch: arch,
-		Env:  env,
-		Cmd:  []string{"base-cmd"},
+		Arch:        arch,
+		Env:         env,
+		Cmd:         []string{"base-cmd"},
+		Healthcheck: &imageconfig.HealthConfig{Test: []string{"CMD", "/bin/tool"}, Retries: 2},
 	})
 	return p
 }
@@ -65,6 +67,14 @@ func TestFromImage(t *testing.T) {
 	}
 	if p.Config.Config.Cmd != nil {
 		t.Errorf("the base's Cmd was kept: %q", p.Config.Config.Cmd)
+	}
+	// The base's health check is read, and not inherited, as dockerTools
+	// keeps only a base's Env.
+	if h := im.Config.Config.Healthcheck; h == nil || h.Test[1] != "/bin/tool" {
+		t.Errorf("the base's Healthcheck was not read: %+v", h)
+	}
+	if h := p.Config.Config.Healthcheck; h != nil {
+		t.Errorf("the base's Healthcheck was kept: %+v", h)
 	}
 	if len(p.Config.History) != 4 || !strings.Contains(p.Config.History[0].Comment, "base image base:1") {
 		t.Errorf("history %+v", p.Config.History)

@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-
+	"github.com/oci-builder/oci-builder/pkg/imageconfig"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/layering"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
@@ -35,9 +34,10 @@ import (
 type Compat struct {
 	// Config, when not nil, is the image configuration's execution
 	// parameters, exactly as given (dockerTools' config: Cmd, Entrypoint,
-	// Env, WorkingDir, User, ExposedPorts, Volumes, Labels, StopSignal):
-	// nothing is derived from the container options.
-	Config *v1.ImageConfig `json:"config,omitempty"`
+	// Env, WorkingDir, User, ExposedPorts, Volumes, Labels, StopSignal,
+	// ArgsEscaped, and Docker's Healthcheck, OnBuild and Shell): nothing
+	// is derived from the container options.
+	Config *imageconfig.Config `json:"config,omitempty"`
 	// Contents are store paths whose trees are merged at / in the
 	// customisation layer, as dockerTools does with symlinkJoin:
 	// directories become directories, everything else a symlink to the
@@ -137,11 +137,17 @@ func (c *Compat) LoadPipeline() error {
 }
 
 // DecodeCompat reads Compat from JSON, unknown keys refused (the image
-// configuration's keys included: only those image-spec defines).
+// configuration's keys included: only those image-spec and Docker
+// define), and checks the configuration's health check.
 func DecodeCompat(data []byte) (*Compat, error) {
 	var c Compat
 	if err := strictjson.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("dockerTools options: %w", strictjson.DescribeOptionError(err))
+	}
+	if c.Config != nil {
+		if err := c.Config.Check(); err != nil {
+			return nil, fmt.Errorf("dockerTools options: %w", err)
+		}
 	}
 	return &c, nil
 }

@@ -14,12 +14,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/imageconfig"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/store"
 )
@@ -48,7 +50,12 @@ func TestCompatContentsAndConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &v1.ImageConfig{Cmd: []string{"/bin/sh"}, Env: []string{"A=b"}, User: "nobody", WorkingDir: "srv"}
+	cfg := &imageconfig.Config{
+		ImageConfig: v1.ImageConfig{Cmd: []string{"/bin/sh"}, Env: []string{"A=b"}, User: "nobody", WorkingDir: "srv"},
+		Healthcheck: &imageconfig.HealthConfig{Test: []string{"CMD-SHELL", "/bin/healthcheck"}, Interval: 30 * time.Second, Timeout: 10 * time.Second, Retries: 3},
+		OnBuild:     []string{"RUN true"},
+		Shell:       []string{"/bin/sh", "-c"},
+	}
 	p, err := image.NewPlan(g, container.Options{Args: []string{"/bin/sh"}, Roots: []string{a, b}},
 		image.Options{Compat: &image.Compat{Config: cfg, Contents: []string{a, b}}}, nil)
 	if err != nil {
@@ -87,8 +94,27 @@ func TestDecodeCompat(t *testing.T) {
 	if err != nil || c.Config.Cmd[0] != "x" || !c.TagFromOutput || len(c.Contents) != 1 {
 		t.Fatalf("%+v, %v", c, err)
 	}
-	if _, err := image.DecodeCompat([]byte(`{"config":{"Healthcheck":{}}}`)); err == nil || !strings.Contains(err.Error(), "Healthcheck") {
-		t.Fatalf("unknown config key: %v", err)
+	// Docker's keys are taken; a bad health check or a key neither
+	// image-spec nor Docker has is refused, naming it.
+	for _, tc := range []struct{ config, err string }{
+		{`{"Healthcheck":{"Test":["CMD-SHELL","/bin/healthcheck"],"Interval":30000000000,"Timeout":10000000000,"Retries":3},"OnBuild":["RUN true"],"Shell":["/bin/sh","-c"]}`, ""},
+		{`{"Healthcheck":{"Test":["NONE"]}}`, ""},
+		{`{"Healthcheck":{}}`, "config.Healthcheck.Test is empty"},
+		{`{"Healthcheck":{"Test":["/bin/check"]}}`, `config.Healthcheck.Test starts with "/bin/check"`},
+		{`{"Healthcheck":{"Test":["NONE"],"Retries":-1}}`, "config.Healthcheck.Retries is -1"},
+		{`{"Healthcheck":{"Test":["NONE"],"retries":1}}`, `unknown option "retries" in /config/Healthcheck`},
+		{`{"Hostname":"x"}`, `unknown option "Hostname" in /config`},
+		{`{"Shell":"/bin/sh"}`, `option "config.Shell": expected []string`},
+	} {
+		c, err := image.DecodeCompat([]byte(`{"config":` + tc.config + `}`))
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: %v", tc.config, err)
+		case tc.err == "" && c.Config.Healthcheck == nil:
+			t.Errorf("%s: no Healthcheck decoded", tc.config)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "\n")):
+			t.Errorf("%s: error %v, want one line with %q", tc.config, err, tc.err)
+		}
 	}
 	if got := image.TagOfOutput("/nix/store/0123456789abcdfghijklmnpqrsvwxyz-app"); got != "0123456789abcdfghijklmnpqrsvwxyz" {
 		t.Fatal(got)

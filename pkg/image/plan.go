@@ -11,6 +11,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/container"
+	"github.com/oci-builder/oci-builder/pkg/imageconfig"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/nar"
 	"github.com/oci-builder/oci-builder/pkg/outside"
@@ -42,7 +43,7 @@ type Plan struct {
 	Annotations map[string]string
 	// Config is the image configuration, complete but for
 	// RootFS.DiffIDs, which Write fills in as it writes the layers.
-	Config v1.Image
+	Config imageconfig.Image
 	// Verify says the closure is checked against the NAR hashes of the
 	// graph as the layers are written (WriteOptions.Verify): as the verify
 	// option asks, by default whenever the graph gives hashes, by the rules
@@ -95,7 +96,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 	if len(ct.Closure) == 0 && o.Compat == nil {
 		return nil, errors.New("args mention no store path: the image would have an empty filesystem")
 	}
-	cfg := imageConfig(c, ct, s)
+	cfg := imageconfig.Config{ImageConfig: imageConfig(c, ct, s)}
 	if o.Compat != nil && o.Compat.Config != nil {
 		cfg = *o.Compat.Config
 	}
@@ -182,7 +183,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		Warnings:    warnings,
 		Closure:     closureOf(closure),
 		SBOM:        &SBOMOptions{},
-		Config: v1.Image{
+		Config: imageconfig.Image{
 			Created:  &created,
 			Platform: platform,
 			Config:   cfg,

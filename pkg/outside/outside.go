@@ -26,6 +26,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-builder/oci-builder/pkg/imageconfig"
 )
 
 // The formats of an image from outside.
@@ -69,8 +71,9 @@ type Image struct {
 	// RawManifest holds Manifest's bytes: those of the layout, whose
 	// digest is the image's.
 	RawManifest []byte
-	// Config is the image configuration, RawConfig its bytes.
-	Config    v1.Image
+	// Config is the image configuration (Docker's keys too: see
+	// imageconfig), RawConfig its bytes.
+	Config    imageconfig.Image
 	RawConfig []byte
 	// Layers are the image's layers, base layer first.
 	Layers []Layer

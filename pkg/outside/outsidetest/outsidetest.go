@@ -19,6 +19,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-builder/oci-builder/pkg/imageconfig"
 )
 
 // Entry is a file of a test layer: a regular file holding Data, or a
@@ -39,6 +41,8 @@ type Image struct {
 	Arch string
 	// Env and Cmd are the configuration's.
 	Env, Cmd []string
+	// Healthcheck is the configuration's (Docker's key), when not nil.
+	Healthcheck *imageconfig.HealthConfig
 	// Tamper, when set, changes the blobs as they are written, by name:
 	// "config", "layer0", "layer1", ...
 	Tamper func(name string, data []byte) []byte
@@ -119,7 +123,8 @@ func (im Image) Build(t testing.TB) Built {
 	if arch == "" {
 		arch = "amd64"
 	}
-	cfg := v1.Image{Platform: v1.Platform{OS: "linux", Architecture: arch}, Config: v1.ImageConfig{Env: im.Env, Cmd: im.Cmd},
+	cfg := imageconfig.Image{Platform: v1.Platform{OS: "linux", Architecture: arch},
+		Config: imageconfig.Config{ImageConfig: v1.ImageConfig{Env: im.Env, Cmd: im.Cmd}, Healthcheck: im.Healthcheck},
 		RootFS: v1.RootFS{Type: "layers", DiffIDs: b.DiffIDs}}
 	var err error
 	if b.Config, err = json.Marshal(cfg); err != nil {
