@@ -131,8 +131,6 @@ var dtUnsupported = map[string]string{
 	"nixFromDockerHub":     "",
 	"testNixFromDockerHub": "",
 	"onTopOfPulledImage":   "",
-	// exportImage runs the image in a VM and tars its file system.
-	"exportBash": "attribute 'exportImage' missing",
 	// streamNixShellImage (a nix-shell environment in an image) needs
 	// nixpkgs' stdenv and bash in the image.
 	"nix-shell-basic":            "attribute 'streamNixShellImage' missing",
@@ -231,6 +229,9 @@ func TestDockerToolsExamples(t *testing.T) {
 	for _, name := range dtNixDB {
 		delete(calls, name)
 	}
+	for name := range dtExports {
+		delete(calls, name)
+	}
 	if len(calls) > 0 {
 		t.Fatalf("calls of examples.nix the test does not know: %v", calls)
 	}
@@ -244,6 +245,9 @@ func TestDockerToolsExamples(t *testing.T) {
 		}
 		sets = append(sets, fmt.Sprintf("  %q = %s.%q;", e.name, from, e.name))
 	}
+	for name, expr := range dtExports {
+		sets = append(sets, fmt.Sprintf("  %q = %s;", name, expr))
+	}
 	file := writeExpr(t, examplesExpr(t)+"{\n"+strings.Join(sets, "\n")+"\n}")
 	both := writeExpr(t, examplesExpr(t)+"{ inherit plain withNixpkgs; }")
 	built := map[string]dtBuilt{}
@@ -256,6 +260,9 @@ func TestDockerToolsExamples(t *testing.T) {
 	var attrs []string
 	for _, e := range dtExamples {
 		attrs = append(attrs, "-A", e.name)
+	}
+	for name := range dtExports {
+		attrs = append(attrs, "-A", name)
 	}
 	if r := nixBuildFile(t, file, true, append(attrs, "--keep-going")...); r.err != nil {
 		t.Fatal(r)
@@ -292,6 +299,11 @@ func TestDockerToolsExamples(t *testing.T) {
 			for _, name := range dtNixDB {
 				checkOneError(t, both, "plain", name, "")
 			}
+		})
+
+		t.Run("export", func(t *testing.T) {
+			t.Parallel()
+			checkExports(t, built)
 		})
 
 		t.Run("check", func(t *testing.T) {

@@ -159,6 +159,12 @@ once (0: every CPU).`,
 			run: runNixImageBuilder,
 		},
 		{
+			name:    "nix-export-builder",
+			summary: "build the file system tar of exportImage in nix/oci-tools.nix (the derivation's builder)",
+			usage:   exportBuilderUsage,
+			run:     runNixExportBuilder,
+		},
+		{
 			name:    "nix-merge-builder",
 			summary: "build the archive of mergeImages in nix/oci-tools.nix (the derivation's builder)",
 			usage: `Usage: oci-builder nix-merge-builder ARCHIVE...
