@@ -111,12 +111,9 @@ var dtExamples = []dtExample{
 	{name: "layered-on-top", needs: needsShell, kind: "archive", ref: "layered-on-top:latest", want: "hello"},
 	{name: "layered-on-top-layered", needs: needsShell, kind: "archive", ref: "layered-on-top-layered:latest", want: "hello"},
 	{name: "layersOrder", needs: needsShell, kind: "archive", ref: "l3:latest", probe: []string{"cat", "/tmp/layer1", "/tmp/layer2", "/tmp/layer3"}, want: "layer1\nlayer2\nlayer3"},
-	// dockerTools' runAsRoot runs over the base image's files (in a VM);
-	// ours over copyToRoot only (docs/migration.md): /layer-order is
-	// each layer's own, the top one's "c" where dockerTools gives "abc".
-	// The file printed twice is "cc" exactly then ("abcabc" holds no
-	// "cc"), so the check tells the two apart.
-	{name: "layersUnpackOrder", needs: needsShell, kind: "archive", ref: "layers-unpack-order-c:latest", probe: []string{"cat", "/layer-order", "/layer-order"}, want: "cc"},
+	// runAsRoot runs over the base image's files, as dockerTools' (in a
+	// VM): /layer-order is "abc" (docker-tools.nix), printed twice.
+	{name: "layersUnpackOrder", needs: needsShell, kind: "archive", ref: "layers-unpack-order-c:latest", probe: []string{"cat", "/layer-order", "/layer-order"}, want: "abcabc"},
 	{name: "runAsRootParentImage", needs: needsShell, kind: "archive", ref: "runasrootparentimage:latest", probe: []string{"/bin/bash", "-c", "[ -e /example-file ] && echo there"}, want: "there"},
 	{name: "chownTestImage", needs: needsShell, kind: "stream", ref: "chown-test:latest", want: "12345:12345"},
 	{name: "nonRootTestImage", kind: "stream", ref: "non-root-test:latest"},

@@ -203,6 +203,18 @@ sets the number of layers hashed at once (0: every CPU).`,
 			run:     runCustomisationTree,
 		},
 		{
+			name:    "base-tree",
+			summary: "write a base image's files beneath a customisation tree, for runAsRoot (in the derivation nix/oci-tools.nix makes for it)",
+			usage:   baseTreeUsage,
+			run:     runBaseTree,
+		},
+		{
+			name:    "layer-diff",
+			summary: "write the layer of what changed over a base image, from a tar of the whole tree (after runAsRoot)",
+			usage:   layerDiffUsage,
+			run:     runLayerDiff,
+		},
+		{
 			name:    "nix-layer-builder",
 			summary: "build the layers of a derivation made by buildLayer in nix/oci-tools.nix (the derivation's builder)",
 			usage:   layerBuilderUsage,

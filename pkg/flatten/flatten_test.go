@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -252,5 +253,86 @@ func TestApplyRefuses(t *testing.T) {
 				t.Errorf("error of several lines: %q", err)
 			}
 		})
+	}
+}
+
+// TestDiff: the layer of what a tar of the whole tree changed over the
+// tree: changed and new entries with their directories, whiteouts for
+// what it removed (the topmost name only), nothing equal to the tree.
+func TestDiff(t *testing.T) {
+	tr, err := New(t.TempDir(), DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	base := layer(t,
+		ent{kind: "d", name: "bin", mode: 0o755},
+		ent{kind: "f", name: "bin/bash", data: "bash", mode: 0o755},
+		ent{kind: "f", name: "bin/same", data: "same", mode: 0o755},
+		ent{kind: "d", name: "etc", mode: 0o755},
+		ent{kind: "f", name: "etc/passwd", data: "root", mode: 0o644},
+		ent{kind: "f", name: "etc/mode", data: "m", mode: 0o644},
+		ent{kind: "d", name: "gone", mode: 0o755},
+		ent{kind: "f", name: "gone/x", data: "x"},
+		ent{kind: "d", name: "keep", mode: 0o755},
+		ent{kind: "f", name: "keep/k", data: "k"},
+		ent{kind: "l", name: "lib", data: "usr/lib"},
+	)
+	if err := tr.Apply(bytes.NewReader(base)); err != nil {
+		t.Fatal(err)
+	}
+	// The tree after a script: bash rewritten, passwd removed, mode
+	// chmodded, gone/ removed, new/file added, lib a new target.
+	upper := layer(t,
+		ent{kind: "d", name: "./", mode: 0o755},
+		ent{kind: "d", name: "./bin/", mode: 0o755},
+		ent{kind: "f", name: "./bin/bash", data: "BASH", mode: 0o755},
+		ent{kind: "f", name: "./bin/same", data: "same", mode: 0o755},
+		ent{kind: "d", name: "./etc/", mode: 0o755},
+		ent{kind: "f", name: "./etc/mode", data: "m", mode: 0o600},
+		ent{kind: "d", name: "./keep/", mode: 0o755},
+		ent{kind: "f", name: "./keep/k", data: "k"},
+		ent{kind: "l", name: "./lib", data: "usr/lib64"},
+		ent{kind: "d", name: "./new/", mode: 0o755},
+		ent{kind: "f", name: "./new/file", data: "n", uid: 5},
+	)
+	up := t.TempDir() + "/upper.tar"
+	if err := os.WriteFile(up, upper, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	st, err := tr.Diff(up, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"./ 5 755 0",
+		"./.wh.gone 0 600 0 ",
+		"./bin/ 5 755 0",
+		"./bin/bash 0 755 0 BASH",
+		"./etc/ 5 755 0",
+		"./etc/.wh.passwd 0 600 0 ",
+		"./etc/mode 0 600 0 m",
+		"./lib 2 644 0 -> usr/lib64",
+		"./new/ 5 755 0",
+		"./new/file 0 644 5 n",
+	}
+	got := listing(t, b.Bytes())
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if st != (DiffStats{Changed: 5, Parents: 3, Whiteouts: 2, Unchanged: 3}) {
+		t.Errorf("stats %+v", st)
+	}
+	// The diff over the tree gives the upper tree back.
+	if err := tr.Apply(bytes.NewReader(b.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	if err := tr.WriteTar(&again); err != nil {
+		t.Fatal(err)
+	}
+	if g, w := strings.Join(listing(t, again.Bytes()), "\n"), strings.Join(listing(t, upper), "\n"); g != w {
+		t.Errorf("base + diff:\n%s\nwant\n%s", g, w)
 	}
 }
