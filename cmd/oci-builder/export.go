@@ -40,7 +40,6 @@ func runNixExportBuilder(ctx context.Context, e env, args []string) error {
 	}
 	start := time.Now()
 	if err := exportImage(ctx, ea.FromImage, out); err != nil {
-		os.Remove(out)
 		return fmt.Errorf("exportImage: %w", err)
 	}
 	fi, _ := os.Stat(out)
@@ -50,7 +49,7 @@ func runNixExportBuilder(ctx context.Context, e env, args []string) error {
 }
 
 // exportImage writes the flattened file system of the image f names to
-// the tar file out.
+// the tar file out, which is not left behind on an error.
 func exportImage(ctx context.Context, f image.FromImage, out string) error {
 	if f.Path == "" {
 		return fmt.Errorf("fromImage: no path given")
@@ -79,6 +78,9 @@ func exportImage(ctx context.Context, f image.FromImage, out string) error {
 	}
 	if cerr := file.Close(); err == nil {
 		err = cerr
+	}
+	if err != nil {
+		os.Remove(out)
 	}
 	return err
 }
