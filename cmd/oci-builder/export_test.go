@@ -93,4 +93,3 @@ func TestExportImage(t *testing.T) {
 		}
 	})
 }
-
