@@ -160,15 +160,17 @@ func parentOf(name string) string {
 	return ""
 }
 
-// same tells whether the upper tar's entry hdr has e's type, mode,
-// owners, link target and size (a regular file's data are compared
+// same tells whether the upper tar's entry hdr has e's type, mode (but
+// a symbolic link's), owners, link target and size (a regular file's data are compared
 // apart).
 func same(e *Entry, hdr *tar.Header) bool {
 	typ := hdr.Typeflag
 	if typ == '\x00' {
 		typ = tar.TypeReg
 	}
-	if typ != e.Type || hdr.Mode&0o7777 != e.Mode || hdr.Uid != e.UID || hdr.Gid != e.GID {
+	// A symbolic link's mode means nothing on Linux (a tree on disk
+	// has 0777, layers may record another).
+	if typ != e.Type || (typ != tar.TypeSymlink && hdr.Mode&0o7777 != e.Mode) || hdr.Uid != e.UID || hdr.Gid != e.GID {
 		return false
 	}
 	switch typ {
