@@ -84,7 +84,10 @@ func WriteBase(t *flatten.Tree, dir string) ([]byte, error) {
 				return err
 			}
 		case tar.TypeFifo:
-			if err := unix.Mkfifo(p, uint32(mode)); err != nil {
+			if err := unix.Mkfifo(p, 0o600); err != nil {
+				return err
+			}
+			if err := os.Chmod(p, os.FileMode(mode)); err != nil {
 				return err
 			}
 		case tar.TypeChar, tar.TypeBlock:
