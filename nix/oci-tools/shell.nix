@@ -60,7 +60,11 @@ let
   # - single (buildImage): with runAsRoot, runAsRoot under fakeroot and
   #   proot with it as / (where dockerTools uses a VM), then extraCommands
   #   under fakeroot in it; without, extraCommands as the build user and
-  #   every entry owned by uid and gid;
+  #   every entry owned by uid and gid. With runAsRoot and a base image
+  #   (base: fromImage's path, name, tag), oci-builder base-tree first
+  #   writes the base's files beneath the tree (as dockerTools unpacks
+  #   them under an overlay), and layer-diff makes the layer what
+  #   changed against the base (whiteouts for what was removed);
   #
   # and tar, under fakeroot, writes $out/layer.tar: sorted, numeric
   # owners as fakeroot recorded them (root's when unchanged), mtime 1, hard

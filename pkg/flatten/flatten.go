@@ -28,6 +28,8 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/oci-builder/oci-builder/pkg/outside"
 )
 
 // Limits bound what Apply accepts of hostile layers.
@@ -227,20 +229,12 @@ func (t *Tree) spoolData(tr *tar.Reader, hdr *tar.Header) (int64, digest.Digest,
 }
 
 // cleanName is a layer entry's name below the root ("" for the root),
-// or an error when it would leave the root.
+// or an error when it is too long or would leave the root.
 func cleanName(n string) (string, error) {
 	if len(n) > maxName {
 		return "", fmt.Errorf("entry %q... is longer than %d bytes", n[:64], maxName)
 	}
-	if strings.IndexByte(n, 0) >= 0 {
-		return "", fmt.Errorf("entry %q has a NUL byte", n)
-	}
-	for _, c := range strings.Split(n, "/") {
-		if c == ".." {
-			return "", fmt.Errorf("entry %q leaves the root filesystem (\"..\")", n)
-		}
-	}
-	return strings.TrimPrefix(path.Clean("/"+n), "/"), nil
+	return outside.EntryName(n)
 }
 
 // errNotFound is lookup's error for a name not in the tree.

@@ -120,6 +120,21 @@ func WriteBase(t *flatten.Tree, dir string) ([]byte, error) {
 	for _, m := range mknods {
 		script.WriteString(m)
 	}
+	writeChowns(&script, owners)
+	ms := make([]int64, 0, len(modes))
+	for m := range modes {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i] < ms[j] })
+	for _, m := range ms {
+		writeLines(&script, fmt.Sprintf("chmod %o --", m), modes[m])
+	}
+	return script.Bytes(), nil
+}
+
+// writeChowns writes `chown -h UID:GID -- PATH...` lines for owners,
+// by uid and gid.
+func writeChowns(script *bytes.Buffer, owners map[[2]int][]string) {
 	keys := make([][2]int, 0, len(owners))
 	for k := range owners {
 		keys = append(keys, k)
@@ -131,17 +146,8 @@ func WriteBase(t *flatten.Tree, dir string) ([]byte, error) {
 		return keys[i][1] < keys[j][1]
 	})
 	for _, k := range keys {
-		writeLines(&script, fmt.Sprintf("chown -h %d:%d --", k[0], k[1]), owners[k])
+		writeLines(script, fmt.Sprintf("chown -h %d:%d --", k[0], k[1]), owners[k])
 	}
-	ms := make([]int64, 0, len(modes))
-	for m := range modes {
-		ms = append(ms, m)
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i] < ms[j] })
-	for _, m := range ms {
-		writeLines(&script, fmt.Sprintf("chmod %o --", m), modes[m])
-	}
-	return script.Bytes(), nil
 }
 
 // writeLines writes the command cmd with paths as its arguments, at most

@@ -142,12 +142,12 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files map[string
 		if err != nil {
 			return fmt.Errorf("not a valid tar: %w", err)
 		}
-		name, err := entryName(hdr.Name)
+		name, err := EntryName(hdr.Name)
 		if err != nil {
 			return err
 		}
 		if hdr.Typeflag == tar.TypeLink {
-			if _, err := entryName(hdr.Linkname); err != nil {
+			if _, err := EntryName(hdr.Linkname); err != nil {
 				return fmt.Errorf("hard link %q: target %w", hdr.Name, err)
 			}
 		}
@@ -179,9 +179,10 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files map[string
 	return nil
 }
 
-// entryName is a layer entry's name relative to the root, or an error
-// when it leaves the root.
-func entryName(n string) (string, error) {
+// EntryName is a layer entry's name relative to the root ("" for the
+// root; a leading "/" read as the root), or an error when it has a NUL
+// byte or leaves the root with "..".
+func EntryName(n string) (string, error) {
 	if strings.IndexByte(n, 0) >= 0 {
 		return "", fmt.Errorf("entry %q has a NUL byte", n)
 	}
