@@ -3,22 +3,36 @@ package tests
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// dtExports are the exportImage calls TestDockerToolsExamples builds in
-// its nix-build (names in its expression: plain, withNixpkgs, pkgs):
-// examples.nix's exportBash, and the export of layersOrder, three images
-// each on the previous one (fromImage), whose layers overwrite each
-// other's files.
+// whiteoutImage is an image whose runAsRoot, over a layered base image,
+// removes a file of the base (its layer has a whiteout) and adds one.
+const whiteoutImage = `pkgs.ociTools.buildImage {
+    name = "runasroot-whiteout";
+    tag = "latest";
+    fromImage = plain.bashLayeredWithUser;
+    runAsRoot = "rm /etc/gshadow; echo new > /etc/motd";
+  }`
+
+// dtExports are the calls TestDockerToolsExamples builds in its
+// nix-build besides the examples (names in its expression: plain,
+// withNixpkgs, pkgs): examples.nix's exportBash; the export of
+// layersOrder, three images each on the previous one (fromImage), whose
+// layers overwrite each other's files; whiteoutImage and its export.
 var dtExports = map[string]string{
-	"exportBash":        "plain.exportBash",
-	"exportLayersOrder": "pkgs.ociTools.exportImage { fromImage = withNixpkgs.layersOrder; diskSize = 2048; }",
+	"exportBash":              "plain.exportBash",
+	"exportLayersOrder":       "pkgs.ociTools.exportImage { fromImage = withNixpkgs.layersOrder; diskSize = 2048; }",
+	"runAsRootWhiteout":       whiteoutImage,
+	"exportRunAsRootWhiteout": "pkgs.ociTools.exportImage { fromImage = " + whiteoutImage + "; }",
 }
 
 // exportedEntry is an entry of an exported file system.
@@ -114,8 +128,78 @@ func checkExports(t *testing.T, built map[string]dtBuilt) {
 		}
 	}
 
+	// runAsRoot's rm over the layered base: a whiteout in the layer, the
+	// file gone in the export and in Docker; the base's other files kept.
+	img := built["runAsRootWhiteout"].Out
+	if names := lastLayerNames(t, img); !slices.Contains(names, "./etc/.wh.gshadow") || !slices.Contains(names, "./etc/motd") || slices.Contains(names, "./etc/shadow") {
+		t.Errorf("runAsRootWhiteout: its layer has %v, want ./etc/.wh.gshadow and ./etc/motd, not the base's ./etc/shadow", names)
+	}
+	entries, _ = readExport(t, built["exportRunAsRootWhiteout"].Out)
+	_, gshadow := entries["./etc/gshadow"]
+	_, shadow := entries["./etc/shadow"]
+	if motd := entries["./etc/motd"]; gshadow || !shadow || string(motd.data) != "new\n" {
+		t.Errorf("exportRunAsRootWhiteout: ./etc/gshadow there: %v, ./etc/shadow there: %v, ./etc/motd %q; want gone, there, \"new\\n\"", gshadow, shadow, motd.data)
+	}
+	d := dockerDaemon(t)
+	d.docker(t, img, "load")
+	if got := d.docker(t, "", "run", "--rm", "--network", "none", "runasroot-whiteout:latest", "bash", "-c", "[ -e /etc/gshadow ] || echo gone; cat /etc/motd /etc/shadow"); !strings.Contains(got, "gone\nnew\nroot:") {
+		t.Errorf("runAsRootWhiteout in Docker printed %q, want gshadow gone, motd and shadow there", got)
+	}
+
 	drv := runNixOK(t, "nix-store", "--query", "--deriver", out)
 	if r := runNix(t, "nix-store", "--realise", "--check", "--option", "substituters", "", drv); r.err != nil {
 		t.Errorf("exportBash is not reproducible: %v", r)
+	}
+}
+
+// lastLayerNames are the entry names of the last layer of an archive
+// (manifest.json's last layer, gzip-compressed or not).
+func lastLayerNames(t *testing.T, archive string) []string {
+	t.Helper()
+	blob := func(name string) []byte {
+		f, err := os.Open(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		tr := tar.NewReader(f)
+		for {
+			hdr, err := tr.Next()
+			if err != nil {
+				t.Fatalf("%s: %s: %v", archive, name, err)
+			}
+			if hdr.Name == name {
+				data, err := io.ReadAll(tr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return data
+			}
+		}
+	}
+	var manifest []struct{ Layers []string }
+	if err := json.Unmarshal(blob("manifest.json"), &manifest); err != nil || len(manifest) != 1 || len(manifest[0].Layers) == 0 {
+		t.Fatalf("%s: manifest.json: %v %v", archive, manifest, err)
+	}
+	data := blob(manifest[0].Layers[len(manifest[0].Layers)-1])
+	var r io.Reader = bytes.NewReader(data)
+	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = zr
+	}
+	var names []string
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return names
+		}
+		if err != nil {
+			t.Fatalf("%s: last layer: %v", archive, err)
+		}
+		names = append(names, hdr.Name)
 	}
 }
