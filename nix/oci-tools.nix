@@ -69,6 +69,7 @@ in
     buildLayer
     pullImage
     buildImageIndex
+    exportImage
     ;
 
   # Internal, not an API: the option names tests/options_test.go compares

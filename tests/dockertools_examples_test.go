@@ -111,12 +111,9 @@ var dtExamples = []dtExample{
 	{name: "layered-on-top", needs: needsShell, kind: "archive", ref: "layered-on-top:latest", want: "hello"},
 	{name: "layered-on-top-layered", needs: needsShell, kind: "archive", ref: "layered-on-top-layered:latest", want: "hello"},
 	{name: "layersOrder", needs: needsShell, kind: "archive", ref: "l3:latest", probe: []string{"cat", "/tmp/layer1", "/tmp/layer2", "/tmp/layer3"}, want: "layer1\nlayer2\nlayer3"},
-	// dockerTools' runAsRoot runs over the base image's files (in a VM);
-	// ours over copyToRoot only (docs/migration.md): /layer-order is
-	// each layer's own, the top one's "c" where dockerTools gives "abc".
-	// The file printed twice is "cc" exactly then ("abcabc" holds no
-	// "cc"), so the check tells the two apart.
-	{name: "layersUnpackOrder", needs: needsShell, kind: "archive", ref: "layers-unpack-order-c:latest", probe: []string{"cat", "/layer-order", "/layer-order"}, want: "cc"},
+	// runAsRoot runs over the base image's files, as dockerTools' (in a
+	// VM): /layer-order is "abc" (docker-tools.nix), printed twice.
+	{name: "layersUnpackOrder", needs: needsShell, kind: "archive", ref: "layers-unpack-order-c:latest", probe: []string{"cat", "/layer-order", "/layer-order"}, want: "abcabc"},
 	{name: "runAsRootParentImage", needs: needsShell, kind: "archive", ref: "runasrootparentimage:latest", probe: []string{"/bin/bash", "-c", "[ -e /example-file ] && echo there"}, want: "there"},
 	{name: "chownTestImage", needs: needsShell, kind: "stream", ref: "chown-test:latest", want: "12345:12345"},
 	{name: "nonRootTestImage", kind: "stream", ref: "non-root-test:latest"},
@@ -131,8 +128,6 @@ var dtUnsupported = map[string]string{
 	"nixFromDockerHub":     "",
 	"testNixFromDockerHub": "",
 	"onTopOfPulledImage":   "",
-	// exportImage runs the image in a VM and tars its file system.
-	"exportBash": "attribute 'exportImage' missing",
 	// streamNixShellImage (a nix-shell environment in an image) needs
 	// nixpkgs' stdenv and bash in the image.
 	"nix-shell-basic":            "attribute 'streamNixShellImage' missing",
@@ -231,6 +226,9 @@ func TestDockerToolsExamples(t *testing.T) {
 	for _, name := range dtNixDB {
 		delete(calls, name)
 	}
+	for name := range dtExports {
+		delete(calls, name)
+	}
 	if len(calls) > 0 {
 		t.Fatalf("calls of examples.nix the test does not know: %v", calls)
 	}
@@ -244,6 +242,9 @@ func TestDockerToolsExamples(t *testing.T) {
 		}
 		sets = append(sets, fmt.Sprintf("  %q = %s.%q;", e.name, from, e.name))
 	}
+	for name, expr := range dtExports {
+		sets = append(sets, fmt.Sprintf("  %q = %s;", name, expr))
+	}
 	file := writeExpr(t, examplesExpr(t)+"{\n"+strings.Join(sets, "\n")+"\n}")
 	both := writeExpr(t, examplesExpr(t)+"{ inherit plain withNixpkgs; }")
 	built := map[string]dtBuilt{}
@@ -256,6 +257,9 @@ func TestDockerToolsExamples(t *testing.T) {
 	var attrs []string
 	for _, e := range dtExamples {
 		attrs = append(attrs, "-A", e.name)
+	}
+	for name := range dtExports {
+		attrs = append(attrs, "-A", name)
 	}
 	if r := nixBuildFile(t, file, true, append(attrs, "--keep-going")...); r.err != nil {
 		t.Fatal(r)
@@ -292,6 +296,11 @@ func TestDockerToolsExamples(t *testing.T) {
 			for _, name := range dtNixDB {
 				checkOneError(t, both, "plain", name, "")
 			}
+		})
+
+		t.Run("export", func(t *testing.T) {
+			t.Parallel()
+			checkExports(t, built)
 		})
 
 		t.Run("check", func(t *testing.T) {

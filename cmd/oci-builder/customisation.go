@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 
 	"github.com/oci-builder/oci-builder/internal/readlimit"
+	"github.com/oci-builder/oci-builder/pkg/flatten"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/outside"
+	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
 const customisationTreeUsage = `Usage: oci-builder customisation-tree SPEC DIR OWNERS
@@ -46,5 +50,108 @@ func runCustomisationTree(_ context.Context, e env, args []string) error {
 	if err := os.WriteFile(args[2], script, 0o644); err != nil {
 		return fmt.Errorf("owners script: %w", err)
 	}
+	return nil
+}
+
+const baseTreeUsage = `Usage: oci-builder base-tree BASE DIR OWNERS
+
+Writes into DIR, beneath what DIR holds (as overlayfs shows a lower
+layer: DIR's names win), the file system of the base image that the JSON
+file BASE names (fromImage: path, and name and tag to pick one of several
+images), its layers applied in order as Docker applies them. Owners,
+devices and the modes the build user cannot set go into the shell script
+OWNERS, to run in DIR under fakeroot. It runs in the derivation that
+nix/oci-tools/shell.nix makes for buildImage's runAsRoot on a fromImage,
+after customisation-tree, so that runAsRoot sees the base image's files
+as dockerTools' does; layer-diff then keeps only what changed.`
+
+const layerDiffUsage = `Usage: oci-builder layer-diff BASE TAR OUT
+
+Writes to OUT the layer that turns the file system of the base image
+that the JSON file BASE names into the one the tar file TAR holds
+(written from a directory, hard links dereferenced, under fakeroot for
+its owners): TAR's entries the base does not have, or has with another
+type, mode, owner, data or link target (times are not compared), their
+directories, and a whiteout .wh.NAME for each file of the base that TAR
+no longer holds.`
+
+// openBaseTree opens, verifies and flattens the base image the JSON file
+// spec names.
+func openBaseTree(ctx context.Context, spec string) (*flatten.Tree, error) {
+	data, err := readlimit.File(spec, "base image spec", readlimit.Options)
+	if err != nil {
+		return nil, err
+	}
+	var f image.FromImage
+	if err := strictjson.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("base image spec %s: %w", spec, err)
+	}
+	if f.Path == "" {
+		return nil, fmt.Errorf("base image spec %s: no path given", spec)
+	}
+	im, err := outside.Open(f.Path, outside.Selector{Name: f.Name, Tag: f.Tag})
+	if err != nil {
+		return nil, fmt.Errorf("fromImage: %w", err)
+	}
+	defer im.Close()
+	if err := im.Verify(ctx); err != nil {
+		return nil, fmt.Errorf("fromImage: %w", err)
+	}
+	t, err := flatten.Image(im, os.TempDir(), flatten.DefaultLimits)
+	if err != nil {
+		return nil, fmt.Errorf("fromImage: %w", err)
+	}
+	return t, nil
+}
+
+// runBaseTree writes a base image's files under a customisation tree.
+func runBaseTree(ctx context.Context, e env, args []string) error {
+	if len(args) != 3 || len(args[0]) > 0 && args[0][0] == '-' {
+		return &usageError{"base-tree takes BASE DIR OWNERS"}
+	}
+	t, err := openBaseTree(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	script, err := image.WriteBase(t, args[1])
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(args[2], script, 0o644); err != nil {
+		return fmt.Errorf("owners script: %w", err)
+	}
+	return nil
+}
+
+// runLayerDiff writes the layer of what changed over a base image.
+func runLayerDiff(ctx context.Context, e env, args []string) error {
+	if len(args) != 3 || len(args[0]) > 0 && args[0][0] == '-' {
+		return &usageError{"layer-diff takes BASE TAR OUT"}
+	}
+	t, err := openBaseTree(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	f, err := os.OpenFile(args[2], os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	st, err := t.Diff(args[1], w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(args[2])
+		return fmt.Errorf("layer-diff: %w", err)
+	}
+	fi, _ := os.Stat(args[2])
+	fmt.Fprintf(e.stderr, "oci-builder: layer over the base image: %d entries new or changed, %d directories holding them, %d whiteouts, %d entries of the base left out; %s\n",
+		st.Changed, st.Parents, st.Whiteouts, st.Unchanged, humanBytes(uint64(fi.Size())))
 	return nil
 }

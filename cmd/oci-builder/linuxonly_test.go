@@ -24,7 +24,7 @@ func TestLinuxOnlyCommands(t *testing.T) {
 	portable := map[string]bool{
 		"image": true, "copy": true, "sbom": true, "stream-image": true, "version": true,
 		"nix-image-builder": true, "nix-layer-builder": true, "nix-graph-builder": true, "nix-stream-builder": true, "nix-copier-builder": true,
-		"nix-merge-builder": true, "nix-pull-builder": true, "nix-index-builder": true, "customisation-tree": true,
+		"nix-merge-builder": true, "nix-export-builder": true, "nix-pull-builder": true, "nix-index-builder": true, "customisation-tree": true, "base-tree": true, "layer-diff": true,
 	}
 	seen := map[string]bool{}
 	for _, c := range commands() {

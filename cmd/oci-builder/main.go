@@ -159,6 +159,12 @@ once (0: every CPU).`,
 			run: runNixImageBuilder,
 		},
 		{
+			name:    "nix-export-builder",
+			summary: "build the file system tar of exportImage in nix/oci-tools.nix (the derivation's builder)",
+			usage:   exportBuilderUsage,
+			run:     runNixExportBuilder,
+		},
+		{
 			name:    "nix-merge-builder",
 			summary: "build the archive of mergeImages in nix/oci-tools.nix (the derivation's builder)",
 			usage: `Usage: oci-builder nix-merge-builder ARCHIVE...
@@ -195,6 +201,18 @@ sets the number of layers hashed at once (0: every CPU).`,
 			summary: "write the customisation layer's tree that dockerTools' shell arguments run on (in the derivation nix/oci-tools.nix makes for them)",
 			usage:   customisationTreeUsage,
 			run:     runCustomisationTree,
+		},
+		{
+			name:    "base-tree",
+			summary: "write a base image's files beneath a customisation tree, for runAsRoot (in the derivation nix/oci-tools.nix makes for it)",
+			usage:   baseTreeUsage,
+			run:     runBaseTree,
+		},
+		{
+			name:    "layer-diff",
+			summary: "write the layer of what changed over a base image, from a tar of the whole tree (after runAsRoot)",
+			usage:   layerDiffUsage,
+			run:     runLayerDiff,
 		},
 		{
 			name:    "nix-layer-builder",

@@ -336,6 +336,8 @@ let
         inherit fn kind;
         given = builtins.intersectAttrs shellDefaults given;
         name = drvName;
+        # runAsRoot runs over the base image's files, as dockerTools'.
+        base = if kind == "single" then (fromImageOptions fn given).fromImage or null else null;
         spec = {
           inherit perms dirs;
         }

@@ -180,11 +180,54 @@ let
       }
       // copiers drv "${name}:${tag}"
     ) drv;
+
+  # dockerTools.exportImage: the file system of fromImage (its layers
+  # applied in order, whiteouts honoured) as one tar, entries ./NAME with
+  # numeric owners, the layers' modes and hard links; oci-builder writes
+  # it, with no VM (diskSize is accepted and ignored). The result is
+  # named as dockerTools': fromImage's name.
+  exportImage =
+    given:
+    let
+      fn = "exportImage";
+      known = [
+        "name"
+        "fromImage"
+        "fromImageName"
+        "fromImageTag"
+        "diskSize"
+      ];
+      unknown = builtins.filter (k: !(builtins.elem k known)) (builtins.attrNames given);
+      fromImage =
+        given.fromImage or (fail fn "'fromImage' is required: the image whose file system to export (a buildImage or buildLayeredImage result, a pullImage result, an OCI layout or an archive)");
+      from = fromImageOptions fn given;
+      name =
+        if given ? name then
+          checkType fn "name" isString "a string" given.name
+        else if isAttrs fromImage && fromImage ? name then
+          fromImage.name
+        else
+          baseNameOf (toStr fromImage);
+    in
+    if unknown != [ ] then
+      fail fn "'${builtins.head unknown}' is not an argument of dockerTools.exportImage (nor of this one: ${builtins.concatStringsSep ", " known})"
+    else if given ? diskSize && !(builtins.isInt given.diskSize) then
+      fail fn "'diskSize' must be an integer (MiB; accepted and ignored: there is no VM), got ${describe given.diskSize}"
+    else
+      assert fromImage != null || fail fn "'fromImage' must be an image, got null";
+      derivation {
+        inherit name system;
+        builder = "${oci-builder}/bin/oci-builder";
+        args = [ "nix-export-builder" ];
+        __structuredAttrs = true;
+        export = from;
+      };
 in
 {
   inherit
     fromImageOptions
     pullImage
     buildImageIndex
+    exportImage
     ;
 }

@@ -60,7 +60,11 @@ let
   # - single (buildImage): with runAsRoot, runAsRoot under fakeroot and
   #   proot with it as / (where dockerTools uses a VM), then extraCommands
   #   under fakeroot in it; without, extraCommands as the build user and
-  #   every entry owned by uid and gid;
+  #   every entry owned by uid and gid. With runAsRoot and a base image
+  #   (base: fromImage's path, name, tag), oci-builder base-tree first
+  #   writes the base's files beneath the tree (as dockerTools unpacks
+  #   them under an overlay), and layer-diff makes the layer what
+  #   changed against the base (whiteouts for what was removed);
   #
   # and tar, under fakeroot, writes $out/layer.tar: sorted, numeric
   # owners as fakeroot recorded them (root's when unchanged), mtime 1, hard
@@ -73,6 +77,7 @@ let
       given,
       name,
       spec,
+      base ? null,
     }:
     let
       a = shellDefaults // given;
@@ -89,6 +94,10 @@ let
       chroot = (enableFakechroot && fakeRootCommands != "") || runAsRoot != null;
       chrootArg = if runAsRoot != null then "runAsRoot" else "enableFakechroot";
       single = kind == "single";
+      # runAsRoot over a base image: its files under the tree, and the
+      # layer only what changed (oci-builder base-tree, layer-diff).
+      overBase = single && runAsRoot != null && base != null;
+      tarFile = if overBase then "root.tar" else "\"$out/layer.tar\"";
       # The image's root as / in proot: the store, /dev, /proc and /sys
       # bound, and the fakeroot database's directory.
       proot' = "proot -r \"$PWD/root\" -b ${storeDir} -b /dev -b /proc -b /sys -b \"$PWD/fakeroot\" -w /";
@@ -111,7 +120,8 @@ let
         inherit extraCommands fakeRootCommands;
         runAsRoot = if runAsRoot == null then "" else runAsRoot;
         customisation = toJSON spec;
-        passAsFile = [ "customisation" ];
+        passAsFile = [ "customisation" ] ++ (if overBase then [ "baseImage" ] else [ ]);
+        ${if overBase then "baseImage" else null} = toJSON base;
         buildCommand = ''
           ${oci-builder}/bin/oci-builder customisation-tree "$customisationPath" root owners.sh
           mkdir fakeroot
@@ -133,6 +143,16 @@ let
                 ""
             }
             . ../owners.sh'
+          ${
+            if overBase then
+              ''
+                # The base image's files beneath, their owners in the same fakeroot database.
+                ${oci-builder}/bin/oci-builder base-tree "$baseImagePath" root base-owners.sh
+                fakeroot -i "$PWD/fakeroot/db" -s "$PWD/fakeroot/db" -- bash -e -c 'cd root && . ../base-owners.sh'
+              ''
+            else
+              ""
+          }
           ${
             if single && runAsRoot != null then
               ''
@@ -158,7 +178,16 @@ let
           }
           mkdir "$out"
           fakeroot -i "$PWD/fakeroot/db" -- tar -C root --format=gnu --sort=name --numeric-owner --mtime=@1 \
-            --hard-dereference -cf "$out/layer.tar" .
+            --hard-dereference -cf ${tarFile} .
+          ${
+            if overBase then
+              ''
+                # What changed over the base image: the layer.
+                ${oci-builder}/bin/oci-builder layer-diff "$baseImagePath" root.tar "$out/layer.tar"
+              ''
+            else
+              ""
+          }
         '';
       };
 in

@@ -149,28 +149,7 @@ func WriteTree(c *Customisation, dir string) ([]byte, error) {
 		}
 	}
 	var script bytes.Buffer
-	keys := make([][2]int, 0, len(owners))
-	for k := range owners {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i][0] != keys[j][0] {
-			return keys[i][0] < keys[j][0]
-		}
-		return keys[i][1] < keys[j][1]
-	})
-	for _, k := range keys {
-		paths := owners[k]
-		for len(paths) > 0 {
-			n := min(len(paths), maxChownArgs)
-			fmt.Fprintf(&script, "chown -h %d:%d --", k[0], k[1])
-			for _, p := range paths[:n] {
-				script.WriteString(" " + shellQuote(p))
-			}
-			script.WriteString("\n")
-			paths = paths[n:]
-		}
-	}
+	writeChowns(&script, owners)
 	for _, s := range special {
 		script.WriteString(s)
 	}

@@ -142,12 +142,12 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files map[string
 		if err != nil {
 			return fmt.Errorf("not a valid tar: %w", err)
 		}
-		name, err := entryName(hdr.Name)
+		name, err := EntryName(hdr.Name)
 		if err != nil {
 			return err
 		}
 		if hdr.Typeflag == tar.TypeLink {
-			if _, err := entryName(hdr.Linkname); err != nil {
+			if _, err := EntryName(hdr.Linkname); err != nil {
 				return fmt.Errorf("hard link %q: target %w", hdr.Name, err)
 			}
 		}
@@ -179,9 +179,10 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files map[string
 	return nil
 }
 
-// entryName is a layer entry's name relative to the root, or an error
-// when it leaves the root.
-func entryName(n string) (string, error) {
+// EntryName is a layer entry's name relative to the root ("" for the
+// root; a leading "/" read as the root), or an error when it has a NUL
+// byte or leaves the root with "..".
+func EntryName(n string) (string, error) {
 	if strings.IndexByte(n, 0) >= 0 {
 		return "", fmt.Errorf("entry %q has a NUL byte", n)
 	}
@@ -291,3 +292,59 @@ func (r *checkedReader) Read(p []byte) (int, error) {
 }
 
 func (r *checkedReader) Close() error { return r.rc.Close() }
+
+// OpenLayerTar opens layer i's tar, uncompressed, once Verify has
+// succeeded; its reader fails at the blob's end when the bytes are no
+// longer those Verify read.
+func (im *Image) OpenLayerTar(i int) (io.ReadCloser, error) {
+	rc, err := im.OpenLayer(i)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(rc, 1<<20)
+	var r io.Reader = br
+	var zclose func()
+	switch im.Layers[i].compression {
+	case compressionGzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("image %s: layer %d: gzip: %w", im.Path, i+1, err)
+		}
+		r, zclose = zr, func() { zr.Close() }
+	case compressionZstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("image %s: layer %d: zstd: %w", im.Path, i+1, err)
+		}
+		r, zclose = zr, zr.Close
+	}
+	return &layerTar{r: r, br: br, rc: rc, zclose: zclose}, nil
+}
+
+// layerTar is a layer's uncompressed tar; at its end, the rest of the
+// blob is read, so that its digest is checked.
+type layerTar struct {
+	r      io.Reader
+	br     *bufio.Reader
+	rc     io.ReadCloser
+	zclose func()
+}
+
+func (l *layerTar) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if err == io.EOF {
+		if _, cerr := io.Copy(io.Discard, l.br); cerr != nil {
+			return n, cerr
+		}
+	}
+	return n, err
+}
+
+func (l *layerTar) Close() error {
+	if l.zclose != nil {
+		l.zclose()
+	}
+	return l.rc.Close()
+}
