@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -66,5 +67,63 @@ func nixShellChecks(t *testing.T, d *daemon) {
 		if got := d.docker(t, "", "run", "--rm", "--network", "none", c.ref, "bash", "-c", `. "$stdenv/setup"; `+c.script); got != c.want {
 			t.Errorf("%s: %s printed %q, want %q", c.ref, c.script, got, c.want)
 		}
+	}
+}
+
+// TestNixShellImage checks what streamNixShellImage and buildNixShellImage
+// refuse, in one line each, with the stand-in nixpkgs and without; and
+// builds buildNixShellImage's archive (twice: nix-build --check), which
+// docker loads and runs, its build user building the derivation.
+func TestNixShellImage(t *testing.T) {
+	needStandin(t)
+	pkgs := standinPkgs(t, true)
+	for _, c := range []struct{ call, want string }{
+		{`pkgs.ociTools.streamNixShellImage { drv = pkgs.hello; command = "a"; run = "b"; }`,
+			"ociTools.streamNixShellImage: Can't specify both command and run"},
+		{`pkgs.ociTools.streamNixShellImage { drv = derivation { name = "s"; system = "x"; builder = "/b"; __structuredAttrs = true; }; }`,
+			"ociTools.streamNixShellImage: Does not work with the derivation s because it uses __structuredAttrs"},
+		{`pkgs.ociTools.buildNixShellImage { drv = pkgs.hello; foo = 1; }`,
+			"ociTools.buildNixShellImage: 'foo' is not an argument of dockerTools.buildNixShellImage"},
+		{`pkgs.ociTools.streamNixShellImage { name = "x"; }`,
+			"ociTools.streamNixShellImage: 'drv' must be a derivation"},
+		{`pkgs.ociTools.streamNixShellImage { drv = pkgs.hello; uid = "1000"; }`,
+			"ociTools.streamNixShellImage: 'uid' must be an integer, got a string"},
+		{`pkgs.ociTools.streamNixShellImage { drv = pkgs.hello; homeDirectory = "home"; }`,
+			"ociTools.streamNixShellImage: 'homeDirectory' must be an absolute path"},
+		{`pkgs.ociTools.buildNixShellImage { drv = pkgs.hello; compressor = "xz"; }`,
+			"'compressor' must be \"gz\", \"zstd\" or \"none\""},
+		{`pkgs.ociTools.buildNixShellImage "hello"`,
+			"ociTools.buildNixShellImage: 'arguments' must be an attribute set"},
+		{`ociTools.buildNixShellImage { drv = pkgs.hello; }`,
+			"ociTools.buildNixShellImage: needs nixpkgs (bashInteractive, cacert, coreutils, stdenv)"},
+	} {
+		r := runNix(t, "nix-instantiate", writeExpr(t, fmt.Sprintf("let pkgs = %s; in (%s).drvPath", pkgs, c.call)))
+		if r.err == nil || strings.Count(r.log, c.want) != 1 || len(nixErrorMessage.FindAllString(r.log, -1)) != 1 {
+			t.Errorf("%s: want one error containing %q, got %v\n%s", c.call, c.want, r.err, r.log)
+		}
+	}
+
+	file := writeExpr(t, fmt.Sprintf(`let pkgs = %s; in pkgs.ociTools.buildNixShellImage {
+  drv = pkgs.hello;
+  run = "buildDerivation && $out/bin/hello";
+  tag = "v1";
+}`, pkgs))
+	r := nixBuildFile(t, file, true)
+	if r.err != nil {
+		t.Fatal(r)
+	}
+	if r := nixBuildFile(t, file, true, "--check"); r.err != nil {
+		t.Fatal(r)
+	}
+	archive := strings.TrimSpace(r.out)
+	if !strings.HasSuffix(archive, "-hello-standin-env.tar") {
+		t.Errorf("buildNixShellImage's output is %s, want NAME.tar (NAME hello-standin-env)", archive)
+	}
+	d := dockerDaemon(t)
+	if loaded := d.docker(t, archive, "load"); !strings.Contains(loaded, "Loaded image: hello-standin-env:v1") {
+		t.Fatalf("docker load printed %q", loaded)
+	}
+	if got := d.docker(t, "", "run", "--rm", "--network", "none", "hello-standin-env:v1"); got != "Hello, world!\n" {
+		t.Errorf("docker run printed %q, want Hello, world!", got)
 	}
 }

@@ -43,6 +43,7 @@ let
     fail
     stdenv
     streamLayeredImage
+    unique
     ;
 
   # What it needs of nixpkgs, by the name callPackage passes.
@@ -303,8 +304,7 @@ let
       dirs = map (path: {
         inherit path uid gid;
         mode = "0755";
-      }) (foldl' (acc: p: if elem p acc then acc else acc ++ [ p ]) [ ] owned);
-      inherit (builtins) foldl';
+      }) (unique owned);
     in
     if missing != [ ] then
       fail fn "needs nixpkgs (${concatStringsSep ", " missing}): it puts nixpkgs' bash, cacert and coreutils in the image and writes its rcfile with stdenv; use ociTools from nixpkgs (the overlay, lib.ociToolsFor pkgs)"
