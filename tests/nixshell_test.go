@@ -32,41 +32,42 @@ func nixShellChecks(t *testing.T, d *daemon) {
 		"nix-shell-inputs:latest": "Hello, world!\n",
 		// passAsFile's attributes are files, named by NAMEPath.
 		"nix-shell-pass-as-file:latest": "this is a string",
-		// command runs in an interactive shell, run in one that is not.
+		// command runs in an interactive shell, run in one that is not,
+		// even on a terminal.
 		"nix-shell-command:latest": "This shell is interactive\n",
 		"nix-shell-run:latest":     "This shell is not interactive\n",
-		// The user builds the derivation into the store, and runs it.
-		"nix-shell-build-derivation:latest": "Hello, world!\n",
 	} {
 		if got := terminal(ref); !strings.Contains(got, want) {
 			t.Errorf("%s: docker run -t printed %q, want %q", ref, got, want)
 		}
 	}
-	// Scripts run with the stdenv's setup sourced (its tools on PATH), as
-	// the rcfile does.
-	for _, c := range []struct{ ref, script, want string }{
-		// As nixpkgs' fakeRootCommands leaves them: the build user owns the
-		// store, Nix's state, /etc/nix, the build, home and temporary
-		// directories.
-		{"nix-shell-nonexistent-home:latest",
-			"stat -c '%n %u:%g %a' /nix/store /nix/var/nix /etc/nix /build /homeless-shelter /tmp",
-			"/nix/store 1000:1000 755\n/nix/var/nix 1000:1000 755\n/etc/nix 1000:1000 755\n/build 1000:1000 755\n/homeless-shelter 1000:1000 755\n/tmp 1000:1000 755\n"},
-		// The build user, by name, and the sandbox's variables.
-		{"nix-shell-writable-home:latest",
-			`echo "$(id -un) $(id -u):$(id -g) $PWD $HOME $NIX_BUILD_TOP $TMPDIR $NIX_BUILD_CORES $TERM"`,
-			"nixbld 1000:1000 /build /build /build /tmp 1 xterm-256color\n"},
-		// The CA bundle, where the variables and distributions look.
-		{"nix-shell-writable-home:latest",
-			`cat "$SSL_CERT_FILE" "$NIX_SSL_CERT_FILE" /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt | sort -u`,
-			"-- a stand-in CA bundle --\n"},
-		// /bin/sh and /usr/bin/env; the C compiler's libraries; nix.conf.
-		{"nix-shell-writable-home:latest",
-			`/bin/sh -c 'echo sh' && /usr/bin/env true && echo env && cat "${LD_LIBRARY_PATH%%:*}/README" /etc/nix/nix.conf`,
-			"sh\nenv\nstand-in for gcc's libraries\nexperimental-features = nix-command flakes\n"},
-	} {
-		if got := d.docker(t, "", "run", "--rm", "--network", "none", c.ref, "bash", "-c", `. "$stdenv/setup"; `+c.script); got != c.want {
-			t.Errorf("%s: %s printed %q, want %q", c.ref, c.script, got, c.want)
-		}
+	// In one container, the stdenv's setup sourced (its tools on PATH), as
+	// the rcfile does: as nixpkgs' fakeRootCommands leaves them, the build
+	// user owns the store, Nix's state, /etc/nix, the build, home and
+	// temporary directories; the build user by name and the sandbox's
+	// variables; the CA bundle where the variables and distributions look;
+	// /bin/sh, /usr/bin/env, the C compiler's libraries, nix.conf.
+	script := `. "$stdenv/setup"
+stat -c '%n %u:%g %a' /nix/store /nix/var/nix /etc/nix /build /homeless-shelter /tmp
+echo "$(id -un) $(id -u):$(id -g) $PWD $HOME $NIX_BUILD_TOP $TMPDIR $NIX_BUILD_CORES $TERM"
+cat "$SSL_CERT_FILE" "$NIX_SSL_CERT_FILE" /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt | sort -u
+/bin/sh -c 'echo sh' && /usr/bin/env true && echo env
+cat "${LD_LIBRARY_PATH%%:*}/README" /etc/nix/nix.conf`
+	want := `/nix/store 1000:1000 755
+/nix/var/nix 1000:1000 755
+/etc/nix 1000:1000 755
+/build 1000:1000 755
+/homeless-shelter 1000:1000 755
+/tmp 1000:1000 755
+nixbld 1000:1000 /homeless-shelter /homeless-shelter /build /tmp 1 xterm-256color
+-- a stand-in CA bundle --
+sh
+env
+stand-in for gcc's libraries
+experimental-features = nix-command flakes
+`
+	if got := d.docker(t, "", "run", "--rm", "--network", "none", "nix-shell-nonexistent-home:latest", "bash", "-c", script); got != want {
+		t.Errorf("nix-shell-nonexistent-home: %s\nprinted %q, want %q", script, got, want)
 	}
 }
 
