@@ -26,6 +26,11 @@
   # shell arguments of dockerTools' functions (nix/oci-tools/shell.nix).
   fakeroot ? null,
   proot ? null,
+  # nixpkgs' bash, CA bundle and coreutils: what streamNixShellImage puts
+  # in its images (nix/oci-tools/nixshell.nix).
+  bashInteractive ? null,
+  cacert ? null,
+  coreutils ? null,
   ...
 }:
 let
@@ -45,6 +50,7 @@ let
     ./oci-tools/pipeline.nix
     ./oci-tools/docker.nix
     ./oci-tools/shell.nix
+    ./oci-tools/nixshell.nix
     ./oci-tools/sbom.nix
     ./oci-tools/outside.nix
   ];
@@ -54,6 +60,9 @@ let
       stdenv
       fakeroot
       proot
+      bashInteractive
+      cacert
+      coreutils
       ;
   } families;
 in
@@ -66,6 +75,8 @@ in
     buildImageWithNixDb
     buildLayeredImageWithNixDb
     mergeImages
+    streamNixShellImage
+    buildNixShellImage
     buildLayer
     pullImage
     buildImageIndex

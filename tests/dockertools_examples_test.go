@@ -29,6 +29,10 @@ const (
 	needsShell = "shell"
 	// needsCross: nixpkgs' pkgsCross.
 	needsCross = "pkgsCross"
+	// needsNixpkgs: nixpkgs' packages in the image (streamNixShellImage):
+	// built with the stand-in nixpkgs' ociTools, refused with one line
+	// without.
+	needsNixpkgs = "nixpkgs"
 )
 
 // dtExample is a call of examples.nix that builds here, and how every
@@ -117,6 +121,17 @@ var dtExamples = []dtExample{
 	{name: "runAsRootParentImage", needs: needsShell, kind: "archive", ref: "runasrootparentimage:latest", probe: []string{"/bin/bash", "-c", "[ -e /example-file ] && echo there"}, want: "there"},
 	{name: "chownTestImage", needs: needsShell, kind: "stream", ref: "chown-test:latest", want: "12345:12345"},
 	{name: "nonRootTestImage", kind: "stream", ref: "non-root-test:latest"},
+	// streamNixShellImage, with nixos/tests/docker-tools-nix-shell.nix's
+	// checks that need no terminal; nixShellChecks runs the others.
+	{name: "nix-shell-basic", needs: needsNixpkgs, kind: "stream", ref: "nix-shell-basic:latest", probe: []string{"bash", "-c", "buildDerivation && $out/bin/hello"}, want: "Hello, world!"},
+	{name: "nix-shell-build-derivation", needs: needsNixpkgs, kind: "stream", ref: "nix-shell-build-derivation:latest", want: "Hello, world!"},
+	{name: "nix-shell-command", needs: needsNixpkgs, kind: "stream", ref: "nix-shell-command:latest"},
+	{name: "nix-shell-hook", needs: needsNixpkgs, kind: "stream", ref: "nix-shell-hook:latest"},
+	{name: "nix-shell-inputs", needs: needsNixpkgs, kind: "stream", ref: "nix-shell-inputs:latest"},
+	{name: "nix-shell-nonexistent-home", needs: needsNixpkgs, kind: "stream", ref: "nix-shell-nonexistent-home:latest", want: "home directory doesn't exist"},
+	{name: "nix-shell-pass-as-file", needs: needsNixpkgs, kind: "stream", ref: "nix-shell-pass-as-file:latest"},
+	{name: "nix-shell-run", needs: needsNixpkgs, kind: "stream", ref: "nix-shell-run:latest", want: "This shell is not interactive"},
+	{name: "nix-shell-writable-home", needs: needsNixpkgs, kind: "stream", ref: "nix-shell-writable-home:latest", want: "home directory is writable"},
 }
 
 // dtUnsupported are the calls of examples.nix that do not build here yet,
@@ -128,17 +143,6 @@ var dtUnsupported = map[string]string{
 	"nixFromDockerHub":     "",
 	"testNixFromDockerHub": "",
 	"onTopOfPulledImage":   "",
-	// streamNixShellImage (a nix-shell environment in an image) needs
-	// nixpkgs' stdenv and bash in the image.
-	"nix-shell-basic":            "attribute 'streamNixShellImage' missing",
-	"nix-shell-build-derivation": "attribute 'streamNixShellImage' missing",
-	"nix-shell-command":          "attribute 'streamNixShellImage' missing",
-	"nix-shell-hook":             "attribute 'streamNixShellImage' missing",
-	"nix-shell-inputs":           "attribute 'streamNixShellImage' missing",
-	"nix-shell-nonexistent-home": "attribute 'streamNixShellImage' missing",
-	"nix-shell-pass-as-file":     "attribute 'streamNixShellImage' missing",
-	"nix-shell-run":              "attribute 'streamNixShellImage' missing",
-	"nix-shell-writable-home":    "attribute 'streamNixShellImage' missing",
 }
 
 // dtNixDB are the calls with a Nix database, which TestNixDB builds and
@@ -146,7 +150,8 @@ var dtUnsupported = map[string]string{
 var dtNixDB = []string{"nix", "nix-layered", "nixLayered", "filesInStore", "nixUserStreamed"}
 
 // dtShellRefusal is what each call with a shell argument says without
-// nixpkgs: one line naming the argument and what to declare instead.
+// nixpkgs: one line naming the argument and what to declare instead; and
+// what streamNixShellImage's calls say: that it needs nixpkgs.
 var dtShellRefusal = map[string]string{
 	"etc":                              "'fakeRootCommands' is not supported without nixpkgs",
 	"imageViaFakeChroot":               "'fakeRootCommands' is not supported without nixpkgs",
@@ -167,6 +172,15 @@ var dtShellRefusal = map[string]string{
 	"mergeVaryingCompressor":           "'runAsRoot' is not supported without nixpkgs",
 	"mergedBashAndRedis":               "'runAsRoot' is not supported without nixpkgs",
 	"mergedBashNoTagAndRedis":          "'runAsRoot' is not supported without nixpkgs",
+	"nix-shell-basic":                  nixShellRefusal,
+	"nix-shell-build-derivation":       nixShellRefusal,
+	"nix-shell-command":                nixShellRefusal,
+	"nix-shell-hook":                   nixShellRefusal,
+	"nix-shell-inputs":                 nixShellRefusal,
+	"nix-shell-nonexistent-home":       nixShellRefusal,
+	"nix-shell-pass-as-file":           nixShellRefusal,
+	"nix-shell-run":                    nixShellRefusal,
+	"nix-shell-writable-home":          nixShellRefusal,
 }
 
 // dtBuilt is what the test knows of a built example.
@@ -215,7 +229,7 @@ func TestDockerToolsExamples(t *testing.T) {
 		if _, ok := dtUnsupported[e.name]; ok {
 			t.Fatalf("%s is both built and unsupported", e.name)
 		}
-		if _, ok := dtShellRefusal[e.name]; ok != (e.needs == needsShell) {
+		if _, ok := dtShellRefusal[e.name]; ok != (e.needs == needsShell || e.needs == needsNixpkgs) {
 			t.Fatalf("%s: needs %q, but a refusal without nixpkgs listed: %v", e.name, e.needs, ok)
 		}
 		delete(calls, e.name)
@@ -347,6 +361,7 @@ func TestDockerToolsExamples(t *testing.T) {
 				}
 			}
 			dockerToolsChecks(t, d, built, files)
+			nixShellChecks(t, d)
 		})
 
 		t.Run("podman", func(t *testing.T) {

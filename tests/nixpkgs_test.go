@@ -248,7 +248,7 @@ in {
   stdenv = pkgs.stdenv.drvPath;
 }`, standinPkgs(t, true), standinPkgs(t, false)), &got)
 
-	if strings.Join(got.Names, ",") != "buildContainer,buildImage,buildImageIndex,buildImageWithNixDb,buildLayer,buildLayeredImage,buildLayeredImageWithNixDb,mergeImages,pullImage,somethingElse,streamLayeredImage" || got.SomethingElse != "nixpkgs' ociTools.somethingElse" {
+	if strings.Join(got.Names, ",") != "buildContainer,buildImage,buildImageIndex,buildImageWithNixDb,buildLayer,buildLayeredImage,buildLayeredImageWithNixDb,buildNixShellImage,exportImage,mergeImages,pullImage,somethingElse,streamLayeredImage,streamNixShellImage" || got.SomethingElse != "nixpkgs' ociTools.somethingElse" {
 		t.Errorf("ociTools with the overlay has %v (somethingElse %q), want nixpkgs' somethingElse kept", got.Names, got.SomethingElse)
 	}
 	if strings.Join(got.PlainNames, ",") != "buildContainer,somethingElse" {

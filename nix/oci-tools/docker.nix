@@ -112,7 +112,8 @@ let
         else
           all (
             e:
-            if isStringLike e && match "[^=]+=.*" (toStr e) != null then
+            # (the first line: a value may hold newlines, which '.' does not match)
+            if isStringLike e && match "[^=]+=.*" (head (builtins.split "\n" (toStr e))) != null then
               true
             else
               fail fn "'config.Env' must be a list of \"NAME=VALUE\" strings, got ${

@@ -20,7 +20,9 @@
 #   buildGoModule          see build-go-module.nix
 #   testers.testVersion    runs a command of a package, greps its version
 #   mkShell (whose builder is a static bash, as nix develop needs),
-#   bashInteractive, writeShellScriptBin, and the tools of the flake's devShell
+#   bashInteractive (that static bash), cacert (a stand-in bundle),
+#   coreutils (busybox's applets), stdenv.cc.cc (a lib directory),
+#   writeShellScriptBin, and the tools of the flake's devShell
 #                          (go, gopls, go-tools, nixfmt-tree, runc, ...) with
 #                          nixpkgs' platforms
 #   ociTools               nixpkgs' own: buildContainer, and somethingElse
@@ -271,6 +273,13 @@ let
               passthru = args.passthru or { };
             };
         targetPlatform = hostPlatform;
+        # nixpkgs' stdenv.cc.cc: the C compiler, whose lib holds the
+        # libraries of C and C++ programs (streamNixShellImage puts it on
+        # LD_LIBRARY_PATH). Here a directory with a note.
+        cc.cc = build "gcc-standin" { } ''
+          ${busybox}/bin/busybox mkdir -p $out/lib
+          echo "stand-in for gcc's libraries" > $out/lib/README
+        '';
         # The flags mkDerivation turns on unless hardeningDisable names them.
         defaultHardeningFlags = [
           "format"
@@ -382,6 +391,20 @@ let
     bashInteractive = build "bash-interactive-standin" { } ''
       ${busybox}/bin/busybox mkdir -p $out/bin
       ${busybox}/bin/busybox cp ${bash}/bin/bash $out/bin/bash
+    '';
+
+    # nixpkgs' cacert: a CA bundle (a stand-in one) where nixpkgs keeps it.
+    cacert = build "nss-cacert-standin" { } ''
+      ${busybox}/bin/busybox mkdir -p $out/etc/ssl/certs
+      echo "-- a stand-in CA bundle --" > $out/etc/ssl/certs/ca-bundle.crt
+    '';
+
+    # nixpkgs' coreutils: busybox's applets of the same names.
+    coreutils = build "coreutils-standin" { } ''
+      ${busybox}/bin/busybox mkdir -p $out/bin
+      for a in basename cat chmod chown cp cut date dirname echo env false head id ln ls mkdir mktemp mv printf pwd readlink rm rmdir sleep sort stat tail tee test touch tr true uname wc whoami; do
+        ${busybox}/bin/busybox ln -s ${busybox}/bin/busybox $out/bin/$a
+      done
     '';
 
     # As nixpkgs' writeShellScriptBin (busybox's sh for bash).

@@ -166,14 +166,25 @@ let
       ${bb} ln -s ca-bundle.crt $out/etc/ssl/certs/ca-certificates.crt
       ${bb} ln -s ../../../ssl/certs/ca-bundle.crt $out/etc/pki/tls/certs/ca-bundle.crt
     '';
+    # nixpkgs' stdenv as nix-shell uses it: its setup puts the inputs'
+    # bin and the standard tools (busybox's applets) on PATH and defines
+    # runHook, which runs the commands of a hook variable (shellHook).
+    stdenv = mk "stdenv-${nonce}" ''
+      ${bb} mkdir -p $out
+      ${bb} cat > $out/setup <<'EOS'
+      for p in $nativeBuildInputs $buildInputs ${busybox}; do PATH=''${PATH:+$PATH:}$p/bin; done
+      export PATH
+      runHook() { local hook="$1"; shift; eval "''${!hook}"; }
+      EOS
+    '';
     # nixpkgs' mkShell, for streamNixShellImage's drv: a derivation's
-    # attributes.
+    # attributes, with the stdenv.
     mkShell =
       args:
       derivation (
         {
           name = "nix-shell";
-          inherit system;
+          inherit system stdenv;
           builder = sh;
           args = [
             "-c"
