@@ -85,7 +85,8 @@ func readExport(t *testing.T, file string) (map[string]exportedEntry, []string) 
 // nixos/tests/docker-tools.nix asserts of exportBash (`tar -tf` lists
 // ./bin/bash), bash's program with its content and mode, the result's
 // name (fromImage's, as dockerTools'), the layers of a stack of base
-// images applied in order, and a rebuild giving the same bytes.
+// images applied in order, buildImage's layer without its base's store
+// paths, and a rebuild giving the same bytes.
 func checkExports(t *testing.T, built map[string]dtBuilt) {
 	t.Helper()
 	out := built["exportBash"].Out
@@ -144,6 +145,19 @@ func checkExports(t *testing.T, built map[string]dtBuilt) {
 	d.docker(t, img, "load")
 	if got := d.docker(t, "", "run", "--rm", "--network", "none", "runasroot-whiteout:latest", "bash", "-c", "[ -e /etc/gshadow ] || echo gone; cat /etc/motd /etc/shadow"); !strings.Contains(got, "gone\nnew\nroot:") {
 		t.Errorf("runAsRootWhiteout in Docker printed %q, want gshadow gone, motd and shadow there", got)
+	}
+
+	// buildImage over a base leaves out the store paths the base has, as
+	// dockerTools adds only the files its base lacks: layersUnpackOrder's
+	// c (copyToRoot coreutils, as b's) repeats none of b's.
+	var stored []string
+	for _, n := range lastLayerNames(t, built["layersUnpackOrder"].Out) {
+		if rest, ok := strings.CutPrefix(strings.TrimPrefix(strings.TrimPrefix(n, "./"), "/"), "nix/store/"); ok && rest != "" {
+			stored = append(stored, n)
+		}
+	}
+	if len(stored) > 0 {
+		t.Errorf("layersUnpackOrder: its layer repeats its base's store paths: %v", stored[:min(3, len(stored))])
 	}
 
 	drv := runNixOK(t, "nix-store", "--query", "--deriver", out)

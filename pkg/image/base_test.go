@@ -2,6 +2,7 @@ package image_test
 
 import (
 	"context"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -126,5 +127,75 @@ func TestFromImageErrors(t *testing.T) {
 	_, err = image.NewPlan(g, c, image.Options{FromImage: &image.FromImage{}, Base: im, MaxLayers: 3}, bundle.HostStore{})
 	if err == nil || !strings.Contains(err.Error(), "the base image has 2 layers") || !strings.Contains(err.Error(), "give maxLayers 4 or more") {
 		t.Errorf("maxLayers: %v", err)
+	}
+}
+
+// TestFromImageSingle: dockerTools.buildImage's one layer leaves out the
+// store paths its base image already has (dockerTools adds only the
+// files the base lacks); the other layouts keep them.
+func TestFromImageSingle(t *testing.T) {
+	g, app := diskStore(t, t.TempDir(), 2, 'a', "app")
+	closure, err := g.Closure([]string{app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lib0, lib1 string
+	for _, info := range closure {
+		switch {
+		case strings.HasSuffix(info.Path, "-lib0"):
+			lib0 = info.Path
+		case strings.HasSuffix(info.Path, "-lib1"):
+			lib1 = info.Path
+		}
+	}
+	base := filepath.Join(t.TempDir(), "base.tar")
+	outsidetest.DockerArchive(t, base, outsidetest.Image{
+		RepoTag: "base:1",
+		Layers: [][]outsidetest.Entry{
+			// lib0 as the base has it (a store path may be a symbolic
+			// link), and lib1 whited out by the layer above.
+			{{Name: strings.TrimPrefix(lib0, "/"), Link: "lib"}, {Name: strings.TrimPrefix(lib1, "/"), Link: "lib"}},
+			{{Name: path.Dir(strings.TrimPrefix(lib1, "/")) + "/.wh." + path.Base(lib1)}},
+		},
+		Arch: "amd64",
+	})
+	c := container.Options{Args: []string{app + "/bin/app"}, Arch: "amd64"}
+	platform, _ := image.Platform(c)
+	im, err := image.OpenBase(context.Background(), &image.FromImage{Path: base}, platform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	tests := []struct {
+		name   string
+		compat image.Compat
+		want   int // store paths in the image's own layers
+	}{
+		{"buildImage", image.Compat{Single: true}, 2},
+		{"buildLayeredImage", image.Compat{}, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			compat := tc.compat
+			p, err := image.NewPlan(g, c, image.Options{FromImage: &image.FromImage{Path: base}, Base: im, Compat: &compat}, bundle.HostStore{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for _, l := range p.Layers {
+				for _, info := range l.Paths {
+					got++
+					if tc.compat.Single && info.Path == lib0 {
+						t.Errorf("the layer repeats the base's %s", lib0)
+					}
+				}
+			}
+			if got != tc.want {
+				t.Errorf("%d store paths in the image's layers, want %d", got, tc.want)
+			}
+			if len(p.Closure) != 3 {
+				t.Errorf("closure of %d paths, want 3 (the SBOM's)", len(p.Closure))
+			}
+		})
 	}
 }

@@ -157,7 +157,11 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 	}
 	var layers []LayerPlan
 	if o.Compat != nil {
-		if layers, err = compatLayers(closure, ct.Closure, inClosure, roots, o.Compat, s, &warnings); err != nil {
+		var inBase func(string) bool
+		if o.Base != nil {
+			inBase = o.Base.Has
+		}
+		if layers, err = compatLayers(closure, ct.Closure, inClosure, roots, o.Compat, s, inBase, &warnings); err != nil {
 			return nil, err
 		}
 	} else {
@@ -235,7 +239,10 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 // closure is the image's, graph the container's: with the derivation of
 // the shell arguments' customisation layer too, which auto-layer and the
 // pipeline take as dockerTools does (in the graph, never a store layer).
-func compatLayers(closure, graph []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings, warnings *[]string) ([]LayerPlan, error) {
+// inBase, when not nil, tells the store paths a base image already has:
+// Single's layer leaves them out, as dockerTools.buildImage adds only the
+// files its base lacks.
+func compatLayers(closure, graph []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings, inBase func(string) bool, warnings *[]string) ([]LayerPlan, error) {
 	for _, list := range [][]string{c.Contents, c.CopyToRoot} {
 		for _, p := range list {
 			if !inClosure[p] {
@@ -290,21 +297,28 @@ func compatLayers(closure, graph []*store.PathInfo, inClosure map[string]bool, r
 	if db != nil && c.ShellLayer != "" {
 		dbLayer = []LayerPlan{{Entries: db, Custom: &Customisation{Extra: db}, Comment: dbComment}}
 	}
-	if c.Single && c.ShellLayer != "" {
-		// One layer, as dockerTools.buildImage's: the closure, then the
-		// tar the shell arguments made of copyToRoot.
-		paths := append([]*store.PathInfo(nil), closure...)
-		sort.Slice(paths, func(i, j int) bool { return paths[i].Path < paths[j].Path })
-		return append([]LayerPlan{{Paths: paths, Tar: c.ShellLayer, Popularity: -1, Owner: &layer.Ownership{MTime: mtime, Perms: s.perms},
-			Comment: fmt.Sprintf("%d store paths and the %s", len(paths), shellComment)}}, dbLayer...), nil
-	}
 	if c.Single {
-		paths := append([]*store.PathInfo(nil), closure...)
+		// One layer, as dockerTools.buildImage's: the closure less what
+		// the base image has, then the tar the shell arguments made of
+		// copyToRoot, or the customisation entries.
+		var paths []*store.PathInfo
+		for _, info := range closure {
+			if inBase == nil || !inBase(info.Path) {
+				paths = append(paths, info)
+			}
+		}
 		sort.Slice(paths, func(i, j int) bool { return paths[i].Path < paths[j].Path })
-		lp := LayerPlan{Paths: paths, Entries: entries, Custom: custom, Popularity: -1,
-			Owner:   &layer.Ownership{MTime: mtime, Perms: s.perms},
-			Comment: fmt.Sprintf("%d store paths and %s", len(paths), comment)}
-		return []LayerPlan{lp}, nil
+		stored := fmt.Sprintf("%d store paths", len(paths))
+		if n := len(closure) - len(paths); n > 0 {
+			stored += fmt.Sprintf(" (%d more in the base image)", n)
+		}
+		owner := &layer.Ownership{MTime: mtime, Perms: s.perms}
+		if c.ShellLayer != "" {
+			return append([]LayerPlan{{Paths: paths, Tar: c.ShellLayer, Popularity: -1, Owner: owner,
+				Comment: fmt.Sprintf("%s and the %s", stored, shellComment)}}, dbLayer...), nil
+		}
+		return []LayerPlan{{Paths: paths, Entries: entries, Custom: custom, Popularity: -1, Owner: owner,
+			Comment: fmt.Sprintf("%s and %s", stored, comment)}}, nil
 	}
 	var layers []LayerPlan
 	if c.Pipeline != nil && !c.ExcludeStorePaths {
