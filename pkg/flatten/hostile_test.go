@@ -71,13 +71,17 @@ func TestApplyHostile(t *testing.T) {
 			want: `entry "short"`},
 		{name: "very long name", layers: [][]*tar.Header{{{Name: long, Typeflag: tar.TypeReg}}}, want: `is longer than 4096 bytes`},
 		{name: "very long link target", layers: [][]*tar.Header{{{Name: "l", Typeflag: tar.TypeSymlink, Linkname: long}}}, want: `longer than 4096 bytes`},
+		{name: "extended attributes past the bound", layers: [][]*tar.Header{{
+			{Name: "a", Typeflag: tar.TypeReg, PAXRecords: map[string]string{"SCHILY.xattr.user.x": strings.Repeat("x", 40<<10)}},
+			{Name: "b", Typeflag: tar.TypeReg, PAXRecords: map[string]string{"SCHILY.xattr.user.x": strings.Repeat("x", 40<<10)}},
+		}}, want: `entry "b": the layers' names, link targets and extended attributes pass 65536 bytes`},
 		{name: "root replaced by a link", layers: [][]*tar.Header{{{Name: "./", Typeflag: tar.TypeSymlink, Linkname: "/tmp"}}}, want: `the root must be a directory`},
 		{name: "hard link as the root", layers: [][]*tar.Header{{{Name: "a", Typeflag: tar.TypeReg}, {Name: "/", Typeflag: tar.TypeLink, Linkname: "a"}}}, want: `the root must be a directory`},
 		{name: "hard link to the root", layers: [][]*tar.Header{{{Name: "a", Typeflag: tar.TypeLink, Linkname: "./"}}}, want: `is a directory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tr, err := New(t.TempDir(), Limits{MaxEntries: 100, MaxBytes: 1 << 20})
+			tr, err := New(t.TempDir(), Limits{MaxEntries: 100, MaxBytes: 1 << 20, MaxMetadata: 64 << 10})
 			if err != nil {
 				t.Fatal(err)
 			}
