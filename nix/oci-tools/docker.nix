@@ -631,6 +631,8 @@ in
   inherit
     checkPerms
     checkDirs
+    checkName
+    checkTag
     dockerBuildImage
     buildLayeredImage
     streamLayeredImage
