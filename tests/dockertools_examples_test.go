@@ -320,8 +320,9 @@ func TestDockerToolsExamples(t *testing.T) {
 		t.Run("check", func(t *testing.T) {
 			t.Parallel()
 			// The shell arguments' layers are reproducible: fakeroot alone,
-			// and fakeroot in proot.
-			for _, name := range []string{"layeredImageWithFakeRootCommands", "runAsRootExtraCommands"} {
+			// fakeroot in proot, and runAsRoot over a base image's files
+			// (base-tree, then layer-diff).
+			for _, name := range []string{"layeredImageWithFakeRootCommands", "runAsRootExtraCommands", "runAsRootWhiteout"} {
 				drv := shellLayerDrv(t, built[name].Out)
 				if r := runNix(t, "nix-store", "--realise", "--check", "--option", "substituters", "", drv); r.err != nil {
 					t.Fatalf("%s: %v", name, r)

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -215,5 +216,39 @@ func lastLayerNames(t *testing.T, archive string) []string {
 			t.Fatalf("%s: last layer: %v", archive, err)
 		}
 		names = append(names, hdr.Name)
+	}
+}
+
+// TestExportImageRefused: exportImage's bad calls, and a name that is
+// not a string in the image functions, fail at evaluation in one line
+// naming the argument (not Nix's "cannot coerce"); a path as fromImage
+// gives the export the file's name.
+func TestExportImageRefused(t *testing.T) {
+	need(t)
+	t.Parallel()
+	base := filepath.Join(t.TempDir(), "base.tar")
+	if err := os.WriteFile(base, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := `ociTools.buildLayeredImage { name = "base"; }`
+	for _, c := range []struct{ call, want string }{
+		{`ociTools.exportImage { fromImage = 1; }`, "ociTools.exportImage: 'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got a int"},
+		{`ociTools.exportImage { fromImage = { }; }`, "ociTools.exportImage: 'fromImage' must be an image"},
+		{`ociTools.exportImage (` + img + `)`, "ociTools.exportImage: 'arguments' must be an attribute set ({ fromImage = image; }), not the image itself, got a derivation"},
+		{`ociTools.exportImage { }`, "ociTools.exportImage: 'fromImage' is required"},
+		{`ociTools.exportImage { fromImage = ` + img + `; diskSize = "1"; }`, "ociTools.exportImage: 'diskSize' must be an integer"},
+		{`ociTools.exportImage { fromImage = ` + img + `; fromImageName = 1; }`, "ociTools.exportImage: 'fromImageName' must be a string, got a int"},
+		{`ociTools.buildLayeredImage { name = 3; }`, "ociTools.buildLayeredImage: 'name' must be a string, got a int"},
+		{`ociTools.streamLayeredImage { name = [ ]; }`, "ociTools.streamLayeredImage: 'name' must be a string, got a list"},
+		{`ociTools.buildImage { name = null; copyToRoot = busybox; }`, "ociTools.buildImage: 'name' must be a string, got a null"},
+	} {
+		r := runNix(t, "nix-instantiate", writeExpr(t, "("+c.call+").drvPath"))
+		if r.err == nil || strings.Count(r.log, c.want) != 1 || len(nixErrorMessage.FindAllString(r.log, -1)) != 1 {
+			t.Errorf("%s: want one error containing %q, got %v\n%s", c.call, c.want, r.err, r.log)
+		}
+	}
+	r := runNix(t, "nix-instantiate", "--eval", writeExpr(t, fmt.Sprintf(`(ociTools.exportImage { fromImage = %s; }).name`, base)))
+	if r.err != nil || r.out != `"base.tar"` {
+		t.Errorf("exportImage of the path %s is named %s, want \"base.tar\": %v", base, r.out, r)
 	}
 }

@@ -382,7 +382,8 @@ let
       );
       command = (cfg.Entrypoint or [ ]) ++ (cfg.Cmd or [ ]);
       imageName = checkName fn (given.name or (fail fn "'name' is required: the image's name (as dockerTools')"));
-      drvName = baseNameOf given.name;
+      # After imageName: a name that is no string fails there, in one line.
+      drvName = builtins.seq imageName (baseNameOf given.name);
       tag = checkTag fn a.tag;
       compression =
         compressions.${toString a.compressor}
@@ -630,6 +631,8 @@ in
   inherit
     checkPerms
     checkDirs
+    checkName
+    checkTag
     dockerBuildImage
     buildLayeredImage
     streamLayeredImage

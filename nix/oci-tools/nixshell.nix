@@ -37,6 +37,8 @@ let
     bashInteractive
     buildLayeredImage
     cacert
+    checkName
+    checkTag
     checkType
     coreutils
     describe
@@ -308,8 +310,8 @@ let
     in
     if missing != [ ] then
       fail fn "needs nixpkgs (${concatStringsSep ", " missing}): it puts nixpkgs' bash, cacert and coreutils in the image and writes its rcfile with stdenv; use ociTools from nixpkgs (the overlay, lib.ociToolsFor pkgs)"
-    else if !(isAttrs given) then
-      fail fn "takes an attribute set of dockerTools.${fn}'s arguments, got ${describe given}"
+    else if !(isAttrs given) || given ? outPath then
+      fail fn "takes an attribute set of dockerTools.${fn}'s arguments ({ drv = derivation; }), got ${describe given}"
     else if unknown != [ ] then
       fail fn "'${head unknown}' is not an argument of dockerTools.${fn} (nor of this one: ${concatStringsSep ", " args})"
     else if drvAttrs.__structuredAttrs or false then
@@ -318,7 +320,13 @@ let
       fail fn "Can't specify both command and run"
     else
       {
-        inherit (a) name tag maxLayers;
+        # Checked here, so that an error names this function, not
+        # streamLayeredImage.
+        name = builtins.seq (checkName fn a.name) a.name;
+        tag = builtins.seq (checkTag fn a.tag) a.tag;
+        maxLayers = checkType fn "maxLayers" (
+          v: isInt v && v >= 2 && v <= 125
+        ) "an integer from 2 to 125 (the store paths' layers and the customisation layer)" a.maxLayers;
         contents = [ root ];
         inherit dirs;
         config = {
@@ -352,12 +360,20 @@ let
     given:
     let
       fn = "buildNixShellImage";
-      checked = checkType fn "arguments" isAttrs "an attribute set (dockerTools.buildNixShellImage's arguments)" given;
+      checked = checkType fn "arguments" (
+        v: isAttrs v && !(v ? outPath)
+      ) "an attribute set (dockerTools.buildNixShellImage's arguments: { drv = derivation; })" given;
     in
     buildLayeredImage (
       imageArgs fn (removeAttrs checked [ "compressor" ])
       // {
-        compressor = checked.compressor or "gz";
+        compressor = checkType fn "compressor" (
+          v: elem v [
+            "gz"
+            "zstd"
+            "none"
+          ]
+        ) "\"gz\", \"zstd\" or \"none\" (the layers' compression)" (checked.compressor or "gz");
       }
     );
 in

@@ -197,7 +197,10 @@ let
         "fromImageTag"
         "diskSize"
       ];
-      unknown = builtins.filter (k: !(builtins.elem k known)) (builtins.attrNames given);
+      args = checkType fn "arguments" (
+        v: isAttrs v && !(v ? outPath)
+      ) "an attribute set ({ fromImage = image; }), not the image itself" given;
+      unknown = builtins.filter (k: !(builtins.elem k known)) (builtins.attrNames args);
       fromImage =
         given.fromImage or (fail fn "'fromImage' is required: the image whose file system to export (a buildImage or buildLayeredImage result, a pullImage result, an OCI layout or an archive)");
       from = fromImageOptions fn given;
@@ -207,7 +210,13 @@ let
         else if isAttrs fromImage && fromImage ? name then
           fromImage.name
         else
-          baseNameOf (toStr fromImage);
+          # The file's name (a store path's without its hash): a
+          # derivation's name may not refer to a store path.
+          let
+            base = baseNameOf (builtins.unsafeDiscardStringContext (toStr fromImage));
+            stored = builtins.match "[0-9a-z]{32}-(.+)" base;
+          in
+          if stored == null then base else builtins.head stored;
     in
     if unknown != [ ] then
       fail fn "'${builtins.head unknown}' is not an argument of dockerTools.exportImage (nor of this one: ${builtins.concatStringsSep ", " known})"
@@ -215,7 +224,8 @@ let
       fail fn "'diskSize' must be an integer (MiB; accepted and ignored: there is no VM), got ${describe given.diskSize}"
     else
       assert fromImage != null || fail fn "'fromImage' must be an image, got null";
-      derivation {
+      # fromImage checked before the name is taken of it.
+      builtins.seq from derivation {
         inherit name system;
         builder = "${oci-builder}/bin/oci-builder";
         args = [ "nix-export-builder" ];

@@ -38,10 +38,15 @@ type Limits struct {
 	MaxEntries int
 	// MaxBytes bounds the files' data read, over every layer.
 	MaxBytes int64
+	// MaxMetadata bounds what the tree holds in memory of the entries
+	// read, over every layer: their names, link targets and extended
+	// attributes (a PAX header of 1 MiB each compresses to a few bytes).
+	MaxMetadata int64
 }
 
-// DefaultLimits are generous for real images: 4 Mi entries, 64 GiB.
-var DefaultLimits = Limits{MaxEntries: 4 << 20, MaxBytes: 64 << 30}
+// DefaultLimits are generous for real images: 4 Mi entries, 64 GiB of
+// data, 1 GiB of names, link targets and extended attributes.
+var DefaultLimits = Limits{MaxEntries: 4 << 20, MaxBytes: 64 << 30, MaxMetadata: 1 << 30}
 
 // maxName bounds an entry's name and link target (Linux's PATH_MAX).
 const maxName = 4096
@@ -97,6 +102,7 @@ type Tree struct {
 	spool   *os.File
 	spooled int64
 	entries int
+	meta    int64
 	limits  Limits
 }
 
@@ -148,6 +154,15 @@ func (t *Tree) Apply(r io.Reader) error {
 		}
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue
+		}
+		t.meta += int64(len(hdr.Name) + len(hdr.Linkname))
+		for k, v := range hdr.PAXRecords {
+			if strings.HasPrefix(k, "SCHILY.xattr.") {
+				t.meta += int64(len(k) + len(v))
+			}
+		}
+		if t.meta > t.limits.MaxMetadata {
+			return fmt.Errorf("entry %.64q: the layers' names, link targets and extended attributes pass %d bytes, refused as absurd", hdr.Name, t.limits.MaxMetadata)
 		}
 		name, err := cleanName(hdr.Name)
 		if err != nil {

@@ -222,7 +222,7 @@ func TestApply(t *testing.T) {
 }
 
 func TestApplyRefuses(t *testing.T) {
-	small := Limits{MaxEntries: 5, MaxBytes: 10}
+	small := Limits{MaxEntries: 5, MaxBytes: 10, MaxMetadata: 1 << 20}
 	tests := []struct {
 		name  string
 		layer []ent
