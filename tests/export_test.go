@@ -24,16 +24,34 @@ const whiteoutImage = `pkgs.ociTools.buildImage {
     runAsRoot = "rm /etc/gshadow; echo new > /etc/motd";
   }`
 
+// linkBaseImage is an image whose runAsRoot and extraCommands run over a
+// base image with a link leading out of the root (up -> ..): what they
+// write through it stays in the image's root, as in dockerTools' VM.
+const linkBaseImage = `pkgs.ociTools.buildImage {
+    name = "runasroot-link-base";
+    tag = "latest";
+    fromImage = pkgs.ociTools.buildLayeredImage {
+      name = "link-base";
+      tag = "latest";
+      contents = [ pkgs.bash ];
+      extraCommands = "ln -s .. up";
+    };
+    runAsRoot = "echo root > up/by-run-as-root";
+    extraCommands = "echo extra > up/by-extra-commands";
+  }`
+
 // dtExports are the calls TestDockerToolsExamples builds in its
 // nix-build besides the examples (names in its expression: plain,
 // withNixpkgs, pkgs): examples.nix's exportBash; the export of
 // layersOrder, three images each on the previous one (fromImage), whose
-// layers overwrite each other's files; whiteoutImage and its export.
+// layers overwrite each other's files; whiteoutImage and its export;
+// linkBaseImage.
 var dtExports = map[string]string{
 	"exportBash":              "plain.exportBash",
 	"exportLayersOrder":       "pkgs.ociTools.exportImage { fromImage = withNixpkgs.layersOrder; diskSize = 2048; }",
 	"runAsRootWhiteout":       whiteoutImage,
 	"exportRunAsRootWhiteout": "pkgs.ociTools.exportImage { fromImage = " + whiteoutImage + "; }",
+	"runAsRootLinkBase":       linkBaseImage,
 }
 
 // exportedEntry is an entry of an exported file system.
@@ -146,6 +164,12 @@ func checkExports(t *testing.T, built map[string]dtBuilt) {
 	d.docker(t, img, "load")
 	if got := d.docker(t, "", "run", "--rm", "--network", "none", "runasroot-whiteout:latest", "bash", "-c", "[ -e /etc/gshadow ] || echo gone; cat /etc/motd /etc/shadow"); !strings.Contains(got, "gone\nnew\nroot:") {
 		t.Errorf("runAsRootWhiteout in Docker printed %q, want gshadow gone, motd and shadow there", got)
+	}
+
+	// A base's link out of the root (up -> ..) leads to the image's root
+	// for runAsRoot and extraCommands alike: their files are in the layer.
+	if names := lastLayerNames(t, built["runAsRootLinkBase"].Out); !slices.Contains(names, "./by-run-as-root") || !slices.Contains(names, "./by-extra-commands") {
+		t.Errorf("runAsRootLinkBase: its layer has %v, want ./by-run-as-root and ./by-extra-commands (written through the base's up -> ..)", names)
 	}
 
 	// buildImage over a base leaves out the store paths the base has, as

@@ -59,7 +59,9 @@ let
   #   under proot with it as / (the store, /dev, /proc and /sys bound);
   # - single (buildImage): with runAsRoot, runAsRoot under fakeroot and
   #   proot with it as / (where dockerTools uses a VM), then extraCommands
-  #   under fakeroot in it; without, extraCommands as the build user and
+  #   under fakeroot in it (over a base image, in proot too: the base's
+  #   links resolve within the root); without, extraCommands as the build
+  #   user and
   #   every entry owned by uid and gid. With runAsRoot and a base image
   #   (base: fromImage's path, name, tag), oci-builder base-tree first
   #   writes the base's files beneath the tree (as dockerTools unpacks
@@ -160,7 +162,14 @@ let
                 export PROOT_TMP_DIR="$TMPDIR"
                 { echo 'set -e'; echo 'export PATH="$PATH:/bin"'; printf '%s\n' "$runAsRoot"; } > fakeroot/run-as-root.sh
                 ${proot'} ${session} bash -e "$PWD/fakeroot/run-as-root.sh"
-                ${session} bash -e -c 'cd root && eval "$extraCommands"'
+                ${
+                  if overBase then
+                    # In proot too: the base image's links (etc -> /x, up -> ..)
+                    # resolve within the image's root, as in dockerTools' VM.
+                    "${proot'} ${session} bash -e -c 'eval \"$extraCommands\"'"
+                  else
+                    "${session} bash -e -c 'cd root && eval \"$extraCommands\"'"
+                }
               ''
             else if fakeRootCommands == "" then
               ""
