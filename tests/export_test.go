@@ -33,7 +33,6 @@ const linkBaseImage = `pkgs.ociTools.buildImage {
     fromImage = pkgs.ociTools.buildLayeredImage {
       name = "link-base";
       tag = "latest";
-      contents = [ pkgs.bash ];
       extraCommands = "ln -s .. up";
     };
     runAsRoot = "echo root > up/by-run-as-root";
