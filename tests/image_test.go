@@ -478,6 +478,7 @@ func TestImageEvaluationErrors(t *testing.T) {
 		{"created empty", `created = "";`, `ociTools.buildImage: 'created' must not be empty: an RFC 3339 date and time`},
 		{"args", `args = [ ];`, "'args' must not be empty"},
 		{"unknown argument", `frobnicate = true;`, "called with unexpected argument 'frobnicate'"},
+		{"fromImage a string", `fromImage = "/home/alice/base.tar";`, `'fromImage' is the string "/home/alice/base.tar", which names no store path the build can read: give a path (./image.tar, which Nix copies into the store) or a derivation`},
 		{"fromImage type", `fromImage = 1;`, "'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got a int"},
 		{"fromImage a stream", `fromImage = ociTools.streamLayeredImage { name = "s"; contents = [ busybox ]; };`, "'fromImage' is a streamLayeredImage result, a program that writes an image, not an image"},
 		{"fromImageTag alone", `fromImageTag = "1";`, "'fromImageName' and 'fromImageTag' pick the base image in 'fromImage', which is not set"},

@@ -3,6 +3,7 @@
 scope:
 let
   inherit (builtins)
+    hasContext
     isAttrs
     isBool
     isList
@@ -42,6 +43,8 @@ let
         { }
     else if !(isStringLike fromImage) then
       fail fn "'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got ${describe fromImage}"
+    else if isString fromImage && !(hasContext fromImage) then
+      fail fn "'fromImage' is the string \"${fromImage}\", which names no store path the build can read: give a path (./image.tar, which Nix copies into the store) or a derivation"
     else if isAttrs fromImage && fromImage.isExe or false then
       fail fn "'fromImage' is a streamLayeredImage result, a program that writes an image, not an image: use buildLayeredImage for the base"
     else
