@@ -122,6 +122,7 @@ func TestDockerCompatRefused(t *testing.T) {
 		`config.Shell = "/bin/sh";`:                                      "'config.Shell' must be a list of strings (Shell = [ \"/bin/sh\" \"-c\" ]), got a string",
 		`config.OnBuild = [ 1 ];`:                                        "'config.OnBuild' must be a list of strings",
 		`tag = "-bad";`:                                                  "'tag' \"-bad\" is not a valid tag",
+		`tag = 1;`:                                                       "'tag' must be a string (or null), got a int",
 		`contnets = [ ];`:                                                "'contnets' is not an argument of dockerTools.buildLayeredImage",
 		`includeNixDB = "yes";`:                                          "'includeNixDB' must be a boolean, got a string",
 		`perms = [ { path = busybox; mode = "rw"; } ];`:                  "'perms.mode' must be an octal mode string such as \"0644\"",

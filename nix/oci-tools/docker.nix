@@ -84,10 +84,10 @@ let
       null
     else if tag == "" then
       fail fn "'tag' must not be empty (leave it out, or null, for the hash of the output path, as dockerTools)"
-    else if !(isString tag) || match tagPattern tag == null then
-      fail fn "'tag' ${
-        if isString tag then "\"${tag}\"" else describe tag
-      } is not a valid tag (letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-')"
+    else if !(isString tag) then
+      fail fn "'tag' must be a string (or null), got ${describe tag}"
+    else if match tagPattern tag == null then
+      fail fn "'tag' \"${tag}\" is not a valid tag (letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-')"
     else
       tag;
 
