@@ -89,6 +89,15 @@ func openBaseTree(ctx context.Context, spec string) (*flatten.Tree, error) {
 	if f.Path == "" {
 		return nil, fmt.Errorf("base image spec %s: no path given", spec)
 	}
+	return flattenImage(ctx, f)
+}
+
+// flattenImage opens and verifies the image f names and applies its
+// layers into a tree (its data spooled in the temporary directory).
+func flattenImage(ctx context.Context, f image.FromImage) (*flatten.Tree, error) {
+	if f.Path == "" {
+		return nil, fmt.Errorf("fromImage: no path given")
+	}
 	im, err := outside.Open(f.Path, outside.Selector{Name: f.Name, Tag: f.Tag})
 	if err != nil {
 		return nil, fmt.Errorf("fromImage: %w", err)

@@ -7,9 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/oci-builder/oci-builder/pkg/flatten"
 	"github.com/oci-builder/oci-builder/pkg/image"
-	"github.com/oci-builder/oci-builder/pkg/outside"
 )
 
 // exportAttrs are the "export" attribute of exportImage's derivations.
@@ -51,20 +49,9 @@ func runNixExportBuilder(ctx context.Context, e env, args []string) error {
 // exportImage writes the flattened file system of the image f names to
 // the tar file out, which is not left behind on an error.
 func exportImage(ctx context.Context, f image.FromImage, out string) error {
-	if f.Path == "" {
-		return fmt.Errorf("fromImage: no path given")
-	}
-	im, err := outside.Open(f.Path, outside.Selector{Name: f.Name, Tag: f.Tag})
+	tree, err := flattenImage(ctx, f)
 	if err != nil {
-		return fmt.Errorf("fromImage: %w", err)
-	}
-	defer im.Close()
-	if err := im.Verify(ctx); err != nil {
-		return fmt.Errorf("fromImage: %w", err)
-	}
-	tree, err := flatten.Image(im, os.TempDir(), flatten.DefaultLimits)
-	if err != nil {
-		return fmt.Errorf("fromImage: %w", err)
+		return err
 	}
 	defer tree.Close()
 	file, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
