@@ -3,7 +3,8 @@
 # ociTools.buildContainer does. Builtins only.
 #
 #   gen, busybox, oci-builder: directories holding bin/fixturegen,
-#     bin/busybox (+ bin/sh) and bin/oci-builder
+#     bin/busybox (+ bin/sh) and bin/oci-builder (oci-builder: or a store
+#     path holding it, as a string)
 #   goroot: a store path (a directory already added to the store, as
 #     bench/run does with `nix-store --add`) referred to by the big fixture
 #   bigPaths, scalePaths: number of generated paths in each fixture
@@ -35,10 +36,16 @@ let
     name = "fixturegen";
   };
   ociTools = import ../nix/oci-tools.nix {
-    oci-builder = builtins.path {
-      path = oci-builder;
-      name = "oci-builder";
-    };
+    # A store path (bench/run adds it once, as a package is): imported
+    # here, it would be hashed again at every evaluation.
+    oci-builder =
+      if builtins.isString oci-builder then
+        builtins.storePath oci-builder
+      else
+        builtins.path {
+          path = oci-builder;
+          name = "oci-builder";
+        };
   };
   pad =
     i:

@@ -31,7 +31,7 @@ import (
 // built twice as the baseline.
 func (b *bench) incremental(ctx context.Context) error {
 	b.printf("\n### Incremental images (issues 14 and 22)\n\n")
-	b.printf("A closure as a declared layer derivation (`buildLayer`, zstd, up to 98 layers) and a small application path with a nonce, in one `buildImage` (zstd, `layers = [ deps ]`), through nix-build (sandbox off). The rebuild changes the application's nonce: once the application is built (untimed), nix-build builds the image's own layer derivation (which gets the structured export of the closure: it verifies the application's paths, and writes the graph to its `graph` output) and the image (which reads that graph: no export of its own). The floor: one derivation given the structured export of the same closure that writes only its `.attrs.json`. Rebuild and floor alternate, %d rounds, medians.\n\n", b.cfg.e2eReps)
+	b.printf("A closure as a declared layer derivation (`buildLayer`, zstd, up to 98 layers) and a small application path with a nonce, in one `buildImage` (zstd, `layers = [ deps ]`), through nix-build (sandbox off). The rebuild changes the application's nonce: once the application is built (untimed), nix-build builds one derivation, the image, which gets the structured export of the closure, links the declared layer's blobs and writes (and verifies) the application's layer itself. The floor: one derivation given the structured export of the same closure that writes only its `.attrs.json`. Rebuild and floor alternate, %d rounds, medians.\n\n", b.cfg.e2eReps)
 	b.printf("| closure | paths | full build | rebuild | floor | rebuild / floor |\n|---|---:|---:|---:|---:|---:|\n")
 	type shapeRun struct {
 		key, name, root string

@@ -12,18 +12,14 @@ import (
 
 const layerBuilderUsage = `Usage: oci-builder nix-layer-builder
 
-Runs as the builder of a derivation made by ociTools.buildLayer (or of the
-layer derivation buildImage makes when given 'layers'). It reads .attrs.json
+Runs as the builder of a derivation made by ociTools.buildLayer. It reads .attrs.json
 as nix-builder does: the closure graph under the keys of
 exportReferencesGraph and the layer options under "layer" (compression,
 maxLayers, and the outputs of other layer derivations whose store paths are
 left out). It writes to outputs.out the layer blobs (blobs/sha256/) and
 layers.json describing them (media type, digest, size, diffID and the
-store paths each holds, by the SHA-256 of their path), and, when the
-derivation has a "graph" output (the layer derivation of an image), the
-closure graph to it as JSON, which the image reads instead of an export of
-its own. NIX_BUILD_CORES sets
-the number of layers written at once (0: every CPU).`
+store paths each holds, by the SHA-256 of their path). NIX_BUILD_CORES
+sets the number of layers written at once (0: every CPU).`
 
 // runNixLayerBuilder is the builder of buildLayer's derivations:
 // .attrs.json in, layer blobs and layers.json out.
@@ -65,14 +61,6 @@ func runNixLayerBuilder(ctx context.Context, e env, args []string) error {
 	roots, err := attrs.GraphRoots(g.StoreDir())
 	if err != nil {
 		return err
-	}
-	if graphOut, err := attrs.Output("graph"); err == nil {
-		// The image's own layer derivation: its graph output gives the
-		// image the closure graph, so that the image derivation needs no
-		// export of its own.
-		if err := writeGraphFile(graphOut, g); err != nil {
-			return err
-		}
 	}
 	workers, err := nixbuild.Cores(e.getenv)
 	if err != nil {
@@ -120,8 +108,10 @@ func readLayerSets(dirs []string) ([]*image.LoadedLayerSet, error) {
 
 // useLayerDerivations makes the image's closure layers those of the layer
 // derivations listed under "layerDerivations" in .attrs.json, if any, and
-// says so on log. Their store paths were verified when they were built:
-// the image writes none, so it verifies none.
+// the store paths none of them holds the image's own, in at most
+// "closureMaxLayers" layers; it says so on log. The store paths of the
+// layer derivations were verified when they were built: the image
+// verifies only those it writes.
 func useLayerDerivations(log io.Writer, attrs *nixbuild.Attrs, plan *image.Plan) error {
 	raw, ok := attrs.Raw("layerDerivations")
 	if !ok {
@@ -131,19 +121,30 @@ func useLayerDerivations(log io.Writer, attrs *nixbuild.Attrs, plan *image.Plan)
 	if err := json.Unmarshal(raw, &dirs); err != nil {
 		return fmt.Errorf("%s: layerDerivations is not a list of store paths: %w", nixbuild.AttrsFile, err)
 	}
+	rest := 0
+	if raw, ok := attrs.Raw("closureMaxLayers"); ok {
+		if err := json.Unmarshal(raw, &rest); err != nil {
+			return fmt.Errorf("%s: closureMaxLayers is not an integer: %w", nixbuild.AttrsFile, err)
+		}
+	}
 	sets, err := readLayerSets(dirs)
 	if err != nil {
 		return err
 	}
-	if err := plan.UseLayerSets(sets); err != nil {
+	if err := plan.UseLayerSets(sets, rest); err != nil {
 		return err
 	}
-	linked := 0
-	for _, s := range sets {
-		linked += len(s.Layers)
+	linked, written, paths := 0, 0, 0
+	for _, l := range plan.Layers {
+		switch {
+		case l.Prebuilt != nil:
+			linked++
+		case l.Base == nil && l.Entries == nil && l.Tar == "":
+			written++
+			paths += len(l.Paths)
+		}
 	}
-	fmt.Fprintf(log, "oci-builder: linking %s of %s (checked against their sizes; their store paths were verified when they were built)\n",
-		plural(linked, "layer"), plural(len(sets), "layer derivation"))
-	plan.Verify = false
+	fmt.Fprintf(log, "oci-builder: linking %s of %s (checked against their sizes; their store paths were verified when they were built); the rest of the closure, %s, in %s of the image's own\n",
+		plural(linked, "layer"), plural(len(sets), "layer derivation"), plural(paths, "store path"), plural(written, "layer"))
 	return nil
 }

@@ -396,14 +396,13 @@ let
         else
           a.maxLayers;
       layered = imageLayers {
-        inherit fn compression;
+        inherit fn;
         inherit (a) layers;
         name = drvName;
         roots = map (r: r.path) roots;
         # The customisation layer's.
         own = 1;
         budget = maxLayers - 1;
-        verify = null;
       };
       int = arg: v: checkType fn arg isInt "an integer" v;
       str = arg: v: checkType fn arg isString "a string" v;

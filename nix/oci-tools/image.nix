@@ -180,13 +180,11 @@ let
             }";
         layered = imageLayers {
           inherit fn layers;
-          compression = checkedCompression;
           name = imageName;
           roots = map (r: r.path) roots;
           # The /etc layer's.
           own = 1;
           budget = checkedMaxLayers - 1;
-          verify = options.verify or null;
         };
         image = derivation (
           {

@@ -27,12 +27,9 @@ let
     withPassthru
     ;
 
-  # A layer derivation, the builder of buildLayer and of the layers of
-  # buildImage's 'layers': the closure of 'roots' less the store paths of
-  # 'layers' (checked buildLayer results, flattened: the whole stack) in at
-  # most maxLayers layers. With 'graph', a second output of that name holds
-  # the closure graph of 'roots', which the image reads instead of an
-  # export of its own.
+  # A layer derivation, the builder of buildLayer: the closure of 'roots'
+  # less the store paths of 'layers' (checked buildLayer results, flattened:
+  # the whole stack) in at most maxLayers layers.
   layerDerivation =
     {
       name,
@@ -44,7 +41,6 @@ let
       # The licences of the deps (licensesOf), for the SBOMs of the images
       # that use the layer.
       licenses ? [ ],
-      graph ? false,
     }:
     withPassthru
       {
@@ -69,23 +65,9 @@ let
             }
             // (if verify != null then { inherit verify; } else { });
           }
-          // (
-            if graph then
-              {
-                outputs = [
-                  "out"
-                  "graph"
-                ];
-              }
-            else
-              { }
-          )
           // closureGraphAttrs {
             inherit name roots;
-            # The graph output feeds the image, whose SBOMs give every
-            # path's NAR hash: that one takes the structured export even
-            # when it verifies nothing.
-            hashes = graph || verify != false;
+            hashes = verify != false;
           }
         )
       );
@@ -116,69 +98,54 @@ let
       builtins.concatMap (l: (l.ociLayer.layers or [ ]) ++ [ l ]) layers
     );
 
-  # What an image adds to its derivation: the closure graph of 'roots' and,
-  # with declared layers, those layers and, for the rest of its closure, a
-  # layer derivation of its own ('<name>-layers'), which the image links
-  # instead of writing layers. The image then takes the closure graph from
-  # that derivation's graph output: it verifies nothing itself (its layers
-  # were verified when they were built), and one export of the closure per
-  # rebuild is Nix's cost. With no declared layers, the image writes its
-  # layers itself and gets the structured export.
+  # What an image adds to its derivation: the structured export of the
+  # closure graph of 'roots' (even when the image verifies nothing: its
+  # SBOMs give every path's NAR hash) and, with declared layers, those
+  # layers, which the image links, and the number of layers left for the
+  # rest of the closure, which the image writes (and verifies) itself. A
+  # rebuild after a change to the application is then one derivation and
+  # one export of the closure: Nix's floor.
   imageLayers =
     {
       fn,
       name,
       roots,
       layers,
-      compression,
       budget,
       # The image's own layers (/etc, contents), which budget leaves out.
       own,
-      verify,
     }:
     let
       declared = flattenLayers (checkLayers fn layers);
       used = foldl' (n: l: n + l.ociLayer.maxLayers) 0 declared;
       rest = budget - used;
-      auto = layerDerivation {
-        name = "${name}-layers";
-        inherit roots compression verify;
-        graph = true;
-        layers = declared;
-        maxLayers =
-          if rest >= 1 then
-            rest
-          else
-            fail fn "'maxLayers' leaves no layer for the closure: the declared layers (and the layers under them) may have ${toString used}, the image's own layers are ${toString own} and the rest of the closure needs 1: maxLayers must be at least ${
-              toString (used + own + 1)
-            }";
+      graph = closureGraphAttrs {
+        inherit name roots;
+        hashes = true;
       };
     in
     if declared == [ ] then
       {
-        # The structured export even when the image verifies nothing:
-        # its SBOMs give every path's NAR hash.
-        attrs = closureGraphAttrs {
-          inherit name roots;
-          hashes = true;
-        };
+        attrs = graph;
         passthru = { };
         licenses = [ ];
       }
     else
       {
-        attrs = {
-          layerDerivations = map toStr (declared ++ [ auto ]);
-          closureGraph = {
-            file = toStr auto.graph;
-            inherit roots;
-          };
+        attrs = graph // {
+          layerDerivations = map toStr declared;
+          closureMaxLayers =
+            if rest >= 1 then
+              rest
+            else
+              fail fn "'maxLayers' leaves no layer for the closure: the declared layers (and the layers under them) may have ${toString used}, the image's own layers are ${toString own} and the rest of the closure needs 1: maxLayers must be at least ${
+                toString (used + own + 1)
+              }";
         };
         # The licences of the declared layers' deps, for the image's SBOMs.
         licenses = concatMap (l: l.ociLayer.licenses or [ ]) declared;
         passthru = {
           layers = declared;
-          closureLayers = auto;
         };
       };
 

@@ -270,20 +270,30 @@ type Prebuilt struct {
 
 // UseLayerSets makes the image's closure come from the layers of layer
 // derivations: the layers of sets, in order, replace the closure's layers
-// and come first; the layers made for the image (/etc, contents) follow.
-// Every store path of the image's closure must be held by one of the sets.
-// Write then links the sets' blobs into the image (symbolic links) instead
-// of writing them.
-func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
-	held := map[string]bool{}
+// and come first; the store paths of the closure that no set holds follow
+// in at most rest layers of the image's own (grouped as GroupLayers
+// groups, written and verified as the image's layers are); the layers
+// made for the image (/etc, contents) come last. With rest 0, every store
+// path of the closure must be held by one of the sets. Write then links
+// the sets' blobs into the image (symbolic links) instead of writing them.
+func (p *Plan) UseLayerSets(sets []*LoadedLayerSet, rest int) error {
+	if rest < 0 || rest > MaxMaxLayers {
+		return fmt.Errorf("the layers for the rest of the closure must be 0 to %d, got %d", MaxMaxLayers, rest)
+	}
+	held := map[string]string{}
 	for _, s := range sets {
 		for _, l := range s.Layers {
 			for _, d := range l.PathDigests {
-				held[d] = true
+				if _, ok := held[d]; !ok {
+					held[d] = s.name()
+				}
 			}
 		}
 	}
 	var own, base []LayerPlan
+	var owner *layer.Ownership
+	inLayers := map[string]bool{}
+	var unheld []*store.PathInfo
 	for _, l := range p.Layers {
 		if l.Base != nil {
 			base = append(base, l)
@@ -293,11 +303,30 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 			own = append(own, l)
 			continue
 		}
+		if l.Owner != nil {
+			owner = l.Owner
+		}
 		for _, path := range l.Paths {
-			if !held[PathDigest(path.Path)] {
+			if _, ok := held[PathDigest(path.Path)]; ok || inLayers[path.Path] {
+				continue
+			}
+			if rest == 0 {
 				return fmt.Errorf("store path %s of the image's closure is in none of its layer derivations", path.Path)
 			}
+			inLayers[path.Path] = true
+			unheld = append(unheld, path)
 		}
+	}
+	if owner != nil {
+		for _, perm := range owner.Perms {
+			if name, ok := held[PathDigest(perm.Path)]; ok {
+				return fmt.Errorf("perms: %s is in layer derivation %s, whose layers are written without perms: give perms only for store paths the image writes", perm.Path, name)
+			}
+		}
+	}
+	rested := GroupLayers(unheld, rest)
+	for i := range rested {
+		rested[i].Owner = owner
 	}
 	layers := base
 	for _, s := range sets {
@@ -314,6 +343,7 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet) error {
 			layers = append(layers, LayerPlan{Prebuilt: &Prebuilt{Blob: s.blob(l), Record: l}, Comment: comment})
 		}
 	}
+	layers = append(layers, rested...)
 	layers = append(layers, own...)
 	if len(base) > 0 && p.MaxLayers > 0 && len(layers) > p.MaxLayers {
 		// The library budgets the layer derivations without knowing the

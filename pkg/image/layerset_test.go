@@ -14,6 +14,7 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/layer"
 )
 
 // writeSet plans and writes a layer set of the closure of roots less held.
@@ -72,14 +73,21 @@ func TestLayerSets(t *testing.T) {
 	tests := []struct {
 		name string
 		sets []*image.LoadedLayerSet
+		// rest: the layers for the store paths no set holds.
+		rest int
 		opts image.Options
 		err  string
 	}{
-		{"both", []*image.LoadedLayerSet{deps, own}, image.Options{}, ""},
-		{"with a base image", []*image.LoadedLayerSet{deps, own}, image.Options{FromImage: &image.FromImage{Path: base}}, ""},
-		{"base beyond maxLayers", []*image.LoadedLayerSet{deps, own}, image.Options{FromImage: &image.FromImage{Path: base}, MaxLayers: 5},
+		{"both", []*image.LoadedLayerSet{deps, own}, 0, image.Options{}, ""},
+		{"with a base image", []*image.LoadedLayerSet{deps, own}, 0, image.Options{FromImage: &image.FromImage{Path: base}}, ""},
+		{"base beyond maxLayers", []*image.LoadedLayerSet{deps, own}, 0, image.Options{FromImage: &image.FromImage{Path: base}, MaxLayers: 5},
 			"with the base image's 2 layers the image would have 6 layers, more than maxLayers 5: give a larger maxLayers, or its layer derivations a smaller one"},
-		{"application missing", []*image.LoadedLayerSet{deps}, image.Options{}, "store path " + app + " of the image's closure is in none of its layer derivations"},
+		{"application missing", []*image.LoadedLayerSet{deps}, 0, image.Options{}, "store path " + app + " of the image's closure is in none of its layer derivations"},
+		{"the image writes the rest", []*image.LoadedLayerSet{deps}, 5, image.Options{}, ""},
+		{"the rest over a base image", []*image.LoadedLayerSet{deps}, 1, image.Options{FromImage: &image.FromImage{Path: base}}, ""},
+		{"rest out of range", []*image.LoadedLayerSet{deps}, 126, image.Options{}, "the layers for the rest of the closure must be 0 to 125, got 126"},
+		{"perms on a prebuilt path", []*image.LoadedLayerSet{deps}, 5, image.Options{Perms: []layer.Perm{{Path: lastLib, Regex: ".*", Mode: "0755"}}},
+			"perms: " + lastLib + " is in layer derivation deps, whose layers are written without perms: give perms only for store paths the image writes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,7 +106,7 @@ func TestLayerSets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = ip.UseLayerSets(tc.sets)
+			err = ip.UseLayerSets(tc.sets, tc.rest)
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
 					t.Fatalf("error %v, want %q", err, tc.err)
@@ -127,19 +135,25 @@ func TestLayerSets(t *testing.T) {
 				if i == 2 {
 					set, k = own, 0
 				}
+				// The application's layer is the same whether its own
+				// layer derivation or the image writes it.
 				if l.Digest != set.Layers[k].Digest || l.MediaType != set.Layers[k].MediaType {
 					t.Errorf("layer %d: %s %s, want %s %s", i, l.Digest, l.MediaType, set.Layers[k].Digest, set.Layers[k].MediaType)
 				}
 				fi, err := os.Lstat(filepath.Join(dir, "blobs", "sha256", l.Digest.Encoded()))
-				if err != nil || fi.Mode()&os.ModeSymlink == 0 {
-					t.Errorf("layer %d's blob is not a link: %v", i, err)
+				if written := i == 2 && tc.rest > 0; err != nil || (fi.Mode()&os.ModeSymlink == 0) != written {
+					t.Errorf("layer %d's blob: written by the image %v, want %v (%v)", i, err == nil && fi.Mode()&os.ModeSymlink == 0, written, err)
 				}
 			}
 			if c := img.History[3].Comment; !strings.HasPrefix(c, "created for the image") {
 				t.Errorf("the last layer is not the /etc layer: %q", c)
 			}
-			if c := img.History[2].Comment; c != "layer derivation own: 1 store path: app" {
-				t.Errorf("history of the application's layer: %q", c)
+			want := "layer derivation own: 1 store path: app"
+			if tc.rest > 0 {
+				want = "store path app, used by 0 other paths"
+			}
+			if c := img.History[2].Comment; c != want {
+				t.Errorf("history of the application's layer: %q, want %q", c, want)
 			}
 		})
 	}

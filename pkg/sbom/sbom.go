@@ -345,7 +345,7 @@ func Hide(doc []byte, hashes map[string]bool) []byte {
 	last := 0
 	run := 0
 	for i := 0; i < len(doc); i++ {
-		if !nixbase32.Is(doc[i]) {
+		if !isBase32[doc[i]] {
 			run = 0
 			continue
 		}
@@ -357,9 +357,14 @@ func Hide(doc []byte, hashes map[string]bool) []byte {
 		if !hashes[string(doc[start:i+1])] {
 			continue
 		}
+		if out == nil {
+			// Each hash hidden adds 5 bytes; a document naming store
+			// paths names little else.
+			out = make([]byte, 0, len(doc)+len(doc)/8)
+		}
 		mid := start + 16
 		out = append(out, doc[last:mid]...)
-		out = append(out, fmt.Sprintf(`\u%04x`, doc[mid])...)
+		out = append(out, '\\', 'u', '0', '0', hexDigits[doc[mid]>>4], hexDigits[doc[mid]&0xf])
 		last = mid + 1
 		run = 0
 	}
@@ -368,6 +373,16 @@ func Hide(doc []byte, hashes map[string]bool) []byte {
 	}
 	return append(out, doc[last:]...)
 }
+
+const hexDigits = "0123456789abcdef"
+
+// isBase32 tells the bytes of nix-base32 (nixbase32.Is), for Hide's scan.
+var isBase32 = func() (t [256]bool) {
+	for c := range t {
+		t[c] = nixbase32.Is(byte(c))
+	}
+	return t
+}()
 
 // hashes are the hash parts of the store paths the input names: the
 // closure's, the builder's and the roots'. Not the output's: Nix rewrites
