@@ -66,8 +66,8 @@ let
       arch ? defaultArch "buildImage",
       maxLayers ? 100,
       compression ? "gzip",
-      # Results of buildLayer: their layers come first, and the rest of the
-      # closure goes into a layer derivation of its own, '<name>-layers'.
+      # Results of buildLayer: their layers come first, linked; the image
+      # writes the rest of the closure in layers of its own.
       layers ? [ ],
       created ? "1970-01-01T00:00:01Z",
       exposedPorts ? [ ],
