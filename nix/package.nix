@@ -42,7 +42,7 @@ buildGoModule (finalAttrs: {
     ];
   };
 
-  vendorHash = "sha256-5EZAGyk6gU9NaQbDYgsvi+/DSZqXCTB3XRYVcZUSREA=";
+  vendorHash = "sha256-YC2TdV3Q0xgOe0fHRkJEwODQbpDWDhD6QJTUyYFIPFo=";
 
   subPackages = [ "cmd/oci-builder" ];
 
