@@ -58,17 +58,22 @@ func TestNixLayerBuilder(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "linking 2 layers of 1 layer derivation") {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}
-	links := 0
-	entries, err := os.ReadDir(filepath.Join(img, "blobs", "sha256"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Type()&os.ModeSymlink != 0 {
-			links++
+	// countLinks counts the blobs of image layout dir that are links.
+	countLinks := func(dir string) int {
+		t.Helper()
+		links := 0
+		entries, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, e := range entries {
+			if e.Type()&os.ModeSymlink != 0 {
+				links++
+			}
+		}
+		return links
 	}
-	if links != 2 {
+	if links := countLinks(img); links != 2 {
 		t.Fatalf("%d blobs are links, want 2", links)
 	}
 
@@ -77,6 +82,9 @@ func TestNixLayerBuilder(t *testing.T) {
 	code, _, stderr = runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-image-builder")
 	if code != 0 || !strings.Contains(stderr, "linking 1 layer of 1 layer derivation (checked against their sizes; their store paths were verified when they were built); the rest of the closure, 1 store path, in 1 layer of the image's own\n") {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	if links := countLinks(img); links != 1 {
+		t.Fatalf("%d blobs are links, want libOnly's only", links)
 	}
 
 	tests := []struct {
