@@ -30,7 +30,7 @@ var nixOnly = map[string]string{
 	"cmd":  "the library turns it into args = [ cmd ]",
 	"name": "the derivation's name; the builder never sees it",
 	// buildImage's declared layer derivations.
-	"layers": "the library makes a layer derivation of the rest of the closure; the builder gets the layer derivations' outputs under layerDerivations",
+	"layers": "the builder gets the layer derivations' outputs under layerDerivations, and the layers left for the rest of the closure under closureMaxLayers",
 	// dockerTools' names of what picks the base image: the builder gets
 	// them in image.fromImage (name, tag).
 	"fromImageName": "passed as image.fromImage.name",

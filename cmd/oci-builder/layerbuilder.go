@@ -12,8 +12,8 @@ import (
 
 const layerBuilderUsage = `Usage: oci-builder nix-layer-builder
 
-Runs as the builder of a derivation made by ociTools.buildLayer. It reads .attrs.json
-as nix-builder does: the closure graph under the keys of
+Runs as the builder of a derivation made by ociTools.buildLayer. It reads
+.attrs.json as nix-builder does: the closure graph under the keys of
 exportReferencesGraph and the layer options under "layer" (compression,
 maxLayers, and the outputs of other layer derivations whose store paths are
 left out). It writes to outputs.out the layer blobs (blobs/sha256/) and

@@ -43,28 +43,48 @@ func TestNixLayerBuilder(t *testing.T) {
 	}
 
 	container := map[string]any{"args": []string{prog + "/bin/prog"}, "os": "linux", "arch": "x86_64"}
-	imageCase := func(sets ...string) builderCase {
-		return builderCase{storeDir: dir, graph: graph, container: container, extra: map[string]any{
-			"image": map[string]any{"tag": "t"}, "layerDerivations": sets,
-		}}
+	// restCase is imageCase with closureMaxLayers: the layers the image
+	// may write for the store paths no layer derivation holds.
+	restCase := func(rest any, sets ...string) builderCase {
+		extra := map[string]any{"image": map[string]any{"tag": "t"}, "layerDerivations": sets}
+		if rest != nil {
+			extra["closureMaxLayers"] = rest
+		}
+		return builderCase{storeDir: dir, graph: graph, container: container, extra: extra}
 	}
+	imageCase := func(sets ...string) builderCase { return restCase(nil, sets...) }
 	top, img := imageCase(deps).write(t)
 	code, _, stderr = runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-image-builder")
 	if code != 0 || !strings.Contains(stderr, "linking 2 layers of 1 layer derivation") {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}
-	links := 0
-	entries, err := os.ReadDir(filepath.Join(img, "blobs", "sha256"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Type()&os.ModeSymlink != 0 {
-			links++
+	// countLinks counts the blobs of image layout dir that are links.
+	countLinks := func(dir string) int {
+		t.Helper()
+		links := 0
+		entries, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, e := range entries {
+			if e.Type()&os.ModeSymlink != 0 {
+				links++
+			}
+		}
+		return links
 	}
-	if links != 2 {
+	if links := countLinks(img); links != 2 {
 		t.Fatalf("%d blobs are links, want 2", links)
+	}
+
+	// The image writes prog, which libOnly lacks, itself.
+	top, img = restCase(3, libOnly).write(t)
+	code, _, stderr = runWith(t, map[string]string{"NIX_BUILD_TOP": top}, "nix-image-builder")
+	if code != 0 || !strings.Contains(stderr, "linking 1 layer of 1 layer derivation (checked against their sizes; their store paths were verified when they were built); the rest of the closure, 1 store path, in 1 layer of the image's own\n") {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	if links := countLinks(img); links != 1 {
+		t.Fatalf("%d blobs are links, want libOnly's only", links)
 	}
 
 	tests := []struct {
@@ -78,6 +98,8 @@ func TestNixLayerBuilder(t *testing.T) {
 		{"not a layer derivation", "nix-layer-builder", layerCase([]string{prog}, map[string]any{"layers": []string{dir}}), dir + " is not a layer derivation's output (ociTools.buildLayer): it has no layers.json"},
 		{"image misses a path", "nix-image-builder", imageCase(libOnly), "store path " + prog + " of the image's closure is in none of its layer derivations"},
 		{"image of no layer derivation", "nix-image-builder", imageCase(lib), lib + " is not a layer derivation's output"},
+		{"closureMaxLayers not an integer", "nix-image-builder", restCase("2", libOnly), ".attrs.json: closureMaxLayers is not an integer"},
+		{"closureMaxLayers out of range", "nix-image-builder", restCase(126, libOnly), "the layers for the rest of the closure must be 0 to 125, got 126"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -395,14 +395,16 @@ let
           fail fn "'maxLayers' must be an integer from 2 to 125 (the store paths' layers and the customisation layer), got ${builtins.toJSON a.maxLayers}"
         else
           a.maxLayers;
+      # The image's own layers: the customisation layer, and Nix's
+      # database in a layer of its own when the shell arguments make the
+      # customisation layer (pkg/image compatLayers).
+      own = if shell != null && nixDB fn a != { } then 2 else 1;
       layered = imageLayers {
-        inherit fn;
+        inherit fn own;
         inherit (a) layers;
         name = drvName;
         roots = map (r: r.path) roots;
-        # The customisation layer's.
-        own = 1;
-        budget = maxLayers - 1;
+        budget = maxLayers - own;
       };
       int = arg: v: checkType fn arg isInt "an integer" v;
       str = arg: v: checkType fn arg isString "a string" v;

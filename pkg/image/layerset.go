@@ -345,10 +345,14 @@ func (p *Plan) UseLayerSets(sets []*LoadedLayerSet, rest int) error {
 	}
 	layers = append(layers, rested...)
 	layers = append(layers, own...)
-	if len(base) > 0 && p.MaxLayers > 0 && len(layers) > p.MaxLayers {
+	if p.MaxLayers > 0 && len(layers) > p.MaxLayers {
 		// The library budgets the layer derivations without knowing the
-		// base image's layers.
-		return fmt.Errorf("with the base image's %d layers the image would have %d layers, more than maxLayers %d: give a larger maxLayers, or its layer derivations a smaller one", len(base), len(layers), p.MaxLayers)
+		// base image's layers; and rest, given by the library too, must
+		// leave room for the image's own.
+		if len(base) > 0 {
+			return fmt.Errorf("with the base image's %d layers the image would have %d layers, more than maxLayers %d: give a larger maxLayers, or its layer derivations a smaller one", len(base), len(layers), p.MaxLayers)
+		}
+		return fmt.Errorf("the image would have %d layers, more than maxLayers %d: give a larger maxLayers, or its layer derivations a smaller one", len(layers), p.MaxLayers)
 	}
 	if len(layers) > MaxMaxLayers {
 		return fmt.Errorf("the image would have %d layers, more than %d (Docker's limit): give its layer derivations a smaller maxLayers", len(layers), MaxMaxLayers)

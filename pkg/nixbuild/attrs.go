@@ -148,9 +148,9 @@ func (a *Attrs) exportKeys() (map[string]json.RawMessage, []string, error) {
 // GraphAttr is the attribute that gives a derivation its closure graph
 // as a file instead of exportReferencesGraph: {"file": F, "roots": [...]},
 // F a store path holding the graph in any format store.Parse reads (the
-// output of a helper derivation given Nix's text export, which is much
-// cheaper than the structured one, or a layer derivation's graph output),
-// roots the store paths it is the closure of.
+// JSON output of a graph helper derivation given Nix's text export, which
+// is much cheaper than the structured one), roots the store paths it is
+// the closure of.
 const GraphAttr = "closureGraph"
 
 // graphFile is what GraphAttr holds.

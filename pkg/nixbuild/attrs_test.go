@@ -235,8 +235,8 @@ func TestGraphRoots(t *testing.T) {
 }
 
 // TestGraphFile reads the closure graph from the file closureGraph names,
-// in the text format (a helper derivation's output) or as JSON (a layer
-// derivation's graph output), and TextGraph the files Nix's text export
+// in the text format or as JSON (a graph helper derivation's output),
+// and TextGraph the files Nix's text export
 // writes for a derivation without structured attributes.
 func TestGraphFile(t *testing.T) {
 	const a, b = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a", "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-b"

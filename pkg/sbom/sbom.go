@@ -337,9 +337,9 @@ func uuid(parts ...string) string {
 // characters of hash parts, then finds no reference. (The middle one: the
 // escape of a digit ends with the digit, "\u0037" for 7, which at the
 // start would leave the whole hash in the bytes.) The hashes must only
-// occur inside JSON strings, between characters that are not nix-base32
-// (a store path's '/' and '-', a purl's '='), as in this package's
-// documents.
+// occur inside JSON strings (where an escape is valid), as in this
+// package's documents; they may sit anywhere in a string, inside longer
+// runs of nix-base32 characters and overlapping each other.
 func Hide(doc []byte, hashes map[string]bool) []byte {
 	var out []byte
 	last := 0
@@ -366,7 +366,11 @@ func Hide(doc []byte, hashes map[string]bool) []byte {
 		out = append(out, doc[last:mid]...)
 		out = append(out, '\\', 'u', '0', '0', hexDigits[doc[mid]>>4], hexDigits[doc[mid]&0xf])
 		last = mid + 1
-		run = 0
+		// The windows that start before mid hold its escape; those
+		// from mid on must still be looked at: a hash part there (the
+		// document's bytes from mid are the output's when doc[mid] is a
+		// digit, whose escape ends with it) would be left whole.
+		run = i - mid + 1
 	}
 	if out == nil {
 		return doc

@@ -534,3 +534,58 @@ func TestHide(t *testing.T) {
 		t.Fatalf("Hide changed the JSON: %v %v", b, err)
 	}
 }
+
+// TestHideOddPlaces: wherever a hash part sits in a document (at its
+// start, inside a longer run of nix-base32 characters, after a JSON
+// escape, in a key, back to back with another, overlapping another or
+// itself), Hide leaves none of the hashes in the raw bytes, as Nix's
+// reference scanner reads them, and the JSON reads back the same.
+func TestHideOddPlaces(t *testing.T) {
+	const h1 = "7q2ll0rvx90p67z87nlcb0rjz5plf513"
+	// over is a hash part that starts k characters into h1.
+	over := func(k int) string { return h1[k:] + "0123456789abcdfghijklmnpqrsvwxyz"[:k] }
+	h2 := over(32)
+	tests := []struct {
+		name   string
+		doc    string
+		hashes []string
+	}{
+		{"alone", `"` + h1 + `"`, []string{h1}},
+		{"inside a longer run", `"abc` + h1 + `xyz0"`, []string{h1}},
+		{"after a JSON escape", `"\n` + h1 + `\t` + h1 + `"`, []string{h1}},
+		{"in a key", `{"` + h1 + `":"/nix/store/` + h1 + `-x"}`, []string{h1}},
+		{"back to back", `"` + h1 + h2 + `"`, []string{h1, h2}},
+		{"overlapping from the 2nd character", `"` + h1 + over(1)[31:] + `"`, []string{h1, over(1)}},
+		{"overlapping from the 17th character", `"` + h1 + over(16)[16:] + `"`, []string{h1, over(16)}},
+		{"overlapping from the 18th character", `"` + h1 + over(17)[15:] + `"`, []string{h1, over(17)}},
+		{"overlapping from the 21st character", `"` + h1 + over(20)[12:] + `"`, []string{h1, over(20)}},
+		{"overlapping from the 32nd character", `"` + h1 + over(31)[1:] + `"`, []string{h1, over(31)}},
+		{"the second only, overlapping", `"` + h1 + over(20)[12:] + `"`, []string{over(20)}},
+		{"overlapping itself", `"` + strings.Repeat("a", 80) + `"`, []string{strings.Repeat("a", 32)}},
+		{"three in a chain", `"` + h1 + over(20)[12:] + over(20)[12:][:20] + `"`, []string{h1, over(20), (h1 + over(20)[12:] + over(20)[12:][:20])[40:72]}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set := map[string]bool{}
+			for _, h := range tc.hashes {
+				if len(h) != 32 || !strings.Contains(tc.doc, h) {
+					t.Fatalf("bad case: %q is not a hash part of the document", h)
+				}
+				set[h] = true
+			}
+			got := sbom.Hide([]byte(tc.doc), set)
+			for h := range set {
+				if bytes.Contains(got, []byte(h)) {
+					t.Errorf("%s still in %s", h, got)
+				}
+			}
+			var a, b any
+			if err := json.Unmarshal([]byte(tc.doc), &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(got, &b); err != nil || !reflect.DeepEqual(a, b) {
+				t.Fatalf("Hide changed the JSON: %s: %v", got, err)
+			}
+		})
+	}
+}
