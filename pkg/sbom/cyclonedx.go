@@ -120,6 +120,11 @@ func CycloneDX(in Input) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return cycloneDX(in, comps, mhex)
+}
+
+// cycloneDX is CycloneDX of the prepared input (prepare).
+func cycloneDX(in Input, comps []Component, mhex string) ([]byte, error) {
 	bom := cdxBOM{
 		Schema:       "http://cyclonedx.org/schema/bom-1.6.schema.json",
 		BOMFormat:    "CycloneDX",

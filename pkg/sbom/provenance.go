@@ -78,6 +78,11 @@ func Provenance(in Input) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return provenance(in, comps, mhex)
+}
+
+// provenance is Provenance of the prepared input (prepare).
+func provenance(in Input, comps []Component, mhex string) ([]byte, error) {
 	name := in.Image.nameTag()
 	st := statement{
 		Type:          "https://in-toto.io/Statement/v1",

@@ -107,6 +107,16 @@ func documents(t *testing.T, in sbom.Input) (cdx, spdx, prov []byte) {
 	if len(docs) != 3 || docs[0].ArtifactType != sbom.CycloneDXType || docs[1].ArtifactType != sbom.SPDXType || docs[2].ArtifactType != sbom.InTotoType {
 		t.Fatalf("documents %+v", docs)
 	}
+	// Encoded at once, they are what each function gives alone.
+	for i, f := range []func(sbom.Input) ([]byte, error){sbom.CycloneDX, sbom.SPDX, sbom.Provenance} {
+		alone, err := f(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(alone, docs[i].Data) {
+			t.Fatalf("document %d differs from its function's", i)
+		}
+	}
 	return docs[0].Data, docs[1].Data, docs[2].Data
 }
 

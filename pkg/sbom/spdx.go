@@ -97,6 +97,11 @@ func SPDX(in Input) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return spdx(in, comps, mhex)
+}
+
+// spdx is SPDX of the prepared input (prepare).
+func spdx(in Input, comps []Component, mhex string) ([]byte, error) {
 	const imageID = "SPDXRef-Image"
 	name := in.Image.nameTag()
 	doc := spdxDocument{

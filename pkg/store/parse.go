@@ -19,27 +19,46 @@ import (
 // from 2.3 on, and Lix). Fields Nix may add later are ignored; path and
 // references are required.
 func ParseJSON(data []byte, storeDir string) (*Graph, error) {
+	// One decode of the whole array; only when it fails, entry by entry,
+	// so that the error names the entry.
+	var infos []PathInfo
+	if err := json.Unmarshal(data, &infos); err == nil && infos != nil {
+		for i, info := range infos {
+			if err := checkEntry(i, info); err != nil {
+				return nil, err
+			}
+		}
+		return NewGraph(infos, storeDir)
+	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("closure graph: %w", jsonError(data, err))
 	}
-	infos := make([]PathInfo, len(raw))
+	infos = make([]PathInfo, len(raw))
 	for i, entry := range raw {
 		var info PathInfo
 		if err := json.Unmarshal(entry, &info); err != nil {
 			return nil, fmt.Errorf("closure graph entry %d: %w", i, jsonError(entry, err))
 		}
-		if info.Path == "" {
-			return nil, fmt.Errorf("closure graph entry %d: no \"path\"", i)
-		}
-		// encoding/json leaves the slice nil only when the key is absent or
-		// null; an empty array gives an empty slice.
-		if info.References == nil {
-			return nil, fmt.Errorf("closure graph entry %d (%s): no \"references\"", i, info.Path)
+		if err := checkEntry(i, info); err != nil {
+			return nil, err
 		}
 		infos[i] = info
 	}
 	return NewGraph(infos, storeDir)
+}
+
+// checkEntry checks that entry i of a graph has a path and references.
+func checkEntry(i int, info PathInfo) error {
+	if info.Path == "" {
+		return fmt.Errorf("closure graph entry %d: no \"path\"", i)
+	}
+	// encoding/json leaves the slice nil only when the key is absent or
+	// null; an empty array gives an empty slice.
+	if info.References == nil {
+		return fmt.Errorf("closure graph entry %d (%s): no \"references\"", i, info.Path)
+	}
+	return nil
 }
 
 // jsonError makes encoding/json's errors name the offending offset.
