@@ -220,6 +220,9 @@ in
 // with a Nix database (dtNixDB) only evaluate here: TestNixDB builds and
 // runs them.
 func TestDockerToolsExamples(t *testing.T) {
+	// With the other parallel tests: its three minutes, mostly the
+	// daemons', would otherwise run alone (CI time).
+	t.Parallel()
 	needPodman(t)
 	start := time.Now()
 	needStandin(t)
