@@ -90,49 +90,7 @@ func TestParallelCompressionDeterministic(t *testing.T) {
 			if firstLayer.TarSize < 40<<20 || firstLayer.Size >= firstLayer.TarSize*3/4 {
 				t.Fatalf("tar of %d bytes compressed to %d", firstLayer.TarSize, firstLayer.Size)
 			}
-			// The Go readers check the CRC (gzip: one member) and the
-			// frames' checksums (zstd).
-			var r io.Reader
-			if c == layer.Gzip {
-				zr, err := gzip.NewReader(bytes.NewReader(first))
-				if err != nil {
-					t.Fatal(err)
-				}
-				zr.Multistream(false)
-				r = zr
-			} else {
-				zr, err := zstd.NewReader(bytes.NewReader(first))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer zr.Close()
-				r = zr
-			}
-			h := sha256.New()
-			if _, err := io.Copy(h, r); err != nil {
-				t.Fatal(err)
-			}
-			if got := digest.NewDigest(digest.SHA256, h); got != firstLayer.DiffID {
-				t.Fatalf("decompressed to %s, DiffID %s", got, firstLayer.DiffID)
-			}
-			// And the C tools.
-			tool := map[layer.Compression]string{layer.Gzip: "gzip", layer.Zstd: "zstd"}[c]
-			if _, err := exec.LookPath(tool); err != nil {
-				t.Logf("%s not found: not checked with it", tool)
-				return
-			}
-			cmd := exec.Command(tool, "-d", "-c")
-			cmd.Stdin = bytes.NewReader(first)
-			h.Reset()
-			cmd.Stdout = h
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("%s -d: %v: %s", tool, err, stderr.String())
-			}
-			if got := digest.NewDigest(digest.SHA256, h); got != firstLayer.DiffID {
-				t.Fatalf("%s -d gives %s, DiffID %s", tool, got, firstLayer.DiffID)
-			}
+			checkDecompresses(t, c, first, firstLayer.DiffID)
 		})
 	}
 }
@@ -237,34 +195,55 @@ func TestZstdZeroRuns(t *testing.T) {
 			if l.Size > tc.limit {
 				t.Errorf("%d bytes of tar compressed to %d bytes, more than %d", l.TarSize, l.Size, tc.limit)
 			}
-			zr, err := zstd.NewReader(bytes.NewReader(out.Bytes()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer zr.Close()
-			h := sha256.New()
-			if _, err := io.Copy(h, zr); err != nil {
-				t.Fatal(err)
-			}
-			if got := digest.NewDigest(digest.SHA256, h); got != l.DiffID {
-				t.Fatalf("decompressed to %s, DiffID %s", got, l.DiffID)
-			}
-			if _, err := exec.LookPath("zstd"); err != nil {
-				t.Logf("zstd not found: not checked with it")
-				return
-			}
-			cmd := exec.Command("zstd", "-d", "-c")
-			cmd.Stdin = bytes.NewReader(out.Bytes())
-			h.Reset()
-			cmd.Stdout = h
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("zstd -d: %v: %s", err, stderr.String())
-			}
-			if got := digest.NewDigest(digest.SHA256, h); got != l.DiffID {
-				t.Fatalf("zstd -d gives %s, DiffID %s", got, l.DiffID)
-			}
+			checkDecompresses(t, layer.Zstd, out.Bytes(), l.DiffID)
 		})
+	}
+}
+
+// checkDecompresses checks that blob, a layer compressed with c, gives
+// back the tar of diffID, read by the Go readers (which check the gzip
+// CRC, one member, and the zstd frames' checksums) and by the C tool
+// (gzip -d, zstd -d).
+func checkDecompresses(t *testing.T, c layer.Compression, blob []byte, diffID digest.Digest) {
+	t.Helper()
+	var r io.Reader
+	if c == layer.Gzip {
+		zr, err := gzip.NewReader(bytes.NewReader(blob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr.Multistream(false)
+		r = zr
+	} else {
+		zr, err := zstd.NewReader(bytes.NewReader(blob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := digest.NewDigest(digest.SHA256, h); got != diffID {
+		t.Fatalf("decompressed to %s, DiffID %s", got, diffID)
+	}
+	tool := map[layer.Compression]string{layer.Gzip: "gzip", layer.Zstd: "zstd"}[c]
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Logf("%s not found: not checked with it", tool)
+		return
+	}
+	cmd := exec.Command(tool, "-d", "-c")
+	cmd.Stdin = bytes.NewReader(blob)
+	h.Reset()
+	cmd.Stdout = h
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s -d: %v: %s", tool, err, stderr.String())
+	}
+	if got := digest.NewDigest(digest.SHA256, h); got != diffID {
+		t.Fatalf("%s -d gives %s, DiffID %s", tool, got, diffID)
 	}
 }
