@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -301,10 +302,22 @@ func TestDockerToolsExamples(t *testing.T) {
 	}
 
 	// The checks and the runtimes at once: each reads the files only, and
-	// most of their time is the daemons'.
+	// most of their time is the daemons'. Each is a subtest run on a
+	// goroutine of its own, not a parallel subtest: those wait for one of
+	// go test's -parallel slots (one per CPU), shared with the other
+	// tests, so that the runtimes ran two at a time, in no set order, and
+	// Docker's, the longest, often last and alone (CI time).
 	t.Run("group", func(t *testing.T) {
-		t.Run("refused", func(t *testing.T) {
-			t.Parallel()
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		concurrently := func(name string, f func(t *testing.T)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t.Run(name, f)
+			}()
+		}
+		concurrently("refused", func(t *testing.T) {
 			for name, want := range dtUnsupported {
 				checkOneError(t, both, "withNixpkgs", name, want)
 			}
@@ -316,13 +329,11 @@ func TestDockerToolsExamples(t *testing.T) {
 			}
 		})
 
-		t.Run("export", func(t *testing.T) {
-			t.Parallel()
+		concurrently("export", func(t *testing.T) {
 			checkExports(t, built)
 		})
 
-		t.Run("check", func(t *testing.T) {
-			t.Parallel()
+		concurrently("check", func(t *testing.T) {
 			if !strings.HasPrefix(h.nix, "2.8.") {
 				// What --check checks is the builders' determinism, which
 				// does not depend on Nix's version (CI time).
@@ -343,8 +354,7 @@ func TestDockerToolsExamples(t *testing.T) {
 		// The whole runtime matrix in one lane, Debian 12's Nix (the host);
 		// the other lane builds every example and runs them in Docker.
 		fullMatrix := strings.HasPrefix(h.nix, "2.8.")
-		t.Run("docker", func(t *testing.T) {
-			t.Parallel()
+		concurrently("docker", func(t *testing.T) {
 			d := dockerDaemon(t)
 			modern := dockerServerMajor(t, d) >= 23
 			for _, e := range dtExamples {
@@ -375,8 +385,7 @@ func TestDockerToolsExamples(t *testing.T) {
 			nixShellChecks(t, d)
 		})
 
-		t.Run("podman", func(t *testing.T) {
-			t.Parallel()
+		concurrently("podman", func(t *testing.T) {
 			if !fullMatrix {
 				t.Logf("podman: in the host lane only (Nix %s here)", h.nix)
 				return
@@ -416,8 +425,7 @@ func TestDockerToolsExamples(t *testing.T) {
 			checkRedisHealth(t, "podman image inspect", podman(t, root, nil, "image", "inspect", "--format", "{{json .HealthCheck}}", "redis:latest"))
 		})
 
-		t.Run("containerd", func(t *testing.T) {
-			t.Parallel()
+		concurrently("containerd", func(t *testing.T) {
 			if !fullMatrix {
 				t.Logf("containerd: in the host lane only (Nix %s here)", h.nix)
 				return
@@ -445,8 +453,7 @@ func TestDockerToolsExamples(t *testing.T) {
 			}
 		})
 
-		t.Run("skopeo", func(t *testing.T) {
-			t.Parallel()
+		concurrently("skopeo", func(t *testing.T) {
 			if !fullMatrix {
 				t.Logf("skopeo: in the host lane only (Nix %s here)", h.nix)
 				return
