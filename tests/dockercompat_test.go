@@ -37,6 +37,8 @@ const dockerExpr = `ociTools.buildLayeredImage {
 // podman (the archive, and the docker-archive oci-builder copy writes of
 // it): /bin/sh comes from contents, and env, cwd and user are as written.
 func TestDockerCompatLayeredImage(t *testing.T) {
+	// Parallel: its own builds, directories and image names (CI time).
+	t.Parallel()
 	needTools(t)
 	for _, via := range []string{"builtins", "standin"} {
 		t.Run(via, func(t *testing.T) {

@@ -433,7 +433,7 @@ func TestDockerToolsExamples(t *testing.T) {
 			d := containerdDaemon(t)
 			for i, e := range dtExamples {
 				ref := refOf(e)
-				d.ctr(t, "images", "import", "--all-platforms", "--snapshotter", "native", files[e.name])
+				d.ctr(t, "images", "import", "--all-platforms", "--snapshotter", ctrSnapshotter(), files[e.name])
 				if ref == "" || (e.probe == nil && e.want == "") {
 					continue
 				}
@@ -441,7 +441,7 @@ func TestDockerToolsExamples(t *testing.T) {
 				if !strings.Contains(strings.SplitN(ref, "/", 2)[0], ".") {
 					full = "docker.io/library/" + ref
 				}
-				args := []string{"run", "--rm", "--snapshotter", "native"}
+				args := []string{"run", "--rm", "--snapshotter", ctrSnapshotter()}
 				if e.store {
 					s := storeDirOf(built[e.name].Out)
 					args = append(args, "--mount", "type=bind,src="+s+",dst="+s+",options=rbind:ro")

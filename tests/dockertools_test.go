@@ -222,16 +222,16 @@ func TestDockerToolsArchives(t *testing.T) {
 
 	t.Run("containerd", func(t *testing.T) {
 		d := containerdDaemon(t)
-		imported := d.ctr(t, "images", "import", "--snapshotter", "native", out["layered"])
+		imported := d.ctr(t, "images", "import", "--snapshotter", ctrSnapshotter(), out["layered"])
 		full := "registry-1.docker.io/team/dt-" + h.nonce + ":v1"
 		if !strings.Contains(imported, full) && !strings.Contains(d.ctr(t, "images", "ls", "-q"), full) {
 			t.Fatalf("ctr images import: %s\nimages: %s", imported, d.ctr(t, "images", "ls", "-q"))
 		}
 		id := "ocib-" + h.nonce
-		got := d.ctr(t, "run", "--rm", "--snapshotter", "native", "--net-host=false", full, id)
+		got := d.ctr(t, "run", "--rm", "--snapshotter", ctrSnapshotter(), "--net-host=false", full, id)
 		checkDockerToolsRun(t, "ctr run", got)
 		// Docker's short names are docker.io's, as Kubernetes names them.
-		d.ctr(t, "images", "import", "--snapshotter", "native", out["single"])
+		d.ctr(t, "images", "import", "--snapshotter", ctrSnapshotter(), out["single"])
 		if ls := d.ctr(t, "images", "ls", "-q"); !strings.Contains(ls, "docker.io/library/"+singleRef) {
 			t.Fatalf("ctr images ls: %s, want docker.io/library/%s", ls, singleRef)
 		}

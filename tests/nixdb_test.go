@@ -84,6 +84,8 @@ func makeHostNix(dir string) (string, error) {
 // uid 1000 in the image whose /nix/var/nix that user owns. The buildImage
 // style rebuilds to the same bytes.
 func TestNixDB(t *testing.T) {
+	// Parallel: its own builds, directories and image names (CI time).
+	t.Parallel()
 	need(t)
 	needDaemonTool(t, "dockerd", "docker")
 	file := writeExpr(t, examplesExpr(t)+"plain")

@@ -39,21 +39,23 @@ func havePodman(t *testing.T) bool {
 
 // podmanRoot is a directory for podman's storage and state, short enough
 // for its run directory (podman refuses one longer than 50 characters);
-// removed at the end of the test.
+// removed at the end of the test, with the mounts podman leaves in it (its
+// overlay storage makes its directory a private mount of its own).
 func podmanRoot(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "podman-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { removeWithMounts(dir) })
 	return dir
 }
 
 // podman runs podman with storage, run and temporary directories of its
-// own (vfs, cgroupfs, events in a file, no network configuration), so that
-// no global state of the machine is read or changed; stdin, when not nil,
-// is its input. It returns stdout and fails the test on an error.
+// own (overlay or vfs storage, see overlayStorage; cgroupfs, events in a
+// file, no network configuration), so that no global state of the machine
+// is read or changed; stdin, when not nil, is its input. It returns stdout
+// and fails the test on an error.
 func podman(t *testing.T, root string, stdin *os.File, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -78,7 +80,7 @@ func podmanGlobal(root string) []string {
 		"--runroot", filepath.Join(root, "run"),
 		"--tmpdir", filepath.Join(root, "tmp"),
 		"--network-config-dir", filepath.Join(root, "networks"),
-		"--storage-driver", "vfs",
+		"--storage-driver", storageFor("overlay", "vfs"),
 		"--cgroup-manager", "cgroupfs",
 		"--events-backend", "file",
 	}

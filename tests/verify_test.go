@@ -180,6 +180,8 @@ func flipByte(t *testing.T, p string, off int64) {
 // copies, where it really clones and hashes the source. bind verifies only
 // when asked.
 func TestVerifyAgainstStore(t *testing.T) {
+	// Parallel: its own builds, directories and image names (CI time).
+	t.Parallel()
 	need(t)
 	xfs := mountXFS(t)
 	roots := nixEval(t, "let\n"+verifyExpr+"in [ busybox tree ]")
