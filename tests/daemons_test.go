@@ -152,7 +152,7 @@ func removeWithMounts(dir string) {
 		}
 		sort.Sort(sort.Reverse(sort.StringSlice(points)))
 		for _, p := range points {
-			syscall.Unmount(p, syscall.MNT_DETACH)
+			detachMount(p)
 		}
 	}
 	os.RemoveAll(dir)
@@ -222,12 +222,7 @@ var overlayStorage = sync.OnceValue(func() bool {
 			return false
 		}
 	}
-	merged := filepath.Join(dir, "merged")
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", filepath.Join(dir, "lower"), filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
-	if err := syscall.Mount("overlay", merged, "overlay", 0, opts); err != nil {
-		return false
-	}
-	return syscall.Unmount(merged, 0) == nil
+	return overlayMounts(filepath.Join(dir, "lower"), filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged"))
 })
 
 // storageFor is the storage driver (or snapshotter) to give a runtime:
