@@ -194,7 +194,7 @@ func narHashOf(t *testing.T, storePath string) string {
 // registered), that the sparse file stays sparse, and that the container
 // sees every entry as on the host.
 func TestHostileTree(t *testing.T) {
-	// Parallel: its own builds, directories and image names (CI time).
+	// Parallel: its own builds and directories (CI time).
 	t.Parallel()
 	need(t)
 	file := writeExpr(t, hostileExpr)

@@ -18,6 +18,7 @@ func overlayMounts(lower, upper, work, merged string) bool {
 	return unix.Unmount(merged, 0) == nil
 }
 
-// detachMount detaches the mount on path (lazily: at once, whoever still
-// uses it); errors are ignored, the caller removes what is left.
+// detachMount detaches the mount on path lazily (MNT_DETACH: gone from
+// the tree at once, released when no longer in use); errors are ignored,
+// the caller removes what it can.
 func detachMount(path string) { unix.Unmount(path, unix.MNT_DETACH) }

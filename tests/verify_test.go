@@ -180,7 +180,7 @@ func flipByte(t *testing.T, p string, off int64) {
 // copies, where it really clones and hashes the source. bind verifies only
 // when asked.
 func TestVerifyAgainstStore(t *testing.T) {
-	// Parallel: its own builds, directories and image names (CI time).
+	// Parallel: its own builds and directories (CI time).
 	t.Parallel()
 	need(t)
 	xfs := mountXFS(t)
