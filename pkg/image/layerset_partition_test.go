@@ -128,19 +128,9 @@ func TestUseLayerSetsPartition(t *testing.T) {
 				defer b.Close()
 				tc.opts.Base = b
 			}
-			ip, err := image.NewPlan(g, tc.c, tc.opts, bundle.HostStore{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = ip.UseLayerSets(tc.sets, tc.opts.MaxLayers-tc.own-tc.used)
-			if tc.err != "" {
-				if err == nil || err.Error() != tc.err {
-					t.Fatalf("error %v, want %q", err, tc.err)
-				}
+			ip := planWithSets(t, g, tc.c, tc.opts, tc.sets, tc.opts.MaxLayers-tc.own-tc.used, tc.err)
+			if ip == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(ip.Layers) > tc.opts.MaxLayers {
 				t.Fatalf("%d layers, more than maxLayers %d", len(ip.Layers), tc.opts.MaxLayers)
@@ -199,4 +189,27 @@ func TestUseLayerSetsPartition(t *testing.T) {
 			}
 		})
 	}
+}
+
+// planWithSets plans the image of g and c with opts, then makes its closure
+// come from sets, with rest layers for what they lack (Plan.UseLayerSets).
+// With wantErr, UseLayerSets must fail with exactly that message, and the
+// plan returned is nil.
+func planWithSets(t *testing.T, g *store.Graph, c container.Options, opts image.Options, sets []*image.LoadedLayerSet, rest int, wantErr string) *image.Plan {
+	t.Helper()
+	ip, err := image.NewPlan(g, c, opts, bundle.HostStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ip.UseLayerSets(sets, rest)
+	if wantErr != "" {
+		if err == nil || err.Error() != wantErr {
+			t.Fatalf("error %v, want %q", err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ip
 }

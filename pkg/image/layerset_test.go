@@ -11,7 +11,6 @@ import (
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-builder/oci-builder/pkg/bundle"
 	"github.com/oci-builder/oci-builder/pkg/container"
 	"github.com/oci-builder/oci-builder/pkg/image"
 	"github.com/oci-builder/oci-builder/pkg/layer"
@@ -102,19 +101,9 @@ func TestLayerSets(t *testing.T) {
 				defer b.Close()
 				tc.opts.Base, baseLayers = b, len(b.Layers)
 			}
-			ip, err := image.NewPlan(g, c, tc.opts, bundle.HostStore{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = ip.UseLayerSets(tc.sets, tc.rest)
-			if tc.err != "" {
-				if err == nil || err.Error() != tc.err {
-					t.Fatalf("error %v, want %q", err, tc.err)
-				}
+			ip := planWithSets(t, g, c, tc.opts, tc.sets, tc.rest, tc.err)
+			if ip == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			dir := filepath.Join(t.TempDir(), "image")
 			if _, err := image.Write(context.Background(), dir, ip, image.WriteOptions{}); err != nil {
