@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	nixdaemon "github.com/oci-builder/oci-builder/pkg/store/daemon"
 )
 
 // daemon is a daemon a test binary started.
@@ -296,4 +298,28 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 func (d *daemon) ctr(t *testing.T, args ...string) string {
 	t.Helper()
 	return d.run(t, nil, "", append([]string{"ctr", "-a", d.sock, "-n", "oci-builder-tests"}, args...)...)
+}
+
+// nixDaemonTest is the test binary's nix-daemon, listening on a socket of
+// its own (NIX_DAEMON_SOCKET_PATH), for the command line to ask the
+// closure of, as it does in multi-user installs. It serves the machine's
+// store: the same database the tests' nix-build writes.
+func nixDaemonTest(t *testing.T) *daemon {
+	t.Helper()
+	needDaemonTool(t, "nix-daemon")
+	return startDaemon(t, "nix-daemon", func(dir, sock string) []string {
+		return []string{"env", "NIX_DAEMON_SOCKET_PATH=" + sock, "nix-daemon"}
+	}, func(d *daemon) error {
+		c, err := nixdaemon.Dial(context.Background(), d.sock)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
+
+// nixDaemonEnv is the environment that sends the command line's closure
+// queries to the daemon.
+func (d *daemon) nixDaemonEnv() []string {
+	return []string{"NIX_REMOTE=daemon", "NIX_DAEMON_SOCKET_PATH=" + d.sock}
 }

@@ -66,9 +66,18 @@ func needTools(t *testing.T) {
 // tool runs a command and returns its stdout, failing the test on error.
 func tool(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
+	return toolEnv(t, nil, name, args...)
+}
+
+// toolEnv is tool with env added to the test's environment.
+func toolEnv(t *testing.T, env []string, name string, args ...string) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -417,7 +426,11 @@ ociTools.buildImage {
 
 // TestImageCommandMatchesNixBuild: `oci-builder image`, reading the closure
 // from the local store, writes the same image (the same manifest digest) as
-// buildImage for the same program and options, whatever the number of jobs.
+// buildImage for the same program and options, whatever the number of jobs
+// and however it learns the closure: from `nix path-info`, from the Nix
+// daemon (with no `nix` on PATH to fall back on), or from `nix path-info`
+// again when no daemon listens on the socket (NIX_REMOTE unset: Nix then
+// opens the store itself).
 func TestImageCommandMatchesNixBuild(t *testing.T) {
 	needTools(t)
 	t.Parallel()
@@ -431,15 +444,23 @@ ociTools.buildImage {
 }`, false)
 	nixDigest, _ := readLayout(t, img)
 	bin := filepath.Join(h.builder, "bin", "oci-builder")
-	for _, jobs := range []string{"1", "2"} {
+	nixd := nixDaemonTest(t)
+	for _, run := range []struct {
+		jobs, closure string
+		env           []string
+	}{
+		{"1", "nix path-info", []string{"NIX_REMOTE=local"}},
+		{"2", "the nix daemon", append(nixd.nixDaemonEnv(), "PATH=/var/empty")},
+		{"2", "nix path-info, no daemon listening", []string{"NIX_DAEMON_SOCKET_PATH=" + filepath.Join(t.TempDir(), "none")}},
+	} {
 		out := filepath.Join(t.TempDir(), "image")
-		stdout := tool(t, bin, "image", "--out", out, "--jobs", jobs, "--tag", "cli", "--expose", "8080", "--label", "a=b",
+		stdout := toolEnv(t, run.env, bin, "image", "--out", out, "--jobs", run.jobs, "--tag", "cli", "--expose", "8080", "--label", "a=b",
 			"--", appPath+"/bin/app", "--port", "8080")
 		if got := strings.TrimSpace(string(stdout)); got != nixDigest {
-			t.Fatalf("--jobs %s: oci-builder image printed %s, buildImage's manifest is %s", jobs, got, nixDigest)
+			t.Fatalf("--jobs %s, closure from %s: oci-builder image printed %s, buildImage's manifest is %s", run.jobs, run.closure, got, nixDigest)
 		}
 		if d, _ := readLayout(t, out); d != nixDigest {
-			t.Fatalf("index.json names %s, want %s", d, nixDigest)
+			t.Fatalf("closure from %s: index.json names %s, want %s", run.closure, d, nixDigest)
 		}
 	}
 	res := unpackAndRun(t, img+":cli")

@@ -114,7 +114,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
-	graph, err := closureGraph(ctx, *graphFile, *storeDir, local.StoreDir(e.getenv), opts)
+	graph, err := closureGraph(ctx, e.getenv, *graphFile, *storeDir, opts)
 	if err != nil {
 		return err
 	}
@@ -138,20 +138,20 @@ func runBundle(ctx context.Context, e env, args []string) error {
 
 // closureGraph reads the graph file (in the store directory given, or the
 // one its paths are in), or asks the local store (in the store directory
-// given, or the default one) for the closure of the store paths the process
-// mentions (container.Mentions).
-func closureGraph(ctx context.Context, graphFile, storeDir, defaultStoreDir string, opts container.Options) (*store.Graph, error) {
+// given, or the one the environment names) for the closure of the store
+// paths the process mentions (container.Mentions).
+func closureGraph(ctx context.Context, getenv func(string) string, graphFile, storeDir string, opts container.Options) (*store.Graph, error) {
 	if graphFile != "" {
 		return store.ReadFile(graphFile, storeDir)
 	}
 	if storeDir == "" {
-		storeDir = defaultStoreDir
+		storeDir = local.StoreDir(getenv)
 	}
 	var strs []local.Named
 	for _, m := range container.Mentions(opts) {
 		strs = append(strs, local.Named{Name: m.Option, Value: m.Value})
 	}
-	return local.ClosureOf(ctx, storeDir, strs)
+	return local.ClosureOf(ctx, getenv, storeDir, strs)
 }
 
 func parseID(s string) (*container.ID, error) {

@@ -22,7 +22,6 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/ociarchive"
 	"github.com/oci-builder/oci-builder/pkg/sbom"
 	"github.com/oci-builder/oci-builder/pkg/staging"
-	"github.com/oci-builder/oci-builder/pkg/store/local"
 	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
@@ -167,7 +166,7 @@ func runImage(ctx context.Context, e env, args []string) error {
 	if _, err := os.Lstat(f.out); err == nil {
 		return fmt.Errorf("output directory %s already exists", f.out)
 	}
-	g, err := closureGraph(ctx, f.graph, f.storeDir, local.StoreDir(e.getenv), f.container)
+	g, err := closureGraph(ctx, e.getenv, f.graph, f.storeDir, f.container)
 	if err != nil {
 		return err
 	}
