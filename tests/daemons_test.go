@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,7 +33,25 @@ type daemon struct {
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
 	done chan struct{}
+	// watchdog stops the daemon if the test binary ends without doing
+	// so; watch is the only write end of the pipe it waits on.
+	watchdog *exec.Cmd
+	watch    *os.File
 }
+
+// watchdogScript waits until its standard input ends (the test binary,
+// which alone holds the pipe's write end, has exited: a panic, a test
+// timeout), then stops the process group $1 as stop does (SIGTERM, and
+// SIGKILL if it is still there 30 s later) and removes the daemon's
+// directory $2, but for what is mounted below it.
+const watchdogScript = `read _ || true
+if kill -TERM -"$1" 2>/dev/null; then
+	i=0
+	while [ $i -lt 30 ] && kill -0 -"$1" 2>/dev/null; do sleep 1; i=$((i+1)); done
+	kill -KILL -"$1" 2>/dev/null
+fi
+rm -rf --one-file-system "$2"
+exit 0`
 
 var (
 	daemonsMu sync.Mutex
@@ -98,6 +117,10 @@ func launch(name string, args func(dir, sock string) []string, ready func(d *dae
 		d.cmd.Wait()
 		close(d.done)
 	}()
+	if err := d.watchOver(); err != nil {
+		d.stop()
+		return nil, fmt.Errorf("%s: watchdog: %w", name, err)
+	}
 	deadline := time.Now().Add(time.Minute)
 	for {
 		err := ready(d)
@@ -125,9 +148,35 @@ func tail(log string) string {
 	return log
 }
 
+// watchOver starts the daemon's watchdog (watchdogScript), in a process
+// group of its own so that stopping the daemon's does not stop it.
+func (d *daemon) watchOver() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	wd := exec.Command("sh", "-c", watchdogScript, "sh", strconv.Itoa(d.cmd.Process.Pid), d.dir)
+	wd.Stdin = r
+	wd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := wd.Start(); err != nil {
+		w.Close()
+		return err
+	}
+	d.watchdog, d.watch = wd, w
+	return nil
+}
+
 // stop stops the daemon (SIGTERM, then SIGKILL after 30 s, to its process
-// group) and removes its directories.
+// group), then its watchdog, and removes its directories.
 func (d *daemon) stop() {
+	if d.watchdog != nil {
+		// The watchdog goes first: the daemon's process group number
+		// may be reused once it is gone.
+		d.watchdog.Process.Kill()
+		d.watchdog.Wait()
+		d.watch.Close()
+	}
 	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-d.done:
