@@ -9,9 +9,14 @@
 //     -write-layer), as the tools are;
 //   - with -image, the whole `oci-builder image` with gzip and zstd (the
 //     /etc layer, configuration, manifest and NAR hash verification
-//     included), the command built from this checkout; and the zstd
-//     image given its closure graph (--graph) instead of asking
-//     `nix path-info`, to show what asking Nix costs.
+//     included), the command built from this checkout, asking a Nix
+//     daemon for the closure as it does in multi-user installs (the
+//     benchmark starts its own nix-daemon on a socket of its own); and
+//     the zstd image asking `nix path-info` instead (NIX_REMOTE=local, as
+//     in single-user installs) and given its closure graph (--graph), to
+//     show what each way of asking Nix costs; and without NAR hash
+//     verification (--verify=false), to show what checking every byte
+//     costs.
 //
 // It prints a Markdown table (wall time, CPU time: user plus system of the
 // process and its children, size) and the targets' verdicts:
@@ -21,6 +26,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -35,6 +41,7 @@ import (
 	"time"
 
 	"github.com/oci-builder/oci-builder/pkg/layer"
+	"github.com/oci-builder/oci-builder/pkg/store/daemon"
 )
 
 func main() {
@@ -142,20 +149,49 @@ func run() error {
 		if err := os.WriteFile(graph, graphJSON, 0o644); err != nil {
 			return err
 		}
-		image := func(c string, withGraph bool) candidate {
+		socket := filepath.Join(base, "daemon.sock")
+		stopDaemon, err := startDaemon(socket)
+		if err != nil {
+			return err
+		}
+		defer stopDaemon()
+		// closure is how an image row learns the closure.
+		type closure int
+		const (
+			fromDaemon closure = iota
+			fromPathInfo
+			given
+			unverified
+		)
+		image := func(c string, how closure) candidate {
 			name, key := "oci-builder image, "+c, "image-"+c
-			if withGraph {
+			env := os.Environ()
+			switch how {
+			case fromDaemon:
+				env = append(env, "NIX_REMOTE=daemon", "NIX_DAEMON_SOCKET_PATH="+socket)
+			case fromPathInfo:
+				name, key = name+", closure from `nix path-info`", key+"-pathinfo"
+				env = append(env, "NIX_REMOTE=local")
+			case given:
 				name, key = name+", closure given (--graph)", key+"-graph"
+			case unverified:
+				name, key = name+", not verified (--verify=false)", key+"-noverify"
+				env = append(env, "NIX_REMOTE=daemon", "NIX_DAEMON_SOCKET_PATH="+socket)
 			}
 			return candidate{name, key, func(dir string) *exec.Cmd {
 				args := []string{"image", "--out", filepath.Join(dir, "image"), "--compression", c, "--env", "PATH=/bin"}
-				if withGraph {
+				switch how {
+				case given:
 					args = append(args, "--graph", graph)
+				case unverified:
+					args = append(args, "--verify=false")
 				}
-				return exec.Command(builder, append(args, "--", sh, "-c", "echo "+strings.Join(paths, " "))...)
+				cmd := exec.Command(builder, append(args, "--", sh, "-c", "echo "+strings.Join(paths, " "))...)
+				cmd.Env = env
+				return cmd
 			}}
 		}
-		cands = append(cands, image("gzip", false), image("zstd", false), image("zstd", true))
+		cands = append(cands, image("gzip", fromDaemon), image("zstd", fromDaemon), image("zstd", fromPathInfo), image("zstd", given), image("zstd", unverified))
 	}
 	results := map[string][]measure{}
 	for rep := 0; rep < *reps; rep++ {
@@ -205,14 +241,44 @@ func run() error {
 		target(kind+" gzip against `pigz -6` (issue 13)", "pigz", kind+"-gzip", 1.5, 0.03)
 		target(kind+" zstd against `zstd -3 -T0` (issue 13)", "zstd-T0", kind+"-zstd", 1, 0.01)
 	}
-	target("image zstd against `tar | zstd -3 -T0` (issue 22)", "zstd-T0", "image-zstd", 0.9, 0.02)
+	target("image zstd (closure from the daemon) against `tar | zstd -3 -T0` (issue 22)", "zstd-T0", "image-zstd", 0.9, 0.02)
+	target("image zstd (closure from `nix path-info`) against `tar | zstd -3 -T0` (issue 22)", "zstd-T0", "image-zstd-pathinfo", 0.9, 0.02)
 	if o, r := med["image-zstd-graph"], med["zstd-T0"]; o.wall > 0 && r.wall > 0 {
-		fmt.Printf("- the zstd image given its closure (--graph, no `nix path-info`): %.2fx the speed of `tar | zstd -3 -T0`\n", r.wall.Seconds()/o.wall.Seconds())
+		fmt.Printf("- the zstd image given its closure (--graph, Nix not asked): %.2fx the speed of `tar | zstd -3 -T0`\n", r.wall.Seconds()/o.wall.Seconds())
+	}
+	if o, r := med["image-zstd-noverify"], med["zstd-T0"]; o.wall > 0 && r.wall > 0 {
+		fmt.Printf("- the zstd image not verified (--verify=false, no NAR hashing): %.2fx the speed of `tar | zstd -3 -T0`\n", r.wall.Seconds()/o.wall.Seconds())
 	}
 	if o, r := med["image-zstd"], med["zstd-T0"]; o.cpu > 0 && r.cpu > 0 {
 		fmt.Printf("- CPU time of the zstd image over `tar | zstd -3 -T0`'s: %.2fx (the layer's: %.2fx)\n", o.cpu.Seconds()/r.cpu.Seconds(), med["layer-zstd"].cpu.Seconds()/r.cpu.Seconds())
 	}
 	return nil
+}
+
+// startDaemon starts a nix-daemon listening on socket, for the image rows
+// to ask, and waits until it accepts connections. The function it returns
+// stops it.
+func startDaemon(socket string) (func(), error) {
+	cmd := exec.Command("nix-daemon")
+	cmd.Env = append(os.Environ(), "NIX_DAEMON_SOCKET_PATH="+socket)
+	// Its log (a line per connection) is shown only if it does not start.
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start nix-daemon: %w", err)
+	}
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := daemon.Dial(context.Background(), socket); err == nil {
+			c.Close()
+			return stop, nil
+		}
+	}
+	stop()
+	return nil, fmt.Errorf("nix-daemon did not listen on %s within 10 s:\n%s", socket, log.String())
 }
 
 // runOne runs cmd and measures it.
