@@ -5,11 +5,12 @@
 // connection and one round trip per store path instead of Nix's start-up.
 //
 // Only what the command line needs is spoken: the handshake and
-// QueryPathInfo. The client offers protocol version 1.25 (Nix 2.4), which
-// every daemon from Nix 2.4 on and Lix accept (they negotiate the lower of
-// the two versions); it needs at least 1.18, the oldest version current Nix
-// still serves. The daemon answers from the same database `nix path-info`
-// reads, so the answers are the same.
+// QueryPathInfo. The client offers protocol version 1.35 (Nix 2.15), the
+// oldest that Lix still serves, and speaks every version down to 1.18, the
+// oldest that current Nix serves (a daemon negotiates the lower of its
+// version and the client's): Nix 2.8's daemon, for one, speaks 1.34. The
+// daemon answers from the same database `nix path-info` reads, so the
+// answers are the same.
 package daemon
 
 import (
@@ -19,8 +20,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nix-community/go-nix/pkg/wire"
@@ -31,8 +33,8 @@ const (
 	workerMagic1 = 0x6e697863
 	workerMagic2 = 0x6478696f
 
-	// clientVersion is the protocol version this client speaks, 1.25.
-	clientVersion = 1<<8 | 25
+	// clientVersion is the protocol version this client offers, 1.35.
+	clientVersion = 1<<8 | 35
 	// minVersion is the oldest daemon protocol accepted, 1.18.
 	minVersion = 1<<8 | 18
 
@@ -51,64 +53,75 @@ const (
 // Limits on what the daemon may send, so that a confused peer cannot make
 // the client allocate without bound.
 const (
-	maxString = 1 << 20 // a log line, an error message, a signature
-	maxPath   = 4096    // a store path
-	maxCount  = 1 << 20 // references of one path, fields of an activity
+	maxString   = 1 << 20 // a log line, an error message, a signature
+	maxPath     = 4096    // a store path
+	maxCount    = 1 << 16 // references of one path, fields of an activity, traces
+	maxMessages = 1 << 16 // log and activity messages during one operation
+	maxClosure  = 1 << 20 // paths of one closure
 )
 
-// DefaultSocket is where nix-daemon listens unless told otherwise.
-const DefaultSocket = "/nix/var/nix/daemon-socket/socket"
-
-// SocketPath returns the daemon's socket that Nix's client would use, and
-// whether the environment lets the local store be reached through it:
-// NIX_REMOTE unset, "daemon" or "unix://PATH" (PATH is then the socket);
-// any other NIX_REMOTE (a local store with another root, an SSH store)
-// names a store this client does not speak to. The socket is
-// $NIX_DAEMON_SOCKET_PATH, else daemon-socket/socket in $NIX_STATE_DIR,
-// else DefaultSocket.
-func SocketPath(getenv func(string) string) (string, bool) {
-	socket := DefaultSocket
-	if s := getenv("NIX_DAEMON_SOCKET_PATH"); s != "" {
-		socket = s
-	} else if d := getenv("NIX_STATE_DIR"); d != "" {
-		socket = path.Join(d, "daemon-socket/socket")
-	}
-	switch remote := getenv("NIX_REMOTE"); {
-	case remote == "" || remote == "daemon":
-		return socket, true
-	case strings.HasPrefix(remote, "unix://") && !strings.Contains(remote, "?"):
-		return strings.TrimPrefix(remote, "unix://"), true
-	default:
-		return "", false
-	}
-}
+// DefaultHandshakeTimeout bounds the greeting unless a Dialer says
+// otherwise: a peer that accepts the connection and says nothing is no
+// daemon to wait for.
+const DefaultHandshakeTimeout = 10 * time.Second
 
 // Conn is one connection to a Nix daemon. It is not safe for concurrent
 // use.
 type Conn struct {
 	conn    net.Conn
+	ctx     context.Context
 	stop    func() bool // ends the watch on the context
 	r       *bufio.Reader
 	w       *bufio.Writer
 	version uint64 // negotiated protocol version
+	nix     string // the daemon's Nix version, from protocol 1.33
+
+	mu    sync.Mutex
+	ended bool // the context ended: the connection's deadline is past
 }
 
 // ErrUnavailable wraps the errors of Dial that mean no daemon answered
-// (no socket, nobody listening, no permission, an unknown protocol), as
-// opposed to a daemon that answered and failed.
+// (no socket, nobody listening, no permission, a peer that says nothing or
+// speaks another protocol), as opposed to a daemon that answered and
+// failed.
 var ErrUnavailable = errors.New("no Nix daemon")
 
-// Dial connects to the daemon listening on socket and exchanges the
-// greeting. Its errors wrap ErrUnavailable.
+// Dialer connects to Nix daemons. The zero value is ready to use.
+type Dialer struct {
+	// HandshakeTimeout bounds the greeting (DefaultHandshakeTimeout when
+	// zero); a daemon that does not finish it in time is unavailable.
+	HandshakeTimeout time.Duration
+}
+
+// Dial connects with the zero Dialer (see Dialer.Dial).
 func Dial(ctx context.Context, socket string) (*Conn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unix", socket)
+	return Dialer{}.Dial(ctx, socket)
+}
+
+// Dial connects to the daemon listening on socket and exchanges the
+// greeting. Its errors wrap ErrUnavailable, but for the end of ctx, which
+// ends whatever the connection waits for, now or later.
+func (d Dialer) Dial(ctx context.Context, socket string) (*Conn, error) {
+	timeout := d.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	var nd net.Dialer
+	nc, err := nd.DialContext(ctx, "unix", socket)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	// The context's end interrupts whatever the connection is waiting for.
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
-	c := &Conn{conn: nc, stop: stop, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}
+	c := &Conn{conn: nc, ctx: ctx, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}
+	nc.SetDeadline(time.Now().Add(timeout))
+	c.stop = context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.ended = true
+		nc.SetDeadline(time.Now())
+	})
 	if err := c.handshake(); err != nil {
 		c.Close()
 		if ctx.Err() != nil {
@@ -116,6 +129,11 @@ func Dial(ctx context.Context, socket string) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, socket, err)
 	}
+	c.mu.Lock()
+	if !c.ended {
+		nc.SetDeadline(time.Time{})
+	}
+	c.mu.Unlock()
 	return c, nil
 }
 
@@ -130,9 +148,23 @@ func (c *Conn) Version() string {
 	return fmt.Sprintf("%d.%d", c.version>>8, c.version&0xff)
 }
 
+// NixVersion returns the version of Nix the daemon runs, as it tells from
+// protocol 1.33 on, or "" before.
+func (c *Conn) NixVersion() string { return c.nix }
+
+// failure returns the end of the context when it has ended (the error
+// that the past deadline caused says less), else err.
+func (c *Conn) failure(err error) error {
+	if c.ctx.Err() != nil {
+		return c.ctx.Err()
+	}
+	return err
+}
+
 // handshake exchanges the magic numbers and versions, sends the two
-// obsolete settings the daemon still reads (CPU affinity, reserve space)
-// and reads the daemon's start-up messages.
+// obsolete settings the daemon still reads (no CPU affinity, no reserved
+// space), reads what the daemon tells from 1.33 on (its Nix version, then
+// from 1.35 whether it trusts us) and its start-up messages.
 func (c *Conn) handshake() error {
 	if err := writeUints(c.w, workerMagic1); err != nil {
 		return err
@@ -155,15 +187,33 @@ func (c *Conn) handshake() error {
 		return fmt.Errorf("daemon protocol %d.%d not supported (need 1.%d or later)", daemonVersion>>8, daemonVersion&0xff, minVersion&0xff)
 	}
 	c.version = min(daemonVersion, clientVersion)
-	// Our version, no CPU affinity, no reserved space.
 	if err := writeUints(c.w, clientVersion, 0, 0); err != nil {
 		return err
 	}
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
+	if c.minor() >= 33 {
+		if c.nix, err = wire.ReadString(c.r, 256); err != nil {
+			return fmt.Errorf("the daemon's version: %w", err)
+		}
+	}
+	if c.minor() >= 35 {
+		// Whether the daemon trusts us: 0 unknown, 1 yes, 2 no. Queries
+		// need no trust.
+		trust, err := wire.ReadUint64(c.r)
+		if err != nil {
+			return fmt.Errorf("the daemon's trust: %w", err)
+		}
+		if trust > 2 {
+			return fmt.Errorf("the daemon's trust: unknown value %d", trust)
+		}
+	}
 	return c.processStderr()
 }
+
+// minor is the negotiated minor version.
+func (c *Conn) minor() uint64 { return c.version & 0xff }
 
 // writeUints writes each number as Nix's wire format does (64-bit little
 // endian).
@@ -178,19 +228,36 @@ func writeUints(w io.Writer, ns ...uint64) error {
 
 // Error is an error the daemon reported for an operation.
 type Error struct {
-	// Message is the daemon's message, without a trailing newline.
+	// Message is the daemon's message on one line: without terminal
+	// colours or the leading "error:", its lines and traces joined with
+	// "; ".
 	Message string
-	// Status is the exit status the daemon attached to it.
-	Status uint64
 }
 
 func (e *Error) Error() string { return "nix daemon: " + e.Message }
+
+// colour matches the terminal escape sequences Nix puts in its messages.
+var colour = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+
+// newError cleans up a message of the daemon's: no terminal colours, no
+// leading "error:", its lines (and traces) joined with "; " into one.
+func newError(msg string) *Error {
+	msg = colour.ReplaceAllString(msg, "")
+	msg = strings.TrimPrefix(strings.TrimSpace(msg), "error:")
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return &Error{Message: strings.Join(lines, "; ")}
+}
 
 // processStderr reads what the daemon sends while it works on an
 // operation (log lines, activities) up to the end of the work: nil, or the
 // daemon's Error.
 func (c *Conn) processStderr() error {
-	for {
+	for n := 0; n < maxMessages; n++ {
 		msg, err := wire.ReadUint64(c.r)
 		if err != nil {
 			return fmt.Errorf("reading the daemon's messages: %w", err)
@@ -203,16 +270,7 @@ func (c *Conn) processStderr() error {
 				return fmt.Errorf("reading a log line: %w", err)
 			}
 		case stderrError:
-			// Versions before 1.26 send the message and a status.
-			text, err := wire.ReadString(c.r, maxString)
-			if err != nil {
-				return fmt.Errorf("reading an error: %w", err)
-			}
-			status, err := wire.ReadUint64(c.r)
-			if err != nil {
-				return fmt.Errorf("reading an error: %w", err)
-			}
-			return &Error{Message: strings.TrimRight(text, "\n"), Status: status}
+			return c.readError()
 		case stderrStartActivity:
 			// id, level, type, text, fields, parent
 			if err := c.skip("u u u s f u"); err != nil {
@@ -233,6 +291,75 @@ func (c *Conn) processStderr() error {
 			return fmt.Errorf("unknown daemon message %#x", msg)
 		}
 	}
+	return fmt.Errorf("more than %d messages from the daemon in one operation", maxMessages)
+}
+
+// readError reads the error the daemon reports: before protocol 1.26 its
+// message and an exit status; from 1.26 its type ("Error"), level, name,
+// message, position (none) and traces (each a position, none, and a hint),
+// which are added to the message.
+func (c *Conn) readError() error {
+	if c.minor() < 26 {
+		text, err := wire.ReadString(c.r, maxString)
+		if err != nil {
+			return fmt.Errorf("reading an error: %w", err)
+		}
+		if _, err := wire.ReadUint64(c.r); err != nil {
+			return fmt.Errorf("reading an error: %w", err)
+		}
+		return newError(text)
+	}
+	var text string
+	read := func() error {
+		typ, err := wire.ReadString(c.r, 64)
+		if err != nil {
+			return err
+		}
+		if typ != "Error" {
+			return fmt.Errorf("error of type %q", typ)
+		}
+		if err := c.skip("u s"); err != nil { // level, name
+			return err
+		}
+		if text, err = wire.ReadString(c.r, maxString); err != nil {
+			return err
+		}
+		if err := c.noPosition(); err != nil {
+			return err
+		}
+		n, err := c.readCount()
+		if err != nil {
+			return err
+		}
+		for i := uint64(0); i < n; i++ {
+			if err := c.noPosition(); err != nil {
+				return err
+			}
+			hint, err := wire.ReadString(c.r, maxString)
+			if err != nil {
+				return err
+			}
+			text += "\n" + hint
+		}
+		return nil
+	}
+	if err := read(); err != nil {
+		return fmt.Errorf("reading an error: %w", err)
+	}
+	return newError(text)
+}
+
+// noPosition reads the position flag of an error or trace, which Nix
+// always sends as 0 (none).
+func (c *Conn) noPosition() error {
+	pos, err := wire.ReadUint64(c.r)
+	if err != nil {
+		return err
+	}
+	if pos != 0 {
+		return fmt.Errorf("error position %d (Nix sends none)", pos)
+	}
+	return nil
 }
 
 // skip reads and drops the items that layout lists, separated by spaces: u
@@ -286,17 +413,4 @@ func (c *Conn) readCount() (uint64, error) {
 		return 0, fmt.Errorf("list of %d items (at most %d)", n, maxCount)
 	}
 	return n, nil
-}
-
-// readPath reads a store path and checks that it is an absolute, clean
-// path.
-func (c *Conn) readPath() (string, error) {
-	p, err := wire.ReadString(c.r, maxPath)
-	if err != nil {
-		return "", err
-	}
-	if !path.IsAbs(p) || path.Clean(p) != p {
-		return "", fmt.Errorf("daemon sent %q, not a store path", p)
-	}
-	return p, nil
 }

@@ -6,15 +6,15 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strconv"
+	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,110 +22,77 @@ import (
 
 	"github.com/oci-builder/oci-builder/pkg/store"
 	"github.com/oci-builder/oci-builder/pkg/store/daemon"
+	"github.com/oci-builder/oci-builder/pkg/store/daemon/daemontest"
 )
 
 func TestSocketPath(t *testing.T) {
 	tests := []struct {
+		name   string
 		env    map[string]string
+		files  map[string]string
 		socket string
 		ok     bool
 	}{
-		{nil, daemon.DefaultSocket, true},
-		{map[string]string{"NIX_REMOTE": "daemon"}, daemon.DefaultSocket, true},
-		{map[string]string{"NIX_DAEMON_SOCKET_PATH": "/run/nix.sock"}, "/run/nix.sock", true},
-		{map[string]string{"NIX_STATE_DIR": "/var/nix"}, "/var/nix/daemon-socket/socket", true},
-		{map[string]string{"NIX_STATE_DIR": "/var/nix", "NIX_DAEMON_SOCKET_PATH": "/run/nix.sock"}, "/run/nix.sock", true},
-		{map[string]string{"NIX_REMOTE": "unix:///tmp/s", "NIX_DAEMON_SOCKET_PATH": "/run/nix.sock"}, "/tmp/s", true},
-		{map[string]string{"NIX_REMOTE": "unix:///tmp/s?trusted=1"}, "", false},
-		{map[string]string{"NIX_REMOTE": "local"}, "", false},
-		{map[string]string{"NIX_REMOTE": "/tmp/root"}, "", false},
-		{map[string]string{"NIX_REMOTE": "ssh://host"}, "", false},
+		{name: "default", socket: daemon.DefaultSocket, ok: true},
+		{name: "daemon", env: map[string]string{"NIX_REMOTE": "daemon"}, socket: daemon.DefaultSocket, ok: true},
+		{name: "auto", env: map[string]string{"NIX_REMOTE": "auto"}, socket: daemon.DefaultSocket, ok: true},
+		{name: "socket path", env: map[string]string{"NIX_DAEMON_SOCKET_PATH": "/run/nix.sock"}, socket: "/run/nix.sock", ok: true},
+		{name: "state dir", env: map[string]string{"NIX_STATE_DIR": "/var/nix"}, socket: "/var/nix/daemon-socket/socket", ok: true},
+		{name: "socket path first", env: map[string]string{"NIX_STATE_DIR": "/var/nix", "NIX_DAEMON_SOCKET_PATH": "/run/nix.sock"}, socket: "/run/nix.sock", ok: true},
+		{name: "unix URL", env: map[string]string{"NIX_REMOTE": "unix:///tmp/s", "NIX_DAEMON_SOCKET_PATH": "/run/nix.sock"}, socket: "/tmp/s", ok: true},
+		{name: "unix URL without path", env: map[string]string{"NIX_REMOTE": "unix://"}, socket: daemon.DefaultSocket, ok: true},
+		{name: "unix URL with settings", env: map[string]string{"NIX_REMOTE": "unix:///tmp/s?trusted=1"}},
+		{name: "local", env: map[string]string{"NIX_REMOTE": "local"}},
+		{name: "root", env: map[string]string{"NIX_REMOTE": "/tmp/root"}},
+		{name: "ssh", env: map[string]string{"NIX_REMOTE": "ssh://host"}},
+		{name: "system nix.conf", files: map[string]string{"/etc/nix/nix.conf": "# comment\nstore = ssh-ng://builder # remote\n"}},
+		{name: "NIX_CONF_DIR", env: map[string]string{"NIX_CONF_DIR": "/cfg"}, files: map[string]string{"/etc/nix/nix.conf": "store = local", "/cfg/nix.conf": "sandbox = false"}, socket: daemon.DefaultSocket, ok: true},
+		{name: "nix.conf over NIX_REMOTE", env: map[string]string{"NIX_REMOTE": "local"}, files: map[string]string{"/etc/nix/nix.conf": "store = daemon"}, socket: daemon.DefaultSocket, ok: true},
+		{name: "user's over system's", env: map[string]string{"HOME": "/home/u"}, files: map[string]string{"/etc/nix/nix.conf": "store = daemon", "/home/u/.config/nix/nix.conf": "store = local?root=/x"}},
+		{name: "XDG_CONFIG_HOME", env: map[string]string{"HOME": "/home/u", "XDG_CONFIG_HOME": "/xdg"}, files: map[string]string{"/home/u/.config/nix/nix.conf": "store = local", "/xdg/nix/nix.conf": "store = unix:///x/s"}, socket: "/x/s", ok: true},
+		{name: "XDG_CONFIG_DIRS", env: map[string]string{"XDG_CONFIG_DIRS": "/a:/b"}, files: map[string]string{"/a/nix/nix.conf": "store = daemon", "/b/nix/nix.conf": "store = local"}, socket: daemon.DefaultSocket, ok: true},
+		{name: "NIX_USER_CONF_FILES", env: map[string]string{"HOME": "/home/u", "NIX_USER_CONF_FILES": "/u1:/u2"}, files: map[string]string{"/home/u/.config/nix/nix.conf": "store = daemon", "/u2": "store = local"}},
+		{name: "NIX_CONFIG last", env: map[string]string{"NIX_CONFIG": "store = daemon"}, files: map[string]string{"/etc/nix/nix.conf": "store = local"}, socket: daemon.DefaultSocket, ok: true},
 	}
 	for _, tc := range tests {
-		socket, ok := daemon.SocketPath(func(k string) string { return tc.env[k] })
+		getenv := func(k string) string { return tc.env[k] }
+		readFile := func(f string) ([]byte, error) {
+			if c, ok := tc.files[f]; ok {
+				return []byte(c), nil
+			}
+			return nil, os.ErrNotExist
+		}
+		socket, ok := daemon.SocketPath(getenv, readFile)
 		if socket != tc.socket || ok != tc.ok {
-			t.Errorf("SocketPath(%v) = %q, %v; want %q, %v", tc.env, socket, ok, tc.socket, tc.ok)
+			t.Errorf("%s: SocketPath = %q, %v; want %q, %v", tc.name, socket, ok, tc.socket, tc.ok)
 		}
 	}
 }
 
-// nixDaemon starts a nix-daemon on a socket of its own for the test and
-// returns the socket. Without nix-daemon the test is skipped, or fails
-// under CI.
-func nixDaemon(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("nix-daemon"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but nix-daemon is missing")
-		}
-		t.Skip("no nix-daemon")
-	}
-	dir, err := os.MkdirTemp("", "nix-daemon-") // short: a socket path has at most 107 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	socket := filepath.Join(dir, "sock")
-	cmd := exec.Command("nix-daemon")
-	cmd.Env = append(os.Environ(), "NIX_DAEMON_SOCKET_PATH="+socket)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		cmd.Wait()
-		os.RemoveAll(dir)
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(socket); err == nil {
-			return socket
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nix-daemon did not listen within 30 s:\n%s", log.String())
-		}
-	}
-}
-
-// addedPaths adds two files to the store with builtins.toFile, the first
-// referring to the second, and returns them.
-func addedPaths(t *testing.T) (referrer, referee string) {
-	t.Helper()
-	// The test's name and time make them new paths, not ones another
-	// run registered differently.
-	tag := t.Name() + strconv.FormatInt(time.Now().UnixNano(), 10)
-	expr := `let b = builtins.toFile "daemon-test-b" "` + tag + `"; in "${builtins.toFile "daemon-test-a" "refers to ${b}"} ${b}"`
-	out, err := exec.Command("nix-instantiate", "--eval", "--read-write-mode", "-E", expr).Output()
-	if err != nil {
-		t.Fatalf("nix-instantiate: %v", err)
-	}
-	s, err := strconv.Unquote(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatalf("nix-instantiate printed %q", out)
-	}
-	f := strings.Fields(s)
-	return f[0], f[1]
-}
-
-// TestClosureMatchesPathInfo asks a real nix-daemon for a closure and
-// compares it with `nix path-info --json --recursive`'s.
+// TestClosureMatchesPathInfo asks a real nix-daemon for a closure wider
+// than the window of requests in flight and compares it with `nix path-info
+// --json --recursive`'s.
 func TestClosureMatchesPathInfo(t *testing.T) {
-	socket := nixDaemon(t)
-	a, b := addedPaths(t)
+	socket := daemontest.Start(t)
+	paths := daemontest.AddPaths(t, 150)
 	c, err := daemon.Dial(context.Background(), socket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if v := c.Version(); v != "1.25" {
-		t.Errorf("negotiated protocol %s, want 1.25", v)
+	// Nix 2.8's daemon speaks 1.34, 2.15 to 2.26's 1.35 to 1.37: the
+	// lower of that and 1.35, and the Nix version from 1.33.
+	if v := c.Version(); v != "1.34" && v != "1.35" {
+		t.Errorf("negotiated protocol %s", v)
 	}
-	got, err := c.Closure([]string{a, a})
+	if c.NixVersion() == "" {
+		t.Error("no Nix version from the daemon")
+	}
+	got, err := c.Closure([]string{paths[0], paths[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("nix", "--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive", a).Output()
+	out, err := exec.Command("nix", "--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive", paths[0]).Output()
 	if err != nil {
 		t.Fatalf("nix path-info: %v", err)
 	}
@@ -137,15 +104,13 @@ func TestClosureMatchesPathInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(g.Paths(), []string{b, a}) && !reflect.DeepEqual(g.Paths(), []string{a, b}) {
-		t.Fatalf("closure %v, want %s and %s", g.Paths(), a, b)
+	sort.Strings(paths)
+	if !reflect.DeepEqual(g.Paths(), paths) || !reflect.DeepEqual(want.Paths(), paths) {
+		t.Fatalf("closure of %d paths, nix path-info's %d, want the %d added", g.Len(), want.Len(), len(paths))
 	}
 	for _, p := range want.Paths() {
 		w, _ := want.Lookup(p)
-		d, ok := g.Lookup(p)
-		if !ok {
-			t.Fatalf("the daemon's closure lacks %s", p)
-		}
+		d, _ := g.Lookup(p)
 		// nix path-info writes the hash as SRI or nix-base32, depending
 		// on its version.
 		if !sameHash(t, d.NarHash, w.NarHash) {
@@ -156,9 +121,10 @@ func TestClosureMatchesPathInfo(t *testing.T) {
 		}
 	}
 	// A second query on the same connection.
-	info, err := c.PathInfo(b)
-	if err != nil || info.Path != b || len(info.References) != 0 {
-		t.Fatalf("PathInfo(%s) = %+v, %v", b, info, err)
+	leaf := paths[1]
+	info, err := c.PathInfo(leaf)
+	if err != nil || info.Path != leaf || len(info.References) != 0 {
+		t.Fatalf("PathInfo(%s) = %+v, %v", leaf, info, err)
 	}
 }
 
@@ -179,7 +145,7 @@ func sameHash(t *testing.T, a, b string) bool {
 }
 
 func TestClosureNotValid(t *testing.T) {
-	socket := nixDaemon(t)
+	socket := daemontest.Start(t)
 	c, err := daemon.Dial(context.Background(), socket)
 	if err != nil {
 		t.Fatal(err)
@@ -191,11 +157,11 @@ func TestClosureNotValid(t *testing.T) {
 	if !errors.As(err, &nv) || nv.Path != missing {
 		t.Fatalf("Closure of a path that is not valid: %v", err)
 	}
-	// The daemon refuses a path outside its store; the connection then
-	// ends.
+	// The daemon refuses a path outside its store, in a message without
+	// terminal colours; the connection then ends.
 	_, err = c.PathInfo("/tmp/x")
 	var de *daemon.Error
-	if !errors.As(err, &de) || !strings.Contains(de.Message, "/tmp/x") {
+	if !errors.As(err, &de) || !strings.Contains(de.Message, "'/tmp/x' is not in the Nix store") || strings.ContainsAny(de.Message, "\x1b") || strings.HasPrefix(de.Message, "error") {
 		t.Fatalf("PathInfo(/tmp/x): %v", err)
 	}
 }
@@ -210,8 +176,21 @@ func TestDialUnavailable(t *testing.T) {
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
-	for _, socket := range []string{stale, filepath.Join(dir, "absent")} {
-		_, err := daemon.Dial(context.Background(), socket)
+	// A peer that accepts and says nothing.
+	silent := filepath.Join(dir, "silent")
+	sl, err := net.Listen("unix", silent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
+	go func() {
+		if c, err := sl.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+		}
+	}()
+	d := daemon.Dialer{HandshakeTimeout: 200 * time.Millisecond}
+	for _, socket := range []string{stale, filepath.Join(dir, "absent"), silent} {
+		_, err := d.Dial(context.Background(), socket)
 		if !errors.Is(err, daemon.ErrUnavailable) {
 			t.Errorf("Dial(%s): %v, want ErrUnavailable", socket, err)
 		}
@@ -299,46 +278,95 @@ func fakeDaemon(t *testing.T, greeting, startup, answer msg) string {
 	return socket
 }
 
+// speaks is what the fake daemon of protocol version 1.minor sends after
+// the client's version and settings (its Nix version from 1.33, its trust
+// from 1.35, for the version negotiated with the client's 1.35), then then.
+func speaks(minor uint64, then msg) msg {
+	m := msg{}
+	if min(minor, 35) >= 33 {
+		m = m.s("2.99.0")
+	}
+	if min(minor, 35) >= 35 {
+		m = m.u(1)
+	}
+	return append(m, then...)
+}
+
+// daemonError is STDERR_ERROR with text, as the daemon of protocol version
+// 1.minor sends it to this client: before 1.26 the text and an exit status,
+// from 1.26 a structured error with one trace.
+func daemonError(minor uint64, text string) msg {
+	if min(minor, 35) < 26 {
+		return msg{}.u(stderrError).s(text).u(1)
+	}
+	return msg{}.u(stderrError).s("Error").u(0).s("Error").s(text).u(0, 1, 0).s("while querying")
+}
+
 // TestProtocol checks the client against daemons' answers a real daemon
-// gives only in rare states: log lines and activities while it works, its
-// errors, versions and messages the client does not speak.
+// gives only in rare states or versions: log lines and activities while it
+// works, its errors in both formats, every version from 1.18 on, and
+// versions, messages and values the client does not speak.
 func TestProtocol(t *testing.T) {
-	hello := msg{}.u(magic2, 1<<8|37)
 	// The answer to QueryPathInfo for a valid path with one reference.
 	hash := strings.Repeat("ab", 32)
-	info := msg{}.u(1).s("", hash).u(1).s("/nix/store/"+strings.Repeat("b", 32)+"-b").u(1700000000, 4242, 0, 1).s("sig", "")
+	ref := "/nix/store/" + strings.Repeat("b", 32) + "-b"
+	info := msg{}.u(1).s("", hash).u(1).s(ref).u(1700000000, 4242, 0, 1).s("sig", "")
 	p := "/nix/store/" + strings.Repeat("a", 32) + "-a"
-	tests := []struct {
-		name      string
-		greeting  msg
-		startup   msg
-		answer    msg
-		dialErr   string // the error of Dial, wrapping ErrUnavailable
-		queryErr  string // else the error of PathInfo, or none
-		narHash   string
-		reference string
-	}{
+	hello := func(minor uint64) msg { return msg{}.u(magic2, 1<<8|minor) }
+	type testCase struct {
+		name     string
+		greeting msg
+		startup  msg
+		answer   msg
+		dialErr  string // the error of Dial, wrapping ErrUnavailable
+		queryErr string // else the error of PathInfo, or none
+		version  string // the negotiated version
+	}
+	var tests []testCase
+	for _, v := range []uint64{18, 21, 25, 26, 33, 34, 35, 37} {
+		negotiated := fmt.Sprintf("1.%d", min(v, 35))
+		errText := "nix daemon: database is locked"
+		if min(v, 35) >= 26 {
+			errText += "; while querying"
+		}
+		tests = append(tests,
+			testCase{
+				name: fmt.Sprintf("1.%d logs and activities", v), greeting: hello(v),
+				startup: speaks(v, msg{}.u(stderrNext).s("starting\n").u(stderrLast)),
+				answer: append(msg{}.u(startAct, 7, 3, 105).s("querying").u(2, 0, 5, 1).s("x").u(0).
+					u(result, 7, 104, 1, 0, 99).u(stopAct, 7).u(stderrLast), info...),
+				version: negotiated,
+			},
+			testCase{
+				name: fmt.Sprintf("1.%d query error", v), greeting: hello(v), startup: speaks(v, msg{}.u(stderrLast)),
+				answer: daemonError(v, "\x1b[31;1merror:\x1b[0m database is locked\n"), queryErr: "path info of " + p + ": " + errText,
+			},
+			testCase{
+				name: fmt.Sprintf("1.%d start-up error", v), greeting: hello(v), startup: speaks(v, daemonError(v, "no access")),
+				dialErr: "nix daemon: no access",
+			},
+		)
+	}
+	ok := speaks(37, msg{}.u(stderrLast))
+	tests = append(tests, []testCase{
 		{name: "not a daemon", greeting: msg{}.u(0x1234, 1<<8|37), dialErr: "not a Nix daemon"},
-		{name: "too old", greeting: msg{}.u(magic2, 1<<8|17), dialErr: "daemon protocol 1.17 not supported"},
+		{name: "too old", greeting: hello(17), dialErr: "daemon protocol 1.17 not supported"},
 		{name: "major 2", greeting: msg{}.u(magic2, 2<<8|1), dialErr: "daemon protocol 2.1 not supported"},
 		{name: "closes at once", greeting: msg{}.u(magic2), dialErr: "greeting: "},
-		{name: "start-up error", greeting: hello, startup: msg{}.u(stderrError).s("no access\n").u(1), dialErr: "nix daemon: no access"},
-		{
-			name: "logs and activities", greeting: hello, startup: msg{}.u(stderrNext).s("starting\n").u(stderrLast),
-			answer: append(msg{}.u(startAct, 7, 3, 105).s("querying").u(2, 0, 5, 1).s("x").u(0).
-				u(result, 7, 104, 1, 0, 99).u(stopAct, 7).u(stderrLast), info...),
-			narHash:   nixBase32(t, hash),
-			reference: "/nix/store/" + strings.Repeat("b", 32) + "-b",
-		},
-		{name: "query error", greeting: hello, startup: msg{}.u(stderrLast), answer: msg{}.u(stderrError).s("database is locked").u(1), queryErr: "path info of " + p + ": nix daemon: database is locked"},
-		{name: "unknown message", greeting: hello, startup: msg{}.u(stderrLast), answer: msg{}.u(0x42), queryErr: "unknown daemon message 0x42"},
-		{name: "data transfer", greeting: hello, startup: msg{}.u(stderrLast), answer: msg{}.u(0x64617461, 8), queryErr: "data transfer"},
-		{name: "not valid", greeting: hello, startup: msg{}.u(stderrLast), answer: msg{}.u(stderrLast, 0), queryErr: p + " is not valid in the store"},
-		{name: "bad hash", greeting: hello, startup: msg{}.u(stderrLast), answer: msg{}.u(stderrLast, 1).s("", "abc"), queryErr: `NAR hash "abc" is not a base16 SHA-256`},
-		{name: "huge list", greeting: hello, startup: msg{}.u(stderrLast), answer: msg{}.u(stderrLast, 1).s("", hash).u(1 << 40), queryErr: "list of 1099511627776 items"},
-		{name: "relative reference", greeting: hello, startup: msg{}.u(stderrLast), answer: msg{}.u(stderrLast, 1).s("", hash).u(1).s("nix/store/x"), queryErr: `daemon sent "nix/store/x", not a store path`},
-		{name: "cut short", greeting: hello, startup: msg{}.u(stderrLast), answer: msg{}.u(stderrLast, 1).s("", hash), queryErr: "EOF"},
-	}
+		{name: "unknown trust", greeting: hello(37), startup: msg{}.s("2.99.0").u(7), dialErr: "unknown value 7"},
+		{name: "error of another type", greeting: hello(37), startup: ok, answer: msg{}.u(stderrError).s("Panic"), queryErr: `error of type "Panic"`},
+		{name: "error with a position", greeting: hello(37), startup: ok, answer: msg{}.u(stderrError).s("Error").u(0).s("Error").s("x").u(1), queryErr: "error position 1"},
+		{name: "unknown message", greeting: hello(37), startup: ok, answer: msg{}.u(0x42), queryErr: "unknown daemon message 0x42"},
+		{name: "data transfer", greeting: hello(37), startup: ok, answer: msg{}.u(0x64617461, 8), queryErr: "data transfer"},
+		{name: "endless log", greeting: hello(37), startup: ok, answer: bytes.Repeat(msg{}.u(stderrNext).s("x"), 1<<16+1), queryErr: "more than 65536 messages"},
+		{name: "not valid", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 0), queryErr: p + " is not valid in the store"},
+		{name: "bad hash", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", "abc"), queryErr: `NAR hash "abc" is not a base16 SHA-256`},
+		{name: "huge list", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", hash).u(1 << 40), queryErr: "list of 1099511627776 items (at most 65536)"},
+		{name: "relative reference", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", hash).u(1).s("nix/store/x"), queryErr: `reference "nix/store/x" is not a store path in /nix/store`},
+		{name: "reference elsewhere", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", hash).u(1).s("/gnu/store/" + strings.Repeat("b", 32) + "-b"), queryErr: "is not a store path in /nix/store"},
+		{name: "reference without hash", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", hash).u(1).s("/nix/store/b"), queryErr: `reference "/nix/store/b" is not a store path`},
+		{name: "cut short", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", hash), queryErr: "EOF"},
+	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			socket := fakeDaemon(t, tc.greeting, tc.startup, tc.answer)
@@ -365,7 +393,10 @@ func TestProtocol(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := &store.PathInfo{Path: p, NarHash: tc.narHash, NarSize: 4242, References: []string{tc.reference}}
+			if v := c.Version(); v != tc.version {
+				t.Errorf("negotiated %s, want %s", v, tc.version)
+			}
+			want := &store.PathInfo{Path: p, NarHash: nixBase32(t, hash), NarSize: 4242, References: []string{ref}}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("PathInfo = %+v, want %+v", got, want)
 			}
@@ -386,7 +417,7 @@ func nixBase32(t *testing.T, base16 string) string {
 // TestInterrupted: the end of the context ends a query the daemon does not
 // answer.
 func TestInterrupted(t *testing.T) {
-	socket := fakeDaemon(t, msg{}.u(magic2, 1<<8|37), msg{}.u(stderrLast), nil)
+	socket := fakeDaemon(t, msg{}.u(magic2, 1<<8|37), speaks(37, msg{}.u(stderrLast)), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := daemon.Dial(ctx, socket)
 	if err != nil {
@@ -395,7 +426,7 @@ func TestInterrupted(t *testing.T) {
 	defer c.Close()
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	if _, err := c.PathInfo("/nix/store/" + strings.Repeat("a", 32) + "-a"); err == nil || time.Since(start) > 5*time.Second {
-		t.Fatalf("PathInfo after the context ended: %v after %v", err, time.Since(start))
+	if _, err := c.PathInfo("/nix/store/" + strings.Repeat("a", 32) + "-a"); !errors.Is(err, context.Canceled) || time.Since(start) > 5*time.Second {
+		t.Fatalf("PathInfo after the context ended: %v after %v, want context.Canceled", err, time.Since(start))
 	}
 }

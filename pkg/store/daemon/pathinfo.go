@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"path"
 	"sort"
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
@@ -12,8 +14,8 @@ import (
 )
 
 // window is how many QueryPathInfo requests Closure keeps in flight: enough
-// to hide the round trips, few enough that neither side's socket buffer
-// fills while the other waits.
+// to hide the round trips, few enough (about 100 bytes each) that they fit
+// in the socket's buffer whatever the daemon does.
 const window = 64
 
 // NotValidError is the answer for a path the store does not hold as valid.
@@ -30,19 +32,27 @@ func (e *NotValidError) Error() string {
 // that is not valid is a *NotValidError.
 func (c *Conn) PathInfo(p string) (*store.PathInfo, error) {
 	if err := c.sendQuery(p); err != nil {
-		return nil, err
+		return nil, c.failure(err)
 	}
 	if err := c.w.Flush(); err != nil {
-		return nil, fmt.Errorf("asking the daemon about %s: %w", p, err)
+		return nil, c.failure(c.afterWriteError([]string{p}, err))
 	}
-	return c.readInfo(p)
+	info, err := c.readInfo(p)
+	return info, c.failure(err)
 }
 
 // Closure asks the daemon for the closure of roots (every root and,
 // recursively, what it refers to) and returns its paths' information
 // sorted by path, as `nix path-info --recursive` would. Requests are
-// pipelined, up to a window of them unanswered.
+// pipelined, up to a window of them unanswered; each reply is read for the
+// path it answers, in order. References must be store paths in the same
+// directory as the path that has them.
 func (c *Conn) Closure(roots []string) ([]store.PathInfo, error) {
+	infos, err := c.closure(roots)
+	return infos, c.failure(err)
+}
+
+func (c *Conn) closure(roots []string) ([]store.PathInfo, error) {
 	queued := make(map[string]bool, len(roots))
 	var todo, inFlight []string
 	for _, r := range roots {
@@ -57,13 +67,13 @@ func (c *Conn) Closure(roots []string) ([]store.PathInfo, error) {
 			for len(todo) > 0 && len(inFlight) < window {
 				p := todo[0]
 				todo = todo[1:]
-				if err := c.sendQuery(p); err != nil {
-					return nil, err
-				}
 				inFlight = append(inFlight, p)
+				if err := c.sendQuery(p); err != nil {
+					return nil, c.afterWriteError(inFlight, err)
+				}
 			}
 			if err := c.w.Flush(); err != nil {
-				return nil, fmt.Errorf("asking the daemon about %s: %w", inFlight[len(inFlight)-1], err)
+				return nil, c.afterWriteError(inFlight, err)
 			}
 		}
 		p := inFlight[0]
@@ -74,6 +84,9 @@ func (c *Conn) Closure(roots []string) ([]store.PathInfo, error) {
 		}
 		for _, r := range info.References {
 			if !queued[r] {
+				if len(queued) >= maxClosure {
+					return nil, fmt.Errorf("closure of more than %d paths", maxClosure)
+				}
 				queued[r] = true
 				todo = append(todo, r)
 			}
@@ -84,15 +97,29 @@ func (c *Conn) Closure(roots []string) ([]store.PathInfo, error) {
 	return infos, nil
 }
 
+// afterWriteError is the error to report when sending the requests for
+// inFlight failed: the daemon may have closed the connection after
+// reporting an error for one of them, which the replies already sent tell.
+func (c *Conn) afterWriteError(inFlight []string, writeErr error) error {
+	for _, p := range inFlight {
+		if _, err := c.readInfo(p); err != nil {
+			var de *Error
+			var nv *NotValidError
+			if errors.As(err, &de) || errors.As(err, &nv) {
+				return err
+			}
+			break
+		}
+	}
+	return fmt.Errorf("asking the daemon about %s: %w", inFlight[len(inFlight)-1], writeErr)
+}
+
 // sendQuery buffers a QueryPathInfo request for p.
 func (c *Conn) sendQuery(p string) error {
 	if err := wire.WriteUint64(c.w, opQueryPathInfo); err != nil {
-		return fmt.Errorf("asking the daemon about %s: %w", p, err)
+		return err
 	}
-	if err := wire.WriteString(c.w, p); err != nil {
-		return fmt.Errorf("asking the daemon about %s: %w", p, err)
-	}
-	return nil
+	return wire.WriteString(c.w, p)
 }
 
 // readInfo reads the answer to a QueryPathInfo request for p.
@@ -141,11 +168,14 @@ func (c *Conn) readValidInfo(p string) (*store.PathInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	refs := make([]string, 0, n)
+	refs := make([]string, 0, min(n, 64))
 	for i := uint64(0); i < n; i++ {
-		r, err := c.readPath()
+		r, err := wire.ReadString(c.r, maxPath)
 		if err != nil {
 			return nil, err
+		}
+		if path.Dir(r) != path.Dir(p) || store.ValidateBaseName(path.Base(r)) != nil {
+			return nil, fmt.Errorf("reference %q is not a store path in %s", r, path.Dir(p))
 		}
 		refs = append(refs, r)
 	}

@@ -76,25 +76,36 @@ func ClosureOf(ctx context.Context, getenv func(string) string, storeDir string,
 }
 
 // Closure returns the closure of roots as a graph in storeDir. It asks the
-// Nix daemon on its socket (daemon.SocketPath) when the environment lets it
+// Nix daemon on its socket when the store Nix would open is the daemon's
+// (daemon.SocketPath, reading Nix's configuration files with os.ReadFile)
 // and a daemon answers there: that costs a connection, where starting
 // `nix` costs 50 to 90 ms. Otherwise (no daemon, as in single-user
-// installs, or NIX_REMOTE naming another store), and when the daemon
-// fails (a path it does not hold, a store directory it does not serve), it
-// asks `nix path-info` (PathInfoClosure), whose answer or error, in Nix's
-// words and with all of Nix's settings, is then the one returned. Both
-// read the same database. Only the end of ctx is not retried.
+// installs, or another store configured), and when the daemon fails (a
+// path it does not hold, a store directory it does not serve), it asks
+// `nix path-info` (PathInfoClosure), which honours all of Nix's settings.
+// Both read the same database. When both fail, the error tells both; the
+// end of ctx is not retried.
 func Closure(ctx context.Context, getenv func(string) string, storeDir string, roots []string) (*store.Graph, error) {
 	if len(roots) == 0 {
 		return store.NewGraph(nil, storeDir)
 	}
-	if socket, ok := daemon.SocketPath(getenv); ok {
-		g, err := DaemonClosure(ctx, socket, storeDir, roots)
-		if err == nil || ctx.Err() != nil {
-			return g, err
-		}
+	socket, ok := daemon.SocketPath(getenv, os.ReadFile)
+	if !ok {
+		return PathInfoClosure(ctx, "", storeDir, roots)
 	}
-	return PathInfoClosure(ctx, "", storeDir, roots)
+	g, daemonErr := DaemonClosure(ctx, socket, storeDir, roots)
+	if daemonErr == nil || ctx.Err() != nil {
+		return g, daemonErr
+	}
+	g, err := PathInfoClosure(ctx, "", storeDir, roots)
+	switch {
+	case err == nil:
+		return g, nil
+	case errors.Is(daemonErr, daemon.ErrUnavailable):
+		return nil, fmt.Errorf("%w (and %v)", err, daemonErr)
+	default:
+		return nil, fmt.Errorf("%w (and then %v)", daemonErr, err)
+	}
 }
 
 // DaemonClosure asks the Nix daemon listening on socket for the closure of
@@ -139,6 +150,9 @@ func PathInfoClosure(ctx context.Context, nixCmd, storeDir string, roots []strin
 		msg := strings.TrimSpace(stderr.String())
 		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 			msg = msg[i+1:]
+		}
+		if msg == "" {
+			return nil, fmt.Errorf("nix path-info of %s: %w", strings.Join(roots, " "), err)
 		}
 		return nil, fmt.Errorf("nix path-info of %s: %v: %s", strings.Join(roots, " "), err, msg)
 	}
