@@ -15,13 +15,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/oci-builder/oci-builder/internal/watchdog"
 	nixdaemon "github.com/oci-builder/oci-builder/pkg/store/daemon"
 )
 
@@ -34,24 +34,9 @@ type daemon struct {
 	log  *bytes.Buffer
 	done chan struct{}
 	// watchdog stops the daemon if the test binary ends without doing
-	// so; watch is the only write end of the pipe it waits on.
-	watchdog *exec.Cmd
-	watch    *os.File
+	// so.
+	watchdog *watchdog.Watchdog
 }
-
-// watchdogScript waits until its standard input ends (the test binary,
-// which alone holds the pipe's write end, has exited: a panic, a test
-// timeout), then stops the process group $1 as stop does (SIGTERM, and
-// SIGKILL if it is still there 30 s later) and removes the daemon's
-// directory $2, but for what is mounted below it.
-const watchdogScript = `read _ || true
-if kill -TERM -"$1" 2>/dev/null; then
-	i=0
-	while [ $i -lt 30 ] && kill -0 -"$1" 2>/dev/null; do sleep 1; i=$((i+1)); done
-	kill -KILL -"$1" 2>/dev/null
-fi
-rm -rf --one-file-system "$2"
-exit 0`
 
 var (
 	daemonsMu sync.Mutex
@@ -117,7 +102,7 @@ func launch(name string, args func(dir, sock string) []string, ready func(d *dae
 		d.cmd.Wait()
 		close(d.done)
 	}()
-	if err := d.watchOver(); err != nil {
+	if d.watchdog, err = watchdog.Start(d.cmd.Process.Pid, dir); err != nil {
 		d.stop()
 		return nil, fmt.Errorf("%s: watchdog: %w", name, err)
 	}
@@ -148,34 +133,13 @@ func tail(log string) string {
 	return log
 }
 
-// watchOver starts the daemon's watchdog (watchdogScript), in a process
-// group of its own so that stopping the daemon's does not stop it.
-func (d *daemon) watchOver() error {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	wd := exec.Command("sh", "-c", watchdogScript, "sh", strconv.Itoa(d.cmd.Process.Pid), d.dir)
-	wd.Stdin = r
-	wd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := wd.Start(); err != nil {
-		w.Close()
-		return err
-	}
-	d.watchdog, d.watch = wd, w
-	return nil
-}
-
 // stop stops the daemon (SIGTERM, then SIGKILL after 30 s, to its process
 // group), then its watchdog, and removes its directories.
 func (d *daemon) stop() {
 	if d.watchdog != nil {
 		// The watchdog goes first: the daemon's process group number
 		// may be reused once it is gone.
-		d.watchdog.Process.Kill()
-		d.watchdog.Wait()
-		d.watch.Close()
+		d.watchdog.Stop()
 	}
 	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGTERM)
 	select {

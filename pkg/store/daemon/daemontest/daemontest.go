@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/oci-builder/oci-builder/internal/watchdog"
 )
 
 // Start starts a nix-daemon serving the machine's store on a socket of the
@@ -39,11 +41,19 @@ func Start(t testing.TB) string {
 		os.RemoveAll(dir)
 		t.Fatal(err)
 	}
+	// The watchdog stops it if the test binary dies first (a panic).
+	wd, err := watchdog.Start(cmd.Process.Pid, dir)
 	t.Cleanup(func() {
+		if wd != nil {
+			wd.Stop()
+		}
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		cmd.Wait()
 		os.RemoveAll(dir)
 	})
+	if err != nil {
+		t.Fatalf("watchdog: %v", err)
+	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(socket); err == nil {
 			return socket

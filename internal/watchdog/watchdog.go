@@ -1,0 +1,57 @@
+// Package watchdog stops a test's daemon when the test binary dies without
+// stopping it (a panic, go test's timeout): a shell waits on a pipe whose
+// write end only this process holds, and acts when the pipe ends.
+package watchdog
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+)
+
+// script waits until its standard input ends, then stops the process
+// group $1 (SIGTERM, and SIGKILL if it is still there 30 s later) and
+// removes the directory $2, but for what is mounted below it.
+const script = `read _ || true
+if kill -TERM -"$1" 2>/dev/null; then
+	i=0
+	while [ $i -lt 30 ] && kill -0 -"$1" 2>/dev/null; do sleep 1; i=$((i+1)); done
+	kill -KILL -"$1" 2>/dev/null
+fi
+rm -rf --one-file-system "$2"
+exit 0`
+
+// Watchdog watches over one process group.
+type Watchdog struct {
+	cmd  *exec.Cmd
+	pipe *os.File
+}
+
+// Start starts a watchdog (in a process group of its own, so that stopping
+// the watched one does not stop it) for the process group pgid, whose
+// directory dir it removes after stopping it.
+func Start(pgid int, dir string) (*Watchdog, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	cmd := exec.Command("sh", "-c", script, "sh", strconv.Itoa(pgid), dir)
+	cmd.Stdin = r
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &Watchdog{cmd: cmd, pipe: w}, nil
+}
+
+// Stop ends the watchdog without it acting. Call it before stopping the
+// process group yourself: once that group is gone, its number may be
+// reused.
+func (d *Watchdog) Stop() {
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+	d.pipe.Close()
+}
