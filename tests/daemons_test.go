@@ -98,14 +98,19 @@ func launch(name string, args func(dir, sock string) []string, ready func(d *dae
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
+	if d.watchdog, err = watchdog.Start(d.cmd.Process.Pid, dir); err != nil {
+		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		d.cmd.Wait()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	go func() {
 		d.cmd.Wait()
+		// Its process group number is free from now on: the watchdog
+		// must not signal it.
+		d.watchdog.Stop()
 		close(d.done)
 	}()
-	if d.watchdog, err = watchdog.Start(d.cmd.Process.Pid, dir); err != nil {
-		d.stop()
-		return nil, fmt.Errorf("%s: watchdog: %w", name, err)
-	}
 	deadline := time.Now().Add(time.Minute)
 	for {
 		err := ready(d)
@@ -133,20 +138,21 @@ func tail(log string) string {
 	return log
 }
 
-// stop stops the daemon (SIGTERM, then SIGKILL after 30 s, to its process
-// group), then its watchdog, and removes its directories.
+// stop stops the daemon's watchdog, then the daemon (SIGTERM, then SIGKILL
+// after 30 s, to its process group, unless it has exited already: its
+// group number may then be another's), and removes its directories.
 func (d *daemon) stop() {
-	if d.watchdog != nil {
-		// The watchdog goes first: the daemon's process group number
-		// may be reused once it is gone.
-		d.watchdog.Stop()
-	}
-	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGTERM)
+	d.watchdog.Stop()
 	select {
 	case <-d.done:
-	case <-time.After(30 * time.Second):
-		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		<-d.done
+	default:
+		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-d.done:
+		case <-time.After(30 * time.Second):
+			syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+			<-d.done
+		}
 	}
 	// Mounts a daemon may leave (containerd's, dockerd's) go first.
 	removeWithMounts(d.dir)
@@ -321,7 +327,10 @@ func nixDaemonTest(t *testing.T) *daemon {
 	t.Helper()
 	needDaemonTool(t, "nix-daemon")
 	return startDaemon(t, "nix-daemon", func(dir, sock string) []string {
-		return []string{"env", "NIX_DAEMON_SOCKET_PATH=" + sock, "nix-daemon"}
+		// Its workers open the local store, never a daemon: not their
+		// own socket, whatever NIX_REMOTE or NIX_CONFIG say.
+		return []string{"env", "NIX_DAEMON_SOCKET_PATH=" + sock, "NIX_REMOTE=local",
+			"NIX_CONFIG=" + os.Getenv("NIX_CONFIG") + "\nstore = local", "nix-daemon"}
 	}, func(d *daemon) error {
 		c, err := nixdaemon.Dial(context.Background(), d.sock)
 		if err != nil {

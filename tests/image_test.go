@@ -429,7 +429,7 @@ ociTools.buildImage {
 // buildImage for the same program and options, whatever the number of jobs
 // and however it learns the closure: from `nix path-info`, from the Nix
 // daemon (with no `nix` on PATH to fall back on), or from `nix path-info`
-// again when no daemon listens on the socket (NIX_REMOTE unset: Nix then
+// again when no daemon listens on the socket (NIX_REMOTE=auto: Nix then
 // opens the store itself).
 func TestImageCommandMatchesNixBuild(t *testing.T) {
 	needTools(t)
@@ -451,7 +451,7 @@ ociTools.buildImage {
 	}{
 		{"1", "nix path-info", []string{"NIX_REMOTE=local"}},
 		{"2", "the nix daemon", append(nixd.nixDaemonEnv(), "PATH=/var/empty")},
-		{"2", "nix path-info, no daemon listening", []string{"NIX_DAEMON_SOCKET_PATH=" + filepath.Join(t.TempDir(), "none")}},
+		{"2", "nix path-info, no daemon listening", []string{"NIX_REMOTE=auto", "NIX_DAEMON_SOCKET_PATH=" + filepath.Join(t.TempDir(), "none")}},
 	} {
 		out := filepath.Join(t.TempDir(), "image")
 		stdout := toolEnv(t, run.env, bin, "image", "--out", out, "--jobs", run.jobs, "--tag", "cli", "--expose", "8080", "--label", "a=b",

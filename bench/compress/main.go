@@ -40,6 +40,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oci-builder/oci-builder/internal/watchdog"
 	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/store/daemon"
 )
@@ -149,7 +150,11 @@ func run() error {
 		if err := os.WriteFile(graph, graphJSON, 0o644); err != nil {
 			return err
 		}
-		socket := filepath.Join(base, "daemon.sock")
+		// A directory of its own, which the daemon's watchdog removes.
+		if err := os.Mkdir(filepath.Join(base, "daemon"), 0o755); err != nil {
+			return err
+		}
+		socket := filepath.Join(base, "daemon", "sock")
 		stopDaemon, err := startDaemon(socket)
 		if err != nil {
 			return err
@@ -168,6 +173,7 @@ func run() error {
 			env := os.Environ()
 			switch how {
 			case fromDaemon:
+				name += " (closure from the daemon)"
 				env = append(env, "NIX_REMOTE=daemon", "NIX_DAEMON_SOCKET_PATH="+socket)
 			case fromPathInfo:
 				name, key = name+", closure from `nix path-info`", key+"-pathinfo"
@@ -256,19 +262,33 @@ func run() error {
 }
 
 // startDaemon starts a nix-daemon listening on socket, for the image rows
-// to ask, and waits until it accepts connections. The function it returns
-// stops it.
+// to ask, and waits until it accepts connections. Its workers open the
+// local store (never a daemon: that could be their own socket), which
+// needs root. A watchdog stops it if the benchmark dies first. The
+// function it returns stops it.
 func startDaemon(socket string) (func(), error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("-image runs a nix-daemon of the local store, which needs root")
+	}
 	cmd := exec.Command("nix-daemon")
-	cmd.Env = append(os.Environ(), "NIX_DAEMON_SOCKET_PATH="+socket)
+	cmd.Env = append(os.Environ(), "NIX_DAEMON_SOCKET_PATH="+socket, "NIX_REMOTE=local",
+		"NIX_CONFIG="+os.Getenv("NIX_CONFIG")+"\nstore = local")
 	// Its log (a line per connection) is shown only if it does not start.
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start nix-daemon: %w", err)
 	}
+	wd, err := watchdog.Start(cmd.Process.Pid, filepath.Dir(socket))
+	if err != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		return nil, err
+	}
 	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+		wd.Stop()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		cmd.Wait()
 	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

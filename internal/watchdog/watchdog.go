@@ -4,9 +4,11 @@
 package watchdog
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 )
 
@@ -26,6 +28,7 @@ exit 0`
 type Watchdog struct {
 	cmd  *exec.Cmd
 	pipe *os.File
+	once sync.Once
 }
 
 // Start starts a watchdog (in a process group of its own, so that stopping
@@ -34,7 +37,7 @@ type Watchdog struct {
 func Start(pgid int, dir string) (*Watchdog, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("watchdog: %w", err)
 	}
 	defer r.Close()
 	cmd := exec.Command("sh", "-c", script, "sh", strconv.Itoa(pgid), dir)
@@ -42,16 +45,19 @@ func Start(pgid int, dir string) (*Watchdog, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		w.Close()
-		return nil, err
+		return nil, fmt.Errorf("watchdog: %w", err)
 	}
 	return &Watchdog{cmd: cmd, pipe: w}, nil
 }
 
-// Stop ends the watchdog without it acting. Call it before stopping the
-// process group yourself: once that group is gone, its number may be
-// reused.
+// Stop ends the watchdog without it acting; calling it again does
+// nothing. Call it before stopping the process group yourself, and as soon
+// as the group's leader has exited and been waited for: once the group is
+// gone, its number may be reused.
 func (d *Watchdog) Stop() {
-	d.cmd.Process.Kill()
-	d.cmd.Wait()
-	d.pipe.Close()
+	d.once.Do(func() {
+		d.cmd.Process.Kill()
+		d.cmd.Wait()
+		d.pipe.Close()
+	})
 }

@@ -10,20 +10,23 @@ import (
 )
 
 // sleeper starts `sleep 60` in a process group of its own, and a directory
-// for the watchdog to remove.
-func sleeper(t *testing.T) (*exec.Cmd, string) {
+// for the watchdog to remove. The channel closes when sleep has exited
+// (and been waited for).
+func sleeper(t *testing.T) (*exec.Cmd, string, chan struct{}) {
 	t.Helper()
 	cmd := exec.Command("sleep", "60")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
 	dir := filepath.Join(t.TempDir(), "daemon")
 	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, dir
+	return cmd, dir, exited
 }
 
 func TestWatchdog(t *testing.T) {
@@ -37,13 +40,11 @@ func TestWatchdog(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd, dir := sleeper(t)
+			cmd, dir, exited := sleeper(t)
 			wd, err := Start(cmd.Process.Pid, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan struct{})
-			go func() { cmd.Wait(); close(exited) }()
 			if tc.stop {
 				wd.Stop()
 			} else {
@@ -60,6 +61,9 @@ func TestWatchdog(t *testing.T) {
 			case <-time.After(3 * time.Second):
 				if tc.acted {
 					t.Fatal("the watched process still runs 3 s after the pipe ended")
+				}
+				if _, err := os.Stat(dir); err != nil {
+					t.Fatalf("a stopped watchdog removed %s: %v", dir, err)
 				}
 				return
 			}

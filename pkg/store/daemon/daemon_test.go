@@ -52,6 +52,8 @@ func TestSocketPath(t *testing.T) {
 		{name: "XDG_CONFIG_HOME", env: map[string]string{"HOME": "/home/u", "XDG_CONFIG_HOME": "/xdg"}, files: map[string]string{"/home/u/.config/nix/nix.conf": "store = local", "/xdg/nix/nix.conf": "store = unix:///x/s"}, socket: "/x/s", ok: true},
 		{name: "XDG_CONFIG_DIRS", env: map[string]string{"XDG_CONFIG_DIRS": "/a:/b"}, files: map[string]string{"/a/nix/nix.conf": "store = daemon", "/b/nix/nix.conf": "store = local"}, socket: daemon.DefaultSocket, ok: true},
 		{name: "NIX_USER_CONF_FILES", env: map[string]string{"HOME": "/home/u", "NIX_USER_CONF_FILES": "/u1:/u2"}, files: map[string]string{"/home/u/.config/nix/nix.conf": "store = daemon", "/u2": "store = local"}},
+		{name: "NIX_USER_CONF_FILES, the first wins", env: map[string]string{"NIX_USER_CONF_FILES": "/u1:/u2"}, files: map[string]string{"/u1": "store = daemon", "/u2": "store = local"}, socket: daemon.DefaultSocket, ok: true},
+		{name: "XDG_CONFIG_HOME over XDG_CONFIG_DIRS", env: map[string]string{"XDG_CONFIG_HOME": "/h", "XDG_CONFIG_DIRS": "/a"}, files: map[string]string{"/h/nix/nix.conf": "store = daemon", "/a/nix/nix.conf": "store = local"}, socket: daemon.DefaultSocket, ok: true},
 		{name: "NIX_CONFIG last", env: map[string]string{"NIX_CONFIG": "store = daemon"}, files: map[string]string{"/etc/nix/nix.conf": "store = local"}, socket: daemon.DefaultSocket, ok: true},
 	}
 	for _, tc := range tests {

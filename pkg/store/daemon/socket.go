@@ -9,13 +9,17 @@ import (
 const DefaultSocket = "/nix/var/nix/daemon-socket/socket"
 
 // SocketPath returns the daemon's socket that Nix's client would use, and
-// whether the store Nix would open is that daemon's. The store is Nix's
-// `store` setting: from NIX_CONFIG, else the user's and the system's
-// nix.conf (read with readFile; `include` lines are not followed), else
-// NIX_REMOTE, else "auto". "auto", "daemon" and "unix://[PATH]" are the
-// daemon's (PATH, when given, is the socket); any other store (local with
-// another root, ssh-ng://...) is not. The socket is $NIX_DAEMON_SOCKET_PATH,
-// else daemon-socket/socket in $NIX_STATE_DIR, else DefaultSocket.
+// whether the daemon may be asked about the store Nix would open. That
+// store is Nix's `store` setting: from NIX_CONFIG, else the user's and the
+// system's nix.conf (read with readFile; `include` lines are not
+// followed), else NIX_REMOTE, else "auto". With "daemon" or
+// "unix://[PATH]" Nix asks the daemon (PATH, when given, is the socket);
+// with "auto" it opens the database itself when it may write to it (root,
+// the owner of a single-user store) and asks the daemon otherwise, and the
+// daemon serves that same database, so it may be asked. Any other store
+// (local with another root, ssh-ng://...) is not the daemon's. The socket
+// is $NIX_DAEMON_SOCKET_PATH, else daemon-socket/socket in $NIX_STATE_DIR,
+// else DefaultSocket.
 func SocketPath(getenv func(string) string, readFile func(string) ([]byte, error)) (string, bool) {
 	socket := DefaultSocket
 	if s := getenv("NIX_DAEMON_SOCKET_PATH"); s != "" {
@@ -51,10 +55,11 @@ func storeSetting(getenv func(string) string, readFile func(string) ([]byte, err
 	return value
 }
 
-// confFiles lists the nix.conf files Nix reads, in order: the system's
-// ($NIX_CONF_DIR/nix.conf, else /etc/nix/nix.conf), then the user's
-// ($NIX_USER_CONF_FILES, else nix/nix.conf in each of $XDG_CONFIG_DIRS,
-// last first, and in $XDG_CONFIG_HOME or ~/.config).
+// confFiles lists the nix.conf files in the order Nix applies them (a
+// later one's setting wins): the system's ($NIX_CONF_DIR/nix.conf, else
+// /etc/nix/nix.conf), then the user's, the first listed applied last
+// ($NIX_USER_CONF_FILES, else $XDG_CONFIG_HOME or ~/.config, then each of
+// $XDG_CONFIG_DIRS, with nix/nix.conf in each directory).
 func confFiles(getenv func(string) string) []string {
 	dir := getenv("NIX_CONF_DIR")
 	if dir == "" {
@@ -62,7 +67,13 @@ func confFiles(getenv func(string) string) []string {
 	}
 	files := []string{path.Join(dir, "nix.conf")}
 	if u := getenv("NIX_USER_CONF_FILES"); u != "" {
-		return append(files, strings.Split(u, ":")...)
+		user := strings.Split(u, ":")
+		for i := len(user) - 1; i >= 0; i-- {
+			if user[i] != "" {
+				files = append(files, user[i])
+			}
+		}
+		return files
 	}
 	dirs := strings.Split(getenv("XDG_CONFIG_DIRS"), ":")
 	if getenv("XDG_CONFIG_DIRS") == "" {

@@ -26,6 +26,7 @@ func TestClosureRoutes(t *testing.T) {
 	sort.Strings(want)
 	notValid := "/nix/store/" + strings.Repeat("0", 32) + "-not-valid"
 	absent := filepath.Join(t.TempDir(), "absent")
+	refusing := daemontest.Refusing(t, "database is on fire")
 	withPath, noNix := os.Getenv("PATH"), "/var/empty"
 	tests := []struct {
 		name string
@@ -41,9 +42,12 @@ func TestClosureRoutes(t *testing.T) {
 		{name: "neither", env: map[string]string{"NIX_DAEMON_SOCKET_PATH": absent}, path: noNix, root: paths[0],
 			err: []string{"executable file not found", "(and no Nix daemon: dial unix " + absent}},
 		{name: "not valid, then nix", env: map[string]string{"NIX_DAEMON_SOCKET_PATH": socket}, path: withPath, root: notValid,
-			err: []string{notValid + " is not valid in the local store (and then nix path-info of " + notValid}},
+			err: []string{notValid + " is not valid in the store (and then nix path-info of " + notValid}},
 		{name: "not valid, no nix", env: map[string]string{"NIX_DAEMON_SOCKET_PATH": socket}, path: noNix, root: notValid,
-			err: []string{notValid + " is not valid in the local store (and then nix path-info", "executable file not found"}},
+			err: []string{notValid + " is not valid in the store (and then nix path-info", "executable file not found"}},
+		{name: "daemon fails, nix answers", env: map[string]string{"NIX_DAEMON_SOCKET_PATH": refusing}, path: withPath, root: paths[0]},
+		{name: "daemon fails, no nix", env: map[string]string{"NIX_DAEMON_SOCKET_PATH": refusing}, path: noNix, root: paths[0],
+			err: []string{"nix daemon: database is on fire (and then nix path-info of " + paths[0], "executable file not found"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,7 +84,8 @@ func TestClosureRoutes(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		getenv := func(k string) string { return map[string]string{"NIX_DAEMON_SOCKET_PATH": socket}[k] }
-		if _, err := local.Closure(ctx, getenv, "/nix/store", paths[:1]); !errors.Is(err, context.Canceled) {
+		// Not retried: nix path-info would say so in the error.
+		if _, err := local.Closure(ctx, getenv, "/nix/store", paths[:1]); !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "nix path-info") {
 			t.Fatalf("Closure after the context ended: %v", err)
 		}
 	})

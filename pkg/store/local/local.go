@@ -84,7 +84,9 @@ func ClosureOf(ctx context.Context, getenv func(string) string, storeDir string,
 // path it does not hold, a store directory it does not serve), it asks
 // `nix path-info` (PathInfoClosure), which honours all of Nix's settings.
 // Both read the same database. When both fail, the error tells both; the
-// end of ctx is not retried.
+// end of ctx is not retried. getenv chooses the daemon; `nix path-info`
+// runs with the process's environment (the command line passes
+// os.Getenv).
 func Closure(ctx context.Context, getenv func(string) string, storeDir string, roots []string) (*store.Graph, error) {
 	if len(roots) == 0 {
 		return store.NewGraph(nil, storeDir)
@@ -119,10 +121,6 @@ func DaemonClosure(ctx context.Context, socket, storeDir string, roots []string)
 	defer c.Close()
 	infos, err := c.Closure(roots)
 	if err != nil {
-		var notValid *daemon.NotValidError
-		if errors.As(err, &notValid) {
-			return nil, fmt.Errorf("%s is not valid in the local store", notValid.Path)
-		}
 		return nil, err
 	}
 	g, err := store.NewGraph(infos, storeDir)
@@ -154,7 +152,7 @@ func PathInfoClosure(ctx context.Context, nixCmd, storeDir string, roots []strin
 		if msg == "" {
 			return nil, fmt.Errorf("nix path-info of %s: %w", strings.Join(roots, " "), err)
 		}
-		return nil, fmt.Errorf("nix path-info of %s: %v: %s", strings.Join(roots, " "), err, msg)
+		return nil, fmt.Errorf("nix path-info of %s: %w: %s", strings.Join(roots, " "), err, msg)
 	}
 	return store.ParsePathInfo(stdout.Bytes(), storeDir)
 }

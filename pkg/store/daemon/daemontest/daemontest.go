@@ -1,31 +1,48 @@
 // Package daemontest starts a real nix-daemon for tests, on a socket of its
-// own, and adds store paths for them to ask it about.
+// own, adds store paths for them to ask it about, and scripts a peer that
+// greets as a daemon and then fails every query.
 package daemontest
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/oci-builder/oci-builder/internal/watchdog"
+	"github.com/oci-builder/oci-builder/pkg/store/daemon"
 )
 
 // Start starts a nix-daemon serving the machine's store on a socket of the
-// test's (NIX_DAEMON_SOCKET_PATH), stopped when the test ends, and returns
-// the socket. Without nix-daemon the test is skipped, or fails under CI.
+// test's (NIX_DAEMON_SOCKET_PATH), stopped when the test ends or, by a
+// watchdog, when the test binary dies first, and returns the socket. Its
+// workers open the local store (never a daemon, which could be their own
+// socket), which needs root. Without nix-daemon or root the test is
+// skipped, or fails under CI.
 func Start(t testing.TB) string {
 	t.Helper()
-	if _, err := exec.LookPath("nix-daemon"); err != nil {
+	need := func(why string) {
 		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but nix-daemon is missing")
+			t.Fatalf("CI is set but %s", why)
 		}
-		t.Skip("no nix-daemon")
+		t.Skip(why)
+	}
+	if _, err := exec.LookPath("nix-daemon"); err != nil {
+		need("nix-daemon is missing")
+	}
+	if os.Geteuid() != 0 {
+		need("a nix-daemon of the local store needs root")
 	}
 	dir, err := os.MkdirTemp("", "nix-daemon-") // short: a socket path has at most 107 bytes
 	if err != nil {
@@ -33,35 +50,73 @@ func Start(t testing.TB) string {
 	}
 	socket := filepath.Join(dir, "sock")
 	cmd := exec.Command("nix-daemon")
-	cmd.Env = append(os.Environ(), "NIX_DAEMON_SOCKET_PATH="+socket)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.Env = append(os.Environ(), "NIX_DAEMON_SOCKET_PATH="+socket, "NIX_REMOTE=local",
+		"NIX_CONFIG="+os.Getenv("NIX_CONFIG")+"\nstore = local")
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		t.Fatal(err)
 	}
-	// The watchdog stops it if the test binary dies first (a panic).
-	wd, err := watchdog.Start(cmd.Process.Pid, dir)
+	wd, wdErr := watchdog.Start(cmd.Process.Pid, dir)
+	exited := make(chan struct{})
+	go func() {
+		// Reaped only here: until then the daemon's process group
+		// number stays its own.
+		cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		if wd != nil {
 			wd.Stop()
 		}
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		cmd.Wait()
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
 		os.RemoveAll(dir)
 	})
-	if err != nil {
-		t.Fatalf("watchdog: %v", err)
+	if wdErr != nil {
+		t.Fatal(wdErr)
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(socket); err == nil {
+		c, err := daemon.Dial(context.Background(), socket)
+		if err == nil {
+			c.Close()
 			return socket
 		}
+		select {
+		case <-exited:
+			t.Fatalf("nix-daemon exited at start:\n%s", log.String())
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("nix-daemon did not listen within 30 s")
+			t.Fatalf("nix-daemon did not serve within 30 s: %v\n%s", err, log.String())
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer that the daemon's output goroutine and the
+// test may use at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // AddPaths adds n+1 new files to the store with builtins.toFile: a root
@@ -77,6 +132,10 @@ func AddPaths(t testing.TB, n int) []string {
 in builtins.concatStringsSep " " ([ root ] ++ leaves)`
 	out, err := exec.Command("nix-instantiate", "--eval", "--read-write-mode", "-E", expr).Output()
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("nix-instantiate: %v: %s", err, ee.Stderr)
+		}
 		t.Fatalf("nix-instantiate: %v", err)
 	}
 	s, err := strconv.Unquote(strings.TrimSpace(string(out)))
@@ -84,4 +143,67 @@ in builtins.concatStringsSep " " ([ root ] ++ leaves)`
 		t.Fatalf("nix-instantiate printed %q", out)
 	}
 	return strings.Fields(s)
+}
+
+// Refusing listens on a socket of the test's, as a daemon of protocol 1.35
+// that completes the greeting and then answers every QueryPathInfo with
+// the error message, and returns the socket.
+func Refusing(t testing.TB, message string) string {
+	t.Helper()
+	socket := filepath.Join(t.TempDir(), "sock")
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { l.Close(); <-done })
+	u := func(m []byte, ns ...uint64) []byte {
+		for _, n := range ns {
+			m = binary.LittleEndian.AppendUint64(m, n)
+		}
+		return m
+	}
+	s := func(m []byte, str string) []byte {
+		m = u(m, uint64(len(str)))
+		m = append(m, str...)
+		return append(m, make([]byte, (8-len(str)%8)%8)...)
+	}
+	const stderrLast, stderrError = 0x616c7473, 0x63787470
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				// Magic; version, CPU affinity, reserved space.
+				if _, err := io.ReadFull(c, make([]byte, 8)); err != nil {
+					return
+				}
+				c.Write(u(nil, 0x6478696f, 1<<8|35))
+				if _, err := io.ReadFull(c, make([]byte, 24)); err != nil {
+					return
+				}
+				// Nix version, trust, end of the start-up messages.
+				c.Write(u(u(s(nil, "2.99.0"), 0), stderrLast))
+				for {
+					head := make([]byte, 16)
+					if _, err := io.ReadFull(c, head); err != nil {
+						return
+					}
+					n := binary.LittleEndian.Uint64(head[8:])
+					if _, err := io.ReadFull(c, make([]byte, (n+7)/8*8)); err != nil {
+						return
+					}
+					// A structured error (1.26 on): type, level,
+					// name, message, no position, no traces.
+					m := s(s(u(s(u(nil, stderrError), "Error"), 0), "Error"), message)
+					c.Write(u(m, 0, 0))
+				}
+			}()
+		}
+	}()
+	return socket
 }
