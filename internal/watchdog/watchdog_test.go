@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -77,5 +78,39 @@ func TestWatchdog(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOwnerDies: when the process that started the watchdog exits without
+// stopping it (here a child running this test binary, which starts a
+// watchdog and exits at once), the watched group stops and its directory
+// goes.
+func TestOwnerDies(t *testing.T) {
+	if pgid := os.Getenv("WATCHDOG_TEST_PGID"); pgid != "" {
+		// The child: start the watchdog and die without Stop.
+		n, _ := strconv.Atoi(pgid)
+		if _, err := Start(n, os.Getenv("WATCHDOG_TEST_DIR")); err != nil {
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	cmd, dir, exited := sleeper(t)
+	child := exec.Command(os.Args[0], "-test.run=^TestOwnerDies$")
+	child.Env = append(os.Environ(), "WATCHDOG_TEST_PGID="+strconv.Itoa(cmd.Process.Pid), "WATCHDOG_TEST_DIR="+dir)
+	if out, err := child.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	select {
+	case <-exited:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the watched process still runs 3 s after its watchdog's owner died")
+	}
+	for deadline := time.Now().Add(35 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still there", dir)
+		}
 	}
 }
