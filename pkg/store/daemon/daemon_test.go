@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -199,25 +198,8 @@ func TestDialUnavailable(t *testing.T) {
 	}
 }
 
-// msg builds what a daemon sends: numbers as 64-bit little endian, strings
-// with their length and padding to 8 bytes.
-type msg []byte
-
-func (m msg) u(ns ...uint64) msg {
-	for _, n := range ns {
-		m = binary.LittleEndian.AppendUint64(m, n)
-	}
-	return m
-}
-
-func (m msg) s(ss ...string) msg {
-	for _, s := range ss {
-		m = m.u(uint64(len(s)))
-		m = append(m, s...)
-		m = append(m, make([]byte, (8-len(s)%8)%8)...)
-	}
-	return m
-}
+// msg is what the scripted daemons send.
+type msg = daemontest.Msg
 
 const (
 	magic2      = 0x6478696f
@@ -229,7 +211,7 @@ const (
 	result      = 0x52534c54
 )
 
-// fakeDaemon serves one connection on a socket of the test's: it reads the
+// fakeDaemon serves connections on a socket of the test's: it reads the
 // client's magic number and sends greeting; then, unless startup is nil
 // (it closes the connection), it reads the client's version and the two
 // obsolete settings and sends startup; then it reads one request (an
@@ -237,20 +219,7 @@ const (
 // a nil answer, it waits for the client to close it).
 func fakeDaemon(t *testing.T, greeting, startup, answer msg) string {
 	t.Helper()
-	socket := filepath.Join(t.TempDir(), "sock")
-	l, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { l.Close(); <-done })
-	go func() {
-		defer close(done)
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	return daemontest.Peer(t, func(c net.Conn) {
 		if _, err := io.ReadFull(c, make([]byte, 8)); err != nil {
 			return
 		}
@@ -262,12 +231,7 @@ func fakeDaemon(t *testing.T, greeting, startup, answer msg) string {
 			return
 		}
 		c.Write(startup)
-		head := make([]byte, 16)
-		if _, err := io.ReadFull(c, head); err != nil {
-			return
-		}
-		n := binary.LittleEndian.Uint64(head[8:])
-		if _, err := io.ReadFull(c, make([]byte, (n+7)/8*8)); err != nil {
+		if daemontest.ReadRequest(c) != nil {
 			return
 		}
 		if answer == nil {
@@ -276,8 +240,7 @@ func fakeDaemon(t *testing.T, greeting, startup, answer msg) string {
 			return
 		}
 		c.Write(answer)
-	}()
-	return socket
+	})
 }
 
 // speaks is what the fake daemon of protocol version 1.minor sends after
@@ -286,10 +249,10 @@ func fakeDaemon(t *testing.T, greeting, startup, answer msg) string {
 func speaks(minor uint64, then msg) msg {
 	m := msg{}
 	if min(minor, 35) >= 33 {
-		m = m.s("2.99.0")
+		m = m.S("2.99.0")
 	}
 	if min(minor, 35) >= 35 {
-		m = m.u(1)
+		m = m.U(1)
 	}
 	return append(m, then...)
 }
@@ -299,9 +262,9 @@ func speaks(minor uint64, then msg) msg {
 // from 1.26 a structured error with one trace.
 func daemonError(minor uint64, text string) msg {
 	if min(minor, 35) < 26 {
-		return msg{}.u(stderrError).s(text).u(1)
+		return msg{}.U(stderrError).S(text).U(1)
 	}
-	return msg{}.u(stderrError).s("Error").u(0).s("Error").s(text).u(0, 1, 0).s("while querying")
+	return msg{}.U(stderrError).S("Error").U(0).S("Error").S(text).U(0, 1, 0).S("while querying")
 }
 
 // TestProtocol checks the client against daemons' answers a real daemon
@@ -312,9 +275,9 @@ func TestProtocol(t *testing.T) {
 	// The answer to QueryPathInfo for a valid path with one reference.
 	hash := strings.Repeat("ab", 32)
 	ref := "/nix/store/" + strings.Repeat("b", 32) + "-b"
-	info := msg{}.u(1).s("", hash).u(1).s(ref).u(1700000000, 4242, 0, 1).s("sig", "")
+	info := msg{}.U(1).S("", hash).U(1).S(ref).U(1700000000, 4242, 0, 1).S("sig", "")
 	p := "/nix/store/" + strings.Repeat("a", 32) + "-a"
-	hello := func(minor uint64) msg { return msg{}.u(magic2, 1<<8|minor) }
+	hello := func(minor uint64) msg { return msg{}.U(magic2, 1<<8|minor) }
 	type testCase struct {
 		name     string
 		greeting msg
@@ -334,13 +297,13 @@ func TestProtocol(t *testing.T) {
 		tests = append(tests,
 			testCase{
 				name: fmt.Sprintf("1.%d logs and activities", v), greeting: hello(v),
-				startup: speaks(v, msg{}.u(stderrNext).s("starting\n").u(stderrLast)),
-				answer: append(msg{}.u(startAct, 7, 3, 105).s("querying").u(2, 0, 5, 1).s("x").u(0).
-					u(result, 7, 104, 1, 0, 99).u(stopAct, 7).u(stderrLast), info...),
+				startup: speaks(v, msg{}.U(stderrNext).S("starting\n").U(stderrLast)),
+				answer: append(msg{}.U(startAct, 7, 3, 105).S("querying").U(2, 0, 5, 1).S("x").U(0).
+					U(result, 7, 104, 1, 0, 99).U(stopAct, 7).U(stderrLast), info...),
 				version: negotiated,
 			},
 			testCase{
-				name: fmt.Sprintf("1.%d query error", v), greeting: hello(v), startup: speaks(v, msg{}.u(stderrLast)),
+				name: fmt.Sprintf("1.%d query error", v), greeting: hello(v), startup: speaks(v, msg{}.U(stderrLast)),
 				answer: daemonError(v, "\x1b[31;1merror:\x1b[0m database is locked\n"), queryErr: "path info of " + p + ": " + errText,
 			},
 			testCase{
@@ -349,25 +312,25 @@ func TestProtocol(t *testing.T) {
 			},
 		)
 	}
-	ok := speaks(37, msg{}.u(stderrLast))
+	ok := speaks(37, msg{}.U(stderrLast))
 	tests = append(tests, []testCase{
-		{name: "not a daemon", greeting: msg{}.u(0x1234, 1<<8|37), dialErr: "not a Nix daemon"},
+		{name: "not a daemon", greeting: msg{}.U(0x1234, 1<<8|37), dialErr: "not a Nix daemon"},
 		{name: "too old", greeting: hello(17), dialErr: "daemon protocol 1.17 not supported"},
-		{name: "major 2", greeting: msg{}.u(magic2, 2<<8|1), dialErr: "daemon protocol 2.1 not supported"},
-		{name: "closes at once", greeting: msg{}.u(magic2), dialErr: "greeting: "},
-		{name: "unknown trust", greeting: hello(37), startup: msg{}.s("2.99.0").u(7), dialErr: "unknown value 7"},
-		{name: "error of another type", greeting: hello(37), startup: ok, answer: msg{}.u(stderrError).s("Panic"), queryErr: `error of type "Panic"`},
-		{name: "error with a position", greeting: hello(37), startup: ok, answer: msg{}.u(stderrError).s("Error").u(0).s("Error").s("x").u(1), queryErr: "error position 1"},
-		{name: "unknown message", greeting: hello(37), startup: ok, answer: msg{}.u(0x42), queryErr: "unknown daemon message 0x42"},
-		{name: "data transfer", greeting: hello(37), startup: ok, answer: msg{}.u(0x64617461, 8), queryErr: "data transfer"},
-		{name: "endless log", greeting: hello(37), startup: ok, answer: bytes.Repeat(msg{}.u(stderrNext).s("x"), 1<<16+1), queryErr: "more than 65536 messages"},
-		{name: "not valid", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 0), queryErr: p + " is not valid in the store"},
-		{name: "bad hash", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", "abc"), queryErr: `NAR hash "abc" is not a base16 SHA-256`},
-		{name: "huge list", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", hash).u(1 << 40), queryErr: "list of 1099511627776 items (at most 65536)"},
-		{name: "relative reference", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", hash).u(1).s("nix/store/x"), queryErr: `reference "nix/store/x" is not a store path in /nix/store`},
-		{name: "reference elsewhere", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", hash).u(1).s("/gnu/store/" + strings.Repeat("b", 32) + "-b"), queryErr: "is not a store path in /nix/store"},
-		{name: "reference without hash", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", hash).u(1).s("/nix/store/b"), queryErr: `reference "/nix/store/b" is not a store path`},
-		{name: "cut short", greeting: hello(37), startup: ok, answer: msg{}.u(stderrLast, 1).s("", hash), queryErr: "EOF"},
+		{name: "major 2", greeting: msg{}.U(magic2, 2<<8|1), dialErr: "daemon protocol 2.1 not supported"},
+		{name: "closes at once", greeting: msg{}.U(magic2), dialErr: "greeting: "},
+		{name: "unknown trust", greeting: hello(37), startup: msg{}.S("2.99.0").U(7), dialErr: "unknown value 7"},
+		{name: "error of another type", greeting: hello(37), startup: ok, answer: msg{}.U(stderrError).S("Panic"), queryErr: `error of type "Panic"`},
+		{name: "error with a position", greeting: hello(37), startup: ok, answer: msg{}.U(stderrError).S("Error").U(0).S("Error").S("x").U(1), queryErr: "error position 1"},
+		{name: "unknown message", greeting: hello(37), startup: ok, answer: msg{}.U(0x42), queryErr: "unknown daemon message 0x42"},
+		{name: "data transfer", greeting: hello(37), startup: ok, answer: msg{}.U(0x64617461, 8), queryErr: "data transfer"},
+		{name: "endless log", greeting: hello(37), startup: ok, answer: bytes.Repeat(msg{}.U(stderrNext).S("x"), 1<<16+1), queryErr: "more than 65536 messages"},
+		{name: "not valid", greeting: hello(37), startup: ok, answer: msg{}.U(stderrLast, 0), queryErr: p + " is not valid in the store"},
+		{name: "bad hash", greeting: hello(37), startup: ok, answer: msg{}.U(stderrLast, 1).S("", "abc"), queryErr: `NAR hash "abc" is not a base16 SHA-256`},
+		{name: "huge list", greeting: hello(37), startup: ok, answer: msg{}.U(stderrLast, 1).S("", hash).U(1 << 40), queryErr: "list of 1099511627776 items (at most 65536)"},
+		{name: "relative reference", greeting: hello(37), startup: ok, answer: msg{}.U(stderrLast, 1).S("", hash).U(1).S("nix/store/x"), queryErr: `reference "nix/store/x" is not a store path in /nix/store`},
+		{name: "reference elsewhere", greeting: hello(37), startup: ok, answer: msg{}.U(stderrLast, 1).S("", hash).U(1).S("/gnu/store/" + strings.Repeat("b", 32) + "-b"), queryErr: "is not a store path in /nix/store"},
+		{name: "reference without hash", greeting: hello(37), startup: ok, answer: msg{}.U(stderrLast, 1).S("", hash).U(1).S("/nix/store/b"), queryErr: `reference "/nix/store/b" is not a store path`},
+		{name: "cut short", greeting: hello(37), startup: ok, answer: msg{}.U(stderrLast, 1).S("", hash), queryErr: "EOF"},
 	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -419,7 +382,7 @@ func nixBase32(t *testing.T, base16 string) string {
 // TestInterrupted: the end of the context ends a query the daemon does not
 // answer.
 func TestInterrupted(t *testing.T) {
-	socket := fakeDaemon(t, msg{}.u(magic2, 1<<8|37), speaks(37, msg{}.u(stderrLast)), nil)
+	socket := fakeDaemon(t, msg{}.U(magic2, 1<<8|37), speaks(37, msg{}.U(stderrLast)), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := daemon.Dial(ctx, socket)
 	if err != nil {

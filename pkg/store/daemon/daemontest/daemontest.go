@@ -145,65 +145,92 @@ in builtins.concatStringsSep " " ([ root ] ++ leaves)`
 	return strings.Fields(s)
 }
 
-// Refusing listens on a socket of the test's, as a daemon of protocol 1.35
-// that completes the greeting and then answers every QueryPathInfo with
-// the error message, and returns the socket.
-func Refusing(t testing.TB, message string) string {
+// Msg is what a peer sends in Nix's wire format: numbers as 64-bit little
+// endian, strings with their length and padding to 8 bytes.
+type Msg []byte
+
+// U appends the numbers.
+func (m Msg) U(ns ...uint64) Msg {
+	for _, n := range ns {
+		m = binary.LittleEndian.AppendUint64(m, n)
+	}
+	return m
+}
+
+// S appends the strings.
+func (m Msg) S(ss ...string) Msg {
+	for _, s := range ss {
+		m = m.U(uint64(len(s)))
+		m = append(m, s...)
+		m = append(m, make([]byte, (8-len(s)%8)%8)...)
+	}
+	return m
+}
+
+// Peer listens on a socket of the test's and serves each connection with
+// serve, on a goroutine of its own, until the test ends (when it waits for
+// them), and returns the socket: a scripted daemon.
+func Peer(t testing.TB, serve func(c net.Conn)) string {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "sock")
 	l, err := net.Listen("unix", socket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	t.Cleanup(func() { l.Close(); <-done })
-	u := func(m []byte, ns ...uint64) []byte {
-		for _, n := range ns {
-			m = binary.LittleEndian.AppendUint64(m, n)
-		}
-		return m
-	}
-	s := func(m []byte, str string) []byte {
-		m = u(m, uint64(len(str)))
-		m = append(m, str...)
-		return append(m, make([]byte, (8-len(str)%8)%8)...)
-	}
-	const stderrLast, stderrError = 0x616c7473, 0x63787470
+	var wg sync.WaitGroup
+	wg.Add(1)
+	t.Cleanup(func() { l.Close(); wg.Wait() })
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
+			wg.Add(1)
 			go func() {
+				defer wg.Done()
 				defer c.Close()
-				// Magic; version, CPU affinity, reserved space.
-				if _, err := io.ReadFull(c, make([]byte, 8)); err != nil {
-					return
-				}
-				c.Write(u(nil, 0x6478696f, 1<<8|35))
-				if _, err := io.ReadFull(c, make([]byte, 24)); err != nil {
-					return
-				}
-				// Nix version, trust, end of the start-up messages.
-				c.Write(u(u(s(nil, "2.99.0"), 0), stderrLast))
-				for {
-					head := make([]byte, 16)
-					if _, err := io.ReadFull(c, head); err != nil {
-						return
-					}
-					n := binary.LittleEndian.Uint64(head[8:])
-					if _, err := io.ReadFull(c, make([]byte, (n+7)/8*8)); err != nil {
-						return
-					}
-					// A structured error (1.26 on): type, level,
-					// name, message, no position, no traces.
-					m := s(s(u(s(u(nil, stderrError), "Error"), 0), "Error"), message)
-					c.Write(u(m, 0, 0))
-				}
+				serve(c)
 			}()
 		}
 	}()
 	return socket
+}
+
+// ReadRequest reads a request of one operation and one string (as
+// QueryPathInfo is) from the client.
+func ReadRequest(c net.Conn) error {
+	head := make([]byte, 16)
+	if _, err := io.ReadFull(c, head); err != nil {
+		return err
+	}
+	n := binary.LittleEndian.Uint64(head[8:])
+	_, err := io.ReadFull(c, make([]byte, (n+7)/8*8))
+	return err
+}
+
+// Refusing listens on a socket of the test's, as a daemon of protocol 1.35
+// that completes the greeting and then answers every QueryPathInfo with
+// the error message, and returns the socket.
+func Refusing(t testing.TB, message string) string {
+	t.Helper()
+	const stderrLast, stderrError = 0x616c7473, 0x63787470
+	return Peer(t, func(c net.Conn) {
+		// Magic; version, CPU affinity, reserved space.
+		if _, err := io.ReadFull(c, make([]byte, 8)); err != nil {
+			return
+		}
+		c.Write(Msg{}.U(0x6478696f, 1<<8|35))
+		if _, err := io.ReadFull(c, make([]byte, 24)); err != nil {
+			return
+		}
+		// Nix version, trust, end of the start-up messages.
+		c.Write(Msg{}.S("2.99.0").U(0, stderrLast))
+		for ReadRequest(c) == nil {
+			// A structured error (1.26 on): type, level, name,
+			// message, no position, no traces.
+			c.Write(Msg{}.U(stderrError).S("Error").U(0).S("Error", message).U(0, 0))
+		}
+	})
 }
