@@ -23,6 +23,7 @@ import (
 
 	"github.com/oci-builder/oci-builder/internal/watchdog"
 	nixdaemon "github.com/oci-builder/oci-builder/pkg/store/daemon"
+	"github.com/oci-builder/oci-builder/pkg/store/daemon/daemontest"
 )
 
 // daemon is a daemon a test binary started.
@@ -328,9 +329,8 @@ func nixDaemonTest(t *testing.T) *daemon {
 	needDaemonTool(t, "nix-daemon")
 	return startDaemon(t, "nix-daemon", func(dir, sock string) []string {
 		// Its workers open the local store, never a daemon: not their
-		// own socket, whatever NIX_REMOTE or NIX_CONFIG say.
-		return []string{"env", "NIX_DAEMON_SOCKET_PATH=" + sock, "NIX_REMOTE=local",
-			"NIX_CONFIG=" + os.Getenv("NIX_CONFIG") + "\nstore = local", "nix-daemon"}
+		// own socket.
+		return append(append([]string{"env"}, daemontest.Env(sock)...), "nix-daemon")
 	}, func(d *daemon) error {
 		c, err := nixdaemon.Dial(context.Background(), d.sock)
 		if err != nil {

@@ -26,7 +26,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -40,9 +39,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/oci-builder/oci-builder/internal/watchdog"
 	"github.com/oci-builder/oci-builder/pkg/layer"
-	"github.com/oci-builder/oci-builder/pkg/store/daemon"
+	"github.com/oci-builder/oci-builder/pkg/store/daemon/daemontest"
 )
 
 func main() {
@@ -261,44 +259,14 @@ func run() error {
 	return nil
 }
 
-// startDaemon starts a nix-daemon listening on socket, for the image rows
-// to ask, and waits until it accepts connections. Its workers open the
-// local store (never a daemon: that could be their own socket), which
-// needs root. A watchdog stops it if the benchmark dies first. The
+// startDaemon starts a nix-daemon of the local store listening on socket
+// (daemontest.Launch, which needs root), for the image rows to ask. The
 // function it returns stops it.
 func startDaemon(socket string) (func(), error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("-image runs a nix-daemon of the local store, which needs root")
 	}
-	cmd := exec.Command("nix-daemon")
-	cmd.Env = append(os.Environ(), "NIX_DAEMON_SOCKET_PATH="+socket, "NIX_REMOTE=local",
-		"NIX_CONFIG="+os.Getenv("NIX_CONFIG")+"\nstore = local")
-	// Its log (a line per connection) is shown only if it does not start.
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start nix-daemon: %w", err)
-	}
-	wd, err := watchdog.Start(cmd.Process.Pid, filepath.Dir(socket))
-	if err != nil {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		return nil, err
-	}
-	stop := func() {
-		wd.Stop()
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		cmd.Wait()
-	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if c, err := daemon.Dial(context.Background(), socket); err == nil {
-			c.Close()
-			return stop, nil
-		}
-	}
-	stop()
-	return nil, fmt.Errorf("nix-daemon did not listen on %s within 10 s:\n%s", socket, log.String())
+	return daemontest.Launch(socket)
 }
 
 // runOne runs cmd and measures it.

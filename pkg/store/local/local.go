@@ -82,7 +82,7 @@ func ClosureOf(ctx context.Context, getenv func(string) string, storeDir string,
 // `nix` costs 50 to 90 ms. Otherwise (no daemon, as in single-user
 // installs, or another store configured), and when the daemon fails (a
 // path it does not hold, a store directory it does not serve), it asks
-// `nix path-info` (PathInfoClosure), which honours all of Nix's settings.
+// `nix path-info`, which honours all of Nix's settings.
 // Both read the same database. When both fail, the error tells both; the
 // end of ctx is not retried. getenv chooses the daemon; `nix path-info`
 // runs with the process's environment (the command line passes
@@ -93,13 +93,13 @@ func Closure(ctx context.Context, getenv func(string) string, storeDir string, r
 	}
 	socket, ok := daemon.SocketPath(getenv, os.ReadFile)
 	if !ok {
-		return PathInfoClosure(ctx, "", storeDir, roots)
+		return pathInfoClosure(ctx, storeDir, roots)
 	}
-	g, daemonErr := DaemonClosure(ctx, socket, storeDir, roots)
+	g, daemonErr := daemonClosure(ctx, socket, storeDir, roots)
 	if daemonErr == nil || ctx.Err() != nil {
 		return g, daemonErr
 	}
-	g, err := PathInfoClosure(ctx, "", storeDir, roots)
+	g, err := pathInfoClosure(ctx, storeDir, roots)
 	switch {
 	case err == nil:
 		return g, nil
@@ -110,10 +110,10 @@ func Closure(ctx context.Context, getenv func(string) string, storeDir string, r
 	}
 }
 
-// DaemonClosure asks the Nix daemon listening on socket for the closure of
+// daemonClosure asks the Nix daemon listening on socket for the closure of
 // roots and returns it as a graph in storeDir. Its error wraps
 // daemon.ErrUnavailable when no daemon answered.
-func DaemonClosure(ctx context.Context, socket, storeDir string, roots []string) (*store.Graph, error) {
+func daemonClosure(ctx context.Context, socket, storeDir string, roots []string) (*store.Graph, error) {
 	c, err := daemon.Dial(ctx, socket)
 	if err != nil {
 		return nil, err
@@ -130,18 +130,11 @@ func DaemonClosure(ctx context.Context, socket, storeDir string, roots []string)
 	return g, nil
 }
 
-// PathInfoClosure asks `nix path-info --json --recursive` for the closure
-// of roots and returns it as a graph in storeDir. nixCmd is the nix
-// executable ("nix" when empty).
-func PathInfoClosure(ctx context.Context, nixCmd, storeDir string, roots []string) (*store.Graph, error) {
-	if len(roots) == 0 {
-		return store.NewGraph(nil, storeDir)
-	}
-	if nixCmd == "" {
-		nixCmd = "nix"
-	}
+// pathInfoClosure asks `nix path-info --json --recursive` for the closure
+// of roots and returns it as a graph in storeDir.
+func pathInfoClosure(ctx context.Context, storeDir string, roots []string) (*store.Graph, error) {
 	args := append([]string{"--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive"}, roots...)
-	cmd := exec.CommandContext(ctx, nixCmd, args...)
+	cmd := exec.CommandContext(ctx, "nix", args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

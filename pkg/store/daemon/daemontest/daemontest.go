@@ -1,6 +1,6 @@
-// Package daemontest starts a real nix-daemon for tests, on a socket of its
-// own, adds store paths for them to ask it about, and scripts a peer that
-// greets as a daemon and then fails every query.
+// Package daemontest starts a real nix-daemon for tests and benchmarks, on
+// a socket of its own, adds store paths for tests to ask it about, and
+// scripts peers that greet as a daemon.
 package daemontest
 
 import (
@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -24,12 +25,9 @@ import (
 	"github.com/oci-builder/oci-builder/pkg/store/daemon"
 )
 
-// Start starts a nix-daemon serving the machine's store on a socket of the
-// test's (NIX_DAEMON_SOCKET_PATH), stopped when the test ends or, by a
-// watchdog, when the test binary dies first, and returns the socket. Its
-// workers open the local store (never a daemon, which could be their own
-// socket), which needs root. Without nix-daemon or root the test is
-// skipped, or fails under CI.
+// Start starts a nix-daemon (Launch) on a socket of the test's, stopped
+// when the test ends, and returns the socket. Without nix-daemon or root
+// the test is skipped, or fails under CI.
 func Start(t testing.TB) string {
 	t.Helper()
 	need := func(why string) {
@@ -49,17 +47,41 @@ func Start(t testing.TB) string {
 		t.Fatal(err)
 	}
 	socket := filepath.Join(dir, "sock")
+	stop, err := Launch(socket)
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stop()
+		os.RemoveAll(dir)
+	})
+	return socket
+}
+
+// Env is the environment, beside the caller's, of a nix-daemon listening
+// on socket whose workers open the local store: never a daemon, which
+// could be their own socket (a non-root user's "auto", NIX_REMOTE=daemon),
+// whatever NIX_REMOTE or NIX_CONFIG say. The local store needs root.
+func Env(socket string) []string {
+	return []string{"NIX_DAEMON_SOCKET_PATH=" + socket, "NIX_REMOTE=local",
+		"NIX_CONFIG=" + os.Getenv("NIX_CONFIG") + "\nstore = local"}
+}
+
+// Launch starts a nix-daemon serving the machine's store (Env) on socket,
+// with a watchdog that stops it and removes socket's directory if this
+// process dies first, and waits up to 30 s until it completes a greeting.
+// The function it returns stops it (SIGTERM to its process group, SIGKILL
+// 30 s later). An error carries the daemon's output.
+func Launch(socket string) (stop func(), err error) {
 	cmd := exec.Command("nix-daemon")
-	cmd.Env = append(os.Environ(), "NIX_DAEMON_SOCKET_PATH="+socket, "NIX_REMOTE=local",
-		"NIX_CONFIG="+os.Getenv("NIX_CONFIG")+"\nstore = local")
+	cmd.Env = append(os.Environ(), Env(socket)...)
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		t.Fatal(err)
+		return nil, fmt.Errorf("start nix-daemon: %w", err)
 	}
-	wd, wdErr := watchdog.Start(cmd.Process.Pid, dir)
 	exited := make(chan struct{})
 	go func() {
 		// Reaped only here: until then the daemon's process group
@@ -67,7 +89,8 @@ func Start(t testing.TB) string {
 		cmd.Wait()
 		close(exited)
 	}()
-	t.Cleanup(func() {
+	wd, wdErr := watchdog.Start(cmd.Process.Pid, filepath.Dir(socket))
+	stop = func() {
 		if wd != nil {
 			wd.Stop()
 		}
@@ -78,24 +101,26 @@ func Start(t testing.TB) string {
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
-		os.RemoveAll(dir)
-	})
+	}
 	if wdErr != nil {
-		t.Fatal(wdErr)
+		stop()
+		return nil, wdErr
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		c, err := daemon.Dial(context.Background(), socket)
 		if err == nil {
 			c.Close()
-			return socket
+			return stop, nil
 		}
 		select {
 		case <-exited:
-			t.Fatalf("nix-daemon exited at start:\n%s", log.String())
+			stop()
+			return nil, fmt.Errorf("nix-daemon exited at start:\n%s", log.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nix-daemon did not serve within 30 s: %v\n%s", err, log.String())
+			stop()
+			return nil, fmt.Errorf("nix-daemon did not serve on %s within 30 s: %v\n%s", socket, err, log.String())
 		}
 	}
 }
