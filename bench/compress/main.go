@@ -1,7 +1,8 @@
 // Command compress is the narrow benchmark of layer compression (issue
 // 13's targets), minutes where bench/run takes most of an hour. On store
 // paths already in the store (a GOROOT added with `nix-store --add`, say),
-// it measures, interleaved, medians of -reps runs:
+// it measures, interleaved (each repetition in an order of its own),
+// medians of -reps runs:
 //
 //   - the layer alone: `tar -c | gzip -6`, `| pigz -6`, `| zstd -3`,
 //     `| zstd -3 -T0` against oci-builder's layer.Write with gzip and
@@ -30,6 +31,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,8 +201,14 @@ func run() error {
 	}
 	results := map[string][]measure{}
 	for rep := 0; rep < *reps; rep++ {
-		for k := range cands {
-			c := cands[(k+rep)%len(cands)]
+		// Each repetition runs the candidates in an order of its own (a
+		// permutation seeded by the repetition's number: the same from
+		// run to run), so that no candidate always follows the same one
+		// and takes on what that one leaves behind (memory to free and
+		// compact, pages to write back): with a rotation, the zstd image
+		// asking the daemon always ran just after the gzip image.
+		for _, k := range rand.New(rand.NewPCG(uint64(rep), 22)).Perm(len(cands)) {
+			c := cands[k]
 			dir := filepath.Join(base, fmt.Sprintf("%s-%d", c.key, rep))
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				return err

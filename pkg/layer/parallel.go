@@ -40,7 +40,9 @@ const (
 // share it: a big layer uses them all, several layers share them. It also
 // keeps the block buffers and deflate compressors of finished blocks for
 // the next ones: a fresh compressor or buffer costs more to allocate and
-// zero (and to fault in) than its block costs to copy.
+// zero (and to fault in) than its block costs to copy. Buffers of a huge
+// page or more are allocated by blockBuffer: on Linux, in transparent huge
+// pages where the kernel grants them.
 type Pool struct {
 	slots chan struct{}
 	// buffers holds *sync.Pool of *[]byte, by capacity.
@@ -69,6 +71,7 @@ func (p *Pool) buffer(size int) []byte {
 				return (*b)[:0]
 			}
 		}
+		return blockBuffer(size)
 	}
 	return make([]byte, 0, size)
 }
