@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -55,6 +56,7 @@ func TestBlockBufferHugePages(t *testing.T) {
 				b[i] = 1
 			}
 			after, err := anonHugeKB(addr)
+			runtime.KeepAlive(b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,6 +69,20 @@ func TestBlockBufferHugePages(t *testing.T) {
 			}
 			t.Logf("%d kB of %d in huge pages", after-before, tc.size>>10)
 		})
+	}
+}
+
+// TestPoolBlockBuffers checks that a Pool's block buffers come from
+// blockBuffer: a zstd block's, at least, starts on a huge page's boundary.
+func TestPoolBlockBuffers(t *testing.T) {
+	for _, size := range []int{zstdBlockSize, outputBound(zstdBlockSize)} {
+		b := NewPool(1).buffer(size)
+		if cap(b) != size {
+			t.Fatalf("buffer(%d): capacity %d", size, cap(b))
+		}
+		if addr := uintptr(unsafe.Pointer(unsafe.SliceData(b[:1]))); addr%hugePage != 0 {
+			t.Errorf("buffer(%d) at %#x, not on a %d-byte boundary", size, addr, hugePage)
+		}
 	}
 }
 
