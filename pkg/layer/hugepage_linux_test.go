@@ -2,106 +2,199 @@ package layer
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
-	"runtime"
-	"runtime/debug"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-// TestBlockBufferHugePages checks blockBuffer's buffers: empty, of the
-// capacity asked, starting on a huge page's boundary when they can hold
-// one, and, where the kernel grants transparent huge pages on request
-// (enabled "always" or "madvise"), backed by at least one once written.
-func TestBlockBufferHugePages(t *testing.T) {
-	thp, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	granted := err == nil && !strings.Contains(string(thp), "[never]")
+// TestHugePageSize reads the kernel's and the process's settings as
+// hugePageSize does, from made-up files.
+func TestHugePageSize(t *testing.T) {
+	const (
+		madvise = "always [madvise] never\n"
+		never   = "always madvise [never]\n"
+		pmd     = "2097152\n"
+		status  = "Name:\tx\nTHP_enabled:\t1\nThreads:\t1\n"
+	)
 	for _, tc := range []struct {
-		name    string
-		size    int
-		aligned bool
+		name                     string
+		godebug                  string
+		enabled, size, procState string
+		want                     int
 	}{
-		{"zstd block", zstdBlockSize, true},
-		{"zstd block output", outputBound(zstdBlockSize), true},
-		{"gzip block", gzipBlockSize, false},
-		{"huge page", hugePage, true},
+		{"madvise", "", madvise, pmd, status, 2 << 20},
+		{"always", "", "[always] madvise never\n", pmd, status, 2 << 20},
+		{"never", "", never, pmd, status, 0},
+		{"no transparent huge pages", "", "", "", status, 0},
+		{"64 KiB pages (512 MiB huge pages)", "", madvise, "536870912\n", status, 512 << 20},
+		{"size unreadable", "", madvise, "", status, 0},
+		{"size not a power of two", "", madvise, "3000000\n", status, 0},
+		{"switched off for the process", "", madvise, pmd, "THP_enabled:\t0\n", 0},
+		{"no THP_enabled line (older kernel)", "", madvise, pmd, "Name:\tx\n", 2 << 20},
+		{"GODEBUG=disablethp=1", "gctrace=0,disablethp=1", madvise, pmd, status, 0},
+		{"GODEBUG=disablethp=0", "disablethp=0", madvise, pmd, status, 2 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// Freed memory goes back to the system first, so that the
-			// buffer's pages are not already there from a freed one.
-			debug.FreeOSMemory()
-			b := blockBuffer(tc.size)
-			if len(b) != 0 || cap(b) != tc.size {
-				t.Fatalf("blockBuffer(%d): len %d, cap %d; want 0 and %d", tc.size, len(b), cap(b), tc.size)
+			files := map[string]string{
+				"/sys/kernel/mm/transparent_hugepage/enabled":        tc.enabled,
+				"/sys/kernel/mm/transparent_hugepage/hpage_pmd_size": tc.size,
+				"/proc/self/status": tc.procState,
 			}
-			b = b[:tc.size]
-			addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-			if !tc.aligned {
-				return
+			readFile := func(name string) ([]byte, error) {
+				if s := files[name]; s != "" {
+					return []byte(s), nil
+				}
+				return nil, os.ErrNotExist
 			}
-			if addr%hugePage != 0 {
-				t.Fatalf("buffer at %#x, not on a %d-byte boundary", addr, hugePage)
+			getenv := func(k string) string {
+				if k == "GODEBUG" {
+					return tc.godebug
+				}
+				return ""
 			}
-			// The mapping may hold other buffers too (the kernel merges
-			// neighbours with the same advice): what writing this one
-			// adds is what counts.
-			before, err := anonHugeKB(addr)
-			if err != nil {
-				t.Fatal(err)
+			if got := hugePageSize(getenv, readFile); got != tc.want {
+				t.Errorf("hugePageSize = %d, want %d", got, tc.want)
 			}
-			for i := 0; i < len(b); i += 4096 {
-				b[i] = 1
-			}
-			after, err := anonHugeKB(addr)
-			runtime.KeepAlive(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !granted {
-				t.Logf("transparent huge pages: %q; not checking the backing", strings.TrimSpace(string(thp)))
-				return
-			}
-			if after-before < hugePage>>10 {
-				t.Errorf("writing the buffer at %#x (%d bytes) added %d kB of huge pages, want at least %d (transparent huge pages: %q)", addr, tc.size, after-before, hugePage>>10, strings.TrimSpace(string(thp)))
-			}
-			t.Logf("%d kB of %d in huge pages", after-before, tc.size>>10)
 		})
 	}
 }
 
-// TestPoolBlockBuffers checks that a Pool's block buffers come from
-// blockBuffer: a zstd block's, at least, starts on a huge page's boundary.
-func TestPoolBlockBuffers(t *testing.T) {
-	for _, size := range []int{zstdBlockSize, outputBound(zstdBlockSize)} {
-		b := NewPool(1).buffer(size)
-		if cap(b) != size {
-			t.Fatalf("buffer(%d): capacity %d", size, cap(b))
+// TestBlockBuffer checks blockBuffer's buffers: empty, of the capacity
+// asked, and, given a huge page size they can hold, starting on a huge
+// page's boundary and advised (the "hg" flag of their mapping in
+// /proc/self/smaps) where the kernel has transparent huge pages.
+func TestBlockBuffer(t *testing.T) {
+	_, err := os.Stat("/sys/kernel/mm/transparent_hugepage")
+	haveTHP := err == nil
+	for _, tc := range []struct {
+		name       string
+		size, huge int
+		advised    bool
+	}{
+		{"zstd block", zstdBlockSize, 2 << 20, true},
+		{"zstd block output", outputBound(zstdBlockSize), 2 << 20, true},
+		{"one huge page", 2 << 20, 2 << 20, true},
+		{"gzip block: smaller than a huge page", gzipBlockSize, 2 << 20, false},
+		{"no huge pages", zstdBlockSize, 0, false},
+		{"huge pages bigger than the block", zstdBlockSize, 32 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := blockBuffer(tc.size, tc.huge)
+			if len(b) != 0 || cap(b) != tc.size {
+				t.Fatalf("blockBuffer(%d, %d): len %d, cap %d; want 0 and %d", tc.size, tc.huge, len(b), cap(b), tc.size)
+			}
+			if !tc.advised {
+				return
+			}
+			addr := uintptr(unsafe.Pointer(unsafe.SliceData(b[:1])))
+			if addr%uintptr(tc.huge) != 0 {
+				t.Fatalf("buffer at %#x, not on a %d-byte boundary", addr, tc.huge)
+			}
+			if !haveTHP {
+				t.Log("no /sys/kernel/mm/transparent_hugepage: not checking the advice")
+				return
+			}
+			flags, err := vmFlags(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(" "+flags+" ", " hg ") {
+				t.Errorf("the mapping of the buffer at %#x is not advised MADV_HUGEPAGE: VmFlags %q", addr, flags)
+			}
+		})
+	}
+}
+
+// TestBlockBufferFaults writes a zstd block's buffer in a fresh process
+// (heap memory never used before, as the command's blocks are) and counts
+// the page faults: with huge pages (where the machine has them), a handful
+// instead of one every 4 KiB.
+func TestBlockBufferFaults(t *testing.T) {
+	if os.Getenv("OCIB_TEST_BLOCK_FAULTS") == "1" {
+		huge := hugePageSize(os.Getenv, os.ReadFile)
+		b := blockBuffer(zstdBlockSize, huge)[:zstdBlockSize]
+		var before, after unix.Rusage
+		if err := unix.Getrusage(unix.RUSAGE_SELF, &before); err != nil {
+			fmt.Println("error:", err)
+			return
 		}
-		if addr := uintptr(unsafe.Pointer(unsafe.SliceData(b[:1]))); addr%hugePage != 0 {
-			t.Errorf("buffer(%d) at %#x, not on a %d-byte boundary", size, addr, hugePage)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		if err := unix.Getrusage(unix.RUSAGE_SELF, &after); err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		fmt.Printf("faults %d huge %d\n", after.Minflt-before.Minflt, huge)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBlockBufferFaults$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "OCIB_TEST_BLOCK_FAULTS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var faults, huge int
+	line := strings.SplitN(string(out), "\n", 2)[0]
+	if _, err := fmt.Sscanf(line, "faults %d huge %d", &faults, &huge); err != nil {
+		t.Fatalf("child: %s", out)
+	}
+	small := zstdBlockSize / 4096
+	t.Logf("writing %d bytes: %d page faults (huge pages of %d bytes; %d small pages)", zstdBlockSize, faults, huge, small)
+	if huge == 0 || huge > zstdBlockSize {
+		t.Logf("no huge pages to have for a %d-byte block here: not checking the faults", zstdBlockSize)
+		return
+	}
+	if faults > small/8 {
+		t.Errorf("writing a fresh %d-byte block buffer took %d page faults; in huge pages of %d bytes it takes about %d (in 4 KiB pages, %d)", zstdBlockSize, faults, huge, zstdBlockSize/huge, small)
+	}
+}
+
+// TestPoolBlockBuffers checks that a Pool's block buffers come from
+// blockBuffer and are kept: a buffer given back is the next one given out.
+func TestPoolBlockBuffers(t *testing.T) {
+	p := NewPool(1)
+	for _, size := range []int{zstdBlockSize, outputBound(zstdBlockSize), gzipBlockSize} {
+		b := p.buffer(size)
+		if len(b) != 0 || cap(b) != size {
+			t.Fatalf("buffer(%d): len %d, capacity %d", size, len(b), cap(b))
+		}
+		addr := unsafe.SliceData(b[:1])
+		if p.hugePage != 0 && size >= p.hugePage && uintptr(unsafe.Pointer(addr))%uintptr(p.hugePage) != 0 {
+			t.Errorf("buffer(%d) at %p, not on a %d-byte boundary", size, addr, p.hugePage)
+		}
+		p.recycle(append(b, 1, 2, 3))
+		again := p.buffer(size)
+		if len(again) != 0 || unsafe.SliceData(again[:1]) != addr {
+			t.Errorf("buffer(%d) after recycling: a different buffer (or not emptied)", size)
 		}
 	}
 }
 
-// anonHugeKB is the AnonHugePages of the mapping of this process holding
+// vmFlags is the VmFlags line of the mapping of this process holding
 // addr, from /proc/self/smaps.
-func anonHugeKB(addr uintptr) (int, error) {
+func vmFlags(addr uintptr) (string, error) {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	defer f.Close()
 	in := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
+		line := sc.Text()
+		fields := strings.Fields(line)
 		if len(fields) == 0 {
 			continue
 		}
-		if lo, hi, ok := strings.Cut(fields[0], "-"); ok && !strings.HasSuffix(fields[0], ":") {
+		if lo, hi, ok := strings.Cut(fields[0], "-"); ok {
 			start, err1 := strconv.ParseUint(lo, 16, 64)
 			end, err2 := strconv.ParseUint(hi, 16, 64)
 			if err1 == nil && err2 == nil {
@@ -109,12 +202,12 @@ func anonHugeKB(addr uintptr) (int, error) {
 				continue
 			}
 		}
-		if in && fields[0] == "AnonHugePages:" && len(fields) >= 2 {
-			return strconv.Atoi(fields[1])
+		if flags, ok := strings.CutPrefix(line, "VmFlags:"); ok && in {
+			return strings.TrimSpace(flags), nil
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return "", err
 	}
-	return 0, fmt.Errorf("no mapping holds %#x in /proc/self/smaps", addr)
+	return "", errors.New("no mapping holds the address in /proc/self/smaps")
 }

@@ -2,6 +2,9 @@
 
 package layer
 
-// blockBuffer returns an empty buffer of capacity size. (On Linux it is
-// backed by huge pages where the kernel allows it.)
-func blockBuffer(size int) []byte { return make([]byte, 0, size) }
+// hugePageSize is 0: transparent huge pages are Linux's.
+func hugePageSize(func(string) string, func(string) ([]byte, error)) int { return 0 }
+
+// blockBuffer returns an empty buffer of capacity size. (On Linux it may
+// be backed by huge pages.)
+func blockBuffer(size, _ int) []byte { return make([]byte, 0, size) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"runtime"
 	"sync"
 
@@ -40,13 +41,21 @@ const (
 // share it: a big layer uses them all, several layers share them. It also
 // keeps the block buffers and deflate compressors of finished blocks for
 // the next ones: a fresh compressor or buffer costs more to allocate and
-// zero (and to fault in) than its block costs to copy. Buffers of a huge
-// page or more are allocated by blockBuffer: on Linux, in transparent huge
-// pages where the kernel grants them.
+// zero (and to fault in) than its block costs to copy. Block buffers are
+// kept for the pool's lifetime (never more than were in use at once), and
+// those of a huge page or more are allocated in transparent huge pages
+// where the kernel grants them (see blockBuffer).
 type Pool struct {
 	slots chan struct{}
-	// buffers holds *sync.Pool of *[]byte, by capacity.
-	buffers sync.Map
+	// hugePage is the size of the huge pages blockBuffer advises, or 0
+	// for none (hugePageSize).
+	hugePage int
+	mu       sync.Mutex
+	// free holds the buffers given back, by capacity. Not a sync.Pool,
+	// which drops what it holds at every garbage collection: a buffer
+	// made again lands in reused heap memory, which Go zeroes (faulting
+	// it in in small pages) before it can be advised.
+	free map[int][][]byte
 	// deflaters holds *sync.Pool of *flate.Writer, by level.
 	deflaters sync.Map
 }
@@ -56,7 +65,11 @@ func NewPool(workers int) *Pool {
 	if workers < 1 {
 		workers = 1
 	}
-	return &Pool{slots: make(chan struct{}, workers)}
+	return &Pool{
+		slots:    make(chan struct{}, workers),
+		hugePage: hugePageSize(os.Getenv, os.ReadFile),
+		free:     map[int][][]byte{},
+	}
 }
 
 // minPooled is the capacity from which buffers are recycled: smaller ones
@@ -65,15 +78,18 @@ const minPooled = 1 << 20
 
 // buffer returns an empty buffer of capacity size.
 func (p *Pool) buffer(size int) []byte {
-	if size >= minPooled {
-		if sp, ok := p.buffers.Load(size); ok {
-			if b, ok := sp.(*sync.Pool).Get().(*[]byte); ok {
-				return (*b)[:0]
-			}
-		}
-		return blockBuffer(size)
+	if size < minPooled {
+		return make([]byte, 0, size)
 	}
-	return make([]byte, 0, size)
+	p.mu.Lock()
+	if free := p.free[size]; len(free) > 0 {
+		b := free[len(free)-1]
+		p.free[size] = free[:len(free)-1]
+		p.mu.Unlock()
+		return b[:0]
+	}
+	p.mu.Unlock()
+	return blockBuffer(size, p.hugePage)
 }
 
 // recycle keeps b for buffer.
@@ -81,8 +97,9 @@ func (p *Pool) recycle(b []byte) {
 	if cap(b) < minPooled {
 		return
 	}
-	sp, _ := p.buffers.LoadOrStore(cap(b), &sync.Pool{})
-	sp.(*sync.Pool).Put(&b)
+	p.mu.Lock()
+	p.free[cap(b)] = append(p.free[cap(b)], b)
+	p.mu.Unlock()
 }
 
 // deflater returns a deflate compressor at level writing to dst with
