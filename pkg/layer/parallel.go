@@ -98,6 +98,9 @@ func (p *Pool) recycle(b []byte) {
 		return
 	}
 	p.mu.Lock()
+	if p.free == nil {
+		p.free = map[int][][]byte{}
+	}
 	p.free[cap(b)] = append(p.free[cap(b)], b)
 	p.mu.Unlock()
 }
