@@ -89,11 +89,14 @@ func TestClosureMatchesPathInfo(t *testing.T) {
 	if c.NixVersion() == "" {
 		t.Error("no Nix version from the daemon")
 	}
-	got, err := c.Closure([]string{paths[0], paths[0]})
+	// The root, and a leaf for the second query below (before sorting:
+	// the paths' names are new each run, so the root may sort anywhere).
+	root, leaf := paths[0], paths[1]
+	got, err := c.Closure([]string{root, root})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("nix", "--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive", paths[0]).Output()
+	out, err := exec.Command("nix", "--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive", root).Output()
 	if err != nil {
 		t.Fatalf("nix path-info: %v", err)
 	}
@@ -122,7 +125,6 @@ func TestClosureMatchesPathInfo(t *testing.T) {
 		}
 	}
 	// A second query on the same connection.
-	leaf := paths[1]
 	info, err := c.PathInfo(leaf)
 	if err != nil || info.Path != leaf || len(info.References) != 0 {
 		t.Fatalf("PathInfo(%s) = %+v, %v", leaf, info, err)
