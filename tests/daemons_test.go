@@ -17,7 +17,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,10 +32,10 @@ type daemon struct {
 	sock string
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
-	done chan struct{}
-	// watchdog stops the daemon if the test binary ends without doing
-	// so.
-	watchdog *watchdog.Watchdog
+	// group runs it in a process group of its own (stopping it stops
+	// what it started), under a watchdog that stops it if the test
+	// binary ends without doing so.
+	group *watchdog.Group
 }
 
 var (
@@ -89,29 +88,14 @@ func launch(name string, args func(dir, sock string) []string, ready func(d *dae
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{name: name, dir: dir, sock: filepath.Join(dir, "sock"), log: &bytes.Buffer{}, done: make(chan struct{})}
+	d := &daemon{name: name, dir: dir, sock: filepath.Join(dir, "sock"), log: &bytes.Buffer{}}
 	argv := args(dir, d.sock)
 	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	// Its own process group: stopping it stops what it started.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.cmd.Start(); err != nil {
+	if d.group, err = watchdog.StartGroup(d.cmd, dir); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	if d.watchdog, err = watchdog.Start(d.cmd.Process.Pid, dir); err != nil {
-		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		d.cmd.Wait()
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	go func() {
-		d.cmd.Wait()
-		// Its process group number is free from now on: the watchdog
-		// must not signal it.
-		d.watchdog.Stop()
-		close(d.done)
-	}()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		err := ready(d)
@@ -119,7 +103,7 @@ func launch(name string, args func(dir, sock string) []string, ready func(d *dae
 			return d, nil
 		}
 		select {
-		case <-d.done:
+		case <-d.group.Done():
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("%s exited at start: %v\n%s", name, d.cmd.ProcessState, tail(d.log.String()))
 		case <-time.After(250 * time.Millisecond):
@@ -143,18 +127,7 @@ func tail(log string) string {
 // after 30 s, to its process group, unless it has exited already: its
 // group number may then be another's), and removes its directories.
 func (d *daemon) stop() {
-	d.watchdog.Stop()
-	select {
-	case <-d.done:
-	default:
-		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(30 * time.Second):
-			syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-			<-d.done
-		}
-	}
+	d.group.Stop(30 * time.Second)
 	// Mounts a daemon may leave (containerd's, dockerd's) go first.
 	removeWithMounts(d.dir)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // script waits until its standard input ends, then stops the process
@@ -60,4 +61,60 @@ func (d *Watchdog) Stop() {
 		d.cmd.Wait()
 		d.pipe.Close()
 	})
+}
+
+// Group is a command running in a process group of its own under a
+// watchdog: a test's daemon.
+type Group struct {
+	cmd  *exec.Cmd
+	wd   *Watchdog
+	done chan struct{}
+}
+
+// StartGroup starts cmd in a process group of its own (it sets
+// cmd.SysProcAttr) with a watchdog that stops the group and removes dir if
+// this process dies first. The group's leader is waited for on a goroutine
+// of its own, which stops the watchdog as soon as the leader has exited:
+// from then on the group's number may be another's.
+func StartGroup(cmd *exec.Cmd, dir string) (*Group, error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	wd, err := Start(cmd.Process.Pid, dir)
+	if err != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		return nil, err
+	}
+	g := &Group{cmd: cmd, wd: wd, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		wd.Stop()
+		close(g.done)
+	}()
+	return g, nil
+}
+
+// Done is closed once the group's leader has exited and been waited for
+// (its state is then in the command's ProcessState).
+func (g *Group) Done() <-chan struct{} { return g.done }
+
+// Stop stops the watchdog, then, unless the leader has exited already, the
+// group: SIGTERM, and SIGKILL if the leader is still there after grace. It
+// returns once the leader has been waited for.
+func (g *Group) Stop(grace time.Duration) {
+	g.wd.Stop()
+	select {
+	case <-g.done:
+		return
+	default:
+	}
+	syscall.Kill(-g.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(grace):
+		syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
+		<-g.done
+	}
 }

@@ -114,3 +114,62 @@ func TestOwnerDies(t *testing.T) {
 		}
 	}
 }
+
+// TestGroup starts commands with StartGroup: one stopped while it runs
+// (SIGTERM ends it), one whose leader exits by itself (its watchdog stops
+// with it, and Stop signals nothing).
+func TestGroup(t *testing.T) {
+	tests := []struct {
+		name string
+		argv []string
+		stop bool // Stop it; otherwise wait for it to exit
+	}{
+		{name: "stopped while running", argv: []string{"sleep", "60"}, stop: true},
+		{name: "exits by itself", argv: []string{"true"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "daemon")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(tc.argv[0], tc.argv[1:]...)
+			g, err := StartGroup(cmd, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pgid, err := syscall.Getpgid(cmd.Process.Pid); err == nil && pgid != cmd.Process.Pid {
+				t.Errorf("process group %d, want its own (%d)", pgid, cmd.Process.Pid)
+			}
+			if tc.stop {
+				start := time.Now()
+				g.Stop(30 * time.Second)
+				if time.Since(start) > 10*time.Second {
+					t.Errorf("Stop took %v: SIGTERM did not end it", time.Since(start))
+				}
+				if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGTERM {
+					t.Errorf("ended with %v, want SIGTERM", cmd.ProcessState)
+				}
+			} else {
+				select {
+				case <-g.Done():
+				case <-time.After(10 * time.Second):
+					t.Fatal("Done not closed 10 s after the leader exited")
+				}
+				if g.wd.cmd.ProcessState == nil {
+					t.Error("the watchdog still runs after the leader exited")
+				}
+				g.Stop(30 * time.Second)
+			}
+			select {
+			case <-g.Done():
+			default:
+				t.Error("Done not closed after Stop")
+			}
+			// The watchdog was stopped, not fired: the directory stays.
+			if _, err := os.Stat(dir); err != nil {
+				t.Errorf("%s: %v", dir, err)
+			}
+		})
+	}
+}

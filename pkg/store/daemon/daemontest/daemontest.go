@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -69,43 +68,21 @@ func Env(socket string) []string {
 }
 
 // Launch starts a nix-daemon serving the machine's store (Env) on socket,
-// with a watchdog that stops it and removes socket's directory if this
-// process dies first, and waits up to 30 s until it completes a greeting.
-// The function it returns stops it (SIGTERM to its process group, SIGKILL
+// in a process group of its own under a watchdog that stops it and removes
+// socket's directory if this process dies first (watchdog.StartGroup), and
+// waits up to 30 s until it completes a greeting. The function it returns
+// stops it (SIGTERM to its process group unless it has exited, SIGKILL
 // 30 s later). An error carries the daemon's output.
 func Launch(socket string) (stop func(), err error) {
 	cmd := exec.Command("nix-daemon")
 	cmd.Env = append(os.Environ(), Env(socket)...)
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	g, err := watchdog.StartGroup(cmd, filepath.Dir(socket))
+	if err != nil {
 		return nil, fmt.Errorf("start nix-daemon: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		// Reaped only here: until then the daemon's process group
-		// number stays its own.
-		cmd.Wait()
-		close(exited)
-	}()
-	wd, wdErr := watchdog.Start(cmd.Process.Pid, filepath.Dir(socket))
-	stop = func() {
-		if wd != nil {
-			wd.Stop()
-		}
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
-	if wdErr != nil {
-		stop()
-		return nil, wdErr
-	}
+	stop = func() { g.Stop(30 * time.Second) }
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		c, err := daemon.Dial(context.Background(), socket)
 		if err == nil {
@@ -113,8 +90,7 @@ func Launch(socket string) (stop func(), err error) {
 			return stop, nil
 		}
 		select {
-		case <-exited:
-			stop()
+		case <-g.Done():
 			return nil, fmt.Errorf("nix-daemon exited at start:\n%s", log.String())
 		default:
 		}
