@@ -3,8 +3,8 @@
 #
 #   import <nixpkgs> { overlays = [ (import ./nix/overlay.nix) ]; }
 #
-# ociTools keeps whatever nixpkgs' has besides buildContainer and
-# buildImage. Its builder comes from buildPackages, the package set of the
+# ociTools keeps whatever nixpkgs' has besides the functions of
+# oci-tools.nix, which replace those of the same name. Its builder comes from buildPackages, the package set of the
 # build platform, where the derivations are built: with pkgsCross.X (or
 # crossSystem), containers and images are for X, built by an oci-builder
 # that runs on the build machine.

@@ -19,8 +19,8 @@ const bundleUsage = `Usage: oci-builder bundle --out DIR [OPTIONS] [--] PROGRAM 
 
 Builds an OCI runtime bundle (config.json + rootfs/) from store paths
 outside a Nix build. The closure is that of every store path PROGRAM, ARGS,
---env values and --workdir mention; it comes from the local store
-(nix path-info --json --recursive) or from --graph. DIR must not exist: the
+--env values and --workdir mention; it comes from the Nix daemon (else
+nix path-info --json --recursive) or from --graph. DIR must not exist: the
 bundle is written beside it and renamed into place when complete; on an
 error or SIGINT/SIGTERM what was written is removed.
 

@@ -31,8 +31,8 @@ Writes an OCI image layout (oci-layout, index.json, blobs/sha256/) to DIR:
 the closure of every store path that PROGRAM, ARGS, --env values and
 --workdir mention, one layer per store path (up to --max-layers), a layer
 with /etc/passwd, /etc/group, the home and working directories and /tmp,
-and Entrypoint PROGRAM, Cmd ARGS. The closure comes from the local store
-(nix path-info --json --recursive) or from --graph. DIR must not exist: the
+and Entrypoint PROGRAM, Cmd ARGS. The closure comes from the Nix daemon
+(else nix path-info --json --recursive) or from --graph. DIR must not exist: the
 image is written beside it and renamed into place when complete; on an
 error or SIGINT/SIGTERM nothing is left behind. The manifest's digest is
 printed on stdout.
