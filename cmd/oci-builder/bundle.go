@@ -132,8 +132,7 @@ func runBundle(ctx context.Context, e env, args []string) error {
 		}
 		return err
 	}
-	fmt.Fprintln(e.stdout, *out)
-	return nil
+	return printResult(e.stdout, *out, "the bundle "+*out+" is written")
 }
 
 // closureGraph reads the graph file (in the store directory given, or the

@@ -189,6 +189,5 @@ func runCopy(ctx context.Context, e env, args []string) error {
 	default:
 		fmt.Fprintf(e.stderr, "oci-builder: copied %s to %s: %s%s\n", sum.Digest, dest, plural(sum.Layers, "layer"), docs)
 	}
-	fmt.Fprintln(e.stdout, sum.Digest)
-	return nil
+	return printResult(e.stdout, sum.Digest, fmt.Sprintf("the image is copied to %s", dest))
 }

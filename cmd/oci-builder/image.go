@@ -221,8 +221,7 @@ func writeImageAtomically(ctx context.Context, e env, out string, plan *image.Pl
 	if err := dir.Commit(); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, res.Manifest.Digest)
-	return nil
+	return printResult(e.stdout, res.Manifest.Digest.String(), "the image "+out+" is written")
 }
 
 // removeStale removes what killed runs for out left and says so.

@@ -246,8 +246,7 @@ sets the number of layers hashed at once (0: every CPU).`,
 				if len(args) > 0 {
 					return &usageError{"version takes no arguments"}
 				}
-				fmt.Fprintf(e.stdout, "oci-builder %s\n", version)
-				return nil
+				return printResult(e.stdout, "oci-builder "+version, "")
 			},
 		},
 	}
@@ -275,8 +274,9 @@ func run(ctx context.Context, args []string, e env) int {
 	name, rest := args[0], args[1:]
 	if name == "help" || name == "--help" || name == "-h" {
 		if len(rest) == 0 {
-			usage(e.stdout)
-			return exitOK
+			var text strings.Builder
+			usage(&text)
+			return helpShown(e, printResult(e.stdout, strings.TrimSuffix(text.String(), "\n"), ""))
 		}
 		name, rest = rest[0], []string{"--help"}
 	}
@@ -285,8 +285,7 @@ func run(ctx context.Context, args []string, e env) int {
 			continue
 		}
 		if len(rest) == 1 && (rest[0] == "--help" || rest[0] == "-h") {
-			fmt.Fprintln(e.stdout, c.usage)
-			return exitOK
+			return helpShown(e, printResult(e.stdout, c.usage, ""))
 		}
 		err := linuxOnlyError(c.name, e.system())
 		if err == nil {
@@ -304,6 +303,30 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	fmt.Fprintf(e.stderr, "oci-builder: error: unknown command %q (see oci-builder help)\n", name)
 	return exitUsage
+}
+
+// printResult writes a command's result, one line, to its standard
+// output. Failing to (a full disk, a closed pipe with SIGPIPE ignored) is
+// an error: whoever reads the result would get nothing, or half of it.
+// done, when not empty, says what was done nonetheless.
+func printResult(w io.Writer, line, done string) error {
+	if _, err := io.WriteString(w, line+"\n"); err != nil {
+		if done != "" {
+			return fmt.Errorf("%s, but writing %q to standard output failed: %w", done, line, err)
+		}
+		return fmt.Errorf("write to standard output: %w", err)
+	}
+	return nil
+}
+
+// helpShown is the exit status of showing help: 0, or 1 with the error
+// line when it could not be written.
+func helpShown(e env, err error) int {
+	if err != nil {
+		fmt.Fprintf(e.stderr, "oci-builder: error: %s\n", oneLine(err.Error()))
+		return exitError
+	}
+	return exitOK
 }
 
 // runRecovering runs c, turning a panic in it into an error: whatever the

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -439,5 +440,43 @@ func TestBoundedInputs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// fullWriter fails every write, as /dev/full does.
+type fullWriter struct{}
+
+func (fullWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// TestResultNotWritten: a command whose result (help, the version, an
+// image's digest) cannot be written to its standard output fails, with
+// one line saying so and what was done nonetheless, and exit status 1.
+func TestResultNotWritten(t *testing.T) {
+	_, prog, lib := fakeStore(t)
+	graph := writeGraph(t, []map[string]any{
+		{"path": prog, "references": []string{lib}},
+		{"path": lib, "references": []string{}},
+	})
+	image := filepath.Join(t.TempDir(), "image")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "oci-builder: error: write to standard output: no space left on device\n"},
+		{[]string{"help", "image"}, "oci-builder: error: write to standard output: no space left on device\n"},
+		{[]string{"image", "--help"}, "oci-builder: error: write to standard output: no space left on device\n"},
+		{[]string{"version"}, "oci-builder: error: write to standard output: no space left on device\n"},
+		{[]string{"image", "--out", image, "--graph", graph, "--verify=false", "--", prog + "/bin/prog"},
+			"oci-builder: error: the image " + image + " is written, but writing \"sha256:"},
+	}
+	for _, tc := range tests {
+		var stderr bytes.Buffer
+		code := run(context.Background(), tc.args, env{getenv: func(string) string { return "" }, stdout: fullWriter{}, stderr: &stderr})
+		if code != exitError || !strings.Contains(stderr.String(), tc.want) || !strings.HasSuffix(stderr.String(), "no space left on device\n") {
+			t.Errorf("%v: exit %d, stderr %q: want 1 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(image, "index.json")); err != nil {
+		t.Errorf("the image whose digest was not printed: %v", err)
 	}
 }

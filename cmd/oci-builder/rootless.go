@@ -130,8 +130,7 @@ func runRootless(_ context.Context, e env, args []string) error {
 	for _, w := range warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
-	fmt.Fprintf(e.stdout, "%s\n", target)
-	return nil
+	return printResult(e.stdout, target, target+" is written")
 }
 
 // subIDs returns the subordinate id range given as START:COUNT, or else the

@@ -60,7 +60,9 @@ func runValidate(_ context.Context, e env, args []string) error {
 			fmt.Fprintf(&text, "%s: %s\n", r.Bundle, oneLine(p))
 		}
 	}
-	fmt.Fprint(e.stdout, text.String())
+	if _, err := io.WriteString(e.stdout, text.String()); err != nil {
+		return fmt.Errorf("write the verdict to standard output: %w", err)
+	}
 	if *report != "" {
 		f, err := os.OpenFile(*report, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {

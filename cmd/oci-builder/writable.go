@@ -47,6 +47,5 @@ func runWritable(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintf(e.stderr, "oci-builder: done: %d files, %d directories, %d symlinks, %s (%d cloned, %d copied) in %.2f s\n",
 		stats.Files, stats.Dirs, stats.Symlinks, humanBytes(uint64(stats.Bytes)), stats.Cloned, stats.Copied, stats.Elapsed.Seconds())
-	fmt.Fprintln(e.stdout, fs.Arg(1))
-	return nil
+	return printResult(e.stdout, fs.Arg(1), "the bundle "+fs.Arg(1)+" is written")
 }
