@@ -110,6 +110,9 @@ func runBundle(ctx context.Context, e env, args []string) error {
 	if _, err := os.Lstat(*out); err == nil {
 		return fmt.Errorf("output directory %s already exists", *out)
 	}
+	if err := refuseInStore(*out, *storeDir, e.getenv); err != nil {
+		return err
+	}
 	if err := removeStale(e, *out); err != nil {
 		return err
 	}

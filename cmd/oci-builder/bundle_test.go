@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -269,5 +270,48 @@ func TestFlagsOverrideOptionsFile(t *testing.T) {
 	if spec.Hostname != "fromflag" || !strings.Contains(env, "A=1") || !strings.Contains(env, "B=2") ||
 		!reflect.DeepEqual(spec.Process.Capabilities.Bounding, []string{"CAP_KILL", "CAP_NET_RAW"}) || spec.Process.User.UID != 1000 {
 		t.Fatalf("hostname %q, env %q, capabilities %v, user %+v", spec.Hostname, env, spec.Process.Capabilities.Bounding, spec.Process.User)
+	}
+}
+
+// TestOutputsOutsideTheStore: no command writes into the Nix store (as
+// copy refuses to): an output there, or below a directory it would create
+// there, or reached through a symbolic link into it, gives one error line
+// naming it, exit 1, and nothing written.
+func TestOutputsOutsideTheStore(t *testing.T) {
+	dir, prog, lib := fakeStore(t)
+	graph := graphFile(t, prog, lib)
+	bundleDir := filepath.Join(t.TempDir(), "bundle")
+	if code, _, stderr := runWith(t, nil, "bundle", "--out", bundleDir, "--graph", graph, "--", prog+"/bin/prog"); code != 0 {
+		t.Fatalf("bundle: exit %d: %s", code, stderr)
+	}
+	t.Cleanup(func() {
+		filepath.Walk(bundleDir, func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+	})
+	link := filepath.Join(t.TempDir(), "result")
+	if err := os.Symlink(prog, link); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"NIX_STORE_DIR": dir}
+	tests := []struct {
+		name string
+		args []string
+		out  string
+	}{
+		{"bundle", []string{"bundle", "--out", dir + "/out", "--graph", graph, "--", prog + "/bin/prog"}, dir + "/out"},
+		{"bundle in a store path", []string{"bundle", "--out", prog + "/out", "--graph", graph, "--", prog + "/bin/prog"}, prog + "/out"},
+		{"image", []string{"image", "--out", dir + "/out", "--graph", graph, "--", prog + "/bin/prog"}, dir + "/out"},
+		{"image through a link", []string{"image", "--out", link + "/out", "--graph", graph, "--", prog + "/bin/prog"}, link + "/out"},
+		{"writable", []string{"writable", bundleDir, dir + "/out"}, dir + "/out"},
+		{"rootless", []string{"rootless", "--no-subids", bundleDir, dir + "/a/b"}, dir + "/a"},
+		{"validate --report", []string{"validate", "--report", dir + "/report", bundleDir}, dir + "/report"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runWith(t, vars, tc.args...)
+			checkOneErrorLine(t, code, stderr, "is in the Nix store "+dir+", which only Nix writes: choose an output outside it")
+			if _, err := os.Lstat(tc.out); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s: %v, want nothing there", tc.out, err)
+			}
+		})
 	}
 }

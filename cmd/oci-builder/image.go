@@ -166,6 +166,9 @@ func runImage(ctx context.Context, e env, args []string) error {
 	if _, err := os.Lstat(f.out); err == nil {
 		return fmt.Errorf("output directory %s already exists", f.out)
 	}
+	if err := refuseInStore(f.out, f.storeDir, e.getenv); err != nil {
+		return err
+	}
 	g, err := closureGraph(ctx, e.getenv, f.graph, f.storeDir, f.container)
 	if err != nil {
 		return err

@@ -26,6 +26,8 @@ import (
 	"syscall"
 
 	"github.com/oci-builder/oci-builder/pkg/guard"
+	"github.com/oci-builder/oci-builder/pkg/staging"
+	"github.com/oci-builder/oci-builder/pkg/store/local"
 )
 
 // Exit codes.
@@ -370,4 +372,14 @@ func stopOnSignals(sigs <-chan os.Signal, cancel context.CancelFunc, stderr io.W
 	s := <-sigs
 	fmt.Fprintf(stderr, "oci-builder: error: %v again: stopped at once (temporary files beside the destination may be left)\n", s)
 	exit(130)
+}
+
+// refuseInStore refuses an output (out, or the directories above it that
+// it would create) in the Nix store storeDir, the default store when
+// empty, as copy refuses a destination there: Nix alone adds to it.
+func refuseInStore(out, storeDir string, getenv func(string) string) error {
+	if storeDir == "" {
+		storeDir = local.StoreDir(getenv)
+	}
+	return staging.CheckOutsideStore(out, storeDir)
 }

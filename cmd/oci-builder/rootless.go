@@ -107,6 +107,9 @@ func runRootless(_ context.Context, e env, args []string) error {
 	if err := v.Validate(out); err != nil {
 		return err
 	}
+	if err := refuseInStore(filepath.Join(dir, bundle.ConfigFile), "", e.getenv); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}

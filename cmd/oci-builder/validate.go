@@ -64,6 +64,9 @@ func runValidate(_ context.Context, e env, args []string) error {
 		return fmt.Errorf("write the verdict to standard output: %w", err)
 	}
 	if *report != "" {
+		if err := refuseInStore(*report, "", e.getenv); err != nil {
+			return err
+		}
 		f, err := os.OpenFile(*report, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return fmt.Errorf("write report: %w", err)

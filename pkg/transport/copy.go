@@ -225,7 +225,7 @@ func writeLayout(ctx context.Context, s *source, dir, tag, storeDir string, log 
 	if _, err := os.Lstat(dir); err == nil {
 		return fmt.Errorf("%s exists and is not an image layout (it has no index.json)", dir)
 	}
-	if err := checkParent(dir, storeDir); err != nil {
+	if err := staging.CheckParentOutsideStore(dir, storeDir); err != nil {
 		return err
 	}
 	staged, err := staging.New(dir)
@@ -262,7 +262,7 @@ func writeArchive(file, storeDir string, write func(io.Writer) error) error {
 	if _, err := os.Lstat(file); err == nil {
 		return exists
 	}
-	if err := checkParent(file, storeDir); err != nil {
+	if err := staging.CheckParentOutsideStore(file, storeDir); err != nil {
 		return err
 	}
 	staged, err := staging.New(file)

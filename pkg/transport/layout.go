@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oci-builder/oci-builder/internal/readlimit"
+	"github.com/oci-builder/oci-builder/pkg/staging"
 )
 
 // tmpPrefix and tmpSuffix name the files a copy writes before renaming
@@ -58,7 +59,7 @@ type addedEntry struct {
 // refusing it in the store, and removes the temporary files of killed
 // copies from it.
 func openLayout(ctx context.Context, path, storeDir string, log io.Writer) (*layoutWriter, error) {
-	fd, err := openDir(path, storeDir)
+	fd, err := staging.OpenDirOutsideStore(path, storeDir)
 	if err != nil {
 		return nil, err
 	}
