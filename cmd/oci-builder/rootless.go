@@ -57,8 +57,8 @@ func runRootless(_ context.Context, e env, args []string) error {
 	if fs.NArg() != 2 {
 		return &usageError{"rootless takes BUNDLE and DIR (see oci-builder rootless --help)"}
 	}
-	if *uid > 1<<32-1 || *gid > 1<<32-1 {
-		return &usageError{"rootless: --uid and --gid must fit in 32 bits"}
+	if *uid > container.MaxID || *gid > container.MaxID {
+		return &usageError{fmt.Sprintf("rootless: --uid and --gid must be ids from 0 to %d (4294967295 is no one's)", uint64(container.MaxID))}
 	}
 	src, dir := fs.Arg(0), fs.Arg(1)
 	data, err := readlimit.File(filepath.Join(src, bundle.ConfigFile), "a bundle's config.json", readlimit.BundleConfig)

@@ -53,6 +53,8 @@ func TestRootlessCommand(t *testing.T) {
 		{[]string{"rootless", link}, 2, "rootless takes BUNDLE and DIR"},
 		{[]string{"rootless", "--uid", "x", link, dir}, 2, `invalid value "x" for flag -uid`},
 		{[]string{"rootless", "--subuid", "5", link, dir + "3"}, 2, `subordinate id range "5" is not START:COUNT`},
+		{[]string{"rootless", "--subuid", "4294967295:10", link, dir + "4"}, 2, `subordinate id range "4294967295:10" ends at 4294967304, past the last id, 4294967294`},
+		{[]string{"rootless", "--uid", "4294967295", link, dir + "5"}, 2, "--uid and --gid must be ids from 0 to 4294967294"},
 	}
 	for _, tc := range tests {
 		code, _, stderr := runWith(t, nil, tc.args...)

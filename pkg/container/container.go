@@ -167,6 +167,9 @@ func New(g *store.Graph, opts Options, fsys StoreFS) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := opts.Rootless.check(); err != nil {
+		return nil, err
+	}
 	acct, id, err := resolveAccounts(opts)
 	if err != nil {
 		return nil, err

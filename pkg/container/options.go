@@ -307,6 +307,36 @@ type IDRange struct {
 	Count uint32 `json:"count"`
 }
 
+// MaxID is the last user or group id an id map may hold: 2^32-1 is
+// (uid_t)-1, no one's, which the kernel refuses there.
+const MaxID = 1<<32 - 2
+
+// check refuses ids that no user namespace can map: an id past MaxID, an
+// empty range, a range that ends past MaxID.
+func (r *RootlessIDs) check() error {
+	if r == nil {
+		return nil
+	}
+	if r.UID > MaxID || r.GID > MaxID {
+		return fmt.Errorf("rootless: uid %d, gid %d: ids go from 0 to %d", r.UID, r.GID, uint64(MaxID))
+	}
+	for _, sub := range []struct {
+		name string
+		r    *IDRange
+	}{{"subUids", r.SubUIDs}, {"subGids", r.SubGIDs}} {
+		if sub.r == nil {
+			continue
+		}
+		if sub.r.Count == 0 {
+			return fmt.Errorf("rootless.%s: the range from %d holds no id (count 0)", sub.name, sub.r.Start)
+		}
+		if last := uint64(sub.r.Start) + uint64(sub.r.Count) - 1; last > MaxID {
+			return fmt.Errorf("rootless.%s: %d ids from %d end at %d, past the last id, %d", sub.name, sub.r.Count, sub.r.Start, last, uint64(MaxID))
+		}
+	}
+	return nil
+}
+
 // Mount is a mount in the container.
 type Mount struct {
 	// Destination is the absolute path inside the container.

@@ -177,6 +177,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad cpu", container.Options{Args: args, Resources: &container.Resources{CPU: ptr(-1.0)}}, "resources.cpu -1 is not a positive number of CPUs"},
 		{"bad pids", container.Options{Args: args, Resources: &container.Resources{Pids: ptr(int64(0))}}, "resources.pids 0 is not positive"},
 		{"bad extra user", container.Options{Args: args, ExtraUsers: map[string]container.UserEntry{"x": {UID: 5, Home: "rel"}}}, "extraUsers.x: home"},
+		{"rootless uid -1", container.Options{Args: args, Rootless: &container.RootlessIDs{UID: 1<<32 - 1, GID: 100}}, "rootless: uid 4294967295, gid 100: ids go from 0 to 4294967294"},
+		{"rootless empty range", container.Options{Args: args, Rootless: &container.RootlessIDs{UID: 1000, GID: 100, SubGIDs: &container.IDRange{Start: 100000}}}, "rootless.subGids: the range from 100000 holds no id"},
+		{"rootless range past the last id", container.Options{Args: args, Rootless: &container.RootlessIDs{UID: 1000, GID: 100, SubUIDs: &container.IDRange{Start: 1<<32 - 1, Count: 10}}}, "rootless.subUids: 10 ids from 4294967295 end at 4294967304, past the last id, 4294967294"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,13 +20,22 @@ type Range struct {
 	Start, Count uint32
 }
 
-// Parse reads START:COUNT, with a count above zero.
+// MaxID is the last id a range may hold: 2^32-1 is (uid_t)-1, which the
+// kernel refuses in an id map (container.MaxID, which this package does
+// not import).
+const MaxID = 1<<32 - 2
+
+// Parse reads START:COUNT, with a count above zero and the range's last
+// id at most MaxID.
 func Parse(s string) (Range, error) {
 	a, b, ok := strings.Cut(s, ":")
 	start, err1 := strconv.ParseUint(a, 10, 32)
 	count, err2 := strconv.ParseUint(b, 10, 32)
 	if !ok || err1 != nil || err2 != nil || count == 0 {
 		return Range{}, fmt.Errorf("subordinate id range %q is not START:COUNT", s)
+	}
+	if start+count-1 > MaxID {
+		return Range{}, fmt.Errorf("subordinate id range %q ends at %d, past the last id, %d", s, start+count-1, uint64(MaxID))
 	}
 	return Range{Start: uint32(start), Count: uint32(count)}, nil
 }

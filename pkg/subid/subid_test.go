@@ -37,6 +37,10 @@ func TestParse(t *testing.T) {
 		{"1:0", subid.Range{}, false},
 		{"1:-1", subid.Range{}, false},
 		{":", subid.Range{}, false},
+		{"4294967295:10", subid.Range{}, false},
+		{"4294967290:6", subid.Range{}, false},
+		{"4294967290:5", subid.Range{Start: 4294967290, Count: 5}, true},
+		{"0:4294967295", subid.Range{Start: 0, Count: 4294967295}, true},
 	} {
 		got, err := subid.Parse(tc.s)
 		if got != tc.want || (err == nil) != tc.ok {
