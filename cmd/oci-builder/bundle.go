@@ -107,6 +107,9 @@ func runBundle(ctx context.Context, e env, args []string) error {
 	if fs.NArg() == 0 {
 		return &usageError{"bundle needs a PROGRAM to run (see oci-builder bundle --help)"}
 	}
+	if *jobs < 0 {
+		return &usageError{"bundle: --jobs must not be negative"}
+	}
 	if _, err := os.Lstat(*out); err == nil {
 		return fmt.Errorf("output directory %s already exists", *out)
 	}

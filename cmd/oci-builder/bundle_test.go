@@ -150,6 +150,8 @@ func TestBundleCommandErrors(t *testing.T) {
 		{[]string{"bundle", "--out", "y", "--graph", "/nonexistent", "--", prog}, 1, "read graph: open /nonexistent"},
 		{[]string{"bundle", "--out", "y", "--graph", graph, "--options", graph, "--", prog}, 1, "container options: expected a JSON object, got JSON array"},
 		{[]string{"bundle", "--out", "y", "--graph", graph, "--bogus", "--", prog}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"bundle", "--out", "y", "--graph", graph, "--jobs", "-1", "--", prog}, 2, "bundle: --jobs must not be negative"},
+		{[]string{"writable", "--jobs", "-1", existing, "y"}, 2, "writable: --jobs must not be negative"},
 	}
 	for _, tc := range tests {
 		code, _, stderr := runWith(t, nil, tc.args...)

@@ -38,6 +38,9 @@ func runWritable(ctx context.Context, e env, args []string) error {
 	if fs.NArg() != 2 {
 		return &usageError{"writable takes BUNDLE and DIR (see oci-builder writable --help)"}
 	}
+	if *jobs < 0 {
+		return &usageError{"writable: --jobs must not be negative"}
+	}
 	if err := refuseInStore(fs.Arg(1), "", e.getenv); err != nil {
 		return err
 	}
