@@ -186,6 +186,9 @@ func runImage(ctx context.Context, e env, args []string) error {
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
+	if err := checkImageStarts(plan); err != nil {
+		return err
+	}
 	out, err := filepath.Abs(f.out)
 	if err != nil {
 		return err

@@ -69,6 +69,19 @@ func TestImageCommand(t *testing.T) {
 
 func TestImageCommandErrors(t *testing.T) {
 	dir, prog, lib := fakeStore(t)
+	// Programs that cannot start: a file without execute bits, a script
+	// whose interpreter is missing, a link out of the closure.
+	outside := filepath.Join(t.TempDir(), "outside")
+	for _, err := range []error{
+		os.WriteFile(prog+"/bin/data", []byte("data"), 0o444),
+		os.WriteFile(prog+"/bin/script", []byte("#!"+lib+"/nope -e\n"), 0o555),
+		os.WriteFile(outside, []byte("x"), 0o555),
+		os.Symlink(outside, prog+"/bin/out"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	graph := imageGraphFile(t, prog, lib)
 	missing := dir + "/" + strings.Repeat("d", 32) + "-missing"
 	badGraph := filepath.Join(t.TempDir(), "bad.json")
@@ -96,6 +109,15 @@ func TestImageCommandErrors(t *testing.T) {
 		{"bad env", []string{"--out", "x", "--graph", graph, "--env", "NOVALUE", prog}, 2, `invalid value "NOVALUE" for flag -env: "NOVALUE" is not NAME=VALUE`},
 		{"path not in graph", []string{"--out", "x", "--graph", graph, missing + "/bin/x"}, 1, "args[0]: " + missing + " is not in the closure graph"},
 		{"path not on disk", []string{"--out", "x", "--graph", badGraph, missing + "/bin/x"}, 1, "layer 2 (" + missing + "): read " + missing + ": no such file or directory"},
+		{"no such program", []string{"--out", "x", "--graph", graph, prog + "/bin/nope"}, 1, `the image would not start: Entrypoint[0] "` + prog + `/bin/nope" does not exist in the image`},
+		{"program a directory", []string{"--out", "x", "--graph", graph, prog + "/bin"}, 1, `Entrypoint[0] "` + prog + `/bin" is not a regular file`},
+		{"program not executable", []string{"--out", "x", "--graph", graph, prog + "/bin/data"}, 1, `Entrypoint[0] "` + prog + `/bin/data" is not executable`},
+		{"interpreter missing", []string{"--out", "x", "--graph", graph, prog + "/bin/script"}, 1, `the interpreter of ` + prog + `/bin/script "` + lib + `/nope" does not exist in the image`},
+		{"link out of the closure", []string{"--out", "x", "--graph", graph, prog + "/bin/out"}, 1, `Entrypoint[0] "` + prog + `/bin/out" leads to ` + outside + `, which is not in the image's closure`},
+		{"program out of the store", []string{"--out", "x", "--graph", graph, "--env", "P=" + prog, "/bin/sh"}, 1, `Entrypoint[0] "/bin/sh" is not in the image, which holds the closure's store paths and /etc, and has no base image`},
+		{"escaping program", []string{"--out", "x", "--graph", graph, prog + "/bin/prog/../../../../etc/passwd"}, 1, `is not in the image`},
+		{"not in PATH", []string{"--out", "x", "--graph", graph, "--env", "PATH=" + prog + "/bin", "nosuch"}, 1, `Entrypoint[0] "nosuch" is not found in the image's PATH "` + prog + `/bin"`},
+		{"workdir a file", []string{"--out", "x", "--graph", graph, "--workdir", prog + "/bin/prog", prog + "/bin/prog"}, 1, `WorkingDir "` + prog + `/bin/prog" is not a directory`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
