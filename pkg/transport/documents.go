@@ -40,7 +40,7 @@ func ParseImage(s string) (Ref, error) {
 	case s == "":
 		return Ref{}, errors.New("empty image name")
 	case ok && transport == Docker:
-		return ParseDestination(s)
+		return parse(s, "image")
 	case ok && (transport == OCIArchive || transport == DockerArchive):
 		if rest == "" {
 			return Ref{}, fmt.Errorf("image %q names no file", s)
