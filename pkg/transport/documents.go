@@ -241,7 +241,7 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 	}
 	auth, from, err := authenticator(r.Context(), opts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	// failed explains a failed request (explain), naming the image.
 	failed := func(err error) error {

@@ -140,7 +140,7 @@ func authenticator(repo name.Repository, opts Options) (_ authn.Authenticator, f
 		}
 		auth, err := fromAuthFile(opts.AuthFile, repo)
 		if err != nil {
-			return nil, "", fmt.Errorf("%s %w", flag, err)
+			return nil, "", fmt.Errorf("%s: %w", flag, err)
 		}
 		if auth == nil {
 			return authn.Anonymous, "", nil
@@ -153,7 +153,7 @@ func authenticator(repo name.Repository, opts Options) (_ authn.Authenticator, f
 			return authn.Anonymous, "", nil // no one logged in yet
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("$REGISTRY_AUTH_FILE %w", err)
+			return nil, "", fmt.Errorf("$REGISTRY_AUTH_FILE: %w", err)
 		}
 		if auth == nil {
 			return authn.Anonymous, "", nil

@@ -6,8 +6,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // timeoutError is a network error that timed out.
@@ -108,6 +113,48 @@ func TestUnknownRegistryHost(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.run()
 			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestAuthFileErrors: a credentials file that cannot be read is named
+// with the flag (or variable) that gave it, a colon after it.
+func TestAuthFileErrors(t *testing.T) {
+	repo, err := name.NewRepository("r.example.org/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "auth.json")
+	if err := os.WriteFile(bad, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "nonexist")
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"--dest-authfile", Options{AuthFile: missing, FlagPrefix: "dest-"},
+			"--dest-authfile: open " + missing + ": no such file or directory"},
+		{"--src-authfile", Options{AuthFile: missing, FlagPrefix: "src-"},
+			"--src-authfile: open " + missing + ": no such file or directory"},
+		{"--authfile", Options{AuthFile: missing, CredentialsFlag: "--authfile"},
+			"--authfile: open " + missing + ": no such file or directory"},
+		{"--dest-authfile of bad JSON", Options{AuthFile: bad, FlagPrefix: "dest-"},
+			"--dest-authfile: " + bad + ": "},
+		{"$REGISTRY_AUTH_FILE of bad JSON", Options{Getenv: func(k string) string {
+			if k == "REGISTRY_AUTH_FILE" {
+				return bad
+			}
+			return ""
+		}}, "$REGISTRY_AUTH_FILE: " + bad + ": "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := authenticator(repo, tc.opts)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
