@@ -26,6 +26,7 @@ type blobReader struct {
 	ctx  context.Context
 	f    *os.File
 	what string // the blob, for messages: "layer 2 sha256:..."
+	at   blobFile
 	desc v1.Descriptor
 	h    hash.Hash
 	n    int64
@@ -34,20 +35,41 @@ type blobReader struct {
 	onBad func(error)
 }
 
-// newBlobReader reads f as the blob desc names, what naming it in errors.
-// It checks f's size first: a file of another size fails at once.
-func newBlobReader(ctx context.Context, f *os.File, desc v1.Descriptor, what string) (*blobReader, error) {
+// blobFile names the file of a blob in messages.
+type blobFile struct {
+	// name is the file as the user knows it: a layout's path, or an
+	// unpacked archive's member ("blobs/sha256/HEX in FILE"), never the
+	// temporary directory it was unpacked into.
+	name string
+	// in is what the file is part of, "layout" or "archive": what was
+	// changed or damaged when the file is not the blob.
+	in string
+}
+
+// layoutFile is the file p of a layout.
+func layoutFile(p string) blobFile { return blobFile{name: p, in: "layout"} }
+
+// damaged says that the file is not the blob: the file is named, then
+// how it differs (a verb phrase), then what it belongs to.
+func (a blobFile) damaged(format string, args ...any) string {
+	return fmt.Sprintf("%s %s: the %s was changed or damaged", a.name, fmt.Sprintf(format, args...), a.in)
+}
+
+// newBlobReader reads f (at, in messages) as the blob desc names, what
+// naming it in errors. It checks f's size first: a file of another size
+// fails at once.
+func newBlobReader(ctx context.Context, f *os.File, at blobFile, desc v1.Descriptor, what string) (*blobReader, error) {
 	h, err := v1.Hasher(desc.Digest.Algorithm)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	b := &blobReader{ctx: ctx, f: f, what: what, desc: desc, h: h}
+	b := &blobReader{ctx: ctx, f: f, what: what, at: at, desc: desc, h: h}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %s is not a regular file", what, f.Name())
+		return nil, fmt.Errorf("%s: %s is not a regular file", what, at.name)
 	}
 	if st.Size() != desc.Size {
 		return nil, b.sizeError(st.Size())
@@ -58,9 +80,9 @@ func newBlobReader(ctx context.Context, f *os.File, desc v1.Descriptor, what str
 // sizeError says that the blob has size bytes (-1: more than it should).
 func (b *blobReader) sizeError(size int64) error {
 	if size < 0 {
-		return fmt.Errorf("%s: %s holds more than the %d bytes its descriptor says: the layout was changed or damaged", b.what, b.f.Name(), b.desc.Size)
+		return fmt.Errorf("%s: %s", b.what, b.at.damaged("holds more than the %d bytes its descriptor says", b.desc.Size))
 	}
-	return fmt.Errorf("%s: %s is %d bytes, its descriptor says %d: the layout was changed or damaged", b.what, b.f.Name(), size, b.desc.Size)
+	return fmt.Errorf("%s: %s", b.what, b.at.damaged("is %d bytes, its descriptor says %d", size, b.desc.Size))
 }
 
 func (b *blobReader) Read(p []byte) (int, error) {
@@ -112,7 +134,7 @@ func (b *blobReader) read(p []byte) (int, error) {
 		}
 	}
 	if got := hex.EncodeToString(b.h.Sum(nil)); got != b.desc.Digest.Hex {
-		return 0, fmt.Errorf("%s: %s has the digest %s:%s: the layout was changed or damaged", b.what, b.f.Name(), b.desc.Digest.Algorithm, got)
+		return 0, fmt.Errorf("%s: %s", b.what, b.at.damaged("has the digest %s:%s", b.desc.Digest.Algorithm, got))
 	}
 	b.done = true
 	if n == 0 {

@@ -58,7 +58,7 @@ func TestBlobReader(t *testing.T) {
 				cancel()
 			}
 			var got bytes.Buffer
-			br, err := newBlobReader(ctx, f, tc.desc, "layer 1 of 1")
+			br, err := newBlobReader(ctx, f, layoutFile(p), tc.desc, "layer 1 of 1")
 			if err == nil {
 				defer br.Close()
 				// Small reads, as an upload's might be.

@@ -114,6 +114,51 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestParseMissingRegistryHost: a docker:// reference whose registry host
+// is empty is refused, naming the reference, by every parser; a
+// reference without a host (Docker Hub's) is not.
+func TestParseMissingRegistryHost(t *testing.T) {
+	parsers := []struct {
+		name  string
+		parse func(string) (Ref, error)
+		what  string
+	}{
+		{"ParseSource", ParseSource, "source"},
+		{"ParseDestination", ParseDestination, "destination"},
+		{"ParseImage", ParseImage, "image"},
+	}
+	tests := []struct {
+		in      string
+		missing bool
+	}{
+		{"docker:///repo:tag", true},
+		{"docker://:5000/r:t", true},
+		{"docker://:5000", true},
+		{"docker:////r", true},
+		{"docker://ubuntu:24.04", false},
+		{"docker://localhost/r", false},
+		{"docker://h.example.org:5000/r:t", false},
+		{"docker://[::1]:5000/r:t", false},
+	}
+	for _, p := range parsers {
+		for _, tc := range tests {
+			t.Run(p.name+" "+tc.in, func(t *testing.T) {
+				_, err := p.parse(tc.in)
+				if !tc.missing {
+					if err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want := p.what + " \"" + tc.in + "\": the registry host is missing (want docker://HOST/REPO[:TAG])"
+				if err == nil || err.Error() != want {
+					t.Fatalf("error %v, want %q", err, want)
+				}
+			})
+		}
+	}
+}
+
 func TestCopyLayout(t *testing.T) {
 	img := randomImage(t, 3)
 	src := writeSource(t, img, "v1")

@@ -40,7 +40,7 @@ func ParseImage(s string) (Ref, error) {
 	case s == "":
 		return Ref{}, errors.New("empty image name")
 	case ok && transport == Docker:
-		return ParseDestination(s)
+		return parse(s, "image")
 	case ok && (transport == OCIArchive || transport == DockerArchive):
 		if rest == "" {
 			return Ref{}, fmt.Errorf("image %q names no file", s)
@@ -241,19 +241,23 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 	}
 	auth, from, err := authenticator(r.Context(), opts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	// failed explains a failed request (explain), naming the image.
+	failed := func(err error) error {
+		return fmt.Errorf("%s: %w", ref, explain(err, r.Context().RegistryStr(), from, opts.FlagPrefix))
 	}
 	rt := opts.roundTripper()
 	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(rt), remote.WithUserAgent("oci-builder")}
 	desc, err := remote.Head(r, ropts...)
 	if err != nil {
-		return nil, explain(err, from, opts.FlagPrefix)
+		return nil, failed(err)
 	}
 	subject := r.Context().Digest(desc.Digest.String())
 	if desc.MediaType.IsIndex() {
 		raw, err := remote.Get(subject, ropts...)
 		if err != nil {
-			return nil, explain(err, from, opts.FlagPrefix)
+			return nil, failed(err)
 		}
 		d, err := platformManifest(raw.Manifest, opts.platform())
 		if err != nil {
@@ -264,7 +268,7 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 	}
 	idx, err := remote.Referrers(subject, ropts...)
 	if err != nil {
-		return nil, explain(err, from, opts.FlagPrefix)
+		return nil, failed(err)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
@@ -276,7 +280,7 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 		}
 		img, err := remote.Image(r.Context().Digest(d.Digest.String()), ropts...)
 		if err != nil {
-			return nil, explain(err, from, opts.FlagPrefix)
+			return nil, failed(err)
 		}
 		layers, err := img.Layers()
 		if err != nil {
@@ -291,7 +295,7 @@ func registryDocument(ctx context.Context, ref Ref, artifactType string, opts Op
 		}
 		rc, err := layers[0].Compressed()
 		if err != nil {
-			return nil, explain(err, from, opts.FlagPrefix)
+			return nil, failed(err)
 		}
 		defer rc.Close()
 		return readChecked(rc, digest.Digest(ld.String()))

@@ -296,7 +296,7 @@ func (w *layoutWriter) check(dfd int, name, rel string, b blob) (bad, err error)
 		return nil, &os.PathError{Op: "open", Path: w.path + "/" + rel, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), w.path+"/"+rel)
-	br, err := newBlobReader(w.ctx, f, b.desc, b.what)
+	br, err := newBlobReader(w.ctx, f, layoutFile(f.Name()), b.desc, b.what)
 	if err != nil {
 		f.Close()
 		return err, nil

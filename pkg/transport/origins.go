@@ -194,7 +194,7 @@ func OpenRegistryImage(ctx context.Context, ref string, opts Options) (v1.Image,
 	}
 	img, err := remote.Image(r, append(ropts, remote.WithPlatform(opts.platform()))...)
 	if err != nil {
-		return nil, explain(err, from, opts.FlagPrefix)
+		return nil, explain(err, r.Context().RegistryStr(), from, opts.FlagPrefix)
 	}
 	return img, nil
 }
@@ -327,7 +327,7 @@ func pushIndex(ctx context.Context, li *layoutIndex, dest Ref, opts Options, sum
 		return err
 	}
 	if err := remote.Put(ref, rawManifest{li.raw, li.desc.MediaType}, ropts...); err != nil {
-		return explain(err, from, opts.FlagPrefix)
+		return explain(err, ref.Context().RegistryStr(), from, opts.FlagPrefix)
 	}
 	return nil
 }

@@ -62,11 +62,11 @@ func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summ
 		seen[l.Digest] = true
 		rl, err := remote.Layer(repo.Digest(l.Digest.String()), ropts...)
 		if err != nil {
-			return explain(err, from, opts.FlagPrefix)
+			return explain(err, ref.Context().RegistryStr(), from, opts.FlagPrefix)
 		}
 		exists, err := rl.(interface{ Exists() (bool, error) }).Exists()
 		if err != nil {
-			return explain(err, from, opts.FlagPrefix)
+			return explain(err, ref.Context().RegistryStr(), from, opts.FlagPrefix)
 		}
 		if exists {
 			sum.Existed++
@@ -84,10 +84,10 @@ func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summ
 	err = remote.Write(ref, img, append(ropts, remote.WithProgress(updates))...)
 	<-done
 	if err != nil {
-		return explain(err, from, opts.FlagPrefix)
+		return explain(err, ref.Context().RegistryStr(), from, opts.FlagPrefix)
 	}
 	if err := pushReferrers(repo, s.referrers, ropts); err != nil {
-		return explain(err, from, opts.FlagPrefix)
+		return explain(err, ref.Context().RegistryStr(), from, opts.FlagPrefix)
 	}
 	return nil
 }
@@ -140,7 +140,7 @@ func authenticator(repo name.Repository, opts Options) (_ authn.Authenticator, f
 		}
 		auth, err := fromAuthFile(opts.AuthFile, repo)
 		if err != nil {
-			return nil, "", fmt.Errorf("%s %w", flag, err)
+			return nil, "", fmt.Errorf("%s: %w", flag, err)
 		}
 		if auth == nil {
 			return authn.Anonymous, "", nil
@@ -153,7 +153,7 @@ func authenticator(repo name.Repository, opts Options) (_ authn.Authenticator, f
 			return authn.Anonymous, "", nil // no one logged in yet
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("$REGISTRY_AUTH_FILE %w", err)
+			return nil, "", fmt.Errorf("$REGISTRY_AUTH_FILE: %w", err)
 		}
 		if auth == nil {
 			return authn.Anonymous, "", nil
@@ -221,9 +221,11 @@ func authKeys(repo name.Repository) []string {
 
 // explain turns the failures users meet (authentication, an unreachable
 // registry) into short messages; others keep the library's words, without
-// the query of the URLs they quote. from names where the credentials came
-// from, "" when none were given; prefix is Options.FlagPrefix.
-func explain(err error, from, prefix string) error {
+// the query of the URLs they quote. registry is the registry's host (and
+// port), named in the messages of a registry that cannot be reached; from
+// names where the credentials came from, "" when none were given; prefix
+// is Options.FlagPrefix.
+func explain(err error, registry, from, prefix string) error {
 	var te *rtransport.Error
 	if errors.As(err, &te) {
 		switch te.StatusCode {
@@ -237,6 +239,21 @@ func explain(err error, from, prefix string) error {
 		}
 		return redacted{err}
 	}
+	// A failed lookup comes inside a dial's error (a *net.OpError): the
+	// lookup's is the one that says what failed.
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		switch {
+		case de.IsNotFound && de.Name != "" && de.Name != hostOf(registry):
+			// Another host's name: a proxy's.
+			return fmt.Errorf("cannot reach the registry %s: no such host %s", registry, de.Name)
+		case de.IsNotFound:
+			return fmt.Errorf("cannot reach the registry %s: no such host", registry)
+		case de.IsTimeout:
+			return fmt.Errorf("cannot reach the registry %s: timed out", registry)
+		}
+		return fmt.Errorf("cannot reach the registry %s: cannot look up %s: %s", registry, de.Name, de.Err)
+	}
 	var oe *net.OpError
 	if errors.As(err, &oe) {
 		what := "network error"
@@ -246,15 +263,11 @@ func explain(err error, from, prefix string) error {
 		case oe.Timeout():
 			what = "timed out"
 		}
-		addr := ""
-		if oe.Addr != nil {
-			addr = " " + oe.Addr.String()
+		where := registry
+		if oe.Addr != nil && oe.Addr.String() != registry {
+			where += " (" + oe.Addr.String() + ")"
 		}
-		return fmt.Errorf("cannot reach the registry%s: %s", addr, what)
-	}
-	var de *net.DNSError
-	if errors.As(err, &de) {
-		return fmt.Errorf("cannot reach the registry: no such host %s", de.Name)
+		return fmt.Errorf("cannot reach the registry %s: %s", where, what)
 	}
 	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		return errors.New("the registry speaks plain HTTP: add --insecure")
@@ -263,6 +276,14 @@ func explain(err error, from, prefix string) error {
 		return fmt.Errorf("%w (add --insecure to skip certificate verification)", redacted{err})
 	}
 	return redacted{err}
+}
+
+// hostOf is the host of HOST[:PORT].
+func hostOf(hostPort string) string {
+	if h, _, err := net.SplitHostPort(hostPort); err == nil {
+		return h
+	}
+	return hostPort
 }
 
 // urlQuery matches the query of a URL in a message.

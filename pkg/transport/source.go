@@ -57,8 +57,9 @@ type layoutFiles struct {
 	// them.
 	opener func(b blob) (io.ReadCloser, error)
 	// unpacked, when set, is the temporary directory an archive source
-	// was unpacked into (dir), removed by close.
-	unpacked string
+	// was unpacked into (dir), removed by close; archive is the archive's
+	// file, which messages name instead (fileName).
+	unpacked, archive string
 
 	mu sync.Mutex
 	// bad is the first error of a blob's reader: the reason of a failed
@@ -94,7 +95,11 @@ func openSource(ctx context.Context, src Ref, storeDir string) (*source, error) 
 	default:
 		return nil, fmt.Errorf("source %s: only image layouts and archives with index.json can be copied", src)
 	}
-	s := &source{layoutFiles: &layoutFiles{ctx: ctx, dir: dir, storeDir: storeDir, unpacked: unpacked}}
+	lf := &layoutFiles{ctx: ctx, dir: dir, storeDir: storeDir, unpacked: unpacked}
+	if unpacked != "" {
+		lf.archive = src.Path
+	}
+	s := &source{layoutFiles: lf}
 	if err := s.read(src.Tag); err != nil {
 		s.close()
 		return nil, fmt.Errorf("source %s: %w", src, err)
@@ -258,11 +263,12 @@ func (l *layoutFiles) openBlob(d v1.Descriptor, what string) (io.ReadCloser, err
 	if d.Size < 0 {
 		return nil, fmt.Errorf("%s: its descriptor gives the size %d", what, d.Size)
 	}
-	f, err := l.openFile(filepath.Join(l.dir, "blobs", d.Digest.Algorithm, d.Digest.Hex), what)
+	p := filepath.Join(l.dir, "blobs", d.Digest.Algorithm, d.Digest.Hex)
+	f, err := l.openFile(p, what)
 	if err != nil {
 		return nil, err
 	}
-	b, err := newBlobReader(l.ctx, f, d, what)
+	b, err := newBlobReader(l.ctx, f, l.file(p), d, what)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -286,7 +292,7 @@ func (l *layoutFiles) openBlob(d v1.Descriptor, what string) (io.ReadCloser, err
 func (l *layoutFiles) openFile(p, what string) (*os.File, error) {
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, l.fileError(what, p, err)
 	}
 	if fi.Mode()&os.ModeSymlink != 0 {
 		target, err := filepath.EvalSymlinks(p)
@@ -298,7 +304,7 @@ func (l *layoutFiles) openFile(p, what string) (*os.File, error) {
 		}
 		p = target
 	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %s is not a regular file", what, p)
+		return nil, fmt.Errorf("%s: %s is not a regular file", what, l.file(p).name)
 	}
 	if l.beforeOpen != nil {
 		l.beforeOpen(p)
@@ -308,15 +314,45 @@ func (l *layoutFiles) openFile(p, what string) (*os.File, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%s: %s became a symbolic link while it was read", what, p)
+			return nil, fmt.Errorf("%s: %s became a symbolic link while it was read", what, l.file(p).name)
 		}
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, l.fileError(what, p, err)
 	}
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s: %s is not a regular file", what, p)
+		return nil, fmt.Errorf("%s: %s is not a regular file", what, l.file(p).name)
 	}
 	return f, nil
+}
+
+// file names the layout's file p in messages: its path, or, in an
+// unpacked archive, its name there and the archive's ("blobs/sha256/HEX
+// in FILE"): the temporary directory means nothing to the user.
+func (l *layoutFiles) file(p string) blobFile {
+	if l.unpacked != "" {
+		if rel, err := filepath.Rel(l.unpacked, p); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return blobFile{name: filepath.ToSlash(rel) + " in " + l.archive, in: "archive"}
+		}
+	}
+	return layoutFile(p)
+}
+
+// fileError is the error of the layout's file p that cannot be opened,
+// what naming it: an unpacked archive's names the archive's member, and a
+// member missing is the archive's damage.
+func (l *layoutFiles) fileError(what, p string, err error) error {
+	at := l.file(p)
+	if at.in != "archive" {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: %s", what, at.damaged("is missing"))
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %s: %s: %w", what, pe.Op, at.name, pe.Err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // inStore tells whether the path p (links resolved) is in the store.

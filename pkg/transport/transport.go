@@ -105,6 +105,12 @@ func parse(s, what string) (Ref, error) {
 		if !ok || name == "" {
 			return Ref{}, fmt.Errorf("%s %q: want docker://HOST/REPO[:TAG]", what, s)
 		}
+		// The registry is the first component, when one follows: an
+		// empty one (docker:///REPO) or a port alone
+		// (docker://:5000/REPO) names no host.
+		if first, _, _ := strings.Cut(name, "/"); first == "" || strings.HasPrefix(first, ":") {
+			return Ref{}, fmt.Errorf("%s %q: the registry host is missing (want docker://HOST/REPO[:TAG])", what, s)
+		}
 		return Ref{Transport: Docker, Name: name}, nil
 	case OCI, OCIArchive:
 		return parsePathTag(transport, rest, s)
