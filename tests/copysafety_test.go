@@ -575,7 +575,7 @@ func TestCopyCredentials(t *testing.T) {
 		{"authfile", "copy", []string{"--dest-authfile", right}, "", "", ""},
 		{"authfile, scoped key", "copy", []string{"--dest-authfile", scoped}, "", "", ""},
 		{"authfile, wrong password", "copy", []string{"--dest-authfile", wrong}, "", "authentication failed: the registry refused the credentials of --dest-authfile " + wrong, ""},
-		{"authfile missing", "copy", []string{"--dest-authfile", filepath.Join(t.TempDir(), "missing.json")}, "", "--dest-authfile open ", ""},
+		{"authfile missing", "copy", []string{"--dest-authfile", filepath.Join(t.TempDir(), "missing.json")}, "", "--dest-authfile: open ", ""},
 		{"password on stdin", "copy", []string{"--dest-username", "user", "--dest-password-stdin"}, "s3cret\n", "", ""},
 		{"wrong password on stdin", "copy", []string{"--dest-username", "user", "--dest-password-stdin"}, "wrong\n", "authentication failed: the registry refused the credentials of --dest-username and --dest-password-stdin", ""},
 		{"dest-creds", "copy", []string{"--dest-creds", "user:s3cret"}, "", "", "oci-builder: warning: --dest-creds puts the password on the command line, where ps and the shell's history show it"},
