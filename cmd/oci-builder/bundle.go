@@ -147,7 +147,21 @@ func runBundle(ctx context.Context, e env, args []string) error {
 // paths the process mentions (container.Mentions).
 func closureGraph(ctx context.Context, getenv func(string) string, graphFile, storeDir string, opts container.Options) (*store.Graph, error) {
 	if graphFile != "" {
-		return store.ReadFile(graphFile, storeDir)
+		g, err := store.ReadFile(graphFile, storeDir)
+		if err != nil || g.Len() > 0 {
+			return g, err
+		}
+		// An empty graph names no store directory, so nothing would be
+		// looked up in it: say so when the options mention a store path.
+		if storeDir == "" {
+			storeDir = local.StoreDir(getenv)
+		}
+		for _, m := range container.Mentions(opts) {
+			if found := store.Mentions(m.Value, storeDir); len(found) > 0 {
+				return nil, fmt.Errorf("%s: %s %w (the graph %s is empty)", m.Option, m.Value[found[0].Start:found[0].End], store.ErrNotInGraph, graphFile)
+			}
+		}
+		return g, nil
 	}
 	if storeDir == "" {
 		storeDir = local.StoreDir(getenv)

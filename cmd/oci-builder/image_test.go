@@ -86,6 +86,8 @@ func TestImageCommandErrors(t *testing.T) {
 	missing := dir + "/" + strings.Repeat("d", 32) + "-missing"
 	badGraph := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(badGraph, []byte(`[{"path":"`+missing+`","references":[]}]`), 0o644)
+	emptyGraph := filepath.Join(t.TempDir(), "empty.json")
+	os.WriteFile(emptyGraph, []byte(`[]`), 0o644)
 	existing := t.TempDir()
 	hostnameOptions := filepath.Join(t.TempDir(), "options.json")
 	os.WriteFile(hostnameOptions, []byte(`{"hostname":"web"}`), 0o644)
@@ -109,6 +111,7 @@ func TestImageCommandErrors(t *testing.T) {
 		{"bad env", []string{"--out", "x", "--graph", graph, "--env", "NOVALUE", prog}, 2, `invalid value "NOVALUE" for flag -env: "NOVALUE" is not NAME=VALUE`},
 		{"path not in graph", []string{"--out", "x", "--graph", graph, missing + "/bin/x"}, 1, "args[0]: " + missing + " is not in the closure graph"},
 		{"path not on disk", []string{"--out", "x", "--graph", badGraph, missing + "/bin/x"}, 1, "layer 2 (" + missing + "): read " + missing + ": no such file or directory"},
+		{"empty graph", []string{"--out", "x", "--graph", emptyGraph, "--store-dir", dir, prog + "/bin/prog"}, 1, "args[0]: " + prog + " is not in the closure graph (the graph " + emptyGraph + " is empty)"},
 		{"no such program", []string{"--out", "x", "--graph", graph, prog + "/bin/nope"}, 1, `the image would not start: Entrypoint[0] "` + prog + `/bin/nope" does not exist in the image`},
 		{"program a directory", []string{"--out", "x", "--graph", graph, prog + "/bin"}, 1, `Entrypoint[0] "` + prog + `/bin" is not a regular file`},
 		{"program not executable", []string{"--out", "x", "--graph", graph, prog + "/bin/data"}, 1, `Entrypoint[0] "` + prog + `/bin/data" is not executable`},
