@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -275,7 +276,7 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	name, rest := args[0], args[1:]
 	if name == "help" || name == "--help" || name == "-h" {
-		if len(rest) == 0 {
+		if len(rest) == 0 || rest[0] == "--help" || rest[0] == "-h" || rest[0] == "help" {
 			var text strings.Builder
 			usage(&text)
 			return helpShown(e, printResult(e.stdout, strings.TrimSuffix(text.String(), "\n"), ""))
@@ -296,15 +297,37 @@ func run(ctx context.Context, args []string, e env) int {
 		if err == nil {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "oci-builder: error: %s\n", oneLine(err.Error()))
 		var ue *usageError
 		if errors.As(err, &ue) {
+			fmt.Fprintf(e.stderr, "oci-builder: error: %s\n", oneLine(plainFlagError(err.Error())))
 			return exitUsage
 		}
+		fmt.Fprintf(e.stderr, "oci-builder: error: %s\n", oneLine(err.Error()))
 		return exitError
 	}
 	fmt.Fprintf(e.stderr, "oci-builder: error: unknown command %q (see oci-builder help)\n", name)
 	return exitUsage
+}
+
+// strconvErrors are the flag package's words for a value it could not
+// parse (strconv's errors, or "parse error"), and what users are told.
+var strconvErrors = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`strconv\.ParseBool: parsing "[^"]*": invalid syntax`), "want true or false"},
+	{regexp.MustCompile(`strconv\.Parse\w+: parsing "[^"]*": invalid syntax`), "not a number"},
+	{regexp.MustCompile(`strconv\.Parse\w+: parsing "[^"]*": value out of range`), "out of range"},
+	{regexp.MustCompile(`: parse error$`), ": not a number in range"},
+}
+
+// plainFlagError rewrites, in a usage error, the flag package's Go words
+// for a value it could not parse.
+func plainFlagError(msg string) string {
+	for _, r := range strconvErrors {
+		msg = r.re.ReplaceAllString(msg, r.with)
+	}
+	return msg
 }
 
 // printResult writes a command's result, one line, to its standard
