@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -170,7 +171,13 @@ func closureGraph(ctx context.Context, getenv func(string) string, graphFile, st
 	for _, m := range container.Mentions(opts) {
 		strs = append(strs, local.Named{Name: m.Option, Value: m.Value})
 	}
-	return local.ClosureOf(ctx, getenv, storeDir, strs)
+	g, err := local.ClosureOf(ctx, getenv, storeDir, strs)
+	if err != nil && ctx.Err() != nil {
+		// Not Nix's failure: nix path-info was stopped, or the
+		// daemon's connection closed, because we were.
+		return nil, errors.New("interrupted while asking the Nix store for the closure; nothing was written")
+	}
+	return g, err
 }
 
 func parseID(s string) (*container.ID, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -315,5 +316,17 @@ func TestOutputsOutsideTheStore(t *testing.T) {
 				t.Errorf("%s: %v, want nothing there", tc.out, err)
 			}
 		})
+	}
+}
+
+// TestClosureInterrupted: a signal while the store is asked for the
+// closure is reported as the interruption, not as Nix's failure.
+func TestClosureInterrupted(t *testing.T) {
+	_, prog, _ := fakeStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := closureGraph(ctx, func(string) string { return "" }, "", filepath.Dir(prog), container.Options{Args: []string{prog + "/bin/prog"}})
+	if err == nil || err.Error() != "interrupted while asking the Nix store for the closure; nothing was written" {
+		t.Fatalf("error %v", err)
 	}
 }
