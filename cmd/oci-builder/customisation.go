@@ -37,7 +37,7 @@ func runCustomisationTree(_ context.Context, e env, args []string) error {
 	}
 	spec, err := image.DecodeTreeSpec(data)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", args[0], err)
 	}
 	c, err := spec.Customisation()
 	if err != nil {

@@ -162,6 +162,9 @@ func containerFlags(fs *flag.FlagSet, opts *container.Options, names ...string) 
 		}},
 		"seccomp": {set: func(v string) error {
 			sc := &container.Seccomp{Name: v}
+			if v == "" {
+				return fmt.Errorf("want %q, %q or a profile's file", container.SeccompDefault, container.SeccompUnconfined)
+			}
 			if v != container.SeccompDefault && v != container.SeccompUnconfined {
 				data, err := readlimit.File(v, "a seccomp profile", readlimit.Options)
 				if err != nil {

@@ -234,6 +234,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "", `oci-builder: error: unknown command "frobnicate"`},
 		{[]string{"nix-builder", "x"}, 2, "", "nix-builder takes no arguments"},
 		{[]string{"help", "--help"}, 0, "Usage: oci-builder COMMAND", ""},
+		{[]string{"bundle", "--out", "x", "--seccomp", "", "p"}, 2, "", `invalid value "" for flag -seccomp: want "default", "unconfined" or a profile's file` + "\n"},
 		{[]string{"image", "--out", "x", "--no-tmp=maybe", "p"}, 2, "", `invalid boolean value "maybe" for -no-tmp: want true or false` + "\n"},
 		{[]string{"bundle", "--out", "x", "--cpus", "abc", "p"}, 2, "", `invalid value "abc" for flag -cpus: not a number` + "\n"},
 		{[]string{"rootless", "--uid", "-1", "a", "b"}, 2, "", `invalid value "-1" for flag -uid: not a number in range` + "\n"},
