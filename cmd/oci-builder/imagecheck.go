@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
 // imageFiles answers what `oci-builder image` puts in an image, for
@@ -58,7 +58,7 @@ func checkImageStarts(plan *image.Plan) error {
 	switch {
 	case !strings.Contains(prog, "/"):
 		found := ""
-		for _, dir := range strings.Split(envValue(cfg.Env, "PATH"), ":") {
+		for _, dir := range strings.Split(validate.EnvValue(cfg.Env, "PATH"), ":") {
 			if !path.IsAbs(dir) {
 				continue
 			}
@@ -69,7 +69,7 @@ func checkImageStarts(plan *image.Plan) error {
 				}
 				continue
 			}
-			if host, err := files.resolve(cand); err == nil && isExecutableFile(host) {
+			if host, err := files.resolve(cand); err == nil && validate.IsExecutable(host) {
 				found = cand
 				break
 			}
@@ -78,7 +78,7 @@ func checkImageStarts(plan *image.Plan) error {
 			if files.base {
 				return nil
 			}
-			return fmt.Errorf("the image would not start: %s %q is not found in the image's PATH %q", what, prog, envValue(cfg.Env, "PATH"))
+			return fmt.Errorf("the image would not start: %s %q is not found in the image's PATH %q", what, prog, validate.EnvValue(cfg.Env, "PATH"))
 		}
 		prog = found
 	case !path.IsAbs(prog):
@@ -116,7 +116,7 @@ func (f imageFiles) checkProgram(what, prog string, depth int) error {
 	case st.Mode().Perm()&0o111 == 0:
 		return fmt.Errorf("the image would not start: %s %q is not executable", what, prog)
 	}
-	if interp := interpreter(host); interp != "" && depth < 4 {
+	if interp := validate.Interpreter(host); interp != "" && depth < 4 {
 		return f.checkProgram(fmt.Sprintf("the interpreter of %s", prog), interp, depth+1)
 	}
 	return nil
@@ -150,44 +150,4 @@ func (f imageFiles) resolve(p string) (string, error) {
 		return "", fmt.Errorf("leads to %s, which is not in the image's closure", real)
 	}
 	return real, nil
-}
-
-// isExecutableFile tells whether host is a regular file with an execute
-// bit.
-func isExecutableFile(host string) bool {
-	st, err := os.Stat(host)
-	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
-}
-
-// interpreter is the absolute interpreter a script's #! line names, if any.
-func interpreter(host string) string {
-	file, err := os.Open(host)
-	if err != nil {
-		return ""
-	}
-	defer file.Close()
-	buf := make([]byte, 256)
-	n, _ := io.ReadFull(file, buf)
-	line, ok := strings.CutPrefix(string(buf[:n]), "#!")
-	if !ok {
-		return ""
-	}
-	line, _, _ = strings.Cut(line, "\n")
-	fields := strings.Fields(line)
-	if len(fields) == 0 || !path.IsAbs(fields[0]) {
-		return ""
-	}
-	return fields[0]
-}
-
-// envValue is the value of name in env (NAME=VALUE entries), the last one
-// given.
-func envValue(env []string, name string) string {
-	value := ""
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-			value = v
-		}
-	}
-	return value
 }

@@ -274,18 +274,18 @@ func (c *checker) process() {
 	prog := p.Args[0]
 	if !strings.Contains(prog, "/") {
 		found := ""
-		for _, dir := range strings.Split(envValue(p.Env, "PATH"), ":") {
+		for _, dir := range strings.Split(EnvValue(p.Env, "PATH"), ":") {
 			if !path.IsAbs(dir) {
 				continue
 			}
 			cand := path.Join(dir, prog)
-			if loc, err := c.resolve(cand, len(c.spec.Mounts)); err == nil && loc.kind == onHost && isExecutable(loc.host) {
+			if loc, err := c.resolve(cand, len(c.spec.Mounts)); err == nil && loc.kind == onHost && IsExecutable(loc.host) {
 				found = cand
 				break
 			}
 		}
 		if found == "" {
-			c.r.addf("process.args[0] %q is not found in the container's PATH %q", prog, envValue(p.Env, "PATH"))
+			c.r.addf("process.args[0] %q is not found in the container's PATH %q", prog, EnvValue(p.Env, "PATH"))
 			return
 		}
 		prog = found
@@ -334,14 +334,15 @@ func (c *checker) program(what, prog string, depth int) {
 	if depth == 0 {
 		c.r.Program = prog
 	}
-	interp := shebang(loc.host)
+	interp := Interpreter(loc.host)
 	if interp != "" && depth < 4 {
 		c.program(fmt.Sprintf("the interpreter of %s", prog), interp, depth+1)
 	}
 }
 
-// shebang returns the interpreter a script names, if any.
-func shebang(host string) string {
+// Interpreter returns the absolute interpreter that the script at host (a
+// path on this machine) names on its #! line, if any.
+func Interpreter(host string) string {
 	f, err := os.Open(host)
 	if err != nil {
 		return ""
@@ -361,12 +362,15 @@ func shebang(host string) string {
 	return fields[0]
 }
 
-func isExecutable(host string) bool {
+// IsExecutable tells whether host is a regular file with an execute bit.
+func IsExecutable(host string) bool {
 	st, err := os.Stat(host)
 	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
-func envValue(env []string, name string) string {
+// EnvValue is the value of name in env (NAME=VALUE entries, the first one
+// given, as a process's getenv finds it).
+func EnvValue(env []string, name string) string {
 	for _, e := range env {
 		if k, v, ok := strings.Cut(e, "="); ok && k == name {
 			return v
