@@ -398,7 +398,7 @@ func testMalformedBases(t *testing.T) {
 		{"flipped-byte", "oci-archive", flip, "", "fromImage: image /nix/store/"},
 		{"escaping-entry", "docker-archive", escape, "", `entry "../../etc/evil" leaves the root filesystem`},
 		{"config-not-json", "docker-archive", notJSON, "", "is not valid JSON"},
-		{"missing-tag", "docker-archive", good, `fromImageTag = "2";`, "no image named :2 (the archive has bad:1)"},
+		{"missing-tag", "docker-archive", good, `fromImageTag = "2";`, "no image tagged 2 (the archive has bad:1)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := outsidetest.Writers[c.format](t, c.image)

@@ -116,7 +116,7 @@ func TestFromImageErrors(t *testing.T) {
 	if _, err := image.OpenBase(context.Background(), &image.FromImage{Path: baseArchive(t, "arm64", nil)}, platform); err == nil || !strings.Contains(err.Error(), "is an image for linux/arm64, not for linux/amd64") {
 		t.Errorf("platform: %v", err)
 	}
-	if _, err := image.OpenBase(context.Background(), &image.FromImage{Path: baseArchive(t, "amd64", nil), Tag: "2"}, platform); err == nil || !strings.Contains(err.Error(), "fromImage: image ") || !strings.Contains(err.Error(), "no image named :2 (the archive has base:1)") {
+	if _, err := image.OpenBase(context.Background(), &image.FromImage{Path: baseArchive(t, "amd64", nil), Tag: "2"}, platform); err == nil || !strings.Contains(err.Error(), "fromImage: image ") || !strings.Contains(err.Error(), "no image tagged 2 (the archive has base:1)") {
 		t.Errorf("tag: %v", err)
 	}
 	im, err := image.OpenBase(context.Background(), &image.FromImage{Path: baseArchive(t, "amd64", nil)}, platform)

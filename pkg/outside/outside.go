@@ -219,7 +219,7 @@ func (im *Image) readDocker(sel Selector) error {
 	}
 	switch {
 	case pick < 0 && (sel.Name != "" || sel.Tag != ""):
-		return fmt.Errorf("no image named %s (the archive has %s)", sel, listOrNone(all))
+		return fmt.Errorf("no image %s (the archive has %s)", sel, listOrNone(all))
 	case pick < 0:
 		pick = 0
 		if len(entries[0].RepoTags) > 0 {
@@ -364,7 +364,7 @@ func (im *Image) readOCI(sel Selector) error {
 	case len(idx.Manifests) == 0:
 		return fmt.Errorf("%s lists no image", v1.ImageIndexFile)
 	case pick < 0 && (sel.Name != "" || sel.Tag != ""):
-		return fmt.Errorf("no image named %s (the layout has %s)", sel, listOrNone(all))
+		return fmt.Errorf("no image %s (the layout has %s)", sel, listOrNone(all))
 	case pick < 0:
 		pick = 0
 		if len(all) > 0 {
@@ -533,14 +533,15 @@ func (s Selector) matches(name, tag string) bool {
 	return (s.Name == "" || s.Name == name) && (s.Tag == "" || s.Tag == tag)
 }
 
+// String says what s picks: "named NAME:TAG", "named NAME", "tagged TAG".
 func (s Selector) String() string {
 	switch {
 	case s.Name != "" && s.Tag != "":
-		return s.Name + ":" + s.Tag
+		return "named " + s.Name + ":" + s.Tag
 	case s.Name != "":
-		return s.Name
+		return "named " + s.Name
 	}
-	return ":" + s.Tag
+	return "tagged " + s.Tag
 }
 
 func listOrNone(l []string) string {

@@ -95,7 +95,7 @@ func TestSelect(t *testing.T) {
 			{Selector{Name: "example.org:5000/other", Tag: "2.0"}, 1, ""},
 			{Selector{Tag: "2.0"}, 1, ""},
 			{Selector{Tag: "1.0"}, 2, ""},
-			{Selector{Tag: "3.0"}, 0, "no image named :3.0"},
+			{Selector{Tag: "3.0"}, 0, "no image tagged 3.0"},
 		} {
 			if format == "oci" || format == "oci-archive" {
 				if c.sel.Name != "" {
