@@ -72,7 +72,15 @@ func check(dir string, atBuild bool, storeDir string) *Report {
 		OCIVersion string `json:"ociVersion"`
 	}
 	if err := json.Unmarshal(data, &version); err != nil {
-		r.addf("config.json: not valid JSON: %v", err)
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field == "":
+			r.addf("config.json: not a JSON object but a JSON %s", te.Value)
+		case errors.As(err, &te):
+			r.addf("config.json: %s is a JSON %s, not a string", te.Field, te.Value)
+		default:
+			r.addf("config.json: not valid JSON: %v", err)
+		}
 		return r
 	}
 	var flagged []string // the fields the schema found wrong, as JSON pointers

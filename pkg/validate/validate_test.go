@@ -171,6 +171,8 @@ func TestUnreadableConfigs(t *testing.T) {
 	tests := []struct{ name, config, want string }{
 		{"missing", "", "config.json: no such file or directory"},
 		{"not json", "{", "config.json: not valid JSON: unexpected end of JSON input"},
+		{"an array", "[]", "config.json: not a JSON object but a JSON array"},
+		{"a number for the version", `{"ociVersion":5}`, "config.json: ociVersion is a JSON number, not a string"},
 		{"unknown version", `{"ociVersion":"9.0.0","root":{"path":"rootfs"}}`, `config.json: no schema for ociVersion "9.0.0"`},
 	}
 	for _, tc := range tests {
