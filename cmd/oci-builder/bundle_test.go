@@ -136,6 +136,9 @@ func TestBundleCommandErrors(t *testing.T) {
 	_, prog, lib := fakeStore(t)
 	graph := graphFile(t, prog, lib)
 	existing := t.TempDir()
+	// Not a relative name: the Nix package runs these tests in its
+	// source, in the store, where no output may go.
+	y := filepath.Join(t.TempDir(), "y")
 	tests := []struct {
 		args []string
 		code int
@@ -144,15 +147,15 @@ func TestBundleCommandErrors(t *testing.T) {
 		{[]string{"bundle", "--graph", graph, "--", prog}, 2, "bundle needs --out DIR"},
 		{[]string{"bundle", "--out", "x"}, 2, "bundle needs a PROGRAM"},
 		{[]string{"bundle", "--out", existing, "--graph", graph, "--", prog}, 1, "output directory " + existing + " already exists"},
-		{[]string{"bundle", "--out", "y", "--graph", graph, "--env", "NOEQUALS", "--", prog}, 2, `invalid value "NOEQUALS" for flag -env: "NOEQUALS" is not NAME=VALUE`},
-		{[]string{"bundle", "--out", "y", "--graph", graph, "--memory", "lots", "--", prog}, 2, `invalid value "lots" for flag -memory: size "lots"`},
-		{[]string{"bundle", "--out", "y", "--graph", graph, "--rootless-uid", "1", "--", prog}, 2, "--rootless-uid and --rootless-gid go together"},
-		{[]string{"bundle", "--out", "y", "--graph", graph, "--user", "Bad Name", "--", prog}, 1, `user "Bad Name" is not a valid user name`},
-		{[]string{"bundle", "--out", "y", "--graph", "/nonexistent", "--", prog}, 1, "read graph: open /nonexistent"},
-		{[]string{"bundle", "--out", "y", "--graph", graph, "--options", graph, "--", prog}, 1, "container options: expected a JSON object, got JSON array"},
-		{[]string{"bundle", "--out", "y", "--graph", graph, "--bogus", "--", prog}, 2, "flag provided but not defined: -bogus"},
-		{[]string{"bundle", "--out", "y", "--graph", graph, "--jobs", "-1", "--", prog}, 2, "bundle: --jobs must not be negative"},
-		{[]string{"writable", "--jobs", "-1", existing, "y"}, 2, "writable: --jobs must not be negative"},
+		{[]string{"bundle", "--out", y, "--graph", graph, "--env", "NOEQUALS", "--", prog}, 2, `invalid value "NOEQUALS" for flag -env: "NOEQUALS" is not NAME=VALUE`},
+		{[]string{"bundle", "--out", y, "--graph", graph, "--memory", "lots", "--", prog}, 2, `invalid value "lots" for flag -memory: size "lots"`},
+		{[]string{"bundle", "--out", y, "--graph", graph, "--rootless-uid", "1", "--", prog}, 2, "--rootless-uid and --rootless-gid go together"},
+		{[]string{"bundle", "--out", y, "--graph", graph, "--user", "Bad Name", "--", prog}, 1, `user "Bad Name" is not a valid user name`},
+		{[]string{"bundle", "--out", y, "--graph", "/nonexistent", "--", prog}, 1, "read graph: open /nonexistent"},
+		{[]string{"bundle", "--out", y, "--graph", graph, "--options", graph, "--", prog}, 1, "container options: expected a JSON object, got JSON array"},
+		{[]string{"bundle", "--out", y, "--graph", graph, "--bogus", "--", prog}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"bundle", "--out", y, "--graph", graph, "--jobs", "-1", "--", prog}, 2, "bundle: --jobs must not be negative"},
+		{[]string{"writable", "--jobs", "-1", existing, y}, 2, "writable: --jobs must not be negative"},
 	}
 	for _, tc := range tests {
 		code, _, stderr := runWith(t, nil, tc.args...)

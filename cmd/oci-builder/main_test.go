@@ -150,7 +150,7 @@ func TestNixBuilderErrors(t *testing.T) {
 		want string
 	}{
 		{"malformed graph", builderCase{graph: []map[string]any{{"path": dir + "/short", "references": []string{}}}, container: good}, `store path "` + dir + `/short": not a valid store path name`},
-		{"graph not an array", builderCase{graph: "x", container: good}, `.attrs.json key "closure": closure graph: expected []json.RawMessage`},
+		{"graph not an array", builderCase{graph: "x", container: good}, `.attrs.json key "closure": closure graph: expected a list, got JSON string`},
 		{"reference missing", builderCase{graph: goodGraph[:1], container: good}, "closure is not closed: " + prog + " refers to " + lib + ", which is not in the graph"},
 		{"args path outside closure", builderCase{graph: goodGraph, container: map[string]any{"args": []string{prog + "/bin/prog", outside + "/x"}}}, "args[1]: " + outside + " is not in the closure graph"},
 		{"empty args", builderCase{graph: goodGraph, container: map[string]any{"args": []string{}}}, "args is empty"},

@@ -106,7 +106,7 @@ func TestNixBuilderVerifyOption(t *testing.T) {
 		{"malformed hash", badHash, nil, "copy", 1, []string{"oci-builder: error: store path " + prog + `: narHash "sha256:x": `}, ""},
 		{"malformed hash, not verified", badHash, false, "copy", 1, []string{"oci-builder: error: store path " + prog + `: narHash "sha256:x": `}, ""},
 		{"malformed hash, bind", badHash, nil, "bind", 1, []string{"oci-builder: error: store path " + prog + `: narHash "sha256:x": `}, ""},
-		{"not a boolean", noHashes, "yes", "copy", 1, []string{`oci-builder: error: container options: option "verify": expected bool, got JSON string`}, ""},
+		{"not a boolean", noHashes, "yes", "copy", 1, []string{`oci-builder: error: container options: option "verify": expected true or false, got JSON string`}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

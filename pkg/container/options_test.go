@@ -219,7 +219,7 @@ func TestDecodeOptions(t *testing.T) {
 	}{
 		{"unknown option", `{"args":["/bin/sh"],"readOnly":true}`, `unknown option "readOnly" (known: annotations, arch, args, capabilities, env,`},
 		{"unknown mount field", `{"args":["/bin/sh"],"mounts":[{"destination":"/a","sorce":"/x"}]}`, `unknown option "sorce" in /mounts/0`},
-		{"wrong type", `{"args":"/bin/sh"}`, `option "args": expected []string, got JSON string`},
+		{"wrong type", `{"args":"/bin/sh"}`, `option "args": expected a list, got JSON string`},
 		{"trailing", `{"args":["/bin/sh"]} {}`, "trailing data"},
 		{"not json", `{`, "container options: unexpected EOF"},
 	}

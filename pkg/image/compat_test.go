@@ -104,7 +104,7 @@ func TestDecodeCompat(t *testing.T) {
 		{`{"Healthcheck":{"Test":["NONE"],"Retries":-1}}`, "config.Healthcheck.Retries is -1"},
 		{`{"Healthcheck":{"Test":["NONE"],"retries":1}}`, `unknown option "retries" in /config/Healthcheck`},
 		{`{"Hostname":"x"}`, `unknown option "Hostname" in /config`},
-		{`{"Shell":"/bin/sh"}`, `option "config.Shell": expected []string`},
+		{`{"Shell":"/bin/sh"}`, `option "config.Shell": expected a list`},
 	} {
 		c, err := image.DecodeCompat([]byte(`{"config":` + tc.config + `}`))
 		switch {

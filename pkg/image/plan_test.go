@@ -238,7 +238,7 @@ func TestDecodeOptions(t *testing.T) {
 	}
 	for _, tc := range []struct{ in, want string }{
 		{`{"maxLayer":3}`, `image options: unknown option "maxLayer"`},
-		{`{"maxLayers":"3"}`, `image options: option "maxLayers": expected int, got JSON string`},
+		{`{"maxLayers":"3"}`, `image options: option "maxLayers": expected an integer, got JSON string`},
 		{`{"Tag":"x"}`, `unknown option "Tag"`},
 	} {
 		if _, err := image.DecodeOptions([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/oci-builder/oci-builder/internal/readlimit"
+	"github.com/oci-builder/oci-builder/pkg/strictjson"
 )
 
 // ParseJSON parses the JSON array that Nix writes into .attrs.json for a key
@@ -70,9 +71,9 @@ func jsonError(data []byte, err error) error {
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &typ) {
 		if typ.Field != "" {
-			return fmt.Errorf("field %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
+			return fmt.Errorf("field %q: expected %s, got JSON %s", typ.Field, strictjson.KindOf(typ.Type), typ.Value)
 		}
-		return fmt.Errorf("expected %s, got JSON %s", typ.Type, typ.Value)
+		return fmt.Errorf("expected %s, got JSON %s", strictjson.KindOf(typ.Type), typ.Value)
 	}
 	return err
 }

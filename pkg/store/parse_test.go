@@ -69,7 +69,7 @@ func TestParseJSON(t *testing.T) {
 			want:  map[string][]string{extra: {}},
 		},
 		{name: "empty array", input: `[]`, want: map[string][]string{}},
-		{name: "not an array", input: `{"path":"x"}`, err: "expected []json.RawMessage"},
+		{name: "not an array", input: `{"path":"x"}`, err: "expected a list, got JSON object"},
 		{name: "truncated", input: `[{"path":`, err: "closure graph: invalid JSON at byte 9"},
 		{name: "syntax", input: `[{"path" "x"}]`, err: "invalid JSON at byte"},
 		{name: "no path", input: `[{"references":[]}]`, err: `entry 0: no "path"`},

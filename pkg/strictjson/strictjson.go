@@ -146,6 +146,36 @@ func escape(k string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
 }
 
+// KindOf names, in JSON's words, the values a Go type decodes from ("a
+// list", "an integer"...), for messages about a value of the wrong type.
+func KindOf(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return KindOf(t.Elem())
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 && t.Name() == "RawMessage" {
+			return "a JSON value"
+		}
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another type"
+}
+
 // DescribeOptionError rewrites a decoding error of an options object in
 // the words of its users: the option whose value has the wrong type, or the
 // unknown option with where it was found and the known ones.
@@ -155,7 +185,7 @@ func DescribeOptionError(err error) error {
 		if typ.Field == "" {
 			return fmt.Errorf("expected a JSON object, got JSON %s", typ.Value)
 		}
-		return fmt.Errorf("option %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
+		return fmt.Errorf("option %q: expected %s, got JSON %s", typ.Field, KindOf(typ.Type), typ.Value)
 	}
 	var unknown *UnknownFieldError
 	if errors.As(err, &unknown) {

@@ -64,12 +64,24 @@ func TestDescribeOptionError(t *testing.T) {
 		B int `json:"b"`
 	}
 	type opts struct {
-		A int   `json:"a"`
-		I inner `json:"i"`
+		A int               `json:"a"`
+		I inner             `json:"i"`
+		S []string          `json:"s"`
+		M map[string]string `json:"m"`
+		T *bool             `json:"t"`
+		U uint32            `json:"u"`
+		F float64           `json:"f"`
+		N string            `json:"n"`
 	}
 	tests := []struct{ json, want string }{
-		{`{"a":"x"}`, `option "a": expected int, got JSON string`},
-		{`{"c":1}`, `unknown option "c" (known: a, i)`},
+		{`{"a":"x"}`, `option "a": expected an integer, got JSON string`},
+		{`{"s":{}}`, `option "s": expected a list, got JSON object`},
+		{`{"m":[]}`, `option "m": expected an object, got JSON array`},
+		{`{"t":"yes"}`, `option "t": expected true or false, got JSON string`},
+		{`{"u":-1}`, `option "u": expected a non-negative integer, got JSON number -1`},
+		{`{"f":"1"}`, `option "f": expected a number, got JSON string`},
+		{`{"n":1}`, `option "n": expected a string, got JSON number`},
+		{`{"c":1}`, `unknown option "c" (known: a, f, i, m, n, s, t, u)`},
 		{`{"i":{"z":1}}`, `unknown option "z" in /i (known: b)`},
 		{`[1]`, `expected a JSON object, got JSON array`},
 	}
