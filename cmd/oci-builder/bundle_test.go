@@ -311,15 +311,47 @@ func TestOutputsOutsideTheStore(t *testing.T) {
 		{"rootless", []string{"rootless", "--no-subids", bundleDir, dir + "/a/b"}, dir + "/a"},
 		{"validate --report", []string{"validate", "--report", dir + "/report", bundleDir}, dir + "/report"},
 	}
+	// In a Nix build, another output than the build's is refused too.
+	build := map[string]string{"NIX_STORE_DIR": dir, "NIX_BUILD_TOP": t.TempDir(), "out": dir + "/" + strings.Repeat("r", 32) + "-report"}
+	tests = append(tests, struct {
+		name string
+		args []string
+		out  string
+	}{"in a build, not its output", []string{"validate", "--report", dir + "/other", bundleDir}, dir + "/other"})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runWith(t, vars, tc.args...)
+			env := vars
+			if strings.HasPrefix(tc.name, "in a build") {
+				env = build
+			}
+			code, _, stderr := runWith(t, env, tc.args...)
 			checkOneErrorLine(t, code, stderr, "is in the Nix store "+dir+", which only Nix writes: choose an output outside it")
 			if _, err := os.Lstat(tc.out); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("%s: %v, want nothing there", tc.out, err)
 			}
 		})
 	}
+
+	// A derivation whose builder is oci-builder writes its own outputs
+	// ($out, and $outputs' others), as flake.nix's validated checks do.
+	t.Run("the build's outputs", func(t *testing.T) {
+		build := map[string]string{"NIX_STORE_DIR": dir, "NIX_BUILD_TOP": t.TempDir(), "outputs": "out bundle",
+			"out": dir + "/" + strings.Repeat("r", 32) + "-report", "bundle": dir + "/" + strings.Repeat("s", 32) + "-bundle"}
+		if code, _, stderr := runWith(t, build, "validate", "--report", build["out"], bundleDir); code != 0 {
+			t.Fatalf("validate --report $out: exit %d: %s", code, stderr)
+		}
+		if code, _, stderr := runWith(t, build, "bundle", "--out", build["bundle"], "--graph", graph, "--", prog+"/bin/prog"); code != 0 {
+			t.Fatalf("bundle --out $bundle: exit %d: %s", code, stderr)
+		}
+		t.Cleanup(func() {
+			filepath.Walk(build["bundle"], func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
+		})
+		for _, o := range []string{build["out"], build["bundle"] + "/config.json"} {
+			if _, err := os.Stat(o); err != nil {
+				t.Error(err)
+			}
+		}
+	})
 }
 
 // TestClosureInterrupted: a signal while the store is asked for the

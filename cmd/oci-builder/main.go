@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -399,10 +400,27 @@ func stopOnSignals(sigs <-chan os.Signal, cancel context.CancelFunc, stderr io.W
 
 // refuseInStore refuses an output (out, or the directories above it that
 // it would create) in the Nix store storeDir, the default store when
-// empty, as copy refuses a destination there: Nix alone adds to it.
+// empty, as copy refuses a destination there: Nix alone adds to it. In a
+// Nix build (NIX_BUILD_TOP set) the build's own outputs, and what is
+// below them, are the builder's to write: a derivation whose builder is
+// `oci-builder validate --report $out` or `oci-builder bundle --out $out`.
 func refuseInStore(out, storeDir string, getenv func(string) string) error {
 	if storeDir == "" {
 		storeDir = local.StoreDir(getenv)
+	}
+	if getenv("NIX_BUILD_TOP") != "" {
+		abs, err := filepath.Abs(out)
+		if err == nil {
+			names := strings.Fields(getenv("outputs"))
+			if len(names) == 0 {
+				names = []string{"out"}
+			}
+			for _, name := range names {
+				if o := getenv(name); o != "" && (abs == o || strings.HasPrefix(abs, o+"/")) {
+					return nil
+				}
+			}
+		}
 	}
 	return staging.CheckOutsideStore(out, storeDir)
 }
