@@ -346,7 +346,17 @@ func TestOutputsOutsideTheStore(t *testing.T) {
 		t.Cleanup(func() {
 			filepath.Walk(build["bundle"], func(p string, _ os.FileInfo, _ error) error { os.Chmod(p, 0o755); return nil })
 		})
-		for _, o := range []string{build["out"], build["bundle"] + "/config.json"} {
+		// Under structured attributes, the outputs are in .attrs.json.
+		top := t.TempDir()
+		structured := dir + "/" + strings.Repeat("t", 32) + "-structured"
+		attrs, _ := json.Marshal(map[string]any{"outputs": map[string]string{"out": structured}})
+		if err := os.WriteFile(filepath.Join(top, ".attrs.json"), attrs, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, stderr := runWith(t, map[string]string{"NIX_STORE_DIR": dir, "NIX_BUILD_TOP": top}, "validate", "--report", structured, bundleDir); code != 0 {
+			t.Fatalf("validate --report (structured attributes' out): exit %d: %s", code, stderr)
+		}
+		for _, o := range []string{build["out"], build["bundle"] + "/config.json", structured} {
 			if _, err := os.Stat(o); err != nil {
 				t.Error(err)
 			}

@@ -28,6 +28,7 @@ import (
 	"syscall"
 
 	"github.com/oci-builder/oci-builder/pkg/guard"
+	"github.com/oci-builder/oci-builder/pkg/nixbuild"
 	"github.com/oci-builder/oci-builder/pkg/staging"
 	"github.com/oci-builder/oci-builder/pkg/store/local"
 )
@@ -408,19 +409,40 @@ func refuseInStore(out, storeDir string, getenv func(string) string) error {
 	if storeDir == "" {
 		storeDir = local.StoreDir(getenv)
 	}
-	if getenv("NIX_BUILD_TOP") != "" {
-		abs, err := filepath.Abs(out)
-		if err == nil {
-			names := strings.Fields(getenv("outputs"))
-			if len(names) == 0 {
-				names = []string{"out"}
-			}
-			for _, name := range names {
-				if o := getenv(name); o != "" && (abs == o || strings.HasPrefix(abs, o+"/")) {
-					return nil
-				}
+	if abs, err := filepath.Abs(out); err == nil && getenv("NIX_BUILD_TOP") != "" {
+		for _, o := range buildOutputs(getenv) {
+			if abs == o || strings.HasPrefix(abs, o+"/") {
+				return nil
 			}
 		}
 	}
 	return staging.CheckOutsideStore(out, storeDir)
+}
+
+// buildOutputs are the output paths of the Nix build this process is the
+// builder of: from the environment ($outputs names them, "out" by
+// default), and, under structured attributes, which put no output in the
+// environment, from .attrs.json's "outputs".
+func buildOutputs(getenv func(string) string) []string {
+	var paths []string
+	names := strings.Fields(getenv("outputs"))
+	if len(names) == 0 {
+		names = []string{"out"}
+	}
+	for _, name := range names {
+		if p := getenv(name); filepath.IsAbs(p) {
+			paths = append(paths, filepath.Clean(p))
+		}
+	}
+	if f, err := nixbuild.FindAttrs(getenv); err == nil {
+		if attrs, err := nixbuild.ReadAttrs(f); err == nil {
+			outputs, _ := attrs.Outputs()
+			for _, p := range outputs {
+				if filepath.IsAbs(p) {
+					paths = append(paths, filepath.Clean(p))
+				}
+			}
+		}
+	}
+	return paths
 }

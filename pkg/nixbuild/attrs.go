@@ -108,13 +108,9 @@ func (a *Attrs) String(name string) (string, error) {
 // Under structured attributes there is no $out: outputs come from the
 // "outputs" object.
 func (a *Attrs) Output(name string) (string, error) {
-	v, ok := a.Raw("outputs")
-	if !ok {
-		return "", fmt.Errorf("%s has no \"outputs\"", AttrsFile)
-	}
-	var outputs map[string]string
-	if err := json.Unmarshal(v, &outputs); err != nil {
-		return "", fmt.Errorf("%s: \"outputs\" is not an object of strings", AttrsFile)
+	outputs, err := a.Outputs()
+	if err != nil {
+		return "", err
 	}
 	p, ok := outputs[name]
 	if !ok || p == "" {
@@ -124,6 +120,19 @@ func (a *Attrs) Output(name string) (string, error) {
 		return "", fmt.Errorf("%s: output %q is not an absolute path: %q", AttrsFile, name, p)
 	}
 	return p, nil
+}
+
+// Outputs returns the "outputs" object: each output's path, by name.
+func (a *Attrs) Outputs() (map[string]string, error) {
+	v, ok := a.Raw("outputs")
+	if !ok {
+		return nil, fmt.Errorf("%s has no \"outputs\"", AttrsFile)
+	}
+	var outputs map[string]string
+	if err := json.Unmarshal(v, &outputs); err != nil {
+		return nil, fmt.Errorf("%s: \"outputs\" is not an object of strings", AttrsFile)
+	}
+	return outputs, nil
 }
 
 // exportKeys reads exportReferencesGraph: its keys' values and the keys,
