@@ -258,28 +258,37 @@ func (d *daemon) dockerEnv() []string {
 	return []string{"DOCKER_HOST=unix://" + d.sock, "DOCKER_CONFIG=" + filepath.Join(d.dir, "client")}
 }
 
-// docker runs the docker client against the daemon. A foreground "docker
-// run" that exits 137 is run once more: besides a SIGKILL, 137 is the code
-// containerd gives a task whose shim disconnected before reporting its exit
-// (cleanupAfterDeadShim; containerd issue 8381), which Docker 20.10 does
-// now and then on these VMs, with nothing printed (ci on stop 31: a
-// "test 755 = ... && echo ok" printed nothing and exited 137). A program
-// the kernel kills (out of memory, say) is killed again, and fails.
+// docker runs the docker client against the daemon; a foreground
+// "docker run" is run as runAgainOn137 runs it.
 func (d *daemon) docker(t *testing.T, in string, args ...string) string {
 	t.Helper()
 	argv := append([]string{"docker"}, args...)
 	if len(args) > 0 && args[0] == "run" && !slices.Contains(args, "-d") {
-		out, err := d.try(d.dockerEnv(), in, argv...)
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 137 {
-			if err != nil {
-				t.Fatalf("%s: %v\n%s\n%s log:\n%s", strings.Join(argv, " "), err, out, d.name, tail(d.log.String()))
-			}
-			return out
-		}
-		t.Logf("%s: exit status 137 with output %q; running it once more (a shim that disconnected early?)", strings.Join(argv, " "), out)
+		return d.runAgainOn137(t, d.dockerEnv(), in, argv...)
 	}
 	return d.run(t, d.dockerEnv(), in, argv...)
+}
+
+// runAgainOn137 is run, but a client that exits 137 is run once more.
+// Besides a SIGKILL, 137 is the code containerd gives a task whose shim
+// disconnected before reporting its exit (cleanupAfterDeadShim; containerd
+// issue 8381), which Docker 20.10 does now and then on these VMs, with
+// nothing printed (ci on stop 31: a "test 755 = ... && echo ok" printed
+// nothing and exited 137). A program the kernel kills (out of memory, say)
+// is killed again, and fails; a container the first run left behind makes
+// the second fail, saying so.
+func (d *daemon) runAgainOn137(t *testing.T, env []string, in string, argv ...string) string {
+	t.Helper()
+	out, err := d.try(env, in, argv...)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 137 {
+		if err != nil {
+			t.Fatalf("%s: %v\n%s\n%s log:\n%s", strings.Join(argv, " "), err, out, d.name, tail(d.log.String()))
+		}
+		return out
+	}
+	t.Logf("%s: exit status 137 with output %q; running it once more (a shim that disconnected early?)", strings.Join(argv, " "), out)
+	return d.run(t, env, in, argv...)
 }
 
 // containerdDaemon is the test binary's containerd: its own root, state
@@ -307,10 +316,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	})
 }
 
-// ctr runs ctr against the daemon, in the namespace "oci-builder-tests".
+// ctr runs ctr against the daemon, in the namespace "oci-builder-tests";
+// a "ctr run --rm" is run as runAgainOn137 runs it.
 func (d *daemon) ctr(t *testing.T, args ...string) string {
 	t.Helper()
-	return d.run(t, nil, "", append([]string{"ctr", "-a", d.sock, "-n", "oci-builder-tests"}, args...)...)
+	argv := append([]string{"ctr", "-a", d.sock, "-n", "oci-builder-tests"}, args...)
+	if len(args) > 0 && args[0] == "run" && slices.Contains(args, "--rm") {
+		return d.runAgainOn137(t, nil, "", argv...)
+	}
+	return d.run(t, nil, "", argv...)
 }
 
 // nixDaemonTest is the test binary's nix-daemon, listening on a socket of
