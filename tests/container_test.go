@@ -174,7 +174,7 @@ func TestEvaluationErrors(t *testing.T) {
 		name, args, want string
 	}{
 		{"args not a list", `args = "${busybox}/bin/sh";`, "ociTools.buildContainer: 'args' must be a list of strings, got a string"},
-		{"args element", `args = [ "${busybox}/bin/sh" 1 ];`, "'args' must be a list of strings, got an element that is a int"},
+		{"args element", `args = [ "${busybox}/bin/sh" 1 ];`, "'args' must be a list of strings, got an element that is an int"},
 		{"args empty", `args = [ ];`, "'args' must not be empty"},
 		{"no args", ``, "'args' (or 'cmd') is required"},
 		{"cmd and args", `cmd = "${busybox}/bin/sh"; args = [ "x" ];`, "give either 'cmd' or 'args', not both"},
@@ -183,13 +183,13 @@ func TestEvaluationErrors(t *testing.T) {
 		{"mount not a set", `args = [ "x" ]; mounts."/d" = "/x";`, `'mounts."/d"' must be an attribute set, got a string`},
 		{"mount unknown attr", `args = [ "x" ]; mounts."/d" = { source = "/x"; sorce = "/y"; };`, `'mounts."/d"' has unknown attribute 'sorce'`},
 		{"mount options", `args = [ "x" ]; mounts."/d" = { source = "/x"; options = "ro"; };`, `'mounts."/d".options' must be a list of strings, got a string`},
-		{"mount source", `args = [ "x" ]; mounts."/d" = { source = 1; };`, `'mounts."/d".source' must be a string, got a int`},
+		{"mount source", `args = [ "x" ]; mounts."/d" = { source = 1; };`, `'mounts."/d".source' must be a string, got an int`},
 		{"readonly", `args = [ "x" ]; readonly = "yes";`, "'readonly' must be a boolean, got a string"},
-		{"arch", `args = [ "x" ]; arch = 64;`, "'arch' must be a string, got a int"},
+		{"arch", `args = [ "x" ]; arch = 64;`, "'arch' must be a string, got an int"},
 		// The builder's own checks of os and arch come at evaluation too.
 		{"unknown arch", `args = [ "x" ]; arch = "vax";`, `ociTools.buildContainer: 'arch' must be one of the architectures oci-builder accepts (amd64, x86_64, arm64, aarch64, `},
 		{"unknown os", `args = [ "x" ]; os = "plan9";`, `ociTools.buildContainer: 'os' must be "linux" (oci-builder makes Linux containers), got "plan9"`},
-		{"name", `args = [ "x" ]; name = 1;`, "'name' must be a string, got a int"},
+		{"name", `args = [ "x" ]; name = 1;`, "'name' must be a string, got an int"},
 		{"name not a store name", `args = [ "x" ]; name = "../../x";`, `ociTools.buildContainer: 'name' "../../x" cannot name a store path: use letters, digits and + - . _ ? =`},
 		{"unknown argument", `args = [ "x" ]; usr = "nobody";`, "called with unexpected argument 'usr'"},
 		{"storeMode unknown", `args = [ "x" ]; storeMode = "symlink";`, `ociTools.buildContainer: 'storeMode' must be one of "copy", "reflink", "hardlink", "bind", got "symlink"`},

@@ -108,7 +108,7 @@ func TestDockerCompatRefused(t *testing.T) {
 		`runAsRoot = "true";`:                                            "'runAsRoot' is an argument of dockerTools.buildImage, not of buildLayeredImage: use fakeRootCommands with enableFakechroot = true",
 		`compressor = "xz";`:                                             "'compressor' must be \"gz\", \"zstd\" or \"none\"",
 		`contents = [ 3 ];`:                                              "'contents' must be a package, a store path or a list of them",
-		`fromImage = 1;`:                                                 "'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got a int",
+		`fromImage = 1;`:                                                 "'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got an int",
 		`layeringPipeline = [ ];`:                                        "'layeringPipeline' is empty: it would leave the closure one graph",
 		`config.Cmd = "/bin/sh";`:                                        "'config.Cmd' must be a list of strings",
 		`config.Env = [ "NOVALUE" ];`:                                    "'config.Env' must be a list of \"NAME=VALUE\" strings, got \"NOVALUE\"",
@@ -124,7 +124,7 @@ func TestDockerCompatRefused(t *testing.T) {
 		`config.Shell = "/bin/sh";`:                                      "'config.Shell' must be a list of strings (Shell = [ \"/bin/sh\" \"-c\" ]), got a string",
 		`config.OnBuild = [ 1 ];`:                                        "'config.OnBuild' must be a list of strings",
 		`tag = "-bad";`:                                                  "'tag' \"-bad\" is not a valid tag",
-		`tag = 1;`:                                                       "'tag' must be a string (or null), got a int",
+		`tag = 1;`:                                                       "'tag' must be a string (or null), got an int",
 		`contnets = [ ];`:                                                "'contnets' is not an argument of dockerTools.buildLayeredImage",
 		`includeNixDB = "yes";`:                                          "'includeNixDB' must be a boolean, got a string",
 		`perms = [ { path = busybox; mode = "rw"; } ];`:                  "'perms.mode' must be an octal mode string such as \"0644\"",
@@ -135,6 +135,15 @@ func TestDockerCompatRefused(t *testing.T) {
 		r := runNix(t, "nix-instantiate", writeExpr(t, expr))
 		if r.err == nil || !strings.Contains(r.log, want) {
 			t.Errorf("%s: want an error containing %q, got %v\n%s", arg, want, r.err, r.log)
+		}
+	}
+	// A null Entrypoint or Cmd is unset, as Docker reads it: dockerTools
+	// writes it as given, and it was a bare "value is null while a list
+	// was expected".
+	for _, config := range []string{`{ Entrypoint = null; Cmd = [ "${busybox}/bin/sh" ]; }`, `{ Entrypoint = null; Cmd = null; }`} {
+		expr := fmt.Sprintf(`ociTools.buildLayeredImage { name = "nulls"; config = %s; }`, config)
+		if r := runNix(t, "nix-instantiate", writeExpr(t, expr)); r.err != nil {
+			t.Errorf("config = %s: %v\n%s", config, r.err, r.log)
 		}
 	}
 }

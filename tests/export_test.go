@@ -255,15 +255,15 @@ func TestExportImageRefused(t *testing.T) {
 	}
 	img := `ociTools.buildLayeredImage { name = "base"; }`
 	for _, c := range []struct{ call, want string }{
-		{`ociTools.exportImage { fromImage = 1; }`, "ociTools.exportImage: 'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got a int"},
+		{`ociTools.exportImage { fromImage = 1; }`, "ociTools.exportImage: 'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got an int"},
 		{`ociTools.exportImage { fromImage = { }; }`, "ociTools.exportImage: 'fromImage' must be an image"},
 		{`ociTools.exportImage (` + img + `)`, "ociTools.exportImage: 'arguments' must be an attribute set ({ fromImage = image; }), not the image itself, got a derivation"},
 		{`ociTools.exportImage { }`, "ociTools.exportImage: 'fromImage' is required"},
 		{`ociTools.exportImage { fromImage = ` + img + `; diskSize = "1"; }`, "ociTools.exportImage: 'diskSize' must be an integer"},
-		{`ociTools.exportImage { fromImage = ` + img + `; fromImageName = 1; }`, "ociTools.exportImage: 'fromImageName' must be a string, got a int"},
-		{`ociTools.buildLayeredImage { name = 3; }`, "ociTools.buildLayeredImage: 'name' must be a string, got a int"},
+		{`ociTools.exportImage { fromImage = ` + img + `; fromImageName = 1; }`, "ociTools.exportImage: 'fromImageName' must be a string, got an int"},
+		{`ociTools.buildLayeredImage { name = 3; }`, "ociTools.buildLayeredImage: 'name' must be a string, got an int"},
 		{`ociTools.streamLayeredImage { name = [ ]; }`, "ociTools.streamLayeredImage: 'name' must be a string, got a list"},
-		{`ociTools.buildImage { name = null; copyToRoot = busybox; }`, "ociTools.buildImage: 'name' must be a string, got a null"},
+		{`ociTools.buildImage { name = null; copyToRoot = busybox; }`, "ociTools.buildImage: 'name' must be a string, got null"},
 	} {
 		r := runNix(t, "nix-instantiate", writeExpr(t, "("+c.call+").drvPath"))
 		if r.err == nil || strings.Count(r.log, c.want) != 1 || len(nixErrorMessage.FindAllString(r.log, -1)) != 1 {

@@ -106,7 +106,7 @@ func TestNixShellImage(t *testing.T) {
 		{`pkgs.ociTools.streamNixShellImage pkgs.hello`,
 			"ociTools.streamNixShellImage: takes an attribute set of dockerTools.streamNixShellImage's arguments ({ drv = derivation; }), got a derivation"},
 		{`pkgs.ociTools.streamNixShellImage { drv = pkgs.hello; name = 3; }`,
-			"ociTools.streamNixShellImage: 'name' must be a string, got a int"},
+			"ociTools.streamNixShellImage: 'name' must be a string, got an int"},
 		{`ociTools.buildNixShellImage { drv = pkgs.hello; }`,
 			"ociTools.buildNixShellImage: needs nixpkgs (bashInteractive, cacert, coreutils, stdenv)"},
 	} {

@@ -426,6 +426,9 @@ func TestOutsideEvaluationErrors(t *testing.T) {
 		{"two hashes", `ociTools.pullImage { imageName = "r/x"; imageDigest = "sha256:00"; hash = "sha256-x"; sha256 = "x"; }`, "ociTools.pullImage: give 'hash' or 'sha256', not both"},
 		{"tlsVerify", `ociTools.pullImage { imageName = "r/x"; imageDigest = "sha256:00"; hash = "sha256-x"; tlsVerify = "no"; }`, "ociTools.pullImage: 'tlsVerify' must be a boolean, got a string"},
 		{"no images", `ociTools.buildImageIndex { name = "r/x"; images = [ ]; }`, "ociTools.buildImageIndex: 'images' must be a non-empty list of images, got a list"},
+		{"index tag", `ociTools.buildImageIndex { name = "r/x"; tag = "a:b"; images = [ busybox ]; }`, `ociTools.buildImageIndex: 'tag' "a:b" is not a valid tag`},
+		{"index tag null", `ociTools.buildImageIndex { name = "r/x"; tag = null; images = [ busybox ]; }`, "ociTools.buildImageIndex: 'tag' must be a string, got null"},
+		{"index name", `ociTools.buildImageIndex { name = "X:y"; images = [ busybox ]; }`, `ociTools.buildImageIndex: 'name' "X:y" is not a valid image name`},
 		{"a stream", `ociTools.buildImageIndex { name = "r/x"; images = [ (ociTools.streamLayeredImage { name = "s"; contents = [ busybox ]; }) ]; }`, "'images' must be images (buildImage's or buildLayeredImage's results"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -109,7 +109,17 @@ let
       else
         fail fn "the host platform's CPU \"${cpu}\" has no OCI architecture: set 'arch' to one of ${concatStringsSep ", " archNames}";
 
-  describe = v: if isAttrs v && v ? outPath then "a derivation" else "a ${typeOf v}";
+  describe =
+    v:
+    let
+      words = {
+        int = "an int";
+        null = "null";
+        set = "an attribute set";
+        lambda = "a function";
+      };
+    in
+    if isAttrs v && v ? outPath then "a derivation" else words.${typeOf v} or "a ${typeOf v}";
 
   isStringLike = v: isString v || isPath v || (isAttrs v && v ? outPath);
 

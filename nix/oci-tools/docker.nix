@@ -380,7 +380,9 @@ let
       roots = rootsOf fn (
         linked ++ copied ++ [ configJSON ] ++ (if shell != null then [ "${shell}" ] else [ ])
       );
-      command = (cfg.Entrypoint or [ ]) ++ (cfg.Cmd or [ ]);
+      # null is unset, as Docker reads it (dockerTools writes it as given).
+      listOrNone = v: if v == null then [ ] else v;
+      command = listOrNone (cfg.Entrypoint or null) ++ listOrNone (cfg.Cmd or null);
       imageName = checkName fn (given.name or (fail fn "'name' is required: the image's name (as dockerTools')"));
       # After imageName: a name that is no string fails there, in one line.
       drvName = builtins.seq imageName (baseNameOf given.name);

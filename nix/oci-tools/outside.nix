@@ -11,6 +11,8 @@ let
     replaceStrings
     ;
   inherit (scope)
+    checkName
+    checkTag
     checkType
     copiers
     defaultArch
@@ -164,24 +166,29 @@ let
             else
               fail fn "'images' must be images (buildImage's or buildLayeredImage's results, OCI layouts or archives; a streamLayeredImage result is a program, not an image), got ${describe i}"
           ) images;
+      # The image's name and tag, checked as the images' are (the name
+      # lowercased, as dockerTools does); the tag is never null: the
+      # index is named by it.
+      imageName = checkName fn name;
+      imageTag =
+        if tag == null then fail fn "'tag' must be a string, got null" else checkTag fn tag;
       drv = derivation {
-        name = baseNameOf (checkType fn "name" isString "a string" name);
+        name = builtins.seq imageName (baseNameOf name);
         inherit system;
         builder = "${oci-builder}/bin/oci-builder";
         args = [ "nix-index-builder" ];
         __structuredAttrs = true;
         index = {
-          tag = checkType fn "tag" isString "a string" tag;
+          tag = imageTag;
           images = checked;
         };
       };
     in
     withPassthru (
       {
-        imageName = name;
-        imageTag = tag;
+        inherit imageName imageTag;
       }
-      // copiers drv "${name}:${tag}"
+      // copiers drv "${imageName}:${imageTag}"
     ) drv;
 
   # dockerTools.exportImage: the file system of fromImage (its layers
