@@ -166,8 +166,8 @@ func KindOf(t reflect.Type) string {
 	case reflect.Float32, reflect.Float64:
 		return "a number"
 	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 && t.Name() == "RawMessage" {
-			return "a JSON value"
+		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+			return "a base64 string" // as encoding/json reads []byte
 		}
 		return "a list"
 	case reflect.Map, reflect.Struct:

@@ -72,6 +72,7 @@ func TestDescribeOptionError(t *testing.T) {
 		U uint32            `json:"u"`
 		F float64           `json:"f"`
 		N string            `json:"n"`
+		B []byte            `json:"b"`
 	}
 	tests := []struct{ json, want string }{
 		{`{"a":"x"}`, `option "a": expected an integer, got JSON string`},
@@ -81,7 +82,8 @@ func TestDescribeOptionError(t *testing.T) {
 		{`{"u":-1}`, `option "u": expected a non-negative integer, got JSON number -1`},
 		{`{"f":"1"}`, `option "f": expected a number, got JSON string`},
 		{`{"n":1}`, `option "n": expected a string, got JSON number`},
-		{`{"c":1}`, `unknown option "c" (known: a, f, i, m, n, s, t, u)`},
+		{`{"b":{}}`, `option "b": expected a base64 string, got JSON object`},
+		{`{"c":1}`, `unknown option "c" (known: a, b, f, i, m, n, s, t, u)`},
 		{`{"i":{"z":1}}`, `unknown option "z" in /i (known: b)`},
 		{`[1]`, `expected a JSON object, got JSON array`},
 	}
