@@ -108,6 +108,7 @@ func TestDockerCompatRefused(t *testing.T) {
 		`runAsRoot = "true";`:                                            "'runAsRoot' is an argument of dockerTools.buildImage, not of buildLayeredImage: use fakeRootCommands with enableFakechroot = true",
 		`compressor = "xz";`:                                             "'compressor' must be \"gz\", \"zstd\" or \"none\"",
 		`contents = [ 3 ];`:                                              "'contents' must be a package, a store path or a list of them",
+		`contents = [ "hello" ];`:                                        "'contents' must be a package, a store path or a list of them, got the string \"hello\", which names no store path",
 		`fromImage = 1;`:                                                 "'fromImage' must be an image (a derivation or a path: a docker-archive, an OCI layout or an oci-archive), got an int",
 		`layeringPipeline = [ ];`:                                        "'layeringPipeline' is empty: it would leave the closure one graph",
 		`config.Cmd = "/bin/sh";`:                                        "'config.Cmd' must be a list of strings",
@@ -135,6 +136,19 @@ func TestDockerCompatRefused(t *testing.T) {
 		r := runNix(t, "nix-instantiate", writeExpr(t, expr))
 		if r.err == nil || !strings.Contains(r.log, want) {
 			t.Errorf("%s: want an error containing %q, got %v\n%s", arg, want, r.err, r.log)
+		}
+	}
+	// The other functions' own arguments, named as such at evaluation
+	// (a copyToRoot string was "contents: hello is not a store path of
+	// the closure" in the build; a string for the arguments Nix's bare
+	// "value is a string while a set was expected").
+	for expr, want := range map[string]string{
+		`ociTools.buildImage { name = "refused"; copyToRoot = [ "hello" ]; }`: "ociTools.buildImage: 'copyToRoot' must be a package, a store path or a list of them, got the string \"hello\"",
+		`ociTools.buildImage { name = "refused"; contents = "bin"; }`:         "ociTools.buildImage: 'contents' must be a package, a store path or a list of them, got the string \"bin\"",
+		`ociTools.buildLayeredImage "refused"`:                                "ociTools.buildLayeredImage: 'arguments' must be an attribute set of dockerTools.buildLayeredImage's arguments",
+	} {
+		if r := runNix(t, "nix-instantiate", writeExpr(t, expr)); r.err == nil || !strings.Contains(r.log, want) {
+			t.Errorf("%s: want an error containing %q, got %v\n%s", expr, want, r.err, r.log)
 		}
 	}
 	// A null Entrypoint or Cmd is unset, as Docker reads it: dockerTools

@@ -422,9 +422,21 @@ func testMalformedBases(t *testing.T) {
 func TestOutsideEvaluationErrors(t *testing.T) {
 	need(t)
 	for _, tc := range []struct{ name, expr, want string }{
-		{"no hash", `ociTools.pullImage { imageName = "r/x"; imageDigest = "sha256:00"; }`, "ociTools.pullImage: 'hash' (or 'sha256') is required"},
-		{"two hashes", `ociTools.pullImage { imageName = "r/x"; imageDigest = "sha256:00"; hash = "sha256-x"; sha256 = "x"; }`, "ociTools.pullImage: give 'hash' or 'sha256', not both"},
-		{"tlsVerify", `ociTools.pullImage { imageName = "r/x"; imageDigest = "sha256:00"; hash = "sha256-x"; tlsVerify = "no"; }`, "ociTools.pullImage: 'tlsVerify' must be a boolean, got a string"},
+		{"no hash", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; }`, "ociTools.pullImage: 'hash' (or 'sha256') is required"},
+		{"two hashes", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = "sha256-x"; sha256 = "x"; }`, "ociTools.pullImage: give 'hash' or 'sha256', not both"},
+		{"tlsVerify", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = "sha256-x"; tlsVerify = "no"; }`, "ociTools.pullImage: 'tlsVerify' must be a boolean, got a string"},
+		{"untyped hash", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"; }`, `ociTools.pullImage: 'hash' "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73" names no hash type`},
+		{"no digest", `ociTools.pullImage { imageName = "r/x"; hash = ""; }`, "ociTools.pullImage: 'imageDigest' is required"},
+		{"no image name", `ociTools.pullImage { imageDigest = digest; hash = ""; }`, "ociTools.pullImage: 'imageName' is required"},
+		{"short digest", `ociTools.pullImage { imageName = "r/x"; imageDigest = "sha256:00"; hash = ""; }`, `ociTools.pullImage: 'imageDigest' "sha256:00" is not a digest`},
+		{"tagged name", `ociTools.pullImage { imageName = "r/x:1"; imageDigest = digest; hash = ""; }`, `ociTools.pullImage: 'imageName' "r/x:1" is not a valid image name`},
+		{"final tag null", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = ""; finalImageTag = null; }`, "ociTools.pullImage: 'finalImageTag' must be a string, got null"},
+		{"final tag", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = ""; finalImageTag = "a:b"; }`, `ociTools.pullImage: 'finalImageTag' "a:b" is not a valid tag`},
+		{"final name", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = ""; finalImageName = "My/X"; }`, `ociTools.pullImage: 'finalImageName' "My/X" is not a valid image name`},
+		{"pull arch", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = ""; arch = "sparc"; }`, `ociTools.pullImage: 'arch' must be one of the architectures oci-builder accepts (amd64, x86_64`},
+		{"pull os", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = ""; os = "windows"; }`, `ociTools.pullImage: 'os' must be "linux" (oci-builder pulls Linux images), got "windows"`},
+		{"pull unknown", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = ""; imageTag = "1"; }`, "ociTools.pullImage: 'imageTag' is not an argument of dockerTools.pullImage"},
+		{"pull not a set", `ociTools.pullImage "r/x"`, "ociTools.pullImage: 'arguments' must be an attribute set"},
 		{"no images", `ociTools.buildImageIndex { name = "r/x"; images = [ ]; }`, "ociTools.buildImageIndex: 'images' must be a non-empty list of images, got a list"},
 		{"index tag", `ociTools.buildImageIndex { name = "r/x"; tag = "a:b"; images = [ busybox ]; }`, `ociTools.buildImageIndex: 'tag' "a:b" is not a valid tag`},
 		{"index tag null", `ociTools.buildImageIndex { name = "r/x"; tag = null; images = [ busybox ]; }`, "ociTools.buildImageIndex: 'tag' must be a string, got null"},
@@ -433,7 +445,7 @@ func TestOutsideEvaluationErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := runNix(t, "nix-instantiate", writeExpr(t, tc.expr))
+			r := runNix(t, "nix-instantiate", writeExpr(t, `let digest = "sha256:`+strings.Repeat("0a", 32)+`"; in `+tc.expr))
 			if r.err == nil || !strings.Contains(r.log, tc.want) {
 				t.Fatalf("want error %q, got %v", tc.want, r)
 			}

@@ -12,6 +12,7 @@ let
     concatStringsSep
     elem
     filter
+    hasContext
     head
     isAttrs
     isBool
@@ -20,6 +21,7 @@ let
     isString
     match
     replaceStrings
+    storeDir
     stringLength
     substring
     unsafeDiscardStringContext
@@ -68,13 +70,18 @@ let
   namePattern = "(${domain}/)?${component}(/${component})*";
   tagPattern = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
 
+  isImageName = s: match namePattern s != null && stringLength s <= 255;
+  imageNameRule = "lowercase letters, digits and separators '.', '_', '__', '-' between them, components joined by '/', an optional registry first, as registry-1.docker.io/team/app";
+  isTag = s: match tagPattern s != null;
+  tagRule = "letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-'";
+
   checkName =
     fn: name:
     let
       lowered = toLower (checkType fn "name" isString "a string" name);
     in
-    if match namePattern lowered == null || stringLength lowered > 255 then
-      fail fn "'name' \"${name}\" is not a valid image name (lowercase letters, digits and separators '.', '_', '__', '-' between them, components joined by '/', an optional registry first, as registry-1.docker.io/team/app): docker load would refuse it"
+    if !(isImageName lowered) then
+      fail fn "'name' \"${name}\" is not a valid image name (${imageNameRule}): docker load would refuse it"
     else
       lowered;
 
@@ -86,8 +93,8 @@ let
       fail fn "'tag' must not be empty (leave it out, or null, for the hash of the output path, as dockerTools)"
     else if !(isString tag) then
       fail fn "'tag' must be a string (or null), got ${describe tag}"
-    else if match tagPattern tag == null then
-      fail fn "'tag' \"${tag}\" is not a valid tag (letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-')"
+    else if !(isTag tag) then
+      fail fn "'tag' \"${tag}\" is not a valid tag (${tagRule})"
     else
       tag;
 
@@ -301,8 +308,11 @@ let
   # (buildLayeredImage), "stream" (streamLayeredImage) or "single"
   # (buildImage's dockerTools style: one layer).
   dockerImage =
-    fn: kind: given:
+    fn: kind: arguments:
     let
+      given = checkType fn "arguments" (
+        v: isAttrs v && !(v ? outPath)
+      ) "an attribute set of dockerTools.${fn}'s arguments ({ name = \"app\"; ... })" arguments;
       a = {
         tag = null;
         fromImage = null;
@@ -359,7 +369,9 @@ let
         arg: v:
         map (
           c:
-          if isStringLike c then
+          if isString c && !(hasContext c) && substring 0 (stringLength storeDir + 1) c != "${storeDir}/" then
+            fail fn "'${arg}' must be a package, a store path or a list of them, got the string \"${c}\", which names no store path (give the package itself, or a path such as ./root)"
+          else if isStringLike c then
             toStr c
           else
             fail fn "'${arg}' must be a package, a store path or a list of them, got an element that is ${describe c}"
@@ -636,6 +648,10 @@ in
     checkDirs
     checkName
     checkTag
+    imageNameRule
+    isImageName
+    isTag
+    tagRule
     dockerBuildImage
     buildLayeredImage
     streamLayeredImage

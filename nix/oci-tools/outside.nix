@@ -3,14 +3,20 @@
 scope:
 let
   inherit (builtins)
+    attrNames
+    concatStringsSep
+    elem
+    filter
     hasContext
     isAttrs
     isBool
     isList
     isString
+    match
     replaceStrings
     ;
   inherit (scope)
+    archNames
     checkName
     checkTag
     checkType
@@ -18,9 +24,13 @@ let
     defaultArch
     describe
     fail
+    imageNameRule
+    isImageName
     isStringLike
+    isTag
     oci-builder
     system
+    tagRule
     toStr
     withPassthru
     ;
@@ -76,26 +86,91 @@ let
   # ($REGISTRY_AUTH_FILE, $DOCKER_CONFIG, passed through as impure
   # variables: the file must be readable in the build's sandbox).
   pullImage =
-    {
-      imageName,
-      imageDigest,
-      sha256 ? null,
-      hash ? null,
-      os ? "linux",
-      arch ? defaultArch "pullImage",
-      finalImageName ? imageName,
-      finalImageTag ? "latest",
-      tlsVerify ? true,
-      name ? fixName "docker-image-${finalImageName}-${finalImageTag}.tar",
-    }:
+    given:
     let
       fn = "pullImage";
       str = arg: checkType fn arg isString "a string";
+      known = [
+        "imageName"
+        "imageDigest"
+        "sha256"
+        "hash"
+        "os"
+        "arch"
+        "finalImageName"
+        "finalImageTag"
+        "tlsVerify"
+        "name"
+      ];
+      args = checkType fn "arguments" (
+        v: isAttrs v && !(v ? outPath)
+      ) "an attribute set ({ imageName = \"nginx\"; imageDigest = \"sha256:...\"; hash = \"...\"; })" given;
+      unknown = filter (k: !(elem k known)) (attrNames args);
+      required =
+        arg: what: if args ? ${arg} then args.${arg} else fail fn "'${arg}' is required: ${what}";
+      # A repository as the registry names it (no tag, no digest).
+      repository =
+        arg: v:
+        if isImageName (str arg v) then
+          v
+        else
+          fail fn "'${arg}' \"${v}\" is not a valid image name (${imageNameRule}; no tag or digest)";
+      imageName = repository "imageName" (
+        required "imageName" "the image's repository, as docker.io/library/nginx"
+      );
+      imageDigest =
+        let
+          d = str "imageDigest" (
+            required "imageDigest" "the digest (sha256:...) of the image, or of its index, which `skopeo inspect docker://IMAGE` prints"
+          );
+        in
+        if match "sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}" d != null then
+          d
+        else
+          fail fn "'imageDigest' \"${d}\" is not a digest: sha256: and 64 lowercase hexadecimal digits";
+      finalImageName = repository "finalImageName" (args.finalImageName or imageName);
+      finalImageTag =
+        let
+          t = args.finalImageTag or "latest";
+        in
+        if isTag (str "finalImageTag" t) then
+          t
+        else
+          fail fn "'finalImageTag' \"${t}\" is not a valid tag (${tagRule})";
+      os =
+        let
+          o = args.os or "linux";
+        in
+        if str "os" o == "linux" then
+          o
+        else
+          fail fn "'os' must be \"linux\" (oci-builder pulls Linux images), got \"${o}\"";
+      arch =
+        if args ? arch then
+          if elem (str "arch" args.arch) archNames then
+            args.arch
+          else
+            fail fn "'arch' must be one of the architectures oci-builder accepts (${concatStringsSep ", " archNames}), got \"${args.arch}\""
+        else
+          defaultArch fn;
+      name =
+        if args ? name then
+          str "name" args.name
+        else
+          fixName "docker-image-${finalImageName}-${finalImageTag}.tar";
+      hash = args.hash or null;
+      sha256 = args.sha256 or null;
+      # An SRI hash (sha256-BASE64) or one with its type (sha256:...), or
+      # "" (Nix's fake hash, for a first build to print the right one).
+      typed = h: h == "" || match "(md5|sha1|sha256|sha512)[-:].+" h != null;
       outputHash =
         if hash != null && sha256 != null then
           fail fn "give 'hash' or 'sha256', not both"
         else if hash != null then
-          { outputHash = str "hash" hash; }
+          if typed (str "hash" hash) then
+            { outputHash = hash; }
+          else
+            fail fn "'hash' \"${hash}\" names no hash type: give an SRI hash (sha256-...), or the bare hash as 'sha256'"
         else if sha256 != null then
           {
             outputHash = str "sha256" sha256;
@@ -105,20 +180,21 @@ let
           fail fn "'hash' (or 'sha256') is required: the hash of the archive, which a first build with lib.fakeHash prints";
       drv = derivation (
         {
-          name = str "name" name;
-          inherit system;
+          inherit name system;
           builder = "${oci-builder}/bin/oci-builder";
           args = [ "nix-pull-builder" ];
           __structuredAttrs = true;
           outputHashMode = "flat";
           pull = {
-            imageName = str "imageName" imageName;
-            imageDigest = str "imageDigest" imageDigest;
-            finalImageName = str "finalImageName" finalImageName;
-            finalImageTag = str "finalImageTag" finalImageTag;
-            os = str "os" os;
-            arch = str "arch" arch;
-            tlsVerify = checkType fn "tlsVerify" isBool "a boolean" tlsVerify;
+            inherit
+              imageName
+              imageDigest
+              finalImageName
+              finalImageTag
+              os
+              arch
+              ;
+            tlsVerify = checkType fn "tlsVerify" isBool "a boolean" (args.tlsVerify or true);
           };
           impureEnvVars = [
             "http_proxy"
@@ -136,11 +212,14 @@ let
         // outputHash
       );
     in
-    withPassthru {
-      imageName = finalImageName;
-      imageTag = finalImageTag;
-      inherit imageDigest;
-    } drv;
+    if unknown != [ ] then
+      fail fn "'${builtins.head unknown}' is not an argument of dockerTools.pullImage (nor of this one: ${concatStringsSep ", " known})"
+    else
+      withPassthru {
+        imageName = finalImageName;
+        imageTag = finalImageTag;
+        inherit imageDigest;
+      } drv;
 
   # One OCI image index over images of several platforms (buildImage's,
   # buildLayeredImage's, pkgsCross.X.ociTools' included), each entry with

@@ -82,10 +82,18 @@ func TestCompatContentsAndConfig(t *testing.T) {
 		t.Fatalf("history comment %q", c)
 	}
 
-	// A content outside the closure is an error.
-	if _, err := image.NewPlan(g, container.Options{Args: []string{"/bin/sh"}, Roots: []string{a}},
-		image.Options{Compat: &image.Compat{Contents: []string{b}}}, nil); err == nil || !strings.Contains(err.Error(), "not a store path of the closure") {
-		t.Fatalf("content outside the closure: %v", err)
+	// A content outside the closure is an error naming its argument.
+	for _, tc := range []struct {
+		compat image.Compat
+		want   string
+	}{
+		{image.Compat{Contents: []string{b}}, "contents: " + b + " is not a store path of the closure"},
+		{image.Compat{CopyToRoot: []string{b}, Single: true}, "copyToRoot: " + b + " is not a store path of the closure"},
+	} {
+		if _, err := image.NewPlan(g, container.Options{Args: []string{"/bin/sh"}, Roots: []string{a}},
+			image.Options{Compat: &tc.compat}, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%+v outside the closure: %v, want %q", tc.compat, err, tc.want)
+		}
 	}
 }
 

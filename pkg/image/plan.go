@@ -243,10 +243,13 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 // Single's layer leaves them out, as dockerTools.buildImage adds only the
 // files its base lacks.
 func compatLayers(closure, graph []*store.PathInfo, inClosure map[string]bool, roots []string, c *Compat, s settings, inBase func(string) bool, warnings *[]string) ([]LayerPlan, error) {
-	for _, list := range [][]string{c.Contents, c.CopyToRoot} {
-		for _, p := range list {
+	for _, list := range []struct {
+		name  string
+		paths []string
+	}{{"contents", c.Contents}, {"copyToRoot", c.CopyToRoot}} {
+		for _, p := range list.paths {
 			if !inClosure[p] {
-				return nil, fmt.Errorf("contents: %s is not a store path of the closure", p)
+				return nil, fmt.Errorf("%s: %s is not a store path of the closure", list.name, p)
 			}
 		}
 	}
