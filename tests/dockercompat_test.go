@@ -131,6 +131,14 @@ func TestDockerCompatRefused(t *testing.T) {
 		`perms = [ { path = busybox; mode = "rw"; } ];`:                  "'perms.mode' must be an octal mode string such as \"0644\"",
 		`dirs = [ { path = "/a"; uid = "1"; } ];`:                        "'dirs.uid' must be an integer, got a string",
 		`dirs = [ { path = "/a"; mode = "9"; } ];`:                       "'dirs.mode' must be an octal mode string such as \"0755\" or \"1777\"",
+		`created = "2024-01-01";`:                                        "'created' \"2024-01-01\" is not an RFC 3339 date and time (like 2024-05-01T12:00:00Z) or \"now\"",
+		`mtime = "yesterday";`:                                           "'mtime' \"yesterday\" is not an RFC 3339 date and time",
+		`architecture = "sparc";`:                                        "'architecture' must be one of the architectures oci-builder accepts (amd64, x86_64,",
+		`config.ExposedPorts = [ "80/tcp" ];`:                            "'config.ExposedPorts' must be an attribute set (ExposedPorts = { \"80/tcp\" = { }; }), got a list",
+		`config.Volumes."/data" = true;`:                                 "'config.Volumes.\"/data\"' must be { }",
+		`config.Labels.a = 1;`:                                           "'config.Labels.\"a\"' must be a string",
+		`config.User = 1000;`:                                            "'config.User' must be a string",
+		`config.ArgsEscaped = "yes";`:                                    "'config.ArgsEscaped' must be a boolean, got a string",
 	} {
 		expr := fmt.Sprintf(`ociTools.buildLayeredImage { name = "refused"; %s }`, arg)
 		r := runNix(t, "nix-instantiate", writeExpr(t, expr))
@@ -143,9 +151,11 @@ func TestDockerCompatRefused(t *testing.T) {
 	// the closure" in the build; a string for the arguments Nix's bare
 	// "value is a string while a set was expected").
 	for expr, want := range map[string]string{
-		`ociTools.buildImage { name = "refused"; copyToRoot = [ "hello" ]; }`: "ociTools.buildImage: 'copyToRoot' must be a package, a store path or a list of them, got the string \"hello\"",
-		`ociTools.buildImage { name = "refused"; contents = "bin"; }`:         "ociTools.buildImage: 'contents' must be a package, a store path or a list of them, got the string \"bin\"",
-		`ociTools.buildLayeredImage "refused"`:                                "ociTools.buildLayeredImage: 'arguments' must be an attribute set of dockerTools.buildLayeredImage's arguments",
+		`ociTools.buildImage { name = "refused"; copyToRoot = [ "hello" ]; }`:                "ociTools.buildImage: 'copyToRoot' must be a package, a store path or a list of them, got the string \"hello\"",
+		`ociTools.buildImage { name = "refused"; contents = "bin"; }`:                        "ociTools.buildImage: 'contents' must be a package, a store path or a list of them, got the string \"bin\"",
+		`ociTools.buildImage { name = "refused"; created = "2024-01-01 10:00"; }`:            "ociTools.buildImage: 'created' \"2024-01-01 10:00\" is not an RFC 3339 date and time",
+		`ociTools.buildImage { name = "refused"; args = [ "/bin/sh" ]; created = "today"; }`: "ociTools.buildImage: 'created' \"today\" is not an RFC 3339 date and time",
+		`ociTools.buildLayeredImage "refused"`:                                               "ociTools.buildLayeredImage: 'arguments' must be an attribute set of dockerTools.buildLayeredImage's arguments",
 	} {
 		if r := runNix(t, "nix-instantiate", writeExpr(t, expr)); r.err == nil || !strings.Contains(r.log, want) {
 			t.Errorf("%s: want an error containing %q, got %v\n%s", expr, want, r.err, r.log)

@@ -27,8 +27,10 @@ let
     unsafeDiscardStringContext
     ;
   inherit (scope)
+    archNames
     checkLayeringPipeline
     checkStringList
+    checkTime
     checkType
     copiers
     fromImageOptions
@@ -183,6 +185,31 @@ let
       # refused here, in one line, rather than by the builder.
       known = [ "ArgsEscaped" "Cmd" "Entrypoint" "Env" "ExposedPorts" "Healthcheck" "Labels" "OnBuild" "Shell" "StopSignal" "User" "Volumes" "WorkingDir" ];
       unknown = filter (k: !(elem k known)) (attrNames c);
+      # The other keys' types (null is unset): what Docker's JSON takes.
+      typed =
+        key: pred: what:
+        if !(c ? ${key}) || c.${key} == null || pred c.${key} then
+          true
+        else
+          fail fn "'config.${key}' must be ${what}, got ${describe c.${key}}";
+      plainAttrs = v: isAttrs v && !(v ? outPath);
+      attrsOf =
+        key: pred: what: example:
+        typed key plainAttrs "an attribute set (${key} = ${example})"
+        && all (
+          k:
+          if pred c.${key}.${k} then
+            true
+          else
+            fail fn "'config.${key}.\"${k}\"' must be ${what} (${key} = ${example}), got ${describe c.${key}.${k}}"
+        ) (attrNames (if c.${key} or null == null then { } else c.${key}));
+      types =
+        attrsOf "ExposedPorts" plainAttrs "{ }" "{ \"80/tcp\" = { }; }"
+        && attrsOf "Volumes" plainAttrs "{ }" "{ \"/data\" = { }; }"
+        && attrsOf "Labels" isStringLike "a string" "{ \"org.opencontainers.image.source\" = \"https://...\"; }"
+        && typed "User" isString "a string (\"user\", \"uid:gid\")"
+        && typed "StopSignal" isString "a string (\"SIGTERM\")"
+        && typed "ArgsEscaped" isBool "a boolean";
       fields =
         if unknown == [ ] then
           true
@@ -198,6 +225,7 @@ let
       && env
       && workingDir
       && healthcheck
+      && types
     then
       c
     else
@@ -428,7 +456,11 @@ let
         container = {
           args = if command != [ ] && all isString command then command else [ "/bin/sh" ];
           os = defaultOs;
-          arch = checkType fn "architecture" isString "a string (a GOARCH value: amd64, arm64, ...)" a.architecture;
+          arch =
+            if elem (checkType fn "architecture" isString "a string (a GOARCH value: amd64, arm64, ...)" a.architecture) archNames then
+              a.architecture
+            else
+              fail fn "'architecture' must be one of the architectures oci-builder accepts (${concatStringsSep ", " archNames}), got \"${a.architecture}\"";
         }
         // (
           if isString (cfg.WorkingDir or null) && substring 0 1 cfg.WorkingDir == "/" then
@@ -454,11 +486,7 @@ let
             else
               2;
           inherit compression;
-          created =
-            if str "created" a.created == "" then
-              fail fn "'created' must not be empty: an RFC 3339 date and time, or \"now\" (leave it out for 1970-01-01T00:00:01Z)"
-            else
-              a.created;
+          created = checkTime fn "created" a.created;
           inherit perms dirs;
         }
         // fromImageOptions fn given;
@@ -489,7 +517,7 @@ let
             {
               uname = str "uname" a.uname;
               gname = str "gname" a.gname;
-              mtime = str "mtime" a.mtime;
+              mtime = checkTime fn "mtime" a.mtime;
             }
         );
         archive.repository = imageName;

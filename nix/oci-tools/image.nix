@@ -16,6 +16,7 @@ let
     checkPerms
     dockerBuildImage
     checkStringList
+    checkTime
     checkType
     commandLine
     copiers
@@ -202,11 +203,7 @@ let
                   tag;
               maxLayers = checkedMaxLayers;
               compression = checkedCompression;
-              created =
-                if checkType fn "created" isString "a string" created == "" then
-                  fail fn "'created' must not be empty: an RFC 3339 date and time, or \"now\" (leave it out for 1970-01-01T00:00:01Z)"
-                else
-                  created;
+              created = checkTime fn "created" created;
               exposedPorts = map checkPort (checkType fn "exposedPorts" isList "a list of ports" exposedPorts);
               labels = checkLabels labels;
               volumes = checkStringList fn "volumes" volumes;
