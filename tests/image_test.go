@@ -497,6 +497,7 @@ func TestImageEvaluationErrors(t *testing.T) {
 		{"created", `created = 0;`, "'created' must be a string, got an int"},
 		{"tag empty", `tag = "";`, `ociTools.buildImage: 'tag' must not be empty (leave it out for "latest")`},
 		{"created empty", `created = "";`, `ociTools.buildImage: 'created' must not be empty: an RFC 3339 date and time`},
+		{"created form", `created = "yesterday";`, `ociTools.buildImage: 'created' "yesterday" is not an RFC 3339 date and time (like 2024-05-01T12:00:00Z) or "now"`},
 		{"args", `args = [ ];`, "'args' must not be empty"},
 		{"unknown argument", `frobnicate = true;`, "called with unexpected argument 'frobnicate'"},
 		{"fromImage a string", `fromImage = "/home/alice/base.tar";`, `'fromImage' is the string "/home/alice/base.tar", which names no store path the build can read: give a path (./image.tar, which Nix copies into the store) or a derivation`},
@@ -526,13 +527,18 @@ func TestImageBuilderErrors(t *testing.T) {
 	need(t)
 	tests := []struct {
 		name, args, want string
+		end              string // the line's end, when want is not all of it
 	}{
-		{"tag", `tag = "no spaces";`, `oci-builder: error: tag "no spaces" is not a valid tag`},
-		{"created", `created = "yesterday";`, `oci-builder: error: created "yesterday" is not an RFC 3339 date and time`},
-		{"port", `exposedPorts = [ "http" ];`, `oci-builder: error: exposed port "http": "http" is not a port number`},
-		{"volume", `volumes = [ "data" ];`, `oci-builder: error: volume: mount destination "data" is not an absolute path`},
-		{"maxLayers", `maxLayers = 200;`, "oci-builder: error: maxLayers 200 is out of range (2 to 125"},
-		{"no store path", `args = [ "/bin/sh" ];`, "oci-builder: error: args mention no store path"},
+		{"tag", `tag = "no spaces";`, `oci-builder: error: tag "no spaces" is not a valid tag`, ""},
+		// (the form is checked at evaluation, the ranges by the builder)
+		{"created", `created = "2024-13-01T00:00:00Z";`, `oci-builder: error: created "2024-13-01T00:00:00Z" is not an RFC 3339 date and time`, ""},
+		{"no such program", `args = [ "${busybox}/bin/nope" ];`, `oci-builder: error: the image would not start: Entrypoint[0] "/nix/store/`, `-busybox/bin/nope" does not exist in the image`},
+		{"not in PATH", `args = [ "nope" ]; env.PATH = "${busybox}/bin";`, `oci-builder: error: the image would not start: Entrypoint[0] "nope" is not found in the image's PATH`, ""},
+		{"a directory", `args = [ "${busybox}/bin" ];`, `oci-builder: error: the image would not start: Entrypoint[0] "/nix/store/`, `-busybox/bin" is not a regular file`},
+		{"port", `exposedPorts = [ "http" ];`, `oci-builder: error: exposed port "http": "http" is not a port number`, ""},
+		{"volume", `volumes = [ "data" ];`, `oci-builder: error: volume: mount destination "data" is not an absolute path`, ""},
+		{"maxLayers", `maxLayers = 200;`, "oci-builder: error: maxLayers 200 is out of range (2 to 125", ""},
+		{"no store path", `args = [ "/bin/sh" ];`, "oci-builder: error: args mention no store path", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -545,8 +551,8 @@ func TestImageBuilderErrors(t *testing.T) {
 			if r.err == nil {
 				t.Fatalf("build succeeded: %s", r.out)
 			}
-			if line := errorLine(r.log); !strings.HasPrefix(line, tc.want) {
-				t.Fatalf("error line %q, want %q\n%s", line, tc.want, r.log)
+			if line := errorLine(r.log); !strings.HasPrefix(line, tc.want) || !strings.HasSuffix(line, tc.end) {
+				t.Fatalf("error line %q, want %q...%q\n%s", line, tc.want, tc.end, r.log)
 			}
 		})
 	}

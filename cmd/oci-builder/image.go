@@ -380,6 +380,18 @@ func readImagePlan(ctx context.Context, e env) (builderInput, *image.Plan, error
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "oci-builder: warning: %s\n", w)
 	}
+	if iopts.Compat == nil {
+		// buildImage's own style is `oci-builder image`'s, and refuses an
+		// image that could not start as it does. dockerTools' style is not
+		// judged: its program may come from contents, copyToRoot or the
+		// commands of the customisation layer, as in dockerTools.
+		if err := checkImageStarts(plan); err != nil {
+			if iopts.Base != nil {
+				iopts.Base.Close()
+			}
+			return in, nil, err
+		}
+	}
 	if iopts.Compat != nil && iopts.Compat.Debug {
 		// dockerTools' debug: how the closure was split.
 		for i, l := range plan.Layers {
