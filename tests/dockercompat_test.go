@@ -136,6 +136,7 @@ func TestDockerCompatRefused(t *testing.T) {
 		`architecture = "sparc";`:                                        "'architecture' must be one of the architectures oci-builder accepts (amd64, x86_64,",
 		`config.ExposedPorts = [ "80/tcp" ];`:                            "'config.ExposedPorts' must be an attribute set (ExposedPorts = { \"80/tcp\" = { }; }), got a list",
 		`config.Volumes."/data" = true;`:                                 "'config.Volumes.\"/data\"' must be { }",
+		`config.ExposedPorts."80/tcp".a = 1;`:                            "'config.ExposedPorts.\"80/tcp\"' must be { }",
 		`config.Labels.a = 1;`:                                           "'config.Labels.\"a\"' must be a string",
 		`config.User = 1000;`:                                            "'config.User' must be a string",
 		`config.ArgsEscaped = "yes";`:                                    "'config.ArgsEscaped' must be a boolean, got a string",
@@ -164,7 +165,10 @@ func TestDockerCompatRefused(t *testing.T) {
 	// A null Entrypoint or Cmd is unset, as Docker reads it: dockerTools
 	// writes it as given, and it was a bare "value is null while a list
 	// was expected".
-	for _, config := range []string{`{ Entrypoint = null; Cmd = [ "${busybox}/bin/sh" ]; }`, `{ Entrypoint = null; Cmd = null; }`} {
+	// Elements null in ExposedPorts, Volumes and Labels are what Docker's
+	// JSON decoding takes too.
+	for _, config := range []string{`{ Entrypoint = null; Cmd = [ "${busybox}/bin/sh" ]; }`, `{ Entrypoint = null; Cmd = null; }`,
+		`{ ExposedPorts."80/tcp" = null; Volumes."/d" = null; Labels.a = null; User = null; }`} {
 		expr := fmt.Sprintf(`ociTools.buildLayeredImage { name = "nulls"; config = %s; }`, config)
 		if r := runNix(t, "nix-instantiate", writeExpr(t, expr)); r.err != nil {
 			t.Errorf("config = %s: %v\n%s", config, r.err, r.log)

@@ -203,10 +203,12 @@ let
           else
             fail fn "'config.${key}.\"${k}\"' must be ${what} (${key} = ${example}), got ${describe c.${key}.${k}}"
         ) (attrNames (if c.${key} or null == null then { } else c.${key}));
+      # (an element null is what Docker's JSON decoding takes too)
+      empty = v: v == null || v == { };
       types =
-        attrsOf "ExposedPorts" plainAttrs "{ }" "{ \"80/tcp\" = { }; }"
-        && attrsOf "Volumes" plainAttrs "{ }" "{ \"/data\" = { }; }"
-        && attrsOf "Labels" isStringLike "a string" "{ \"org.opencontainers.image.source\" = \"https://...\"; }"
+        attrsOf "ExposedPorts" empty "{ }" "{ \"80/tcp\" = { }; }"
+        && attrsOf "Volumes" empty "{ }" "{ \"/data\" = { }; }"
+        && attrsOf "Labels" (v: v == null || isStringLike v) "a string" "{ \"org.opencontainers.image.source\" = \"https://...\"; }"
         && typed "User" isString "a string (\"user\", \"uid:gid\")"
         && typed "StopSignal" isString "a string (\"SIGTERM\")"
         && typed "ArgsEscaped" isBool "a boolean";
