@@ -600,3 +600,34 @@ func TestImageUserEnvWorkdir(t *testing.T) {
 		t.Fatalf("user app runs as root")
 	}
 }
+
+// TestImageProgramModeFromPerms: the program check judges the mode the
+// image gives the program, its perms applied: a script the store holds
+// read-only, made executable by perms, builds and runs; perms taking the
+// execute bits off refuse the build.
+func TestImageProgramModeFromPerms(t *testing.T) {
+	needTools(t)
+	t.Parallel()
+	script := `script = derivation {
+    name = "readonly-script-${nonce}";
+    system = builtins.currentSystem;
+    builder = "${busybox}/bin/sh";
+    args = [ "-c" "${busybox}/bin/busybox mkdir -p $out/bin; printf '#!${busybox}/bin/sh\necho made executable by perms\n' > $out/bin/run; ${busybox}/bin/busybox chmod 444 $out/bin/run" ];
+  };`
+	img := mustBuild(t, `let `+script+` in ociTools.buildImage {
+  name = "perms-exec-${nonce}";
+  args = [ "${script}/bin/run" ];
+  perms = [ { path = script; regex = "/bin/run$"; mode = "0555"; } ];
+}`, true)
+	if res := unpackAndRun(t, img+":latest"); res.code != 0 || res.stdout != "made executable by perms\n" {
+		t.Fatalf("runc: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+	r := nixBuild(t, `ociTools.buildImage {
+  name = "perms-noexec-${nonce}";
+  args = [ "${busybox}/bin/busybox" "true" ];
+  perms = [ { path = busybox; regex = "/bin/busybox$"; mode = "0644"; } ];
+}`, true)
+	if want := `is not executable in the image (mode 0644)`; r.err == nil || !strings.HasSuffix(errorLine(r.log), want) {
+		t.Fatalf("want an error line ending %q, got %v\n%s", want, r.err, r.log)
+	}
+}

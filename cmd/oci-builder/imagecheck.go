@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/oci-builder/oci-builder/pkg/image"
+	"github.com/oci-builder/oci-builder/pkg/layer"
 	"github.com/oci-builder/oci-builder/pkg/validate"
 )
 
@@ -22,6 +23,9 @@ type imageFiles struct {
 	storeDir string
 	closure  map[string]bool
 	base     bool
+	// perms are the image's perms, which set the modes its layers give
+	// the closure's files.
+	perms []layer.Perm
 }
 
 // checkImageStarts refuses an image that could not start, as bundle
@@ -32,7 +36,7 @@ type imageFiles struct {
 // directory there. What lies outside the store is only judged without a
 // base image: the image's own layer holds no program.
 func checkImageStarts(plan *image.Plan) error {
-	files := imageFiles{storeDir: plan.StoreDir, closure: map[string]bool{}, base: plan.Base != nil}
+	files := imageFiles{storeDir: plan.StoreDir, closure: map[string]bool{}, base: plan.Base != nil, perms: plan.Perms}
 	for _, info := range plan.Closure {
 		files.closure[info.Path] = true
 	}
@@ -113,8 +117,14 @@ func (f imageFiles) checkProgram(what, prog string, depth int) error {
 		return fmt.Errorf("the image would not start: %s %q does not exist in the image", what, prog)
 	case !st.Mode().IsRegular():
 		return fmt.Errorf("the image would not start: %s %q is not a regular file", what, prog)
-	case st.Mode().Perm()&0o111 == 0:
-		return fmt.Errorf("the image would not start: %s %q is not executable", what, prog)
+	}
+	// The mode the image gives it: the store's, or its perms'.
+	e, err := layer.ApplyPerms(f.perms, host, layer.Entry{Mode: int64(st.Mode().Perm())})
+	if err != nil {
+		return err
+	}
+	if e.Mode&0o111 == 0 {
+		return fmt.Errorf("the image would not start: %s %q is not executable in the image (mode %04o)", what, prog, e.Mode)
 	}
 	if interp := validate.Interpreter(host); interp != "" && depth < 4 {
 		return f.checkProgram(fmt.Sprintf("the interpreter of %s", prog), interp, depth+1)

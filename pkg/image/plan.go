@@ -67,6 +67,9 @@ type Plan struct {
 	// MaxLayers is the maxLayers option (with its default), which
 	// UseLayerSets checks again when a base image's layers count.
 	MaxLayers int
+	// Perms are the perms option (Options.Perms): the modes and owners
+	// the closure's entries take in the layers the image writes.
+	Perms []layer.Perm
 }
 
 // NewPlan computes the image for the container options c and the image
@@ -182,6 +185,7 @@ func NewPlan(g *store.Graph, c container.Options, o Options, fsys container.Stor
 		Layers:      layers,
 		Compression: s.compression,
 		MaxLayers:   s.maxLayers + baseLayers,
+		Perms:       s.perms,
 		Tag:         s.tag,
 		Verify:      verify,
 		Warnings:    warnings,
