@@ -423,7 +423,7 @@ func TestOutsideEvaluationErrors(t *testing.T) {
 	need(t)
 	for _, tc := range []struct{ name, expr, want string }{
 		{"no hash", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; }`, "ociTools.pullImage: 'hash' (or 'sha256') is required"},
-		{"two hashes", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = "sha256-x"; sha256 = "x"; }`, "ociTools.pullImage: give 'hash' or 'sha256', not both"},
+		{"two hashes", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = "sha256-x"; sha256 = "x"; }`, "ociTools.pullImage: give one of 'hash', 'sha256' and 'outputHash', not several ('hash' and 'sha256' are given)"},
 		{"tlsVerify", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = "sha256-x"; tlsVerify = "no"; }`, "ociTools.pullImage: 'tlsVerify' must be a boolean, got a string"},
 		{"untyped hash", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"; }`, `ociTools.pullImage: 'hash' "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73" names no hash type`},
 		{"no digest", `ociTools.pullImage { imageName = "r/x"; hash = ""; }`, "ociTools.pullImage: 'imageDigest' is required"},
@@ -436,7 +436,7 @@ func TestOutsideEvaluationErrors(t *testing.T) {
 		{"pull arch", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = ""; arch = "sparc"; }`, `ociTools.pullImage: 'arch' must be one of the architectures oci-builder accepts (amd64, x86_64`},
 		{"pull os", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = ""; os = "windows"; }`, `ociTools.pullImage: 'os' must be "linux" (oci-builder pulls Linux images), got "windows"`},
 		{"pull unknown", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; hash = ""; imageTag = "1"; }`, "ociTools.pullImage: 'imageTag' is not an argument of dockerTools.pullImage"},
-		{"pull not a set", `ociTools.pullImage "r/x"`, "ociTools.pullImage: 'arguments' must be an attribute set"},
+		{"untyped outputHash", `ociTools.pullImage { imageName = "r/x"; imageDigest = digest; outputHash = "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"; }`, `ociTools.pullImage: 'outputHash' "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73" names no hash type: give an SRI hash (sha256-...), or 'outputHashAlgo'`},
 		{"no images", `ociTools.buildImageIndex { name = "r/x"; images = [ ]; }`, "ociTools.buildImageIndex: 'images' must be a non-empty list of images, got a list"},
 		{"index tag", `ociTools.buildImageIndex { name = "r/x"; tag = "a:b"; images = [ busybox ]; }`, `ociTools.buildImageIndex: 'tag' "a:b" is not a valid tag`},
 		{"index tag null", `ociTools.buildImageIndex { name = "r/x"; tag = null; images = [ busybox ]; }`, "ociTools.buildImageIndex: 'tag' must be a string, got null"},
@@ -450,5 +450,37 @@ func TestOutsideEvaluationErrors(t *testing.T) {
 				t.Fatalf("want error %q, got %v", tc.want, r)
 			}
 		})
+	}
+}
+
+// TestPullImageArgumentForms: what nixpkgs' pullImage takes evaluates:
+// hash = "" (nixpkgs' fake hash: Nix prints the right one), outputHash
+// with or without outputHashAlgo (lib.fetchers.withNormalizedHash), a
+// sha512 digest, a registry with a port; and builtins.functionArgs names
+// the arguments, as nixpkgs' formals do.
+func TestPullImageArgumentForms(t *testing.T) {
+	need(t)
+	for _, tc := range []struct{ name, args string }{
+		{"fake hash", `hash = "";`},
+		{"fake sha256", `sha256 = "";`},
+		{"outputHash SRI", `outputHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";`},
+		{"outputHash with algo", `outputHash = "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"; outputHashAlgo = "sha256";`},
+		{"sha512 digest", `hash = ""; imageDigest = "sha512:` + strings.Repeat("ab", 64) + `";`},
+		{"registry port", `hash = ""; imageName = "localhost:5000/team/app"; finalImageTag = "1.0";`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			expr := `let digest = "sha256:` + strings.Repeat("0a", 32) + `"; in ociTools.pullImage ({ imageName = "r/x"; imageDigest = digest; } // { ` + tc.args + ` })`
+			if r := runNix(t, "nix-instantiate", writeExpr(t, expr)); r.err != nil {
+				t.Fatal(r)
+			}
+		})
+	}
+	var args map[string]bool
+	evalJSON(t, prelude()+"builtins.functionArgs ociTools.pullImage", &args)
+	for _, a := range []string{"imageName", "imageDigest", "hash", "sha256", "os", "arch", "finalImageName", "finalImageTag", "tlsVerify", "name"} {
+		if _, ok := args[a]; !ok {
+			t.Errorf("builtins.functionArgs ociTools.pullImage lacks %s: %v", a, args)
+		}
 	}
 }

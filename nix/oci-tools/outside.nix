@@ -86,25 +86,28 @@ let
   # ($REGISTRY_AUTH_FILE, $DOCKER_CONFIG, passed through as impure
   # variables: the file must be readable in the build's sandbox).
   pullImage =
-    given:
+    # Formals for builtins.functionArgs (as nixpkgs' pullImage has them);
+    # the checks below say what is missing or wrong, naming it.
+    {
+      imageName ? null,
+      imageDigest ? null,
+      sha256 ? null,
+      hash ? null,
+      os ? null,
+      arch ? null,
+      finalImageName ? null,
+      finalImageTag ? null,
+      tlsVerify ? null,
+      name ? null,
+      # nixpkgs' pullImage takes these too (lib.fetchers.withNormalizedHash).
+      outputHash ? null,
+      outputHashAlgo ? null,
+      ...
+    }@args:
     let
       fn = "pullImage";
       str = arg: checkType fn arg isString "a string";
-      known = [
-        "imageName"
-        "imageDigest"
-        "sha256"
-        "hash"
-        "os"
-        "arch"
-        "finalImageName"
-        "finalImageTag"
-        "tlsVerify"
-        "name"
-      ];
-      args = checkType fn "arguments" (
-        v: isAttrs v && !(v ? outPath)
-      ) "an attribute set ({ imageName = \"nginx\"; imageDigest = \"sha256:...\"; hash = \"...\"; })" given;
+      known = attrNames (builtins.functionArgs pullImage);
       unknown = filter (k: !(elem k known)) (attrNames args);
       required =
         arg: what: if args ? ${arg} then args.${arg} else fail fn "'${arg}' is required: ${what}";
@@ -124,10 +127,10 @@ let
             required "imageDigest" "the digest (sha256:...) of the image, or of its index, which `skopeo inspect docker://IMAGE` prints"
           );
         in
-        if match "sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}" d != null then
+        if match "sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}" d != null then
           d
         else
-          fail fn "'imageDigest' \"${d}\" is not a digest: sha256: and 64 lowercase hexadecimal digits";
+          fail fn "'imageDigest' \"${d}\" is not a digest: sha256: and 64 lowercase hexadecimal digits (or sha384: and 96, sha512: and 128)";
       finalImageName = repository "finalImageName" (args.finalImageName or imageName);
       finalImageTag =
         let
@@ -158,16 +161,24 @@ let
           str "name" args.name
         else
           fixName "docker-image-${finalImageName}-${finalImageTag}.tar";
-      hash = args.hash or null;
-      sha256 = args.sha256 or null;
-      # An SRI hash (sha256-BASE64) or one with its type (sha256:...), or
-      # "" (Nix's fake hash, for a first build to print the right one).
-      typed = h: h == "" || match "(md5|sha1|sha256|sha512)[-:].+" h != null;
-      outputHash =
-        if hash != null && sha256 != null then
-          fail fn "give 'hash' or 'sha256', not both"
+      # An SRI hash (sha256-BASE64) or one with its type (sha256:...).
+      typed = h: match "(md5|sha1|sha256|sha512)[-:].+" h != null;
+      hashes = filter (k: args.${k} or null != null) [
+        "hash"
+        "sha256"
+        "outputHash"
+      ];
+      outputHashAttrs =
+        if builtins.length hashes > 1 then
+          fail fn "give one of 'hash', 'sha256' and 'outputHash', not several ('${builtins.head hashes}' and '${builtins.elemAt hashes 1}' are given)"
         else if hash != null then
-          if typed (str "hash" hash) then
+          # "" is nixpkgs' fake hash: a first build prints the right one.
+          if str "hash" hash == "" then
+            {
+              outputHash = "";
+              outputHashAlgo = "sha256";
+            }
+          else if typed hash then
             { outputHash = hash; }
           else
             fail fn "'hash' \"${hash}\" names no hash type: give an SRI hash (sha256-...), or the bare hash as 'sha256'"
@@ -176,6 +187,16 @@ let
             outputHash = str "sha256" sha256;
             outputHashAlgo = "sha256";
           }
+        else if outputHash != null then
+          if outputHashAlgo != null then
+            {
+              outputHash = str "outputHash" outputHash;
+              outputHashAlgo = str "outputHashAlgo" outputHashAlgo;
+            }
+          else if typed (str "outputHash" outputHash) then
+            { inherit outputHash; }
+          else
+            fail fn "'outputHash' \"${outputHash}\" names no hash type: give an SRI hash (sha256-...), or 'outputHashAlgo'"
         else
           fail fn "'hash' (or 'sha256') is required: the hash of the archive, which a first build with lib.fakeHash prints";
       drv = derivation (
@@ -209,7 +230,7 @@ let
             "DOCKER_CONFIG"
           ];
         }
-        // outputHash
+        // outputHashAttrs
       );
     in
     if unknown != [ ] then
