@@ -131,8 +131,8 @@ func TestDockerCompatRefused(t *testing.T) {
 		`perms = [ { path = busybox; mode = "rw"; } ];`:                  "'perms.mode' must be an octal mode string such as \"0644\"",
 		`dirs = [ { path = "/a"; uid = "1"; } ];`:                        "'dirs.uid' must be an integer, got a string",
 		`dirs = [ { path = "/a"; mode = "9"; } ];`:                       "'dirs.mode' must be an octal mode string such as \"0755\" or \"1777\"",
-		`created = "2024-01-01";`:                                        "'created' \"2024-01-01\" is not an RFC 3339 date and time (like 2024-05-01T12:00:00Z) or \"now\"",
-		`mtime = "yesterday";`:                                           "'mtime' \"yesterday\" is not an RFC 3339 date and time",
+		`created = "2024-1-1";`:                                          "'created' \"2024-1-1\" is not an ISO 8601 date and time (like 2024-05-01T12:00:00Z, 2024-05-01 or 20240501) or \"now\"",
+		`mtime = "yesterday";`:                                           "'mtime' \"yesterday\" is not an ISO 8601 date and time",
 		`architecture = "sparc";`:                                        "'architecture' must be one of the architectures oci-builder accepts (amd64, x86_64,",
 		`config.ExposedPorts = [ "80/tcp" ];`:                            "'config.ExposedPorts' must be an attribute set (ExposedPorts = { \"80/tcp\" = { }; }), got a list",
 		`config.Volumes."/data" = true;`:                                 "'config.Volumes.\"/data\"' must be { }",
@@ -154,8 +154,8 @@ func TestDockerCompatRefused(t *testing.T) {
 	for expr, want := range map[string]string{
 		`ociTools.buildImage { name = "refused"; copyToRoot = [ "hello" ]; }`:                "ociTools.buildImage: 'copyToRoot' must be a package, a store path or a list of them, got the string \"hello\"",
 		`ociTools.buildImage { name = "refused"; contents = "bin"; }`:                        "ociTools.buildImage: 'contents' must be a package, a store path or a list of them, got the string \"bin\"",
-		`ociTools.buildImage { name = "refused"; created = "2024-01-01 10:00"; }`:            "ociTools.buildImage: 'created' \"2024-01-01 10:00\" is not an RFC 3339 date and time",
-		`ociTools.buildImage { name = "refused"; args = [ "/bin/sh" ]; created = "today"; }`: "ociTools.buildImage: 'created' \"today\" is not an RFC 3339 date and time",
+		`ociTools.buildImage { name = "refused"; created = "01/05/2024"; }`:                  "ociTools.buildImage: 'created' \"01/05/2024\" is not an ISO 8601 date and time",
+		`ociTools.buildImage { name = "refused"; args = [ "/bin/sh" ]; created = "today"; }`: "ociTools.buildImage: 'created' \"today\" is not an ISO 8601 date and time",
 		`ociTools.buildLayeredImage "refused"`:                                               "ociTools.buildLayeredImage: 'arguments' must be an attribute set of dockerTools.buildLayeredImage's arguments",
 	} {
 		if r := runNix(t, "nix-instantiate", writeExpr(t, expr)); r.err == nil || !strings.Contains(r.log, want) {

@@ -46,8 +46,10 @@ const dockerToolsImages = `let
     gid = 6;
     uname = "five";
     gname = "six";
-    created = "2024-05-01T12:00:00Z";
-    mtime = "2000-01-01T00:00:00Z";
+    # ISO 8601 forms dockerTools reads (no offset: UTC), written as
+    # 2024-05-01T12:00:00Z and 946684800.
+    created = "20240501T120000";
+    mtime = "2000-01-01";
     dirs = [ { path = "/var/lib/app"; uid = 1000; gid = 1000; mode = "0750"; } { path = "/tmp"; mode = "1777"; } ];
     perms = [ { path = busybox; regex = "/bin/busybox$"; mode = "0755"; uid = 7; gid = 8; } ];
   };

@@ -496,8 +496,8 @@ func TestImageEvaluationErrors(t *testing.T) {
 		{"tag", `tag = 1;`, "'tag' must be a string, got an int"},
 		{"created", `created = 0;`, "'created' must be a string, got an int"},
 		{"tag empty", `tag = "";`, `ociTools.buildImage: 'tag' must not be empty (leave it out for "latest")`},
-		{"created empty", `created = "";`, `ociTools.buildImage: 'created' must not be empty: an RFC 3339 date and time`},
-		{"created form", `created = "yesterday";`, `ociTools.buildImage: 'created' "yesterday" is not an RFC 3339 date and time (like 2024-05-01T12:00:00Z) or "now"`},
+		{"created empty", `created = "";`, `ociTools.buildImage: 'created' must not be empty: an ISO 8601 date and time`},
+		{"created form", `created = "yesterday";`, `ociTools.buildImage: 'created' "yesterday" is not an ISO 8601 date and time (like 2024-05-01T12:00:00Z, 2024-05-01 or 20240501) or "now"`},
 		{"args", `args = [ ];`, "'args' must not be empty"},
 		{"unknown argument", `frobnicate = true;`, "called with unexpected argument 'frobnicate'"},
 		{"fromImage a string", `fromImage = "/home/alice/base.tar";`, `'fromImage' is the string "/home/alice/base.tar", which names no store path the build can read: give a path (./image.tar, which Nix copies into the store) or a derivation`},
@@ -531,7 +531,7 @@ func TestImageBuilderErrors(t *testing.T) {
 	}{
 		{"tag", `tag = "no spaces";`, `oci-builder: error: tag "no spaces" is not a valid tag`, ""},
 		// (the form is checked at evaluation, the ranges by the builder)
-		{"created", `created = "2024-13-01T00:00:00Z";`, `oci-builder: error: created "2024-13-01T00:00:00Z" is not an RFC 3339 date and time`, ""},
+		{"created", `created = "2024-13-01T00:00:00Z";`, `oci-builder: error: created: "2024-13-01T00:00:00Z" is not a valid date and time: month out of range`, ""},
 		{"no such program", `args = [ "${busybox}/bin/nope" ];`, `oci-builder: error: the image would not start: Entrypoint[0] "/nix/store/`, `-busybox/bin/nope" does not exist in the image`},
 		{"not in PATH", `args = [ "nope" ]; env.PATH = "${busybox}/bin";`, `oci-builder: error: the image would not start: Entrypoint[0] "nope" is not found in the image's PATH`, ""},
 		{"a directory", `args = [ "${busybox}/bin" ];`, `oci-builder: error: the image would not start: Entrypoint[0] "/nix/store/`, `-busybox/bin" is not a regular file`},

@@ -41,7 +41,7 @@ Image options:
   --tag TAG                 reference name in index.json (default "latest")
   --max-layers N            at most N layers, 2 to 125 (default 100)
   --compression NAME        gzip (default) or zstd
-  --created TIME            creation time, RFC 3339 (default 1970-01-01T00:00:01Z)
+  --created TIME            creation time, ISO 8601 (default 1970-01-01T00:00:01Z)
   --expose PORT[/PROTO]     exposed port, tcp (default), udp or sctp (repeatable)
   --label NAME=VALUE        label (repeatable)
   --volume PATH             volume mountpoint (repeatable)

@@ -174,7 +174,7 @@ func TestNixImageBuilder(t *testing.T) {
 		{"unknown image option", builderCase{graph: graph, container: container, extra: map[string]any{"image": map[string]any{"tags": "x"}}}, `image options: unknown option "tags"`},
 		{"mounts", builderCase{graph: graph, container: map[string]any{"args": []string{prog}, "mounts": []any{map[string]any{"destination": "/d", "source": "/s"}}}}, "mounts cannot be part of an image"},
 		{"no container", builderCase{graph: graph}, `.attrs.json has no "container" attribute`},
-		{"bad created", builderCase{graph: graph, container: container, extra: map[string]any{"image": map[string]any{"created": "yesterday"}}}, `created "yesterday" is not an RFC 3339 date`},
+		{"bad created", builderCase{graph: graph, container: container, extra: map[string]any{"image": map[string]any{"created": "yesterday"}}}, `created: "yesterday" is not an ISO 8601 date and time`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -38,21 +38,24 @@ let
     fn: arg: pred: what: v:
     if pred v then v else fail fn "'${arg}' must be ${what}, got ${describe v}";
 
-  # An image's date and time: RFC 3339 as the builder reads it (Go's
-  # time.Parse, which also checks the ranges), or "now"; empty is refused,
-  # saying what leaving it out gives.
+  # An image's date and time: ISO 8601 as dockerTools reads it (Python's
+  # datetime.fromisoformat) and the builder too (pkg/image.ParseTime,
+  # which also checks the ranges; no offset is UTC), or "now"; empty is
+  # refused, saying what leaving it out gives.
   checkTime =
     fn: arg: v:
     let
       s = checkType fn arg isString "a string" v;
-      rfc3339 = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.,][0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})";
+      date = "([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8})";
+      time = "([0-9]{2}(:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?)?|[0-9]{2}([0-9]{2}([0-9]{2}([.,][0-9]+)?)?)?)";
+      offset = "([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?";
     in
     if s == "" then
-      fail fn "'${arg}' must not be empty: an RFC 3339 date and time, or \"now\" (leave it out for 1970-01-01T00:00:01Z)"
-    else if s == "now" || builtins.match rfc3339 s != null then
+      fail fn "'${arg}' must not be empty: an ISO 8601 date and time, or \"now\" (leave it out for 1970-01-01T00:00:01Z)"
+    else if s == "now" || builtins.match "${date}([Tt ]${time}${offset})?" s != null then
       s
     else
-      fail fn "'${arg}' \"${s}\" is not an RFC 3339 date and time (like 2024-05-01T12:00:00Z) or \"now\"";
+      fail fn "'${arg}' \"${s}\" is not an ISO 8601 date and time (like 2024-05-01T12:00:00Z, 2024-05-01 or 20240501) or \"now\"";
 
   # Checkers for option values: each takes the function name, the argument's
   # name (for messages) and the value, and returns the value to pass on.

@@ -67,8 +67,9 @@ type Compat struct {
 	GID   int    `json:"gid,omitempty"`
 	Uname string `json:"uname,omitempty"`
 	Gname string `json:"gname,omitempty"`
-	// MTime is the modification time of the store paths' entries, RFC
-	// 3339 or "now"; default 1970-01-01T00:00:01Z (dockerTools' mtime).
+	// MTime is the modification time of the store paths' entries, as
+	// ParseTime reads it, or "now"; default 1970-01-01T00:00:01Z
+	// (dockerTools' mtime).
 	MTime string `json:"mtime,omitempty"`
 	// IncludeNixDB puts Nix's database of the image's closure in the
 	// customisation layer (dockerTools' includeNixDB): every store path of
@@ -160,9 +161,9 @@ func (c *Compat) mtime() (int64, error) {
 	case "now":
 		return time.Now().Unix(), nil
 	}
-	t, err := time.Parse(time.RFC3339, c.MTime)
+	t, err := ParseTime(c.MTime)
 	if err != nil {
-		return 0, fmt.Errorf("mtime %q is not an RFC 3339 date and time (like 2024-05-01T12:00:00Z) or \"now\"", c.MTime)
+		return 0, fmt.Errorf("mtime: %w (or \"now\")", err)
 	}
 	if t.Unix() <= 0 {
 		return 0, fmt.Errorf("mtime %q is not after 1970-01-01T00:00:00Z", c.MTime)

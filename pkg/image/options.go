@@ -53,7 +53,7 @@ type Options struct {
 	MaxLayers int `json:"maxLayers,omitempty"`
 	// Compression of the layers: "gzip" (default) or "zstd".
 	Compression string `json:"compression,omitempty"`
-	// Created is the image's creation time, RFC 3339; default
+	// Created is the image's creation time, as ParseTime reads it; default
 	// 1970-01-01T00:00:01Z, so that the image is reproducible.
 	Created string `json:"created,omitempty"`
 	// ExposedPorts are "PORT" or "PORT/PROTOCOL" (tcp, udp or sctp; PORT
@@ -135,9 +135,9 @@ func (o Options) check() (settings, error) {
 		// image not reproducible.
 		created = time.Now().UTC().Truncate(time.Second).Format(time.RFC3339)
 	}
-	t, err := time.Parse(time.RFC3339, created)
+	t, err := ParseTime(created)
 	if err != nil {
-		return s, fmt.Errorf("created %q is not an RFC 3339 date and time (like 2024-05-01T12:00:00Z)", o.Created)
+		return s, fmt.Errorf("created: %w", err)
 	}
 	s.created = t.UTC()
 	for _, p := range o.ExposedPorts {

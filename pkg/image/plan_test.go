@@ -115,7 +115,7 @@ func TestOptionErrors(t *testing.T) {
 		{"one layer", container.Options{Args: args}, image.Options{MaxLayers: 1}, "maxLayers 1 is out of range (2 to 125"},
 		{"too many layers", container.Options{Args: args}, image.Options{MaxLayers: 126}, "maxLayers 126 is out of range"},
 		{"compression", container.Options{Args: args}, image.Options{Compression: "xz"}, `compression "xz" is not supported`},
-		{"created", container.Options{Args: args}, image.Options{Created: "yesterday"}, `created "yesterday" is not an RFC 3339 date`},
+		{"created", container.Options{Args: args}, image.Options{Created: "yesterday"}, `created: "yesterday" is not an ISO 8601 date and time`},
 		{"port number", container.Options{Args: args}, image.Options{ExposedPorts: []string{"http"}}, `exposed port "http": "http" is not a port number`},
 		{"port zero", container.Options{Args: args}, image.Options{ExposedPorts: []string{"0"}}, `exposed port "0"`},
 		{"port range", container.Options{Args: args}, image.Options{ExposedPorts: []string{"70000"}}, `exposed port "70000"`},
