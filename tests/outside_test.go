@@ -467,6 +467,7 @@ func TestPullImageArgumentForms(t *testing.T) {
 		{"outputHash with algo", `outputHash = "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"; outputHashAlgo = "sha256";`},
 		{"sha512 digest", `hash = ""; imageDigest = "sha512:` + strings.Repeat("ab", 64) + `";`},
 		{"registry port", `hash = ""; imageName = "localhost:5000/team/app"; finalImageTag = "1.0";`},
+		{"IPv6 registry", `hash = ""; imageName = "[::1]:5000/app";`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

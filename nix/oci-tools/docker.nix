@@ -68,7 +68,8 @@ let
   # '-'.
   component = "[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*";
   domainComponent = "([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
-  domain = "${domainComponent}([.]${domainComponent})*(:[0-9]+)?";
+  # (an IPv6 address in brackets too, as the grammar has it since v3)
+  domain = "(${domainComponent}([.]${domainComponent})*|[[][a-fA-F0-9:]+[]])(:[0-9]+)?";
   namePattern = "(${domain}/)?${component}(/${component})*";
   tagPattern = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
 

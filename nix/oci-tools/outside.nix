@@ -75,8 +75,9 @@ let
         );
       };
 
-  # dockerTools' names of the archive pullImage writes.
-  fixName = replaceStrings [ "/" ":" ] [ "-" "-" ];
+  # dockerTools' names of the archive pullImage writes (an IPv6
+  # registry's brackets left out: a store path cannot hold them).
+  fixName = replaceStrings [ "/" ":" "[" "]" ] [ "-" "-" "" "" ];
 
   # dockerTools.pullImage's arguments and result: a fixed-output
   # derivation fetching imageName@imageDigest (the platform's image of an
