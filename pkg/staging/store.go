@@ -14,7 +14,8 @@ import (
 // Outputs are never written into the Nix store: its paths are immutable,
 // and Nix alone adds to it. The check is on the directory an output goes
 // into, opened, not on its name: a destination reached through a symbolic
-// link (oci:./result:TAG) or a bind mount of the store is refused too.
+// link (oci:./result:TAG), a bind mount of the store or one of a part of
+// it (on Linux) is refused too.
 
 // ErrInStore is returned (wrapped) for an output in the Nix store.
 var ErrInStore = errors.New("is in the Nix store")
@@ -114,7 +115,9 @@ func inStore(fd int, storeDir string) (bool, error) {
 		unix.Close(cur)
 		cur = parent
 		if pst.Dev == st.Dev && pst.Ino == st.Ino {
-			return false, nil // the root
+			// The root: not below the store by "..", but maybe in a
+			// bind mount of a part of it.
+			return inStoreMount(fd, storeDir)
 		}
 	}
 }
