@@ -71,11 +71,55 @@ func openLayout(ctx context.Context, path, storeDir string, log io.Writer) (*lay
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
+	if err := checkLayoutMarker(fd, path); err != nil {
+		w.close()
+		return nil, err
+	}
 	if err := removeStaleTemps(fd, path); err != nil {
 		w.close()
 		return nil, err
 	}
 	return w, nil
+}
+
+// checkLayoutMarker refuses a directory with an index.json that is not
+// an OCI image layout of version 1 (its oci-layout file says so): a web
+// application's index.json is not rewritten as an image index. A
+// directory without index.json is a new layout.
+func checkLayoutMarker(fd int, path string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, "index.json", &st, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	name := path + "/oci-layout"
+	lfd, err := unix.Openat(fd, "oci-layout", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("%s is not an OCI image layout: it has an index.json but no oci-layout file (copy to a new or an empty directory)", path)
+	case errors.Is(err, unix.ELOOP):
+		return fmt.Errorf("%s is a symbolic link: copy never writes through links (make it a file, or copy to another layout)", name)
+	case err != nil:
+		return &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(lfd), name)
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", name)
+	}
+	data, err := readlimit.Open(f, "an oci-layout file", readlimit.ImageJSON)
+	if err != nil {
+		return err
+	}
+	var marker struct {
+		Version *string `json:"imageLayoutVersion"`
+	}
+	if err := json.Unmarshal(data, &marker); err != nil || marker.Version == nil {
+		return fmt.Errorf("%s is not an oci-layout file (a JSON object with imageLayoutVersion)", name)
+	}
+	if !strings.HasPrefix(*marker.Version, "1.") {
+		return fmt.Errorf("%s gives imageLayoutVersion %q: copy writes into layouts of version 1", name, *marker.Version)
+	}
+	return nil
 }
 
 // close closes the layout's directories, releasing the lock.
@@ -373,6 +417,15 @@ func parseIndex(data []byte) (*index, error) {
 		return nil, errors.New("not an image index (a JSON object)")
 	}
 	ix := &index{fields: fields}
+	if raw, ok := fields["schemaVersion"]; ok && string(raw) != "2" {
+		return nil, fmt.Errorf("not an image index of schema version 2 (schemaVersion %s)", raw)
+	}
+	if raw, ok := fields["mediaType"]; ok {
+		var mt string
+		if json.Unmarshal(raw, &mt) != nil || types.MediaType(mt) != types.OCIImageIndex {
+			return nil, fmt.Errorf("not an OCI image index (mediaType %s)", raw)
+		}
+	}
 	if raw, ok := fields["manifests"]; ok {
 		if err := json.Unmarshal(raw, &ix.manifests); err != nil {
 			return nil, fmt.Errorf("manifests: %w", err)

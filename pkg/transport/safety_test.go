@@ -373,6 +373,49 @@ func TestCopyIntoExistingLayout(t *testing.T) {
 			}
 			return filepath.Join(target, "sha256")
 		}, "/blobs is a symbolic link: copy never writes through links", ""},
+		// Not layouts: a directory whose index.json is someone else's.
+		{"no oci-layout", func(t *testing.T, out string) string {
+			if err := os.Remove(filepath.Join(out, "oci-layout")); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}, "is not an OCI image layout: it has an index.json but no oci-layout file", ""},
+		{"a web application", func(t *testing.T, out string) string {
+			if err := os.RemoveAll(out); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(out, "index.json"), []byte(`{"name":"app","scripts":{"start":"node ."}}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}, "is not an OCI image layout: it has an index.json but no oci-layout file", ""},
+		{"layout version 2", func(t *testing.T, out string) string {
+			if err := os.WriteFile(filepath.Join(out, "oci-layout"), []byte(`{"imageLayoutVersion":"2.0.0"}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}, `oci-layout gives imageLayoutVersion "2.0.0": copy writes into layouts of version 1`, ""},
+		{"oci-layout not JSON", func(t *testing.T, out string) string {
+			if err := os.WriteFile(filepath.Join(out, "oci-layout"), []byte("layout"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}, "oci-layout is not an oci-layout file", ""},
+		{"index schema version 99", func(t *testing.T, out string) string {
+			if err := os.WriteFile(filepath.Join(out, "index.json"), []byte(`{"schemaVersion":99,"manifests":[]}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}, "index.json: not an image index of schema version 2 (schemaVersion 99)", ""},
+		{"index of another media type", func(t *testing.T, out string) string {
+			if err := os.WriteFile(filepath.Join(out, "index.json"), []byte(`{"schemaVersion":2,"mediaType":"text/plain","manifests":[]}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}, `index.json: not an OCI image index (mediaType "text/plain")`, ""},
 		{"leftover of a killed copy", func(t *testing.T, out string) string {
 			if err := os.WriteFile(filepath.Join(out, "blobs", "sha256", tmpPrefix+"0123"+tmpSuffix), []byte("partial"), 0o644); err != nil {
 				t.Fatal(err)
