@@ -262,6 +262,17 @@ func TestDockerToolsArchives(t *testing.T) {
 		if doc, stderr, code := ociBuilder(t, nil, "sbom", out["layered"]); code != 0 || !strings.Contains(doc, "CycloneDX") {
 			t.Fatalf("oci-builder sbom of the archive: exit %d, %s", code, stderr)
 		}
+		// mergeImages' archive: each image by its name, as docker load
+		// names them (the short name is docker.io's).
+		for name, want := range map[string]string{"registry-1.docker.io/team/dt-" + h.nonce + ":v1": archiveImageDigest(t, out["layered"]), "docker.io/library/" + singleRef: archiveImageDigest(t, out["single"])} {
+			layout := filepath.Join(t.TempDir(), "picked")
+			if got := strings.TrimSpace(string(tool(t, builderBin(), "copy", "docker-archive:"+out["merged"]+":"+name, "oci:"+layout+":v1"))); got != want {
+				t.Fatalf("oci-builder copy of %s from the merged archive printed %s, want %s", name, got, want)
+			}
+		}
+		if _, stderr, code := ociBuilder(t, nil, "copy", "docker-archive:"+out["merged"]+":nosuch:1", "oci:"+filepath.Join(t.TempDir(), "none")); code != 1 || !strings.Contains(stderr, "no image named nosuch:1 (the archive has") {
+			t.Fatalf("copy of a name the merged archive lacks: exit %d, %s", code, stderr)
+		}
 	})
 }
 

@@ -40,7 +40,8 @@ func unpackArchive(file string) (string, error) {
 		return "", err
 	}
 	for _, name := range a.Names() {
-		if name != "index.json" && name != "oci-layout" && !strings.HasPrefix(name, "blobs/") {
+		// (Docker's manifest.json names the images: docker-archive:FILE:NAME:TAG)
+		if name != "index.json" && name != "oci-layout" && name != "manifest.json" && !strings.HasPrefix(name, "blobs/") {
 			continue
 		}
 		if err := unpackFile(a, dir, name); err != nil {

@@ -492,3 +492,110 @@ func TestRedactURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyDockerArchiveNamed: docker-archive:FILE:NAME:TAG picks the image
+// of an archive holding several (mergeImages' result) by its name, as
+// docker load reads it: from the index's io.containerd.image.name or from
+// the RepoTags of Docker's manifest.json; a name the archive lacks is an
+// error listing those it has.
+func TestCopyDockerArchiveNamed(t *testing.T) {
+	bash, redis := randomImage(t, 1), randomImage(t, 2)
+	dir := filepath.Join(t.TempDir(), "merged")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(bash, layout.WithAnnotations(map[string]string{refNameAnnotation: "latest", containerdName: "docker.io/library/bash:latest"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(redis, layout.WithAnnotations(map[string]string{refNameAnnotation: "latest"})); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := redis.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := `[{"Config":"blobs/sha256/` + cfg.Hex + `","RepoTags":["redis:latest"],"Layers":[]}]`
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "merged.tar")
+	tarDirectory(t, dir, archive)
+	for _, tc := range []struct {
+		name, want, err string
+	}{
+		{"bash:latest", digestOf(t, bash), ""},
+		{"docker.io/library/bash", digestOf(t, bash), ""},
+		{"redis:latest", digestOf(t, redis), ""},
+		{"index.docker.io/library/redis:latest", digestOf(t, redis), ""},
+		{"nosuch:1", "", "no image named nosuch:1 (the archive has index.docker.io/library/bash:latest, index.docker.io/library/redis:latest)"},
+		{"", "", "the layout holds 2 images"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "docker-archive:" + archive
+			if tc.name != "" {
+				src += ":" + tc.name
+			}
+			out := filepath.Join(t.TempDir(), "out")
+			_, err := copyTo(t, src, "oci:"+out, Options{})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, _ := readManifest(t, out); d.Digest.String() != tc.want {
+				t.Fatalf("copied %s, want %s", d.Digest, tc.want)
+			}
+		})
+	}
+}
+
+// tarDirectory writes the files of dir into the tar file out, paths
+// relative to dir.
+func tarDirectory(t *testing.T, dir, out string) {
+	t.Helper()
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(f)
+	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		h, err := tar.FileInfoHeader(fi, "")
+		if err != nil {
+			return err
+		}
+		h.Name = filepath.ToSlash(rel)
+		if fi.IsDir() {
+			h.Name += "/"
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			_, err = tw.Write(data)
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}

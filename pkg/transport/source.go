@@ -3,15 +3,18 @@ package transport
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -100,7 +103,11 @@ func openSource(ctx context.Context, src Ref, storeDir string) (*source, error) 
 		lf.archive = src.Path
 	}
 	s := &source{layoutFiles: lf}
-	if err := s.read(src.Tag); err != nil {
+	named := ""
+	if src.Transport == DockerArchive {
+		named = src.Name
+	}
+	if err := s.read(src.Tag, named); err != nil {
 		s.close()
 		return nil, fmt.Errorf("source %s: %w", src, err)
 	}
@@ -114,10 +121,10 @@ func (s *source) close() {
 	}
 }
 
-// read reads index.json, the manifest tagged tag and its configuration,
-// finds every layer, then does the same for the artifacts whose subject
-// the image is.
-func (s *source) read(tag string) error {
+// read reads index.json, the manifest tagged tag (or, in a docker-archive,
+// named named: NAME:TAG) and its configuration, finds every layer, then
+// does the same for the artifacts whose subject the image is.
+func (s *source) read(tag, named string) error {
 	f, err := s.openFile(filepath.Join(s.dir, "index.json"), "the index")
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("not an OCI image layout: %s has no index.json", s.dir)
@@ -136,6 +143,12 @@ func (s *source) read(tag string) error {
 	}
 	var found, artifacts []v1.Descriptor
 	var tags []string
+	var names map[v1.Hash][]string
+	if named != "" {
+		if names, err = s.archiveNames(idx); err != nil {
+			return err
+		}
+	}
 	for _, d := range idx.Manifests {
 		if isArtifact(d) {
 			artifacts = append(artifacts, d)
@@ -143,9 +156,23 @@ func (s *source) read(tag string) error {
 		}
 		t := d.Annotations[refNameAnnotation]
 		tags = append(tags, t)
+		if named != "" {
+			if slices.Contains(names[d.Digest], normalName(named)) {
+				found = append(found, d)
+			}
+			continue
+		}
 		if tag == "" || t == tag {
 			found = append(found, d)
 		}
+	}
+	if named != "" && len(found) == 0 {
+		var all []string
+		for _, n := range names {
+			all = append(all, n...)
+		}
+		slices.Sort(all)
+		return fmt.Errorf("no image named %s (the archive has %s)", named, strings.Join(slices.Compact(all), ", "))
 	}
 	switch {
 	case len(found) == 0 && tag != "":
@@ -166,6 +193,84 @@ func (s *source) read(tag string) error {
 		return err
 	}
 	return attachReferrers(s.layoutFiles, []*source{s}, artifacts)
+}
+
+// containerdName is the index annotation naming an image in archives
+// that docker load reads (dockerTools' style, Docker 25's docker save).
+const containerdName = "io.containerd.image.name"
+
+// archiveNames gives the names (normalised, as normalName) of the images
+// of an archive's index idx, by manifest digest: from their
+// io.containerd.image.name annotations and from the RepoTags of Docker's
+// manifest.json beside index.json, whose entries name an image by its
+// configuration blob.
+func (s *source) archiveNames(idx *v1.IndexManifest) (map[v1.Hash][]string, error) {
+	names := map[v1.Hash][]string{}
+	for _, d := range idx.Manifests {
+		if n, ok := d.Annotations[containerdName]; ok && !isArtifact(d) {
+			names[d.Digest] = append(names[d.Digest], normalName(n))
+		}
+	}
+	file := filepath.Join(s.dir, "manifest.json")
+	if _, err := os.Lstat(file); errors.Is(err, os.ErrNotExist) {
+		return names, nil
+	}
+	f, err := s.openFile(file, "Docker's manifest.json")
+	if err != nil {
+		return nil, err
+	}
+	data, err := readlimit.Open(f, "Docker's manifest.json", readlimit.ImageJSON)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	var entries []struct {
+		Config   string
+		RepoTags []string
+	}
+	if err := json.Unmarshal(data, &entries); err != nil {
+		return nil, fmt.Errorf("manifest.json: %w", err)
+	}
+	byConfig := map[string][]string{}
+	for _, e := range entries {
+		hex := strings.TrimSuffix(filepath.Base(e.Config), ".json")
+		for _, t := range e.RepoTags {
+			byConfig[hex] = append(byConfig[hex], normalName(t))
+		}
+	}
+	if len(byConfig) == 0 {
+		return names, nil
+	}
+	for _, d := range idx.Manifests {
+		if isArtifact(d) || !d.MediaType.IsImage() {
+			continue
+		}
+		raw, err := s.readJSON(d, "the manifest")
+		if err != nil {
+			return nil, err
+		}
+		m, err := v1.ParseManifest(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("the manifest %s: %w", d.Digest, err)
+		}
+		for _, n := range byConfig[m.Config.Digest.Hex] {
+			if !slices.Contains(names[d.Digest], n) {
+				names[d.Digest] = append(names[d.Digest], n)
+			}
+		}
+	}
+	return names, nil
+}
+
+// normalName is an image name as docker load reads it: bash:latest is
+// docker.io/library/bash:latest; a name without a tag is tagged latest.
+// A name that is not a reference is kept as it is.
+func normalName(n string) string {
+	t, err := name.NewTag(n)
+	if err != nil {
+		return n
+	}
+	return t.Context().Name() + ":" + t.TagStr()
 }
 
 // attachReferrers reads the artifacts of the layout lf lists and adds
