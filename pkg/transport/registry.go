@@ -81,13 +81,25 @@ func pushImage(ctx context.Context, s *source, dest Ref, opts Options, sum *Summ
 		defer close(done)
 		reportProgress(updates, opts)
 	}()
-	err = remote.Write(ref, img, append(ropts, remote.WithProgress(updates))...)
+	// The image by digest first, untagged, then its documents (whose
+	// subject it is), then the tag, a manifest PUT of its own: an
+	// interrupted or failed push never leaves the tag naming an image
+	// without its documents.
+	err = remote.Write(repo.Digest(s.desc.Digest.String()), img, append(ropts, remote.WithProgress(updates))...)
 	<-done
 	if err != nil {
 		return explain(err, ref.Context().RegistryStr(), from, opts.FlagPrefix)
 	}
 	if err := pushReferrers(repo, s.referrers, ropts); err != nil {
 		return explain(err, ref.Context().RegistryStr(), from, opts.FlagPrefix)
+	}
+	if tag, ok := ref.(name.Tag); ok {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := remote.Put(tag, rawManifest{s.manifest, s.desc.MediaType}, ropts...); err != nil {
+			return explain(err, ref.Context().RegistryStr(), from, opts.FlagPrefix)
+		}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -694,5 +695,51 @@ func TestCopyReferrers(t *testing.T) {
 	}
 	if m, _ := refs.IndexManifest(); len(m.Manifests) != 2 {
 		t.Fatalf("the registry lists %d referrers, want 2", len(m.Manifests))
+	}
+}
+
+// TestCopyTagsLast: a push shows the tag last: the image's manifest goes
+// by digest, then its documents, then the tag, so that a push that fails
+// (or is interrupted) while the documents go leaves no tag naming the
+// image without them.
+func TestCopyTagsLast(t *testing.T) {
+	img := randomImage(t, 1)
+	src := writeSource(t, img, "v1")
+	desc, _ := readManifest(t, src)
+	attachArtifact(t, src, desc, `{"spdxVersion":"SPDX-2.3"}`)
+	attachArtifact(t, src, desc, `{"bomFormat":"CycloneDX"}`)
+	for _, failDocuments := range []bool{false, true} {
+		var puts []string
+		reg := registry.New(registry.Logger(nilLogger()))
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+				ref := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+				if failDocuments && len(puts) > 0 && ref != "v1" {
+					http.Error(w, "no space left", http.StatusInternalServerError)
+					return
+				}
+				puts = append(puts, ref)
+			}
+			reg.ServeHTTP(w, r)
+		}))
+		host := strings.TrimPrefix(srv.URL, "http://")
+		_, err := copyTo(t, "oci:"+src+":v1", "docker://"+host+"/app:v1", pushOptions)
+		tagged, _ := name.ParseReference(host + "/app:v1")
+		_, headErr := remote.Head(tagged)
+		srv.Close()
+		if failDocuments {
+			if err == nil || headErr == nil {
+				t.Fatalf("the documents failing: copy %v, the tag %v (want both errors)", err, headErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// (this registry has no referrers API: the documents are listed
+		// in the index tagged sha256-DIGEST, OCI 1.1's fallback)
+		if len(puts) < 4 || puts[0] != desc.Digest.String() || puts[len(puts)-1] != "v1" || slices.Index(puts, "v1") != len(puts)-1 {
+			t.Fatalf("manifest PUTs %v, want the image by digest, its 2 documents, then the tag", puts)
+		}
 	}
 }
