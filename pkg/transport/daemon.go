@@ -146,19 +146,33 @@ func loadIntoDaemon(ctx context.Context, img v1.Image, dest Ref, opts Options) (
 		return "", err
 	}
 	pr, pw := io.Pipe()
+	written := make(chan error, 1)
 	go func() {
-		pw.CloseWithError(tarball.Write(tag, img, pw))
+		err := tarball.Write(tag, img, pw)
+		pw.CloseWithError(err)
+		written <- err
 	}()
+	// sent stops the archive's writer, if the daemon has not read it
+	// whole, and gives its error: a source blob that is not what its
+	// digest says is the culprit of a failed load, and fails a load the
+	// daemon reports done; io.ErrClosedPipe says the daemon stopped
+	// reading before the end.
+	sent := func() error {
+		pr.Close()
+		return <-written
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/images/load?quiet=1", pr)
 	if err != nil {
-		pr.Close()
+		sent()
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-tar")
 	start := time.Now()
 	resp, err := client.Do(req)
-	pr.Close()
 	if err != nil {
+		if werr := sent(); werr != nil && !errors.Is(werr, io.ErrClosedPipe) {
+			return "", werr
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
@@ -167,9 +181,19 @@ func loadIntoDaemon(ctx context.Context, img v1.Image, dest Ref, opts Options) (
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("the daemon at %s refused the image: %s", host, daemonMessage(resp))
+		msg := daemonMessage(resp)
+		if werr := sent(); werr != nil && !errors.Is(werr, io.ErrClosedPipe) {
+			return "", werr
+		}
+		return "", fmt.Errorf("the daemon at %s refused the image: %s", host, msg)
 	}
 	loaded, err := readLoadReply(resp.Body)
+	switch werr := sent(); {
+	case errors.Is(werr, io.ErrClosedPipe):
+		return "", fmt.Errorf("the daemon at %s answered before the image was sent whole", host)
+	case werr != nil:
+		return "", werr
+	}
 	if err != nil {
 		return "", fmt.Errorf("the daemon at %s: %w", host, err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -741,5 +742,57 @@ func TestCopyTagsLast(t *testing.T) {
 		if len(puts) < 4 || puts[0] != desc.Digest.String() || puts[len(puts)-1] != "v1" || slices.Index(puts, "v1") != len(puts)-1 {
 			t.Fatalf("manifest PUTs %v, want the image by digest, its 2 documents, then the tag", puts)
 		}
+	}
+}
+
+// TestCopyToDaemonChecksEveryByte: a load the daemon reports done is a
+// success only when every byte of the image was sent and checked: a
+// damaged layer blob fails the copy, naming it, even if the daemon
+// answers OK, and so does a daemon answering before it has read the
+// image whole.
+func TestCopyToDaemonChecksEveryByte(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		early  bool // the daemon answers after 1 KiB
+		damage bool // a layer blob of the source is damaged
+		err    string
+	}{
+		{"whole", false, false, ""},
+		{"answered early", true, false, "answered before the image was sent whole"},
+		{"damaged layer", false, true, "has the digest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// 16 MiB: more than the socket buffers hold, and the 256 KiB
+			// a Go server reads of a body its handler left.
+			img, err := random.Image(16<<20, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := writeSource(t, img, "v1")
+			if tc.damage {
+				_, m := readManifest(t, src)
+				flipByte(t, blobPath(src, m.Layers[0].Digest))
+			}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.early {
+					io.CopyN(io.Discard, r.Body, 1024)
+				} else {
+					io.Copy(io.Discard, r.Body)
+				}
+				w.Write([]byte(`{"stream":"Loaded image: app:v1\n"}`))
+			}))
+			defer srv.Close()
+			opts := Options{Daemon: DaemonOptions{Host: "tcp://" + strings.TrimPrefix(srv.URL, "http://")}}
+			_, err = copyTo(t, "oci:"+src+":v1", "docker-daemon:app:v1", opts)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("error %v, want %q", err, tc.err)
+			}
+		})
 	}
 }
