@@ -93,9 +93,16 @@ func TestParse(t *testing.T) {
 			t.Errorf("%+v.String() = %q, want %q", got, got.String(), in)
 		}
 	}
-	for _, bad := range []string{"", "x", "docker:x", "docker://", "oci:", "dir:/x", "oci-archive:", "docker-daemon:", "docker-daemon:a@sha256:00"} {
+	for _, bad := range []string{"", "x", "docker:x", "docker://", "oci:", "dir:/x", "oci-archive:", "docker-daemon:", "docker-daemon:a@sha256:00",
+		// tags image-spec's ref.name grammar refuses
+		"oci:/x:-v1", "oci:/x:a b", "oci:/x:a..b", "oci-archive:/x.tar:a\nb", "oci:/x:" + strings.Repeat("a", 10) + "_", "oci:/x:v1.", "oci:/x:é"} {
 		if _, err := ParseDestination(bad); err == nil {
 			t.Errorf("ParseDestination(%q) succeeded", bad)
+		}
+	}
+	for _, good := range []string{"oci:/x:v1", "oci:/x:1.0_rc-2", "oci:/x:a--b", "oci:/x:sha256@x", "oci:/x:team+x"} {
+		if _, err := ParseDestination(good); err != nil {
+			t.Errorf("ParseDestination(%q): %v", good, err)
 		}
 	}
 	if r, err := ParseSource("/nix/store/abc-image"); err != nil || r != (Ref{Transport: OCI, Path: "/nix/store/abc-image"}) {

@@ -17,6 +17,7 @@ package transport
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -92,8 +93,16 @@ func ParseDestination(s string) (Ref, error) {
 	if _, _, ok := strings.Cut(s, ":"); !ok {
 		return Ref{}, fmt.Errorf("destination %q has no transport (docker://HOST/REPO:TAG, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker-daemon:NAME:TAG)", s)
 	}
-	return parse(s, "destination")
+	r, err := parse(s, "destination")
+	if err == nil && (r.Transport == OCI || r.Transport == OCIArchive) && r.Tag != "" && !refName.MatchString(r.Tag) {
+		return Ref{}, fmt.Errorf("destination %q: the tag %q is not a reference name of an image layout (letters and digits, with one of . _ - : @ + or -- between them, and / between such parts)", s, r.Tag)
+	}
+	return r, err
 }
+
+// refName is image-spec's grammar of org.opencontainers.image.ref.name,
+// the tag of an image in a layout's index.json.
+var refName = regexp.MustCompile(`^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$`)
 
 // parse parses TRANSPORT:REST as skopeo does; what names the source or
 // destination in errors.
