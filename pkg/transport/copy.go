@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -142,6 +143,7 @@ func Copy(ctx context.Context, src, dest Ref, opts Options) (Summary, error) {
 func copySource(ctx context.Context, s *source, dest Ref, storeDir string, opts Options) (Summary, error) {
 	var sum Summary
 	var err error
+	warnPlatform(s, opts)
 	sum.Digest = s.desc.Digest.String()
 	sum.Layers = len(s.m.Layers)
 	// The image's SBOMs and provenance go with it where there is a place
@@ -377,4 +379,34 @@ func writeLayoutTar(w io.Writer, s *source, tag string) error {
 		}
 	}
 	return tw.Close()
+}
+
+// warnPlatform warns when a platform was asked for (--override-arch and
+// the like) and SRC's image is of another: SRC was one image, not an
+// index to choose from, and is copied as it is (as skopeo does, which
+// says nothing).
+func warnPlatform(s *source, opts Options) {
+	if opts.Platform == nil || opts.Log == nil {
+		return
+	}
+	var c struct {
+		OS           string `json:"os"`
+		Architecture string `json:"architecture"`
+		Variant      string `json:"variant"`
+	}
+	if json.Unmarshal(s.config, &c) != nil {
+		return
+	}
+	want := *opts.Platform
+	variant := func(arch, v string) string {
+		if arch == "arm64" && v == "" {
+			return "v8" // arm64's only variant, often left out
+		}
+		return v
+	}
+	if c.OS == want.OS && c.Architecture == want.Architecture && (want.Variant == "" || variant(c.Architecture, c.Variant) == variant(want.Architecture, want.Variant)) {
+		return
+	}
+	have := v1.Platform{OS: c.OS, Architecture: c.Architecture, Variant: c.Variant}
+	fmt.Fprintf(opts.Log, "oci-builder: warning: the platform %s asked for is ignored: SRC is one image, for %s, not an index to choose from; it is copied as it is\n", want.String(), have.String())
 }

@@ -606,3 +606,29 @@ func tarDirectory(t *testing.T, dir, out string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCopyPlatformOfOneImage: a platform asked for, SRC one image of
+// another, the copy goes on and warns that the platform was ignored; of
+// the same platform, it says nothing.
+func TestCopyPlatformOfOneImage(t *testing.T) {
+	img, err := mutate.ConfigFile(randomImage(t, 1), &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := writeSource(t, img, "v1")
+	for _, tc := range []struct {
+		platform v1.Platform
+		warning  string
+	}{
+		{v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}, "warning: the platform linux/arm64/v8 asked for is ignored: SRC is one image, for linux/amd64, not an index to choose from"},
+		{v1.Platform{OS: "linux", Architecture: "amd64"}, ""},
+	} {
+		var log bytes.Buffer
+		if _, err := copyTo(t, src, "oci:"+filepath.Join(t.TempDir(), "out"), Options{Platform: &tc.platform, Log: &log}); err != nil {
+			t.Fatal(err)
+		}
+		if got := log.String(); (tc.warning == "") != !strings.Contains(got, "warning") || !strings.Contains(got, tc.warning) {
+			t.Fatalf("%s: log %q, want %q", tc.platform.String(), got, tc.warning)
+		}
+	}
+}
