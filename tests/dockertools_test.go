@@ -301,3 +301,18 @@ func archiveImageDigest(t *testing.T, archive string) string {
 	}
 	return images[0]
 }
+
+// TestMergeImagesSameName: mergeImages refuses two images of one name, as
+// docker load names them (dup:1 and docker.io/library/dup:1 are one), in
+// one line naming both archives.
+func TestMergeImagesSameName(t *testing.T) {
+	need(t)
+	t.Parallel()
+	r := nixBuild(t, `ociTools.mergeImages [
+  (ociTools.buildLayeredImage { name = "dup-${nonce}"; tag = "1"; contents = [ busybox ]; })
+  (ociTools.buildLayeredImage { name = "docker.io/library/dup-${nonce}"; tag = "1"; config.Cmd = [ "${busybox}/bin/sh" ]; })
+]`, true)
+	if want := "both hold an image named docker.io/library/dup-" + h.nonce + ":1: docker load would keep one"; r.err == nil || !strings.Contains(errorLine(r.log), want) {
+		t.Fatalf("want an error line with %q, got %v\n%s", want, r.err, r.log)
+	}
+}

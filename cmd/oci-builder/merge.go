@@ -36,10 +36,13 @@ func runNixMergeBuilder(_ context.Context, e env, args []string) error {
 			return fmt.Errorf("%s is not an image archive of buildImage or buildLayeredImage: %w", p, err)
 		}
 		for _, img := range imgs {
-			if other, dup := seen[img.RepoTag]; dup {
+			// (bash:latest and docker.io/library/bash:latest are one
+			// name to docker load)
+			key := ociarchive.NormalName(img.RepoTag)
+			if other, dup := seen[key]; dup {
 				return fmt.Errorf("%s and %s both hold an image named %s: docker load would keep one", other, p, img.RepoTag)
 			}
-			seen[img.RepoTag] = p
+			seen[key] = p
 		}
 		images = append(images, imgs...)
 	}

@@ -14,12 +14,12 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/oci-builder/oci-builder/internal/readlimit"
+	"github.com/oci-builder/oci-builder/pkg/ociarchive"
 )
 
 // source is the image of an OCI image layout, opened for copying, and the
@@ -157,7 +157,7 @@ func (s *source) read(tag, named string) error {
 		t := d.Annotations[refNameAnnotation]
 		tags = append(tags, t)
 		if named != "" {
-			if slices.Contains(names[d.Digest], normalName(named)) {
+			if slices.Contains(names[d.Digest], ociarchive.NormalName(named)) {
 				found = append(found, d)
 			}
 			continue
@@ -199,7 +199,7 @@ func (s *source) read(tag, named string) error {
 // that docker load reads (dockerTools' style, Docker 25's docker save).
 const containerdName = "io.containerd.image.name"
 
-// archiveNames gives the names (normalised, as normalName) of the images
+// archiveNames gives the names (normalised, as ociarchive.NormalName) of the images
 // of an archive's index idx, by manifest digest: from their
 // io.containerd.image.name annotations and from the RepoTags of Docker's
 // manifest.json beside index.json, whose entries name an image by its
@@ -208,7 +208,7 @@ func (s *source) archiveNames(idx *v1.IndexManifest) (map[v1.Hash][]string, erro
 	names := map[v1.Hash][]string{}
 	for _, d := range idx.Manifests {
 		if n, ok := d.Annotations[containerdName]; ok && !isArtifact(d) {
-			names[d.Digest] = append(names[d.Digest], normalName(n))
+			names[d.Digest] = append(names[d.Digest], ociarchive.NormalName(n))
 		}
 	}
 	file := filepath.Join(s.dir, "manifest.json")
@@ -235,7 +235,7 @@ func (s *source) archiveNames(idx *v1.IndexManifest) (map[v1.Hash][]string, erro
 	for _, e := range entries {
 		hex := strings.TrimSuffix(filepath.Base(e.Config), ".json")
 		for _, t := range e.RepoTags {
-			byConfig[hex] = append(byConfig[hex], normalName(t))
+			byConfig[hex] = append(byConfig[hex], ociarchive.NormalName(t))
 		}
 	}
 	if len(byConfig) == 0 {
@@ -260,17 +260,6 @@ func (s *source) archiveNames(idx *v1.IndexManifest) (map[v1.Hash][]string, erro
 		}
 	}
 	return names, nil
-}
-
-// normalName is an image name as docker load reads it: bash:latest is
-// docker.io/library/bash:latest; a name without a tag is tagged latest.
-// A name that is not a reference is kept as it is.
-func normalName(n string) string {
-	t, err := name.NewTag(n)
-	if err != nil {
-		return n
-	}
-	return t.Context().Name() + ":" + t.TagStr()
 }
 
 // attachReferrers reads the artifacts of the layout lf lists and adds
