@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/oci-builder/oci-builder/pkg/ociarchive"
 	"io"
 	"os"
 	"strings"
@@ -211,7 +212,10 @@ func (im *Image) readDocker(sel Selector) error {
 	for i, e := range entries {
 		all = append(all, e.RepoTags...)
 		for _, rt := range e.RepoTags {
-			if pick < 0 && sel.matches(splitRepoTag(rt)) {
+			// (bash:latest is docker.io/library/bash:latest, as docker
+			// load names it)
+			if pick < 0 && (sel.matches(splitRepoTag(rt)) ||
+				sel.Name != "" && ociarchive.NormalName(rt) == ociarchive.NormalName(strings.TrimSuffix(sel.Name+":"+sel.Tag, ":"))) {
 				pick = i
 				im.RepoTag = rt
 			}
@@ -297,7 +301,7 @@ func (im *Image) parseConfig(name string, layers int) error {
 
 // checkSHA256 checks that d is sha256: and 64 lowercase hexadecimal digits.
 func checkSHA256(d digest.Digest) error {
-	if d.Algorithm() != digest.SHA256 || d.Validate() != nil {
+	if d.Validate() != nil || d.Algorithm() != digest.SHA256 {
 		return fmt.Errorf("%q is not a sha256 digest", d)
 	}
 	return nil

@@ -518,11 +518,20 @@ func TestCopyDockerArchiveNamed(t *testing.T) {
 	if err := p.AppendImage(redis, layout.WithAnnotations(map[string]string{refNameAnnotation: "latest"})); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := redis.ConfigName()
-	if err != nil {
-		t.Fatal(err)
+	// Docker's manifest.json, as docker load reads it (and fromImage,
+	// and copy's check of the archive whole).
+	entry := func(img v1.Image, tag string) string {
+		m, err := img.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var layers []string
+		for _, l := range m.Layers {
+			layers = append(layers, `"blobs/sha256/`+l.Digest.Hex+`"`)
+		}
+		return `{"Config":"blobs/sha256/` + m.Config.Digest.Hex + `","RepoTags":["` + tag + `"],"Layers":[` + strings.Join(layers, ",") + `]}`
 	}
-	manifest := `[{"Config":"blobs/sha256/` + cfg.Hex + `","RepoTags":["redis:latest"],"Layers":[]}]`
+	manifest := `[` + entry(bash, "bash:latest") + `,` + entry(redis, "redis:latest") + `]`
 	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,10 @@ func openOrigin(ctx context.Context, src Ref, storeDir string, opts Options) (*s
 			if err != nil {
 				return nil, nil, err
 			}
+			if err := verifyArchive(ctx, src, s, opts); err != nil {
+				s.close()
+				return nil, nil, err
+			}
 			return s, s.close, nil
 		}
 		return openArchive(ctx, src, opts)
@@ -132,6 +136,39 @@ func openArchive(ctx context.Context, src Ref, opts Options) (*source, func(), e
 	}
 	im.Close()
 	return nil, nil, fmt.Errorf("source %s: %w", src, err)
+}
+
+// verifyArchive checks an archive SRC whole before the copy, as fromImage
+// reads it (package outside): every layer's tar and DiffID, no entry
+// leaving the root; and that the image it reads there (from Docker's
+// manifest.json first, as docker load does) is the one s, read from
+// index.json, holds: the same configuration and layer blobs. An archive
+// whose two lists name different images is refused: a reviewer's docker
+// load would see another image than the one copied.
+func verifyArchive(ctx context.Context, src Ref, s *source, opts Options) error {
+	sel := outside.Selector{Tag: src.Tag, Platform: ociPlatform(opts.platform())}
+	if src.Transport == DockerArchive && src.Name != "" {
+		sel.Name, sel.Tag = splitTag(src.Name)
+	}
+	if src.Transport == DockerArchive && src.Name == "" {
+		sel.Tag = ""
+	}
+	im, err := outside.Open(src.Path, sel)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", src, err)
+	}
+	defer im.Close()
+	if err := im.Verify(ctx); err != nil {
+		return fmt.Errorf("source %s: %w", src, err)
+	}
+	same := im.Manifest.Config.Digest.String() == s.m.Config.Digest.String() && len(im.Layers) == len(s.m.Layers)
+	for i := 0; same && i < len(im.Layers); i++ {
+		same = im.Layers[i].Digest.String() == s.m.Layers[i].Digest.String()
+	}
+	if !same {
+		return fmt.Errorf("source %s: its index.json names the image %s, and Docker's manifest.json (which docker load reads) another: the archive was changed or damaged", src, s.desc.Digest)
+	}
+	return nil
 }
 
 // splitTag splits NAME:TAG at a colon after the last slash.
