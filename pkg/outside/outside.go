@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/oci-builder/oci-builder/pkg/ociarchive"
 	"io"
 	"os"
 	"strings"
@@ -29,6 +28,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-builder/oci-builder/pkg/imageconfig"
+	"github.com/oci-builder/oci-builder/pkg/ociarchive"
 )
 
 // The formats of an image from outside.

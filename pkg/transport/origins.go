@@ -109,11 +109,7 @@ func tagOf(ref string) string {
 
 // openArchive opens and checks the image of an archive.
 func openArchive(ctx context.Context, src Ref, opts Options) (*source, func(), error) {
-	sel := outside.Selector{Tag: src.Tag, Platform: ociPlatform(opts.platform())}
-	if src.Transport == DockerArchive && src.Name != "" {
-		sel.Name, sel.Tag = splitTag(src.Name)
-	}
-	im, err := outside.Open(src.Path, sel)
+	im, err := outside.Open(src.Path, archiveSelector(src, opts))
 	if err != nil {
 		return nil, nil, fmt.Errorf("source: %w", err)
 	}
@@ -138,6 +134,17 @@ func openArchive(ctx context.Context, src Ref, opts Options) (*source, func(), e
 	return nil, nil, fmt.Errorf("source %s: %w", src, err)
 }
 
+// archiveSelector picks the image of the archive src as package outside
+// reads it: by the oci-archive's TAG, the docker-archive's NAME:TAG, and
+// from an index the platform of opts.
+func archiveSelector(src Ref, opts Options) outside.Selector {
+	sel := outside.Selector{Tag: src.Tag, Platform: ociPlatform(opts.platform())}
+	if src.Transport == DockerArchive && src.Name != "" {
+		sel.Name, sel.Tag = splitTag(src.Name)
+	}
+	return sel
+}
+
 // verifyArchive checks an archive SRC whole before the copy, as fromImage
 // reads it (package outside): every layer's tar and DiffID, no entry
 // leaving the root; and that the image it reads there (from Docker's
@@ -146,14 +153,7 @@ func openArchive(ctx context.Context, src Ref, opts Options) (*source, func(), e
 // whose two lists name different images is refused: a reviewer's docker
 // load would see another image than the one copied.
 func verifyArchive(ctx context.Context, src Ref, s *source, opts Options) error {
-	sel := outside.Selector{Tag: src.Tag, Platform: ociPlatform(opts.platform())}
-	if src.Transport == DockerArchive && src.Name != "" {
-		sel.Name, sel.Tag = splitTag(src.Name)
-	}
-	if src.Transport == DockerArchive && src.Name == "" {
-		sel.Tag = ""
-	}
-	im, err := outside.Open(src.Path, sel)
+	im, err := outside.Open(src.Path, archiveSelector(src, opts))
 	if err != nil {
 		return fmt.Errorf("source %s: %w", src, err)
 	}
