@@ -57,6 +57,16 @@ let
     else
       fail fn "'${arg}' \"${s}\" is not an ISO 8601 date and time (like 2024-05-01T12:00:00Z, 2024-05-01 or 20240501) or \"now\"";
 
+  # An architecture oci-builder accepts (GOARCH values and Nix's CPU
+  # names, archNames), for buildContainer's and buildImage's 'arch',
+  # dockerTools' 'architecture' and pullImage's 'arch'.
+  checkArch =
+    fn: arg: v:
+    if builtins.elem (checkType fn arg isString "a string" v) archNames then
+      v
+    else
+      fail fn "'${arg}' must be one of the architectures oci-builder accepts (${concatStringsSep ", " archNames}), got \"${v}\"";
+
   # Checkers for option values: each takes the function name, the argument's
   # name (for messages) and the value, and returns the value to pass on.
   str = fn: arg: checkType fn arg isString "a string";
@@ -129,12 +139,7 @@ let
         v
       else
         fail fn "'os' must be \"linux\" (oci-builder makes Linux containers), got \"${v}\"";
-    arch =
-      fn: arg: v:
-      if builtins.elem (str fn arg v) archNames then
-        v
-      else
-        fail fn "'arch' must be one of the architectures oci-builder accepts (${concatStringsSep ", " archNames}), got \"${v}\"";
+    arch = checkArch;
     env = attrsOf envValue;
     workingDir = str;
     hostname = str;
@@ -293,6 +298,7 @@ let
 in
 {
   inherit
+    checkArch
     checkStringList
     checkTime
     checkType

@@ -27,7 +27,7 @@ let
     unsafeDiscardStringContext
     ;
   inherit (scope)
-    archNames
+    checkArch
     checkLayeringPipeline
     checkStringList
     checkTime
@@ -459,11 +459,7 @@ let
         container = {
           args = if command != [ ] && all isString command then command else [ "/bin/sh" ];
           os = defaultOs;
-          arch =
-            if elem (checkType fn "architecture" isString "a string (a GOARCH value: amd64, arm64, ...)" a.architecture) archNames then
-              a.architecture
-            else
-              fail fn "'architecture' must be one of the architectures oci-builder accepts (${concatStringsSep ", " archNames}), got \"${a.architecture}\"";
+          arch = checkArch fn "architecture" a.architecture;
         }
         // (
           if isString (cfg.WorkingDir or null) && substring 0 1 cfg.WorkingDir == "/" then

@@ -16,7 +16,7 @@ let
     replaceStrings
     ;
   inherit (scope)
-    archNames
+    checkArch
     checkName
     checkTag
     checkType
@@ -149,14 +149,7 @@ let
           o
         else
           fail fn "'os' must be \"linux\" (oci-builder pulls Linux images), got \"${o}\"";
-      arch =
-        if args ? arch then
-          if elem (str "arch" args.arch) archNames then
-            args.arch
-          else
-            fail fn "'arch' must be one of the architectures oci-builder accepts (${concatStringsSep ", " archNames}), got \"${args.arch}\""
-        else
-          defaultArch fn;
+      arch = if args ? arch then checkArch fn "arch" args.arch else defaultArch fn;
       name =
         if args ? name then
           str "name" args.name
