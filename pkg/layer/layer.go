@@ -24,16 +24,10 @@ const (
 	None Compression = "none"
 )
 
-// Levels used for each compression. gzip's is 6, that of `gzip -6`, pigz
-// and dockerTools (klauspost/compress's flate.DefaultCompression is its
-// level 5, 1.4 % bigger on source trees). klauspost's level 6 makes files
-// about 2 % bigger than zlib's (+1.9 % on GOROOT), its level 7 0.5 %
-// bigger but costs 1.6 times the CPU time. zstd's is klauspost/compress's
-// default (SpeedDefault, about zstd -3).
-const (
-	gzipLevel = 6
-	zstdLevel = zstd.SpeedDefault
-)
+// zstdLevel is the zstd layers' level: klauspost/compress's default
+// (SpeedDefault, about zstd -3). gzip layers' matcher is set by
+// gzipParams.
+const zstdLevel = zstd.SpeedDefault
 
 // ParseCompression reads a compression name; empty means gzip.
 func ParseCompression(s string) (Compression, error) {
@@ -85,7 +79,7 @@ func compressed(w io.Writer, c Compression, pool *Pool, writeTar func(io.Writer)
 	var codec blockCodec
 	switch c {
 	case Gzip:
-		codec = &gzipCodec{level: gzipLevel, block: gzipBlockSize}
+		codec = &gzipCodec{block: gzipBlockSize}
 	case Zstd:
 		codec = &zstdCodec{block: zstdBlockSize}
 	case None:

@@ -12,6 +12,8 @@ import (
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/oci-builder/oci-builder/internal/deflate"
 )
 
 // Intra-layer parallel compression. A layer's tar is cut into blocks of a
@@ -56,8 +58,9 @@ type Pool struct {
 	// made again lands in reused heap memory, which Go zeroes (faulting
 	// it in in small pages) before it can be advised.
 	free map[int][][]byte
-	// deflaters holds *sync.Pool of *flate.Writer, by level.
-	deflaters sync.Map
+	// lazy and huffman hold the deflate compressors given back: gzip
+	// blocks' *deflate.Writer and *flate.Writer at flate.HuffmanOnly.
+	lazy, huffman sync.Pool
 }
 
 // NewPool makes a pool of workers goroutines (at least one).
@@ -103,24 +106,6 @@ func (p *Pool) recycle(b []byte) {
 	}
 	p.free[cap(b)] = append(p.free[cap(b)], b)
 	p.mu.Unlock()
-}
-
-// deflater returns a deflate compressor at level writing to dst with
-// dict, as flate.NewWriterDict makes it.
-func (p *Pool) deflater(dst io.Writer, level int, dict []byte) (*flate.Writer, error) {
-	if sp, ok := p.deflaters.Load(level); ok {
-		if fw, ok := sp.(*sync.Pool).Get().(*flate.Writer); ok {
-			fw.ResetDict(dst, dict)
-			return fw, nil
-		}
-	}
-	return flate.NewWriterDict(dst, level, dict)
-}
-
-// recycleDeflater keeps fw, made at level, for deflater.
-func (p *Pool) recycleDeflater(level int, fw *flate.Writer) {
-	sp, _ := p.deflaters.LoadOrStore(level, &sync.Pool{})
-	sp.(*sync.Pool).Put(fw)
 }
 
 // outputBound is the capacity given to a block's output: more than a
@@ -334,13 +319,23 @@ func (w *parallelWriter) Close() error {
 	return nil
 }
 
-// gzipCodec is pigz's scheme with klauspost's deflate at level, in
-// blocks of block bytes.
+// gzipCodec is pigz's scheme, in blocks of block bytes, each deflated
+// with the previous 32 KiB as dictionary.
 type gzipCodec struct {
-	level, block int
-	crc          uint32
-	size         uint32
+	block int
+	crc   uint32
+	size  uint32
 }
+
+// gzipParams are the deflate matcher's limits for gzip layers: (good,
+// lazy, nice, chain) = (8, 16, 32, 48), between klauspost's levels 7 (8,
+// 12, 16, 24) and 8 (16, 30, 40, 64). klauspost's level 6, a faster
+// matcher of its own, made ELF binaries 3.8 % and source text 3.5 %
+// bigger than `gzip -6`; these limits make every kind of content of the
+// compression corpus within 2 % (ELF +1.8 %, source +0.7 %) at about 1.8
+// times level 6's CPU time, where level 8 takes 2.4 times
+// (docs/benchmark.md).
+var gzipParams = deflate.Params{Good: 8, Lazy: 16, Nice: 32, Chain: 48}
 
 func (*gzipCodec) header() []byte {
 	// Magic, deflate, no flags, mtime 0, no extra flags, OS "unknown"
@@ -352,29 +347,17 @@ func (g *gzipCodec) blockSize() int { return g.block }
 func (*gzipCodec) dictSize() int    { return gzipDictSize }
 
 func (g *gzipCodec) compress(pool *Pool, dst, dict, p []byte, last bool) ([]byte, error) {
-	out, err := deflateBlock(pool, g.level, dst, dict, p, last)
-	if err != nil || len(p) < minRetried {
+	out, err := deflateBlock(pool, dst, dict, p, last)
+	if err != nil || len(p) < minRetried || len(out)-len(dst) <= len(p)/2 {
 		return out, err
 	}
-	// klauspost's fast levels (1 to 6) take shortcuts that zlib does not:
-	// a 64 KiB window in which they find no match is stored as it is,
-	// though Huffman coding alone would save a quarter of base64 text and
-	// half of hexadecimal; and long runs of one byte (zero-filled and
-	// sparse files) come out half again as big as with the lazy matcher.
-	// Such blocks are deflated again the other way and the smaller kept:
-	// the choice depends only on the block and its dictionary, and
-	// ordinary content (compressed to between 1/64 and half of its size)
-	// is never compressed twice.
-	alt := 0
-	switch {
-	case len(out)-len(dst) > len(p)/2:
-		alt = flate.HuffmanOnly
-	case len(out)-len(dst) < len(p)/64:
-		alt = gzipRunLevel
-	default:
-		return out, nil
-	}
-	again, err := deflateBlock(pool, alt, pool.buffer(outputBound(len(p))), dict, p, last)
+	// A block that compressed to more than half of its size has few
+	// matches worth their codes (base64 or hexadecimal text, say): the
+	// matcher's few short matches cost more than Huffman coding alone
+	// saves (hexadecimal text: 5 % smaller Huffman-only). Such blocks are
+	// deflated again Huffman-only and the smaller kept: the choice depends
+	// only on the block, and ordinary content is compressed once.
+	again, err := huffmanBlock(pool, pool.buffer(outputBound(len(p))), p, last)
 	if err != nil {
 		return nil, err
 	}
@@ -385,27 +368,55 @@ func (g *gzipCodec) compress(pool *Pool, dst, dict, p []byte, last bool) ([]byte
 	return out, nil
 }
 
-// minRetried is the size from which gzip blocks are deflated again when
-// the first try looks like one of klauspost's shortcuts (see
-// gzipCodec.compress); gzipRunLevel is the level of the second try for
-// blocks that compressed to almost nothing, runs of one byte.
-const (
-	minRetried   = 4 << 10
-	gzipRunLevel = 7
-)
+// minRetried is the size from which gzip blocks are deflated again
+// Huffman-only when the first try compressed them poorly (see
+// gzipCodec.compress).
+const minRetried = 4 << 10
 
-// deflateBlock appends p deflated at level with dict to dst, ending with a
-// sync flush, or with the final block when last is set.
-func deflateBlock(pool *Pool, level int, dst, dict, p []byte, last bool) ([]byte, error) {
+// deflateBlock appends p deflated with gzipParams and dict to dst, ending
+// with a sync flush, or with the final block when last is set.
+func deflateBlock(pool *Pool, dst, dict, p []byte, last bool) ([]byte, error) {
 	buf := bytes.NewBuffer(dst)
-	fw, err := pool.deflater(buf, level, dict)
-	if err != nil {
-		return nil, fmt.Errorf("gzip: %w", err)
+	fw, ok := pool.lazy.Get().(*deflate.Writer)
+	if ok {
+		fw.ResetDict(buf, dict)
+	} else {
+		var err error
+		if fw, err = deflate.NewWriterDict(buf, gzipParams, dict); err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
 	}
-	defer pool.recycleDeflater(level, fw)
+	defer pool.lazy.Put(fw)
+	return finishBlock(buf, fw, p, last)
+}
+
+// huffmanBlock appends p Huffman-coded (no matches, hence no dictionary)
+// to dst, as deflateBlock.
+func huffmanBlock(pool *Pool, dst, p []byte, last bool) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	fw, ok := pool.huffman.Get().(*flate.Writer)
+	if ok {
+		fw.Reset(buf)
+	} else {
+		var err error
+		if fw, err = flate.NewWriter(buf, flate.HuffmanOnly); err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+	}
+	defer pool.huffman.Put(fw)
+	return finishBlock(buf, fw, p, last)
+}
+
+// finishBlock writes p to fw, which writes to buf, and ends the block with
+// a sync flush or, when last is set, the final block.
+func finishBlock(buf *bytes.Buffer, fw interface {
+	io.WriteCloser
+	Flush() error
+}, p []byte, last bool) ([]byte, error) {
 	if _, err := fw.Write(p); err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
+	var err error
 	if last {
 		err = fw.Close()
 	} else {
