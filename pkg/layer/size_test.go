@@ -127,7 +127,11 @@ func TestGzipSizeOnToolchain(t *testing.T) {
 		}
 		t.Skip("no gzip")
 	}
-	goroot := runtime.GOROOT()
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	goroot := strings.TrimSpace(string(out))
 	tools, err := filepath.Glob(filepath.Join(goroot, "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH, "*"))
 	if err != nil || len(tools) == 0 {
 		t.Fatalf("no executables in GOROOT's pkg/tool: %v", err)
