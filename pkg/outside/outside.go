@@ -83,7 +83,7 @@ type Image struct {
 
 	src      source
 	verified bool
-	files    map[string]bool
+	files    *fileSet
 }
 
 // Layer is a layer of an Image.
@@ -489,7 +489,18 @@ func (im *Image) pickPlatform(d v1.Descriptor, p *v1.Platform) (v1.Descriptor, e
 		}
 	}
 	if p == nil {
-		return d, fmt.Errorf("%s is an index of several platforms (%s): name one", d.Digest, listOrNone(have))
+		// No platform asked for: an index of one image (attestations
+		// aside) gives it, whatever its platform.
+		var images []v1.Descriptor
+		for _, m := range idx.Manifests {
+			if !isArtifact(m) && (m.Platform == nil || m.Platform.OS != "unknown") {
+				images = append(images, m)
+			}
+		}
+		if len(images) == 1 {
+			return images[0], nil
+		}
+		return d, fmt.Errorf("%s is an index of %d images (platforms: %s): name one platform", d.Digest, len(images), listOrNone(have))
 	}
 	return d, fmt.Errorf("the index %s has no image for %s (it has %s)", d.Digest, PlatformString(*p), listOrNone(have))
 }

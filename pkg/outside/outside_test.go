@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -234,7 +236,7 @@ func TestIndexPlatform(t *testing.T) {
 		{&v1.Platform{OS: "linux", Architecture: "amd64"}, ""},
 		{&v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, ""},
 		{&v1.Platform{OS: "linux", Architecture: "arm", Variant: "v6"}, "has no image for linux/arm/v6 (it has linux/amd64, linux/arm/v7)"},
-		{nil, "is an index of several platforms"},
+		{nil, "is an index of 2 images (platforms: linux/amd64, linux/arm/v7): name one platform"},
 	} {
 		im, err := Open(dir, Selector{Platform: c.p})
 		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
@@ -243,6 +245,39 @@ func TestIndexPlatform(t *testing.T) {
 		if im != nil {
 			im.Close()
 		}
+	}
+}
+
+// TestIndexOnePlatform: an index of one image gives it when no platform
+// is named (exportImage, base-tree and layer-diff name none), an
+// attestation manifest beside it ignored, as Docker and containerd do.
+func TestIndexOnePlatform(t *testing.T) {
+	dir := t.TempDir()
+	outsidetest.OCILayout(t, dir, base)
+	raw, _ := os.ReadFile(filepath.Join(dir, "index.json"))
+	var idx v1.Index
+	json.Unmarshal(raw, &idx)
+	m := idx.Manifests[0]
+	m.Annotations = nil
+	m.Platform = &v1.Platform{OS: "linux", Architecture: "arm64"}
+	attestation := m
+	attestation.Platform = &v1.Platform{OS: "unknown", Architecture: "unknown"}
+	inner, _ := json.Marshal(v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Manifests: []v1.Descriptor{m, attestation}})
+	d := digest.FromBytes(inner)
+	os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Encoded()), inner, 0o644)
+	idx.Manifests = []v1.Descriptor{{MediaType: v1.MediaTypeImageIndex, Digest: d, Size: int64(len(inner)), Annotations: map[string]string{v1.AnnotationRefName: "one"}}}
+	raw, _ = json.Marshal(idx)
+	os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644)
+	im, err := Open(dir, Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	if err := im.Verify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !im.Has("/etc/passwd") {
+		t.Error("the image's files are not those of the one image")
 	}
 }
 
@@ -258,6 +293,99 @@ func TestPlatformMatches(t *testing.T) {
 	} {
 		if PlatformMatches(c.want, c.have) != c.ok {
 			t.Errorf("PlatformMatches(%v, %v) != %v", c.want, c.have, c.ok)
+		}
+	}
+}
+
+// TestLayoutNotRegular: a FIFO in a layout directory (given on the command
+// line; the store holds none) is refused at once, not waited on in
+// open(2) for a writer that never comes.
+func TestLayoutNotRegular(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		file func(dir string) string
+	}{
+		{"index", func(dir string) string { return filepath.Join(dir, "index.json") }},
+		{"configuration blob", func(dir string) string {
+			b := base.Build(t)
+			return filepath.Join(dir, "blobs", "sha256", digest.FromBytes(b.Config).Encoded())
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			outsidetest.OCILayout(t, dir, base)
+			f := tc.file(dir)
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mkfifo(f, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				im, err := Open(dir, Selector{})
+				if err == nil {
+					err = im.Verify(context.Background())
+					im.Close()
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+					t.Errorf("error %v, want one saying it is not a regular file", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("still waiting on the FIFO after 20 s")
+			}
+		})
+	}
+}
+
+// TestDecompressToTemp: a compressed archive's tar is written to the
+// temporary file, what follows its end is not (a small archive of zeros
+// made gigabytes of it), and what is not a tar is refused.
+func TestDecompressToTemp(t *testing.T) {
+	tarball := outsidetest.Tar(t, []outsidetest.Entry{{Name: "manifest.json", Data: "[]"}})
+	random := make([]byte, 1<<20)
+	for i := range random {
+		random[i] = byte(i*7919 + i>>8)
+	}
+	for _, tc := range []struct {
+		name, err string
+		data      []byte
+		// size is the temporary file's size, when no error.
+		size int64
+	}{
+		{"tar", "", tarball, int64(len(tarball))},
+		{"tar then 64 MiB of zeros", "", append(append([]byte{}, tarball...), make([]byte, 64<<20)...), int64(len(tarball))},
+		{"zeros only", "", make([]byte, 64<<20), 1024},
+		{"not a tar", "not a tar archive", random, 0},
+	} {
+		for _, c := range []struct {
+			name string
+			comp compression
+		}{{"gzip", compressionGzip}, {"zstd", compressionZstd}} {
+			t.Run(tc.name+"/"+c.name, func(t *testing.T) {
+				f, err := decompressToTemp(bytes.NewReader(outsidetest.Compress(t, tc.data, c.name)), c.comp)
+				if tc.err != "" {
+					if err == nil || !strings.Contains(err.Error(), tc.err) {
+						t.Fatalf("error %v, want %q", err, tc.err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				fi, err := f.Stat()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Size() != tc.size {
+					t.Errorf("temporary file of %d bytes, want %d", fi.Size(), tc.size)
+				}
+			})
 		}
 	}
 }

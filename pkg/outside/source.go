@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -32,7 +33,10 @@ type source interface {
 type dirSource struct{ root string }
 
 func (d dirSource) open(name string) (io.ReadCloser, int64, error) {
-	f, err := os.Open(filepath.Join(d.root, filepath.FromSlash(name)))
+	// O_NONBLOCK: a FIFO (or a link to one) in a layout directory given
+	// on the command line must be refused below, not wait in open(2) for
+	// a writer; it changes nothing for the regular files read.
+	f, err := os.OpenFile(filepath.Join(d.root, filepath.FromSlash(name)), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, 0, fmt.Errorf("%s is missing", name)
@@ -106,8 +110,13 @@ func openArchive(file string) (*tarSource, error) {
 	return s, nil
 }
 
-// decompressToTemp writes the decompressed bytes of r to a temporary
-// file that has no name (removed at once: nothing is left behind).
+// decompressToTemp writes the decompressed tar of r to a temporary file
+// that has no name (removed at once: nothing is left behind). The tar's
+// headers are read as it is written, so that what is not a tar is refused
+// at its first block, and what follows the tar's end (blocks of zeros, up
+// to a tar writer's record size) is read to check the compressed stream
+// but not written: a small archive of zeros made 2 GiB of temporary file
+// before it was refused.
 func decompressToTemp(r io.Reader, c compression) (*os.File, error) {
 	var dr io.Reader
 	switch c {
@@ -131,7 +140,18 @@ func decompressToTemp(r io.Reader, c compression) (*os.File, error) {
 		return nil, err
 	}
 	os.Remove(t.Name())
-	if _, err := io.Copy(t, dr); err != nil {
+	tr := tar.NewReader(io.TeeReader(dr, t))
+	for {
+		_, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("not a tar archive: %w", err)
+		}
+	}
+	if _, err := io.Copy(io.Discard, dr); err != nil {
 		t.Close()
 		return nil, err
 	}

@@ -27,7 +27,7 @@ import (
 // names). On success the files of the image's root filesystem are known
 // (Has).
 func (im *Image) Verify(ctx context.Context) error {
-	files := map[string]bool{}
+	files := newFileSet()
 	for i := range im.Layers {
 		l := &im.Layers[i]
 		if err := im.verifyLayer(ctx, l, files); err != nil {
@@ -53,7 +53,7 @@ func (im *Image) Verify(ctx context.Context) error {
 // Has tells whether the image's root filesystem has the file p (an
 // absolute path), once Verify has succeeded.
 func (im *Image) Has(p string) bool {
-	return im.files[strings.TrimPrefix(path.Clean(p), "/")]
+	return im.files != nil && im.files.contains(strings.TrimPrefix(path.Clean(p), "/"))
 }
 
 // Digest is the image's manifest digest (after Verify for a Docker
@@ -75,7 +75,7 @@ func newCountingHash() *countingHash { return &countingHash{h: sha256.New()} }
 
 func (c *countingHash) digest() digest.Digest { return digest.NewDigest(digest.SHA256, c.h) }
 
-func (im *Image) verifyLayer(ctx context.Context, l *Layer, files map[string]bool) error {
+func (im *Image) verifyLayer(ctx context.Context, l *Layer, files *fileSet) error {
 	rc, _, err := im.src.open(l.File)
 	if err != nil {
 		return err
@@ -105,7 +105,7 @@ func (im *Image) verifyLayer(ctx context.Context, l *Layer, files map[string]boo
 
 // readLayer reads the layer's blob from br: its tar entries (added to
 // files) and its DiffID.
-func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files map[string]bool) error {
+func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files *fileSet) error {
 	magic, _ := br.Peek(4)
 	if c := compressionOf(magic); c != l.compression {
 		return fmt.Errorf("the blob is %s, its media type %s says %s", c, l.MediaType, l.compression)
@@ -195,27 +195,18 @@ func EntryName(n string) (string, error) {
 }
 
 // applyLayer updates the set of files with a layer: its whiteouts remove
-// what lower layers had (a name ending in "/" empties that directory),
-// then its entries are added.
-func applyLayer(files map[string]bool, whiteouts, added []string) {
+// what lower layers had (a name ending in "/" empties that directory, "/"
+// the root), then its entries are added.
+func applyLayer(files *fileSet, whiteouts, added []string) {
 	for _, w := range whiteouts {
 		if dir, ok := strings.CutSuffix(w, "/"); ok {
-			for f := range files {
-				if strings.HasPrefix(f, dir+"/") {
-					delete(files, f)
-				}
-			}
+			files.empty(dir)
 			continue
 		}
-		delete(files, w)
-		for f := range files {
-			if strings.HasPrefix(f, w+"/") {
-				delete(files, f)
-			}
-		}
+		files.remove(w)
 	}
 	for _, a := range added {
-		files[a] = true
+		files.add(a)
 	}
 }
 
