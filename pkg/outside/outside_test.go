@@ -1,6 +1,7 @@
 package outside
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -147,6 +148,12 @@ func TestMalformed(t *testing.T) {
 		{name: "absolute dot-dot entry", image: withLayers(base, []outsidetest.Entry{{Name: "/../x", Data: "x"}}), err: "leaves the root"},
 		{name: "hard link out", image: withLayers(base, []outsidetest.Entry{{Name: "x", Link: "../../etc/shadow"}}), err: `hard link "x": target`},
 		{name: "missing blob", formats: "oci", image: base, remove: "layer0", err: "is missing"},
+		// What flatten refuses (exportImage, runAsRoot) is refused here too.
+		{name: "whiteout of nothing", image: withLayers(base, []outsidetest.Entry{{Name: "etc/.wh."}}), err: `whiteout "etc/.wh." names no file`},
+		{name: "whiteout of dot-dot", image: withLayers(base, []outsidetest.Entry{{Name: "etc/.wh..."}}), err: `whiteout "etc/.wh..." names no file`},
+		{name: "long symbolic link", image: withLayers(base, []outsidetest.Entry{{Name: "l", Link: strings.Repeat("a/", 2049), Type: tar.TypeSymlink}}), err: `symbolic link "l": its target is longer than 4096 bytes`},
+		{name: "root a file", image: withLayers(base, []outsidetest.Entry{{Name: ".", Data: "x", Type: tar.TypeReg}}), err: `entry "." is the root, which must be a directory`},
+		{name: "volume header", image: withLayers(base, []outsidetest.Entry{{Name: "v", Type: 'V'}}), err: `entry "v" has the tar type 'V'`},
 	} {
 		for format, write := range writers {
 			if c.formats != "" && !strings.Contains(" "+c.formats+" ", " "+format+" ") {
@@ -171,6 +178,24 @@ func TestMalformed(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestGlobalHeaderIgnored: a pax global header (git archive writes one)
+// is no file, as Docker and flatten read it.
+func TestGlobalHeaderIgnored(t *testing.T) {
+	ti := withLayers(base, []outsidetest.Entry{{Type: tar.TypeXGlobalHeader}, {Name: "etc/motd", Data: "hi"}})
+	p := writers["oci"](t, ti)
+	im, err := Open(p, Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	if err := im.Verify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !im.Has("/etc/motd") {
+		t.Error("the layer after the global header was not read")
 	}
 }
 

@@ -142,23 +142,43 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files *fileSet) 
 		if err != nil {
 			return fmt.Errorf("not a valid tar: %w", err)
 		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue // no file: ignored, as Docker and flatten ignore it
+		}
 		name, err := EntryName(hdr.Name)
 		if err != nil {
 			return err
 		}
-		if hdr.Typeflag == tar.TypeLink {
+		// What flatten (exportImage, runAsRoot's base tree) refuses is
+		// refused here too, so that a base builds with every function or
+		// with none.
+		switch hdr.Typeflag {
+		case tar.TypeLink:
 			if _, err := EntryName(hdr.Linkname); err != nil {
 				return fmt.Errorf("hard link %q: target %w", hdr.Name, err)
 			}
+		case tar.TypeSymlink:
+			if len(hdr.Linkname) > maxLinkTarget || strings.IndexByte(hdr.Linkname, 0) >= 0 {
+				return fmt.Errorf("symbolic link %q: its target is longer than %d bytes or has a NUL byte", hdr.Name, maxLinkTarget)
+			}
+		case tar.TypeReg, '\x00', tar.TypeGNUSparse, tar.TypeDir, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		default:
+			return fmt.Errorf("entry %q has the tar type %q, which no image holds", hdr.Name, hdr.Typeflag)
 		}
 		if name == "" {
+			if hdr.Typeflag != tar.TypeDir {
+				return fmt.Errorf("entry %q is the root, which must be a directory", hdr.Name)
+			}
 			continue
 		}
 		dir, base := path.Split(name)
 		if w, ok := strings.CutPrefix(base, ".wh."); ok {
-			if w == ".wh..opq" {
+			switch w {
+			case ".wh..opq":
 				whiteouts = append(whiteouts, strings.TrimSuffix(dir, "/")+"/")
-			} else {
+			case "", ".", "..":
+				return fmt.Errorf("whiteout %q names no file", hdr.Name)
+			default:
 				whiteouts = append(whiteouts, dir+w)
 			}
 			continue
@@ -178,6 +198,10 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files *fileSet) 
 	applyLayer(files, whiteouts, added)
 	return nil
 }
+
+// maxLinkTarget bounds a symbolic link's target (Linux's PATH_MAX), as
+// flatten does.
+const maxLinkTarget = 4096
 
 // EntryName is a layer entry's name relative to the root ("" for the
 // root; a leading "/" read as the root), or an error when it has a NUL

@@ -24,9 +24,11 @@ import (
 )
 
 // Entry is a file of a test layer: a regular file holding Data, or a
-// hard link to Link.
+// hard link to Link; or, when Type is set, an entry of that tar type
+// (a symbolic link to Link, a directory, a device...).
 type Entry struct {
 	Name, Data, Link string
+	Type             byte
 }
 
 // Image is an image to write.
@@ -64,6 +66,15 @@ func Tar(t testing.TB, entries []Entry) []byte {
 		hdr := &tar.Header{Name: e.Name, Mode: 0o755, Typeflag: tar.TypeReg, Size: int64(len(e.Data))}
 		if e.Link != "" {
 			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, e.Link, 0
+		}
+		if e.Type != 0 {
+			hdr.Typeflag = e.Type
+			if e.Type != tar.TypeReg {
+				hdr.Size = 0
+			}
+			if e.Type == tar.TypeXGlobalHeader {
+				hdr = &tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": "from git archive"}}
+			}
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			t.Fatal(err)
