@@ -7,19 +7,18 @@ package deflate
 
 import (
 	"encoding/binary"
-	"errors"
+	"fmt"
 	"io"
 	"math"
 )
 
 const (
-	logWindowSize    = 15
-	windowSize       = 1 << logWindowSize
-	windowMask       = windowSize - 1
-	logMaxOffsetSize = 15  // Standard DEFLATE
-	minMatchLength   = 4   // The smallest match that the compressor looks for
-	maxMatchLength   = 258 // The longest match for the compressor
-	minOffsetSize    = 1   // The shortest offset that makes any sense
+	logWindowSize  = 15
+	windowSize     = 1 << logWindowSize
+	windowMask     = windowSize - 1
+	minMatchLength = 4   // The smallest match that the compressor looks for
+	maxMatchLength = 258 // The longest match for the compressor
+	minOffsetSize  = 1   // The shortest offset that makes any sense
 
 	// The maximum number of tokens we will encode at the time.
 	// Smaller sizes usually creates less optimal blocks.
@@ -29,7 +28,6 @@ const (
 	hashBits            = 17 // After 17 performance degrades
 	hashSize            = 1 << hashBits
 	hashMask            = (1 << hashBits) - 1
-	hashShift           = (hashBits + minMatchLength - 1) / minMatchLength
 	maxHashOffset       = 1 << 28
 	prime4bytes         = 2654435761
 	baseMatchOffset     = 1       // The smallest match offset
@@ -41,24 +39,29 @@ const (
 	debugDeflate = false
 )
 
-// Params are the lazy matcher's limits, as in zlib's configuration table
-// (deflate.c): a match of Good bytes or more searches a quarter of the
-// chain for a longer one; a match of Lazy bytes or more is taken without
+// Params are the lazy matcher's limits, named as in zlib's configuration
+// table (deflate.c): a match of Lazy bytes or more is taken without
 // looking for a longer one at the next byte; a match of Nice bytes ends
 // the search; Chain is how many earlier positions with the same hash are
-// tried. klauspost's levels 7 and 8 are (8, 12, 16, 24) and (16, 30, 40,
+// tried. (zlib's fourth limit, good, which shortens the search after a
+// good match, is not used by klauspost's matcher, whose levels name it
+// all the same.) klauspost's levels 7 and 8 are (12, 16, 24) and (30, 40,
 // 64).
 type Params struct {
-	Good, Lazy, Nice, Chain int
+	Lazy, Nice, Chain int
 }
 
 // check reports parameters out of the matcher's range.
 func (p Params) check() error {
-	if p.Good < 1 || p.Lazy < 1 || p.Nice < minMatchLength || p.Nice > maxMatchLength || p.Chain < 1 || p.Chain > 100 {
-		return errors.New("deflate: parameters out of range")
+	if p.Lazy < 1 || p.Nice < minMatchLength || p.Nice > maxMatchLength || p.Chain < 1 || p.Chain > maxChain {
+		return fmt.Errorf("deflate: parameters %+v out of range (Lazy at least 1, Nice %d to %d, Chain 1 to %d)", p, minMatchLength, maxMatchLength, maxChain)
 	}
 	return nil
 }
+
+// maxChain bounds Params.Chain: klauspost's matcher switches to its level
+// 9 cost model above it, which this copy leaves out.
+const maxChain = 100
 
 // advancedState contains the lazy matcher's state.
 type advancedState struct {
@@ -85,7 +88,7 @@ type advancedState struct {
 }
 
 type compressor struct {
-	good, lazy, nice, chain int
+	lazy, nice, chain int
 
 	w *huffmanBitWriter
 
@@ -552,7 +555,7 @@ func (d *compressor) init(w io.Writer, p Params) error {
 	d.w = newHuffmanBitWriter(w)
 	d.w.logNewTablePenalty = 8
 	d.state = &advancedState{}
-	d.good, d.lazy, d.nice, d.chain = p.Good, p.Lazy, p.Nice, p.Chain
+	d.lazy, d.nice, d.chain = p.Lazy, p.Nice, p.Chain
 	d.initDeflate()
 	return nil
 }

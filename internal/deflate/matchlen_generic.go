@@ -4,9 +4,8 @@
 package deflate
 
 import (
-	"math/bits"
-
 	"encoding/binary"
+	"math/bits"
 )
 
 // matchLen returns the maximum common prefix length of a and b.

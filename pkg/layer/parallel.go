@@ -327,15 +327,15 @@ type gzipCodec struct {
 	size  uint32
 }
 
-// gzipParams are the deflate matcher's limits for gzip layers: (good,
-// lazy, nice, chain) = (8, 16, 32, 48), between klauspost's levels 7 (8,
-// 12, 16, 24) and 8 (16, 30, 40, 64). klauspost's level 6, a faster
-// matcher of its own, made ELF binaries 3.8 % and source text 3.5 %
-// bigger than `gzip -6`; these limits make every kind of content of the
-// compression corpus within 2 % (ELF +1.8 %, source +0.7 %) at about 1.8
-// times level 6's CPU time, where level 8 takes 2.4 times
+// gzipParams are the deflate matcher's limits for gzip layers: (lazy,
+// nice, chain) = (16, 32, 48), between klauspost's levels 7 (12, 16, 24)
+// and 8 (30, 40, 64). klauspost's level 6, a faster matcher of its own,
+// made ELF binaries 3.8 % and source text 3.5 % bigger than `gzip -6`;
+// these limits make every kind of content of the compression corpus
+// within 2 % (ELF +1.8 %, source +0.7 %), for 1.77 (ELF) and 2.31
+// (source) times level 6's CPU time where level 8 takes 2.00 and 2.70
 // (docs/benchmark.md).
-var gzipParams = deflate.Params{Good: 8, Lazy: 16, Nice: 32, Chain: 48}
+var gzipParams = deflate.Params{Lazy: 16, Nice: 32, Chain: 48}
 
 func (*gzipCodec) header() []byte {
 	// Magic, deflate, no flags, mtime 0, no extra flags, OS "unknown"

@@ -145,6 +145,9 @@ func TestGzipSizeOnToolchain(t *testing.T) {
 			return err
 		})
 	}
+	if len(sources) == 0 {
+		t.Fatalf("no .go files in %s/src/net and src/go", goroot)
+	}
 	for _, tc := range []struct {
 		name  string
 		files []string

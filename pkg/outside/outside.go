@@ -492,15 +492,22 @@ func (im *Image) pickPlatform(d v1.Descriptor, p *v1.Platform) (v1.Descriptor, e
 		// No platform asked for: an index of one image (attestations
 		// aside) gives it, whatever its platform.
 		var images []v1.Descriptor
+		var platforms []string
 		for _, m := range idx.Manifests {
 			if !isArtifact(m) && (m.Platform == nil || m.Platform.OS != "unknown") {
 				images = append(images, m)
+				if m.Platform != nil {
+					platforms = append(platforms, PlatformString(*m.Platform))
+				}
 			}
 		}
-		if len(images) == 1 {
+		switch len(images) {
+		case 0:
+			return d, fmt.Errorf("the index %s holds no image", d.Digest)
+		case 1:
 			return images[0], nil
 		}
-		return d, fmt.Errorf("%s is an index of %d images (platforms: %s): name one platform", d.Digest, len(images), listOrNone(have))
+		return d, fmt.Errorf("%s is an index of %d images (platforms: %s): name one platform", d.Digest, len(images), listOrNone(platforms))
 	}
 	return d, fmt.Errorf("the index %s has no image for %s (it has %s)", d.Digest, PlatformString(*p), listOrNone(have))
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,7 +153,8 @@ func TestMalformed(t *testing.T) {
 		{name: "whiteout of nothing", image: withLayers(base, []outsidetest.Entry{{Name: "etc/.wh."}}), err: `whiteout "etc/.wh." names no file`},
 		{name: "whiteout of dot-dot", image: withLayers(base, []outsidetest.Entry{{Name: "etc/.wh..."}}), err: `whiteout "etc/.wh..." names no file`},
 		{name: "long symbolic link", image: withLayers(base, []outsidetest.Entry{{Name: "l", Link: strings.Repeat("a/", 2049), Type: tar.TypeSymlink}}), err: `symbolic link "l": its target is longer than 4096 bytes`},
-		{name: "root a file", image: withLayers(base, []outsidetest.Entry{{Name: ".", Data: "x", Type: tar.TypeReg}}), err: `entry "." is the root, which must be a directory`},
+		{name: "root a file", image: withLayers(base, []outsidetest.Entry{{Name: ".", Data: "x", Type: tar.TypeReg}}), err: `entry ".": the root must be a directory`},
+		{name: "long name", image: withLayers(base, []outsidetest.Entry{{Name: strings.Repeat("n/", 2049) + "f", Data: "x"}}), err: `... is longer than 4096 bytes`},
 		{name: "volume header", image: withLayers(base, []outsidetest.Entry{{Name: "v", Type: 'V'}}), err: `entry "v" has the tar type 'V'`},
 	} {
 		for format, write := range writers {
@@ -196,6 +198,10 @@ func TestGlobalHeaderIgnored(t *testing.T) {
 	}
 	if !im.Has("/etc/motd") {
 		t.Error("the layer after the global header was not read")
+	}
+	// Go's tar writer names a global header GlobalHead.0.0.
+	if im.Has("/GlobalHead.0.0") {
+		t.Error("the global header was taken for a file")
 	}
 }
 
@@ -409,6 +415,13 @@ func TestDecompressToTemp(t *testing.T) {
 				}
 				if fi.Size() != tc.size {
 					t.Errorf("temporary file of %d bytes, want %d", fi.Size(), tc.size)
+				}
+				got, err := io.ReadAll(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, tc.data[:len(got)]) {
+					t.Error("the temporary file's bytes are not the tar's")
 				}
 			})
 		}

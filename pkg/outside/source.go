@@ -140,26 +140,53 @@ func decompressToTemp(r io.Reader, c compression) (*os.File, error) {
 		return nil, err
 	}
 	os.Remove(t.Name())
-	tr := tar.NewReader(io.TeeReader(dr, t))
+	w := &tempWriter{w: bufio.NewWriterSize(t, 1<<20)}
+	fail := func(err error) (*os.File, error) {
+		t.Close()
+		return nil, err
+	}
+	tr := tar.NewReader(io.TeeReader(dr, w))
 	for {
 		_, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
-			t.Close()
-			return nil, fmt.Errorf("not a tar archive: %w", err)
+		switch {
+		case w.err != nil:
+			return fail(fmt.Errorf("write a temporary file: %w", w.err))
+		case errors.Is(err, tar.ErrHeader):
+			return fail(fmt.Errorf("not a tar archive: %w", err))
+		case err != nil:
+			return fail(err)
 		}
 	}
+	if err := w.w.Flush(); err != nil {
+		return fail(fmt.Errorf("write a temporary file: %w", err))
+	}
 	if _, err := io.Copy(io.Discard, dr); err != nil {
-		t.Close()
-		return nil, err
+		return fail(err)
 	}
 	if _, err := t.Seek(0, io.SeekStart); err != nil {
 		t.Close()
 		return nil, err
 	}
 	return t, nil
+}
+
+// tempWriter writes to w and records the first error, so that a full disk
+// is told apart from a damaged archive when the tar reader fails.
+type tempWriter struct {
+	w   *bufio.Writer
+	err error
+}
+
+func (t *tempWriter) Write(p []byte) (int, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	n, err := t.w.Write(p)
+	t.err = err
+	return n, err
 }
 
 // index records where each file's bytes are. A file named twice is

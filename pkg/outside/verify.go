@@ -145,31 +145,16 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files *fileSet) 
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue // no file: ignored, as Docker and flatten ignore it
 		}
+		// These checks are flatten's (exportImage, runAsRoot's base
+		// tree), in its order, so that a base it refuses for them is
+		// refused by buildImage too. (flatten checks more as it builds the
+		// tree: hard link targets, parents that are not directories.)
+		if len(hdr.Name) > maxName {
+			return fmt.Errorf("entry %q... is longer than %d bytes", hdr.Name[:64], maxName)
+		}
 		name, err := EntryName(hdr.Name)
 		if err != nil {
 			return err
-		}
-		// What flatten (exportImage, runAsRoot's base tree) refuses is
-		// refused here too, so that a base builds with every function or
-		// with none.
-		switch hdr.Typeflag {
-		case tar.TypeLink:
-			if _, err := EntryName(hdr.Linkname); err != nil {
-				return fmt.Errorf("hard link %q: target %w", hdr.Name, err)
-			}
-		case tar.TypeSymlink:
-			if len(hdr.Linkname) > maxLinkTarget || strings.IndexByte(hdr.Linkname, 0) >= 0 {
-				return fmt.Errorf("symbolic link %q: its target is longer than %d bytes or has a NUL byte", hdr.Name, maxLinkTarget)
-			}
-		case tar.TypeReg, '\x00', tar.TypeGNUSparse, tar.TypeDir, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		default:
-			return fmt.Errorf("entry %q has the tar type %q, which no image holds", hdr.Name, hdr.Typeflag)
-		}
-		if name == "" {
-			if hdr.Typeflag != tar.TypeDir {
-				return fmt.Errorf("entry %q is the root, which must be a directory", hdr.Name)
-			}
-			continue
 		}
 		dir, base := path.Split(name)
 		if w, ok := strings.CutPrefix(base, ".wh."); ok {
@@ -180,6 +165,25 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files *fileSet) 
 				return fmt.Errorf("whiteout %q names no file", hdr.Name)
 			default:
 				whiteouts = append(whiteouts, dir+w)
+			}
+			continue
+		}
+		switch hdr.Typeflag {
+		case tar.TypeLink:
+			if _, err := EntryName(hdr.Linkname); err != nil {
+				return fmt.Errorf("hard link %q: target %w", hdr.Name, err)
+			}
+		case tar.TypeSymlink:
+			if len(hdr.Linkname) > maxName || strings.IndexByte(hdr.Linkname, 0) >= 0 {
+				return fmt.Errorf("symbolic link %q: its target is longer than %d bytes or has a NUL byte", hdr.Name, maxName)
+			}
+		case tar.TypeReg, tar.TypeGNUSparse, tar.TypeDir, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		default:
+			return fmt.Errorf("entry %q has the tar type %q, which no image holds", hdr.Name, hdr.Typeflag)
+		}
+		if name == "" {
+			if hdr.Typeflag != tar.TypeDir {
+				return fmt.Errorf("entry %q: the root must be a directory", hdr.Name)
 			}
 			continue
 		}
@@ -199,9 +203,9 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files *fileSet) 
 	return nil
 }
 
-// maxLinkTarget bounds a symbolic link's target (Linux's PATH_MAX), as
-// flatten does.
-const maxLinkTarget = 4096
+// maxName bounds an entry's name and a symbolic link's target (Linux's
+// PATH_MAX), as flatten does.
+const maxName = 4096
 
 // EntryName is a layer entry's name relative to the root ("" for the
 // root; a leading "/" read as the root), or an error when it has a NUL
