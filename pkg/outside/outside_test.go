@@ -188,14 +188,7 @@ func TestMalformed(t *testing.T) {
 func TestGlobalHeaderIgnored(t *testing.T) {
 	ti := withLayers(base, []outsidetest.Entry{{Type: tar.TypeXGlobalHeader}, {Name: "etc/motd", Data: "hi"}})
 	p := writers["oci"](t, ti)
-	im, err := Open(p, Selector{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer im.Close()
-	if err := im.Verify(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	im := openVerified(t, p)
 	if !im.Has("/etc/motd") {
 		t.Error("the layer after the global header was not read")
 	}
@@ -203,6 +196,21 @@ func TestGlobalHeaderIgnored(t *testing.T) {
 	if im.Has("/GlobalHead.0.0") {
 		t.Error("the global header was taken for a file")
 	}
+}
+
+// openVerified opens and verifies the image at p, closed at the test's
+// end.
+func openVerified(t *testing.T, p string) *Image {
+	t.Helper()
+	im, err := Open(p, Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { im.Close() })
+	if err := im.Verify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return im
 }
 
 func withTamper(ti outsidetest.Image, name string, f func([]byte) []byte) outsidetest.Image {
@@ -299,14 +307,7 @@ func TestIndexOnePlatform(t *testing.T) {
 	idx.Manifests = []v1.Descriptor{{MediaType: v1.MediaTypeImageIndex, Digest: d, Size: int64(len(inner)), Annotations: map[string]string{v1.AnnotationRefName: "one"}}}
 	raw, _ = json.Marshal(idx)
 	os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644)
-	im, err := Open(dir, Selector{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer im.Close()
-	if err := im.Verify(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	im := openVerified(t, dir)
 	if !im.Has("/etc/passwd") {
 		t.Error("the image's files are not those of the one image")
 	}
