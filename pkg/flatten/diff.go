@@ -11,6 +11,8 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/oci-builder/oci-builder/pkg/outside"
 )
 
 // Get is the entry at name, a name of the tree as Walk gives it (its
@@ -61,7 +63,7 @@ func (t *Tree) Diff(upper string, w io.Writer) (DiffStats, error) {
 	var ups []upperEntry
 	present := map[string]bool{} // name: a directory
 	err := readTar(upper, func(hdr *tar.Header, r io.Reader) error {
-		name, err := cleanName(hdr.Name)
+		name, err := outside.EntryName(hdr.Name)
 		if err != nil {
 			return err
 		}
@@ -128,7 +130,7 @@ func (t *Tree) Diff(upper string, w io.Writer) (DiffStats, error) {
 	}
 	tw := tar.NewWriter(w)
 	err = readTar(upper, func(hdr *tar.Header, r io.Reader) error {
-		name, _ := cleanName(hdr.Name)
+		name, _ := outside.EntryName(hdr.Name)
 		if !needed[name] {
 			return nil
 		}

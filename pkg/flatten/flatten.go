@@ -48,9 +48,6 @@ type Limits struct {
 // data, 1 GiB of names, link targets and extended attributes.
 var DefaultLimits = Limits{MaxEntries: 4 << 20, MaxBytes: 64 << 30, MaxMetadata: 1 << 30}
 
-// maxName bounds an entry's name and link target (Linux's PATH_MAX).
-const maxName = 4096
-
 // maxLinks bounds the symbolic links followed resolving one name
 // (Linux's MAXSYMLINKS).
 const maxLinks = 40
@@ -164,40 +161,24 @@ func (t *Tree) Apply(r io.Reader) error {
 		if t.meta > t.limits.MaxMetadata {
 			return fmt.Errorf("entry %.64q: the layers' names, link targets and extended attributes pass %d bytes, refused as absurd", hdr.Name, t.limits.MaxMetadata)
 		}
-		name, err := cleanName(hdr.Name)
+		name, wh, err := outside.CheckEntry(hdr)
 		if err != nil {
 			return err
 		}
-		dir, base := path.Split(name)
-		dir = strings.TrimSuffix(dir, "/")
-		if w, ok := strings.CutPrefix(base, ".wh."); ok {
-			if w == ".wh..opq" {
-				opaque = append(opaque, dir)
-			} else if w == "" || w == "." || w == ".." {
-				return fmt.Errorf("whiteout %q names no file", hdr.Name)
-			} else {
-				whiteouts = append(whiteouts, path.Join(dir, w))
-			}
+		switch wh {
+		case outside.WhiteoutOpaque:
+			opaque = append(opaque, name)
+			continue
+		case outside.WhiteoutName:
+			whiteouts = append(whiteouts, name)
 			continue
 		}
 		p := pending{name: name, hdr: hdr}
-		switch hdr.Typeflag {
-		case tar.TypeReg, '\x00', tar.TypeGNUSparse: // '\x00': tar.TypeRegA
+		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeGNUSparse {
 			hdr.Typeflag = tar.TypeReg
 			if p.off, p.sum, err = t.spoolData(tr, hdr); err != nil {
 				return err
 			}
-		case tar.TypeLink:
-			if _, err := cleanName(hdr.Linkname); err != nil {
-				return fmt.Errorf("hard link %q: target %w", hdr.Name, err)
-			}
-		case tar.TypeSymlink:
-			if len(hdr.Linkname) > maxName || strings.IndexByte(hdr.Linkname, 0) >= 0 {
-				return fmt.Errorf("symbolic link %q: its target is longer than %d bytes or has a NUL byte", hdr.Name, maxName)
-			}
-		case tar.TypeDir, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		default:
-			return fmt.Errorf("entry %q has the tar type %q, which no image holds", hdr.Name, hdr.Typeflag)
 		}
 		adds = append(adds, p)
 	}
@@ -241,15 +222,6 @@ func (t *Tree) spoolData(tr *tar.Reader, hdr *tar.Header) (int64, digest.Digest,
 	}
 	t.spooled += n
 	return off, digest.NewDigest(digest.SHA256, h), nil
-}
-
-// cleanName is a layer entry's name below the root ("" for the root),
-// or an error when it is too long or would leave the root.
-func cleanName(n string) (string, error) {
-	if len(n) > maxName {
-		return "", fmt.Errorf("entry %q... is longer than %d bytes", n[:64], maxName)
-	}
-	return outside.EntryName(n)
 }
 
 // errNotFound is lookup's error for a name not in the tree.
@@ -356,15 +328,12 @@ func (t *Tree) add(p pending) error {
 	if e.Type != tar.TypeSymlink {
 		e.Linkname = ""
 	}
-	if p.name == "" {
-		if e.Type != tar.TypeDir {
-			return fmt.Errorf("entry %q: the root must be a directory", hdr.Name)
-		}
+	if p.name == "" { // a directory: outside.CheckEntry refuses any other root
 		t.root.e = e
 		return nil
 	}
 	if e.Type == tar.TypeLink {
-		target, _ := cleanName(hdr.Linkname)
+		target, _ := outside.EntryName(hdr.Linkname)
 		tn, err := t.lookup(target, false)
 		if err != nil {
 			return fmt.Errorf("hard link %q: target %q: %w", hdr.Name, hdr.Linkname, err)

@@ -45,6 +45,8 @@ func TestApplyHostile(t *testing.T) {
 		{name: "whiteout of dot-dot", layers: [][]*tar.Header{{{Name: "a/.wh...", Typeflag: tar.TypeReg}}}, want: `names no file`},
 		{name: "whiteout of dot", layers: [][]*tar.Header{{{Name: "a/.wh..", Typeflag: tar.TypeReg}}}, want: `names no file`},
 		{name: "whiteout of the root", layers: [][]*tar.Header{{{Name: ".wh.", Typeflag: tar.TypeReg}}}, want: `names no file`},
+		{name: "root a file", layers: [][]*tar.Header{{{Name: "./", Typeflag: tar.TypeSymlink, Linkname: "/etc"}}}, want: `the root must be a directory`},
+		{name: "volume header", layers: [][]*tar.Header{{{Name: "v", Typeflag: 'V'}}}, want: `has the tar type 'V', which no image holds`},
 		{name: "opaque root", layers: [][]*tar.Header{
 			{{Name: "a", Typeflag: tar.TypeReg, Size: 1}},
 			{{Name: ".wh..wh..opq", Typeflag: tar.TypeReg}, {Name: "b", Typeflag: tar.TypeReg, Size: 1}},

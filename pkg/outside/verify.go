@@ -145,49 +145,18 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files *fileSet) 
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue // no file: ignored, as Docker and flatten ignore it
 		}
-		// These checks are flatten's (exportImage, runAsRoot's base
-		// tree), in its order, so that a base it refuses for them is
-		// refused by buildImage too. (flatten checks more as it builds the
-		// tree: hard link targets, parents that are not directories.)
-		if len(hdr.Name) > maxName {
-			return fmt.Errorf("entry %q... is longer than %d bytes", hdr.Name[:64], maxName)
-		}
-		name, err := EntryName(hdr.Name)
+		name, wh, err := CheckEntry(hdr)
 		if err != nil {
 			return err
 		}
-		dir, base := path.Split(name)
-		if w, ok := strings.CutPrefix(base, ".wh."); ok {
-			switch w {
-			case ".wh..opq":
-				whiteouts = append(whiteouts, strings.TrimSuffix(dir, "/")+"/")
-			case "", ".", "..":
-				return fmt.Errorf("whiteout %q names no file", hdr.Name)
-			default:
-				whiteouts = append(whiteouts, dir+w)
-			}
-			continue
+		switch {
+		case wh == WhiteoutOpaque:
+			whiteouts = append(whiteouts, name+"/")
+		case wh == WhiteoutName:
+			whiteouts = append(whiteouts, name)
+		case name != "":
+			added = append(added, name)
 		}
-		switch hdr.Typeflag {
-		case tar.TypeLink:
-			if _, err := EntryName(hdr.Linkname); err != nil {
-				return fmt.Errorf("hard link %q: target %w", hdr.Name, err)
-			}
-		case tar.TypeSymlink:
-			if len(hdr.Linkname) > maxName || strings.IndexByte(hdr.Linkname, 0) >= 0 {
-				return fmt.Errorf("symbolic link %q: its target is longer than %d bytes or has a NUL byte", hdr.Name, maxName)
-			}
-		case tar.TypeReg, tar.TypeGNUSparse, tar.TypeDir, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		default:
-			return fmt.Errorf("entry %q has the tar type %q, which no image holds", hdr.Name, hdr.Typeflag)
-		}
-		if name == "" {
-			if hdr.Typeflag != tar.TypeDir {
-				return fmt.Errorf("entry %q: the root must be a directory", hdr.Name)
-			}
-			continue
-		}
-		added = append(added, name)
 	}
 	// What follows the tar's end is part of the DiffID too.
 	if _, err := io.Copy(diff, tarStream); err != nil {
@@ -203,14 +172,17 @@ func readLayer(ctx context.Context, l *Layer, br *bufio.Reader, files *fileSet) 
 	return nil
 }
 
-// maxName bounds an entry's name and a symbolic link's target (Linux's
-// PATH_MAX), as flatten does.
-const maxName = 4096
+// MaxName bounds a layer entry's name and a symbolic link's target
+// (Linux's PATH_MAX).
+const MaxName = 4096
 
 // EntryName is a layer entry's name relative to the root ("" for the
-// root; a leading "/" read as the root), or an error when it has a NUL
-// byte or leaves the root with "..".
+// root; a leading "/" read as the root), or an error when it is longer
+// than MaxName, has a NUL byte or leaves the root with "..".
 func EntryName(n string) (string, error) {
+	if len(n) > MaxName {
+		return "", fmt.Errorf("entry %q... is longer than %d bytes", n[:64], MaxName)
+	}
 	if strings.IndexByte(n, 0) >= 0 {
 		return "", fmt.Errorf("entry %q has a NUL byte", n)
 	}
@@ -220,6 +192,64 @@ func EntryName(n string) (string, error) {
 		}
 	}
 	return strings.TrimPrefix(path.Clean("/"+n), "/"), nil
+}
+
+// Whiteout is what a layer entry removes from the layers below it.
+type Whiteout int
+
+const (
+	// NoWhiteout: the entry is a file, directory, link or device.
+	NoWhiteout Whiteout = iota
+	// WhiteoutName (".wh.NAME") removes NAME and what is below it.
+	WhiteoutName
+	// WhiteoutOpaque (".wh..wh..opq") empties its directory.
+	WhiteoutOpaque
+)
+
+// CheckEntry reads a layer's tar entry as every reader of layers here does
+// (fromImage's verification, and flatten for exportImage, runAsRoot and
+// layer-diff), so that an image one refuses the others refuse too: it
+// gives the entry's name below the root ("" the root), or for a whiteout
+// the name it removes (WhiteoutName) or the directory it empties
+// (WhiteoutOpaque, "" the root). It refuses, naming the entry, a name or
+// hard link target that EntryName refuses, a whiteout naming no file, a
+// symbolic link target longer than MaxName or with a NUL byte, a tar type
+// no image holds and a root entry that is not a directory. A pax global
+// header (tar.TypeXGlobalHeader) is no entry: callers skip it first, as
+// Docker ignores it.
+func CheckEntry(hdr *tar.Header) (string, Whiteout, error) {
+	name, err := EntryName(hdr.Name)
+	if err != nil {
+		return "", NoWhiteout, err
+	}
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	if w, ok := strings.CutPrefix(base, ".wh."); ok {
+		switch w {
+		case ".wh..opq":
+			return dir, WhiteoutOpaque, nil
+		case "", ".", "..":
+			return "", NoWhiteout, fmt.Errorf("whiteout %q names no file", hdr.Name)
+		}
+		return path.Join(dir, w), WhiteoutName, nil
+	}
+	switch hdr.Typeflag {
+	case tar.TypeLink:
+		if _, err := EntryName(hdr.Linkname); err != nil {
+			return "", NoWhiteout, fmt.Errorf("hard link %q: target %w", hdr.Name, err)
+		}
+	case tar.TypeSymlink:
+		if len(hdr.Linkname) > MaxName || strings.IndexByte(hdr.Linkname, 0) >= 0 {
+			return "", NoWhiteout, fmt.Errorf("symbolic link %q: its target is longer than %d bytes or has a NUL byte", hdr.Name, MaxName)
+		}
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeDir, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+	default:
+		return "", NoWhiteout, fmt.Errorf("entry %q has the tar type %q, which no image holds", hdr.Name, hdr.Typeflag)
+	}
+	if name == "" && hdr.Typeflag != tar.TypeDir {
+		return "", NoWhiteout, fmt.Errorf("entry %q: the root must be a directory", hdr.Name)
+	}
+	return name, NoWhiteout, nil
 }
 
 // applyLayer updates the set of files with a layer: its whiteouts remove
