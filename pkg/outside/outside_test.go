@@ -251,23 +251,8 @@ func TestSkipsArtifacts(t *testing.T) {
 }
 
 func TestIndexPlatform(t *testing.T) {
-	dir := t.TempDir()
-	outsidetest.OCILayout(t, dir, base)
-	// Wrap the image in an index of two platforms, both the same image.
-	raw, _ := os.ReadFile(filepath.Join(dir, "index.json"))
-	var idx v1.Index
-	json.Unmarshal(raw, &idx)
-	m := idx.Manifests[0]
-	m.Annotations = nil
-	amd, arm := m, m
-	amd.Platform = &v1.Platform{OS: "linux", Architecture: "amd64"}
-	arm.Platform = &v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
-	inner, _ := json.Marshal(v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Manifests: []v1.Descriptor{amd, arm}})
-	d := digest.FromBytes(inner)
-	os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Encoded()), inner, 0o644)
-	idx.Manifests = []v1.Descriptor{{MediaType: v1.MediaTypeImageIndex, Digest: d, Size: int64(len(inner)), Annotations: map[string]string{v1.AnnotationRefName: "multi"}}}
-	raw, _ = json.Marshal(idx)
-	os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644)
+	// The image in an index of two platforms, both the same image.
+	dir := layoutWithIndex(t, "multi", &v1.Platform{OS: "linux", Architecture: "amd64"}, &v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"})
 	for _, c := range []struct {
 		p   *v1.Platform
 		err string
@@ -287,26 +272,44 @@ func TestIndexPlatform(t *testing.T) {
 	}
 }
 
+// layoutWithIndex writes an OCI layout whose index.json names, as ref, an
+// index of base's image once per platform given.
+func layoutWithIndex(t *testing.T, ref string, platforms ...*v1.Platform) string {
+	t.Helper()
+	dir := t.TempDir()
+	outsidetest.OCILayout(t, dir, base)
+	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx v1.Index
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		t.Fatal(err)
+	}
+	var entries []v1.Descriptor
+	for _, p := range platforms {
+		m := idx.Manifests[0]
+		m.Annotations, m.Platform = nil, p
+		entries = append(entries, m)
+	}
+	inner, _ := json.Marshal(v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Manifests: entries})
+	d := digest.FromBytes(inner)
+	idx.Manifests = []v1.Descriptor{{MediaType: v1.MediaTypeImageIndex, Digest: d, Size: int64(len(inner)), Annotations: map[string]string{v1.AnnotationRefName: ref}}}
+	raw, _ = json.Marshal(idx)
+	if err := os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Encoded()), inner, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // TestIndexOnePlatform: an index of one image gives it when no platform
 // is named (exportImage, base-tree and layer-diff name none), an
 // attestation manifest beside it ignored, as Docker and containerd do.
 func TestIndexOnePlatform(t *testing.T) {
-	dir := t.TempDir()
-	outsidetest.OCILayout(t, dir, base)
-	raw, _ := os.ReadFile(filepath.Join(dir, "index.json"))
-	var idx v1.Index
-	json.Unmarshal(raw, &idx)
-	m := idx.Manifests[0]
-	m.Annotations = nil
-	m.Platform = &v1.Platform{OS: "linux", Architecture: "arm64"}
-	attestation := m
-	attestation.Platform = &v1.Platform{OS: "unknown", Architecture: "unknown"}
-	inner, _ := json.Marshal(v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Manifests: []v1.Descriptor{m, attestation}})
-	d := digest.FromBytes(inner)
-	os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Encoded()), inner, 0o644)
-	idx.Manifests = []v1.Descriptor{{MediaType: v1.MediaTypeImageIndex, Digest: d, Size: int64(len(inner)), Annotations: map[string]string{v1.AnnotationRefName: "one"}}}
-	raw, _ = json.Marshal(idx)
-	os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644)
+	dir := layoutWithIndex(t, "one", &v1.Platform{OS: "linux", Architecture: "arm64"}, &v1.Platform{OS: "unknown", Architecture: "unknown"})
 	im := openVerified(t, dir)
 	if !im.Has("/etc/passwd") {
 		t.Error("the image's files are not those of the one image")
