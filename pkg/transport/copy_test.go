@@ -476,8 +476,12 @@ func TestCopyRedactsUploadState(t *testing.T) {
 	if err == nil {
 		t.Fatal("the copy succeeded")
 	}
-	if !strings.Contains(log.String(), "oci-builder: warning: retrying") || !strings.Contains(err.Error(), "/blobs/uploads/") {
-		t.Fatalf("no retry warning or no upload URL in the error (the test breaks no upload?):\n%v\n%s", err, log.String())
+	// The upload URL is in the retry warnings, and in the final error when
+	// the last failure is the server's EOF; a connection reset or closed
+	// last is reported as "cannot reach the registry" (this test failed 1
+	// run in 7 on a busy machine when it wanted the URL in the error).
+	if !strings.Contains(log.String(), "oci-builder: warning: retrying Patch") || !strings.Contains(log.String()+err.Error(), "/blobs/uploads/") {
+		t.Fatalf("no retry warning or no upload URL shown (the test breaks no upload?):\n%v\n%s", err, log.String())
 	}
 	if strings.Contains(err.Error()+log.String(), "SECRET-STATE") {
 		t.Fatalf("the upload state is shown:\n%v\n%s", err, log.String())
